@@ -110,6 +110,7 @@ start_at_sdp = true
 protocols = {protocols}
 tls = "optional"
 certificate_dir = "{certs}"
+quirks = ["iso20_price_schedule"]   # Josev <= 0.31 needs a price schedule (PR #435)
 """
 
 CHARGE_LOOP = {"CurrentDemandReq", "ChargingStatusReq", "DC_ChargeLoopReq", "AC_ChargeLoopReq"}

@@ -391,8 +391,21 @@ class Iso20Session(SessionCore):
                     power_schedule_entry=[cm.PowerScheduleEntryType(
                         duration=self.config.schedule_duration,
                         power=rational(-self.bpt.max_discharge_power))])))
+        if "iso20_price_schedule" in self.quirks:
+            for schedule in (charging, discharging):
+                if schedule is not None:
+                    schedule.absolute_price_schedule = self._free_price_schedule(anchor)
         return cm.ScheduleTupleType(schedule_tuple_id=tuple_id, charging_schedule=charging,
                                     discharging_schedule=discharging)
+
+    def _free_price_schedule(self, anchor: int) -> Any:
+        """Quirk iso20_price_schedule: one price rule, energy at 0 from 0 W, for ever."""
+        return cm.AbsolutePriceScheduleType(
+            time_anchor=anchor, price_schedule_id=1, currency="EUR", language="ENG",
+            price_algorithm="urn:iso:std:iso:15118:-20:PriceAlgorithm:1-Power",
+            price_rule_stacks=cm.PriceRuleStackListType(price_rule_stack=[
+                cm.PriceRuleStackType(duration=0, price_rule=[cm.PriceRuleType(
+                    energy_fee=rational(0), power_range_start=rational(0))])]))
 
     def _check_power_profile(self, body: Any) -> None:
         profile = body.ev_power_profile

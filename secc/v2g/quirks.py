@@ -15,6 +15,10 @@ QUIRKS: dict[str, str] = {
         "Never announce 0 W / 0 A limits in ChargeParameterDiscoveryRes (some EVs reject them).",
     "bpt_discharge_positive":
         "ISO 15118-20 BPT: the car sends discharge limits as positive numbers (EVerest PR #1473).",
+    "iso20_price_schedule":
+        "ISO 15118-20: add a zero-cost AbsolutePriceSchedule to every schedule of "
+        "ScheduleExchangeRes. The XSD makes it optional, but EVs built on Josev (iso15118 <= "
+        "0.31) reject schedules without one (EcoG-io/iso15118 PR #435).",
     "relaxed_cp_state":
         "Allow twice V2G_SECC_CPState_Detection_Timeout for CP state C/D after "
         "PowerDelivery(Start): real cars are slower than the standard (EcoG-io/iso15118 #201/#437).",

@@ -167,11 +167,7 @@ def test_every_scenario_config_names_only_protocols_josev_knows():
 
 #: Required scenarios that fail today, and why (see interop/README.md). strict: when the cause
 #: is fixed the XPASS fails this opt-in run, so the marker gets removed.
-KNOWN_FAILURES = {
-    "iso20-dc-tls": "Josev bug: ScheduleExchangeRes without price schedule (PR #435)",
-    "iso20-ac-tls": "Josev bug: ScheduleExchangeRes without price schedule (PR #435)",
-    "iso20-dcbpt-tls": "Josev bug: ScheduleExchangeRes without price schedule (PR #435)",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
