@@ -113,6 +113,7 @@ class SeccDaemon:
         self.slac_matches: list[Any] = []
         self.ready = asyncio.Event()
         self._session_id = ""
+        self._comm_setup: asyncio.Task | None = None
         self.reporter = None
         if self.bus is not None:
             from secc.bus.transactions import TransactionReporter
@@ -124,11 +125,12 @@ class SeccDaemon:
     async def _publish(self, event: PublishEvent) -> None:
         for listener in self.event_listeners:
             listener(event)
-        if self.bus is None:
-            return
         session_id = str(event.data.get("session_id") or "")
         if event.kind == "SessionStarted":
             self._session_id = session_id
+            self._cancel_communication_setup()
+        if self.bus is None:
+            return
         named = BUS_SESSION_EVENTS.get(event.kind)
         if named is not None and session_id:
             name, extra = named
@@ -188,6 +190,26 @@ class SeccDaemon:
             return
         if self._slac is not None:
             self._slac.pilot_state_b()
+        else:  # start_at_sdp: the link is up as soon as the car is
+            self._arm_communication_setup()
+
+    # --- V2G_SECC_CommunicationSetup_Timeout: link up -> a V2G session must start ------------
+    def _arm_communication_setup(self) -> None:
+        self._cancel_communication_setup()
+        self._comm_setup = asyncio.get_running_loop().create_task(self._communication_setup())
+
+    def _cancel_communication_setup(self) -> None:
+        if self._comm_setup is not None:
+            self._comm_setup.cancel()
+            self._comm_setup = None
+
+    async def _communication_setup(self) -> None:
+        timeout = self.settings.timers.communication_setup_timeout
+        await asyncio.sleep(timeout)
+        self._comm_setup = None
+        log.error("no V2G session within the communication set-up time: safe state",
+                  extra={"timeout_s": timeout, "slac": self._slac is not None})
+        await self.board.safe_state(SafeStateReason.COMMUNICATION_ERROR)
 
     def _on_slac_action(self, action: Any) -> None:
         """SLAC's pilot requests and link news (called from the SLAC driver, sync)."""
@@ -209,6 +231,7 @@ class SeccDaemon:
             log.info("SLAC matched", extra={"ev_mac": action.ev_mac.hex(":"),
                                             "attenuation_db": action.attenuation_db})
             self.slac_matches.append(action)
+            self._arm_communication_setup()
         elif isinstance(action, MatchFailed):
             log.warning("SLAC failed", extra={"reason": action.reason.value,
                                               "detail": action.detail,
@@ -223,6 +246,7 @@ class SeccDaemon:
             "pilot command failed", extra={"error": repr(t.exception())}))
 
     async def _unplugged(self) -> None:
+        self._cancel_communication_setup()
         if self._slac is not None:
             self._slac.pilot_unplugged()
         if self._connection is not None:
@@ -262,6 +286,7 @@ class SeccDaemon:
         self.ready.set()
 
     async def stop(self) -> None:
+        self._cancel_communication_setup()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -250,3 +250,27 @@ def test_unknown_request_name_gets_no_response_but_safe_state():
     reply = s.receive("CertificateInstallationReq", None, 0.0, bytes(8))
     assert reply.response is None and reply.close
     assert any(isinstance(a, EnterSafeState) for a in reply.actions)
+
+
+def test_all_zero_session_id_after_setup_is_unknown_session(driver):
+    setup_to_charge_parameters(driver)
+    _, res = driver.send("ContractAuthenticationReq", M.ContractAuthenticationReqType(), 1.0,
+                         session_id=bytes(8))
+    assert res.response_code == "FAILED_UnknownSession"
+
+
+def test_precharge_that_never_converges_fails_after_the_precharge_time(driver):
+    d, s = driver, driver.session
+    setup_to_charge_parameters(d)
+    authorize(d)
+    charge_parameters(d)
+    s.evse.isolation = Isolation.VALID
+    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    req = M.PreChargeReqType(dc_ev_status=ev_status(), ev_target_voltage=pv(380, "V"),
+                             ev_target_current=pv(2, "A"))
+    _, res = d.send("PreChargeReq", req, 3.0)
+    assert res.response_code == "OK"
+    _, res = d.send("PreChargeReq", req, 9.9)   # 6.9 s: still within V2G_EVCC_PreCharge 7 s
+    assert res.response_code == "OK"
+    reply, res = d.send("PreChargeReq", req, 10.1)
+    assert res.response_code == "FAILED" and reply.close

@@ -10,6 +10,7 @@ from secc.config import loads_board_config
 from secc.daemon import SeccDaemon, server_tls_context
 from secc.sdp.messages import Security
 from secc.tls.context import iso2_client_context
+from secc.v2gtp import PayloadType
 from sim.ev_transport import connect_to_discovered, discover_secc, run_secc_and_ev, wait_for_event
 from tests.session.din_script import DIN_NS, ScriptedEv
 
@@ -177,3 +178,73 @@ def test_din_only_board_offers_no_tls(tmp_path, test_pki):
     assert server_tls_context(loads_board_config(text)) is not None
     din_only = text.replace('protocols = ["iso2", "din"]', 'protocols = ["din"]')
     assert server_tls_context(loads_board_config(din_only)) is None
+
+
+def test_no_v2g_session_after_plug_in_ends_in_safe_state(veth_link, tmp_path, test_pki):
+    """V2G_SECC_CommunicationSetup_Timeout: the car is plugged in, the link is up, but no
+    session starts -> safe state with a communication error (pilot not in F)."""
+    from hal.board import SafeStateReason
+
+    text = BOARD.format(iface=veth_link.ifnames["secc"], tls="none", certs=tmp_path)
+    config = loads_board_config(text + "[v2g.timers]\ncommunication_setup_timeout = 1\n")
+
+    async def secc_side():
+        board = board_from_config(config)
+        daemon = SeccDaemon(config, board, veth_link.ifnames["secc"])
+        await daemon.start()
+        board.ev_set_pilot("B")
+        await asyncio.sleep(0.5)
+        early = board.last_safe_state
+        await asyncio.sleep(1.0)
+        late = board.last_safe_state
+        await daemon.stop()
+        return early, late
+
+    early, late = veth_link.run_coroutine("secc", secc_side).result(30)
+    assert early is None or early.reason is not SafeStateReason.COMMUNICATION_ERROR
+    assert late is not None and late.reason is SafeStateReason.COMMUNICATION_ERROR
+
+
+def test_the_next_session_works_after_a_failed_one(veth_link, tmp_path, test_pki):
+    """Garbage EXI ends the first connection in safe state; a second plug-in charges."""
+    test_pki.write_secc_files(tmp_path)
+    config = loads_board_config(BOARD.format(iface=veth_link.ifnames["secc"], tls="none",
+                                             certs=tmp_path))
+    holder = {}
+
+    async def secc_main(ready, ev_done):
+        board = board_from_config(config)
+        daemon = SeccDaemon(config, board, veth_link.ifnames["secc"])
+        await daemon.start()
+        board.ev_set_pilot("B")
+        holder.update(board=board, loop=asyncio.get_running_loop())
+        ready.set_result(True)
+        await wait_for_event(ev_done)
+        for _ in range(100):
+            if len(daemon.summaries) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        summaries = list(daemon.summaries)
+        await daemon.stop()
+        return summaries
+
+    async def ev_main(_):
+        response = await discover_secc(veth_link.ifnames["ev"])
+        first = await connect_to_discovered(veth_link.ifnames["ev"], response)
+        ev = ScriptedEv(first)
+        await ev.negotiate((DIN_NS, 1, 1))
+        await first.send(PayloadType.EXI, b"\x80\x9a\xff\xff\xff\xff")
+        try:
+            await first.receive(5)
+        except Exception:
+            pass
+        await first.close()
+        second = await connect_to_discovered(veth_link.ifnames["ev"], response)
+        try:
+            return await full_din_session(second, holder["board"], holder["loop"], response)
+        finally:
+            await second.close()
+
+    summaries, (_, code) = run_secc_and_ev(veth_link, secc_main, ev_main, timeout=60)
+    assert "undecodable" in summaries[0].end_reason
+    assert code == "OK" and summaries[1].final_state == "Terminated"
