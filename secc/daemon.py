@@ -301,12 +301,14 @@ class SeccDaemon:
         if self.bus is not None:
             with contextlib.suppress(Exception):
                 await self.bus.stop()
-        with contextlib.suppress(Exception):
-            await self.board.safe_state(SafeStateReason.SHUTDOWN)
-        await self.board.close()
+        await self.board.close()  # every board enters its safe state on close
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # whatever started (board, bus, SLAC) is put back safely
+            raise
         try:
             await (stop or asyncio.Event()).wait()
         finally:

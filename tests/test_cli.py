@@ -24,3 +24,15 @@ def test_readme_opens_with_the_two_commands():
     for target in ("install:", "test:", "demo:", "bench:", "lint:"):
         assert f"\n{target}" in makefile
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_secc_run_on_a_missing_interface_is_one_clear_line_and_exit_2(tmp_path):
+    board = tmp_path / "b.toml"
+    board.write_text('[board]\nname = "t"\nkind = "sim"\nevse_id = "DE*PYS*E1*1"\n'
+                     '[plc]\ninterface = "nosuchif0"\nstart_at_sdp = true\n'
+                     '[v2g]\ntls = "none"\n')
+    out = subprocess.run([sys.executable, "-m", "secc", "run", "--board", str(board)],
+                         capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 2
+    assert "secc run: cannot start on nosuchif0" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
+
+
+def _startup_errors() -> tuple[type[BaseException], ...]:
+    from hal.board import BoardError
+    from secc.tls.context import TLSConfigError
+    from secc.v2gtp.link import InterfaceError
+
+    return (InterfaceError, TLSConfigError, BoardError, OSError, TimeoutError)
 
 
 def register(subparsers) -> None:
@@ -39,5 +48,9 @@ async def _main(config, iface: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await daemon.run(stop)
+    try:
+        await daemon.run(stop)
+    except _startup_errors() as exc:
+        print(f"secc run: cannot start on {iface}: {exc}", file=sys.stderr)
+        return 2
     return 0
