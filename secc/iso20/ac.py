@@ -75,19 +75,9 @@ class Iso20AcSession(Iso20Session):
         return Outcome(res)
 
     def on_AC_ChargeLoopReq(self, body: Any, now: float) -> Outcome:
-        self._loop_checks()
-        self.loop_count += 1
+        req = self.loop_request(body, "ac")
         bpt = self.bpt
         dynamic = self.control_mode is ControlMode.DYNAMIC
-        if dynamic:
-            req = body.bpt_dynamic_ac_cl_req_control_mode if bpt else \
-                body.dynamic_ac_cl_req_control_mode
-        else:
-            req = body.bpt_scheduled_ac_cl_req_control_mode if bpt else \
-                body.scheduled_ac_cl_req_control_mode
-        if req is None:
-            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
-                                 "charge-loop control mode does not match the selected service")
         max_p = to_float(req.ev_maximum_charge_power)
         max_dp = to_float(getattr(req, "ev_maximum_discharge_power", None))
         self.ev = EvLimits(

@@ -121,19 +121,9 @@ class Iso20DcSession(Iso20Session):
             evse_present_voltage=rational(self.evse.present_voltage, dc)), actions=actions)
 
     def on_DC_ChargeLoopReq(self, body: Any, now: float) -> Outcome:
-        self._loop_checks()
-        self.loop_count += 1
+        req = self.loop_request(body, "dc")
         bpt = self.bpt
         dynamic = self.control_mode is ControlMode.DYNAMIC
-        if dynamic:
-            req = body.bpt_dynamic_dc_cl_req_control_mode if bpt else \
-                body.dynamic_dc_cl_req_control_mode
-        else:
-            req = body.bpt_scheduled_dc_cl_req_control_mode if bpt else \
-                body.scheduled_dc_cl_req_control_mode
-        if req is None:
-            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
-                                 "charge-loop control mode does not match the selected service")
         ev = self._update_ev_limits(req, bpt is not None)
         present_v = to_float(body.ev_present_voltage, 0.0)
         if self._ramp_down:

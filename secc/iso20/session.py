@@ -407,6 +407,18 @@ class Iso20Session(SessionCore):
                 cm.PriceRuleStackType(duration=0, price_rule=[cm.PriceRuleType(
                     energy_fee=rational(0), power_range_start=rational(0))])]))
 
+    def loop_request(self, body: Any, energy: str) -> Any:
+        """A charge-loop request's control-mode element for the selected service
+        (``[bpt_]{scheduled|dynamic}_{ac|dc}_cl_req_control_mode``), after the loop checks."""
+        self._loop_checks()
+        self.loop_count += 1
+        mode = "dynamic" if self.control_mode is ControlMode.DYNAMIC else "scheduled"
+        req = getattr(body, f"{'bpt_' if self.bpt else ''}{mode}_{energy}_cl_req_control_mode")
+        if req is None:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 "charge-loop control mode does not match the selected service")
+        return req
+
     def _check_power_profile(self, body: Any) -> None:
         profile = body.ev_power_profile
         if profile is None:
