@@ -89,6 +89,7 @@ class NullController:
 
     async def refresh(self, snapshot):
         snapshot.isolation = Isolation.VALID
+        snapshot.cp_state = "C"  # the car is in state C while charging
         snapshot.present_voltage = 400.0
         snapshot.present_current = 120.0
 
