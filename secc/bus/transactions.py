@@ -10,7 +10,9 @@ bridge is down.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 from typing import Any
 
 from secc.bus.client import reading, sample, utc_now
@@ -45,6 +47,25 @@ def stopped_reason(reason: str) -> tuple[str, str]:
     return "AbnormalCondition", "Other"
 
 
+def _signed_value(signed: Any) -> dict[str, str] | None:
+    """hal SignedMeterValue -> the contract's ``signed`` object (base64, as OCPP carries it)."""
+    if signed is None:
+        return None
+    data = base64.b64encode(signed.data).decode()
+    if len(data) > 2500:  # OCPP's signedMeterData limit: keep the reading, drop the signature
+        log.warning("signed meter value too long for OCPP, sent unsigned",
+                    extra={"length": len(data)})
+        return None
+    method = ""
+    if signed.format == "OCMF":
+        # OCMF|payload|{"SA": "<signature algorithm>", "SD": ...}
+        with contextlib.suppress(Exception):
+            method = json.loads(signed.data.decode().rsplit("|", 1)[1]).get("SA", "")
+    return {"signed_meter_data": data, "signing_method": method[:50],
+            "encoding_method": signed.format,
+            "public_key": base64.b64encode(signed.public_key or b"").decode()}
+
+
 class TransactionReporter:
     """Listens to session events (``on_event``) and reports them to the bus."""
 
@@ -55,17 +76,21 @@ class TransactionReporter:
         self._periodic: asyncio.Task | None = None
         self._id_token: dict[str, str] | None = None
 
-    async def _readings(self) -> list[dict[str, Any]]:
+    async def _readings(self, context: str | None = None) -> list[dict[str, Any]]:
+        """The meter now; at the transaction's begin and end the energy register is signed
+        by the meter when it can (OCMF), for OCPP's signedMeterValue."""
+        signed = context in ("Transaction.Begin", "Transaction.End")
         try:
-            meter = await self.board.read_meter()
+            meter = await self.board.read_meter(signed=signed)
         except Exception as exc:  # a meter fault must not block the transaction record
             log.warning("meter read failed", extra={"error": repr(exc)})
             return []
+        energy = sample("Energy.Active.Import.Register", meter.energy_wh, unit="Wh",
+                        context=context, signed=_signed_value(meter.signed))
         return [reading(utc_now(), [
-            sample("Energy.Active.Import.Register", meter.energy_wh, unit="Wh"),
-            sample("Power.Active.Import", meter.power_w, unit="W"),
-            sample("Current.Import", meter.current_a, unit="A"),
-            sample("Voltage", meter.voltage_v, unit="V")])]
+            energy, sample("Power.Active.Import", meter.power_w, unit="W", context=context),
+            sample("Current.Import", meter.current_a, unit="A", context=context),
+            sample("Voltage", meter.voltage_v, unit="V", context=context)])]
 
     async def on_event(self, event: PublishEvent) -> None:
         mapping = TRANSACTION_EVENTS.get(event.kind)
@@ -73,7 +98,8 @@ class TransactionReporter:
         if mapping is None or not session_id:
             return
         event_type, trigger, state = mapping
-        kwargs: dict[str, Any] = {"readings": await self._readings()}
+        context = {"Started": "Transaction.Begin", "Ended": "Transaction.End"}.get(event_type)
+        kwargs: dict[str, Any] = {"readings": await self._readings(context)}
         if state:
             kwargs["charging_state"] = state
         if event.kind == "Authorized" and event.data.get("id_token"):
@@ -107,7 +133,8 @@ class TransactionReporter:
             await asyncio.sleep(self.meter_interval)
             await self.bus.send_transaction_event("Updated", session_id, "MeterValuePeriodic",
                                                   charging_state="Charging",
-                                                  readings=await self._readings())
+                                                  readings=await self._readings(
+                                                      "Sample.Periodic"))
 
     async def close(self) -> None:
         await self._stop_periodic()

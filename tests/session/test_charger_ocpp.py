@@ -74,5 +74,27 @@ def test_remote_stop_from_the_csms_stops_the_car(veth_link, tmp_path, test_pki):
     assert ended["eventType"] == "Ended" and ended["triggerReason"] == "RemoteStop"
     assert ended["transactionInfo"]["stoppedReason"] == "Remote"
     assert [e["seqNo"] for e in events] == list(range(len(events)))
+    # the meter signs the register at the transaction's begin and end (OCMF)
+    for event in (events[0], ended):
+        energy = next(v for v in event["meterValue"][0]["sampledValue"]
+                      if v.get("measurand", "Energy.Active.Import.Register")
+                      == "Energy.Active.Import.Register")
+        assert energy["signedMeterValue"]["encodingMethod"] == "OCMF"
+        assert energy["signedMeterValue"]["signingMethod"] == "ECDSA-secp256r1-SHA256"
+        assert_ocmf_signature_valid(energy["signedMeterValue"])
+
+
+def assert_ocmf_signature_valid(signed):
+    """The CSMS can check the meter's signature with the key it was given."""
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    _, payload, sig = base64.b64decode(signed["signedMeterData"]).decode().split("|")
+    key = serialization.load_der_public_key(base64.b64decode(signed["publicKey"]))
+    key.verify(bytes.fromhex(json.loads(sig)["SD"]), payload.encode(),
+               ec.ECDSA(hashes.SHA256()))
 
 
