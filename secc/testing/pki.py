@@ -5,7 +5,8 @@
 * OEM root -> OEM sub-CA -> vehicle (OEM provisioning) leaf
 
 ``issue_leaf(..., defect=...)`` makes bad certificates on purpose (expired, wrong issuer,
-wrong key usage, not yet valid) for negative tests. Later issues add OCSP responses etc.
+wrong key usage, not yet valid) for negative tests; ``issue_contract`` makes Plug & Charge
+contracts with OCSP responder URLs (AIA).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 
 class Defect(enum.Enum):
@@ -26,6 +27,10 @@ class Defect(enum.Enum):
     NOT_YET_VALID = "not_yet_valid"
     WRONG_ISSUER = "wrong_issuer"  # names the right issuer, signed by a stranger's key
     WRONG_KEY_USAGE = "wrong_key_usage"
+
+
+#: OCSP responder URL of the test MO PKI's contract certificates.
+MO_OCSP_URL = "http://ocsp.mo.pysecc.test/"
 
 
 @dataclass
@@ -50,6 +55,36 @@ class Credential:
                                       serialization.NoEncryption())
 
 
+@dataclass
+class ContractCredential:
+    """A contract certificate with its key and its sub-CAs (leaf's issuer first), as the EV
+    holds it for Plug & Charge."""
+
+    leaf: Credential
+    sub_cas: list[Credential]
+
+    @property
+    def emaid(self) -> str:
+        return self.leaf.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+    @property
+    def chain_pem(self) -> bytes:
+        return self.leaf.cert_pem + b"".join(c.cert_pem for c in self.sub_cas)
+
+    @property
+    def sub_ca_ders(self) -> list[bytes]:
+        return [c.cert_der for c in self.sub_cas]
+
+    def write(self, directory: Path) -> tuple[Path, Path]:
+        """PEM files for the EV simulator: (chain leaf-first, key)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        chain, key = directory / "contract_chain.pem", directory / "contract_key.pem"
+        chain.write_bytes(self.chain_pem)
+        key.write_bytes(self.leaf.key_pem)
+        key.chmod(0o600)
+        return chain, key
+
+
 def _name(common_name: str, org: str, domain: str | None) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name),
              x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
@@ -61,7 +96,8 @@ def _name(common_name: str, org: str, domain: str | None) -> x509.Name:
 
 def _build(subject: x509.Name, public_key, issuer_name: x509.Name, signing_key, *, ca: bool,
            path_length: int | None, now: dt.datetime, days: int, defect: Defect | None,
-           leaf_usage: dict[str, bool] | None = None) -> x509.Certificate:
+           leaf_usage: dict[str, bool] | None = None,
+           ocsp_url: str | None = None) -> x509.Certificate:
     not_before = now - dt.timedelta(days=1)
     not_after = now + dt.timedelta(days=days)
     if defect is Defect.EXPIRED:
@@ -85,6 +121,10 @@ def _build(subject: x509.Name, public_key, issuer_name: x509.Name, signing_key, 
                .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
                .add_extension(x509.KeyUsage(**usage), critical=True)
                .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
+    if ocsp_url is not None:
+        builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]),
+            critical=False)
     return builder.sign(signing_key, hashes.SHA256())
 
 
@@ -128,22 +168,40 @@ class TestPKI:
         return Credential(cert, key)
 
     def issue_ca(self, issuer: Credential, cn: str, org: str, *, path_length: int | None,
-                 defect: Defect | None = None, days: int = 1460) -> Credential:
+                 defect: Defect | None = None, days: int = 1460,
+                 ocsp_url: str | None = None) -> Credential:
         key = self._key()
         signer = self._key() if defect is Defect.WRONG_ISSUER else issuer.key
         cert = _build(_name(cn, org, None), key.public_key(), issuer.cert.subject, signer,
-                      ca=True, path_length=path_length, now=self.now, days=days, defect=defect)
+                      ca=True, path_length=path_length, now=self.now, days=days, defect=defect,
+                      ocsp_url=ocsp_url)
         return Credential(cert, key)
 
     def issue_leaf(self, issuer: Credential, cn: str, org: str, *, domain: str | None = None,
                    defect: Defect | None = None, days: int = 365,
-                   usage: dict[str, bool] | None = None) -> Credential:
+                   usage: dict[str, bool] | None = None,
+                   ocsp_url: str | None = None) -> Credential:
         key = self._key()
         signer = self._key() if defect is Defect.WRONG_ISSUER else issuer.key
         cert = _build(_name(cn, org, domain), key.public_key(), issuer.cert.subject, signer,
                       ca=False, path_length=None, now=self.now, days=days, defect=defect,
-                      leaf_usage=usage)
+                      leaf_usage=usage, ocsp_url=ocsp_url)
         return Credential(cert, key)
+
+    def issue_contract(self, emaid: str | None = None, *, defect: Defect | None = None,
+                       ocsp_url: str | None = MO_OCSP_URL) -> ContractCredential:
+        """A Plug & Charge contract: leaf (CN = eMAID) under two fresh MO sub-CAs below
+        ``mo_root``, each certificate with an OCSP responder URL in its AIA extension (None:
+        without, as some field certificates are). ``defect`` applies to the leaf."""
+        sub1 = self.issue_ca(self.mo_root, "MO Sub-CA 1", "pysecc eMSP", path_length=1,
+                             ocsp_url=ocsp_url)
+        sub2 = self.issue_ca(sub1, "MO Sub-CA 2", "pysecc eMSP", path_length=0,
+                             ocsp_url=ocsp_url)
+        leaf = self.issue_leaf(sub2, emaid or self.emaid, "pysecc eMSP", domain="MO",
+                               defect=defect, ocsp_url=ocsp_url, usage={
+                                   "digital_signature": True, "content_commitment": True,
+                                   "key_agreement": True})
+        return ContractCredential(leaf, [sub2, sub1])
 
     # --- chains as the stack consumes them --------------------------------------------------
     def secc_chain(self) -> tuple[x509.Certificate, list[x509.Certificate]]:
