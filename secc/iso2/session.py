@@ -9,16 +9,38 @@ session skips cable check and pre-charge: the ChargeParameterDiscovery handler t
 Pause and resume: SessionStopReq(Pause) keeps the session's identity in ``PausedSessions``
 (shared per EVSE by the daemon); a later SessionSetupReq carrying that SessionID is answered
 OK_OldSessionJoined.
+
+Plug & Charge (contract authorization, §8.4.3.8-9): offered as PaymentOption ``Contract`` only
+over TLS (``tls=True``). PaymentServiceSelectionReq.Contract leads to PaymentDetails, whose
+request brings the contract chain and eMAID (checked by ``secc.pnc.contract``) and gets a fresh
+GenChallenge; AuthorizationReq must echo the challenge and carry a header signature made with
+the contract key (``secc.pnc.xmldsig``); then the eMSP decides via ``authorization_step`` with
+eMAID, PEM chain and OCSP request data. CertificateInstallation/Update are not implemented
+yet: they get FAILED_NoCertificateAvailable.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from cryptography import x509
+
 from exi_schemas.generated import iso2 as M
-from secc.v2g.core import TERMINATED, Outcome, SessionCore
+from secc.authorization import AuthorizationStatus
+from secc.pnc import xmldsig
+from secc.pnc.contract import (
+    ContractChain,
+    check_contract,
+    normalize_emaid,
+    ocsp_request_data,
+    parse_contract_chain,
+)
+from secc.pnc.signed import SignedRequest
+from secc.v2g.core import TERMINATED, Outcome, Reply, SessionCore
 from secc.v2g.dc_session import STOP_STATUS, DcHandlers
 from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
 from secc.v2g.evse import EnterSafeState, PublishEvent, SetContactors
@@ -28,6 +50,16 @@ from secc.v2g.physical import to_float
 SA_SCHEDULE_TUPLE_ID = 1
 AC_MODES = frozenset({"AC_single_phase_core", "AC_three_phase_core"})
 DC_MODES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
+CONTRACT = "Contract"
+GEN_CHALLENGE_BYTES = 16
+#: OCPP certificateStatus (in the decision's reason) -> why a PnC authorization failed.
+CERTIFICATE_STATUS_FAILURES = {
+    "CertificateRevoked": Failure.CERTIFICATE_REVOKED,
+    "CertificateExpired": Failure.CERTIFICATE_EXPIRED,
+    "ContractCancelled": Failure.CONTRACT_CANCELED,
+    "NoCertificateAvailable": Failure.NO_CERTIFICATE_AVAILABLE,
+    "CertChainError": Failure.CERT_CHAIN_ERROR,
+}
 
 
 @dataclass
@@ -54,7 +86,12 @@ class Iso2Session(DcHandlers, SessionCore):
         "SessionSetup": {"SessionSetupReq": "ServiceDiscovery"},
         "ServiceDiscovery": {"ServiceDiscoveryReq": "PaymentServiceSelection"},
         "PaymentServiceSelection": {"ServiceDetailReq": "PaymentServiceSelection",
-                                    "PaymentServiceSelectionReq": "Authorization"},
+                                    "PaymentServiceSelectionReq": "Authorization",
+                                    "PaymentServiceSelectionReq.Contract": "PaymentDetails"},
+        # Plug & Charge
+        "PaymentDetails": {"PaymentDetailsReq": "Authorization",
+                           "CertificateInstallationReq": "PaymentDetails",
+                           "CertificateUpdateReq": "PaymentDetails"},
         "Authorization": {"AuthorizationReq": "ChargeParameterDiscovery"},
         "ChargeParameterDiscovery": {"ChargeParameterDiscoveryReq.AC": "PowerDeliveryAC",
                                      "ChargeParameterDiscoveryReq.DC": "CableCheck"},
@@ -81,8 +118,19 @@ class Iso2Session(DcHandlers, SessionCore):
 
     def __init__(self, *, energy_transfer_modes: tuple[str, ...] = ("DC_extended",),
                  receipt_required: bool = False, meter_id: str = "PYSECC-METER",
-                 paused_sessions: PausedSessions | None = None, **kwargs: Any) -> None:
+                 paused_sessions: PausedSessions | None = None, tls: bool = False,
+                 mo_roots: Sequence[x509.Certificate] = (), **kwargs: Any) -> None:
+        """``tls``: the connection is TLS, so Plug & Charge (Contract) is offered.
+        ``mo_roots``: installed MO root certificates, for the local contract chain check and
+        the top sub-CA's OCSP data (optional; the CSMS validates otherwise)."""
         super().__init__(**kwargs)
+        self.tls = tls
+        self.mo_roots = tuple(mo_roots)
+        self.payment_option = "ExternalPayment"
+        self.contract: ContractChain | None = None
+        self.emaid = ""
+        self.gen_challenge: bytes | None = None
+        self.header_signature: Any = None
         self.energy_transfer_modes = tuple(energy_transfer_modes)
         self.receipt_required = receipt_required
         self.meter_id = meter_id
@@ -93,7 +141,17 @@ class Iso2Session(DcHandlers, SessionCore):
         self.ev_max_current_ac: float | None = None
 
     # --- protocol hooks -----------------------------------------------------------------------
+    def receive(self, name: str, body: Any, now: float, session_id: bytes | None = None) -> Reply:
+        """Unwrap a signed request: the header signature is kept for the handler."""
+        self.header_signature = None
+        if isinstance(body, SignedRequest):
+            self.header_signature = body.signature
+            body = body.body
+        return super().receive(name, body, now, session_id)
+
     def event_of(self, name: str, body: Any) -> str:
+        if name == "PaymentServiceSelectionReq" and body.selected_payment_option == CONTRACT:
+            return "PaymentServiceSelectionReq.Contract"
         if name == "ChargeParameterDiscoveryReq":
             return name + (".AC" if body.requested_energy_transfer_mode in AC_MODES else ".DC")
         if name == "PowerDeliveryReq":
@@ -138,16 +196,79 @@ class Iso2Session(DcHandlers, SessionCore):
 
     def on_PaymentServiceSelectionReq(self, req: M.PaymentServiceSelectionReqType,
                                       now: float) -> Outcome:
-        check_payment_selection(req.selected_payment_option, req.selected_service_list,
-                                Failure.NO_CHARGE_SERVICE_SELECTED)
+        if req.selected_payment_option == CONTRACT:
+            if not self.tls:
+                raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
+                                     "Contract is offered over TLS only")
+            ids = [s.service_id for s in req.selected_service_list.selected_service]
+            if CHARGE_SERVICE_ID not in ids:
+                raise SessionFailure(Failure.NO_CHARGE_SERVICE_SELECTED, f"selected {ids}")
+        else:
+            check_payment_selection(req.selected_payment_option, req.selected_service_list,
+                                    Failure.NO_CHARGE_SERVICE_SELECTED)
+        self.payment_option = req.selected_payment_option
         return Outcome(M.PaymentServiceSelectionResType(response_code="OK"))
 
+    # --- Plug & Charge --------------------------------------------------------------------------
+    def on_PaymentDetailsReq(self, req: M.PaymentDetailsReqType, now: float) -> Outcome:
+        chain = req.contract_signature_cert_chain
+        subs = chain.sub_certificates.certificate if chain.sub_certificates else []
+        contract = parse_contract_chain(chain.certificate, subs)
+        check_contract(contract, req.e_maid, mo_roots=self.mo_roots)
+        self.contract, self.emaid = contract, normalize_emaid(req.e_maid)
+        self.gen_challenge = secrets.token_bytes(GEN_CHALLENGE_BYTES)
+        self.log.info("contract certificate accepted for authorization", extra={
+            "emaid": self.emaid, "sub_cas": len(subs)})
+        return Outcome(M.PaymentDetailsResType(response_code="OK",
+                                               gen_challenge=self.gen_challenge,
+                                               evse_time_stamp=int(time.time())))
+
+    def on_CertificateInstallationReq(self, req: M.CertificateInstallationReqType,
+                                      now: float) -> Outcome:
+        raise SessionFailure(Failure.NO_CERTIFICATE_AVAILABLE,
+                             "CertificateInstallation is not supported yet")
+
+    def on_CertificateUpdateReq(self, req: M.CertificateUpdateReqType, now: float) -> Outcome:
+        raise SessionFailure(Failure.NO_CERTIFICATE_AVAILABLE,
+                             "CertificateUpdate is not supported yet")
+
+    def check_contract_authorization(self, req: M.AuthorizationReqType) -> None:
+        """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9)."""
+        if self.contract is None or self.gen_challenge is None:
+            raise SessionFailure(Failure.SEQUENCE_ERROR, "no PaymentDetails before")
+        if req.gen_challenge != self.gen_challenge:
+            raise SessionFailure(Failure.CHALLENGE_INVALID, "GenChallenge is not ours")
+        if not req.id:
+            raise SessionFailure(Failure.SIGNATURE_ERROR, "AuthorizationReq has no Id to sign")
+        try:
+            xmldsig.verify(self.header_signature, {req.id: req}, self.contract.public_key)
+        except xmldsig.XmlDsigError as exc:
+            raise SessionFailure(Failure.SIGNATURE_ERROR,
+                                 f"{type(exc).__name__}: {exc}") from None
+
     def on_AuthorizationReq(self, req: M.AuthorizationReqType, now: float) -> Outcome:
-        finished, actions = self.authorization_step(now, self.evcc_id.hex().upper(),
-                                                    "MacAddress")
+        if self.payment_option == CONTRACT:
+            self.check_contract_authorization(req)
+            self.check_certificate_decision()
+            chain = self.contract
+            finished, actions = self.authorization_step(
+                now, self.emaid, "eMAID", contract_chain_pem=chain.pem,
+                ocsp_request_data=ocsp_request_data(chain, self.mo_roots))
+        else:
+            finished, actions = self.authorization_step(now, self.evcc_id.hex().upper(),
+                                                        "MacAddress")
         return Outcome(M.AuthorizationResType(
             response_code="OK", evse_processing="Finished" if finished else "Ongoing"),
             stay=not finished, actions=actions)
+
+    def check_certificate_decision(self) -> None:
+        """A CSMS verdict on the contract certificate gets its own code (revoked, ...)."""
+        decision = self.authorization
+        if decision is None or decision.status is not AuthorizationStatus.CERTIFICATE_REJECTED:
+            return
+        failure = next((f for status, f in CERTIFICATE_STATUS_FAILURES.items()
+                        if status in decision.reason), Failure.CERT_CHAIN_ERROR)
+        raise SessionFailure(failure, decision.reason)
 
     def on_ChargeParameterDiscoveryReq(self, req: M.ChargeParameterDiscoveryReqType,
                                        now: float) -> Outcome:
@@ -253,7 +374,8 @@ class Iso2Session(DcHandlers, SessionCore):
     def service_discovery_res(self, code: str) -> M.ServiceDiscoveryResType:
         return M.ServiceDiscoveryResType(
             response_code=code,
-            payment_option_list=M.PaymentOptionListType(payment_option=["ExternalPayment"]),
+            payment_option_list=M.PaymentOptionListType(
+                payment_option=[CONTRACT, "ExternalPayment"] if self.tls else ["ExternalPayment"]),
             charge_service=M.ChargeServiceType(
                 service_id=CHARGE_SERVICE_ID, service_category="EVCharging", free_service=False,
                 supported_energy_transfer_mode=M.SupportedEnergyTransferModeType(
@@ -327,7 +449,20 @@ FAILED_RESPONSES: dict[str, Any] = {
         response_code=c, dc_evse_status=s.dc_evse_status(),
         evse_present_voltage=s.pv(s.evse.present_voltage, "V")),
     "SessionStopReq": lambda s, c: M.SessionStopResType(response_code=c),
-    # Plug & Charge requests are not served by this EIM session: FAILED_SequenceError
     "PaymentDetailsReq": lambda s, c: M.PaymentDetailsResType(
         response_code=c, gen_challenge=bytes(16), evse_time_stamp=int(time.time())),
+    "CertificateInstallationReq": lambda s, c: M.CertificateInstallationResType(
+        response_code=c, **_no_contract_fields()),
+    "CertificateUpdateReq": lambda s, c: M.CertificateUpdateResType(
+        response_code=c, **_no_contract_fields()),
 }
+
+
+def _no_contract_fields() -> dict[str, Any]:
+    """The mandatory parts of a FAILED Certificate{Installation,Update}Res: empty values."""
+    return {"sa_provisioning_certificate_chain": M.CertificateChainType(certificate=b""),
+            "contract_signature_cert_chain": M.CertificateChainType(certificate=b""),
+            "contract_signature_encrypted_private_key":
+                M.ContractSignatureEncryptedPrivateKeyType(id="id1", value=b""),
+            "d_hpublickey": M.DiffieHellmanPublickeyType(id="id2", value=b""),
+            "e_maid": M.EMAIDType(id="id3", value="")}

@@ -1,0 +1,210 @@
+"""ISO 15118-2 Plug & Charge in the SECC session, through the real codec and adapter:
+Contract offered only over TLS, PaymentDetails -> GenChallenge, a signed AuthorizationReq,
+the eMSP's decision via the authorization request (eMAID, PEM chain, OCSP data)."""
+
+from __future__ import annotations
+
+import exi_schemas
+import pytest
+
+from exi_schemas.generated import iso2 as M
+from secc.authorization import AuthorizationDecision, AuthorizationStatus
+from secc.iso2 import Iso2Adapter, Iso2Session
+from secc.pnc import xmldsig
+from secc.testing.pki import Defect
+from secc.v2g.core import TERMINATED
+from secc.v2g.evse import RequestAuthorization
+from tests.v2g_harness import Driver
+
+EVCCID = bytes.fromhex("0A0B0C0D0E0F")
+
+
+class SigningDriver(Driver):
+    """The harness, plus a header Signature on the request when given."""
+
+    def send(self, name, body, now=0.0, session_id=None, signature=None):
+        if signature is None:
+            return super().send(name, body, now, session_id)
+        msg = M.V2G_Message(header=M.MessageHeaderType(session_id=self.session.session_id,
+                                                       signature=signature),
+                            body=M.BodyType(**{self.req_field[name]: body}))
+        request = self.adapter.decode(0x8001, exi_schemas.encode(msg))
+        reply = self.session.receive(request.name, request.body, now, request.session_id)
+        _, data = self.adapter.encode(reply.response_name, reply.response,
+                                      self.session.session_id)
+        res = exi_schemas.decode(data, "iso2").body
+        return reply, next(getattr(res, k) for k in res.__slots__ if getattr(res, k) is not None)
+
+
+@pytest.fixture(scope="module")
+def contract(test_pki):
+    return test_pki.issue_contract()
+
+
+def make(tls=True, **kw):
+    return SigningDriver(Iso2Session(evse_id="DE*PYS*E0001*1", tls=tls, **kw), Iso2Adapter())
+
+
+def selection(option="Contract"):
+    return M.PaymentServiceSelectionReqType(
+        selected_payment_option=option, selected_service_list=M.SelectedServiceListType(
+            selected_service=[M.SelectedServiceType(service_id=1)]))
+
+
+def payment_details(contract, emaid=None, leaf=None):
+    return M.PaymentDetailsReqType(
+        e_maid=emaid or contract.emaid,
+        contract_signature_cert_chain=M.CertificateChainType(
+            id="cc1", certificate=leaf if leaf is not None else contract.leaf.cert_der,
+            sub_certificates=M.SubCertificatesType(certificate=contract.sub_ca_ders)))
+
+
+def until_payment_details(d):
+    d.send("SessionSetupReq", M.SessionSetupReqType(evccid=EVCCID), session_id=bytes(8))
+    _, sd = d.send("ServiceDiscoveryReq", M.ServiceDiscoveryReqType())
+    assert sd.payment_option_list.payment_option[0] == "Contract"
+    _, res = d.send("PaymentServiceSelectionReq", selection())
+    assert res.response_code == "OK"
+    assert d.session.state == "PaymentDetails"
+
+
+def signed_authorization(challenge, key, id_="auth1"):
+    req = M.AuthorizationReqType(id=id_, gen_challenge=challenge)
+    return req, xmldsig.sign([req], key)
+
+
+def test_contract_not_offered_without_tls_and_refused_if_chosen():
+    d = make(tls=False)
+    d.send("SessionSetupReq", M.SessionSetupReqType(evccid=EVCCID), session_id=bytes(8))
+    _, sd = d.send("ServiceDiscoveryReq", M.ServiceDiscoveryReqType())
+    assert sd.payment_option_list.payment_option == ["ExternalPayment"]
+    _, res = d.send("PaymentServiceSelectionReq", selection())
+    assert res.response_code == "FAILED_PaymentSelectionInvalid"
+
+
+def test_pnc_accepted_sends_emaid_chain_and_ocsp_data_then_charges(contract, test_pki):
+    d = make(mo_roots=[test_pki.mo_root.cert])
+    until_payment_details(d)
+    _, pd = d.send("PaymentDetailsReq", payment_details(contract))
+    assert pd.response_code == "OK" and len(pd.gen_challenge) == 16
+    req, sig = signed_authorization(pd.gen_challenge, contract.leaf.key)
+    reply, auth = d.send("AuthorizationReq", req, signature=sig)
+    assert auth.response_code == "OK" and auth.evse_processing == "Ongoing"
+    (ask,) = [a for a in reply.actions if isinstance(a, RequestAuthorization)]
+    request = ask.request
+    assert (request.id_token, request.id_token_type) == (test_pki.emaid, "eMAID")
+    assert request.contract_chain_pem.count("BEGIN CERTIFICATE") == 3
+    assert len(request.ocsp_request_data) == 3
+    assert request.ocsp_request_data[0]["serialNumber"] == \
+        format(contract.leaf.cert.serial_number, "x")
+    d.session.authorization_decided(AuthorizationDecision(AuthorizationStatus.ACCEPTED))
+    _, auth = d.send("AuthorizationReq", req, now=0.5, signature=sig)  # the EV's repeat
+    assert auth.evse_processing == "Finished"
+    assert d.session.state == "ChargeParameterDiscovery"
+
+
+def test_pnc_rejected_by_the_emsp_fails_and_ends(contract):
+    d = make()
+    until_payment_details(d)
+    _, pd = d.send("PaymentDetailsReq", payment_details(contract))
+    req, sig = signed_authorization(pd.gen_challenge, contract.leaf.key)
+    reply, _ = d.send("AuthorizationReq", req, signature=sig)
+    ask = next(a for a in reply.actions if isinstance(a, RequestAuthorization))
+    assert ask.request.ocsp_request_data == []  # no MO root installed: the chain goes instead
+    d.session.authorization_decided(AuthorizationDecision(AuthorizationStatus.INVALID, "no"))
+    reply, auth = d.send("AuthorizationReq", req, now=0.5, signature=sig)
+    assert auth.response_code == "FAILED" and reply.close
+    assert d.session.state == TERMINATED
+
+
+def test_revoked_contract_certificate_gets_FAILED_CertificateRevoked(contract):
+    d = make()
+    until_payment_details(d)
+    _, pd = d.send("PaymentDetailsReq", payment_details(contract))
+    req, sig = signed_authorization(pd.gen_challenge, contract.leaf.key)
+    d.send("AuthorizationReq", req, signature=sig)
+    d.session.authorization_decided(AuthorizationDecision(
+        AuthorizationStatus.CERTIFICATE_REJECTED, "contract certificate CertificateRevoked."))
+    _, auth = d.send("AuthorizationReq", req, now=0.5, signature=sig)
+    assert auth.response_code == "FAILED_CertificateRevoked"
+
+
+def test_wrong_challenge_gets_FAILED_ChallengeInvalid(contract):
+    d = make()
+    until_payment_details(d)
+    _, pd = d.send("PaymentDetailsReq", payment_details(contract))
+    wrong = bytes(b ^ 0xFF for b in pd.gen_challenge)
+    req, sig = signed_authorization(wrong, contract.leaf.key)
+    reply, auth = d.send("AuthorizationReq", req, signature=sig)
+    assert auth.response_code == "FAILED_ChallengeInvalid" and reply.close
+    assert not any(isinstance(a, RequestAuthorization) for a in reply.actions)
+
+
+def test_signature_by_another_key_gets_FAILED_SignatureError(contract, test_pki):
+    d = make()
+    until_payment_details(d)
+    _, pd = d.send("PaymentDetailsReq", payment_details(contract))
+    req, sig = signed_authorization(pd.gen_challenge, test_pki.vehicle_leaf.key)
+    _, auth = d.send("AuthorizationReq", req, signature=sig)
+    assert auth.response_code == "FAILED_SignatureError"
+
+
+def test_unsigned_authorization_in_pnc_gets_FAILED_SignatureError(contract):
+    d = make()
+    until_payment_details(d)
+    _, pd = d.send("PaymentDetailsReq", payment_details(contract))
+    _, auth = d.send("AuthorizationReq", M.AuthorizationReqType(id="a1",
+                                                                gen_challenge=pd.gen_challenge))
+    assert auth.response_code == "FAILED_SignatureError"
+
+
+def test_garbage_contract_certificate_gets_FAILED_CertChainError(contract):
+    d = make()
+    until_payment_details(d)
+    reply, pd = d.send("PaymentDetailsReq", payment_details(contract, leaf=b"\x30\x03garbage"))
+    assert pd.response_code == "FAILED_CertChainError" and reply.close
+
+
+def test_expired_contract_certificate_gets_FAILED_CertificateExpired(test_pki):
+    expired = test_pki.issue_contract(defect=Defect.EXPIRED)
+    d = make()
+    until_payment_details(d)
+    _, pd = d.send("PaymentDetailsReq", payment_details(expired))
+    assert pd.response_code == "FAILED_CertificateExpired"
+
+
+def test_emaid_other_than_the_certificates_is_refused(contract):
+    d = make()
+    until_payment_details(d)
+    _, pd = d.send("PaymentDetailsReq", payment_details(contract, emaid="DEPYSC0000000X"))
+    assert pd.response_code == "FAILED_CertChainError"
+
+
+def test_certificate_installation_answers_FAILED_NoCertificateAvailable(test_pki):
+    d = make()
+    until_payment_details(d)
+    _, res = d.send("CertificateInstallationReq", M.CertificateInstallationReqType(
+        id="ci1", oem_provisioning_cert=test_pki.vehicle_leaf.cert_der,
+        list_of_root_certificate_i_ds=M.ListOfRootCertificateIDsType(root_certificate_id=[
+            M.X509IssuerSerialType(x509_issuer_name="CN=V2G Root CA", x509_serial_number=1)])))
+    assert res.response_code == "FAILED_NoCertificateAvailable"
+
+
+def test_eim_authorization_unchanged_over_tls():
+    d = make()
+    d.send("SessionSetupReq", M.SessionSetupReqType(evccid=EVCCID), session_id=bytes(8))
+    d.send("ServiceDiscoveryReq", M.ServiceDiscoveryReqType())
+    d.send("PaymentServiceSelectionReq", selection("ExternalPayment"))
+    assert d.session.state == "Authorization"
+    reply, auth = d.send("AuthorizationReq", M.AuthorizationReqType())
+    ask = next(a for a in reply.actions if isinstance(a, RequestAuthorization))
+    assert ask.request.id_token_type == "MacAddress" and auth.evse_processing == "Ongoing"
+
+
+def test_payment_details_out_of_sequence_after_eim_selection(contract):
+    d = make()
+    d.send("SessionSetupReq", M.SessionSetupReqType(evccid=EVCCID), session_id=bytes(8))
+    d.send("ServiceDiscoveryReq", M.ServiceDiscoveryReqType())
+    d.send("PaymentServiceSelectionReq", selection("ExternalPayment"))
+    _, pd = d.send("PaymentDetailsReq", payment_details(contract))
+    assert pd.response_code == "FAILED_SequenceError"
