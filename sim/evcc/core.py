@@ -30,6 +30,11 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, ClassVar
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 import exi_schemas as exi
 from secc.logs import layer_logger
 from secc.v2gtp.header import PayloadType
@@ -74,6 +79,46 @@ class Misbehaviour:
     garbage: frozenset[str] = frozenset()       # send bytes that are not EXI instead
     pause_instead_of_terminate: bool = False    # ISO-2: SessionStop(Pause)
     renegotiate_after: int | None = None        # ISO-2: PowerDelivery(Renegotiate) after N loops
+    # Plug & Charge (ISO-2 with a contract)
+    pnc_wrong_challenge: bool = False           # AuthorizationReq echoes another GenChallenge
+    pnc_bad_signature: bool = False             # sign AuthorizationReq with a stranger's key
+    pnc_garbage_certificate: bool = False       # PaymentDetailsReq with non-X.509 bytes
+
+
+@dataclass(frozen=True)
+class PncContract:
+    """The car's contract credential for Plug & Charge: certificate chain (DER, leaf first)
+    and the leaf's private key, which signs AuthorizationReq. The eMAID defaults to the
+    leaf's CN."""
+
+    certificate: bytes
+    sub_certificates: tuple[bytes, ...]
+    key: ec.EllipticCurvePrivateKey
+    emaid: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.emaid:
+            try:
+                leaf = x509.load_der_x509_certificate(self.certificate)
+                names = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+                object.__setattr__(self, "emaid", str(names[0].value) if names else "")
+            except ValueError:
+                pass  # garbage on purpose (tests): the eMAID must then be given
+
+    @classmethod
+    def from_pem(cls, chain_pem: bytes, key_pem: bytes, emaid: str = "") -> PncContract:
+        """From PEM files: the chain leaf first, then the sub-CAs; an EC private key."""
+        certs = x509.load_pem_x509_certificates(chain_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the contract key must be an EC private key")
+        der = [c.public_bytes(serialization.Encoding.DER) for c in certs]
+        return cls(der[0], tuple(der[1:]), key, emaid)
+
+    @classmethod
+    def from_credential(cls, credential: Any) -> PncContract:
+        """From ``secc.testing.pki.ContractCredential`` (tests and the demo)."""
+        return cls(credential.leaf.cert_der, tuple(credential.sub_ca_ders), credential.leaf.key)
 
 
 @dataclass
@@ -94,6 +139,7 @@ class EvccConfig:
     cable_check_timeout: float = CABLE_CHECK_TIMEOUT
     precharge_timeout: float = PRECHARGE_TIMEOUT
     progress_every: int = 1                     # log every n-th charge-loop iteration
+    contract: PncContract | None = None         # ISO-2: Plug & Charge when the SECC offers it
 
     def __post_init__(self) -> None:
         if self.mode not in ("dc", "ac"):
@@ -363,9 +409,13 @@ class EvccSession:
         session_id = self.session_id
         if step in knobs.wrong_session_id and self._use_knob("session", step):
             session_id = bytes(b ^ 0xA5 for b in session_id) or secrets.token_bytes(8)
+        body = getattr(self, f"build_{step}")()
+        header = self.MESSAGES.MessageHeaderType(session_id=session_id)
+        signature = self.header_signature(step, body)
+        if signature is not None:
+            header.signature = signature
         message = self.MESSAGES.V2G_Message(
-            header=self.MESSAGES.MessageHeaderType(session_id=session_id),
-            body=self.MESSAGES.BodyType(**{f"{snake(step)}_req": getattr(self, f"build_{step}")()}))
+            header=header, body=self.MESSAGES.BodyType(**{f"{snake(step)}_req": body}))
         payload = exi.encode(message)
         if step in knobs.garbage and self._use_knob("garbage", step):
             message, payload = None, b"\x80\x00" + bytes(range(0xF0, 0x100)) * 2
@@ -378,6 +428,10 @@ class EvccSession:
         return Send(step, self.PAYLOAD_TYPE, payload, not_before, self._message_deadline, message)
 
     _repeating = False
+
+    def header_signature(self, step: str, body: Any) -> Any:
+        """The header's XML signature for this request (None: unsigned, the default)."""
+        return None
 
     def repeat(self, step: str) -> str:
         """Return from a handler to send ``step`` again without restarting its time limit."""

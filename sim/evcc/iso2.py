@@ -8,13 +8,22 @@ the charge loop (CurrentDemand for DC, ChargingStatus for AC, with MeteringRecei
 SECC sets ReceiptRequired), PowerDelivery(Stop) or (Renegotiate -> ChargeParameterDiscovery),
 WeldingDetection for DC, SessionStop(Terminate or Pause). A paused session is resumed by a new
 session whose SessionSetupReq carries the old SessionID (``EvccConfig.resume_session_id``).
+
+Plug & Charge: with ``EvccConfig.contract`` and the SECC offering ``Contract`` (over TLS), the
+car selects Contract, sends PaymentDetailsReq (eMAID + contract chain), and answers the
+GenChallenge with an AuthorizationReq (Id, GenChallenge) signed with the contract key in the
+message header. Without the offer it falls back to ExternalPayment, as cars do. Misbehaviour
+knobs ``pnc_*`` break the challenge, the signature or the certificate on purpose.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from exi_schemas.generated import iso2
+from secc.pnc import xmldsig
 from sim.evcc.core import DONE, EvccSession, physical, value_of
 from sim.evcc.din import _evse_stop
 from sim.evcc.failures import InvalidResponse
@@ -32,7 +41,8 @@ ISO2_MESSAGE_TIMEOUTS: dict[str, float] = {
 _COMMON_FLOW: dict[str, str] = {
     "SessionSetup": "ServiceDiscovery",
     "ServiceDiscovery": "PaymentServiceSelection",
-    "PaymentServiceSelection": "Authorization",
+    "PaymentServiceSelection": "Authorization",   # Contract: PaymentDetails (handler)
+    "PaymentDetails": "Authorization",
     "Authorization": "ChargeParameterDiscovery",
     "MeteringReceipt": "PowerDelivery",   # the handler goes back to the loop
     "SessionStop": DONE,
@@ -84,6 +94,8 @@ class Iso2Evcc(EvccSession):
         self.service_id = 1            # the charge service the EVSE offered
         self._welding_requests = 0
         self._renegotiated = False
+        self.use_contract = False      # Plug & Charge chosen (contract held and offered)
+        self.gen_challenge: bytes | None = None
 
     @property
     def loop_step(self) -> str:
@@ -112,12 +124,38 @@ class Iso2Evcc(EvccSession):
 
     def build_PaymentServiceSelection(self) -> iso2.PaymentServiceSelectionReqType:
         return iso2.PaymentServiceSelectionReqType(
-            selected_payment_option="ExternalPayment",
+            selected_payment_option="Contract" if self.use_contract else "ExternalPayment",
             selected_service_list=iso2.SelectedServiceListType(
                 selected_service=[iso2.SelectedServiceType(service_id=self.service_id)]))
 
+    def build_PaymentDetails(self) -> iso2.PaymentDetailsReqType:
+        contract = self.config.contract
+        assert contract is not None  # only sent when use_contract
+        leaf = contract.certificate
+        if self.misbehaviour.pnc_garbage_certificate:
+            leaf = b"\x30\x82\x01\x00" + bytes(range(64))
+        subs = iso2.SubCertificatesType(certificate=list(contract.sub_certificates)) \
+            if contract.sub_certificates else None
+        return iso2.PaymentDetailsReqType(
+            e_maid=contract.emaid, contract_signature_cert_chain=iso2.CertificateChainType(
+                id="ContractChain", certificate=leaf, sub_certificates=subs))
+
     def build_Authorization(self) -> iso2.AuthorizationReqType:
-        return iso2.AuthorizationReqType()  # EIM: no Id, no GenChallenge
+        if not self.use_contract:
+            return iso2.AuthorizationReqType()  # EIM: no Id, no GenChallenge
+        challenge = self.gen_challenge or bytes(16)
+        if self.misbehaviour.pnc_wrong_challenge:
+            challenge = bytes(b ^ 0x5A for b in challenge)
+        return iso2.AuthorizationReqType(id="ID1", gen_challenge=challenge)
+
+    def header_signature(self, step: str, body: Any) -> Any:
+        """PnC: AuthorizationReq is signed with the contract key (§8.4.3.9)."""
+        if step != "Authorization" or not self.use_contract or self.config.contract is None:
+            return None
+        key = self.config.contract.key
+        if self.misbehaviour.pnc_bad_signature:
+            key = ec.generate_private_key(ec.SECP256R1())
+        return xmldsig.sign([body], key)
 
     def build_ChargeParameterDiscovery(self) -> iso2.ChargeParameterDiscoveryReqType:
         b = self.battery
@@ -224,7 +262,11 @@ class Iso2Evcc(EvccSession):
         return None
 
     def on_ServiceDiscovery(self, res: iso2.ServiceDiscoveryResType, now: float) -> str | None:
-        if "ExternalPayment" not in res.payment_option_list.payment_option:
+        options = res.payment_option_list.payment_option
+        self.use_contract = self.config.contract is not None and "Contract" in options
+        if self.config.contract is not None and not self.use_contract:
+            self.say("the EVSE offers no Contract payment: falling back to ExternalPayment")
+        if not self.use_contract and "ExternalPayment" not in options:
             raise InvalidResponse("ServiceDiscovery", "the EVSE offers no ExternalPayment")
         offered = res.charge_service.supported_energy_transfer_mode.energy_transfer_mode
         if self.energy_transfer_mode not in offered:
@@ -234,7 +276,20 @@ class Iso2Evcc(EvccSession):
                                       f"the EVSE offers {offered}, no {self.config.mode.upper()}")
             self.energy_transfer_mode = same_kind[0]
         self.service_id = res.charge_service.service_id
-        self.say(f"ServiceDiscovery OK ({self.energy_transfer_mode}, ExternalPayment)")
+        payment = "Contract" if self.use_contract else "ExternalPayment"
+        self.say(f"ServiceDiscovery OK ({self.energy_transfer_mode}, {payment})")
+        return None
+
+    def on_PaymentServiceSelection(self, res: iso2.PaymentServiceSelectionResType,
+                                   now: float) -> str | None:
+        return "PaymentDetails" if self.use_contract else None
+
+    def on_PaymentDetails(self, res: iso2.PaymentDetailsResType, now: float) -> str | None:
+        if len(res.gen_challenge) != 16:
+            raise InvalidResponse("PaymentDetails",
+                                  f"GenChallenge of {len(res.gen_challenge)} bytes, not 16")
+        self.gen_challenge = res.gen_challenge
+        self.say(f"PaymentDetails OK (eMAID {self.config.contract.emaid})")
         return None
 
     def on_Authorization(self, res: iso2.AuthorizationResType, now: float) -> str | None:

@@ -1,0 +1,108 @@
+"""The simulated car's Plug & Charge (sim.evcc.iso2) against the real SECC session, in
+process and in virtual time: both sides' codecs, the signature made by the car with its
+contract key and verified by the SECC, and each misbehaviour knob's FAILED code."""
+
+from __future__ import annotations
+
+import pytest
+
+from secc.authorization import AuthorizationDecision, AuthorizationStatus
+from secc.iso2 import Iso2Adapter, Iso2Session
+from secc.testing.pki import Defect
+from secc.v2g.evse import RequestAuthorization
+from secc.v2gtp import PayloadType
+from sim.evcc.core import EvccConfig, Finished, Misbehaviour, PncContract
+from sim.evcc.failures import ResponseCodeFailed
+from sim.evcc.iso2 import Iso2Evcc
+
+
+def run_until(evcc, session, *, stop_at="ChargeParameterDiscovery", decision=None):
+    """Exchange messages until the car is about to send ``stop_at`` or the session ends;
+    every authorization request is answered with ``decision`` (accepted by default)."""
+    adapter = Iso2Adapter()
+    asked = []
+    now = 0.0
+    action = evcc.start(now)
+    for _ in range(50):
+        if isinstance(action, Finished) or action.step == stop_at:
+            return action, asked
+        request = adapter.decode(PayloadType.EXI, action.payload)
+        reply = session.receive(request.name, request.body, now, request.session_id)
+        for act in reply.actions:
+            if isinstance(act, RequestAuthorization):
+                asked.append(act.request)
+                session.authorization_decided(
+                    decision or AuthorizationDecision(AuthorizationStatus.ACCEPTED))
+        _, data = adapter.encode(reply.response_name, reply.response, session.session_id)
+        now += 0.01
+        action = evcc.receive(PayloadType.EXI, data, now)
+    raise AssertionError("no end")
+
+
+def car(contract, misbehaviour=None):
+    return Iso2Evcc(config=EvccConfig(contract=PncContract.from_credential(contract)),
+                    misbehaviour=misbehaviour)
+
+
+@pytest.fixture(scope="module")
+def contract(test_pki):
+    return test_pki.issue_contract()
+
+
+def test_car_with_contract_authorizes_by_plug_and_charge(contract, test_pki):
+    session = Iso2Session(tls=True, mo_roots=[test_pki.mo_root.cert])
+    evcc = car(contract)
+    action, asked = run_until(evcc, session)
+    assert not isinstance(action, Finished), action.record.failure
+    assert evcc.record.steps_sent[:6] == ["SessionSetup", "ServiceDiscovery",
+                                          "PaymentServiceSelection", "PaymentDetails",
+                                          "Authorization", "Authorization"]
+    (request,) = asked
+    assert request.id_token == test_pki.emaid and request.id_token_type == "eMAID"
+    assert len(request.ocsp_request_data) == 3
+    assert session.state == "ChargeParameterDiscovery"
+
+
+def test_car_falls_back_to_eim_when_contract_is_not_offered(contract):
+    session = Iso2Session(tls=False)
+    evcc = car(contract)
+    action, asked = run_until(evcc, session)
+    assert "PaymentDetails" not in evcc.record.steps_sent
+    assert asked[0].id_token_type == "MacAddress"
+
+
+@pytest.mark.parametrize("knob, step, code", [
+    ("pnc_wrong_challenge", "Authorization", "FAILED_ChallengeInvalid"),
+    ("pnc_bad_signature", "Authorization", "FAILED_SignatureError"),
+    ("pnc_garbage_certificate", "PaymentDetails", "FAILED_CertChainError"),
+])
+def test_misbehaving_car_gets_the_right_failed_code(contract, knob, step, code):
+    session = Iso2Session(tls=True)
+    action, asked = run_until(car(contract, Misbehaviour(**{knob: True})), session)
+    assert isinstance(action, Finished)
+    failure = action.record.failure
+    assert isinstance(failure, ResponseCodeFailed) and failure.step == step
+    assert action.record.response_codes[-1] == (step, code)
+    assert asked == []  # nothing reached the eMSP
+
+
+def test_car_with_expired_contract_gets_FAILED_CertificateExpired(test_pki):
+    session = Iso2Session(tls=True)
+    action, _ = run_until(car(test_pki.issue_contract(defect=Defect.EXPIRED)), session)
+    assert action.record.response_codes[-1] == ("PaymentDetails", "FAILED_CertificateExpired")
+
+
+def test_emsp_rejection_ends_the_car_session_with_FAILED(contract):
+    session = Iso2Session(tls=True)
+    action, asked = run_until(car(contract), session, decision=AuthorizationDecision(
+        AuthorizationStatus.INVALID, "unknown contract"))
+    assert len(asked) == 1
+    assert action.record.response_codes[-1] == ("Authorization", "FAILED")
+
+
+def test_contract_from_pem_files(contract, tmp_path):
+    chain, key = contract.write(tmp_path)
+    loaded = PncContract.from_pem(chain.read_bytes(), key.read_bytes())
+    assert loaded.emaid == contract.emaid
+    assert loaded.certificate == contract.leaf.cert_der
+    assert list(loaded.sub_certificates) == contract.sub_ca_ders
