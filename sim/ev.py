@@ -19,7 +19,7 @@ from pathlib import Path
 from secc.logs import setup_logging
 from sim.evcc import protocols
 from sim.evcc.battery import Battery
-from sim.evcc.core import EvccConfig, Misbehaviour
+from sim.evcc.core import EvccConfig, Misbehaviour, PncContract
 from sim.evcc.runner import EvSessionConfig, run_ev_session
 
 
@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="offer a Tesla-like vendor namespace at priority 1")
     p.add_argument("--tls", action="store_true", help="ask for TLS in SDP")
     p.add_argument("--v2g-root", type=Path, help="V2G root certificate (PEM) for --tls")
+    p.add_argument("--contract-chain", type=Path,
+                   help="ISO-2 Plug & Charge: contract certificate chain (PEM, leaf first)")
+    p.add_argument("--contract-key", type=Path, help="the contract certificate's key (PEM)")
     p.add_argument("--no-slac", action="store_true", help="start at SDP (plain veth link)")
     p.add_argument("--soc", type=float, default=30.0, help="start SoC %%")
     p.add_argument("--target-soc", type=float, default=80.0)
@@ -102,6 +105,15 @@ def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
         raise ValueError("--tls needs --v2g-root")
     if args.mode not in protocols.get(args.protocol).modes:
         raise ValueError(f"{args.protocol} has no {args.mode.upper()} mode")
+    contract = None
+    if (args.contract_chain is None) != (args.contract_key is None):
+        raise ValueError("--contract-chain and --contract-key go together")
+    if args.contract_chain is not None:
+        try:
+            contract = PncContract.from_pem(args.contract_chain.read_bytes(),
+                                            args.contract_key.read_bytes())
+        except (OSError, ValueError, TypeError) as exc:
+            raise ValueError(f"cannot load the contract credential: {exc}") from None
     offers = None
     if args.offer:
         offers = protocols.default_offers(args.offer, args.mode, vendor_first=args.vendor_first)
@@ -114,7 +126,7 @@ def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
         evcc=EvccConfig(mode=args.mode, loop_interval=args.loop_interval,
                         repeat_interval=0.1, seconds_per_iteration=args.seconds_per_iteration),
         misbehaviour=misbehaviour_from_args(args),
-        resume_after_pause=args.pause_resume)
+        resume_after_pause=args.pause_resume, contract=contract)
 
 
 def main(argv: list[str] | None = None) -> int:

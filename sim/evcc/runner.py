@@ -46,6 +46,7 @@ from sim.evcc.core import (
     EvccConfig,
     Finished,
     Misbehaviour,
+    PncContract,
     Send,
     SessionRecord,
     VehicleSignals,
@@ -82,6 +83,7 @@ class EvSessionConfig:
     resume_after_pause: bool = False           # after SessionStop(Pause): reconnect, resume
     use_interface_mac: bool = True             # EVCCID = the interface's MAC, as cars do
     on_signals: SignalsHook | None = None      # CP state / contactors for a simulated board
+    contract: PncContract | None = None        # ISO-2 Plug & Charge credential (needs tls)
 
 
 @dataclass
@@ -287,6 +289,8 @@ async def run_ev_session(config: EvSessionConfig) -> EvSessionResult:
     """One plug-in: (SLAC) -> SDP -> TCP/TLS -> supportedAppProtocol -> EVCC [-> resume]."""
     result = EvSessionResult()
     evcc_config = dataclasses.replace(config.evcc, mode=config.mode)
+    if config.contract is not None:
+        evcc_config = dataclasses.replace(evcc_config, contract=config.contract)
     if config.use_interface_mac:
         mac = interface_mac(config.interface)
         if mac:

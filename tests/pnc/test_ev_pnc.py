@@ -106,3 +106,20 @@ def test_contract_from_pem_files(contract, tmp_path):
     assert loaded.emaid == contract.emaid
     assert loaded.certificate == contract.leaf.cert_der
     assert list(loaded.sub_certificates) == contract.sub_ca_ders
+
+
+def test_ev_cli_loads_the_contract_credential(contract, tmp_path):
+    from sim.ev import build_parser, config_from_args
+
+    chain, key = contract.write(tmp_path)
+    args = build_parser().parse_args(["--iface", "veth0", "--protocol", "iso2", "--tls",
+                                      "--v2g-root", str(chain), "--contract-chain", str(chain),
+                                      "--contract-key", str(key)])
+    config = config_from_args(args)
+    assert config.contract.emaid == contract.emaid
+    with pytest.raises(ValueError, match="go together"):
+        config_from_args(build_parser().parse_args(["--iface", "v", "--contract-chain",
+                                                    str(chain)]))
+    with pytest.raises(ValueError, match="contract credential"):
+        config_from_args(build_parser().parse_args(["--iface", "v", "--contract-chain",
+                                                    str(chain), "--contract-key", str(chain)]))

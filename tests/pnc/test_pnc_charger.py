@@ -1,0 +1,80 @@
+"""Plug & Charge end to end: the simulated car (ev namespace) with a contract credential,
+over SDP and TLS 1.2 across the veth pair, to the whole charger in the secc namespace
+(SECC daemon -> MQTT bus -> OCPP bridge process -> test CSMS). The CSMS must receive
+Authorize with the eMAID (type eMAID) and the contract's OCSP hash data; the car charges."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from hal.factory import board_from_config
+from secc.config import loads_board_config
+from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
+from sim import session_demo
+from sim.charger import ChargerBackend, wait_until
+from sim.ev_transport import run_secc_and_ev, wait_for_event
+from sim.evcc.battery import Battery
+from sim.evcc.core import EvccConfig, PncContract
+from sim.evcc.runner import EvSessionConfig, run_ev_session, sim_board_signals
+
+
+def with_pnc(settings, mo_roots):
+    """Board settings for a TLS-only PnC test: ``tls=True`` for the ISO-2 core (until the
+    session driver passes the connection's TLS state itself) and the installed MO root."""
+    iso2 = {**settings.core_options.get("iso2", {}), "tls": True, "mo_roots": mo_roots}
+    return dataclasses.replace(settings, core_options={**settings.core_options, "iso2": iso2})
+
+
+def test_plug_and_charge_over_tls_authorized_by_the_csms_with_emaid_and_ocsp_data(
+        veth_link, tmp_path, test_pki):
+    test_pki.write_secc_files(tmp_path)
+    contract = test_pki.issue_contract()
+    board_text = session_demo.BOARD.format(output="dc", max_current=200,
+                                           iface=veth_link.ifnames["secc"], certs=tmp_path)
+    board_text = board_text.replace("start_at_sdp = false", "start_at_sdp = true")
+
+    async def secc_main(ready, ev_done):
+        stack = await ChargerBackend(tmp_path).start()
+        config = loads_board_config(board_text + stack.board_bus_section())
+        bus, authorizer = bus_from_config(config)
+        board = board_from_config(config)
+        daemon = SeccDaemon(config, board, veth_link.ifnames["secc"], authorizer=authorizer,
+                            bus=bus, tls_context=server_tls_context(config))
+        daemon.settings = with_pnc(daemon.settings, [test_pki.mo_root.cert])
+        await daemon.start()
+        board.ev_set_pilot("B")
+        ready.set_result((board, asyncio.get_running_loop()))
+        await wait_for_event(ev_done)
+        await bus.flush(20)
+        await wait_until(lambda: any(e.startswith("Ended") for e in stack.transaction_summary()),
+                         10)
+        authorize = stack.csms.messages("Authorize")
+        summaries = list(daemon.summaries)
+        await daemon.stop()
+        await stack.stop()
+        return authorize, summaries
+
+    async def ev_main(board_and_loop):
+        return await run_ev_session(EvSessionConfig(
+            on_signals=sim_board_signals(*board_and_loop), interface=veth_link.ifnames["ev"],
+            protocol="iso2", mode="dc", tls=True, v2g_root=tmp_path / "v2g_root.pem",
+            contract=PncContract.from_credential(contract),
+            battery=Battery(soc=30, target_soc=80, max_iterations=3),
+            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
+                            seconds_per_iteration=20.0)))
+
+    (authorize, summaries), ev = run_secc_and_ev(veth_link, secc_main, ev_main, timeout=90)
+    assert ev.ok, ev.summary()
+    assert ev.tls_version == "TLSv1.2" and ev.protocol == "iso2"
+    steps = [step for record in ev.sessions for step in record.steps_sent]
+    assert steps[:4] == ["SessionSetup", "ServiceDiscovery", "PaymentServiceSelection",
+                         "PaymentDetails"]
+    assert ev.loop_iterations == 3 and summaries[0].final_state == "Terminated"
+    (request,) = authorize
+    assert request["idToken"] == {"idToken": test_pki.emaid, "type": "eMAID"}
+    hashes = request["iso15118CertificateHashData"]
+    assert [h["serialNumber"] for h in hashes] == [
+        format(c.serial_number, "x") for c in
+        (contract.leaf.cert, contract.sub_cas[0].cert, contract.sub_cas[1].cert)]
+    assert all(h["hashAlgorithm"] == "SHA256" and h["responderURL"] for h in hashes)
