@@ -119,12 +119,15 @@ class Iso2Session(DcHandlers, SessionCore):
     def __init__(self, *, energy_transfer_modes: tuple[str, ...] = ("DC_extended",),
                  receipt_required: bool = False, meter_id: str = "PYSECC-METER",
                  paused_sessions: PausedSessions | None = None, tls: bool = False,
-                 mo_roots: Sequence[x509.Certificate] = (), **kwargs: Any) -> None:
-        """``tls``: the connection is TLS, so Plug & Charge (Contract) is offered.
+                 offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
+                 **kwargs: Any) -> None:
+        """``tls``: the connection is TLS, so Plug & Charge (Contract) is offered, unless the
+        board turns it off (``offer_contract=False``: EVs that prefer PnC then use EIM).
         ``mo_roots``: installed MO root certificates, for the local contract chain check and
         the top sub-CA's OCSP data (optional; the CSMS validates otherwise)."""
         super().__init__(**kwargs)
         self.tls = tls
+        self.contract_offered = tls and offer_contract
         self.mo_roots = tuple(mo_roots)
         self.payment_option = "ExternalPayment"
         self.contract: ContractChain | None = None
@@ -197,9 +200,9 @@ class Iso2Session(DcHandlers, SessionCore):
     def on_PaymentServiceSelectionReq(self, req: M.PaymentServiceSelectionReqType,
                                       now: float) -> Outcome:
         if req.selected_payment_option == CONTRACT:
-            if not self.tls:
+            if not self.contract_offered:
                 raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
-                                     "Contract is offered over TLS only")
+                                     "Contract not offered (TLS only, when enabled)")
             ids = [s.service_id for s in req.selected_service_list.selected_service]
             if CHARGE_SERVICE_ID not in ids:
                 raise SessionFailure(Failure.NO_CHARGE_SERVICE_SELECTED, f"selected {ids}")
@@ -375,7 +378,8 @@ class Iso2Session(DcHandlers, SessionCore):
         return M.ServiceDiscoveryResType(
             response_code=code,
             payment_option_list=M.PaymentOptionListType(
-                payment_option=[CONTRACT, "ExternalPayment"] if self.tls else ["ExternalPayment"]),
+                payment_option=[CONTRACT, "ExternalPayment"] if self.contract_offered
+                else ["ExternalPayment"]),
             charge_service=M.ChargeServiceType(
                 service_id=CHARGE_SERVICE_ID, service_category="EVCharging", free_service=False,
                 supported_energy_transfer_mode=M.SupportedEnergyTransferModeType(

@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -135,6 +136,15 @@ def _check_leaf_alone(chain: ContractChain, now: dt.datetime) -> None:
     if now < leaf.not_valid_before_utc:
         raise CertificateRejected(RejectReason.NOT_YET_VALID,
                                   f"valid from {leaf.not_valid_before_utc:%Y-%m-%d}")
+
+
+def load_mo_roots(path: Path) -> list[x509.Certificate]:
+    """Installed MO roots from a PEM file (e.g. ``[v2g].certificate_dir/mo_root.pem``);
+    none when the file is absent: the CSMS then validates contract chains."""
+    try:
+        return x509.load_pem_x509_certificates(path.read_bytes())
+    except FileNotFoundError:
+        return []
 
 
 def ocsp_responder_url(cert: x509.Certificate) -> str | None:

@@ -116,3 +116,11 @@ def test_ocsp_data_absent_without_url_or_root_so_the_chain_is_sent(test_pki, con
 
 def test_normalize_emaid():
     assert normalize_emaid("de-pys-c12345678-x ") == "DEPYSC12345678X"
+
+
+def test_mo_roots_load_from_the_certificate_directory(test_pki, tmp_path):
+    from secc.pnc.contract import load_mo_roots
+
+    files = test_pki.write_secc_files(tmp_path)
+    assert load_mo_roots(files["mo_root"]) == [test_pki.mo_root.cert]
+    assert load_mo_roots(tmp_path / "absent.pem") == []

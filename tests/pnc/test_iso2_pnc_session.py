@@ -208,3 +208,12 @@ def test_payment_details_out_of_sequence_after_eim_selection(contract):
     d.send("PaymentServiceSelectionReq", selection("ExternalPayment"))
     _, pd = d.send("PaymentDetailsReq", payment_details(contract))
     assert pd.response_code == "FAILED_SequenceError"
+
+
+def test_board_can_switch_plug_and_charge_off_over_tls(contract):
+    d = make(offer_contract=False)
+    d.send("SessionSetupReq", M.SessionSetupReqType(evccid=EVCCID), session_id=bytes(8))
+    _, sd = d.send("ServiceDiscoveryReq", M.ServiceDiscoveryReqType())
+    assert sd.payment_option_list.payment_option == ["ExternalPayment"]
+    _, res = d.send("PaymentServiceSelectionReq", selection())
+    assert res.response_code == "FAILED_PaymentSelectionInvalid"
