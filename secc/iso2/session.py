@@ -15,8 +15,9 @@ over TLS (``tls=True``). PaymentServiceSelectionReq.Contract leads to PaymentDet
 request brings the contract chain and eMAID (checked by ``secc.pnc.contract``) and gets a fresh
 GenChallenge; AuthorizationReq must echo the challenge and carry a header signature made with
 the contract key (``secc.pnc.xmldsig``); then the eMSP decides via ``authorization_step`` with
-eMAID, PEM chain and OCSP request data. CertificateInstallation/Update are not implemented
-yet: they get FAILED_NoCertificateAvailable.
+eMAID, PEM chain and OCSP request data. In a PnC session MeteringReceiptReq must be signed
+with the contract key too (FAILED_MeteringSignatureNotValid otherwise). CertificateInstallation
+/Update are not implemented yet: they get FAILED_NoCertificateAvailable.
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ class Iso2Session(DcHandlers, SessionCore):
         self.contract: ContractChain | None = None
         self.emaid = ""
         self.gen_challenge: bytes | None = None
+        self.contract_pem = ""
+        self.contract_ocsp: list[dict[str, str]] = []
         self.header_signature: Any = None
         self.energy_transfer_modes = tuple(energy_transfer_modes)
         self.receipt_required = receipt_required
@@ -219,6 +222,8 @@ class Iso2Session(DcHandlers, SessionCore):
         contract = parse_contract_chain(chain.certificate, subs)
         check_contract(contract, req.e_maid, mo_roots=self.mo_roots)
         self.contract, self.emaid = contract, normalize_emaid(req.e_maid)
+        self.contract_pem = contract.pem
+        self.contract_ocsp = ocsp_request_data(contract, self.mo_roots)
         self.gen_challenge = secrets.token_bytes(GEN_CHALLENGE_BYTES)
         self.log.info("contract certificate accepted for authorization", extra={
             "emaid": self.emaid, "sub_cas": len(subs)})
@@ -234,6 +239,16 @@ class Iso2Session(DcHandlers, SessionCore):
     def on_CertificateUpdateReq(self, req: M.CertificateUpdateReqType, now: float) -> Outcome:
         raise SessionFailure(Failure.NO_CERTIFICATE_AVAILABLE,
                              "CertificateUpdate is not supported yet")
+
+    def check_receipt_signature(self, req: M.MeteringReceiptReqType) -> None:
+        """PnC: the EV signs the receipt with its contract key (§8.4.3.13)."""
+        if self.contract is None or not req.id:
+            raise SessionFailure(Failure.METERING_SIGNATURE_NOT_VALID, "receipt has no Id")
+        try:
+            xmldsig.verify(self.header_signature, {req.id: req}, self.contract.public_key)
+        except xmldsig.XmlDsigError as exc:
+            raise SessionFailure(Failure.METERING_SIGNATURE_NOT_VALID,
+                                 f"{type(exc).__name__}: {exc}") from None
 
     def check_contract_authorization(self, req: M.AuthorizationReqType) -> None:
         """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9)."""
@@ -253,10 +268,9 @@ class Iso2Session(DcHandlers, SessionCore):
         if self.payment_option == CONTRACT:
             self.check_contract_authorization(req)
             self.check_certificate_decision()
-            chain = self.contract
             finished, actions = self.authorization_step(
-                now, self.emaid, "eMAID", contract_chain_pem=chain.pem,
-                ocsp_request_data=ocsp_request_data(chain, self.mo_roots))
+                now, self.emaid, "eMAID", contract_chain_pem=self.contract_pem,
+                ocsp_request_data=self.contract_ocsp)
         else:
             finished, actions = self.authorization_step(now, self.evcc_id.hex().upper(),
                                                         "MacAddress")
@@ -345,6 +359,8 @@ class Iso2Session(DcHandlers, SessionCore):
     def on_MeteringReceiptReq(self, req: M.MeteringReceiptReqType, now: float) -> Outcome:
         if req.session_id != self.session_id:
             raise SessionFailure(Failure.UNKNOWN_SESSION, "receipt for another session")
+        if self.payment_option == CONTRACT:
+            self.check_receipt_signature(req)
         status = ({"ac_evse_status": self.ac_evse_status()} if self.is_ac
                   else {"dc_evse_status": self.dc_evse_status()})
         return Outcome(M.MeteringReceiptResType(response_code="OK", **status),

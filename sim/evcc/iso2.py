@@ -149,8 +149,9 @@ class Iso2Evcc(EvccSession):
         return iso2.AuthorizationReqType(id="ID1", gen_challenge=challenge)
 
     def header_signature(self, step: str, body: Any) -> Any:
-        """PnC: AuthorizationReq is signed with the contract key (§8.4.3.9)."""
-        if step != "Authorization" or not self.use_contract or self.config.contract is None:
+        """PnC: AuthorizationReq and MeteringReceiptReq are signed with the contract key."""
+        if step not in ("Authorization", "MeteringReceipt") or not self.use_contract \
+                or self.config.contract is None:
             return None
         key = self.config.contract.key
         if self.misbehaviour.pnc_bad_signature:
@@ -244,8 +245,8 @@ class Iso2Evcc(EvccSession):
 
     def build_MeteringReceipt(self) -> iso2.MeteringReceiptReqType:
         meter = self._pending_meter or iso2.MeterInfoType(meter_id="unknown")
-        return iso2.MeteringReceiptReqType(  # EIM: unsigned, so no Id attribute
-            session_id=self.session_id,
+        return iso2.MeteringReceiptReqType(  # EIM: unsigned, so no Id; PnC: signed
+            id="MR1" if self.use_contract else None, session_id=self.session_id,
             sa_schedule_tuple_id=self.schedule.sa_schedule_tuple_id if self.schedule else None,
             meter_info=meter)
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import pytest
 
+import exi_schemas
+from exi_schemas.generated import iso2 as M
 from secc.authorization import AuthorizationDecision, AuthorizationStatus
 from secc.iso2 import Iso2Adapter, Iso2Session
+from secc.pnc import xmldsig
 from secc.testing.pki import Defect
 from secc.v2g.evse import RequestAuthorization
 from secc.v2gtp import PayloadType
+from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig, Finished, Misbehaviour, PncContract
 from sim.evcc.failures import ResponseCodeFailed
 from sim.evcc.iso2 import Iso2Evcc
@@ -23,7 +27,7 @@ def run_until(evcc, session, *, stop_at="ChargeParameterDiscovery", decision=Non
     asked = []
     now = 0.0
     action = evcc.start(now)
-    for _ in range(50):
+    for _ in range(100):
         if isinstance(action, Finished) or action.step == stop_at:
             return action, asked
         request = adapter.decode(PayloadType.EXI, action.payload)
@@ -39,9 +43,15 @@ def run_until(evcc, session, *, stop_at="ChargeParameterDiscovery", decision=Non
     raise AssertionError("no end")
 
 
-def car(contract, misbehaviour=None):
-    return Iso2Evcc(config=EvccConfig(contract=PncContract.from_credential(contract)),
+def car(contract, misbehaviour=None, mode="dc"):
+    return Iso2Evcc(battery=Battery(max_iterations=2),
+                    config=EvccConfig(mode=mode, contract=PncContract.from_credential(contract)),
                     misbehaviour=misbehaviour)
+
+
+def ac_session(**kw):
+    return Iso2Session(tls=True, energy_transfer_modes=("AC_three_phase_core",),
+                       receipt_required=True, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +133,30 @@ def test_ev_cli_loads_the_contract_credential(contract, tmp_path):
     with pytest.raises(ValueError, match="contract credential"):
         config_from_args(build_parser().parse_args(["--iface", "v", "--contract-chain",
                                                     str(chain), "--contract-key", str(chain)]))
+
+
+def test_ac_pnc_session_with_signed_metering_receipts_runs_to_the_end(contract):
+    session = ac_session()
+    evcc = car(contract, mode="ac")
+    action, _ = run_until(evcc, session, stop_at=None)
+    assert isinstance(action, Finished) and action.record.ok, action.record.failure
+    assert action.record.metering_receipts >= 1
+    assert session.state == "Terminated"
+
+
+@pytest.mark.parametrize("signer", ["vehicle key", "unsigned"])
+def test_receipt_not_signed_by_the_contract_gets_FAILED_MeteringSignatureNotValid(
+        contract, test_pki, signer):
+    session = ac_session()
+    run_until(car(contract, mode="ac"), session, stop_at="MeteringReceipt")
+    assert session.state == "ChargingStatus"
+    receipt = M.MeteringReceiptReqType(id="MR1", session_id=session.session_id,
+                                       meter_info=M.MeterInfoType(meter_id="M", meter_reading=5))
+    signature = xmldsig.sign([receipt], test_pki.vehicle_leaf.key) \
+        if signer == "vehicle key" else None
+    msg = M.V2G_Message(header=M.MessageHeaderType(session_id=session.session_id,
+                                                   signature=signature),
+                        body=M.BodyType(metering_receipt_req=receipt))
+    request = Iso2Adapter().decode(PayloadType.EXI, exi_schemas.encode(msg))
+    reply = session.receive(request.name, request.body, 9.0, request.session_id)
+    assert reply.response.response_code == "FAILED_MeteringSignatureNotValid"
