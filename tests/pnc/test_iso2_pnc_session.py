@@ -217,3 +217,25 @@ def test_board_can_switch_plug_and_charge_off_over_tls(contract):
     assert sd.payment_option_list.payment_option == ["ExternalPayment"]
     _, res = d.send("PaymentServiceSelectionReq", selection())
     assert res.response_code == "FAILED_PaymentSelectionInvalid"
+
+
+def test_hyphenated_emaid_goes_to_the_emsp_without_hyphens(contract, test_pki):
+    d = make()
+    until_payment_details(d)
+    emaid = test_pki.emaid
+    hyphenated = f"{emaid[:2]}-{emaid[2:5]}-{emaid[5:]}"
+    _, pd = d.send("PaymentDetailsReq", payment_details(contract, emaid=hyphenated))
+    assert pd.response_code == "OK"
+    req, sig = signed_authorization(pd.gen_challenge, contract.leaf.key)
+    reply, _ = d.send("AuthorizationReq", req, signature=sig)
+    ask = next(a for a in reply.actions if isinstance(a, RequestAuthorization))
+    assert ask.request.id_token == emaid
+
+
+def test_each_session_gets_its_own_random_challenge(contract):
+    challenges = set()
+    for _ in range(3):
+        d = make()
+        until_payment_details(d)
+        challenges.add(d.send("PaymentDetailsReq", payment_details(contract))[1].gen_challenge)
+    assert len(challenges) == 3

@@ -8,6 +8,8 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import exi_schemas as exi
 from exi_schemas.generated import iso2 as M
@@ -139,3 +141,17 @@ def test_vector_signatures_have_the_structure_we_build(shared_dir, key):
             xmldsig.verify(theirs, elements, key.public_key())
         checked += 1
     assert checked >= 3
+
+
+@settings(max_examples=80, deadline=None)
+@given(value=st.binary(max_size=80), uri=st.text(max_size=8), method=st.sampled_from(
+    [xmldsig.SHA256, xmldsig.SHA512, "urn:x"]))
+def test_arbitrary_signature_content_only_raises_xmldsig_errors(value, uri, method):
+    key = ec.generate_private_key(ec.SECP256R1())
+    sig = xmldsig.sign([auth_req()], key)
+    sig.signature_value.value = value
+    sig.signed_info.reference[0].digest_method.algorithm = method
+    if uri:
+        sig.signed_info.reference[0].uri = uri
+    with pytest.raises(xmldsig.XmlDsigError):
+        xmldsig.verify(sig, {"id1": auth_req()}, key.public_key())
