@@ -63,8 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="wait before sending STEP")
     bad.add_argument("--garbage", nargs="+", default=[], metavar="STEP",
                      help="send bytes that are not EXI instead of STEP")
+    bad.add_argument("--pnc-misbehave", nargs="+", default=[], choices=sorted(PNC_KNOBS),
+                     help="Plug & Charge: break the challenge, signature or certificate")
     p.add_argument("--log-format", default="kv", choices=("kv", "json"))
     return p
+
+
+#: --pnc-misbehave choice -> Misbehaviour field
+PNC_KNOBS = {"wrong-challenge": "pnc_wrong_challenge", "bad-signature": "pnc_bad_signature",
+             "expired-certificate": "pnc_expired_certificate",
+             "garbage-certificate": "pnc_garbage_certificate"}
 
 
 def _pairs(items: list[str], convert=str) -> dict:
@@ -97,7 +105,8 @@ def misbehaviour_from_args(args: argparse.Namespace) -> Misbehaviour:
         skip=frozenset(args.skip), send_instead=_pairs(args.send_instead),
         wrong_session_id=frozenset(args.wrong_session_id), stall=_pairs(args.stall, float),
         garbage=frozenset(args.garbage), pause_instead_of_terminate=args.pause_resume,
-        renegotiate_after=args.renegotiate_after)
+        renegotiate_after=args.renegotiate_after,
+        **{PNC_KNOBS[name]: True for name in args.pnc_misbehave})
 
 
 def config_from_args(args: argparse.Namespace) -> EvSessionConfig:

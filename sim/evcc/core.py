@@ -83,6 +83,7 @@ class Misbehaviour:
     pnc_wrong_challenge: bool = False           # AuthorizationReq echoes another GenChallenge
     pnc_bad_signature: bool = False             # sign AuthorizationReq with a stranger's key
     pnc_garbage_certificate: bool = False       # PaymentDetailsReq with non-X.509 bytes
+    pnc_expired_certificate: bool = False       # the contract leaf re-dated to have expired
 
 
 @dataclass(frozen=True)

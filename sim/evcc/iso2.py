@@ -18,8 +18,11 @@ knobs ``pnc_*`` break the challenge, the signature or the certificate on purpose
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, ClassVar
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from exi_schemas.generated import iso2
@@ -62,6 +65,21 @@ ISO2_AC_FLOW: dict[str, str] = {
     "PowerDelivery": "ChargingStatus",
     "ChargingStatus": "ChargingStatus",
 }
+
+def expired_copy(leaf_der: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The contract certificate with its validity moved into the past (same subject, key and
+    issuer name; the car has no CA key, so the issuer signature no longer holds either — the
+    SECC checks validity first and must answer FAILED_CertificateExpired)."""
+    leaf = x509.load_der_x509_certificate(leaf_der)
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(leaf.subject).issuer_name(leaf.issuer)
+               .public_key(leaf.public_key()).serial_number(leaf.serial_number)
+               .not_valid_before(now - dt.timedelta(days=400))
+               .not_valid_after(now - dt.timedelta(days=1)))
+    for extension in leaf.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
 
 #: ChargingProfile may hold at most 24 entries.
 MAX_PROFILE_ENTRIES = 24
@@ -132,6 +150,8 @@ class Iso2Evcc(EvccSession):
         contract = self.config.contract
         assert contract is not None  # only sent when use_contract
         leaf = contract.certificate
+        if self.misbehaviour.pnc_expired_certificate:
+            leaf = expired_copy(leaf, contract.key)
         if self.misbehaviour.pnc_garbage_certificate:
             leaf = b"\x30\x82\x01\x00" + bytes(range(64))
         subs = iso2.SubCertificatesType(certificate=list(contract.sub_certificates)) \

@@ -85,6 +85,7 @@ def test_car_falls_back_to_eim_when_contract_is_not_offered(contract):
     ("pnc_wrong_challenge", "Authorization", "FAILED_ChallengeInvalid"),
     ("pnc_bad_signature", "Authorization", "FAILED_SignatureError"),
     ("pnc_garbage_certificate", "PaymentDetails", "FAILED_CertChainError"),
+    ("pnc_expired_certificate", "PaymentDetails", "FAILED_CertificateExpired"),
 ])
 def test_misbehaving_car_gets_the_right_failed_code(contract, knob, step, code):
     session = Iso2Session(tls=True)
@@ -127,6 +128,10 @@ def test_ev_cli_loads_the_contract_credential(contract, tmp_path):
                                       "--contract-key", str(key)])
     config = config_from_args(args)
     assert config.contract.emaid == contract.emaid
+    knobs = config_from_args(build_parser().parse_args([
+        "--iface", "v", "--pnc-misbehave", "bad-signature", "expired-certificate"])).misbehaviour
+    assert knobs.pnc_bad_signature and knobs.pnc_expired_certificate
+    assert not knobs.pnc_wrong_challenge
     with pytest.raises(ValueError, match="go together"):
         config_from_args(build_parser().parse_args(["--iface", "v", "--contract-chain",
                                                     str(chain)]))
