@@ -221,7 +221,8 @@ class Iso2Session(DcHandlers, SessionCore):
         subs = chain.sub_certificates.certificate if chain.sub_certificates else []
         contract = parse_contract_chain(chain.certificate, subs)
         check_contract(contract, req.e_maid, mo_roots=self.mo_roots)
-        self.contract, self.emaid = contract, normalize_emaid(req.e_maid)
+        # the certificate names the contract for the eMSP (the request's may add a check digit)
+        self.contract, self.emaid = contract, normalize_emaid(contract.emaid)
         self.contract_pem = contract.pem
         self.contract_ocsp = ocsp_request_data(contract, self.mo_roots)
         self.gen_challenge = secrets.token_bytes(GEN_CHALLENGE_BYTES)

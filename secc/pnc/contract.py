@@ -49,6 +49,19 @@ def normalize_emaid(emaid: str) -> str:
     return emaid.replace("-", "").strip().upper()
 
 
+#: eMAID length without its optional check digit (ISO 15118-2 Annex H / DIN SPEC 91286).
+EMAID_LENGTH = 14
+
+
+def same_emaid(one: str, other: str) -> bool:
+    """The same contract: equal without hyphens and case, or equal but for the optional
+    check digit one side carries (a PaymentDetailsReq eMAID of 15 characters against a
+    certificate CN of 14 is seen in test vectors and the field)."""
+    a, b = sorted((normalize_emaid(one), normalize_emaid(other)), key=len)
+    return a == b or (len(a) == EMAID_LENGTH and len(b) == EMAID_LENGTH + 1
+                      and b.startswith(a))
+
+
 @dataclass(frozen=True)
 class ContractChain:
     """A parsed contract chain: leaf first, then sub-CAs as the EV sent them (issuer order)."""
@@ -112,7 +125,7 @@ def check_contract(chain: ContractChain, emaid: str, *, now: dt.datetime | None 
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     named = chain.emaid
-    if normalize_emaid(named) != normalize_emaid(emaid):
+    if not same_emaid(named, emaid):
         raise SessionFailure(Failure.CERT_CHAIN_ERROR,
                              f"eMAID {emaid!r} is not the certificate's {named!r}")
     try:

@@ -4,17 +4,20 @@ FAILED reason (never an exception), and the OCPP OCSP request data is complete o
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import exi_schemas as exi
 from secc.pnc.contract import (
     check_contract,
     normalize_emaid,
     ocsp_request_data,
     parse_contract_chain,
+    same_emaid,
 )
 from secc.testing.pki import MO_OCSP_URL, Defect
 from secc.v2g.failures import Failure, SessionFailure
@@ -116,6 +119,42 @@ def test_ocsp_data_absent_without_url_or_root_so_the_chain_is_sent(test_pki, con
 
 def test_normalize_emaid():
     assert normalize_emaid("de-pys-c12345678-x ") == "DEPYSC12345678X"
+
+
+@pytest.mark.parametrize("one, other, same", [
+    ("DEABC123456789", "DE-ABC-123456789-0", True),   # check digit on one side only
+    ("DEABC1234567890", "DEABC123456789", True),
+    ("DEABC123456789", "DEABC123456780", False),
+    ("DEABC12345678", "DEABC123456789", False),        # 13 + 1 is not a check digit
+    ("DEABC1234567891", "DEABC1234567890", False),
+])
+def test_emaid_comparison_tolerates_only_the_check_digit(one, other, same):
+    assert same_emaid(one, other) is same
+
+
+def _payment_details_vectors(shared_dir):
+    for line in (shared_dir / "exi_vectors" / "vectors.jsonl").read_text().splitlines():
+        vector = json.loads(line)
+        if vector["protocol"] == "iso15118_2" and vector["message"] == "PaymentDetailsReq":
+            message = exi.decode(bytes.fromhex(vector["exi_hex"]), "iso2")
+            yield vector["id"], message.body.payment_details_req
+
+
+def test_vector_contract_chains_get_the_right_failed_code(shared_dir):
+    """The vectors' certificates are real DER but expired (2024); the tux-evse one is not a
+    certificate at all."""
+    outcomes = {}
+    for vector_id, req in _payment_details_vectors(shared_dir):
+        chain = req.contract_signature_cert_chain
+        subs = chain.sub_certificates.certificate if chain.sub_certificates else []
+        try:
+            check_contract(parse_contract_chain(chain.certificate, subs), req.e_maid)
+        except SessionFailure as failure:
+            outcomes[vector_id.split("/")[-1]] = failure.failure
+    assert outcomes["sub"] is Failure.CERTIFICATE_EXPIRED
+    assert outcomes["nosub"] is Failure.CERTIFICATE_EXPIRED
+    assert [f for k, f in outcomes.items() if k.startswith("repo-")] == \
+        [Failure.CERT_CHAIN_ERROR]
 
 
 def test_mo_roots_load_from_the_certificate_directory(test_pki, tmp_path):
