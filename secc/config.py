@@ -334,6 +334,9 @@ class V2gSection:
     certificate_dir: str = setting("/etc/pysecc/certs", pattern=r"\S.*",
                                    expect="a directory path")
     timers: V2GTimerConfig = field(default_factory=V2GTimerConfig)
+    # ISO 15118-2 Plug & Charge ("Contract" payment over TLS). Off by default until
+    # CertificateInstallation is served: EVs that prefer PnC would otherwise fail without one.
+    plug_and_charge: bool = False
     quirks: tuple[str, ...] = setting((), pattern=r"[a-z0-9_]{1,64}", unique=True,
                                       expect="a quirk profile name (a-z, 0-9, _)")
 

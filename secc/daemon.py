@@ -23,6 +23,7 @@ from secc.authorization import AllowListAuthorizer, Authorizer
 from secc.config import BoardConfig
 from secc.iso2 import PausedSessions
 from secc.logs import layer_logger
+from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
 from secc.v2g.evse import EvseLimits, PublishEvent
@@ -58,7 +59,10 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
     return SessionSettings(
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
         limits=limits, timers=config.v2g.timers, quirks=validate_quirks(config.v2g.quirks),
-        core_options={"iso2": {"energy_transfer_modes": iso2_modes, "paused_sessions": paused}})
+        core_options={"iso2": {
+            "energy_transfer_modes": iso2_modes, "paused_sessions": paused,
+            "offer_contract": config.v2g.plug_and_charge,
+            "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem")}})
 
 
 def server_tls_context(config: BoardConfig) -> ssl.SSLContext | None:

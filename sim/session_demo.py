@@ -26,6 +26,8 @@ SCENARIOS = (
      "iso2", "dc", True),
     ("ISO 15118-2 AC over TLS 1.2 (EIM)", "iso2", "ac", True),
     ("ISO 15118-20 DC over TLS 1.3 (EIM)", "iso20", "dc", True),
+    ("ISO 15118-2 DC Plug & Charge over TLS 1.2: contract certificate, signed "
+     "AuthorizationReq, eMAID authorized by the CSMS through the OCPP bridge", "iso2", "dc", True),
 )
 
 BOARD = """
@@ -96,6 +98,7 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
     default for the scenarios whose name says so."""
     if backend is None:
         backend = "OCPP" in name
+    pnc = "Plug & Charge" in name
     from hal.factory import board_from_config
     from secc.config import loads_board_config
     from secc.daemon import SeccDaemon, server_tls_context
@@ -107,6 +110,11 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
 
     board_text = BOARD.format(output=mode, max_current=32 if mode == "ac" else 200,
                               iface=link.ifnames["secc"], certs=certs)
+    contract = None
+    if pnc:  # the MO root is in the certificate directory: the SECC checks the chain too
+        from sim.evcc.core import PncContract
+        board_text = board_text.replace('tls = "optional"', 'tls = "optional"\nplug_and_charge = true')
+        contract = PncContract.from_credential(pki.issue_contract())
     stop_modem = threading.Event()
     battery = Battery(soc=30, target_soc=80, max_iterations=20)
 
@@ -144,7 +152,8 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
             await bus.flush(20)
             await wait_until(lambda: any(e.startswith("Ended") for e in
                                          stack.transaction_summary()), 10)
-            ocpp = (stack.received(), stack.transaction_summary())
+            ocpp = (stack.received(), stack.transaction_summary(),
+                    [m["idToken"] for m in stack.csms.messages("Authorize")])
         result = (list(daemon.summaries), energy, board.contactors_closed, ocpp)
         await daemon.stop()
         if stack is not None:
@@ -156,6 +165,7 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
             on_signals=sim_board_signals(*board_and_loop),
             interface=link.ifnames["ev"], protocol=protocol, mode=mode, tls=tls,
             v2g_root=certs / "v2g_root.pem", slac=True, vendor_first=protocol == "din",
+            contract=contract,
             battery=battery,
             evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
                             seconds_per_iteration=20.0)))
@@ -176,10 +186,13 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
               f"SECC requests={secc.requests if secc else 0} "
               f"SECC median processing={_median(secc.processing_ms) if secc else 0:.2f} ms")
     if ocpp is not None:
-        received, transactions = ocpp
+        received, transactions, tokens = ocpp
         ok = ok and "Authorize" in received and transactions[:1] == [
             "Started#0(EVDetected)"] and transactions[-1].startswith("Ended")
+        if pnc:
+            ok = ok and any(t.get("type") == "eMAID" for t in tokens)
         detail += (f"\n      CSMS received: {', '.join(sorted(set(received)))}"
+                   f"\n      Authorize idToken: {', '.join(t['idToken'] + ' (' + t['type'] + ')' for t in tokens)}"
                    f"\n      TransactionEvents: {' '.join(transactions)}")
     if not ok:
         detail += f" failure={digest['failure']} secc_end={secc.end_reason if secc else '-'}"

@@ -6,7 +6,6 @@ Authorize with the eMAID (type eMAID) and the contract's OCSP hash data; the car
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 from hal.factory import board_from_config
 from secc.config import loads_board_config
@@ -19,20 +18,14 @@ from sim.evcc.core import EvccConfig, PncContract
 from sim.evcc.runner import EvSessionConfig, run_ev_session, sim_board_signals
 
 
-def with_pnc(settings, mo_roots):
-    """Board settings for a TLS-only PnC test: ``tls=True`` for the ISO-2 core (until the
-    session driver passes the connection's TLS state itself) and the installed MO root."""
-    iso2 = {**settings.core_options.get("iso2", {}), "tls": True, "mo_roots": mo_roots}
-    return dataclasses.replace(settings, core_options={**settings.core_options, "iso2": iso2})
-
-
 def test_plug_and_charge_over_tls_authorized_by_the_csms_with_emaid_and_ocsp_data(
         veth_link, tmp_path, test_pki):
     test_pki.write_secc_files(tmp_path)
     contract = test_pki.issue_contract()
     board_text = session_demo.BOARD.format(output="dc", max_current=200,
                                            iface=veth_link.ifnames["secc"], certs=tmp_path)
-    board_text = board_text.replace("start_at_sdp = false", "start_at_sdp = true")
+    board_text = board_text.replace("start_at_sdp = false", "start_at_sdp = true").replace(
+        'tls = "optional"', 'tls = "optional"\nplug_and_charge = true')  # mo_root.pem is there
 
     async def secc_main(ready, ev_done):
         stack = await ChargerBackend(tmp_path).start()
@@ -41,7 +34,6 @@ def test_plug_and_charge_over_tls_authorized_by_the_csms_with_emaid_and_ocsp_dat
         board = board_from_config(config)
         daemon = SeccDaemon(config, board, veth_link.ifnames["secc"], authorizer=authorizer,
                             bus=bus, tls_context=server_tls_context(config))
-        daemon.settings = with_pnc(daemon.settings, [test_pki.mo_root.cert])
         await daemon.start()
         board.ev_set_pilot("B")
         ready.set_result((board, asyncio.get_running_loop()))
