@@ -25,7 +25,8 @@ from sim.csms import TestCsms
 REPO = Path(__file__).resolve().parents[1]
 STATION_ID = "PYSECC-SIM-1"
 STATION_PASSWORD = "sim-station-password"
-BUS_USER, BUS_PASSWORD = "pysecc", "sim-bus-password"
+BUS_USER, BUS_PASSWORD = "secc", "sim-bus-password"            # the SECC's bus account
+BRIDGE_USER, BRIDGE_PASSWORD = "ocpp-bridge", "sim-bridge-password"
 
 
 @dataclass
@@ -40,11 +41,12 @@ class ChargerBackend:
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     async def start(self) -> ChargerBackend:
-        self.broker = self._stack.enter_context(LocalBroker(BUS_USER, BUS_PASSWORD))
+        self.broker = self._stack.enter_context(LocalBroker(
+            BUS_USER, BUS_PASSWORD, bridge_user=(BRIDGE_USER, BRIDGE_PASSWORD)))  # with ACLs
         self.csms = await TestCsms(passwords={STATION_ID: STATION_PASSWORD}).start()
         config = BridgeConfig(
             csms=CsmsConfig(url=self.csms.url, station_id=STATION_ID, password=STATION_PASSWORD),
-            bus=BusConfig(self.broker.host, self.broker.port, BUS_USER, BUS_PASSWORD,
+            bus=BusConfig(self.broker.host, self.broker.port, BRIDGE_USER, BRIDGE_PASSWORD,
                           "ocpp-bridge"),
             storage=StorageConfig(self.work / "bridge-queue.db", self.work / "bridge-certs"),
             station=StationConfig(evse_ids=(1,), vendor="pysecc", model="simulated"))

@@ -25,13 +25,15 @@ from secc.testing.broker import find_mosquitto, free_tcp_port
 
 
 def mosquitto_conf(port: int, password_file: Path | None, persistence_dir: Path | None = None,
-                   host: str = "127.0.0.1") -> str:
+                   host: str = "127.0.0.1", acl_file: Path | None = None) -> str:
     lines = [f"listener {port} {host}", "set_tcp_nodelay true", "log_dest stderr",
              "log_type error", "log_type warning"]
     if os.geteuid() == 0:
         lines.append("user root")
     if password_file:
         lines += ["allow_anonymous false", f"password_file {password_file}"]
+        if acl_file:
+            lines.append(f"acl_file {acl_file}")
     else:
         lines.append("allow_anonymous true")
     if persistence_dir:
@@ -46,6 +48,9 @@ class LocalBroker:
     username: str
     password: str
     port: int = 0
+    # with ``bridge_user`` (name, password) the broker has two accounts and the contract's ACL:
+    # ``username`` may then only act as the SECC, ``bridge_user`` only as the bridge
+    bridge_user: tuple[str, str] | None = None
     host: str = "127.0.0.1"
     process: subprocess.Popen | None = field(default=None, init=False)
     _workdir: tempfile.TemporaryDirectory | None = field(default=None, init=False)
@@ -58,11 +63,18 @@ class LocalBroker:
         self._workdir = tempfile.TemporaryDirectory(prefix="pysecc-bus-")
         work = Path(self._workdir.name)
         passwd = work / "passwd"
-        passwd.write_text(f"{self.username}:{self.password}\n")
+        accounts = [(self.username, self.password)] + ([self.bridge_user]
+                                                          if self.bridge_user else [])
+        passwd.write_text("".join(f"{user}:{pw}\n" for user, pw in accounts))
         passwd.chmod(0o600)
         subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True, capture_output=True)
+        acl = None
+        if self.bridge_user:
+            from secc.bus.contract import mosquitto_acl
+            acl = work / "acl"
+            acl.write_text(mosquitto_acl(self.username, self.bridge_user[0]))
         conf = work / "mosquitto.conf"
-        conf.write_text(mosquitto_conf(self.port, passwd, host=self.host))
+        conf.write_text(mosquitto_conf(self.port, passwd, host=self.host, acl_file=acl))
         self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

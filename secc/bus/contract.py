@@ -127,6 +127,29 @@ CHANNELS: tuple[Channel, ...] = (
 BY_NAME: dict[str, Channel] = {c.name: c for c in CHANNELS}
 
 
+def mosquitto_acl(secc_user: str, bridge_user: str, monitor_user: str | None = None) -> str:
+    """A mosquitto ``acl_file`` that lets each side publish only its own channels (the
+    contract's publisher column) and read the other's; replies go to the requester's own
+    reply topic. ``monitor_user`` (``secc bus monitor``) may read everything, write nothing."""
+    def topics(publisher: Publisher) -> list[str]:
+        return sorted({c.topic_filter for c in CHANNELS if c.publisher is publisher})
+
+    evse_replies = f"{PREFIX}/evse/+/reply/#"
+    bridge_replies = f"{PREFIX}/bridge/reply/#"
+    lines = [f"# generated from secc/bus/contract.py (bus contract {CONTRACT_VERSION})",
+             f"user {secc_user}"]
+    lines += [f"topic write {t}" for t in topics(Publisher.SECC)]
+    lines += [f"topic read {t}" for t in topics(Publisher.BRIDGE)]
+    lines += [f"topic read {evse_replies}", f"topic write {bridge_replies}", "",
+              f"user {bridge_user}"]
+    lines += [f"topic write {t}" for t in topics(Publisher.BRIDGE)]
+    lines += [f"topic read {t}" for t in topics(Publisher.SECC)]
+    lines += [f"topic write {evse_replies}", f"topic read {bridge_replies}"]
+    if monitor_user:
+        lines += ["", f"user {monitor_user}", f"topic read {PREFIX}/#"]
+    return "\n".join(lines) + "\n"
+
+
 def reply_topic(evse_id: str | int, client_id: str) -> str:
     """Where a requester asks its replies to go (its own, so replies never cross)."""
     return f"{PREFIX}/evse/{evse_id}/reply/{client_id}"
@@ -276,7 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m secc.bus.contract")
     parser.add_argument("--asyncapi", action="store_true", help="print the AsyncAPI 2.6 JSON")
     parser.add_argument("--write", action="store_true", help=f"write it to {ASYNCAPI_FILE}")
+    parser.add_argument("--acl", nargs=2, metavar=("SECC_USER", "BRIDGE_USER"),
+                        help="print the mosquitto acl_file for these two accounts")
     args = parser.parse_args(argv)
+    if args.acl:
+        sys.stdout.write(mosquitto_acl(*args.acl, monitor_user="monitor"))
+        return 0
     if args.write:
         ASYNCAPI_FILE.write_text(asyncapi_text())
         return 0
