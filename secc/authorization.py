@@ -67,3 +67,24 @@ class AllowListAuthorizer:
             return AuthorizationDecision(AuthorizationStatus.ACCEPTED, "local allow-list")
         return AuthorizationDecision(AuthorizationStatus.INVALID,
                                      f"token {request.id_token!r} not in local allow-list")
+
+
+@dataclass
+class OfflineFallbackAuthorizer:
+    """Ask ``primary`` (the bus/OCPP bridge); when it cannot be reached at all (decision
+    TIMEOUT: broker or bridge down), decide by the board's offline policy instead of leaving
+    the car without an answer. The bridge itself handles a CSMS that is offline (local list,
+    cache, contract validation); this covers the bus between SECC and bridge."""
+
+    primary: Authorizer
+    accept_when_unreachable: bool = False
+
+    async def authorize(self, request: AuthorizationRequest) -> AuthorizationDecision:
+        decision = await self.primary.authorize(request)
+        if decision.status is not AuthorizationStatus.TIMEOUT:
+            return decision
+        if self.accept_when_unreachable:
+            return AuthorizationDecision(AuthorizationStatus.ACCEPTED,
+                                         f"offline policy accept ({decision.reason})")
+        return AuthorizationDecision(AuthorizationStatus.TIMEOUT,
+                                     f"offline policy reject ({decision.reason})")

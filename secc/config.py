@@ -354,6 +354,8 @@ class BusSection:
                              expect="an absolute directory path (the persistent outbox lives here)")
     meter_interval: float = setting(10.0, range=(0.5, 900), unit="s")
     evse: int = setting(1, range=(1, 99))   # the OCPP EVSE number of this charging point
+    # when the bridge cannot be reached over the bus: charge anyway (free vend) or refuse
+    offline_authorization: Literal["reject", "accept"] = "reject"
 
     mqtt_host: str = setting("127.0.0.1", pattern=r"[A-Za-z0-9_.:-]{1,253}",
                              expect="a host name or address")

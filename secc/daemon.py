@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, SafeStateReason
-from secc.authorization import AllowListAuthorizer, Authorizer
+from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
 from secc.config import BoardConfig
 from secc.iso2 import PausedSessions
 from secc.logs import layer_logger
@@ -333,4 +333,5 @@ def bus_from_config(config: BoardConfig) -> tuple[Any, Authorizer]:
     bus = SeccBusClient(SeccBusConfig(
         BrokerConfig(b.mqtt_host, b.mqtt_port, b.username, b.password), evse_id=b.evse,
         outbox_path=Path(b.state_dir) / f"outbox-{config.board.name}.db"))
-    return bus, BusAuthorizer(bus)
+    return bus, OfflineFallbackAuthorizer(BusAuthorizer(bus),
+                                          b.offline_authorization == "accept")
