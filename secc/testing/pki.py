@@ -15,6 +15,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -97,7 +98,8 @@ def _name(common_name: str, org: str, domain: str | None) -> x509.Name:
 def _build(subject: x509.Name, public_key, issuer_name: x509.Name, signing_key, *, ca: bool,
            path_length: int | None, now: dt.datetime, days: int, defect: Defect | None,
            leaf_usage: dict[str, bool] | None = None,
-           ocsp_url: str | None = None) -> x509.Certificate:
+           ocsp_url: str | None = None,
+           signature_hash: hashes.HashAlgorithm | None = None) -> x509.Certificate:
     not_before = now - dt.timedelta(days=1)
     not_after = now + dt.timedelta(days=days)
     if defect is Defect.EXPIRED:
@@ -125,7 +127,7 @@ def _build(subject: x509.Name, public_key, issuer_name: x509.Name, signing_key, 
         builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
             AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]),
             critical=False)
-    return builder.sign(signing_key, hashes.SHA256())
+    return builder.sign(signing_key, signature_hash or hashes.SHA256())
 
 
 @dataclass
@@ -139,6 +141,14 @@ class TestPKI:
     vin: str = "WPYSECC0000000001"
     curve: ec.EllipticCurve = field(default_factory=ec.SECP256R1)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    #: hash of the certificates' signatures: SHA-256 (-2); ISO 15118-20 uses SHA-512 on P-521
+    signature_hash: type[hashes.HashAlgorithm] = hashes.SHA256
+
+    @classmethod
+    def iso20(cls, **kwargs: Any) -> TestPKI:
+        """The ISO 15118-20 flavour: every key on secp521r1, certificates signed with
+        ECDSA-SHA512 (-20's contract and SECC certificates; the -2 defaults stay P-256)."""
+        return cls(curve=ec.SECP521R1(), signature_hash=hashes.SHA512, **kwargs)
 
     def __post_init__(self) -> None:
         self.v2g_root = self.make_root("V2G Root CA", "pysecc V2G", "V2G")
@@ -164,7 +174,7 @@ class TestPKI:
         key = self._key()
         name = _name(cn, org, domain)
         cert = _build(name, key.public_key(), name, key, ca=True, path_length=2, now=self.now,
-                      days=days, defect=defect)
+                      days=days, defect=defect, signature_hash=self.signature_hash())
         return Credential(cert, key)
 
     def issue_ca(self, issuer: Credential, cn: str, org: str, *, path_length: int | None,
@@ -174,7 +184,7 @@ class TestPKI:
         signer = self._key() if defect is Defect.WRONG_ISSUER else issuer.key
         cert = _build(_name(cn, org, None), key.public_key(), issuer.cert.subject, signer,
                       ca=True, path_length=path_length, now=self.now, days=days, defect=defect,
-                      ocsp_url=ocsp_url)
+                      ocsp_url=ocsp_url, signature_hash=self.signature_hash())
         return Credential(cert, key)
 
     def issue_leaf(self, issuer: Credential, cn: str, org: str, *, domain: str | None = None,
@@ -185,7 +195,8 @@ class TestPKI:
         signer = self._key() if defect is Defect.WRONG_ISSUER else issuer.key
         cert = _build(_name(cn, org, domain), key.public_key(), issuer.cert.subject, signer,
                       ca=False, path_length=None, now=self.now, days=days, defect=defect,
-                      leaf_usage=usage, ocsp_url=ocsp_url)
+                      leaf_usage=usage, ocsp_url=ocsp_url,
+                      signature_hash=self.signature_hash())
         return Credential(cert, key)
 
     def issue_contract(self, emaid: str | None = None, *, defect: Defect | None = None,
