@@ -45,7 +45,7 @@ from hal.board import (
     SafetyLimits,
     SignedMeterValue,
 )
-from hal.pilot import PilotSignal, PilotSignalKind, PilotState, current_for_duty
+from hal.pilot import HLC_DUTY_PERCENT, PilotSignal, PilotSignalKind, PilotState, current_for_duty
 
 OCMF_EPOCH = 1767225600.0          # 2026-01-01T00:00:00Z: virtual t=0 in signed readings
 _SIM_METER_KEY = ec.derive_private_key(0x5EC5_1A1B_0A2D, ec.SECP256R1())
@@ -154,6 +154,9 @@ class SimPlant:
         allowed = None
         if self.pilot_signal.kind is PilotSignalKind.PWM:
             allowed = current_for_duty(self.pilot_signal.duty_percent)
+            if allowed is None and self.pilot_signal.duty_percent <= HLC_DUTY_PERCENT:
+                # 5 % = digital communication: the car takes what the V2G messages allow
+                allowed = self.ev_ac_current_draw_a
         drawing = closed and self.pilot_raw.ev_ready and allowed is not None
         self.output_current_a = min(self.ev_ac_current_draw_a, allowed) if drawing else 0.0
 

@@ -358,3 +358,23 @@ async def test_realtime_board_debounces_on_the_event_loop_clock():
         board.ev_set_pilot("B")
         event = await asyncio.wait_for(queue.get(), 1.0)
         assert event.state is PilotState.B
+
+
+async def test_ac_car_draws_current_under_hlc_pwm():
+    """At 5 % duty (ISO 15118 HLC) the car takes what the V2G messages allow; the simulated
+    meter counts that energy."""
+    from hal.pilot import PilotSignal
+    from hal.sim import SimBoard, SimPlant
+
+    board = SimBoard(plant=SimPlant(ac=True))
+    await board.start()
+    board.ev_set_pilot("B")
+    board.advance(0.1)
+    await board.set_pilot(PilotSignal.hlc())
+    board.ev_set_pilot("C")
+    board.advance(0.1)
+    await board.close_contactors()
+    board.advance(10.0)
+    meter = await board.read_meter()
+    assert meter.current_a > 0 and meter.energy_wh > 0
+    await board.close()
