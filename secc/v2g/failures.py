@@ -30,12 +30,14 @@ class Failure(enum.Enum):
     CERTIFICATE_REVOKED = "certificate_revoked"
     CERTIFICATE_NOT_ALLOWED = "certificate_not_allowed"
     CERT_CHAIN_ERROR = "cert_chain_error"
+    CERTIFICATE_NOT_YET_VALID = "certificate_not_yet_valid"
     SIGNATURE_ERROR = "signature_error"
     CHALLENGE_INVALID = "challenge_invalid"
     NO_CERTIFICATE_AVAILABLE = "no_certificate_available"
     CONTRACT_CANCELED = "contract_canceled"
     PAUSE_NOT_ALLOWED = "pause_not_allowed"
     AUTHORIZATION_REJECTED = "authorization_rejected"
+    PNC_AUTHORIZATION_REJECTED = "pnc_authorization_rejected"  # the eMSP refused the contract
     SERVICE_RENEGOTIATION_NOT_SUPPORTED = "service_renegotiation_not_supported"
 
 
@@ -63,11 +65,13 @@ _DIN_ISO2_COMMON = {
     Failure.METERING_SIGNATURE_NOT_VALID: "FAILED_MeteringSignatureNotValid",
     Failure.CERTIFICATE_EXPIRED: "FAILED_CertificateExpired",
     Failure.CERT_CHAIN_ERROR: "FAILED_CertChainError",
+    Failure.CERTIFICATE_NOT_YET_VALID: "FAILED_CertChainError",
     Failure.SIGNATURE_ERROR: "FAILED_SignatureError",
     Failure.CHALLENGE_INVALID: "FAILED_ChallengeInvalid",
     Failure.NO_CERTIFICATE_AVAILABLE: "FAILED_NoCertificateAvailable",
     Failure.CONTRACT_CANCELED: "FAILED_ContractCanceled",
     Failure.AUTHORIZATION_REJECTED: "FAILED",
+    Failure.PNC_AUTHORIZATION_REJECTED: "FAILED",
     Failure.PAUSE_NOT_ALLOWED: "FAILED",
     Failure.SERVICE_RENEGOTIATION_NOT_SUPPORTED: "FAILED",
 }
@@ -111,11 +115,13 @@ RESPONSE_CODES: dict[str, dict[Failure, str]] = {
         Failure.CERTIFICATE_REVOKED: "WARNING_CertificateRevoked",
         Failure.CERTIFICATE_NOT_ALLOWED: "WARNING_CertificateValidationError",
         Failure.CERT_CHAIN_ERROR: "WARNING_CertificateValidationError",
+        Failure.CERTIFICATE_NOT_YET_VALID: "WARNING_CertificateNotYetValid",
         Failure.SIGNATURE_ERROR: "FAILED_SignatureError",
         Failure.CHALLENGE_INVALID: "WARNING_ChallengeInvalid",
         Failure.NO_CERTIFICATE_AVAILABLE: "WARNING_NoCertificateAvailable",
         Failure.CONTRACT_CANCELED: "WARNING_GeneralPnCAuthorizationError",
         Failure.AUTHORIZATION_REJECTED: "WARNING_EIMAuthorizationFailure",
+        Failure.PNC_AUTHORIZATION_REJECTED: "WARNING_GeneralPnCAuthorizationError",
         Failure.PAUSE_NOT_ALLOWED: "FAILED_PauseNotAllowed",
         Failure.SERVICE_RENEGOTIATION_NOT_SUPPORTED: "FAILED_NoServiceRenegotiationSupported",
     },
