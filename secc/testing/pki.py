@@ -3,6 +3,8 @@
 * V2G root -> CPO sub-CA 1 -> CPO sub-CA 2 -> SECC leaf (P-256, CN = SECC ID)
 * MO root -> MO sub-CA 1 -> MO sub-CA 2 -> contract leaf (CN = eMAID)
 * OEM root -> OEM sub-CA -> vehicle (OEM provisioning) leaf
+* V2G root -> CPS sub-CA 1 -> CPS sub-CA 2 -> CPS leaf (certificate provisioning service,
+  signs CertificateInstallationRes), made on first use by ``cps_chain()``
 
 ``issue_leaf(..., defect=...)`` makes bad certificates on purpose (expired, wrong issuer,
 wrong key usage, not yet valid) for negative tests; ``issue_contract`` makes Plug & Charge
@@ -213,6 +215,17 @@ class TestPKI:
                                    "digital_signature": True, "content_commitment": True,
                                    "key_agreement": True})
         return ContractCredential(leaf, [sub2, sub1])
+
+    def cps_chain(self) -> tuple[Credential, list[Credential]]:
+        """The certificate provisioning service's signing credential under the V2G root and
+        its sub-CAs (leaf's issuer first); made once, on first use."""
+        cached = getattr(self, "_cps", None)
+        if cached is None:
+            sub1 = self.issue_ca(self.v2g_root, "CPS Sub-CA 1", "pysecc CPS", path_length=1)
+            sub2 = self.issue_ca(sub1, "CPS Sub-CA 2", "pysecc CPS", path_length=0)
+            leaf = self.issue_leaf(sub2, "CPS Leaf", "pysecc CPS", domain="CPS")
+            cached = self._cps = (leaf, [sub2, sub1])
+        return cached
 
     # --- chains as the stack consumes them --------------------------------------------------
     def secc_chain(self) -> tuple[x509.Certificate, list[x509.Certificate]]:
