@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from cryptography import x509
 
 from exi_schemas.generated import iso20 as cm
 from secc.iso20 import messages as msg
@@ -41,6 +43,8 @@ from secc.iso20.power import (
     EvLimits,
 )
 from secc.iso20.services import ControlMode, Energy, EnergyService, ParameterSet, parameter_sets
+from secc.pnc import iso20 as pnc
+from secc.pnc.contract import ContractChain, normalize_emaid, ocsp_request_data
 from secc.iso20.table import (
     LOOP_STATES,
     POWER_STATES,
@@ -63,6 +67,7 @@ QUIRK_BPT_DISCHARGE_POSITIVE = "bpt_discharge_positive"
 KNOWN_QUIRKS = frozenset({QUIRK_BPT_DISCHARGE_POSITIVE})
 
 OK = "OK"
+EIM, PNC = "EIM", "PnC"
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,23 @@ class Iso20Session(SessionCore):
 
     def __init__(self, *, config: Iso20Config | None = None,
                  paused_sessions: PausedSessions | None = None,
-                 wall_clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+                 wall_clock: Callable[[], float] = time.time, tls: bool = False,
+                 offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
+                 **kwargs: Any) -> None:
+        """``tls``: the connection is TLS, so Plug & Charge is offered (never over plain TCP),
+        unless the board turns it off (``offer_contract=False``). ``mo_roots``: installed MO
+        roots for the local contract chain check and complete OCSP data (optional; the CSMS
+        validates otherwise). Same option names as the ISO-2 core, so one wiring serves both."""
         super().__init__(**kwargs)
+        self.tls = tls
+        self.pnc_offered = tls and offer_contract
+        self.mo_roots = tuple(mo_roots)
+        self.gen_challenge: bytes | None = None
+        self.contract: ContractChain | None = None
+        self.emaid = ""
+        self.contract_pem = ""
+        self.contract_ocsp: list[dict[str, str]] = []
+        self._pnc_warning: SessionFailure | None = None
         self.config = config or Iso20Config()
         foreign = [s.name for s in self.config.services or () if s not in self.ENERGY.services]
         if foreign:
@@ -222,28 +242,37 @@ class Iso20Session(SessionCore):
 
     def on_AuthorizationSetupReq(self, body: Any, now: float) -> Outcome:
         self._check_stop(False)
+        if not self.pnc_offered:
+            return Outcome(cm.AuthorizationSetupResType(
+                header=None, response_code=OK, authorization_services=[EIM],
+                certificate_installation_service=False,
+                eim_as_res_authorization_mode=cm.EIM_ASResAuthorizationModeType()))
+        self.gen_challenge = pnc.new_gen_challenge()
         return Outcome(cm.AuthorizationSetupResType(
-            header=None, response_code=OK, authorization_services=["EIM"],
+            header=None, response_code=OK, authorization_services=[EIM, PNC],
             certificate_installation_service=False,
-            eim_as_res_authorization_mode=cm.EIM_ASResAuthorizationModeType()))
+            pn_c_as_res_authorization_mode=cm.PnC_ASResAuthorizationModeType(
+                gen_challenge=self.gen_challenge)))
 
     def on_AuthorizationReq(self, body: Any, now: float) -> Outcome:
         self._check_stop(False)
-        if body.selected_authorization_service != "EIM":
-            code = response_code(self.PROTOCOL, Failure.PAYMENT_SELECTION_INVALID)
-            return Outcome(cm.AuthorizationResType(header=None, response_code=code,
-                                                   evse_processing="Finished"), stay=True)
+        service = body.selected_authorization_service
+        if service == PNC and self.pnc_offered:
+            return self._pnc_authorization(body, now)
+        if service != EIM:
+            return self._authorization_warning(Failure.PAYMENT_SELECTION_INVALID,
+                                               f"{service} not offered")
         try:
             finished, actions = self.authorization_step(now, "EXTERNAL", "Central")
         except SessionFailure:
             if self.authorization is None:   # no decision within the Ongoing limit
                 raise
             # rejected: say so and let the car end the session with SessionStopReq
-            code = response_code(self.PROTOCOL, Failure.AUTHORIZATION_REJECTED)
-            return Outcome(cm.AuthorizationResType(header=None, response_code=code,
-                                                   evse_processing="Finished"), stay=True,
-                           actions=[PublishEvent("AuthorizationRejected",
-                                                 {"status": self.authorization.status.value})])
+            status = self.authorization.status.value
+            return self._authorization_warning(Failure.AUTHORIZATION_REJECTED, status, status)
+        return self._authorization_result(finished, actions)
+
+    def _authorization_result(self, finished: bool, actions: list[Action]) -> Outcome:
         if not finished:
             return Outcome(cm.AuthorizationResType(
                 header=None, response_code=OK,
@@ -251,6 +280,76 @@ class Iso20Session(SessionCore):
                 stay=True, actions=actions)
         return Outcome(cm.AuthorizationResType(header=None, response_code=OK,
                                                evse_processing="Finished"), actions=actions)
+
+    def _authorization_warning(self, failure: Failure, detail: str,
+                               status: str | None = None) -> Outcome:
+        """A WARNING_* AuthorizationRes with EVSEProcessing Finished: authorization failed, the
+        session stays where it is and the car ends it with SessionStopReq (-20 §8.3.4.3)."""
+        code = response_code(self.PROTOCOL, failure)
+        self.log.warning("authorization refused", extra={"response_code": code,
+                                                         "detail": detail})
+        return Outcome(cm.AuthorizationResType(header=None, response_code=code,
+                                               evse_processing="Finished"), stay=True,
+                       actions=[PublishEvent("AuthorizationRejected", {
+                           "status": status or code, "response_code": code, "reason": detail})])
+
+    # --- Plug & Charge ----------------------------------------------------------------------
+    def _pnc_authorization(self, body: Any, now: float) -> Outcome:
+        """AuthorizationReq(PnC): challenge, chain, signature, then the eMSP via the CSMS.
+
+        Checks repeat on every (Ongoing) request, so a car cannot swap the contract after the
+        first; a WARNING verdict sticks for the rest of the session (the car ends it with
+        SessionStopReq). FAILED_SignatureError, and no eMSP decision within the Ongoing limit,
+        end the session (the core ends it for a raised failure)."""
+        if self._pnc_warning is not None:
+            return self._authorization_warning(self._pnc_warning.failure,
+                                               self._pnc_warning.detail)
+        try:
+            actions = self._check_pnc_request(body)
+            failure = pnc.certificate_decision_failure(self.authorization)
+            if failure is not None:
+                raise SessionFailure(failure, getattr(self.authorization, "reason", ""))
+        except SessionFailure as failure:
+            if failure.failure is Failure.SIGNATURE_ERROR:
+                raise
+            self._pnc_warning = failure
+            return self._authorization_warning(failure.failure, failure.detail)
+        try:
+            finished, step_actions = self.authorization_step(
+                now, self.emaid, "eMAID", contract_chain_pem=self.contract_pem,
+                ocsp_request_data=self.contract_ocsp)
+        except SessionFailure:
+            decision = self.authorization
+            if decision is None:   # no decision within the Ongoing limit
+                raise SessionFailure(Failure.PNC_AUTHORIZATION_REJECTED,
+                                     "no eMSP decision in time") from None
+            self._pnc_warning = SessionFailure(Failure.PNC_AUTHORIZATION_REJECTED,
+                                               f"{decision.status.value}: {decision.reason}")
+            return self._authorization_warning(Failure.PNC_AUTHORIZATION_REJECTED,
+                                               decision.reason, decision.status.value)
+        return self._authorization_result(finished, actions + step_actions)
+
+    def _check_pnc_request(self, body: Any) -> list[Action]:
+        """What the SECC checks itself; the first success remembers the contract."""
+        mode = body.pn_c_a_req_authorization_mode
+        if mode is None:
+            raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
+                                 "PnC selected without PnC_AReqAuthorizationMode")
+        pnc.check_challenge(mode.gen_challenge, self.gen_challenge)
+        contract = pnc.contract_of(mode)
+        if self.contract is not None and contract.leaf != self.contract.leaf:
+            raise SessionFailure(Failure.CERT_CHAIN_ERROR, "contract changed while Ongoing")
+        pnc.verify_signature(body.header.signature, mode, contract.public_key)
+        pnc.check_contract_chain(contract, mo_roots=self.mo_roots)
+        if self.contract is not None:
+            return []
+        self.contract, self.emaid = contract, normalize_emaid(contract.emaid)
+        self.contract_pem = contract.pem
+        # complete OCSP data, or [] and the CSMS gets the PEM chain (OCPP C07 fallback)
+        self.contract_ocsp = ocsp_request_data(contract, self.mo_roots)
+        self.log.info("contract certificate accepted for authorization", extra={
+            "emaid": self.emaid, "sub_cas": len(contract.sub_cas)})
+        return [PublishEvent("ContractCertificateAccepted", {"emaid": self.emaid})]
 
     def on_ServiceDiscoveryReq(self, body: Any, now: float) -> Outcome:
         self._check_stop(False)

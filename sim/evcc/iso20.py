@@ -27,7 +27,10 @@ import exi_schemas as exi
 from exi_schemas.generated import iso20 as cm
 from exi_schemas.generated import iso20_ac as ac
 from exi_schemas.generated import iso20_dc as dc
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from secc.appprotocol.negotiation import Protocol
+from secc.pnc.iso20 import sign_authorization
 from secc.v2g.physical import split
 from secc.v2gtp.header import PayloadType
 from sim.evcc import protocols
@@ -50,11 +53,15 @@ from sim.evcc.failures import (
     UndecodableResponse,
     UnexpectedMessage,
 )
+from sim.evcc.iso2 import expired_copy
 
 SCHEMA_OF_PAYLOAD_TYPE = {PayloadType.ISO20_MAIN: "iso20", PayloadType.ISO20_DC: "iso20-dc",
                           PayloadType.ISO20_AC: "iso20-ac"}
 PAYLOAD_TYPE_OF_MODULE = {cm.__name__: PayloadType.ISO20_MAIN, dc.__name__: PayloadType.ISO20_DC,
                           ac.__name__: PayloadType.ISO20_AC}
+
+#: Id of the signed PnC_AReqAuthorizationMode (the header Signature's Reference is "#ID1").
+PNC_MODE_ID = "ID1"
 
 #: -20 service IDs (Table 204) and ControlMode values.
 SERVICE_IDS = {"AC": 1, "DC": 2, "AC_BPT": 5, "DC_BPT": 6}
@@ -169,6 +176,8 @@ class Iso20Evcc(EvccSession):
         self._renegotiating = False
         self._welding_requests = 0
         self._stopping_for_service_renegotiation = False
+        self.use_contract = False      # Plug & Charge chosen (contract held and PnC offered)
+        self.gen_challenge: bytes | None = None
 
     @property
     def cp_state(self) -> str:
@@ -218,6 +227,7 @@ class Iso20Evcc(EvccSession):
         module = {"DC_": dc, "AC_": ac}.get(step[:3], cm)
         message.header = module.MessageHeaderType(session_id=session_id,
                                                   time_stamp=int(self.options.wall_clock()))
+        message.header.signature = self.header_signature(step, message)
         payload = exi.encode(message, element=f"{step}Req")
         payload_type = PAYLOAD_TYPE_OF_MODULE[type(message).__module__]
         if step in knobs.garbage and self._use_knob("garbage", step):
@@ -271,8 +281,38 @@ class Iso20Evcc(EvccSession):
         return cm.AuthorizationSetupReqType(header=None)
 
     def build_Authorization(self) -> Any:
-        return cm.AuthorizationReqType(header=None, selected_authorization_service="EIM",
-                                       eim_a_req_authorization_mode=cm.EIM_AReqAuthorizationModeType())
+        if not self.use_contract:
+            return cm.AuthorizationReqType(
+                header=None, selected_authorization_service="EIM",
+                eim_a_req_authorization_mode=cm.EIM_AReqAuthorizationModeType())
+        contract = self.config.contract
+        assert contract is not None  # use_contract implies a contract
+        knobs = self.misbehaviour
+        leaf = contract.certificate
+        if knobs.pnc_expired_certificate:
+            leaf = expired_copy(leaf, contract.key)
+        if knobs.pnc_garbage_certificate:
+            leaf = b"\x30\x82\x01\x00" + bytes(range(64))
+        challenge = self.gen_challenge or bytes(16)
+        if knobs.pnc_wrong_challenge:
+            challenge = bytes(b ^ 0x5A for b in challenge)
+        return cm.AuthorizationReqType(
+            header=None, selected_authorization_service="PnC",
+            pn_c_a_req_authorization_mode=cm.PnC_AReqAuthorizationModeType(
+                id=PNC_MODE_ID, gen_challenge=challenge,
+                contract_certificate_chain=cm.ContractCertificateChainType(
+                    certificate=leaf, sub_certificates=cm.SubCertificatesType(
+                        certificate=list(contract.sub_certificates)))))
+
+    def header_signature(self, step: str, body: Any) -> Any:
+        """PnC: AuthorizationReq is signed over PnC_AReqAuthorizationMode with the contract key
+        (P-521: ECDSA-SHA512); ``pnc_bad_signature`` signs with a stranger's key."""
+        if step != "Authorization" or not self.use_contract or self.config.contract is None:
+            return None
+        key = self.config.contract.key
+        if self.misbehaviour.pnc_bad_signature:
+            key = ec.generate_private_key(key.curve)
+        return sign_authorization(body.pn_c_a_req_authorization_mode, key)
 
     def build_ServiceDiscovery(self) -> Any:
         return cm.ServiceDiscoveryReqType(header=None)
@@ -498,7 +538,15 @@ class Iso20Evcc(EvccSession):
         return None
 
     def on_AuthorizationSetup(self, res: Any, now: float) -> str | None:
-        if "EIM" not in res.authorization_services:
+        offered = res.authorization_services
+        pnc_mode = res.pn_c_as_res_authorization_mode
+        self.use_contract = (self.config.contract is not None and "PnC" in offered
+                             and pnc_mode is not None)
+        if self.use_contract:
+            self.gen_challenge = pnc_mode.gen_challenge
+        elif self.config.contract is not None:
+            self.say("the EVSE offers no PnC: falling back to EIM")
+        if not self.use_contract and "EIM" not in offered:
             raise InvalidResponse("AuthorizationSetup", "the EVSE offers no EIM")
         return None
 
