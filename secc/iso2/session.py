@@ -16,8 +16,17 @@ request brings the contract chain and eMAID (checked by ``secc.pnc.contract``) a
 GenChallenge; AuthorizationReq must echo the challenge and carry a header signature made with
 the contract key (``secc.pnc.xmldsig``); then the eMSP decides via ``authorization_step`` with
 eMAID, PEM chain and OCSP request data. In a PnC session MeteringReceiptReq must be signed
-with the contract key too (FAILED_MeteringSignatureNotValid otherwise). CertificateInstallation
-/Update are not implemented yet: they get FAILED_NoCertificateAvailable.
+with the contract key too (FAILED_MeteringSignatureNotValid otherwise).
+
+CertificateInstallation/Update (§8.4.3.11-12, OCPP use cases M01/M02), in state PaymentDetails:
+the SECC only carries the request to the CSMS. The handler's first pass returns no response
+but a ``RequestCertificate`` action (the EV's whole V2G_Message as base64 EXI); the driver
+awaits the CSMS's answer (there is no Ongoing for these requests in -2 and the EV waits 5 s)
+and hands it over with ``certificate_answered``, which runs the same request again: the
+second pass checks the exiResponse decodes to the right response and answers with it. A
+missing capability, a refusal or a timeout is FAILED_NoCertificateAvailable; an undecodable
+answer is FAILED. The CPS's header signature of the answer is kept in
+``certificate_signature`` (the adapter's envelope has no place for it yet).
 """
 
 from __future__ import annotations
@@ -40,11 +49,22 @@ from secc.pnc.contract import (
     ocsp_request_data,
     parse_contract_chain,
 )
+from secc.pnc.installation import (
+    ACTIONS as CERTIFICATE_ACTIONS,
+)
+from secc.pnc.installation import (
+    CERTIFICATE_TIMEOUT,
+    ISO2_SCHEMA_VERSION,
+    CertificateAnswer,
+    InstallationResponseError,
+    parse_response_exi,
+    request_exi,
+)
 from secc.pnc.signed import SignedRequest
 from secc.v2g.core import TERMINATED, Outcome, Reply, SessionCore
 from secc.v2g.dc_session import STOP_STATUS, DcHandlers
 from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
-from secc.v2g.evse import EnterSafeState, PublishEvent, SetContactors
+from secc.v2g.evse import EnterSafeState, PublishEvent, RequestCertificate, SetContactors
 from secc.v2g.failures import Failure, SessionFailure
 from secc.v2g.physical import to_float
 
@@ -137,6 +157,10 @@ class Iso2Session(DcHandlers, SessionCore):
         self.contract_pem = ""
         self.contract_ocsp: list[dict[str, str]] = []
         self.header_signature: Any = None
+        # CertificateInstallation/Update: the request awaiting the CSMS, then its answer
+        self.pending_certificate: tuple[str, Any, bytes | None] | None = None
+        self.certificate_answer: CertificateAnswer | None = None
+        self.certificate_signature: Any = None
         self.energy_transfer_modes = tuple(energy_transfer_modes)
         self.receipt_required = receipt_required
         self.meter_id = meter_id
@@ -150,6 +174,8 @@ class Iso2Session(DcHandlers, SessionCore):
     def receive(self, name: str, body: Any, now: float, session_id: bytes | None = None) -> Reply:
         """Unwrap a signed request: the header signature is kept for the handler."""
         self.header_signature = None
+        if name in CERTIFICATE_ACTIONS and self.certificate_answer is None:
+            self.pending_certificate = (name, body, session_id)
         if isinstance(body, SignedRequest):
             self.header_signature = body.signature
             body = body.body
@@ -234,12 +260,61 @@ class Iso2Session(DcHandlers, SessionCore):
 
     def on_CertificateInstallationReq(self, req: M.CertificateInstallationReqType,
                                       now: float) -> Outcome:
-        raise SessionFailure(Failure.NO_CERTIFICATE_AVAILABLE,
-                             "CertificateInstallation is not supported yet")
+        return self.certificate_step("CertificateInstallationReq", req)
 
     def on_CertificateUpdateReq(self, req: M.CertificateUpdateReqType, now: float) -> Outcome:
-        raise SessionFailure(Failure.NO_CERTIFICATE_AVAILABLE,
-                             "CertificateUpdate is not supported yet")
+        return self.certificate_step("CertificateUpdateReq", req)
+
+    def certificate_step(self, name: str, req: Any) -> Outcome:
+        """First pass: ask the CSMS (no response yet). Second pass (``certificate_answered``):
+        the CSMS's response for the EV, or the failure."""
+        answer, self.certificate_answer = self.certificate_answer, None
+        action, _ = CERTIFICATE_ACTIONS[name]
+        if answer is None:
+            if self.header_signature is None:
+                self.log.warning("certificate request without header signature; forwarded, "
+                                 "the eMSP decides", extra={"request": name})
+            try:
+                exi_request = request_exi(name, req, self.header_signature, self.session_id)
+            except Exception as exc:  # noqa: BLE001 - re-encoding what we decoded; never crash
+                raise SessionFailure(Failure.GENERAL, f"cannot re-encode {name}: {exc!r}") \
+                    from None
+            self.log.info("forwarding certificate request to the CSMS", extra={
+                "request": name, "action": action, "exi_chars": len(exi_request)})
+            return Outcome(None, stay=True, actions=[RequestCertificate(
+                self.session_id.hex(), action, exi_request, ISO2_SCHEMA_VERSION,
+                CERTIFICATE_TIMEOUT)])
+        if not answer.accepted:
+            # the reason names what is missing (capability, timeout): say it in the message
+            self.log.warning(f"no contract certificate from the CSMS ({answer.status}): "
+                             f"{answer.reason}", extra={"request": name})
+            raise SessionFailure(Failure.NO_CERTIFICATE_AVAILABLE,
+                                 f"Get15118EVCertificate({action}) {answer.status}: "
+                                 f"{answer.reason}")
+        try:
+            body, self.certificate_signature = parse_response_exi(answer.exi_response, name)
+        except InstallationResponseError as exc:
+            self.log.error(f"CSMS sent an unusable certificate response: {exc}",
+                           extra={"request": name})
+            raise SessionFailure(Failure.GENERAL, f"exiResponse: {exc}") from None
+        self.log.info("contract certificate response forwarded to the EV", extra={
+            "request": name, "response_code": body.response_code,
+            "emaid": body.e_maid.value, "signed": self.certificate_signature is not None})
+        return Outcome(body)
+
+    def certificate_answered(self, answer: CertificateAnswer | None, now: float) -> Reply:
+        """The CSMS's answer to ``RequestCertificate`` (None: the charger cannot ask one):
+        runs the waiting request again and returns what to send."""
+        pending, self.pending_certificate = self.pending_certificate, None
+        if pending is None or self.terminated:
+            return Reply()
+        self.certificate_answer = answer or CertificateAnswer(
+            "Unavailable", reason="this charger cannot reach a CSMS for certificates")
+        name, body, session_id = pending
+        try:
+            return self.receive(name, body, now, session_id)
+        finally:
+            self.certificate_answer = None
 
     def check_receipt_signature(self, req: M.MeteringReceiptReqType) -> None:
         """PnC: the EV signs the receipt with its contract key (§8.4.3.13)."""

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from secc.authorization import AllowListAuthorizer, Authorizer
 from secc.logs import layer_logger
@@ -17,12 +17,16 @@ from secc.v2g.evse import (
     EvseSnapshot,
     Isolation,
     PublishEvent,
+    RequestCertificate,
     SetContactors,
     SetDcOutput,
     SetLock,
     StartIsolationCheck,
     StopReason,
 )
+
+if TYPE_CHECKING:
+    from secc.pnc.installation import CertificateAnswer
 
 log = layer_logger("v2g")
 
@@ -39,12 +43,22 @@ class EvseController(Protocol):
     @property
     def authorizer(self) -> Authorizer: ...
 
+    async def certificate(self, request: RequestCertificate) -> CertificateAnswer:
+        """ISO-2 CertificateInstallation/Update: the CSMS's answer (Get15118EVCertificate)
+        within ``request.timeout``; never raises (optional: without it the EV gets
+        FAILED_NoCertificateAvailable)."""
+        ...
+
 
 class BoardController:
     """EvseController over a ``hal.board.Board``; events are published to ``publish``."""
 
-    def __init__(self, board, authorizer: Authorizer | None = None, publish=None) -> None:
+    def __init__(self, board, authorizer: Authorizer | None = None, publish=None,
+                 bus=None) -> None:
+        """``bus``: the SECC bus client for Get15118EVCertificate; defaults to the
+        authorizer's (``BusAuthorizer.client``) when it goes to the bus."""
         self.board = board
+        self.bus = bus if bus is not None else getattr(authorizer, "client", None)
         self._authorizer = authorizer or AllowListAuthorizer(accept_all=True)
         self._publish = publish
         self.events: list[PublishEvent] = []
@@ -60,6 +74,18 @@ class BoardController:
     @property
     def authorizer(self) -> Authorizer:
         return self._authorizer
+
+    async def certificate(self, request: RequestCertificate) -> CertificateAnswer:
+        """Get15118EVCertificate through the bus and the OCPP bridge; never raises."""
+        from secc.pnc.installation import fetch_certificate
+
+        answer = await fetch_certificate(
+            self.bus, session_id=request.session_id, action=request.action,
+            exi_request=request.exi_request, schema_version=request.schema_version,
+            timeout=request.timeout)
+        log.info("certificate request answered", extra={
+            "action": request.action, "status": answer.status, "reason": answer.reason})
+        return answer
 
     async def refresh(self, snapshot: EvseSnapshot) -> None:
         from hal.board import IsolationState

@@ -41,6 +41,7 @@ from secc.v2g.evse import (
     EvseSnapshot,
     PublishEvent,
     RequestAuthorization,
+    RequestCertificate,
     StopReason,
 )
 from secc.v2g.protocol import ProtocolAdapter
@@ -221,6 +222,13 @@ class SessionRunner:
                 task = asyncio.create_task(self.authorize(action))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
+                continue
+            if isinstance(action, RequestCertificate):
+                # ISO-2 CertificateInstallation/Update has no Ongoing: await the CSMS (bounded
+                # by action.timeout in the controller), then the core produces the response
+                fetch = getattr(self.controller, "certificate", None)
+                answer = await fetch(action) if fetch is not None else None
+                await self.finish(self.core.certificate_answered(answer, self.loop.time()))
                 continue
             try:
                 await self.controller.perform(action)

@@ -129,3 +129,17 @@ class CloseConnection(Action):
     """Close the V2G connection after the response (if any) is sent."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class RequestCertificate(Action):
+    """ISO 15118-2 Plug & Charge: forward the EV's CertificateInstallation/UpdateReq to the
+    CSMS (OCPP Get15118EVCertificate) and give the answer back to the core with
+    ``certificate_answered``. -2 has no Ongoing for these requests, so the driver awaits the
+    answer (at most ``timeout`` seconds) before the response is produced."""
+
+    session_id: str          # hex
+    action: str              # "Install" | "Update"
+    exi_request: str         # base64 EXI of the EV's V2G_Message
+    schema_version: str      # "urn:iso:15118:2:2013:MsgDef"
+    timeout: float

@@ -180,14 +180,18 @@ def test_emaid_other_than_the_certificates_is_refused(contract):
     assert pd.response_code == "FAILED_CertChainError"
 
 
-def test_certificate_installation_answers_FAILED_NoCertificateAvailable(test_pki):
+def test_certificate_installation_without_a_csms_answers_FAILED_NoCertificateAvailable(
+        test_pki):
     d = make()
     until_payment_details(d)
-    _, res = d.send("CertificateInstallationReq", M.CertificateInstallationReqType(
+    reply, res = d.send("CertificateInstallationReq", M.CertificateInstallationReqType(
         id="ci1", oem_provisioning_cert=test_pki.vehicle_leaf.cert_der,
         list_of_root_certificate_i_ds=M.ListOfRootCertificateIDsType(root_certificate_id=[
             M.X509IssuerSerialType(x509_issuer_name="CN=V2G Root CA", x509_serial_number=1)])))
-    assert res.response_code == "FAILED_NoCertificateAvailable"
+    assert res is None and [type(a).__name__ for a in reply.actions] == ["RequestCertificate"]
+    answer = d.session.certificate_answered(None, 0.0)   # the charger cannot ask a CSMS
+    assert answer.response.response_code == "FAILED_NoCertificateAvailable"
+    assert d.session.state == TERMINATED
 
 
 def test_eim_authorization_unchanged_over_tls():
