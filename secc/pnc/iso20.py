@@ -71,7 +71,28 @@ def contract_of(mode: Any) -> ContractChain:
     if chain is None:
         raise SessionFailure(Failure.CERT_CHAIN_ERROR, "no ContractCertificateChain")
     subs = list(chain.sub_certificates.certificate) if chain.sub_certificates else []
-    return parse_contract_chain(chain.certificate, subs)
+    contract = parse_contract_chain(chain.certificate, subs)
+    for index, cert in enumerate(contract.certificates):
+        _parse_lazy_fields(cert, "contract certificate" if index == 0 else f"sub-CA {index}")
+    return contract
+
+
+def _parse_lazy_fields(cert: x509.Certificate, what: str) -> None:
+    """``cryptography`` parses names, validity and extensions only when first read: a
+    certificate that loads can still raise (ValueError, even KeyError for an unknown string
+    tag in the subject) deep inside a later check. Read all of it here, once, so such bytes
+    are a CERT_CHAIN_ERROR at the door."""
+    try:
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number,
+             cert.signature_hash_algorithm, cert.tbs_certificate_bytes, cert.signature)
+        for extension in cert.extensions:
+            _ = extension.value
+    except Exception as exc:  # noqa: BLE001 - any parse error of EV data is one failure
+        raise SessionFailure(Failure.CERT_CHAIN_ERROR,
+                             f"{what} is not a valid X.509 certificate: "
+                             f"{type(exc).__name__}: {exc}") from None
 
 
 def check_validity(contract: ContractChain, now: dt.datetime) -> None:
@@ -94,7 +115,13 @@ def check_contract_chain(contract: ContractChain, *, now: dt.datetime | None = N
     eMAID element in AuthorizationReq: the certificate's CN is the eMAID."""
     now = now or dt.datetime.now(dt.timezone.utc)
     check_validity(contract, now)
-    check_contract(contract, contract.emaid, now=now, mo_roots=mo_roots)
+    try:
+        check_contract(contract, contract.emaid, now=now, mo_roots=mo_roots)
+    except SessionFailure:
+        raise
+    except Exception as exc:  # noqa: BLE001 - EV-made certificate content: never a crash
+        raise SessionFailure(Failure.CERT_CHAIN_ERROR,
+                             f"chain check failed: {type(exc).__name__}: {exc}") from None
 
 
 def verify_signature(signature: Any, mode: Any, public_key: ec.EllipticCurvePublicKey) -> None:
