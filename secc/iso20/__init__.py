@@ -1,4 +1,4 @@
-"""ISO 15118-20 SECC session (DC, DC_BPT, AC, AC_BPT; EIM), sans-I/O.
+"""ISO 15118-20 SECC session (DC, DC_BPT, AC, AC_BPT; EIM and Plug & Charge), sans-I/O.
 
 Modules
 -------
@@ -19,7 +19,14 @@ Core construction (``adapter.new_core(**kw)`` or the classes directly)::
     core = Iso20DcSession(limits=EvseLimits(...), evse=EvseSnapshot(), timers=V2GTimerConfig(),
                           now=loop.time(), evse_id="DE*ABC*E1", quirks=frozenset(),
                           config=Iso20Config(...), paused_sessions=PausedSessions(),
-                          wall_clock=time.time)
+                          wall_clock=time.time, tls=True, offer_contract=True,
+                          mo_roots=[...])
+
+Plug & Charge (``tls``, ``offer_contract``, ``mo_roots``: the ISO-2 core's option names): PnC is
+offered in AuthorizationSetupRes only when ``tls`` is true (missing: False, EIM only), with a
+fresh GenChallenge; AuthorizationReq(PnC) is checked by ``secc.pnc.iso20`` (challenge, contract
+chain, header signature over PnC_AReqAuthorizationMode, P-521/SHA-512) and the eMSP decides
+through ``authorization_step`` (eMAID from the certificate, PEM chain, OCSP request data).
 
 ``Iso20Config``: ``services`` (default both of the namespace), ``bpt`` (``BptLimits``: discharge
 ratings), ``service_renegotiation_supported``, ``notification_max_delay`` (s the car gets after
@@ -32,7 +39,7 @@ Outside events on the core: ``authorization_decided(decision)``, ``evse_stop(rea
 discharges), ``provide_schedule_limit(watts)``, ``connection_lost(reason)``.
 
 Events published (``PublishEvent.kind``): SessionStarted, SessionResumed, Authorized,
-AuthorizationRejected, ServiceSelected, EVChargingNeeds, ScheduleAgreed, ScheduleRenegotiated,
+AuthorizationRejected, ContractCertificateAccepted, ServiceSelected, EVChargingNeeds, ScheduleAgreed, ScheduleRenegotiated,
 ChargingStarted, StandbyExited, Standby, ScheduleRenegotiation, AcPowerTarget, ChargingStopped,
 ServiceRenegotiation, SessionPaused, SessionStopped.
 

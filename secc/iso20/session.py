@@ -7,6 +7,13 @@ the request (``on_DC_ChargeLoopReq``). The core is sans-I/O: ``now`` comes in, a
 deadlines go out; the wall clock is only read (through ``wall_clock``) for schedule
 TimeAnchors.
 
+Plug & Charge (over TLS only): AuthorizationSetupRes offers PnC with a fresh 16-byte
+GenChallenge; AuthorizationReq(PnC) must echo it (else WARNING_ChallengeInvalid), carry a
+contract chain that parses and verifies (WARNING_Certificate*), and a header Signature over
+PnC_AReqAuthorizationMode made with the contract key (else FAILED_SignatureError); then the
+eMSP decides (eMAID, PEM chain, OCSP data) while we answer Ongoing. WARNING verdicts are
+answered with EVSEProcessing Finished and stick: the car ends the session with SessionStop.
+
 Timers: sequence timeout 60 s, but 0.5 s in the charge loop and standby (-20 Tables 216/217);
 Ongoing limits for Authorization (``ongoing_timeout``), CableCheck (``cable_check_timeout``) and
 PreCharge (``precharge_timeout``); the CP-state check after PowerDelivery(Start); and the

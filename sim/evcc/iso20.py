@@ -1,4 +1,5 @@
-"""ISO 15118-20 EVCC: DC, DC_BPT, AC, AC_BPT with EIM, scheduled or dynamic control mode.
+"""ISO 15118-20 EVCC: DC, DC_BPT, AC, AC_BPT with EIM or Plug & Charge, scheduled or dynamic
+control mode.
 
 Plugs into ``sim.evcc`` (registers itself as ``"iso20"``): same sans-I/O interface as the DIN
 and ISO-2 EVCCs (``start``/``receive``/``next_deadline``/``handle_timer``/``fail``/``record``),
@@ -13,6 +14,14 @@ until the voltage matches); PowerDelivery(Start), the charge loop ({DC|AC}_Charg
 PowerDelivery(Stop|Standby|ScheduleRenegotiation); DC_WeldingDetection; SessionStop(Terminate
 or Pause). Unlike DIN/-2 every message is its own EXI root with its own Header, and the payload
 type says which schema: 0x8002 common, 0x8003 AC, 0x8004 DC.
+
+Plug & Charge: with ``EvccConfig.contract`` (a P-521 contract for -20; ``TestPKI.iso20``) and
+the SECC offering PnC in AuthorizationSetupRes (over TLS), the car answers with
+AuthorizationReq(PnC): the echoed GenChallenge and its contract chain in
+PnC_AReqAuthorizationMode (Id "ID1"), signed in the header with the contract key (ECDSA-SHA512).
+Otherwise it uses EIM. The ``Misbehaviour`` knobs ``pnc_wrong_challenge``,
+``pnc_bad_signature``, ``pnc_expired_certificate`` and ``pnc_garbage_certificate`` break it on
+purpose; a WARNING_* AuthorizationRes makes the car stop with SessionStop.
 """
 
 from __future__ import annotations
