@@ -88,6 +88,16 @@ def test_without_tls_authorization_setup_offers_eim_only(pump_for):
     assert setup.pn_c_as_res_authorization_mode is None
 
 
+def test_car_without_contract_uses_eim_when_pnc_is_offered(pki20):
+    adapter, core = make_secc("dc", tls=True)
+    charger = LoopbackCharger()
+    result = run_loopback(core, adapter, make_evcc("dc", loops=2), charger)
+    assert result.ev_result.record.ok
+    assert core.gen_challenge is not None   # PnC was offered ...
+    assert authorization_requests(charger)[0].id_token_type == "Central"   # ... EIM chosen
+    assert core.contract is None
+
+
 # --- accepted -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("energy", ["dc", "ac"])
 def test_pnc_accepted_charges_with_the_emaid_chain_and_ocsp_data_sent_for_decision(
