@@ -10,6 +10,11 @@
   ``events`` records connects/disconnects. ``call(station, action, payload)`` sends a
   CSMS-initiated request. ``disconnect()``, ``stop()``/``start()`` (same port) simulate
   network loss and a CSMS restart.
+* Get15118EVCertificate (accept mode) is answered by ``ContractProvisioning``, standing in for
+  the eMSP and the certificate provisioning service: it checks the car's signature on the
+  forwarded CertificateInstallation/UpdateReq, issues a contract (fresh eMAID) from a
+  ``TestPKI`` (``TestCsms.provisioning``; a PKI of its own when none is given) and answers a
+  real, CPS-signed CertificateInstallationRes with the contract key encrypted for the car.
 * ``CsmsPki`` makes the CSMS's own PKI: root, server certificate (SAN localhost/127.0.0.1),
   a station CA and station client certificates, and a stranger root for negative tests.
 
@@ -49,6 +54,8 @@ from ocpp_bridge.ocpp_io import RawChargePoint, validate_ocpp
 from ocpp_bridge.tls_trace import HandshakeTrace
 from ocpp_bridge.tls_trace import attach as attach_tls_trace
 from secc.logs import layer_logger
+from secc.pnc import xmldsig
+from secc.pnc.installation import build_installation_response, response_exi
 
 log = layer_logger("sim")
 
@@ -207,6 +214,58 @@ def _default_answer(action: str, request: dict[str, Any], mode: str) -> dict[str
     return {}  # StatusNotification, MeterValues, SecurityEventNotification
 
 
+class ContractProvisioning:
+    """The eMSP + CPS behind the test CSMS for Get15118EVCertificate (use cases M01/M02)."""
+
+    def __init__(self, pki: Any = None, emaid_prefix: str = "DEPYSC") -> None:
+        if pki is None:
+            from secc.testing.pki import TestPKI
+            pki = TestPKI()
+        self.pki = pki
+        self.emaid_prefix = emaid_prefix
+        self.issued: list[Any] = []        # ContractCredential, in order
+
+    def next_emaid(self) -> str:
+        """14 characters: prefix, a serial, a fixed check character."""
+        return f"{self.emaid_prefix}{len(self.issued) + 1:07d}X"
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The camelCase Get15118EVCertificate response for ``request``; Failed (with the
+        reason in statusInfo) for anything it cannot honour."""
+        try:
+            return {"status": "Accepted", "exiResponse": self._issue(request)}
+        except Exception as exc:  # noqa: BLE001 - a test CSMS answers, it does not crash
+            log.warning("test CSMS: certificate request refused", extra={"error": repr(exc)})
+            return {"status": "Failed", "exiResponse": "",
+                    "statusInfo": {"reasonCode": "InvalidRequest",
+                                   "additionalInfo": str(exc)[:512]}}
+
+    def _issue(self, request: dict[str, Any]) -> str:
+        import exi_schemas
+
+        message = exi_schemas.decode(base64.b64decode(request["exiRequest"]), "iso2")
+        update = request["action"] == "Update"
+        body = message.body.certificate_update_req if update \
+            else message.body.certificate_installation_req
+        if body is None:
+            raise ValueError(f"exiRequest holds no Certificate{request['action']}Req")
+        signer_der = body.contract_signature_cert_chain.certificate if update \
+            else body.oem_provisioning_cert
+        signer = x509.load_der_x509_certificate(signer_der).public_key()
+        xmldsig.verify(message.header.signature, {body.id: body}, signer)
+        contract = self.pki.issue_contract(self.next_emaid())
+        cps, cps_subs = self.pki.cps_chain()
+        res, signature = build_installation_response(
+            contract_der=contract.leaf.cert_der, contract_sub_ders=contract.sub_ca_ders,
+            contract_key=contract.leaf.key, emaid=contract.emaid, recipient=signer,
+            cps_der=cps.cert_der, cps_sub_ders=[c.cert_der for c in cps_subs], cps_key=cps.key,
+            update=update)
+        self.issued.append(contract)
+        log.info("test CSMS: contract issued", extra={"emaid": contract.emaid,
+                                                      "action": request["action"]})
+        return response_exi(res, signature, message.header.session_id)
+
+
 class CsmsStation(RawChargePoint):
     """The CSMS's view of one connected station: records, then answers per behaviour."""
 
@@ -280,8 +339,13 @@ class CsmsStation(RawChargePoint):
     async def on_get_15118_ev_certificate(self, **_: Any):
         request = self._last("Get15118EVCertificate")
         validate_ocpp("Get15118EVCertificate", MessageType.Call, request)
-        answer = await self._answer("Get15118EVCertificate", request)
-        return answer
+        behaviour = self.csms.behaviours.get("Get15118EVCertificate", Behaviour())
+        if behaviour.mode == "accept" and behaviour.payload is None:
+            if self.csms.provisioning is None:
+                self.csms.provisioning = await asyncio.to_thread(ContractProvisioning)
+            answer = await asyncio.to_thread(self.csms.provisioning.answer, request)
+            return call_result.Get15118EVCertificate(**camel_to_snake_case(answer))
+        return await self._answer("Get15118EVCertificate", request)
 
     @on(Action.get_certificate_status)
     async def on_get_certificate_status(self, **_: Any):
@@ -325,6 +389,7 @@ class TestCsms:
     tls_failures: list[str] = field(default_factory=list)   # what the client offered
     client_serials: list[str] = field(default_factory=list)  # SP3: serial of each client cert
     pnc_authorize: bool = True     # False: Authorize with certificate data -> NotImplemented
+    provisioning: ContractProvisioning | None = None   # eMSP/CPS for Get15118EVCertificate
     _server: Any = None
     _tasks: set[asyncio.Task] = field(default_factory=set)
 

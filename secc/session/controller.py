@@ -31,6 +31,19 @@ if TYPE_CHECKING:
 log = layer_logger("v2g")
 
 
+def _bus_of(authorizer: object) -> object | None:
+    """The bus client behind an authorizer that goes to the bus (through wrappers such as
+    the offline fallback's ``primary``), or None."""
+    for _ in range(4):
+        if authorizer is None:
+            return None
+        client = getattr(authorizer, "client", None)
+        if client is not None:
+            return client
+        authorizer = getattr(authorizer, "primary", None)
+    return None
+
+
 class EvseController(Protocol):
     async def refresh(self, snapshot: EvseSnapshot) -> None:
         """Update ``snapshot`` in place with present readings (voltage, current, isolation)."""
@@ -55,10 +68,10 @@ class BoardController:
 
     def __init__(self, board, authorizer: Authorizer | None = None, publish=None,
                  bus=None) -> None:
-        """``bus``: the SECC bus client for Get15118EVCertificate; defaults to the
-        authorizer's (``BusAuthorizer.client``) when it goes to the bus."""
+        """``bus``: the SECC bus client for Get15118EVCertificate; defaults to the one the
+        authorizer asks (``BusAuthorizer.client``, possibly wrapped as ``.primary``)."""
         self.board = board
-        self.bus = bus if bus is not None else getattr(authorizer, "client", None)
+        self.bus = bus if bus is not None else _bus_of(authorizer)
         self._authorizer = authorizer or AllowListAuthorizer(accept_all=True)
         self._publish = publish
         self.events: list[PublishEvent] = []

@@ -122,6 +122,27 @@ class PncContract:
         return cls(credential.leaf.cert_der, tuple(credential.sub_ca_ders), credential.leaf.key)
 
 
+@dataclass(frozen=True)
+class ProvisioningCredential:
+    """The car's OEM provisioning certificate and key (ISO 15118-2 CertificateInstallation):
+    the car signs CertificateInstallationReq with the key, and the eMSP encrypts the new
+    contract key for it. ``root_ids``: (issuer name, serial) of the V2G roots the car trusts
+    (ListOfRootCertificateIDs); ``v2g_root``: DER of the root to check the CPS chain with."""
+
+    certificate: bytes
+    key: ec.EllipticCurvePrivateKey
+    root_ids: tuple[tuple[str, int], ...] = ()
+    v2g_root: bytes | None = None
+
+    @classmethod
+    def from_credential(cls, credential: Any, v2g_root: Any = None) -> ProvisioningCredential:
+        """From ``secc.testing.pki.Credential``s: the vehicle leaf and the V2G root."""
+        root = v2g_root.cert if v2g_root is not None else None
+        ids = ((root.subject.rfc4514_string(), root.serial_number),) if root is not None else ()
+        return cls(credential.cert_der, credential.key, ids,
+                   root.public_bytes(serialization.Encoding.DER) if root is not None else None)
+
+
 @dataclass
 class EvccConfig:
     """How the simulated car behaves when it behaves (timing, identity, choices)."""
@@ -141,6 +162,7 @@ class EvccConfig:
     precharge_timeout: float = PRECHARGE_TIMEOUT
     progress_every: int = 1                     # log every n-th charge-loop iteration
     contract: PncContract | None = None         # ISO-2: Plug & Charge when the SECC offers it
+    provisioning: ProvisioningCredential | None = None  # ISO-2: no contract yet: install one
 
     def __post_init__(self) -> None:
         if self.mode not in ("dc", "ac"):
@@ -209,6 +231,7 @@ class SessionRecord:
     renegotiations: int = 0
     metering_receipts: int = 0
     sa_schedule_tuple_id: int | None = None
+    installed_emaid: str = ""       # ISO-2: contract installed by CertificateInstallation
     failure: EvccFailure | None = None
 
     @property
@@ -298,6 +321,7 @@ class EvccSession:
         self._last_loop_at: float | None = None
         self._finished: Finished | None = None
         self.signals = VehicleSignals(battery_voltage=self.battery.voltage())
+        self.response_signature: Any = None
 
     # --- sans-I/O interface ---------------------------------------------------------------------
     @property
@@ -369,6 +393,8 @@ class EvccSession:
         if not isinstance(message, self.MESSAGES.V2G_Message):  # another global element
             raise UnexpectedMessage(step, "V2G_Message", type(message).__name__)
         name, response = body_element(message)
+        # the header signature of a signed response (ISO-2 CertificateInstallationRes)
+        self.response_signature = getattr(message.header, "signature", None)
         expected = f"{snake(step)}_res"
         if name != expected:
             raise UnexpectedMessage(step, expected, name)

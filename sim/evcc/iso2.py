@@ -14,6 +14,12 @@ car selects Contract, sends PaymentDetailsReq (eMAID + contract chain), and answ
 GenChallenge with an AuthorizationReq (Id, GenChallenge) signed with the contract key in the
 message header. Without the offer it falls back to ExternalPayment, as cars do. Misbehaviour
 knobs ``pnc_*`` break the challenge, the signature or the certificate on purpose.
+
+Contract installation: a car with an OEM provisioning credential (``EvccConfig.provisioning``)
+but no contract selects Contract, sends CertificateInstallationReq (OEM certificate, trusted
+V2G roots, signed with the OEM key), checks the CPS signature when the response carries one,
+decrypts the contract key (``secc.pnc.key_transport``), checks it belongs to the new contract
+certificate, and goes on with PaymentDetails/Authorization using the installed contract.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from exi_schemas.generated import iso2
-from secc.pnc import xmldsig
-from sim.evcc.core import DONE, EvccSession, physical, value_of
+from secc.pnc import key_transport, xmldsig
+from secc.pnc.installation import verify_response_signature
+from sim.evcc.core import DONE, EvccSession, PncContract, physical, value_of
 from sim.evcc.din import _evse_stop
 from sim.evcc.failures import InvalidResponse
 
@@ -45,6 +52,7 @@ _COMMON_FLOW: dict[str, str] = {
     "SessionSetup": "ServiceDiscovery",
     "ServiceDiscovery": "PaymentServiceSelection",
     "PaymentServiceSelection": "Authorization",   # Contract: PaymentDetails (handler)
+    "CertificateInstallation": "PaymentDetails",
     "PaymentDetails": "Authorization",
     "Authorization": "ChargeParameterDiscovery",
     "MeteringReceipt": "PowerDelivery",   # the handler goes back to the loop
@@ -113,6 +121,7 @@ class Iso2Evcc(EvccSession):
         self._welding_requests = 0
         self._renegotiated = False
         self.use_contract = False      # Plug & Charge chosen (contract held and offered)
+        self.contract: PncContract | None = self.config.contract   # held or installed
         self.gen_challenge: bytes | None = None
 
     @property
@@ -146,8 +155,17 @@ class Iso2Evcc(EvccSession):
             selected_service_list=iso2.SelectedServiceListType(
                 selected_service=[iso2.SelectedServiceType(service_id=self.service_id)]))
 
+    def build_CertificateInstallation(self) -> iso2.CertificateInstallationReqType:
+        credential = self.config.provisioning
+        assert credential is not None  # only sent by a car with a provisioning credential
+        return iso2.CertificateInstallationReqType(
+            id="ID1", oem_provisioning_cert=credential.certificate,
+            list_of_root_certificate_i_ds=iso2.ListOfRootCertificateIDsType(root_certificate_id=[
+                iso2.X509IssuerSerialType(x509_issuer_name=name, x509_serial_number=serial)
+                for name, serial in credential.root_ids or (("CN=unknown", 0),)]))
+
     def build_PaymentDetails(self) -> iso2.PaymentDetailsReqType:
-        contract = self.config.contract
+        contract = self.contract
         assert contract is not None  # only sent when use_contract
         leaf = contract.certificate
         if self.misbehaviour.pnc_expired_certificate:
@@ -169,11 +187,14 @@ class Iso2Evcc(EvccSession):
         return iso2.AuthorizationReqType(id="ID1", gen_challenge=challenge)
 
     def header_signature(self, step: str, body: Any) -> Any:
-        """PnC: AuthorizationReq and MeteringReceiptReq are signed with the contract key."""
+        """PnC: AuthorizationReq and MeteringReceiptReq are signed with the contract key,
+        CertificateInstallationReq with the OEM provisioning key."""
+        if step == "CertificateInstallation" and self.config.provisioning is not None:
+            return xmldsig.sign([body], self.config.provisioning.key)
         if step not in ("Authorization", "MeteringReceipt") or not self.use_contract \
-                or self.config.contract is None:
+                or self.contract is None:
             return None
-        key = self.config.contract.key
+        key = self.contract.key
         if self.misbehaviour.pnc_bad_signature:
             key = ec.generate_private_key(ec.SECP256R1())
         return xmldsig.sign([body], key)
@@ -284,8 +305,9 @@ class Iso2Evcc(EvccSession):
 
     def on_ServiceDiscovery(self, res: iso2.ServiceDiscoveryResType, now: float) -> str | None:
         options = res.payment_option_list.payment_option
-        self.use_contract = self.config.contract is not None and "Contract" in options
-        if self.config.contract is not None and not self.use_contract:
+        can_pnc = self.contract is not None or self.config.provisioning is not None
+        self.use_contract = can_pnc and "Contract" in options
+        if can_pnc and not self.use_contract:
             self.say("the EVSE offers no Contract payment: falling back to ExternalPayment")
         if not self.use_contract and "ExternalPayment" not in options:
             raise InvalidResponse("ServiceDiscovery", "the EVSE offers no ExternalPayment")
@@ -303,14 +325,47 @@ class Iso2Evcc(EvccSession):
 
     def on_PaymentServiceSelection(self, res: iso2.PaymentServiceSelectionResType,
                                    now: float) -> str | None:
-        return "PaymentDetails" if self.use_contract else None
+        if not self.use_contract:
+            return None
+        return "PaymentDetails" if self.contract is not None else "CertificateInstallation"
+
+    def on_CertificateInstallation(self, res: iso2.CertificateInstallationResType,
+                                   now: float) -> str | None:
+        credential = self.config.provisioning
+        assert credential is not None
+        signature = self.response_signature
+        if signature is not None:
+            cps = x509.load_der_x509_certificate(res.sa_provisioning_certificate_chain.certificate)
+            try:
+                verify_response_signature(res, signature, cps.public_key())
+            except xmldsig.XmlDsigError as exc:
+                raise InvalidResponse("CertificateInstallation",
+                                      f"CPS signature: {type(exc).__name__}: {exc}") from None
+        else:
+            self.say("CertificateInstallationRes carries no CPS signature (not checked)")
+        chain = res.contract_signature_cert_chain
+        try:
+            key = key_transport.decrypt_contract_key(
+                res.d_hpublickey.value, res.contract_signature_encrypted_private_key.value,
+                credential.key)
+            leaf = x509.load_der_x509_certificate(chain.certificate)
+        except (key_transport.KeyTransportError, ValueError) as exc:
+            raise InvalidResponse("CertificateInstallation", str(exc)) from None
+        if not key_transport.matches(key, leaf.public_key()):
+            raise InvalidResponse("CertificateInstallation",
+                                  "decrypted key does not belong to the contract certificate")
+        subs = tuple(chain.sub_certificates.certificate) if chain.sub_certificates else ()
+        self.contract = PncContract(chain.certificate, subs, key, res.e_maid.value)
+        self.record.installed_emaid = res.e_maid.value
+        self.say(f"CertificateInstallation OK: contract {res.e_maid.value} installed")
+        return None
 
     def on_PaymentDetails(self, res: iso2.PaymentDetailsResType, now: float) -> str | None:
         if len(res.gen_challenge) != 16:
             raise InvalidResponse("PaymentDetails",
                                   f"GenChallenge of {len(res.gen_challenge)} bytes, not 16")
         self.gen_challenge = res.gen_challenge
-        self.say(f"PaymentDetails OK (eMAID {self.config.contract.emaid})")
+        self.say(f"PaymentDetails OK (eMAID {self.contract.emaid})")
         return None
 
     def on_Authorization(self, res: iso2.AuthorizationResType, now: float) -> str | None:
