@@ -34,6 +34,7 @@ are read by magnitude, so either sign works without the quirk.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -347,7 +348,9 @@ class Iso20Session(SessionCore):
         if self.contract is not None and contract.leaf != self.contract.leaf:
             raise SessionFailure(Failure.CERT_CHAIN_ERROR, "contract changed while Ongoing")
         pnc.verify_signature(body.header.signature, mode, contract.public_key)
-        pnc.check_contract_chain(contract, mo_roots=self.mo_roots)
+        # certificate validity is wall-clock time (read through ``wall_clock``, like TimeAnchors)
+        wall_now = dt.datetime.fromtimestamp(self.wall_clock(), tz=dt.timezone.utc)
+        pnc.check_contract_chain(contract, now=wall_now, mo_roots=self.mo_roots)
         if self.contract is not None:
             return []
         self.contract, self.emaid = contract, normalize_emaid(contract.emaid)

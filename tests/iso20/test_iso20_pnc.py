@@ -4,6 +4,8 @@ requests for what the simulator does not send. Every refusal gets its -20 code."
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from exi_schemas.generated import iso20 as cm
@@ -32,6 +34,9 @@ def contract(pki20):
 
 def pnc_run(pki20, contract, *, tls=True, mo_roots=True, charger=None, misbehaviour=None,
             energy="dc", **core_kwargs):
+    """A whole session; certificate validity is checked against the real clock (the PKI and
+    the EV's expired copy are made relative to it)."""
+    core_kwargs.setdefault("wall_clock", time.time)
     adapter, core = make_secc(energy, tls=tls,
                               mo_roots=[pki20.mo_root.cert] if mo_roots else [], **core_kwargs)
     evcc = make_evcc(energy, loops=3, misbehaviour=misbehaviour)
@@ -220,7 +225,7 @@ def test_bad_signature_is_failed_signature_error_and_ends_the_session_safe(pki20
 # --- hand-made requests --------------------------------------------------------------------------
 def pnc_pump(pki20, **core_kwargs) -> Pump:
     adapter, core = make_secc("dc", **{"tls": True, "mo_roots": [pki20.mo_root.cert],
-                                       **core_kwargs})
+                                       "wall_clock": time.time, **core_kwargs})
     pump = Pump(core, adapter, make_evcc("dc"))
     pump.until("Authorization")
     return pump
@@ -308,7 +313,8 @@ def test_no_emsp_decision_within_the_ongoing_limit_ends_the_session(pki20, contr
 def test_p256_contract_signature_is_also_verified():
     """A -2 (P-256, ECDSA-SHA256) contract: the SECC follows the SignatureMethod it names."""
     pki2 = TestPKI()
-    adapter, core = make_secc("dc", tls=True, mo_roots=[pki2.mo_root.cert])
+    adapter, core = make_secc("dc", tls=True, mo_roots=[pki2.mo_root.cert],
+                              wall_clock=time.time)
     pump = Pump(core, adapter, make_evcc("dc"))
     pump.until("Authorization")
     p256 = pki2.issue_contract()
@@ -317,3 +323,16 @@ def test_p256_contract_signature_is_also_verified():
     step = send_signed(pump, req, signature)
     assert step.response.response_code == "OK"
     assert authorization_requests(pump.charger)[0].id_token == p256.emaid
+
+
+def test_certificate_validity_is_judged_by_the_cores_wall_clock(pki20, contract):
+    """Sans-I/O: the contract's validity is compared with ``wall_clock``, not read from the
+    OS — the same contract is fine today and expired a day after its notAfter."""
+    expiry = contract.leaf.cert.not_valid_after_utc.timestamp()
+    pump = pnc_pump(pki20, wall_clock=lambda: expiry + 86400)
+    req, signature = pnc_request(contract, pump.core.gen_challenge)
+    assert send_signed(pump, req, signature).response.response_code == \
+        "WARNING_CertificateExpired"
+    pump = pnc_pump(pki20)
+    req, signature = pnc_request(contract, pump.core.gen_challenge)
+    assert send_signed(pump, req, signature).response.response_code == "OK"

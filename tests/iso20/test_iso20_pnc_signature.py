@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -120,7 +121,8 @@ def test_signature_of_another_p521_key_is_a_bad_signature(contract):
 
 # --- through the session ---------------------------------------------------------------------------
 def authorization_pump(pki20) -> Pump:
-    adapter, core = make_secc("dc", tls=True, mo_roots=[pki20.mo_root.cert])
+    adapter, core = make_secc("dc", tls=True, mo_roots=[pki20.mo_root.cert],
+                              wall_clock=time.time)
     pump = Pump(core, adapter, make_evcc("dc"))
     pump.until("Authorization")
     return pump
