@@ -31,7 +31,8 @@ through ``authorization_step`` (eMAID from the certificate, PEM chain, OCSP requ
 ``Iso20Config``: ``services`` (default both of the namespace), ``bpt`` (``BptLimits``: discharge
 ratings), ``service_renegotiation_supported``, ``notification_max_delay`` (s the car gets after
 EVSENotification=Terminate), ``meter_id``, ``schedule_duration``, ``free_service``,
-``wait_for_schedule`` (answer ScheduleExchange Ongoing until ``provide_schedule_limit``).
+``wait_for_schedule`` (answer ScheduleExchange Ongoing until ``provide_schedule_limit``),
+``supported_providers`` (PnC: eMSP provider IDs announced in AuthorizationSetupRes).
 
 Outside events on the core: ``authorization_decided(decision)``, ``evse_stop(reason)``
 (dangerous: safe state now + FAILED/Terminate; remote: graceful Terminate notification),

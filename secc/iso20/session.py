@@ -92,6 +92,9 @@ class Iso20Config:
     # Answer ScheduleExchange with Ongoing until ``provide_schedule_limit`` was called (e.g. the
     # CSMS's SetChargingProfile after the EVChargingNeeds event); bounded by ongoing_timeout.
     wait_for_schedule: bool = False
+    # PnC: eMSP provider IDs accepted here (AuthorizationSetupRes SupportedProviders, <= 128);
+    # empty: the element is left out (every provider)
+    supported_providers: tuple[str, ...] = ()
 
 
 class Iso20Session(SessionCore):
@@ -260,7 +263,9 @@ class Iso20Session(SessionCore):
             header=None, response_code=OK, authorization_services=[EIM, PNC],
             certificate_installation_service=False,
             pn_c_as_res_authorization_mode=cm.PnC_ASResAuthorizationModeType(
-                gen_challenge=self.gen_challenge)))
+                gen_challenge=self.gen_challenge, supported_providers=cm.SupportedProvidersListType(
+                    provider_id=list(self.config.supported_providers[:128]))
+                if self.config.supported_providers else None)))
 
     def on_AuthorizationReq(self, body: Any, now: float) -> Outcome:
         self._check_stop(False)

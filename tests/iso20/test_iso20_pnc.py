@@ -10,6 +10,7 @@ import pytest
 
 from exi_schemas.generated import iso20 as cm
 from secc.authorization import AuthorizationDecision, AuthorizationStatus
+from secc.iso20 import Iso20Config
 from secc.iso20.loopback import LoopbackCharger, run_loopback
 from secc.iso20.table import S
 from secc.pnc.iso20 import GEN_CHALLENGE_BYTES, sign_authorization
@@ -83,6 +84,17 @@ def test_over_tls_authorization_setup_offers_pnc_with_a_fresh_16_byte_challenge(
         assert len(challenge) == GEN_CHALLENGE_BYTES
         challenges.append(challenge)
     assert challenges[0] != challenges[1]
+
+
+def test_supported_providers_are_announced_when_configured(pump_for):
+    pump = pump_for("dc", core_kwargs={"tls": True, "config": Iso20Config(
+        supported_providers=("DEPYS", "DEXYZ"))})
+    pump.until("Authorization")
+    pnc_mode = pump.steps[-1].response.pn_c_as_res_authorization_mode
+    assert pnc_mode.supported_providers.provider_id == ["DEPYS", "DEXYZ"]
+    plain = pump_for("dc", core_kwargs={"tls": True})
+    plain.until("Authorization")
+    assert plain.steps[-1].response.pn_c_as_res_authorization_mode.supported_providers is None
 
 
 def test_without_tls_authorization_setup_offers_eim_only(pump_for):
