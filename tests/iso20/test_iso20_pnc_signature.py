@@ -119,7 +119,7 @@ def test_signature_of_another_p521_key_is_a_bad_signature(contract):
                        contract.leaf.cert.public_key())
 
 
-# --- through the session ---------------------------------------------------------------------------
+# --- through the session ------------------------------------------------------------------------
 def authorization_pump(pki20) -> Pump:
     adapter, core = make_secc("dc", tls=True, mo_roots=[pki20.mo_root.cert],
                               wall_clock=time.time)
