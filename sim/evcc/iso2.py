@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from exi_schemas.generated import iso2
 from secc.pnc import key_transport, xmldsig
+from secc.pki.chain import CertificateRejected, verify_chain
 from secc.pnc.installation import verify_response_signature
 from sim.evcc.core import DONE, EvccSession, PncContract, physical, value_of
 from sim.evcc.din import _evse_stop
@@ -335,12 +336,7 @@ class Iso2Evcc(EvccSession):
         assert credential is not None
         signature = self.response_signature
         if signature is not None:
-            cps = x509.load_der_x509_certificate(res.sa_provisioning_certificate_chain.certificate)
-            try:
-                verify_response_signature(res, signature, cps.public_key())
-            except xmldsig.XmlDsigError as exc:
-                raise InvalidResponse("CertificateInstallation",
-                                      f"CPS signature: {type(exc).__name__}: {exc}") from None
+            self.check_cps(res.sa_provisioning_certificate_chain, signature, res)
         else:
             self.say("CertificateInstallationRes carries no CPS signature (not checked)")
         chain = res.contract_signature_cert_chain
@@ -359,6 +355,20 @@ class Iso2Evcc(EvccSession):
         self.record.installed_emaid = res.e_maid.value
         self.say(f"CertificateInstallation OK: contract {res.e_maid.value} installed")
         return None
+
+    def check_cps(self, chain: iso2.CertificateChainType, signature: Any, res: Any) -> None:
+        """The CPS chain leads to the car's V2G root and the CPS signed the four elements."""
+        credential = self.config.provisioning
+        try:
+            cps = x509.load_der_x509_certificate(chain.certificate)
+            subs = [x509.load_der_x509_certificate(c) for c in
+                    (chain.sub_certificates.certificate if chain.sub_certificates else [])]
+            if credential is not None and credential.v2g_root is not None:
+                verify_chain(cps, subs, [x509.load_der_x509_certificate(credential.v2g_root)])
+            verify_response_signature(res, signature, cps.public_key())
+        except (ValueError, CertificateRejected, xmldsig.XmlDsigError) as exc:
+            raise InvalidResponse("CertificateInstallation",
+                                  f"CPS: {type(exc).__name__}: {exc}") from None
 
     def on_PaymentDetails(self, res: iso2.PaymentDetailsResType, now: float) -> str | None:
         if len(res.gen_challenge) != 16:
