@@ -247,3 +247,40 @@ async def test_update_asks_the_csms_with_action_update_and_rejects_an_installati
     res, _, _ = await run_session(bus, scenario)
     assert bus.requests[0]["action"] == "Update"
     assert res.response_code == "FAILED"   # an InstallationRes is no answer to an Update
+
+
+class ProvisioningBridge:
+    """The bridge's answer as the test CSMS's eMSP/CPS makes it (Install or Update)."""
+
+    def __init__(self, provisioning) -> None:
+        self.provisioning = provisioning
+
+    async def request(self, name, payload, timeout=None):
+        answer = self.provisioning.answer({"action": payload["action"],
+                                           "exiRequest": payload["exi_request"]})
+        return {"status": answer["status"], "exi_response": answer["exiResponse"]}
+
+
+async def test_update_delivers_a_new_contract_encrypted_for_the_old_contract_key(test_pki):
+    from sim.csms import ContractProvisioning
+
+    old = test_pki.issue_contract("DEPYSC0000009X")
+    provisioning = ContractProvisioning(test_pki, emaid_prefix="DEPYSU")
+
+    async def scenario(car):
+        await car.until_payment_details()
+        req = M.CertificateUpdateReqType(
+            id="ID1", e_maid=old.emaid, contract_signature_cert_chain=M.CertificateChainType(
+                id="cc", certificate=old.leaf.cert_der,
+                sub_certificates=M.SubCertificatesType(certificate=old.sub_ca_ders)),
+            list_of_root_certificate_i_ds=M.ListOfRootCertificateIDsType(root_certificate_id=[
+                M.X509IssuerSerialType(x509_issuer_name="CN=V2G Root CA",
+                                       x509_serial_number=1)]))
+        return await car.send("CertificateUpdateReq", req, xmldsig.sign([req], old.leaf.key))
+
+    res, core, _ = await run_session(ProvisioningBridge(provisioning), scenario)
+    assert res.response_code == "OK" and res.e_maid.value == "DEPYSU0000001X"
+    key = key_transport.decrypt_contract_key(
+        res.d_hpublickey.value, res.contract_signature_encrypted_private_key.value,
+        old.leaf.key)
+    assert key_transport.matches(key, provisioning.issued[0].leaf.key.public_key())
