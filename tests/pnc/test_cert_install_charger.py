@@ -71,6 +71,10 @@ def test_car_installs_a_contract_through_the_csms_then_charges_with_it(
     assert record.steps_sent[:5] == ["SessionSetup", "ServiceDiscovery", "PaymentServiceSelection",
                                      "CertificateInstallation", "PaymentDetails"]
     assert record.installed_emaid == "DEPYSI0000001X"
+    installation = next(e for e in record.exchanges if e.step == "CertificateInstallation")
+    print(f"CertificateInstallation round trip (car -> CSMS -> car): "
+          f"{installation.seconds * 1000:.0f} ms")
+    assert installation.response_code == "OK" and installation.seconds < 4.5
     assert record.loop_iterations == 3 and summaries[0].final_state == "Terminated"
     # the CSMS saw the certificate request first, then Authorize with the installed eMAID
     assert received == ["Get15118EVCertificate", "Authorize"]
