@@ -284,3 +284,17 @@ async def test_update_delivers_a_new_contract_encrypted_for_the_old_contract_key
         res.d_hpublickey.value, res.contract_signature_encrypted_private_key.value,
         old.leaf.key)
     assert key_transport.matches(key, provisioning.issued[0].leaf.key.public_key())
+
+
+async def test_a_failed_code_from_the_cps_reaches_the_car_and_ends_the_session(test_pki):
+    from secc.iso2.session import FAILED_RESPONSES
+
+    refused = FAILED_RESPONSES["CertificateInstallationReq"](None, "FAILED_ContractCanceled")
+    bus = BridgeStandIn({"status": "Accepted", "exi_response": response_exi(refused, None)})
+
+    async def scenario(car):
+        await car.until_payment_details()
+        return await car.send("CertificateInstallationReq", *installation_req(test_pki))
+
+    res, core, _ = await run_session(bus, scenario)
+    assert res.response_code == "FAILED_ContractCanceled" and core.state == TERMINATED
