@@ -139,6 +139,9 @@ async def fetch_certificate(client: Any, *, session_id: str, action: str, exi_re
                                  f"within {timeout:.1f} s ({type(exc).__name__})")
     except contract.BusPayloadError as exc:
         return CertificateAnswer("Failed", reason=f"invalid get_15118_ev_certificate data: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the car must get an answer, not a dead session
+        return CertificateAnswer("Unavailable", reason=f"Get15118EVCertificate: bus error "
+                                 f"{exc!r}")
     return CertificateAnswer(reply["status"], reply.get("exi_response", ""),
                              reply.get("reason", ""))
 
