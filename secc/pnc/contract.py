@@ -90,6 +90,19 @@ class ContractChain:
                        for c in self.certificates)
 
 
+def read_every_field(cert: x509.Certificate) -> None:
+    """``cryptography`` parses names, validity, keys and extensions only when first read: a
+    certificate that loads can still raise later (ValueError, even KeyError for an unknown
+    string tag in the subject) deep inside a check. Read all of it once, at the door."""
+    cert.public_key()
+    cert.subject.rfc4514_string()
+    cert.issuer.rfc4514_string()
+    _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number,
+         cert.signature_hash_algorithm, cert.tbs_certificate_bytes, cert.signature)
+    for extension in cert.extensions:
+        _ = extension.value
+
+
 def parse_contract_chain(leaf_der: bytes, sub_ca_ders: Sequence[bytes] = ()) -> ContractChain:
     """DER bytes from ContractSignatureCertChain -> ``ContractChain``.
 
@@ -102,8 +115,7 @@ def parse_contract_chain(leaf_der: bytes, sub_ca_ders: Sequence[bytes] = ()) -> 
         what = "contract certificate" if index == 0 else f"sub-CA {index}"
         try:
             cert = x509.load_der_x509_certificate(bytes(der))
-            cert.public_key()  # an unknown key algorithm fails here, not later
-            cert.extensions    # so do malformed extensions
+            read_every_field(cert)
         except Exception as exc:  # noqa: BLE001 - any parse error of EV data is one failure
             raise SessionFailure(Failure.CERT_CHAIN_ERROR,
                                  f"{what} is not a valid X.509 certificate: "

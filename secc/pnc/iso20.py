@@ -26,7 +26,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from secc.authorization import AuthorizationDecision, AuthorizationStatus
 from secc.pnc import xmldsig
-from secc.pnc.contract import ContractChain, check_contract, parse_contract_chain
+from secc.pnc.contract import (
+    ContractChain,
+    check_contract,
+    parse_contract_chain,
+    read_every_field,
+)
 from secc.v2g.failures import Failure, SessionFailure
 
 #: GenChallengeType: 16 bytes, from ``secrets`` (FIELD_NOTES).
@@ -78,17 +83,8 @@ def contract_of(mode: Any) -> ContractChain:
 
 
 def _parse_lazy_fields(cert: x509.Certificate, what: str) -> None:
-    """``cryptography`` parses names, validity and extensions only when first read: a
-    certificate that loads can still raise (ValueError, even KeyError for an unknown string
-    tag in the subject) deep inside a later check. Read all of it here, once, so such bytes
-    are a CERT_CHAIN_ERROR at the door."""
     try:
-        cert.subject.rfc4514_string()
-        cert.issuer.rfc4514_string()
-        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number,
-             cert.signature_hash_algorithm, cert.tbs_certificate_bytes, cert.signature)
-        for extension in cert.extensions:
-            _ = extension.value
+        read_every_field(cert)
     except Exception as exc:  # noqa: BLE001 - any parse error of EV data is one failure
         raise SessionFailure(Failure.CERT_CHAIN_ERROR,
                              f"{what} is not a valid X.509 certificate: "

@@ -268,7 +268,7 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
         summary.protocol = adapter.name
         getattr(controller, "session_started", lambda: None)()
         options = settings.core_options.get(adapter.name, {})
-        if adapter.name == "iso2":  # Plug & Charge is offered over TLS only
+        if adapter.name in ("iso2", "iso20-dc", "iso20-ac"):  # PnC is offered over TLS only
             options = {**options, "tls": conn.tls_version is not None}
         core = adapter.new_core(limits=settings.limits, evse=EvseSnapshot(),
                                 timers=settings.timers, now=asyncio.get_running_loop().time(),
