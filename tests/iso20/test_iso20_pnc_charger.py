@@ -3,9 +3,9 @@ TLS 1.3 across the veth pair, to the whole charger in the secc namespace (SECC d
 bus -> OCPP bridge process -> test CSMS). The CSMS must receive Authorize with the eMAID
 (type eMAID) and the contract's OCSP hash data; the car charges.
 
-Wiring stand-in: until the session driver passes ``tls`` to the -20 cores (as it does for
-ISO-2) and the daemon gives them ``offer_contract``/``mo_roots``, this test puts those core
-options into the daemon's settings itself; the connection really is TLS 1.3 (asserted)."""
+The board turns PnC on with ``[v2g].plug_and_charge``; the MO root is in its certificate
+directory; the driver tells the -20 core the connection is TLS.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def test_iso20_plug_and_charge_over_tls13_authorized_by_the_csms_with_emaid_and_
     contract = mo20.issue_contract()
     board_text = session_demo.BOARD.format(output="dc", max_current=200,
                                            iface=veth_link.ifnames["secc"], certs=tmp_path)
-    board_text = board_text.replace("start_at_sdp = false", "start_at_sdp = true")
+    board_text = board_text.replace("start_at_sdp = false", "start_at_sdp = true").replace(
+        'tls = "optional"', 'tls = "optional"\nplug_and_charge = true')
+    (tmp_path / "mo_root.pem").write_bytes(mo20.mo_root.cert_pem)  # the daemon installs it
 
     async def secc_main(ready, ev_done):
         stack = await ChargerBackend(tmp_path).start()
@@ -42,8 +44,6 @@ def test_iso20_plug_and_charge_over_tls13_authorized_by_the_csms_with_emaid_and_
         board = board_from_config(config)
         daemon = SeccDaemon(config, board, veth_link.ifnames["secc"], authorizer=authorizer,
                             bus=bus, tls_context=server_tls_context(config))
-        daemon.settings.core_options.setdefault("iso20-dc", {}).update(
-            tls=True, offer_contract=True, mo_roots=[mo20.mo_root.cert])
         await daemon.start()
         board.ev_set_pilot("B")
         ready.set_result((board, asyncio.get_running_loop()))
