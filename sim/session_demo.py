@@ -28,6 +28,8 @@ SCENARIOS = (
     ("ISO 15118-20 DC over TLS 1.3 (EIM)", "iso20", "dc", True),
     ("ISO 15118-2 DC Plug & Charge over TLS 1.2: contract certificate, signed "
      "AuthorizationReq, eMAID authorized by the CSMS through the OCPP bridge", "iso2", "dc", True),
+    ("ISO 15118-20 DC Plug & Charge over TLS 1.3: P-521 contract, SHA-512 signature, eMAID "
+     "authorized by the CSMS through the OCPP bridge", "iso20", "dc", True),
 )
 
 BOARD = """
@@ -112,9 +114,21 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
                               iface=link.ifnames["secc"], certs=certs)
     contract = None
     if pnc:  # the MO root is in the certificate directory: the SECC checks the chain too
+        import shutil
+
         from sim.evcc.core import PncContract
-        board_text = board_text.replace('tls = "optional"', 'tls = "optional"\nplug_and_charge = true')
-        contract = PncContract.from_credential(pki.issue_contract())
+        mo_pki = pki
+        if protocol == "iso20":  # -20 contracts are P-521 under their own MO root
+            from secc.testing.pki import TestPKI
+            mo_pki = TestPKI.iso20(emaid="DEPYSC2000001X")
+            shutil.copytree(certs, certs / "iso20", dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("iso20"))
+            certs = certs / "iso20"
+            (certs / "mo_root.pem").write_bytes(mo_pki.mo_root.cert_pem)
+        board_text = BOARD.format(output=mode, max_current=200, iface=link.ifnames["secc"],
+                                  certs=certs).replace(
+            'tls = "optional"', 'tls = "optional"\nplug_and_charge = true')
+        contract = PncContract.from_credential(mo_pki.issue_contract())
     stop_modem = threading.Event()
     battery = Battery(soc=30, target_soc=80, max_iterations=20)
 
