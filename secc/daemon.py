@@ -110,7 +110,8 @@ class SeccDaemon:
     def __post_init__(self) -> None:
         self.paused = PausedSessions()
         self.settings = session_settings(self.config, self.paused)
-        self.controller = BoardController(self.board, self.authorizer, self._publish)
+        self.controller = BoardController(self.board, self.authorizer, self._publish,
+                                          bus=self.bus)
         self.transport: EVSETransport | None = None
         self._connection: V2GTPConnection | None = None
         self._slac = None

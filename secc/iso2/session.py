@@ -60,7 +60,7 @@ from secc.pnc.installation import (
     parse_response_exi,
     request_exi,
 )
-from secc.pnc.signed import SignedRequest
+from secc.pnc.signed import SignedRequest, SignedResponse
 from secc.v2g.core import TERMINATED, Outcome, Reply, SessionCore
 from secc.v2g.dc_session import STOP_STATUS, DcHandlers
 from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
@@ -300,6 +300,8 @@ class Iso2Session(DcHandlers, SessionCore):
         self.log.info("contract certificate response forwarded to the EV", extra={
             "request": name, "response_code": body.response_code,
             "emaid": body.e_maid.value, "signed": self.certificate_signature is not None})
+        if self.certificate_signature is not None:  # the CPS's signature travels to the EV
+            return Outcome(SignedResponse(body, self.certificate_signature))
         return Outcome(body)
 
     def certificate_answered(self, answer: CertificateAnswer | None, now: float) -> Reply:

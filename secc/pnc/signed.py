@@ -15,3 +15,16 @@ from typing import Any
 class SignedRequest:
     body: Any              # the generated request object
     signature: Any         # the header's xmldsig SignatureType
+
+
+@dataclass(frozen=True, slots=True)
+class SignedResponse:
+    """A response body to send with this XML signature in its message header (the CPS's
+    signature over a CertificateInstallationRes/UpdateRes, forwarded unchanged)."""
+
+    body: Any              # the generated response object
+    signature: Any         # xmldsig SignatureType for V2G_Message/Header
+
+    @property
+    def response_code(self) -> str:
+        return self.body.response_code

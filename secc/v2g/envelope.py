@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import exi_schemas
+from secc.pnc.signed import SignedResponse
 from secc.v2g.core import SessionCore
 from secc.v2g.protocol import DecodedRequest
 from secc.v2gtp.header import PayloadType
@@ -39,8 +40,12 @@ class V2GMessageAdapter:
 
     def encode(self, response_name: str, response: Any, session_id: bytes) -> tuple[int, bytes]:
         M = self.M
+        signature = None
+        if isinstance(response, SignedResponse):  # a signature made elsewhere (CPS), kept
+            response, signature = response.body, response.signature
         body = M.BodyType(**{self.RESPONSE_FIELD[response_name]: response})
-        message = M.V2G_Message(header=M.MessageHeaderType(session_id=session_id), body=body)
+        message = M.V2G_Message(header=M.MessageHeaderType(session_id=session_id,
+                                                           signature=signature), body=body)
         return PayloadType.EXI, exi_schemas.encode(message)
 
     def new_core(self, **kwargs: Any) -> SessionCore:

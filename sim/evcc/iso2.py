@@ -335,10 +335,9 @@ class Iso2Evcc(EvccSession):
         credential = self.config.provisioning
         assert credential is not None
         signature = self.response_signature
-        if signature is not None:
-            self.check_cps(res.sa_provisioning_certificate_chain, signature, res)
-        else:
-            self.say("CertificateInstallationRes carries no CPS signature (not checked)")
+        if signature is None:  # a real car trusts only what the CPS signed
+            raise InvalidResponse("CertificateInstallation", "no CPS signature in the header")
+        self.check_cps(res.sa_provisioning_certificate_chain, signature, res)
         chain = res.contract_signature_cert_chain
         try:
             key = key_transport.decrypt_contract_key(
