@@ -334,8 +334,9 @@ class V2gSection:
     certificate_dir: str = setting("/etc/pysecc/certs", pattern=r"\S.*",
                                    expect="a directory path")
     timers: V2GTimerConfig = field(default_factory=V2GTimerConfig)
-    # ISO 15118-2 Plug & Charge ("Contract" payment over TLS). Off by default until
-    # CertificateInstallation is served: EVs that prefer PnC would otherwise fail without one.
+    # Plug & Charge ("Contract"/PnC over TLS, ISO-2 and -20). Off by default: switch it on once
+    # the CSMS serves the 15118 messages (Authorize with certificate data, Get15118EVCertificate);
+    # EVs that prefer PnC would otherwise try it and fail instead of using EIM.
     plug_and_charge: bool = False
     quirks: tuple[str, ...] = setting((), pattern=r"[a-z0-9_]{1,64}", unique=True,
                                       expect="a quirk profile name (a-z, 0-9, _)")
