@@ -9,6 +9,10 @@ A protocol module (``din.py``, ``iso2.py``) subclasses :class:`EvccSession` and 
   for the nominal one from the flow table. Content-dependent branches (Ongoing repeats,
   pre-charge convergence, the charge loop, renegotiation) live only in these handlers.
 
+A protocol whose messages travel in another envelope (ISO 15118-20: every message its own EXI
+root, a payload type per schema) overrides only the two envelope hooks, ``pack_request`` and
+``unpack_response``.
+
 The engine does the rest in one place: EXI encode/decode, SessionID bookkeeping, checking that
 the answer is the response to what we sent, FAILED* response codes, the EV-side timeouts
 (V2G_EVCC_Msg_Timeout per message, Ongoing / CableCheck / PreCharge limits per step), the
@@ -384,6 +388,27 @@ class EvccSession:
         exchange = self.record.exchanges[-1]
         exchange.received_at = now
         self._message_deadline = None
+        response, header = self.unpack_response(step, payload_type, payload)
+        exchange.response_code = response.response_code
+        exchange.evse_processing = getattr(response, "evse_processing", None)
+        if response.response_code.upper().startswith("FAILED"):
+            raise ResponseCodeFailed(step, response.response_code)
+        if step != "SessionSetup" and header.session_id != self.session_id:
+            raise SessionIdMismatch(step, f"SessionID {header.session_id.hex()} is "
+                                          f"not ours ({self.session_id.hex()})")
+        self._header = header
+        handler = getattr(self, f"on_{step}", None)
+        next_step = handler(response, now) if handler is not None else None
+        if next_step is None:
+            next_step = self.flow[step]
+        if next_step == DONE:
+            return self._finish()
+        return self._send(next_step, now)
+
+    def unpack_response(self, step: str, payload_type: int, payload: bytes) -> tuple[Any, Any]:
+        """The envelope hook, inbound: (response body, message header) of the response to
+        ``step``, or a typed failure. DIN/ISO-2: one V2G_Message root whose body holds the
+        response; ISO 15118-20 overrides this (each message its own root)."""
         if payload_type != self.PAYLOAD_TYPE:
             raise UndecodableResponse(step, f"payload type 0x{payload_type:04x}")
         try:
@@ -398,21 +423,7 @@ class EvccSession:
         expected = f"{snake(step)}_res"
         if name != expected:
             raise UnexpectedMessage(step, expected, name)
-        exchange.response_code = response.response_code
-        exchange.evse_processing = getattr(response, "evse_processing", None)
-        if response.response_code.upper().startswith("FAILED"):
-            raise ResponseCodeFailed(step, response.response_code)
-        if step != "SessionSetup" and message.header.session_id != self.session_id:
-            raise SessionIdMismatch(step, f"SessionID {message.header.session_id.hex()} is "
-                                          f"not ours ({self.session_id.hex()})")
-        self._header = message.header
-        handler = getattr(self, f"on_{step}", None)
-        next_step = handler(response, now) if handler is not None else None
-        if next_step is None:
-            next_step = self.flow[step]
-        if next_step == DONE:
-            return self._finish()
-        return self._send(next_step, now)
+        return response, message.header
 
     def _send(self, step: str, now: float) -> Send | Finished:
         knobs = self.misbehaviour
@@ -435,15 +446,8 @@ class EvccSession:
             self._enter_step(step, not_before)  # a step's time limit runs from its first send
         session_id = self.session_id
         if step in knobs.wrong_session_id and self._use_knob("session", step):
-            session_id = bytes(b ^ 0xA5 for b in session_id) or secrets.token_bytes(8)
-        body = getattr(self, f"build_{step}")()
-        header = self.MESSAGES.MessageHeaderType(session_id=session_id)
-        signature = self.header_signature(step, body)
-        if signature is not None:
-            header.signature = signature
-        message = self.MESSAGES.V2G_Message(
-            header=header, body=self.MESSAGES.BodyType(**{f"{snake(step)}_req": body}))
-        payload = exi.encode(message)
+            session_id = self.mangled_session_id(session_id)
+        message, payload, payload_type = self.pack_request(step, session_id)
         if step in knobs.garbage and self._use_knob("garbage", step):
             message, payload = None, b"\x80\x00" + bytes(range(0xF0, 0x100)) * 2
         if self._step_deadline is not None and not_before >= self._step_deadline[0]:
@@ -452,7 +456,24 @@ class EvccSession:
         self._repeating = False
         self._message_deadline = not_before + self._message_timeout(step)
         self.record.exchanges.append(Exchange(step, not_before))
-        return Send(step, self.PAYLOAD_TYPE, payload, not_before, self._message_deadline, message)
+        return Send(step, payload_type, payload, not_before, self._message_deadline, message)
+
+    def pack_request(self, step: str, session_id: bytes) -> tuple[Any, bytes, int]:
+        """The envelope hook, outbound: (message, EXI bytes, V2GTP payload type) of the request
+        for ``step`` (its body from ``build_<step>``). DIN/ISO-2: the body inside one
+        V2G_Message; ISO 15118-20 overrides this (each message its own root and schema)."""
+        body = getattr(self, f"build_{step}")()
+        header = self.MESSAGES.MessageHeaderType(session_id=session_id)
+        signature = self.header_signature(step, body)
+        if signature is not None:
+            header.signature = signature
+        message = self.MESSAGES.V2G_Message(
+            header=header, body=self.MESSAGES.BodyType(**{f"{snake(step)}_req": body}))
+        return message, exi.encode(message), self.PAYLOAD_TYPE
+
+    def mangled_session_id(self, session_id: bytes) -> bytes:
+        """The SessionID the ``wrong_session_id`` knob sends instead of ours."""
+        return bytes(b ^ 0xA5 for b in session_id) or secrets.token_bytes(8)
 
     _repeating = False
 

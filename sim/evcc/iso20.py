@@ -48,17 +48,10 @@ from sim.evcc.core import (
     DONE,
     EvccConfig,
     EvccSession,
-    Exchange,
-    Finished,
     Misbehaviour,
-    Send,
-    log,
 )
 from sim.evcc.failures import (
     InvalidResponse,
-    OngoingTimeout,
-    ResponseCodeFailed,
-    SessionIdMismatch,
     UndecodableResponse,
     UnexpectedMessage,
 )
@@ -207,56 +200,16 @@ class Iso20Evcc(EvccSession):
         return self.config.evcc_id.hex().upper()
 
     # --- the -20 envelope (each message its own root, payload type per schema) --------------
-    # The base class builds DIN/-2 envelopes inline; these two overrides follow its logic
-    # step for step (knobs, time limits, record) with the -20 envelope instead.
-    def _send(self, step: str, now: float) -> Send | Finished:
-        knobs = self.misbehaviour
-        skipped: set[str] = set()
-        while step in knobs.skip and step not in skipped:
-            log.info(f"misbehaving: skipping {step}Req")
-            skipped.add(step)
-            step = self.flow.get(step, DONE)
-            if step == DONE:
-                return self._finish()
-        if step in knobs.send_instead and self._use_knob("instead", step):
-            log.info(f"misbehaving: {knobs.send_instead[step]}Req instead of {step}Req")
-            step = knobs.send_instead[step]
-        delay = self._pacing(step)
-        if step in knobs.stall and self._use_knob("stall", step):
-            log.info(f"misbehaving: stalling {knobs.stall[step]:g} s before {step}Req")
-            delay += knobs.stall[step]
-        not_before = now + delay
-        if step != self.step or not self._repeating:
-            self._enter_step(step, not_before)
-        session_id = self.session_id
-        if step in knobs.wrong_session_id and self._use_knob("session", step):
-            session_id = bytes(b ^ 0xA5 for b in session_id) if any(session_id) \
-                else secrets.token_bytes(8)
+    def pack_request(self, step: str, session_id: bytes) -> tuple[Any, bytes, int]:
         message = getattr(self, f"build_{step}")()
         module = {"DC_": dc, "AC_": ac}.get(step[:3], cm)
         message.header = module.MessageHeaderType(session_id=session_id,
                                                   time_stamp=int(self.options.wall_clock()))
         message.header.signature = self.header_signature(step, message)
         payload = exi.encode(message, element=f"{step}Req")
-        payload_type = PAYLOAD_TYPE_OF_MODULE[type(message).__module__]
-        if step in knobs.garbage and self._use_knob("garbage", step):
-            message, payload = None, b"\x80\x00" + bytes(range(0xF0, 0x100)) * 2
-        if self._step_deadline is not None and not_before >= self._step_deadline[0]:
-            raise OngoingTimeout(step, self._step_deadline[2])
-        self.step = step
-        self._repeating = False
-        self._message_deadline = not_before + self._message_timeout(step)
-        self.record.exchanges.append(Exchange(step, not_before))
-        return Send(step, payload_type, payload, not_before, self._message_deadline, message)
+        return message, payload, PAYLOAD_TYPE_OF_MODULE[type(message).__module__]
 
-    def _handle_response(self, payload_type: int, payload: bytes, now: float
-                         ) -> Send | Finished:
-        step = self.step
-        if step is None:
-            raise UnexpectedMessage("idle", "nothing", "a message")
-        exchange = self.record.exchanges[-1]
-        exchange.received_at = now
-        self._message_deadline = None
+    def unpack_response(self, step: str, payload_type: int, payload: bytes) -> tuple[Any, Any]:
         schema = SCHEMA_OF_PAYLOAD_TYPE.get(payload_type)
         if schema is None:
             raise UndecodableResponse(step, f"payload type 0x{payload_type:04x}")
@@ -266,21 +219,12 @@ class Iso20Evcc(EvccSession):
             raise UndecodableResponse(step, f"EXI decode failed: {exc}") from None
         if name != f"{step}Res":
             raise UnexpectedMessage(step, f"{step}Res", name)
-        exchange.response_code = response.response_code
-        exchange.evse_processing = getattr(response, "evse_processing", None)
-        if response.response_code.startswith("FAILED"):
-            raise ResponseCodeFailed(step, response.response_code)
-        if step != "SessionSetup" and response.header.session_id != self.session_id:
-            raise SessionIdMismatch(step, f"SessionID {response.header.session_id.hex()} is "
-                                          f"not ours ({self.session_id.hex()})")
-        self._header = response.header
-        handler = getattr(self, f"on_{step}", None)
-        next_step = handler(response, now) if handler is not None else None
-        if next_step is None:
-            next_step = self.flow[step]
-        if next_step == DONE:
-            return self._finish()
-        return self._send(next_step, now)
+        return response, response.header
+
+    def mangled_session_id(self, session_id: bytes) -> bytes:
+        # -20 SessionSetupReq carries an all-zero SessionID: a random one, not 0xA5..A5
+        return bytes(b ^ 0xA5 for b in session_id) if any(session_id) \
+            else secrets.token_bytes(8)
 
     # --- requests ---------------------------------------------------------------------------
     def build_SessionSetup(self) -> Any:
