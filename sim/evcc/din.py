@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from exi_schemas.generated import din
-from sim.evcc.core import DONE, EvccSession, physical, value_of
+from sim.evcc.core import DONE, value_of
+from sim.evcc.dc_shared import DcSharedEvcc, evse_stop_reason
 from sim.evcc.failures import InvalidResponse
 
 #: V2G_EVCC_Msg_Timeout per message (DIN 70121 Table 75); everything else 2 s.
@@ -32,7 +33,7 @@ DIN_DC_FLOW: dict[str, str] = {
 }
 
 
-class DinEvcc(EvccSession):
+class DinEvcc(DcSharedEvcc):
     """DIN 70121 DC charging with external identification (EIM)."""
 
     PROTOCOL = "din"
@@ -65,9 +66,6 @@ class DinEvcc(EvccSession):
                                    evress_conditioning=False, ev_error_code="NO_ERROR",
                                    evresssoc=int(self.battery.soc))
 
-    def _pv(self, value: float, unit: str) -> din.PhysicalValueType:
-        return physical(din, value, unit)
-
     # --- requests -------------------------------------------------------------------------------
     def build_SessionSetup(self) -> din.SessionSetupReqType:
         return din.SessionSetupReqType(evccid=self.config.evcc_id)
@@ -85,25 +83,9 @@ class DinEvcc(EvccSession):
         return din.ContractAuthenticationReqType()
 
     def build_ChargeParameterDiscovery(self) -> din.ChargeParameterDiscoveryReqType:
-        b = self.battery
         return din.ChargeParameterDiscoveryReqType(
             ev_requested_energy_transfer_type=self.energy_transfer_type,
-            dc_ev_charge_parameter=din.DC_EVChargeParameterType(
-                dc_ev_status=self._status(ready=False),
-                ev_maximum_current_limit=self._pv(b.max_current, "A"),
-                ev_maximum_power_limit=self._pv(b.max_power, "W"),
-                ev_maximum_voltage_limit=self._pv(b.max_voltage, "V"),
-                ev_energy_capacity=self._pv(b.capacity_wh, "Wh"),
-                ev_energy_request=self._pv(b.energy_request_wh(), "Wh"),
-                full_soc=int(b.target_soc), bulk_soc=int(b.bulk_soc)))
-
-    def build_CableCheck(self) -> din.CableCheckReqType:
-        return din.CableCheckReqType(dc_ev_status=self._status())
-
-    def build_PreCharge(self) -> din.PreChargeReqType:
-        return din.PreChargeReqType(dc_ev_status=self._status(),
-                                    ev_target_voltage=self._pv(self.battery.voltage(), "V"),
-                                    ev_target_current=self._pv(1.0, "A"))
+            dc_ev_charge_parameter=self.dc_ev_charge_parameter(self._status(ready=False)))
 
     def build_PowerDelivery(self) -> din.PowerDeliveryReqType:
         complete = not self.charging_wanted
@@ -112,25 +94,6 @@ class DinEvcc(EvccSession):
             dc_ev_power_delivery_parameter=din.DC_EVPowerDeliveryParameterType(
                 dc_ev_status=self._status(), bulk_charging_complete=self.battery.bulk_complete(),
                 charging_complete=complete))
-
-    def build_CurrentDemand(self) -> din.CurrentDemandReqType:
-        b = self.battery
-        return din.CurrentDemandReqType(
-            dc_ev_status=self._status(),
-            ev_target_current=self._pv(b.target_current(), "A"),
-            ev_maximum_voltage_limit=self._pv(b.max_voltage, "V"),
-            ev_maximum_current_limit=self._pv(b.max_current, "A"),
-            ev_maximum_power_limit=self._pv(b.max_power, "W"),
-            bulk_charging_complete=b.bulk_complete(),
-            charging_complete=False,
-            remaining_time_to_full_soc=self._pv(b.remaining_seconds(b.target_soc), "s"),
-            remaining_time_to_bulk_soc=self._pv(b.remaining_seconds(b.bulk_soc), "s"),
-            # in constant-current charging cars ask for their maximum voltage and let the
-            # current limit act (the Ioniq capture: 412.8 V target at 27 % SoC)
-            ev_target_voltage=self._pv(b.max_voltage, "V"))
-
-    def build_WeldingDetection(self) -> din.WeldingDetectionReqType:
-        return din.WeldingDetectionReqType(dc_ev_status=self._status(ready=False))
 
     def build_SessionStop(self) -> din.SessionStopType:
         return din.SessionStopType()
@@ -171,20 +134,6 @@ class DinEvcc(EvccSession):
         self.signals.pilot = "C"  # S2 closed: ready for the isolation check
         return None
 
-    def on_CableCheck(self, res: din.CableCheckResType, now: float) -> str | None:
-        return self.ongoing("CableCheck", res.evse_processing, now)
-
-    def on_PreCharge(self, res: din.PreChargeResType, now: float) -> str | None:
-        present = value_of(res.evse_present_voltage)
-        target = self.battery.voltage()
-        if abs(present - target) > self.config.precharge_tolerance:
-            if self._ongoing_logged != "PreCharge":
-                self.say(f"PreCharge {present:.0f} V -> {target:.0f} V ...")
-                self._ongoing_logged = "PreCharge"
-            return self.repeat("PreCharge")
-        self.say(f"PreCharge OK ({present:.0f} V)")
-        return None
-
     def on_PowerDelivery(self, res: din.PowerDeliveryResType, now: float) -> str | None:
         if self.charging_wanted:
             self.charging = True
@@ -202,34 +151,15 @@ class DinEvcc(EvccSession):
         current = value_of(res.evse_present_current)
         self.loop_tick(voltage * current, now, voltage, current)
         self.signals.battery_voltage = self.battery.voltage()
-        reason = self.stop_reason() or _evse_stop(res.dc_evse_status)
+        reason = self.stop_reason() or evse_stop_reason(res.dc_evse_status)
         if reason:
             self.record.stop_reason = reason
             self.charging_wanted = False
             return "PowerDelivery"
         return self.repeat("CurrentDemand")
 
-    def on_WeldingDetection(self, res: din.WeldingDetectionResType, now: float) -> str | None:
-        self._welding_requests += 1
-        if (value_of(res.evse_present_voltage) > 60.0
-                and self._welding_requests < self.config.welding_detection_max):
-            return self.repeat("WeldingDetection")
-        self.say("WeldingDetection OK")
-        return None
-
     def on_SessionStop(self, res: din.SessionStopResType, now: float) -> str | None:
         self.say(f"SessionStop OK: {self.battery.energy_delivered_wh / 1000:.2f} kWh in "
                  f"{self.record.loop_iterations} loops, SoC {self.battery.soc:.0f}%")
         return DONE
 
-
-def _evse_stop(status: Any) -> str | None:
-    """The EVSE asks to stop: notification StopCharging or a shutdown status code."""
-    if status is None:
-        return None
-    if getattr(status, "evse_notification", None) == "StopCharging":
-        return "evse_stop"
-    code = getattr(status, "evse_status_code", "")
-    if code in ("EVSE_Shutdown", "EVSE_EmergencyShutdown", "EVSE_Malfunction"):
-        return f"evse_{code.removeprefix('EVSE_').lower()}"
-    return None

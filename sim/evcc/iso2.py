@@ -35,8 +35,8 @@ from exi_schemas.generated import iso2
 from secc.pnc import key_transport, xmldsig
 from secc.pki.chain import CertificateRejected, verify_chain
 from secc.pnc.installation import verify_response_signature
-from sim.evcc.core import DONE, EvccSession, PncContract, physical, value_of
-from sim.evcc.din import _evse_stop
+from sim.evcc.core import DONE, PncContract, value_of
+from sim.evcc.dc_shared import DcSharedEvcc, evse_stop_reason
 from sim.evcc.failures import InvalidResponse
 
 #: V2G_EVCC_Msg_Timeout (ISO 15118-2 Table 109); everything else 2 s.
@@ -94,7 +94,7 @@ def expired_copy(leaf_der: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
 MAX_PROFILE_ENTRIES = 24
 
 
-class Iso2Evcc(EvccSession):
+class Iso2Evcc(DcSharedEvcc):
     """ISO 15118-2 with EIM, DC or AC (``EvccConfig.mode``)."""
 
     PROTOCOL = "iso2"
@@ -133,9 +133,6 @@ class Iso2Evcc(EvccSession):
     def _status(self, ready: bool = True) -> iso2.DC_EVStatusType:
         return iso2.DC_EVStatusType(ev_ready=ready, ev_error_code="NO_ERROR",
                                     evresssoc=int(self.battery.soc))
-
-    def _pv(self, value: float, unit: str) -> iso2.PhysicalValueType:
-        return physical(iso2, value, unit)
 
     def _ac_power(self) -> float:
         b = self.battery
@@ -215,23 +212,8 @@ class Iso2Evcc(EvccSession):
         return iso2.ChargeParameterDiscoveryReqType(
             max_entries_sa_schedule_tuple=3,
             requested_energy_transfer_mode=self.energy_transfer_mode,
-            dc_ev_charge_parameter=iso2.DC_EVChargeParameterType(
-                departure_time=3600,
-                dc_ev_status=self._status(),
-                ev_maximum_current_limit=self._pv(b.max_current, "A"),
-                ev_maximum_power_limit=self._pv(b.max_power, "W"),
-                ev_maximum_voltage_limit=self._pv(b.max_voltage, "V"),
-                ev_energy_capacity=self._pv(b.capacity_wh, "Wh"),
-                ev_energy_request=self._pv(b.energy_request_wh(), "Wh"),
-                full_soc=int(b.target_soc), bulk_soc=int(b.bulk_soc)))
-
-    def build_CableCheck(self) -> iso2.CableCheckReqType:
-        return iso2.CableCheckReqType(dc_ev_status=self._status())
-
-    def build_PreCharge(self) -> iso2.PreChargeReqType:
-        return iso2.PreChargeReqType(dc_ev_status=self._status(),
-                                     ev_target_voltage=self._pv(self.battery.voltage(), "V"),
-                                     ev_target_current=self._pv(1.0, "A"))
+            dc_ev_charge_parameter=self.dc_ev_charge_parameter(self._status(),
+                                                               departure_time=3600))
 
     def build_PowerDelivery(self) -> iso2.PowerDeliveryReqType:
         tuple_id = self.schedule.sa_schedule_tuple_id if self.schedule else 1
@@ -266,22 +248,6 @@ class Iso2Evcc(EvccSession):
                     self.battery.ac_phases if self.config.mode == "ac" else None)))
         return iso2.ChargingProfileType(profile_entry=entries)
 
-    def build_CurrentDemand(self) -> iso2.CurrentDemandReqType:
-        b = self.battery
-        return iso2.CurrentDemandReqType(
-            dc_ev_status=self._status(),
-            ev_target_current=self._pv(b.target_current(), "A"),
-            ev_maximum_voltage_limit=self._pv(b.max_voltage, "V"),
-            ev_maximum_current_limit=self._pv(b.max_current, "A"),
-            ev_maximum_power_limit=self._pv(b.max_power, "W"),
-            bulk_charging_complete=b.bulk_complete(),
-            charging_complete=False,
-            remaining_time_to_full_soc=self._pv(b.remaining_seconds(b.target_soc), "s"),
-            remaining_time_to_bulk_soc=self._pv(b.remaining_seconds(b.bulk_soc), "s"),
-            # in constant-current charging cars ask for their maximum voltage and let the
-            # current limit act (the Ioniq capture: 412.8 V target at 27 % SoC)
-            ev_target_voltage=self._pv(b.max_voltage, "V"))
-
     def build_ChargingStatus(self) -> iso2.ChargingStatusReqType:
         return iso2.ChargingStatusReqType()
 
@@ -291,9 +257,6 @@ class Iso2Evcc(EvccSession):
             id="MR1" if self.use_contract else None, session_id=self.session_id,
             sa_schedule_tuple_id=self.schedule.sa_schedule_tuple_id if self.schedule else None,
             meter_info=meter)
-
-    def build_WeldingDetection(self) -> iso2.WeldingDetectionReqType:
-        return iso2.WeldingDetectionReqType(dc_ev_status=self._status(ready=False))
 
     def build_SessionStop(self) -> iso2.SessionStopReqType:
         pause = self.misbehaviour.pause_instead_of_terminate
@@ -403,20 +366,6 @@ class Iso2Evcc(EvccSession):
             return "PowerDelivery"  # renegotiation: no new cable check / pre-charge
         return None
 
-    def on_CableCheck(self, res: iso2.CableCheckResType, now: float) -> str | None:
-        return self.ongoing("CableCheck", res.evse_processing, now)
-
-    def on_PreCharge(self, res: iso2.PreChargeResType, now: float) -> str | None:
-        present = value_of(res.evse_present_voltage)
-        target = self.battery.voltage()
-        if abs(present - target) > self.config.precharge_tolerance:
-            if self._ongoing_logged != "PreCharge":
-                self.say(f"PreCharge {present:.0f} V -> {target:.0f} V ...")
-                self._ongoing_logged = "PreCharge"
-            return self.repeat("PreCharge")
-        self.say(f"PreCharge OK ({present:.0f} V)")
-        return None
-
     def on_PowerDelivery(self, res: iso2.PowerDeliveryResType, now: float) -> str | None:
         progress = self.charge_progress
         self.say(f"PowerDelivery({progress}) OK"
@@ -447,7 +396,7 @@ class Iso2Evcc(EvccSession):
                 notification == "ReNegotiation"):
             self.charge_progress = "Renegotiate"
             return "PowerDelivery"
-        reason = self.stop_reason() or _evse_stop(evse_status)
+        reason = self.stop_reason() or evse_stop_reason(evse_status)
         if reason:
             self.record.stop_reason = reason
             self.charge_progress = "Stop"
@@ -474,14 +423,6 @@ class Iso2Evcc(EvccSession):
         self._pending_meter = None
         self.say("MeteringReceipt OK")
         return self._loop_decision(res.dc_evse_status or res.ac_evse_status)
-
-    def on_WeldingDetection(self, res: iso2.WeldingDetectionResType, now: float) -> str | None:
-        self._welding_requests += 1
-        if (value_of(res.evse_present_voltage) > 60.0
-                and self._welding_requests < self.config.welding_detection_max):
-            return self.repeat("WeldingDetection")
-        self.say("WeldingDetection OK")
-        return None
 
     def on_SessionStop(self, res: iso2.SessionStopResType, now: float) -> str | None:
         self.record.paused = self.misbehaviour.pause_instead_of_terminate
