@@ -2,6 +2,10 @@
 
     python -m sim.ev --iface veth-ev --protocol din --mode dc --no-slac
     python -m sim.ev --iface eth1 --protocol iso2 --mode ac --tls --v2g-root v2g_root.pem
+    python -m sim.ev --iface eth1 --protocol iso20 --tls --v2g-root v2g_root.pem \
+        --contract-chain contract_chain.pem --contract-key contract_key.pem
+    python -m sim.ev --iface eth1 --protocol iso2 --tls --v2g-root v2g_root.pem \
+        --oem-chain oem_chain.pem --oem-key oem_key.pem     # installs its contract first
 
 Prints the progress lines of the session (layer ``sim``) and, at the end, a JSON summary
 (protocol, response times, energy, loops, failure). Exit status 0 when the session ended with
@@ -19,7 +23,7 @@ from pathlib import Path
 from secc.logs import setup_logging
 from sim.evcc import protocols
 from sim.evcc.battery import Battery
-from sim.evcc.core import EvccConfig, Misbehaviour, PncContract
+from sim.evcc.core import EvccConfig, Misbehaviour, PncContract, ProvisioningCredential
 from sim.evcc.runner import EvSessionConfig, run_ev_session
 
 
@@ -35,10 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vendor-first", action="store_true",
                    help="offer a Tesla-like vendor namespace at priority 1")
     p.add_argument("--tls", action="store_true", help="ask for TLS in SDP")
-    p.add_argument("--v2g-root", type=Path, help="V2G root certificate (PEM) for --tls")
-    p.add_argument("--contract-chain", type=Path,
-                   help="ISO-2 Plug & Charge: contract certificate chain (PEM, leaf first)")
-    p.add_argument("--contract-key", type=Path, help="the contract certificate's key (PEM)")
+    p.add_argument("--v2g-root", type=Path,
+                   help="V2G root certificate (PEM): verifies the SECC for --tls and the "
+                        "certificate provisioning service for --oem-chain")
+    pnc = p.add_argument_group(
+        "Plug & Charge (ISO 15118-2 and -20; the SECC offers it over --tls only, otherwise "
+        "the car falls back to external identification)")
+    pnc.add_argument("--contract-chain", type=Path, metavar="PEM",
+                     help="contract certificate chain, leaf first (-20: a P-521 contract)")
+    pnc.add_argument("--contract-key", type=Path, metavar="PEM",
+                     help="the contract certificate's EC private key")
+    pnc.add_argument("--oem-chain", type=Path, metavar="PEM",
+                     help="ISO-2 contract installation: the car's OEM provisioning certificate "
+                          "chain, leaf first; without --contract-chain the car installs its "
+                          "contract by CertificateInstallation (needs --oem-key, --v2g-root)")
+    pnc.add_argument("--oem-key", type=Path, metavar="PEM",
+                     help="the OEM provisioning certificate's EC private key")
     p.add_argument("--no-slac", action="store_true", help="start at SDP (plain veth link)")
     p.add_argument("--soc", type=float, default=30.0, help="start SoC %%")
     p.add_argument("--target-soc", type=float, default=80.0)
@@ -52,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pause-resume", action="store_true",
                    help="ISO-2: end with SessionStop(Pause), then resume the session")
     p.add_argument("--renegotiate-after", type=int, default=None,
-                   help="ISO-2: PowerDelivery(Renegotiate) after this many loops")
+                   help="ISO-2/-20: renegotiate the schedule after this many loops")
     bad = p.add_argument_group("misbehaviour (for SECC tests)")
     bad.add_argument("--skip", nargs="+", default=[], metavar="STEP",
                      help="never send these requests (e.g. CableCheck)")
@@ -123,6 +139,7 @@ def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
                                             args.contract_key.read_bytes())
         except (OSError, ValueError, TypeError) as exc:
             raise ValueError(f"cannot load the contract credential: {exc}") from None
+    provisioning = _provisioning_from_args(args)
     offers = None
     if args.offer:
         offers = protocols.default_offers(args.offer, args.mode, vendor_first=args.vendor_first)
@@ -133,9 +150,29 @@ def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
         battery=Battery(capacity_wh=args.capacity_kwh * 1000, soc=args.soc,
                         target_soc=args.target_soc, max_iterations=args.max_iterations),
         evcc=EvccConfig(mode=args.mode, loop_interval=args.loop_interval,
-                        repeat_interval=0.1, seconds_per_iteration=args.seconds_per_iteration),
+                        repeat_interval=0.1, seconds_per_iteration=args.seconds_per_iteration,
+                        provisioning=provisioning),
         misbehaviour=misbehaviour_from_args(args),
         resume_after_pause=args.pause_resume, contract=contract)
+
+
+def _provisioning_from_args(args: argparse.Namespace) -> ProvisioningCredential | None:
+    """The OEM provisioning credential of a car that installs its contract (ISO-2 only:
+    CertificateInstallation), or None without --oem-chain."""
+    if (args.oem_chain is None) != (args.oem_key is None):
+        raise ValueError("--oem-chain and --oem-key go together")
+    if args.oem_chain is None:
+        return None
+    if args.v2g_root is None:
+        raise ValueError("--oem-chain needs --v2g-root: the root the CPS chain must lead to")
+    if "iso2" not in (args.offer or protocols.PROTOCOLS):
+        raise ValueError("--oem-chain installs a contract over ISO 15118-2 only: offer iso2")
+    try:
+        return ProvisioningCredential.from_pem(args.oem_chain.read_bytes(),
+                                               args.oem_key.read_bytes(),
+                                               args.v2g_root.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"cannot load the OEM provisioning credential: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,9 +81,9 @@ class Misbehaviour:
     wrong_session_id: frozenset[str] = frozenset()  # send this step with a random SessionID
     stall: dict[str, float] = field(default_factory=dict)  # wait this long before the step
     garbage: frozenset[str] = frozenset()       # send bytes that are not EXI instead
-    pause_instead_of_terminate: bool = False    # ISO-2: SessionStop(Pause)
-    renegotiate_after: int | None = None        # ISO-2: PowerDelivery(Renegotiate) after N loops
-    # Plug & Charge (ISO-2 with a contract)
+    pause_instead_of_terminate: bool = False    # ISO-2/-20: SessionStop(Pause)
+    renegotiate_after: int | None = None        # ISO-2/-20: renegotiate after N loops
+    # Plug & Charge (ISO-2 or -20 with a contract)
     pnc_wrong_challenge: bool = False           # AuthorizationReq echoes another GenChallenge
     pnc_bad_signature: bool = False             # sign AuthorizationReq with a stranger's key
     pnc_garbage_certificate: bool = False       # PaymentDetailsReq with non-X.509 bytes
@@ -139,12 +139,36 @@ class ProvisioningCredential:
     v2g_root: bytes | None = None
 
     @classmethod
+    def from_certificates(cls, certificate: bytes, key: ec.EllipticCurvePrivateKey,
+                          v2g_root: x509.Certificate | None) -> ProvisioningCredential:
+        """The OEM certificate (DER) and key, trusting ``v2g_root`` (its issuer and serial are
+        the car's ListOfRootCertificateIDs)."""
+        if v2g_root is None:
+            return cls(certificate, key)
+        return cls(certificate, key,
+                   ((v2g_root.subject.rfc4514_string(), v2g_root.serial_number),),
+                   v2g_root.public_bytes(serialization.Encoding.DER))
+
+    @classmethod
     def from_credential(cls, credential: Any, v2g_root: Any = None) -> ProvisioningCredential:
         """From ``secc.testing.pki.Credential``s: the vehicle leaf and the V2G root."""
-        root = v2g_root.cert if v2g_root is not None else None
-        ids = ((root.subject.rfc4514_string(), root.serial_number),) if root is not None else ()
-        return cls(credential.cert_der, credential.key, ids,
-                   root.public_bytes(serialization.Encoding.DER) if root is not None else None)
+        return cls.from_certificates(credential.cert_der, credential.key,
+                                     v2g_root.cert if v2g_root is not None else None)
+
+    @classmethod
+    def from_pem(cls, chain_pem: bytes, key_pem: bytes,
+                 v2g_root_pem: bytes) -> ProvisioningCredential:
+        """From PEM files (``python -m sim.ev --oem-chain --oem-key --v2g-root``): the OEM
+        provisioning chain, leaf first (only the leaf travels in CertificateInstallationReq),
+        its EC private key, and the V2G root the car checks the CPS chain against."""
+        leaf = x509.load_pem_x509_certificates(chain_pem)[0]
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the OEM provisioning key must be an EC private key")
+        if key.public_key().public_numbers() != leaf.public_key().public_numbers():
+            raise ValueError("the OEM provisioning key does not belong to the certificate")
+        root = x509.load_pem_x509_certificates(v2g_root_pem)[0]
+        return cls.from_certificates(leaf.public_bytes(serialization.Encoding.DER), key, root)
 
 
 @dataclass
@@ -165,7 +189,7 @@ class EvccConfig:
     cable_check_timeout: float = CABLE_CHECK_TIMEOUT
     precharge_timeout: float = PRECHARGE_TIMEOUT
     progress_every: int = 1                     # log every n-th charge-loop iteration
-    contract: PncContract | None = None         # ISO-2: Plug & Charge when the SECC offers it
+    contract: PncContract | None = None         # ISO-2/-20: Plug & Charge when offered
     provisioning: ProvisioningCredential | None = None  # ISO-2: no contract yet: install one
 
     def __post_init__(self) -> None:
