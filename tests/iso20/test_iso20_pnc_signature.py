@@ -10,8 +10,9 @@ import json
 import time
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import exi_schemas as exi
@@ -164,6 +165,19 @@ def _mutations(der: bytes) -> st.SearchStrategy[bytes]:
     return st.one_of(st.binary(max_size=600), flip, cut)
 
 
+def _same_certificate(candidate: bytes, original: bytes) -> bool:
+    """A flip the parser tolerates can leave the very same signed certificate (seen: the
+    unused-bits byte of the signature BIT STRING, 0x00 -> 0x01, still parses and verifies):
+    accepting that is right, so such inputs are skipped."""
+    try:
+        parsed = x509.load_der_x509_certificate(candidate)
+        reference = x509.load_der_x509_certificate(original)
+        return (parsed.tbs_certificate_bytes == reference.tbs_certificate_bytes
+                and parsed.signature == reference.signature)
+    except Exception:  # noqa: BLE001 - not a certificate at all: a real mutation
+        return False
+
+
 _PKI = TestPKI.iso20()
 _CONTRACT = _PKI.issue_contract()
 
@@ -173,6 +187,7 @@ _CONTRACT = _PKI.issue_contract()
 def test_any_certificate_bytes_get_a_warning_or_signature_error_never_a_crash(leaf):
     """The EV signs correctly with its key, but the certificate it sends is garbage, cut
     short or bit-flipped: a -20 code, an encodable response, no exception."""
+    assume(not _same_certificate(leaf, _CONTRACT.leaf.cert_der))
     pump = authorization_pump(_PKI)
     mode = pnc_mode(_CONTRACT, pump.core.gen_challenge, leaf=leaf)
     step = send(pump, mode, sign_authorization(mode, _CONTRACT.leaf.key))
@@ -194,3 +209,23 @@ def test_any_signature_content_is_failed_signature_error_never_a_crash(value, me
     signature.signed_info.reference[0].uri = uri
     step = send(pump, mode, signature)
     assert step.response.response_code == "FAILED_SignatureError"
+
+
+def test_a_tolerated_flip_that_keeps_the_signed_certificate_is_the_same_certificate():
+    """The flip seen to survive parsing and the issuer check: the unused-bits byte of the
+    signature BIT STRING (0x00 -> 0x01; tolerated when the last signature bit is 0). It is
+    recognised as the same certificate; a flip inside the signed part is not."""
+    der = _CONTRACT.leaf.cert_der
+    cert = x509.load_der_x509_certificate(der)
+    unused_bits_at = len(der) - len(cert.signature) - 1
+    assert der[unused_bits_at] == 0
+    flipped = der[:unused_bits_at] + b"\x01" + der[unused_bits_at + 1:]
+    try:
+        x509.load_der_x509_certificate(flipped).verify_directly_issued_by(
+            _CONTRACT.sub_cas[0].cert)
+    except Exception:  # noqa: BLE001 - last signature bit is 1: the parser refuses it
+        assert cert.signature[-1] & 1
+    else:
+        assert _same_certificate(flipped, der)
+    inside = der[:40] + bytes([der[40] ^ 1]) + der[41:]
+    assert not _same_certificate(inside, der)
