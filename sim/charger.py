@@ -94,3 +94,88 @@ async def wait_until(predicate: Any, timeout: float, step: float = 0.05) -> bool
             return True
         await asyncio.sleep(step)
     return bool(predicate())
+
+
+# --- one plug-in against the whole charger (tests, benchmarks) ------------------------------
+SIM_BOARD = """
+[board]
+name = "sim-charger"
+kind = "sim"
+evse_id = "DE*PYS*E00001*1"
+output = "{output}"
+max_current_a = {max_current}
+[plc]
+interface = "{iface}"
+start_at_sdp = true
+[v2g]
+protocols = ["iso20", "iso2", "din"]
+tls = "optional"
+plug_and_charge = {pnc}
+certificate_dir = "{certs}"
+"""
+
+
+@dataclass
+class ChargerRun:
+    """What the CSMS saw and how the SECC's sessions ended."""
+
+    received: list[str]                         # OCPP actions, in order
+    messages: dict[str, list[dict[str, Any]]]   # action -> payloads
+    transactions: list[str]                     # ``Started#0(EVDetected)`` ...
+    summaries: list[Any]                        # secc.session.SessionSummary per connection
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_charger_session(link, work: Path, ev_config: Any, *, output: str = "dc",
+                        pnc: bool = False, prepare_csms: Any = None, during: Any = None,
+                        timeout: float = 90.0) -> tuple[ChargerRun, Any]:
+    """Plug a simulated car into the whole charger (SECC daemon with a simulated board in the
+    secc namespace, the bus, the bridge process and the test CSMS there too, as on a CCU).
+
+    ``ev_config(board, loop)`` returns the car's ``EvSessionConfig`` (``board``/``loop`` for
+    ``sim_board_signals``); ``prepare_csms(csms)`` adjusts the test CSMS before the car
+    comes; ``during(stack, extra)`` runs beside the session (e.g. a remote stop) and may
+    store results in ``extra``. ``work`` holds the SECC certificates and the databases."""
+    from hal.factory import board_from_config
+    from secc.config import loads_board_config
+    from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
+    from sim.ev_transport import run_secc_and_ev, wait_for_event
+    from sim.evcc.runner import run_ev_session
+
+    board_text = SIM_BOARD.format(output=output, max_current=32 if output == "ac" else 200,
+                                  iface=link.ifnames["secc"], certs=work,
+                                  pnc="true" if pnc else "false")
+    extra: dict[str, Any] = {}
+
+    async def secc_main(ready, ev_done):
+        stack = await ChargerBackend(work).start()
+        try:
+            if prepare_csms is not None:
+                prepare_csms(stack.csms)
+            config = loads_board_config(board_text + stack.board_bus_section())
+            bus, authorizer = bus_from_config(config)
+            board = board_from_config(config)
+            daemon = SeccDaemon(config, board, link.ifnames["secc"], authorizer=authorizer,
+                                bus=bus, tls_context=server_tls_context(config))
+            await daemon.start()
+            try:
+                board.ev_set_pilot("B")
+                ready.set_result((board, asyncio.get_running_loop()))
+                if during is not None:
+                    await during(stack, extra)
+                await wait_for_event(ev_done)
+                await bus.flush(20)
+                await wait_until(lambda: any(e.startswith("Ended")
+                                             for e in stack.transaction_summary()), 10)
+                received = stack.received()
+                return ChargerRun(received, {a: stack.csms.messages(a) for a in set(received)},
+                                  stack.transaction_summary(), list(daemon.summaries), extra)
+            finally:
+                await daemon.stop()
+        finally:
+            await stack.stop()
+
+    async def ev_main(board_and_loop):
+        return await run_ev_session(ev_config(*board_and_loop))
+
+    return run_secc_and_ev(link, secc_main, ev_main, timeout=timeout)

@@ -9,18 +9,11 @@ directory; the driver tells the -20 core the connection is TLS.
 
 from __future__ import annotations
 
-import asyncio
-
-from hal.factory import board_from_config
-from secc.config import loads_board_config
-from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
 from secc.testing.pki import TestPKI
-from sim import session_demo
-from sim.charger import ChargerBackend, wait_until
-from sim.ev_transport import run_secc_and_ev, wait_for_event
+from sim.charger import run_charger_session
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig, PncContract
-from sim.evcc.runner import EvSessionConfig, run_ev_session, sim_board_signals
+from sim.evcc.runner import EvSessionConfig, sim_board_signals
 
 
 def test_iso20_plug_and_charge_over_tls13_authorized_by_the_csms_with_emaid_and_ocsp_data(
@@ -31,42 +24,19 @@ def test_iso20_plug_and_charge_over_tls13_authorized_by_the_csms_with_emaid_and_
     test_pki.write_secc_files(tmp_path)
     mo20 = TestPKI.iso20(emaid="DEPYSC2000001X")
     contract = mo20.issue_contract()
-    board_text = session_demo.BOARD.format(output="dc", max_current=200,
-                                           iface=veth_link.ifnames["secc"], certs=tmp_path)
-    board_text = board_text.replace("start_at_sdp = false", "start_at_sdp = true").replace(
-        'tls = "optional"', 'tls = "optional"\nplug_and_charge = true')
     (tmp_path / "mo_root.pem").write_bytes(mo20.mo_root.cert_pem)  # the daemon installs it
 
-    async def secc_main(ready, ev_done):
-        stack = await ChargerBackend(tmp_path).start()
-        config = loads_board_config(board_text + stack.board_bus_section())
-        bus, authorizer = bus_from_config(config)
-        board = board_from_config(config)
-        daemon = SeccDaemon(config, board, veth_link.ifnames["secc"], authorizer=authorizer,
-                            bus=bus, tls_context=server_tls_context(config))
-        await daemon.start()
-        board.ev_set_pilot("B")
-        ready.set_result((board, asyncio.get_running_loop()))
-        await wait_for_event(ev_done)
-        await bus.flush(20)
-        await wait_until(lambda: any(e.startswith("Ended") for e in stack.transaction_summary()),
-                         10)
-        authorize = stack.csms.messages("Authorize")
-        summaries = list(daemon.summaries)
-        await daemon.stop()
-        await stack.stop()
-        return authorize, summaries
-
-    async def ev_main(board_and_loop):
-        return await run_ev_session(EvSessionConfig(
-            on_signals=sim_board_signals(*board_and_loop), interface=veth_link.ifnames["ev"],
+    def car(board, loop):
+        return EvSessionConfig(
+            on_signals=sim_board_signals(board, loop), interface=veth_link.ifnames["ev"],
             protocol="iso20", mode="dc", tls=True, v2g_root=tmp_path / "v2g_root.pem",
             contract=PncContract.from_credential(contract),
             battery=Battery(soc=30, target_soc=80, max_iterations=3),
             evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
-                            seconds_per_iteration=20.0)))
+                            seconds_per_iteration=20.0))
 
-    (authorize, summaries), ev = run_secc_and_ev(veth_link, secc_main, ev_main, timeout=90)
+    run, ev = run_charger_session(veth_link, tmp_path, car, pnc=True)
+    authorize, summaries = run.messages.get("Authorize", []), run.summaries
     assert ev.ok, ev.summary()
     assert ev.tls_version == "TLSv1.3" and ev.protocol == "iso20"
     record = ev.sessions[0]

@@ -6,65 +6,38 @@ then Authorize with the new eMAID, and the car charges."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 
 import exi_schemas
-from hal.factory import board_from_config
-from secc.config import loads_board_config
-from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
-from sim import session_demo
-from sim.charger import ChargerBackend, wait_until
+from sim.charger import run_charger_session
 from sim.csms import ContractProvisioning
-from sim.ev_transport import run_secc_and_ev, wait_for_event
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig, ProvisioningCredential
-from sim.evcc.runner import EvSessionConfig, run_ev_session, sim_board_signals
+from sim.evcc.runner import EvSessionConfig, sim_board_signals
 
 
 def test_car_installs_a_contract_through_the_csms_then_charges_with_it(
         veth_link, tmp_path, test_pki):
     test_pki.write_secc_files(tmp_path)
-    board_text = session_demo.BOARD.format(output="dc", max_current=200,
-                                           iface=veth_link.ifnames["secc"], certs=tmp_path)
-    board_text = board_text.replace("start_at_sdp = false", "start_at_sdp = true").replace(
-        'tls = "optional"', 'tls = "optional"\nplug_and_charge = true')
 
-    async def secc_main(ready, ev_done):
-        stack = await ChargerBackend(tmp_path).start()
-        stack.csms.provisioning = ContractProvisioning(test_pki, emaid_prefix="DEPYSI")
-        config = loads_board_config(board_text + stack.board_bus_section())
-        bus, authorizer = bus_from_config(config)
-        board = board_from_config(config)
-        daemon = SeccDaemon(config, board, veth_link.ifnames["secc"], authorizer=authorizer,
-                            bus=bus, tls_context=server_tls_context(config))
-        await daemon.start()
-        board.ev_set_pilot("B")
-        ready.set_result((board, asyncio.get_running_loop()))
-        await wait_for_event(ev_done)
-        await bus.flush(20)
-        await wait_until(lambda: any(e.startswith("Ended") for e in stack.transaction_summary()),
-                         10)
-        received = [a for a in stack.received() if a in ("Get15118EVCertificate", "Authorize")]
-        certificate_requests = stack.csms.messages("Get15118EVCertificate")
-        authorize = stack.csms.messages("Authorize")
-        summaries = list(daemon.summaries)
-        await daemon.stop()
-        await stack.stop()
-        return received, certificate_requests, authorize, summaries
-
-    async def ev_main(board_and_loop):
-        return await run_ev_session(EvSessionConfig(
-            on_signals=sim_board_signals(*board_and_loop), interface=veth_link.ifnames["ev"],
+    def car(board, loop):
+        return EvSessionConfig(
+            on_signals=sim_board_signals(board, loop), interface=veth_link.ifnames["ev"],
             protocol="iso2", mode="dc", tls=True, v2g_root=tmp_path / "v2g_root.pem",
             battery=Battery(soc=30, target_soc=80, max_iterations=3),
             evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
                             seconds_per_iteration=20.0,
                             provisioning=ProvisioningCredential.from_credential(
-                                test_pki.vehicle_leaf, test_pki.v2g_root))))
+                                test_pki.vehicle_leaf, test_pki.v2g_root)))
 
-    (received, certificate_requests, authorize, summaries), ev = run_secc_and_ev(
-        veth_link, secc_main, ev_main, timeout=90)
+    def provisioning(csms):
+        csms.provisioning = ContractProvisioning(test_pki, emaid_prefix="DEPYSI")
+
+    run, ev = run_charger_session(veth_link, tmp_path, car, pnc=True,
+                                  prepare_csms=provisioning)
+    received = [a for a in run.received if a in ("Get15118EVCertificate", "Authorize")]
+    certificate_requests = run.messages.get("Get15118EVCertificate", [])
+    authorize, summaries = run.messages.get("Authorize", []), run.summaries
     assert ev.ok, ev.summary()
     assert ev.tls_version == "TLSv1.2" and ev.protocol == "iso2"
     (record,) = ev.sessions

@@ -4,17 +4,11 @@ CSMS; every transaction event arrives in order; a remote stop from the CSMS ends
 
 from __future__ import annotations
 
-import asyncio
-
-from hal.factory import board_from_config
-from secc.config import loads_board_config
-from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
 from sim import session_demo
-from sim.charger import STATION_ID, ChargerBackend, wait_until
-from sim.ev_transport import run_secc_and_ev, wait_for_event
+from sim.charger import STATION_ID, run_charger_session, wait_until
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig
-from sim.evcc.runner import EvSessionConfig, run_ev_session, sim_board_signals
+from sim.evcc.runner import EvSessionConfig, sim_board_signals
 
 
 def test_iso2_session_authorized_by_the_csms_through_the_bridge(veth_link, tmp_path, test_pki):
@@ -29,45 +23,25 @@ def test_iso2_session_authorized_by_the_csms_through_the_bridge(veth_link, tmp_p
 
 def test_remote_stop_from_the_csms_stops_the_car(veth_link, tmp_path, test_pki):
     test_pki.write_secc_files(tmp_path)
-    board_text = session_demo.BOARD.format(output="dc", max_current=200,
-                                           iface=veth_link.ifnames["secc"], certs=tmp_path)
-    board_text = board_text.replace("start_at_sdp = false", "start_at_sdp = true")
-    box = {}
 
-    async def secc_main(ready, ev_done):
-        stack = await ChargerBackend(tmp_path).start()
-        config = loads_board_config(board_text + stack.board_bus_section())
-        bus, authorizer = bus_from_config(config)
-        board = board_from_config(config)
-        daemon = SeccDaemon(config, board, veth_link.ifnames["secc"], authorizer=authorizer,
-                            bus=bus, tls_context=server_tls_context(config))
-        await daemon.start()
-        board.ev_set_pilot("B")
-        ready.set_result((board, asyncio.get_running_loop()))
-
+    async def remote_stop_while_charging(stack, extra):
         def charging():
             return any(e.get("transactionInfo", {}).get("chargingState") == "Charging"
                        for e in stack.csms.messages("TransactionEvent"))
         assert await wait_until(charging, 30), stack.transaction_summary()
         tid = stack.csms.messages("TransactionEvent")[0]["transactionInfo"]["transactionId"]
-        box["stop_answer"] = await stack.csms.call(STATION_ID, "RequestStopTransaction",
-                                                   {"transactionId": tid})
-        await wait_for_event(ev_done)
-        await bus.flush(20)
-        await wait_until(lambda: any(e.startswith("Ended") for e in stack.transaction_summary()),
-                         10)
-        events = stack.csms.messages("TransactionEvent")
-        await daemon.stop()
-        await stack.stop()
-        return events
+        extra["stop_answer"] = await stack.csms.call(STATION_ID, "RequestStopTransaction",
+                                                     {"transactionId": tid})
 
-    async def ev_main(board_and_loop):
-        return await run_ev_session(EvSessionConfig(
-            on_signals=sim_board_signals(*board_and_loop), interface=veth_link.ifnames["ev"],
+    def car(board, loop):
+        return EvSessionConfig(
+            on_signals=sim_board_signals(board, loop), interface=veth_link.ifnames["ev"],
             protocol="iso2", mode="dc", battery=Battery(soc=30, target_soc=95),
-            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05)))
+            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05))
 
-    events, ev = run_secc_and_ev(veth_link, secc_main, ev_main, timeout=120)
+    run, ev = run_charger_session(veth_link, tmp_path, car, during=remote_stop_while_charging,
+                                  timeout=120)
+    events, box = run.messages["TransactionEvent"], run.extra
     assert box["stop_answer"]["status"] == "Accepted"
     assert ev.ok and ev.sessions[-1].stop_reason is not None
     ended = events[-1]
