@@ -13,7 +13,6 @@ from the CSMS need no bus message.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from secc.logs import layer_logger
+from secc.pki.hash_data import certificate_hash_data
 
 log = layer_logger("ocpp")
 
@@ -46,23 +46,9 @@ def load_pem_chain(pem: str | bytes) -> list[x509.Certificate]:
     return certs
 
 
-def _key_bytes(cert: x509.Certificate) -> bytes:
-    """The subjectPublicKey BIT STRING content, what OCSP's issuerKeyHash hashes."""
-    key = cert.public_key()
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return key.public_bytes(serialization.Encoding.X962,
-                                serialization.PublicFormat.UncompressedPoint)
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
-
-
 def hash_data(cert: x509.Certificate, issuer: x509.Certificate) -> dict[str, str]:
     """OCPP CertificateHashDataType (SHA256) of ``cert`` issued by ``issuer``."""
-    return {
-        "hashAlgorithm": "SHA256",
-        "issuerNameHash": hashlib.sha256(cert.issuer.public_bytes()).hexdigest(),
-        "issuerKeyHash": hashlib.sha256(_key_bytes(issuer)).hexdigest(),
-        "serialNumber": format(cert.serial_number, "x"),
-    }
+    return certificate_hash_data(cert, issuer)
 
 
 def fingerprint(cert: x509.Certificate) -> str:

@@ -13,7 +13,6 @@ never an exception escaping into the session (another stack crashes here).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from secc.pki.chain import MAX_SUB_CAS, CertificateRejected, RejectReason, verify_chain
+from secc.pki.hash_data import certificate_hash_data
 from secc.v2g.failures import Failure, SessionFailure
 
 #: RejectReason of the chain check -> why the request fails (one table).
@@ -185,24 +185,9 @@ def ocsp_responder_url(cert: x509.Certificate) -> str | None:
     return None
 
 
-def _public_key_bits(cert: x509.Certificate) -> bytes:
-    """The subjectPublicKey BIT STRING content: what OCSP's issuerKeyHash hashes (RFC 6960)."""
-    key = cert.public_key()
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return key.public_bytes(serialization.Encoding.X962,
-                                serialization.PublicFormat.UncompressedPoint)
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
-
-
 def ocsp_entry(cert: x509.Certificate, issuer: x509.Certificate, url: str) -> dict[str, str]:
     """OCPP 2.0.1 OCSPRequestDataType of ``cert`` issued by ``issuer`` (SHA256)."""
-    return {
-        "hashAlgorithm": "SHA256",
-        "issuerNameHash": hashlib.sha256(cert.issuer.public_bytes()).hexdigest(),
-        "issuerKeyHash": hashlib.sha256(_public_key_bits(issuer)).hexdigest(),
-        "serialNumber": format(cert.serial_number, "x"),
-        "responderURL": url,
-    }
+    return {**certificate_hash_data(cert, issuer), "responderURL": url}
 
 
 def ocsp_request_data(chain: ContractChain,
