@@ -154,6 +154,7 @@ class Iso2Session(DcHandlers, SessionCore):
         self.contract: ContractChain | None = None
         self.emaid = ""
         self.gen_challenge: bytes | None = None
+        self.contract_proven = False   # AuthorizationReq's challenge + signature checked
         self.contract_pem = ""
         self.contract_ocsp: list[dict[str, str]] = []
         self.header_signature: Any = None
@@ -252,6 +253,7 @@ class Iso2Session(DcHandlers, SessionCore):
         self.contract_pem = contract.pem
         self.contract_ocsp = ocsp_request_data(contract, self.mo_roots)
         self.gen_challenge = secrets.token_bytes(GEN_CHALLENGE_BYTES)
+        self.contract_proven = False
         self.log.info("contract certificate accepted for authorization", extra={
             "emaid": self.emaid, "sub_cas": len(subs)})
         return Outcome(M.PaymentDetailsResType(response_code="OK",
@@ -329,11 +331,22 @@ class Iso2Session(DcHandlers, SessionCore):
                                  f"{type(exc).__name__}: {exc}") from None
 
     def check_contract_authorization(self, req: M.AuthorizationReqType) -> None:
-        """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9)."""
+        """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9).
+
+        Checked once. After AuthorizationRes(Ongoing) the EV repeats AuthorizationReq without
+        Id, GenChallenge and Signature ([V2G2-684]: only the first carries them): a bare
+        repeat is accepted once the proof is in; a repeat that does carry a challenge must
+        carry ours (and its signature is checked again), anything else is ChallengeInvalid."""
         if self.contract is None or self.gen_challenge is None:
             raise SessionFailure(Failure.SEQUENCE_ERROR, "no PaymentDetails before")
+        bare = req.gen_challenge is None and not req.id and self.header_signature is None
+        if bare and self.contract_proven:
+            return
         if req.gen_challenge != self.gen_challenge:
-            raise SessionFailure(Failure.CHALLENGE_INVALID, "GenChallenge is not ours")
+            raise SessionFailure(Failure.CHALLENGE_INVALID,
+                                 "AuthorizationReq without GenChallenge before the challenge "
+                                 "was answered" if req.gen_challenge is None
+                                 else "GenChallenge is not ours")
         if not req.id:
             raise SessionFailure(Failure.SIGNATURE_ERROR, "AuthorizationReq has no Id to sign")
         try:
@@ -341,6 +354,10 @@ class Iso2Session(DcHandlers, SessionCore):
         except xmldsig.XmlDsigError as exc:
             raise SessionFailure(Failure.SIGNATURE_ERROR,
                                  f"{type(exc).__name__}: {exc}") from None
+        if not self.contract_proven:
+            self.log.info("contract key proven: AuthorizationReq signature verified",
+                          extra={"emaid": self.emaid})
+        self.contract_proven = True
 
     def on_AuthorizationReq(self, req: M.AuthorizationReqType, now: float) -> Outcome:
         if self.payment_option == CONTRACT:
