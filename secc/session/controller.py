@@ -10,7 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Protocol
 
 from secc.authorization import AllowListAuthorizer, Authorizer
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.v2g.evse import (
     Action,
     EnterSafeState,
