@@ -674,10 +674,10 @@ def print_result(r: Result, verbose: bool) -> None:
 
 def print_table(results: list[Result], josev_version: str) -> None:
     print(f"\n== Josev {josev_version} EVCC against the pysecc SECC daemon")
-    print(f"{'scenario':<18} {'req':<4} {'result':<6} {'protocol':<9} {'transport':<42} "
+    print(f"{'scenario':<20} {'req':<4} {'result':<6} {'protocol':<9} {'transport':<42} "
           f"{'#req':>4}  end reason")
     for r in results:
-        print(f"{r.scenario.key:<18} {'yes' if r.scenario.required else 'opt':<4} "
+        print(f"{r.scenario.key:<20} {'yes' if r.scenario.required else 'opt':<4} "
               f"{'PASS' if r.passed else 'FAIL':<6} {str(r.protocol):<9} {r.transport:<42} "
               f"{r.requests:>4}  {r.end_reason}")
 
