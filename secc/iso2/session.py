@@ -73,6 +73,8 @@ AC_MODES = frozenset({"AC_single_phase_core", "AC_three_phase_core"})
 DC_MODES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
 CONTRACT = "Contract"
 GEN_CHALLENGE_BYTES = 16
+#: The one curve of ISO 15118-2 certificates and signatures (a -20 P-521 contract is refused).
+CONTRACT_CURVE = "secp256r1"
 #: OCPP certificateStatus (in the decision's reason) -> why a PnC authorization failed.
 CERTIFICATE_STATUS_FAILURES = {
     "CertificateRevoked": Failure.CERTIFICATE_REVOKED,
@@ -247,6 +249,10 @@ class Iso2Session(DcHandlers, SessionCore):
         chain = req.contract_signature_cert_chain
         subs = chain.sub_certificates.certificate if chain.sub_certificates else []
         contract = parse_contract_chain(chain.certificate, subs)
+        curve = contract.public_key.curve.name
+        if curve != CONTRACT_CURVE:  # ISO 15118-2 signs with ECDSA on secp256r1 only
+            raise SessionFailure(Failure.CERT_CHAIN_ERROR,
+                                 f"contract key on {curve}; ISO 15118-2 needs {CONTRACT_CURVE}")
         check_contract(contract, req.e_maid, mo_roots=self.mo_roots)
         # the certificate names the contract for the eMSP (the request's may add a check digit)
         self.contract, self.emaid = contract, normalize_emaid(contract.emaid)
