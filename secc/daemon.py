@@ -76,16 +76,24 @@ def server_tls_context(config: BoardConfig) -> ssl.SSLContext | None:
         # for TLS drop DIN and fail (seen with Josev's EVCC)
         log.info("TLS not offered: DIN 70121 is the only protocol")
         return None
-    from secc.tls.context import CertificateDirectory, TLSConfigError, iso2_server_context
+    from secc.tls.context import CertificateDirectory, TLSConfigError
 
-    certs = CertificateDirectory(Path(config.v2g.certificate_dir))
     try:
-        ctx = iso2_server_context(certs)
+        ctx = tls_context_for(config, CertificateDirectory(Path(config.v2g.certificate_dir)))
     except TLSConfigError as exc:
         if config.v2g.tls == "required":
             raise
         log.warning("TLS not offered: certificates missing", extra={"error": str(exc)})
         return None
+    return ctx
+
+
+def tls_context_for(config: BoardConfig, certs: Any) -> ssl.SSLContext:
+    """The V2G server context for one SECC chain (``secc.tls.context.CertificateDirectory``):
+    TLS 1.2 for -2 and, with -20 offered, 1.3 with the vehicle roots for client auth."""
+    from secc.tls.context import iso2_server_context
+
+    ctx = iso2_server_context(certs)
     if "iso20" in config.v2g.protocols:
         ctx.maximum_version = ssl.TLSVersion.TLSv1_3
         for root in certs.vehicle_roots():
@@ -118,6 +126,7 @@ class SeccDaemon:
         self._tasks: list[asyncio.Task] = []
         self.slac_matches: list[Any] = []
         self.ready = asyncio.Event()
+        self.tls_selector: Any = None   # secc.tls.selection.TlsChainSelector, from start()
         self._session_id = ""
         self._comm_setup: asyncio.Task | None = None
         self.reporter = None
@@ -279,9 +288,11 @@ class SeccDaemon:
                 await self.bus.wait_connected(5.0)
             except (TimeoutError, asyncio.TimeoutError):
                 log.warning("bus not connected yet; continuing without it for now")
+        self.tls_selector = self._tls_selector()
         self.transport = await start_evse_transport(
             EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
-                                tls_context=self.tls_context), self._serve)
+                                tls_context=self.tls_context, tls_selector=self.tls_selector),
+            self._serve)
         self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
         log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
                                       "protocols": ",".join(self.settings.protocols),
@@ -290,6 +301,23 @@ class SeccDaemon:
                                       "tls_port": self.transport.tls.port if self.transport.tls
                                       else None})
         self.ready.set()
+
+    def _tls_selector(self) -> Any:
+        """SECC chain per the car's trusted_ca_keys (``secc.tls.selection``), when TLS is on
+        and the certificate directory is the one the context came from."""
+        if self.tls_context is None:
+            return None
+        from secc.tls.selection import TlsChainSelector
+
+        selector = TlsChainSelector(Path(self.config.v2g.certificate_dir),
+                                    lambda certs: tls_context_for(self.config, certs),
+                                    default=self.tls_context)
+        try:
+            selector.reload(rebuild_default=False)
+        except Exception as exc:  # noqa: BLE001 - the given context still serves
+            log.warning("TLS chain selection off", extra={"error": str(exc)})
+            return None
+        return selector
 
     async def stop(self) -> None:
         self._cancel_communication_setup()

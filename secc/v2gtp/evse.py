@@ -14,6 +14,7 @@ The SDP server starts last, so it never announces a port that is not listening y
 from __future__ import annotations
 
 import ssl
+from typing import Any
 from dataclasses import dataclass
 
 from secc.sdp.messages import SDP_PORT
@@ -35,6 +36,7 @@ class EVSETransportConfig:
     interface: str  # the PLC interface of this connector
     offer_tcp: bool = True  # plain TCP: DIN 70121, ISO 15118-2 EIM without TLS
     tls_context: ssl.SSLContext | None = None  # TLS: -2 PnC (TLS 1.2) or -20 (TLS 1.3)
+    tls_selector: Any = None  # chooses the SECC chain per ClientHello (secc.tls.selection)
     tcp_port: int | None = None  # None: random dynamic port
     tls_port: int | None = None
     sdp_port: int = SDP_PORT
@@ -51,7 +53,8 @@ class EVSETransportConfig:
             ssl_context=self.tls_context if tls else None, read_timeout=self.read_timeout,
             message_timeout=self.message_timeout, handshake_timeout=self.handshake_timeout,
             max_payload_length=self.max_payload_length, busy_policy=self.busy_policy,
-            link_timeout=self.link_timeout)
+            link_timeout=self.link_timeout,
+            context_selector=self.tls_selector.select if tls and self.tls_selector else None)
 
 
 @dataclass

@@ -71,6 +71,8 @@ class V2GTPServerConfig:
     busy_policy: BusyPolicy = BusyPolicy.REFUSE_NEW
     link_timeout: float = 5.0  # how long to wait for a non-tentative fe80:: address
     accepted_payload_types: Iterable[int] = field(default=STREAM_PAYLOAD_TYPES)
+    #: picks the TLS context (SECC chain) from the peeked ClientHello; None: ``ssl_context``
+    context_selector: Callable[[ClientHello | None], ssl.SSLContext] | None = None
 
 
 class ConnectionSlot:
@@ -195,8 +197,10 @@ class V2GTPServer:
         try:
             if cfg.ssl_context is not None:
                 hello, first_bytes = await _peek_client_hello(sock, cfg.handshake_timeout)
+                context = cfg.context_selector(hello) if cfg.context_selector else \
+                    cfg.ssl_context
                 transport, _ = await loop.connect_accepted_socket(
-                    lambda: protocol, sock, ssl=cfg.ssl_context,
+                    lambda: protocol, sock, ssl=context,
                     ssl_handshake_timeout=cfg.handshake_timeout)
             else:
                 transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock)
