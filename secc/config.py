@@ -338,6 +338,11 @@ class V2gSection:
     # the CSMS serves the 15118 messages (Authorize with certificate data, Get15118EVCertificate);
     # EVs that prefer PnC would otherwise try it and fail instead of using EIM.
     plug_and_charge: bool = False
+    # ISO 15118-20 mutual TLS: the vehicle certificate is checked against the OEM roots in
+    # certificate_dir/oem_root.pem. With none installed: "no_vehicle_certificate" serves -20
+    # without asking for one (a warning at start), "no_iso20_tls" offers no TLS 1.3 at all.
+    without_oem_root: Literal["no_vehicle_certificate", "no_iso20_tls"] = \
+        "no_vehicle_certificate"
     quirks: tuple[str, ...] = setting((), pattern=r"[a-z0-9_]{1,64}", unique=True,
                                       expect="a quirk profile name (a-z, 0-9, _)")
 

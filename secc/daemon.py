@@ -94,12 +94,22 @@ def tls_context_for(config: BoardConfig, certs: Any) -> ssl.SSLContext:
     from secc.tls.context import iso2_server_context
 
     ctx = iso2_server_context(certs)
-    if "iso20" in config.v2g.protocols:
+    if "iso20" not in config.v2g.protocols:
+        return ctx
+    oem_roots = certs.path / "oem_root.pem"
+    if oem_roots.is_file() and oem_roots.read_bytes().strip():
         ctx.maximum_version = ssl.TLSVersion.TLSv1_3
-        for root in certs.vehicle_roots():
-            ctx.load_verify_locations(cafile=str(root))
-        if certs.vehicle_roots():
-            ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(cafile=str(oem_roots))  # the vehicle's chain ends there
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    elif config.v2g.without_oem_root == "no_iso20_tls":
+        log.warning("no OEM root installed: ISO 15118-20 over TLS 1.3 not offered "
+                    "([v2g].without_oem_root = no_iso20_tls)",
+                    extra={"missing": str(oem_roots), "fix": "secc certs import oem-root FILE"})
+    else:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        log.warning("no OEM root installed: ISO 15118-20 vehicle certificates are not "
+                    "requested ([v2g].without_oem_root = no_vehicle_certificate)",
+                    extra={"missing": str(oem_roots), "fix": "secc certs import oem-root FILE"})
     return ctx
 
 

@@ -167,7 +167,8 @@ class V2GTPServer:
         self.slot.connection = connection
         log.info("V2G connection accepted", extra={
             "peer": peer_text, "tls": connection.tls_version or "no",
-            **({"cipher": connection.cipher} if connection.is_tls else {})})
+            **({"cipher": connection.cipher} if connection.is_tls else {}),
+            **_vehicle_certificate_fields(connection)})
         try:
             await self._handler(connection)
         except Exception:
@@ -244,6 +245,21 @@ class V2GTPServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _vehicle_certificate_fields(connection: V2GTPConnection) -> dict[str, str]:
+    """-20 mutual TLS: whose certificate the car presented (verified by the handshake)."""
+    der = connection.peer_certificate_der() if connection.is_tls else None
+    if not der:
+        return {}
+    from cryptography import x509
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return {"vehicle_certificate": "unparsable"}
+    return {"vehicle_certificate": cert.subject.rfc4514_string(),
+            "vehicle_certificate_issuer": cert.issuer.rfc4514_string()}
 
 
 async def _wait_readable(sock: socket.socket) -> None:
