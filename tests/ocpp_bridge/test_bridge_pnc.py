@@ -347,3 +347,20 @@ async def test_get_base_report_sends_the_device_model_in_notify_report(tmp_path,
     assert pnc["variableAttribute"][0] == {"type": "Actual", "mutability": "ReadWrite",
                                            "value": "true"}
     assert "value" not in found[("SecurityCtrlr", "BasicAuthPassword")]["variableAttribute"][0]
+
+
+async def test_get_15118_ev_certificate_carries_the_iso20_schema_version(tmp_path, bus_broker,
+                                                                        csms):
+    """ISO 15118-20 CertificateInstallation: the SECC's -20 request reaches the CSMS with the
+    -20 CommonMessages namespace as iso15118SchemaVersion, the answer comes back unchanged."""
+    from secc.pnc.installation import ISO20_SCHEMA_VERSION
+
+    answer = {"status": "Accepted", "exiResponse": "gKAAAA=="}
+    csms.behave("Get15118EVCertificate", payload=answer)
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        reply = await secc.request("get_15118_ev_certificate", {
+            "session_id": "s20", "iso15118_schema_version": ISO20_SCHEMA_VERSION,
+            "action": "Install", "exi_request": "gKAAAAA="})
+    assert reply == {"status": "Accepted", "exi_response": "gKAAAA=="}
+    sent = csms.messages("Get15118EVCertificate")[0]
+    assert sent["iso15118SchemaVersion"] == "urn:iso:std:iso:15118:-20:CommonMessages"
