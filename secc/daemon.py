@@ -293,6 +293,12 @@ class SeccDaemon:
             await self._slac.open()
         if self.bus is not None:
             self.bus.on_command("request_stop_transaction", self._on_remote_stop)
+            from secc.cert_commands import CertificateCommands
+
+            certs = CertificateCommands(Path(self.config.v2g.certificate_dir),
+                                        self._certificates_changed)
+            self.bus.on_command("create_csr", certs.create_csr)
+            self.bus.on_command("install_certificate", certs.install_certificate)
             await self.bus.start()
             try:  # a charger whose broker is late still charges: authorization waits then
                 await self.bus.wait_connected(5.0)
@@ -311,6 +317,15 @@ class SeccDaemon:
                                       "tls_port": self.transport.tls.port if self.transport.tls
                                       else None})
         self.ready.set()
+
+    async def _certificates_changed(self, kind: str) -> None:
+        """A certificate from the CSMS is in the store: use it now. New TLS handshakes get the
+        rebuilt contexts (a new SECC chain, new V2G roots), new sessions the MO roots."""
+        if kind == "MORootCertificate":
+            self.settings = await asyncio.to_thread(session_settings, self.config, self.paused)
+        if self.tls_selector is not None:
+            await asyncio.to_thread(self.tls_selector.reload)
+        log.info("certificates in use", extra={"changed": kind})
 
     def _tls_selector(self) -> Any:
         """SECC chain per the car's trusted_ca_keys (``secc.tls.selection``), when TLS is on
