@@ -56,3 +56,40 @@ class CertificateCommands:
         log.info("certificate from the CSMS installed", extra={"type": kind, "what": what})
         await self.on_changed(kind)
         return {"status": "Accepted", "reason": what[:512]}
+
+
+#: decision -> the OCSP status kept with a cached contract chain
+OCSP_STATUS_OF_DECISION = {"Accepted": "Good", "CertificateRevoked": "Revoked"}
+
+
+class ContractCachingAuthorizer:
+    """Wraps the charger's authorizer: every Plug & Charge decision also keeps the contract
+    chain in the store's cache (newest 5) with the OCSP status the decision implies (Good when
+    accepted, Revoked when the CSMS said so, Unknown otherwise). The write runs in a worker
+    thread after the decision is returned: it never delays the car."""
+
+    def __init__(self, inner: Any, directory: Path) -> None:
+        self.inner = inner
+        self.store = CertificateStore(directory)
+        self._tasks: set[asyncio.Task] = set()
+
+    async def authorize(self, request: Any) -> Any:
+        decision = await self.inner.authorize(request)
+        if request.id_token_type == "eMAID" and request.contract_chain_pem:
+            status = "Good" if decision.accepted else next(
+                (s for key, s in OCSP_STATUS_OF_DECISION.items() if key in decision.reason),
+                "Unknown")
+            task = asyncio.create_task(self._cache(request, status))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return decision
+
+    async def _cache(self, request: Any, status: str) -> None:
+        from cryptography import x509
+
+        try:
+            chain = x509.load_pem_x509_certificates(request.contract_chain_pem.encode())
+            await asyncio.to_thread(self.store.cache_contract, request.id_token, chain, status)
+        except (ValueError, OSError, StoreError) as exc:
+            log.warning("contract chain not cached", extra={"emaid": request.id_token,
+                                                            "error": str(exc)})

@@ -128,6 +128,11 @@ class SeccDaemon:
     def __post_init__(self) -> None:
         self.paused = PausedSessions()
         self.settings = session_settings(self.config, self.paused)
+        if self.config.v2g.plug_and_charge:  # keep the contract chains seen (secc certs list)
+            from secc.cert_commands import ContractCachingAuthorizer
+
+            self.authorizer = ContractCachingAuthorizer(self.authorizer,
+                                                        Path(self.config.v2g.certificate_dir))
         self.controller = BoardController(self.board, self.authorizer, self._publish,
                                           bus=self.bus)
         self.transport: EVSETransport | None = None

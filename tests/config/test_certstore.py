@@ -179,3 +179,32 @@ def test_cli_import_and_csr(tmp_path, test_pki, capsys):
                 "--out", str(out)]) == 0
     assert x509.load_pem_x509_csr(out.read_bytes()).subject.rfc4514_string().startswith(
         "DC=CPO")
+
+
+async def test_pnc_decisions_cache_the_contract_chain_with_its_ocsp_status(tmp_path, test_pki):
+    import asyncio
+
+    from secc.authorization import (
+        AuthorizationDecision,
+        AuthorizationRequest,
+        AuthorizationStatus,
+    )
+    from secc.cert_commands import ContractCachingAuthorizer
+
+    class Csms:
+        async def authorize(self, request):
+            if request.id_token.endswith("2X"):
+                return AuthorizationDecision(AuthorizationStatus.CERTIFICATE_REJECTED,
+                                             "contract certificate CertificateRevoked.")
+            return AuthorizationDecision(AuthorizationStatus.ACCEPTED)
+
+    authorizer = ContractCachingAuthorizer(Csms(), tmp_path / "certs")
+    for emaid in ("DEPYSC0000001X", "DEPYSC0000002X"):
+        contract = test_pki.issue_contract(emaid)
+        await authorizer.authorize(AuthorizationRequest(
+            "1", "s", emaid, "eMAID", contract_chain_pem=contract.chain_pem.decode()))
+    await authorizer.authorize(AuthorizationRequest("1", "s", "04A1B2C3", "ISO14443"))
+    while authorizer._tasks:
+        await asyncio.sleep(0.01)
+    status = {e: m["ocsp"]["status"] for e, _, m in authorizer.store.contracts()}
+    assert status == {"DEPYSC0000001X": "Good", "DEPYSC0000002X": "Revoked"}
