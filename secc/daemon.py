@@ -309,6 +309,7 @@ class SeccDaemon:
                 await self.bus.wait_connected(5.0)
             except (TimeoutError, asyncio.TimeoutError):
                 log.warning("bus not connected yet; continuing without it for now")
+        self._warn_expiring_certificates()
         self.tls_selector = self._tls_selector()
         self.transport = await start_evse_transport(
             EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
@@ -322,6 +323,21 @@ class SeccDaemon:
                                       "tls_port": self.transport.tls.port if self.transport.tls
                                       else None})
         self.ready.set()
+
+    def _warn_expiring_certificates(self) -> None:
+        """Ahead of time (30 days), at every start: certificates about to expire or expired."""
+        from secc.certstore import CertificateStore, common_name
+
+        try:
+            expiring = CertificateStore(Path(self.config.v2g.certificate_dir)).expiring()
+        except Exception as exc:  # noqa: BLE001 - a warning must never stop the charger
+            log.warning("certificate store unreadable", extra={"error": str(exc)})
+            return
+        for entry, state in expiring:
+            log.warning(f"certificate {state}: {entry.role} {common_name(entry.cert.subject)}",
+                        extra={"file": str(entry.where), "fingerprint": entry.id[:12],
+                               "fix": "secc certs list; renew via SignCertificate or "
+                                      "secc certs import"})
 
     async def _certificates_changed(self, kind: str) -> None:
         """A certificate from the CSMS is in the store: use it now. New TLS handshakes get the

@@ -208,3 +208,31 @@ async def test_pnc_decisions_cache_the_contract_chain_with_its_ocsp_status(tmp_p
         await asyncio.sleep(0.01)
     status = {e: m["ocsp"]["status"] for e, _, m in authorizer.store.contracts()}
     assert status == {"DEPYSC0000001X": "Good", "DEPYSC0000002X": "Revoked"}
+
+
+def test_daemon_start_warns_of_certificates_about_to_expire(store, test_pki, caplog):
+    import logging
+
+    from secc.boards import board_from_config
+    from secc.config import loads_board_config
+    from secc.daemon import SeccDaemon
+
+    soon = test_pki.issue_leaf(test_pki.cpo_sub2, "DEPYSE00003", "pysecc CPO", domain="CPO",
+                               days=7)
+    store.install_secc_chain(pem([soon.cert, test_pki.cpo_sub2.cert, test_pki.cpo_sub1.cert]),
+                             soon.key, default=True)
+    config = loads_board_config(f"""
+[board]
+name = "t"
+kind = "sim"
+evse_id = "DE*PYS*E00001*1"
+output = "dc"
+max_current_a = 100
+[v2g]
+certificate_dir = "{store.path}"
+""")
+    daemon = SeccDaemon(config, board_from_config(config), "lo")
+    with caplog.at_level(logging.WARNING, logger="pysecc"):
+        daemon._warn_expiring_certificates()
+    lines = [r.getMessage() for r in caplog.records if "DEPYSE00003" in r.getMessage()]
+    assert lines and all("expires in" in line and "secc leaf" in line for line in lines)
