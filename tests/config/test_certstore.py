@@ -210,7 +210,7 @@ async def test_pnc_decisions_cache_the_contract_chain_with_its_ocsp_status(tmp_p
     assert status == {"DEPYSC0000001X": "Good", "DEPYSC0000002X": "Revoked"}
 
 
-def test_daemon_start_warns_of_certificates_about_to_expire(store, test_pki, caplog):
+def test_daemon_start_warns_of_certificates_about_to_expire(store, test_pki):
     import logging
 
     from secc.boards import board_from_config
@@ -232,7 +232,13 @@ max_current_a = 100
 certificate_dir = "{store.path}"
 """)
     daemon = SeccDaemon(config, board_from_config(config), "lo")
-    with caplog.at_level(logging.WARNING, logger="pysecc"):
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # the CLI tests may have turned propagation off
+    logging.getLogger("pysecc").addHandler(handler)
+    try:
         daemon._warn_expiring_certificates()
-    lines = [r.getMessage() for r in caplog.records if "DEPYSE00003" in r.getMessage()]
+    finally:
+        logging.getLogger("pysecc").removeHandler(handler)
+    lines = [r.getMessage() for r in records if "DEPYSE00003" in r.getMessage()]
     assert lines and all("expires in" in line and "secc leaf" in line for line in lines)
