@@ -145,6 +145,17 @@ def test_csr_then_signed_chain_installs_with_the_pending_key(store, test_pki):
 
 
 # --- secc certs ----------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _restore_pysecc_logger():
+    """``secc`` (in-process here) installs its own log handler and stops propagation; later
+    tests read log records through pytest's, so put the logger back as it was."""
+    import logging
+
+    logger = logging.getLogger("pysecc")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
+
 
 
 def test_cli_list_show_verify_delete(store, test_pki, capsys):
