@@ -25,6 +25,19 @@ from .conftest import WALL, make_secc
 SID = bytes(8)
 
 
+@pytest.fixture(autouse=True)
+def _pysecc_records_reach_caplog(caplog):
+    """caplog sees the pysecc loggers even after an in-process ``secc`` command (or the demo)
+    turned their propagation off; each record once."""
+    logger = logging.getLogger("pysecc")
+    saved = logger.propagate
+    logger.propagate = False
+    logger.addHandler(caplog.handler)
+    yield
+    logger.removeHandler(caplog.handler)
+    logger.propagate = saved
+
+
 @pytest.fixture(scope="module")
 def pki20() -> TestPKI:
     return TestPKI.iso20()

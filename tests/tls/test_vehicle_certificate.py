@@ -30,6 +30,19 @@ certificate_dir = "{certs}"
 """
 
 
+@pytest.fixture(autouse=True)
+def _pysecc_records_reach_caplog(caplog):
+    """caplog sees the pysecc loggers even after an in-process ``secc`` command (or the demo)
+    turned their propagation off; each record once."""
+    logger = logging.getLogger("pysecc")
+    saved = logger.propagate
+    logger.propagate = False
+    logger.addHandler(caplog.handler)
+    yield
+    logger.removeHandler(caplog.handler)
+    logger.propagate = saved
+
+
 def config(certs, extra=""):
     return loads_board_config(BOARD.format(certs=certs, extra=extra))
 
