@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,6 +311,7 @@ class SeccDaemon:
             except (TimeoutError, asyncio.TimeoutError):
                 log.warning("bus not connected yet; continuing without it for now")
         self._warn_expiring_certificates()
+        self._preload_protocols()
         self.tls_selector = self._tls_selector()
         self.transport = await start_evse_transport(
             EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
@@ -323,6 +325,26 @@ class SeccDaemon:
                                       "tls_port": self.transport.tls.port if self.transport.tls
                                       else None})
         self.ready.set()
+
+    def _preload_protocols(self) -> None:
+        """Import the session adapters and EXI codecs before READY: loading a generated codec
+        takes up to a second on a busy CCU, which the car's first request must not wait for
+        (Josev gives supportedAppProtocolRes 2 s; seen as a flaky `make interop`)."""
+        import importlib
+
+        import exi_schemas
+        from secc.session.driver import ADAPTERS
+
+        started = time.monotonic()
+        for spec in ADAPTERS.values():
+            try:
+                importlib.import_module(spec.split(":")[0])
+            except ImportError as exc:  # that protocol stays unavailable, as without preload
+                log.warning("protocol adapter not loadable", extra={"adapter": spec,
+                                                                    "error": str(exc)})
+        for schema in ("appprotocol", "din", "iso2", "iso20", "iso20-dc", "iso20-ac"):
+            exi_schemas.schema_module(schema)
+        log.info("protocols loaded", extra={"seconds": round(time.monotonic() - started, 3)})
 
     def _warn_expiring_certificates(self) -> None:
         """Ahead of time (30 days), at every start: certificates about to expire or expired."""
