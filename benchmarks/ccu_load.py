@@ -1,0 +1,377 @@
+"""CCU-class load profile (issue 13): the SECC daemon on a quarter of one core, under load.
+
+What runs, all real processes on the simulated PLC link (two network namespaces + veth):
+
+* the SECC daemon in its own process (``--daemon-child``, built exactly as ``secc run`` builds
+  it, with a simulated board), in a cpu cgroup limited to ``--quota`` of one core (cgroup v1:
+  ``cpu.cfs_quota_us`` of ``cpu.cfs_period_us`` = 100000; the process joins the cgroup
+  *before* ``ip netns exec``, which remounts /sys without the cgroup tree);
+* mosquitto, the test CSMS and the OCPP bridge process (``sim.charger.ChargerBackend``);
+* a process hammering ``fsync`` on the same disk as the SECC's outbox, and two CPU hogs;
+* ``--sessions`` back-to-back DC sessions from the EV simulator, cycling DIN (TCP),
+  ISO 15118-2 (TLS 1.2, EIM), ISO 15118-20 (TLS 1.3, EIM), ISO 15118-2 Plug & Charge.
+
+The EV plays the car's side of the simulated board over a unix datagram socket (CP state,
+inlet voltage, its contactors). Printed: READY time, per-message response time p50/p99/max
+(as the EV measures it, request sent -> response received), first-message times, missed
+deadlines (sessions the EV failed on a timeout), loop stalls the daemon saw, RSS of the
+daemon and the bridge. Targets of the issue: p99 <= 20 ms, max <= 100 ms, first
+SupportedAppProtocolRes <= 50 ms, 0 missed deadlines, READY <= 1.5 s.
+
+    python benchmarks/ccu_load.py [--sessions 10] [--quota 25] [--no-load] [--timeout 600]
+
+Needs root (netns, cgroups). Bounded in time (``--timeout``); removes its cgroup, namespaces,
+load processes and files on the way out, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
+PERIOD_US = 100_000
+KINDS = ("DIN", "ISO-2 TLS", "-20 TLS", "ISO-2 PnC")
+
+BOARD = """
+[board]
+name = "ccu"
+kind = "sim"
+evse_id = "DE*PYS*E00001*1"
+output = "dc"
+max_current_a = 200
+[plc]
+interface = "{iface}"
+start_at_sdp = true
+[v2g]
+protocols = ["iso20", "iso2", "din"]
+tls = "optional"
+plug_and_charge = true
+certificate_dir = "{certs}"
+[logging]
+level = "WARNING"
+"""
+
+
+# --- the daemon side (child process) ------------------------------------------------------
+def daemon_child(board_path: str, control_path: str, spawned_at: float) -> int:
+    """``secc run`` with a simulated board whose car side is played over ``control_path``."""
+    from secc.common.logs import setup_logging
+    from secc.config import load_board_config
+
+    config = load_board_config(board_path)
+    setup_logging(config.logging.format, config.logging.level)
+
+    def say(**record) -> None:
+        print(json.dumps(record), flush=True)
+
+    async def main() -> None:
+        from secc.boards import board_from_config
+        from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
+
+        bus, authorizer = bus_from_config(config)
+        board = board_from_config(config)
+        daemon = SeccDaemon(config, board, config.plc.interface, authorizer=authorizer,
+                            bus=bus, tls_context=server_tls_context(config))
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        control.bind(control_path)
+        control.setblocking(False)
+        loop = asyncio.get_running_loop()
+        reported = 0
+
+        def on_control() -> None:
+            nonlocal reported
+            while True:
+                try:
+                    data = control.recv(4096)
+                except BlockingIOError:
+                    return
+                signals = json.loads(data)
+                if "battery_voltage" in signals:
+                    board.ev_set_battery_voltage(signals["battery_voltage"])
+                if "contactors" in signals:
+                    board.ev_close_contactors(signals["contactors"])
+                if "pilot" in signals:
+                    board.ev_set_pilot(signals["pilot"])
+                if signals.get("report"):
+                    for summary in daemon.summaries[reported:]:
+                        say(session={"protocol": summary.protocol,
+                                     "requests": summary.requests,
+                                     "final_state": summary.final_state,
+                                     "end_reason": summary.end_reason,
+                                     "processing_ms": summary.processing_ms,
+                                     "loop_stalls": getattr(summary, "loop_stalls", None)})
+                    reported = len(daemon.summaries)
+                    say(reported=reported)
+
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_reader(control.fileno(), on_control)
+        await daemon.start()
+        say(ready=time.time() - spawned_at)
+        try:
+            await stop.wait()
+        finally:
+            loop.remove_reader(control.fileno())
+            await daemon.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+# --- load ---------------------------------------------------------------------------------
+FSYNC_HAMMER = """
+import os, sys
+path = sys.argv[1]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+block = os.urandom(64 * 1024)
+i = 0
+while True:
+    os.pwrite(fd, block, (i % 256) * len(block))
+    os.fsync(fd)
+    i += 1
+"""
+CPU_HOG = "while True: pass"
+
+
+def rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+# --- the run -------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    from sim.charger import ChargerBackend
+    from sim.evcc.battery import Battery
+    from sim.evcc.core import EvccConfig, PncContract
+    from sim.evcc.runner import EvSessionConfig, run_ev_session
+    from sim.testing.netns import VethLink, netns_supported
+    from sim.testing.pki import TestPKI
+
+    ok, why = netns_supported()
+    if not ok:
+        print(f"cannot run: {why}")
+        return 1
+    deadline = time.monotonic() + args.timeout
+    work = Path(tempfile.mkdtemp(prefix="pysecc-ccu-"))
+    cgroup = CGROUP_CPU / f"pysecc-ccu-{secrets.token_hex(3)}"
+    load: list[subprocess.Popen] = []
+    daemon: subprocess.Popen | None = None
+    backend_stop = threading.Event()
+    rows: list[dict] = []
+    try:
+        pki = TestPKI()
+        pki.write_secc_files(work)
+        contract = PncContract.from_credential(pki.issue_contract())
+        if args.quota < 100:
+            cgroup.mkdir()
+            (cgroup / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            (cgroup / "cpu.cfs_quota_us").write_text(str(int(PERIOD_US * args.quota / 100)))
+        with VethLink() as link:
+            board_path = work / "board.toml"
+            control_path = str(work / "control.sock")
+            backend_ready: dict = {}
+            ready_flag = threading.Event()
+
+            async def backend_main():
+                stack = await ChargerBackend(work).start()
+                backend_ready["bus"] = stack.board_bus_section()
+                backend_ready["bridge_pid"] = stack.bridge.pid
+                backend_ready["stack"] = stack
+                ready_flag.set()
+                try:
+                    while not backend_stop.is_set():
+                        await asyncio.sleep(0.05)
+                    with contextlib.suppress(Exception):
+                        await asyncio.sleep(2)  # the last TransactionEvents reach the CSMS
+                    return stack.transaction_summary()
+                finally:
+                    await stack.stop()
+
+            backend = link.run_coroutine("secc", backend_main)
+            if not ready_flag.wait(60):
+                backend.result(1)
+                raise TimeoutError("the OCPP bridge never booted")
+            board_path.write_text(BOARD.format(iface=link.ifnames["secc"], certs=work)
+                                  + backend_ready["bus"])
+            if not args.no_load:
+                load.append(subprocess.Popen([sys.executable, "-c", FSYNC_HAMMER,
+                                              str(work / "fsync-hammer.bin")]))
+                load += [subprocess.Popen([sys.executable, "-c", CPU_HOG]) for _ in range(2)]
+            join = (f"echo $$ > {cgroup}/cgroup.procs && " if args.quota < 100 else "")
+            daemon_log = (work / "daemon.log").open("w")
+            spawned = time.time()
+            daemon = subprocess.Popen(
+                ["sh", "-c", f"{join}exec ip netns exec {link.namespaces['secc']} "
+                             f"{sys.executable} {Path(__file__).resolve()} --daemon-child "
+                             f"{board_path} {control_path} {spawned}"],
+                stdout=subprocess.PIPE, stderr=daemon_log, text=True, cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)})
+            line = daemon.stdout.readline()
+            if not line:
+                raise RuntimeError("the daemon exited before READY")
+            ready_s = json.loads(line)["ready"]
+            time.sleep(0.5)  # settle: RSS after READY
+            daemon_rss = rss_kb(daemon.pid)
+            bridge_rss = rss_kb(backend_ready["bridge_pid"])
+            control = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+
+            def send(**signals) -> None:
+                control.sendto(json.dumps(signals).encode(), control_path)
+
+            def on_signals(signals) -> None:
+                send(battery_voltage=signals.battery_voltage,
+                     contactors=signals.contactors_closed, pilot=signals.pilot)
+
+            for i in range(args.sessions):
+                if time.monotonic() > deadline:
+                    print(f"time is up after {i} sessions")
+                    break
+                kind = KINDS[i % len(KINDS)]
+                protocol = {"DIN": "din", "-20 TLS": "iso20"}.get(kind, "iso2")
+                tls = kind != "DIN"
+                send(pilot="B")
+                ev_config = EvSessionConfig(
+                    interface=link.ifnames["ev"], protocol=protocol, mode="dc", tls=tls,
+                    v2g_root=work / "v2g_root.pem", slac=False, on_signals=on_signals,
+                    contract=contract if kind == "ISO-2 PnC" else None,
+                    battery=Battery(soc=30, target_soc=80, max_iterations=args.loops),
+                    evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
+                                    seconds_per_iteration=20.0))
+                started = time.monotonic()
+                ev = link.run_coroutine("ev", lambda c=ev_config: run_ev_session(c)).result(
+                    max(10.0, deadline - time.monotonic()))
+                send(pilot="A")
+                digest = ev.summary()
+                rows.append({"kind": kind, "ok": ev.ok, "failure": digest["failure"],
+                             "timings": [(s, t * 1000) for s, t in ev.timings],
+                             "app_protocol_ms": ev.setup_seconds.get("app_protocol", 0) * 1000,
+                             "wall_s": time.monotonic() - started})
+                time.sleep(0.3)  # unplug -> safe state before the next car
+            send(report=True)
+            stalls = []
+            for line in daemon.stdout:
+                record = json.loads(line)
+                if "session" in record:
+                    stalls.append(record["session"].get("loop_stalls"))
+                if "reported" in record:
+                    break
+            peak_daemon_rss = rss_kb(daemon.pid)
+            peak_bridge_rss = rss_kb(backend_ready["bridge_pid"])
+            daemon.send_signal(signal.SIGTERM)  # reaches python: both sh and ip exec'd
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                daemon.wait(10)
+            backend_stop.set()
+            with contextlib.suppress(Exception):
+                backend.result(30)
+        if args.daemon_log:
+            print((work / "daemon.log").read_text(), end="")
+        report(args, rows, ready_s, daemon_rss, bridge_rss, peak_daemon_rss, peak_bridge_rss,
+               stalls)
+        return 0 if rows and all(r["ok"] for r in rows) else 1
+    finally:
+        for proc in [*load, *([daemon] if daemon else [])]:
+            if proc.poll() is None:
+                proc.kill()
+                with contextlib.suppress(Exception):
+                    proc.wait(5)
+        backend_stop.set()
+        if cgroup.exists():
+            with contextlib.suppress(OSError):
+                cgroup.rmdir()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args, rows, ready_s, daemon_rss, bridge_rss, peak_daemon_rss, peak_bridge_rss,
+           stalls) -> None:
+    load = "no load" if args.no_load else "fsync hammer + 2 CPU hogs"
+    print(f"\nCCU profile: SECC daemon at {args.quota:g} % of one core, {load}, "
+          f"{len(rows)} DC sessions with bridge + test CSMS")
+    print(f"READY {ready_s * 1000:.0f} ms after spawn   RSS after READY: daemon "
+          f"{(daemon_rss or 0) / 1024:.1f} MB, bridge {(bridge_rss or 0) / 1024:.1f} MB   "
+          f"after the sessions: daemon {(peak_daemon_rss or 0) / 1024:.1f} MB, bridge "
+          f"{(peak_bridge_rss or 0) / 1024:.1f} MB")
+    header = (f"{'#':>2} {'session':<10} {'ok':<3} {'SAP ms':>7} {'1st msg ms':>10} "
+              f"{'n':>3} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'slowest':<22} stalls")
+    print(header)
+    print("-" * len(header))
+    everything: list[float] = []
+    missed = 0
+    for i, row in enumerate(rows):
+        times = [t for _, t in row["timings"]]
+        everything += times
+        first = row["timings"][0][1] if row["timings"] else float("nan")
+        slowest = max(row["timings"], key=lambda st: st[1])[0] if row["timings"] else "-"
+        if not row["ok"] and "no response" in (row["failure"] or ""):
+            missed += 1
+        stall = stalls[i] if i < len(stalls) and stalls[i] is not None else "-"
+        print(f"{i + 1:>2} {row['kind']:<10} {'yes' if row['ok'] else 'NO':<3} "
+              f"{row['app_protocol_ms']:7.1f} {first:10.1f} {len(times):>3} "
+              f"{percentile(times, 50):7.1f} {percentile(times, 99):7.1f} "
+              f"{max(times, default=float('nan')):7.1f} {slowest:<22} {stall}")
+        if not row["ok"]:
+            print(f"   failure: {row['failure']}")
+    saps = [r["app_protocol_ms"] for r in rows]
+    print("-" * len(header))
+    print(f"all {len(everything)} responses: p50 {percentile(everything, 50):.1f} ms, "
+          f"p99 {percentile(everything, 99):.1f} ms, max {max(everything, default=0):.1f} ms; "
+          f"SupportedAppProtocolRes first {saps[0] if saps else float('nan'):.1f} ms, "
+          f"max {max(saps, default=0):.1f} ms, median "
+          f"{statistics.median(saps) if saps else float('nan'):.1f} ms; "
+          f"missed deadlines {missed}; failed sessions {sum(not r['ok'] for r in rows)}")
+    targets = [("p99 <= 20 ms", percentile(everything, 99) <= 20),
+               ("max <= 100 ms", max(everything, default=0) <= 100),
+               ("first SupportedAppProtocolRes <= 50 ms", bool(saps) and saps[0] <= 50),
+               ("0 missed deadlines", missed == 0), ("READY <= 1.5 s", ready_s <= 1.5),
+               ("daemon RSS <= 40 MB", (daemon_rss or 0) <= 40 * 1024),
+               ("bridge RSS <= 45 MB", (bridge_rss or 0) <= 45 * 1024)]
+    print("targets: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}"
+                                  for name, ok in targets))
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--daemon-child":
+        return daemon_child(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sessions", type=int, default=10)
+    p.add_argument("--loops", type=int, default=10, help="charge-loop iterations per session")
+    p.add_argument("--quota", type=float, default=25.0, help="percent of one core")
+    p.add_argument("--no-load", action="store_true", help="no fsync hammer, no CPU hogs")
+    p.add_argument("--daemon-log", action="store_true", help="print the daemon's log lines")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole run")
+    args = p.parse_args()
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
