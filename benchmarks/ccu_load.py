@@ -2,7 +2,7 @@
 
 What runs, all real processes on the simulated PLC link (two network namespaces + veth):
 
-* the SECC daemon in its own process (``--daemon-child``, built exactly as ``secc run`` builds
+* the SECC daemon in its own process (``python -m sim.daemon_process``, built exactly as ``secc run`` builds
   it, with a simulated board), in a cpu cgroup limited to ``--quota`` of one core (cgroup v1:
   ``cpu.cfs_quota_us`` of ``cpu.cfs_period_us`` = 100000; the process joins the cgroup
   *before* ``ip netns exec``, which remounts /sys without the cgroup tree);
@@ -29,12 +29,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import os
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -68,72 +64,6 @@ certificate_dir = "{certs}"
 [logging]
 level = "WARNING"
 """
-
-
-# --- the daemon side (child process) ------------------------------------------------------
-def daemon_child(board_path: str, control_path: str, spawned_at: float) -> int:
-    """``secc run`` with a simulated board whose car side is played over ``control_path``."""
-    from secc.common.logs import setup_logging
-    from secc.config import load_board_config
-
-    config = load_board_config(board_path)
-    setup_logging(config.logging.format, config.logging.level)
-
-    def say(**record) -> None:
-        print(json.dumps(record), flush=True)
-
-    async def main() -> None:
-        from secc.boards import board_from_config
-        from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
-
-        bus, authorizer = bus_from_config(config)
-        board = board_from_config(config)
-        daemon = SeccDaemon(config, board, config.plc.interface, authorizer=authorizer,
-                            bus=bus, tls_context=server_tls_context(config))
-        control = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        control.bind(control_path)
-        control.setblocking(False)
-        loop = asyncio.get_running_loop()
-        reported = 0
-
-        def on_control() -> None:
-            nonlocal reported
-            while True:
-                try:
-                    data = control.recv(4096)
-                except BlockingIOError:
-                    return
-                signals = json.loads(data)
-                if "battery_voltage" in signals:
-                    board.ev_set_battery_voltage(signals["battery_voltage"])
-                if "contactors" in signals:
-                    board.ev_close_contactors(signals["contactors"])
-                if "pilot" in signals:
-                    board.ev_set_pilot(signals["pilot"])
-                if signals.get("report"):
-                    for summary in daemon.summaries[reported:]:
-                        say(session={"protocol": summary.protocol,
-                                     "requests": summary.requests,
-                                     "final_state": summary.final_state,
-                                     "end_reason": summary.end_reason,
-                                     "processing_ms": summary.processing_ms,
-                                     "loop_stalls": getattr(summary, "loop_stalls", None)})
-                    reported = len(daemon.summaries)
-                    say(reported=reported)
-
-        stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_reader(control.fileno(), on_control)
-        await daemon.start()
-        say(ready=time.time() - spawned_at)
-        try:
-            await stop.wait()
-        finally:
-            loop.remove_reader(control.fileno())
-            await daemon.stop()
-
-    asyncio.run(main())
-    return 0
 
 
 # --- load ---------------------------------------------------------------------------------
@@ -172,6 +102,7 @@ def percentile(values: list[float], p: float) -> float:
 # --- the run -------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
     from sim.charger import ChargerBackend
+    from sim.daemon_process import DaemonProcess
     from sim.evcc.battery import Battery
     from sim.evcc.core import EvccConfig, PncContract
     from sim.evcc.runner import EvSessionConfig, run_ev_session
@@ -186,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="pysecc-ccu-"))
     cgroup = CGROUP_CPU / f"pysecc-ccu-{secrets.token_hex(3)}"
     load: list[subprocess.Popen] = []
-    daemon: subprocess.Popen | None = None
+    daemon = None
     backend_stop = threading.Event()
     rows: list[dict] = []
     try:
@@ -228,31 +159,14 @@ def run(args: argparse.Namespace) -> int:
                 load.append(subprocess.Popen([sys.executable, "-c", FSYNC_HAMMER,
                                               str(work / "fsync-hammer.bin")]))
                 load += [subprocess.Popen([sys.executable, "-c", CPU_HOG]) for _ in range(2)]
-            join = (f"echo $$ > {cgroup}/cgroup.procs && " if args.quota < 100 else "")
-            daemon_log = (work / "daemon.log").open("w")
-            spawned = time.time()
-            daemon = subprocess.Popen(
-                ["sh", "-c", f"{join}exec ip netns exec {link.namespaces['secc']} "
-                             f"{sys.executable} {Path(__file__).resolve()} --daemon-child "
-                             f"{board_path} {control_path} {spawned}"],
-                stdout=subprocess.PIPE, stderr=daemon_log, text=True, cwd=REPO,
-                env={**os.environ, "PYTHONPATH": str(REPO)})
-            line = daemon.stdout.readline()
-            if not line:
-                raise RuntimeError("the daemon exited before READY")
-            ready_s = json.loads(line)["ready"]
+            daemon = DaemonProcess(link.namespaces["secc"], board_path, control_path,
+                                   cgroup=cgroup if args.quota < 100 else None,
+                                   log_path=work / "daemon.log")
+            ready = daemon.wait_ready()
+            ready_s = ready["ready"]
             time.sleep(0.5)  # settle: RSS after READY
-            daemon_rss = rss_kb(daemon.pid)
+            daemon_rss = daemon.rss_kb()
             bridge_rss = rss_kb(backend_ready["bridge_pid"])
-            control = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-
-            def send(**signals) -> None:
-                control.sendto(json.dumps(signals).encode(), control_path)
-
-            def on_signals(signals) -> None:
-                send(battery_voltage=signals.battery_voltage,
-                     contactors=signals.contactors_closed, pilot=signals.pilot)
-
             for i in range(args.sessions):
                 if time.monotonic() > deadline:
                     print(f"time is up after {i} sessions")
@@ -260,10 +174,10 @@ def run(args: argparse.Namespace) -> int:
                 kind = KINDS[i % len(KINDS)]
                 protocol = {"DIN": "din", "-20 TLS": "iso20"}.get(kind, "iso2")
                 tls = kind != "DIN"
-                send(pilot="B")
+                daemon.send(pilot="B")
                 ev_config = EvSessionConfig(
                     interface=link.ifnames["ev"], protocol=protocol, mode="dc", tls=tls,
-                    v2g_root=work / "v2g_root.pem", slac=False, on_signals=on_signals,
+                    v2g_root=work / "v2g_root.pem", slac=False, on_signals=daemon.on_signals,
                     contract=contract if kind == "ISO-2 PnC" else None,
                     battery=Battery(soc=30, target_soc=80, max_iterations=args.loops),
                     evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
@@ -271,26 +185,19 @@ def run(args: argparse.Namespace) -> int:
                 started = time.monotonic()
                 ev = link.run_coroutine("ev", lambda c=ev_config: run_ev_session(c)).result(
                     max(10.0, deadline - time.monotonic()))
-                send(pilot="A")
+                daemon.send(pilot="A")
                 digest = ev.summary()
                 rows.append({"kind": kind, "ok": ev.ok, "failure": digest["failure"],
                              "timings": [(s, t * 1000) for s, t in ev.timings],
                              "app_protocol_ms": ev.setup_seconds.get("app_protocol", 0) * 1000,
                              "wall_s": time.monotonic() - started})
                 time.sleep(0.3)  # unplug -> safe state before the next car
-            send(report=True)
-            stalls = []
-            for line in daemon.stdout:
-                record = json.loads(line)
-                if "session" in record:
-                    stalls.append(record["session"].get("loop_stalls"))
-                if "reported" in record:
-                    break
-            peak_daemon_rss = rss_kb(daemon.pid)
+            summaries = daemon.summaries(expected=len(rows))
+            stalls = [x.get("loop_stalls") for x in summaries]
+            late = sorted({m for x in summaries for m in x.get("late_imports") or []})
+            peak_daemon_rss = daemon.rss_kb()
             peak_bridge_rss = rss_kb(backend_ready["bridge_pid"])
-            daemon.send_signal(signal.SIGTERM)  # reaches python: both sh and ip exec'd
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                daemon.wait(10)
+            daemon.stop()
             backend_stop.set()
             with contextlib.suppress(Exception):
                 backend.result(30)
@@ -298,9 +205,12 @@ def run(args: argparse.Namespace) -> int:
             print((work / "daemon.log").read_text(), end="")
         report(args, rows, ready_s, daemon_rss, bridge_rss, peak_daemon_rss, peak_bridge_rss,
                stalls)
+        print(f"modules imported after READY: {', '.join(late) if late else 'none'}")
         return 0 if rows and all(r["ok"] for r in rows) else 1
     finally:
-        for proc in [*load, *([daemon] if daemon else [])]:
+        if daemon is not None:
+            daemon.stop()
+        for proc in load:
             if proc.poll() is None:
                 proc.kill()
                 with contextlib.suppress(Exception):
@@ -360,8 +270,6 @@ def report(args, rows, ready_s, daemon_rss, bridge_rss, peak_daemon_rss, peak_br
 
 
 def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "--daemon-child":
-        return daemon_child(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sessions", type=int, default=10)
     p.add_argument("--loops", type=int, default=10, help="charge-loop iterations per session")
