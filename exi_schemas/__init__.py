@@ -20,9 +20,6 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from lxml import etree
-
-from . import _convert
 from ._runtime import ExiDecodeError, ExiEncodeError, ExiError, Reader, Writer
 
 #: schema name (as used by the CLI and ``decode``) -> generated module name
@@ -225,6 +222,8 @@ def body_element(message: Any) -> tuple[str, Any] | None:
 
 def to_dict(message: Any) -> dict:
     """JSON-able dict: base64Binary as base64 text, hexBinary as upper-case hex."""
+    from . import _convert  # XML/JSON conversion (and lxml) is for tools, not the charger
+
     return _convert.to_dict(_module_of(message), message)
 
 
@@ -236,6 +235,8 @@ def from_dict(schema: str, data: dict, element: str | None = None) -> Any:
     """
     mod = schema_module(schema)
     cls = _root_class(mod, schema, element)
+    from . import _convert
+
     return _convert.from_dict(mod, cls, data)
 
 
@@ -253,6 +254,10 @@ def _root_class(mod: ModuleType, schema: str, element: str | None) -> type:
 
 def to_xml(message: Any, element: str | None = None) -> str:
     """The message as an XML document (namespace prefixes as in the test vectors)."""
+    from lxml import etree
+
+    from . import _convert
+
     mod = _module_of(message)
     idx = _element_index(mod, mod.GLOBAL_ELEMENTS, type(message), element)
     uri, local = mod.GLOBAL_ELEMENTS[idx][:2]
@@ -261,6 +266,10 @@ def to_xml(message: Any, element: str | None = None) -> str:
 
 def from_xml(schema: str, xml: str | bytes) -> Any:
     """Parse an XML document of ``schema`` into message classes (the root picks the class)."""
+    from lxml import etree
+
+    from . import _convert
+
     mod = schema_module(schema)
     try:
         root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
