@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import secrets
 import shutil
 import statistics
@@ -89,6 +90,22 @@ def rss_kb(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+def cpu_stat(cgroup: Path) -> dict[str, int]:
+    try:
+        return {k: int(v) for k, v in (line.split() for line in
+                                       (cgroup / "cpu.stat").read_text().splitlines())}
+    except OSError:
+        return {}
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -196,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
             stalls = [x.get("loop_stalls") for x in summaries]
             late = sorted({m for x in summaries for m in x.get("late_imports") or []})
             peak_daemon_rss = daemon.rss_kb()
+            throttling = cpu_stat(cgroup) if args.quota < 100 else {}
+            cpu_s = cpu_seconds(daemon.pid)
             peak_bridge_rss = rss_kb(backend_ready["bridge_pid"])
             daemon.stop()
             backend_stop.set()
@@ -205,6 +224,14 @@ def run(args: argparse.Namespace) -> int:
             print((work / "daemon.log").read_text(), end="")
         report(args, rows, ready_s, daemon_rss, bridge_rss, peak_daemon_rss, peak_bridge_rss,
                stalls)
+        warm = ready.get("warm_up") or {}
+        print(f"READY detail: daemon start -> READY {ready.get('ready_s', 0) * 1000:.0f} ms, of "
+              f"which warm-up {warm.get('seconds', 0) * 1000:.0f} ms ({warm.get('messages')} "
+              f"messages, {warm.get('modules_loaded')} modules); daemon CPU over the run "
+              f"{cpu_s:.1f} s" + (f"; cgroup: {throttling.get('nr_throttled')} of "
+                                  f"{throttling.get('nr_periods')} periods throttled, "
+                                  f"{throttling.get('throttled_time', 0) / 1e9:.1f} s in all"
+                                  if throttling else ""))
         print(f"modules imported after READY: {', '.join(late) if late else 'none'}")
         return 0 if rows and all(r["ok"] for r in rows) else 1
     finally:

@@ -153,15 +153,18 @@ def encode(message: Any, element: str | None = None) -> bytes:
     return _encode_with(_tables[cls], idx, message, fragment=False)
 
 
-def _fragment_table(mod: ModuleType, cls: type | None, xmldsig: bool | None) -> tuple:
+def _fragment_table(mod: ModuleType, cls: type | None, xmldsig: bool | None) -> tuple | None:
     if xmldsig is None:  # ISO 15118-20 digests SignedInfo with the xmldsig schema's grammar
         xmldsig = mod.__name__.rsplit(".", 1)[-1].startswith("iso20") and (
             cls is not None and cls.__name__ == "SignedInfoType")
-    return mod.XMLDSIG_FRAGMENT_ELEMENTS if xmldsig else mod.FRAGMENT_ELEMENTS
+    if xmldsig:
+        return mod.XMLDSIG_FRAGMENT_ELEMENTS
+    # the shared -20 module's own declarations are no namespace's fragment grammar
+    return None if mod.__name__.endswith(".iso20_types") else mod.FRAGMENT_ELEMENTS
 
 
 def encode_fragment(message: Any, element: str | None = None,
-                    xmldsig: bool | None = None) -> bytes:
+                    xmldsig: bool | None = None, schema: str | None = None) -> bytes:
     """EXI *element fragment* of ``message`` for XMLDSig digests (ISO 15118-2 §7.9.2.4.2).
 
     Uses the schema-informed fragment grammar (all element declarations, global and local,
@@ -170,9 +173,17 @@ def encode_fragment(message: Any, element: str | None = None,
     ``xmldsig=True`` uses the grammar of the xmldsig schema alone; by default that is done
     for ISO 15118-20 ``SignedInfo`` (as libcbv2g's ``encode_iso20_xmldsigFragment``), while
     ISO-2/DIN SignedInfo and all signed body elements use the message schema's grammar.
+    The ISO-20 CommonTypes and xmldsig classes are shared by every -20 schema
+    (``generated.iso20_types``): for their fragment in a namespace's full grammar
+    (``xmldsig=False``) name the namespace with ``schema`` (e.g. ``"iso20"``).
     """
-    mod = _module_of(message)
+    mod = schema_module(schema) if schema is not None else _module_of(message)
+    if type(message) not in mod.FIELDS:
+        raise ExiEncodeError(f"{type(message).__name__} is not a class of schema {schema}")
     table = _fragment_table(mod, type(message), xmldsig)
+    if table is None:
+        raise ExiEncodeError(f"{type(message).__name__} is shared by every ISO 15118-20 "
+                             "schema: pass schema= for its fragment in a namespace's grammar")
     idx = _element_index(mod, table, type(message), element)
     return _encode_with(table, idx, message, fragment=True)
 
