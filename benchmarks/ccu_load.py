@@ -183,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
             ready_s = ready["ready"]
             time.sleep(0.5)  # settle: RSS after READY
             daemon_rss = daemon.rss_kb()
+            daemon_memory = daemon.memory_kb()
             bridge_rss = rss_kb(backend_ready["bridge_pid"])
             for i in range(args.sessions):
                 if time.monotonic() > deadline:
@@ -232,6 +233,10 @@ def run(args: argparse.Namespace) -> int:
                                   f"{throttling.get('nr_periods')} periods throttled, "
                                   f"{throttling.get('throttled_time', 0) / 1e9:.1f} s in all"
                                   if throttling else ""))
+        if daemon_memory:
+            print(f"daemon memory after READY: RSS {daemon_memory['Rss'] / 1024:.1f} MB, of "
+                  f"which private {daemon_memory['Private'] / 1024:.1f} MB (the rest: shared "
+                  f"library pages); PSS {daemon_memory['Pss'] / 1024:.1f} MB")
         print(f"modules imported after READY: {', '.join(late) if late else 'none'}")
         return 0 if rows and all(r["ok"] for r in rows) else 1
     finally:

@@ -160,6 +160,20 @@ class DaemonProcess:
             return None
         return None
 
+    def memory_kb(self) -> dict[str, int]:
+        """Rss, Pss and the private part (Private_Clean + Private_Dirty) from smaps_rollup:
+        RSS counts shared-library pages that other processes (the bridge) share."""
+        found: dict[str, int] = {}
+        try:
+            for line in Path(f"/proc/{self.pid}/smaps_rollup").read_text().splitlines():
+                key, _, rest = line.partition(":")
+                if key in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
+                    found[key] = int(rest.split()[0])
+        except OSError:
+            return {}
+        found["Private"] = found.get("Private_Clean", 0) + found.get("Private_Dirty", 0)
+        return found
+
     def stop(self, timeout: float = 10.0) -> int | None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
