@@ -156,6 +156,8 @@ class SeccDaemon:
             event = await self._bus_events.get()
             try:
                 await self._publish_to_bus(event)
+            except Exception:  # one bad event must not stop the ones after it
+                log.exception("session event not published", extra={"event": event.kind})
             finally:
                 self._bus_events.task_done()
 
