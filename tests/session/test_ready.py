@@ -167,3 +167,35 @@ def test_no_module_is_imported_after_ready(veth_link, tmp_path, test_pki):
         assert summary["final_state"] == "Terminated"
         assert summary["late_imports"] == [], (
             f"{summary['protocol']} session imported after READY: {summary['late_imports']}")
+
+
+@pytest.mark.netns
+def test_ready_callbacks_run_once_after_the_warm_up_with_the_servers_up(veth_link, tmp_path,
+                                                                         test_pki):
+    from secc.boards import board_from_config
+    from secc.daemon import SeccDaemon, server_tls_context
+
+    test_pki.write_secc_files(tmp_path)
+    config = loads_board_config(BOARD.format(iface=veth_link.ifnames["secc"], certs=tmp_path))
+    seen = []
+
+    async def main():
+        daemon = SeccDaemon(config, board_from_config(config), veth_link.ifnames["secc"],
+                            tls_context=server_tls_context(config))
+
+        async def async_callback(d):
+            seen.append(("async", d.ready.is_set(), d.transport is not None))
+
+        daemon.ready_callbacks += [
+            lambda d: seen.append(("sync", d.ready.is_set(), d.warm_up_report.messages)),
+            async_callback]
+        assert not daemon.ready.is_set()
+        await daemon.start()
+        try:
+            assert daemon.ready.is_set() and daemon.ready_seconds > 0
+            assert daemon.transport.tls is not None and daemon.transport.tcp is not None
+        finally:
+            await daemon.stop()
+
+    veth_link.run_coroutine("secc", main).result(60)
+    assert seen == [("sync", True, 106), ("async", True, True)]
