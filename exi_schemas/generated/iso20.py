@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 # the CommonTypes and xmldsig types: one codec for every -20 namespace
 from exi_schemas.generated.iso20_types import (  # noqa: F401
@@ -224,7 +224,7 @@ _F160 = ('string', None, None, ('AutoParking', 'MVGuideManual', 'Manual'), None,
 _F161 = ('string', None, None, ('CheckOut', 'Processing', 'Completed'), None, None)
 _F162 = ('string', None, None, ('Scheduled', 'Completed'), None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AbsolutePriceScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AbsolutePriceScheduleType"""
     id: str | None = None
@@ -241,18 +241,64 @@ class AbsolutePriceScheduleType:
     overstay_rules: OverstayRuleListType | None = None
     additional_selected_services: AdditionalServiceListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, time_anchor, price_schedule_id, price_schedule_description=None, currency, language, price_algorithm, minimum_cost=None, maximum_cost=None, tax_rules=None, price_rule_stacks, overstay_rules=None, additional_selected_services=None) -> None:
+        self.id = id
+        self.time_anchor = time_anchor
+        self.price_schedule_id = price_schedule_id
+        self.price_schedule_description = price_schedule_description
+        self.currency = currency
+        self.language = language
+        self.price_algorithm = price_algorithm
+        self.minimum_cost = minimum_cost
+        self.maximum_cost = maximum_cost
+        self.tax_rules = tax_rules
+        self.price_rule_stacks = price_rule_stacks
+        self.overstay_rules = overstay_rules
+        self.additional_selected_services = additional_selected_services
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.time_anchor, self.price_schedule_id, self.price_schedule_description, self.currency, self.language, self.price_algorithm, self.minimum_cost, self.maximum_cost, self.tax_rules, self.price_rule_stacks, self.overstay_rules, self.additional_selected_services, ) == (other.id, other.time_anchor, other.price_schedule_id, other.price_schedule_description, other.currency, other.language, other.price_algorithm, other.minimum_cost, other.maximum_cost, other.tax_rules, other.price_rule_stacks, other.overstay_rules, other.additional_selected_services, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, time_anchor={self.time_anchor!r}, price_schedule_id={self.price_schedule_id!r}, price_schedule_description={self.price_schedule_description!r}, currency={self.currency!r}, language={self.language!r}, price_algorithm={self.price_algorithm!r}, minimum_cost={self.minimum_cost!r}, maximum_cost={self.maximum_cost!r}, tax_rules={self.tax_rules!r}, price_rule_stacks={self.price_rule_stacks!r}, overstay_rules={self.overstay_rules!r}, additional_selected_services={self.additional_selected_services!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AdditionalServiceListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AdditionalServiceListType"""
     additional_service: list[AdditionalServiceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, additional_service=_NO_LIST) -> None:
+        self.additional_service = [] if additional_service is _NO_LIST else additional_service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.additional_service, ) == (other.additional_service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(additional_service={self.additional_service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AdditionalServiceType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AdditionalServiceType"""
     service_name: str
     service_fee: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_name, service_fee) -> None:
+        self.service_name = service_name
+        self.service_fee = service_fee
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_name, self.service_fee, ) == (other.service_name, other.service_fee, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_name={self.service_name!r}, service_fee={self.service_fee!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AuthorizationReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationReqType"""
     header: MessageHeaderType
@@ -260,19 +306,57 @@ class AuthorizationReqType:
     eim_a_req_authorization_mode: EIM_AReqAuthorizationModeType | None = None
     pn_c_a_req_authorization_mode: PnC_AReqAuthorizationModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, selected_authorization_service, eim_a_req_authorization_mode=None, pn_c_a_req_authorization_mode=None) -> None:
+        self.header = header
+        self.selected_authorization_service = selected_authorization_service
+        self.eim_a_req_authorization_mode = eim_a_req_authorization_mode
+        self.pn_c_a_req_authorization_mode = pn_c_a_req_authorization_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.selected_authorization_service, self.eim_a_req_authorization_mode, self.pn_c_a_req_authorization_mode, ) == (other.header, other.selected_authorization_service, other.eim_a_req_authorization_mode, other.pn_c_a_req_authorization_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, selected_authorization_service={self.selected_authorization_service!r}, eim_a_req_authorization_mode={self.eim_a_req_authorization_mode!r}, pn_c_a_req_authorization_mode={self.pn_c_a_req_authorization_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AuthorizationResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationResType"""
     header: MessageHeaderType
     response_code: str
     evse_processing: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, ) == (other.header, other.response_code, other.evse_processing, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AuthorizationSetupReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationSetupReqType"""
     header: MessageHeaderType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header) -> None:
+        self.header = header
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, ) == (other.header, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AuthorizationSetupResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationSetupResType"""
     header: MessageHeaderType
@@ -282,13 +366,41 @@ class AuthorizationSetupResType:
     eim_as_res_authorization_mode: EIM_ASResAuthorizationModeType | None = None
     pn_c_as_res_authorization_mode: PnC_ASResAuthorizationModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, authorization_services=_NO_LIST, certificate_installation_service, eim_as_res_authorization_mode=None, pn_c_as_res_authorization_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.authorization_services = [] if authorization_services is _NO_LIST else authorization_services
+        self.certificate_installation_service = certificate_installation_service
+        self.eim_as_res_authorization_mode = eim_as_res_authorization_mode
+        self.pn_c_as_res_authorization_mode = pn_c_as_res_authorization_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.authorization_services, self.certificate_installation_service, self.eim_as_res_authorization_mode, self.pn_c_as_res_authorization_mode, ) == (other.header, other.response_code, other.authorization_services, other.certificate_installation_service, other.eim_as_res_authorization_mode, other.pn_c_as_res_authorization_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, authorization_services={self.authorization_services!r}, certificate_installation_service={self.certificate_installation_service!r}, eim_as_res_authorization_mode={self.eim_as_res_authorization_mode!r}, pn_c_as_res_authorization_mode={self.pn_c_as_res_authorization_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateChainType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}CertificateChainType"""
     certificate: bytes
     sub_certificates: SubCertificatesType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, certificate, sub_certificates=None) -> None:
+        self.certificate = certificate
+        self.sub_certificates = sub_certificates
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.certificate, self.sub_certificates, ) == (other.certificate, other.sub_certificates, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(certificate={self.certificate!r}, sub_certificates={self.sub_certificates!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateInstallationReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}CertificateInstallationReqType"""
     header: MessageHeaderType
@@ -297,7 +409,22 @@ class CertificateInstallationReqType:
     maximum_contract_certificate_chains: int
     prioritized_emai_ds: EMAIDListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, oem_provisioning_certificate_chain, list_of_root_certificate_i_ds, maximum_contract_certificate_chains, prioritized_emai_ds=None) -> None:
+        self.header = header
+        self.oem_provisioning_certificate_chain = oem_provisioning_certificate_chain
+        self.list_of_root_certificate_i_ds = list_of_root_certificate_i_ds
+        self.maximum_contract_certificate_chains = maximum_contract_certificate_chains
+        self.prioritized_emai_ds = prioritized_emai_ds
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.oem_provisioning_certificate_chain, self.list_of_root_certificate_i_ds, self.maximum_contract_certificate_chains, self.prioritized_emai_ds, ) == (other.header, other.oem_provisioning_certificate_chain, other.list_of_root_certificate_i_ds, other.maximum_contract_certificate_chains, other.prioritized_emai_ds, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, oem_provisioning_certificate_chain={self.oem_provisioning_certificate_chain!r}, list_of_root_certificate_i_ds={self.list_of_root_certificate_i_ds!r}, maximum_contract_certificate_chains={self.maximum_contract_certificate_chains!r}, prioritized_emai_ds={self.prioritized_emai_ds!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateInstallationResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}CertificateInstallationResType"""
     header: MessageHeaderType
@@ -307,25 +434,76 @@ class CertificateInstallationResType:
     signed_installation_data: SignedInstallationDataType
     remaining_contract_certificate_chains: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, cps_certificate_chain, signed_installation_data, remaining_contract_certificate_chains) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.cps_certificate_chain = cps_certificate_chain
+        self.signed_installation_data = signed_installation_data
+        self.remaining_contract_certificate_chains = remaining_contract_certificate_chains
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.cps_certificate_chain, self.signed_installation_data, self.remaining_contract_certificate_chains, ) == (other.header, other.response_code, other.evse_processing, other.cps_certificate_chain, other.signed_installation_data, other.remaining_contract_certificate_chains, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, cps_certificate_chain={self.cps_certificate_chain!r}, signed_installation_data={self.signed_installation_data!r}, remaining_contract_certificate_chains={self.remaining_contract_certificate_chains!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargingScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ChargingScheduleType"""
     power_schedule: PowerScheduleType
     absolute_price_schedule: AbsolutePriceScheduleType | None = None
     price_level_schedule: PriceLevelScheduleType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, power_schedule, absolute_price_schedule=None, price_level_schedule=None) -> None:
+        self.power_schedule = power_schedule
+        self.absolute_price_schedule = absolute_price_schedule
+        self.price_level_schedule = price_level_schedule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.power_schedule, self.absolute_price_schedule, self.price_level_schedule, ) == (other.power_schedule, other.absolute_price_schedule, other.price_level_schedule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(power_schedule={self.power_schedule!r}, absolute_price_schedule={self.absolute_price_schedule!r}, price_level_schedule={self.price_level_schedule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ContractCertificateChainType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ContractCertificateChainType"""
     certificate: bytes
     sub_certificates: SubCertificatesType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, certificate, sub_certificates) -> None:
+        self.certificate = certificate
+        self.sub_certificates = sub_certificates
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.certificate, self.sub_certificates, ) == (other.certificate, other.sub_certificates, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(certificate={self.certificate!r}, sub_certificates={self.sub_certificates!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_EVPPTControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_EVPPTControlModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_SEReqControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_SEReqControlModeType"""
     departure_time: int
@@ -337,7 +515,25 @@ class Dynamic_SEReqControlModeType:
     ev_maximum_v2_x_energy_request: RationalNumberType | None = None
     ev_minimum_v2_x_energy_request: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time, minimum_soc=None, target_soc=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request, ev_maximum_v2_x_energy_request=None, ev_minimum_v2_x_energy_request=None) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_v2_x_energy_request = ev_maximum_v2_x_energy_request
+        self.ev_minimum_v2_x_energy_request = ev_minimum_v2_x_energy_request
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_v2_x_energy_request, self.ev_minimum_v2_x_energy_request, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_v2_x_energy_request, other.ev_minimum_v2_x_energy_request, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_v2_x_energy_request={self.ev_maximum_v2_x_energy_request!r}, ev_minimum_v2_x_energy_request={self.ev_minimum_v2_x_energy_request!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_SEResControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_SEResControlModeType"""
     departure_time: int | None = None
@@ -346,27 +542,83 @@ class Dynamic_SEResControlModeType:
     absolute_price_schedule: AbsolutePriceScheduleType | None = None
     price_level_schedule: PriceLevelScheduleType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, absolute_price_schedule=None, price_level_schedule=None) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.absolute_price_schedule = absolute_price_schedule
+        self.price_level_schedule = price_level_schedule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.absolute_price_schedule, self.price_level_schedule, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.absolute_price_schedule, other.price_level_schedule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, absolute_price_schedule={self.absolute_price_schedule!r}, price_level_schedule={self.price_level_schedule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_SMDTControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_SMDTControlModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EIM_AReqAuthorizationModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EIM_AReqAuthorizationModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EIM_ASResAuthorizationModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EIM_ASResAuthorizationModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EMAIDListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EMAIDListType"""
     emaid: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, emaid=_NO_LIST) -> None:
+        self.emaid = [] if emaid is _NO_LIST else emaid
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.emaid, ) == (other.emaid, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(emaid={self.emaid!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVAbsolutePriceScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVAbsolutePriceScheduleType"""
     time_anchor: int
@@ -374,18 +626,55 @@ class EVAbsolutePriceScheduleType:
     price_algorithm: str
     ev_price_rule_stacks: EVPriceRuleStackListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, time_anchor, currency, price_algorithm, ev_price_rule_stacks) -> None:
+        self.time_anchor = time_anchor
+        self.currency = currency
+        self.price_algorithm = price_algorithm
+        self.ev_price_rule_stacks = ev_price_rule_stacks
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.currency, self.price_algorithm, self.ev_price_rule_stacks, ) == (other.time_anchor, other.currency, other.price_algorithm, other.ev_price_rule_stacks, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, currency={self.currency!r}, price_algorithm={self.price_algorithm!r}, ev_price_rule_stacks={self.ev_price_rule_stacks!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVEnergyOfferType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVEnergyOfferType"""
     ev_power_schedule: EVPowerScheduleType
     ev_absolute_price_schedule: EVAbsolutePriceScheduleType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_power_schedule, ev_absolute_price_schedule) -> None:
+        self.ev_power_schedule = ev_power_schedule
+        self.ev_absolute_price_schedule = ev_absolute_price_schedule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_power_schedule, self.ev_absolute_price_schedule, ) == (other.ev_power_schedule, other.ev_absolute_price_schedule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_power_schedule={self.ev_power_schedule!r}, ev_absolute_price_schedule={self.ev_absolute_price_schedule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerProfileEntryListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPowerProfileEntryListType"""
     ev_power_profile_entry: list[PowerScheduleEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_power_profile_entry=_NO_LIST) -> None:
+        self.ev_power_profile_entry = [] if ev_power_profile_entry is _NO_LIST else ev_power_profile_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_power_profile_entry, ) == (other.ev_power_profile_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_power_profile_entry={self.ev_power_profile_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerProfileType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPowerProfileType"""
     time_anchor: int
@@ -393,60 +682,181 @@ class EVPowerProfileType:
     scheduled_evppt_control_mode: Scheduled_EVPPTControlModeType | None = None
     ev_power_profile_entries: EVPowerProfileEntryListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, time_anchor, dynamic_evppt_control_mode=None, scheduled_evppt_control_mode=None, ev_power_profile_entries) -> None:
+        self.time_anchor = time_anchor
+        self.dynamic_evppt_control_mode = dynamic_evppt_control_mode
+        self.scheduled_evppt_control_mode = scheduled_evppt_control_mode
+        self.ev_power_profile_entries = ev_power_profile_entries
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.dynamic_evppt_control_mode, self.scheduled_evppt_control_mode, self.ev_power_profile_entries, ) == (other.time_anchor, other.dynamic_evppt_control_mode, other.scheduled_evppt_control_mode, other.ev_power_profile_entries, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, dynamic_evppt_control_mode={self.dynamic_evppt_control_mode!r}, scheduled_evppt_control_mode={self.scheduled_evppt_control_mode!r}, ev_power_profile_entries={self.ev_power_profile_entries!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerScheduleEntryListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPowerScheduleEntryListType"""
     ev_power_schedule_entry: list[EVPowerScheduleEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_power_schedule_entry=_NO_LIST) -> None:
+        self.ev_power_schedule_entry = [] if ev_power_schedule_entry is _NO_LIST else ev_power_schedule_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_power_schedule_entry, ) == (other.ev_power_schedule_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_power_schedule_entry={self.ev_power_schedule_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerScheduleEntryType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPowerScheduleEntryType"""
     duration: int
     power: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, duration, power) -> None:
+        self.duration = duration
+        self.power = power
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.duration, self.power, ) == (other.duration, other.power, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(duration={self.duration!r}, power={self.power!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPowerScheduleType"""
     time_anchor: int
     ev_power_schedule_entries: EVPowerScheduleEntryListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, time_anchor, ev_power_schedule_entries) -> None:
+        self.time_anchor = time_anchor
+        self.ev_power_schedule_entries = ev_power_schedule_entries
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.ev_power_schedule_entries, ) == (other.time_anchor, other.ev_power_schedule_entries, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, ev_power_schedule_entries={self.ev_power_schedule_entries!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPriceRuleStackListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPriceRuleStackListType"""
     ev_price_rule_stack: list[EVPriceRuleStackType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_price_rule_stack=_NO_LIST) -> None:
+        self.ev_price_rule_stack = [] if ev_price_rule_stack is _NO_LIST else ev_price_rule_stack
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_price_rule_stack, ) == (other.ev_price_rule_stack, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_price_rule_stack={self.ev_price_rule_stack!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPriceRuleStackType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPriceRuleStackType"""
     duration: int
     ev_price_rule: list[EVPriceRuleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, duration, ev_price_rule=_NO_LIST) -> None:
+        self.duration = duration
+        self.ev_price_rule = [] if ev_price_rule is _NO_LIST else ev_price_rule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.duration, self.ev_price_rule, ) == (other.duration, other.ev_price_rule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(duration={self.duration!r}, ev_price_rule={self.ev_price_rule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPriceRuleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPriceRuleType"""
     energy_fee: RationalNumberType
     power_range_start: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, energy_fee, power_range_start) -> None:
+        self.energy_fee = energy_fee
+        self.power_range_start = power_range_start
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.energy_fee, self.power_range_start, ) == (other.energy_fee, other.power_range_start, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(energy_fee={self.energy_fee!r}, power_range_start={self.power_range_start!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class MeteringConfirmationReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}MeteringConfirmationReqType"""
     header: MessageHeaderType
     signed_metering_data: SignedMeteringDataType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, signed_metering_data) -> None:
+        self.header = header
+        self.signed_metering_data = signed_metering_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.signed_metering_data, ) == (other.header, other.signed_metering_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, signed_metering_data={self.signed_metering_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class MeteringConfirmationResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}MeteringConfirmationResType"""
     header: MessageHeaderType
     response_code: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code) -> None:
+        self.header = header
+        self.response_code = response_code
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, ) == (other.header, other.response_code, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class OverstayRuleListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}OverstayRuleListType"""
     overstay_time_threshold: int | None = None
     overstay_power_threshold: RationalNumberType | None = None
     overstay_rule: list[OverstayRuleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, overstay_time_threshold=None, overstay_power_threshold=None, overstay_rule=_NO_LIST) -> None:
+        self.overstay_time_threshold = overstay_time_threshold
+        self.overstay_power_threshold = overstay_power_threshold
+        self.overstay_rule = [] if overstay_rule is _NO_LIST else overstay_rule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.overstay_time_threshold, self.overstay_power_threshold, self.overstay_rule, ) == (other.overstay_time_threshold, other.overstay_power_threshold, other.overstay_rule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(overstay_time_threshold={self.overstay_time_threshold!r}, overstay_power_threshold={self.overstay_power_threshold!r}, overstay_rule={self.overstay_rule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class OverstayRuleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}OverstayRuleType"""
     overstay_rule_description: str | None = None
@@ -454,13 +864,39 @@ class OverstayRuleType:
     overstay_fee: RationalNumberType
     overstay_fee_period: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, overstay_rule_description=None, start_time, overstay_fee, overstay_fee_period) -> None:
+        self.overstay_rule_description = overstay_rule_description
+        self.start_time = start_time
+        self.overstay_fee = overstay_fee
+        self.overstay_fee_period = overstay_fee_period
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.overstay_rule_description, self.start_time, self.overstay_fee, self.overstay_fee_period, ) == (other.overstay_rule_description, other.start_time, other.overstay_fee, other.overstay_fee_period, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(overstay_rule_description={self.overstay_rule_description!r}, start_time={self.start_time!r}, overstay_fee={self.overstay_fee!r}, overstay_fee_period={self.overstay_fee_period!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ParameterSetType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ParameterSetType"""
     parameter_set_id: int
     parameter: list[ParameterType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, parameter_set_id, parameter=_NO_LIST) -> None:
+        self.parameter_set_id = parameter_set_id
+        self.parameter = [] if parameter is _NO_LIST else parameter
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.parameter_set_id, self.parameter, ) == (other.parameter_set_id, other.parameter, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(parameter_set_id={self.parameter_set_id!r}, parameter={self.parameter!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ParameterType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ParameterType"""
     name: str
@@ -471,20 +907,62 @@ class ParameterType:
     rational_number: RationalNumberType | None = None
     finite_string: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, name, bool_value=None, byte_value=None, short_value=None, int_value=None, rational_number=None, finite_string=None) -> None:
+        self.name = name
+        self.bool_value = bool_value
+        self.byte_value = byte_value
+        self.short_value = short_value
+        self.int_value = int_value
+        self.rational_number = rational_number
+        self.finite_string = finite_string
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.name, self.bool_value, self.byte_value, self.short_value, self.int_value, self.rational_number, self.finite_string, ) == (other.name, other.bool_value, other.byte_value, other.short_value, other.int_value, other.rational_number, other.finite_string, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(name={self.name!r}, bool_value={self.bool_value!r}, byte_value={self.byte_value!r}, short_value={self.short_value!r}, int_value={self.int_value!r}, rational_number={self.rational_number!r}, finite_string={self.finite_string!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PnC_AReqAuthorizationModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PnC_AReqAuthorizationModeType"""
     id: str
     gen_challenge: bytes
     contract_certificate_chain: ContractCertificateChainType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id, gen_challenge, contract_certificate_chain) -> None:
+        self.id = id
+        self.gen_challenge = gen_challenge
+        self.contract_certificate_chain = contract_certificate_chain
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.gen_challenge, self.contract_certificate_chain, ) == (other.id, other.gen_challenge, other.contract_certificate_chain, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, gen_challenge={self.gen_challenge!r}, contract_certificate_chain={self.contract_certificate_chain!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PnC_ASResAuthorizationModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PnC_ASResAuthorizationModeType"""
     gen_challenge: bytes
     supported_providers: SupportedProvidersListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, gen_challenge, supported_providers=None) -> None:
+        self.gen_challenge = gen_challenge
+        self.supported_providers = supported_providers
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.gen_challenge, self.supported_providers, ) == (other.gen_challenge, other.supported_providers, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(gen_challenge={self.gen_challenge!r}, supported_providers={self.supported_providers!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerDeliveryReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PowerDeliveryReqType"""
     header: MessageHeaderType
@@ -493,19 +971,58 @@ class PowerDeliveryReqType:
     ev_power_profile: EVPowerProfileType | None = None
     bpt_channel_selection: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, charge_progress, ev_power_profile=None, bpt_channel_selection=None) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.charge_progress = charge_progress
+        self.ev_power_profile = ev_power_profile
+        self.bpt_channel_selection = bpt_channel_selection
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.charge_progress, self.ev_power_profile, self.bpt_channel_selection, ) == (other.header, other.ev_processing, other.charge_progress, other.ev_power_profile, other.bpt_channel_selection, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, charge_progress={self.charge_progress!r}, ev_power_profile={self.ev_power_profile!r}, bpt_channel_selection={self.bpt_channel_selection!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerDeliveryResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PowerDeliveryResType"""
     header: MessageHeaderType
     response_code: str
     evse_status: EVSEStatusType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_status=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_status = evse_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_status, ) == (other.header, other.response_code, other.evse_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_status={self.evse_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerScheduleEntryListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PowerScheduleEntryListType"""
     power_schedule_entry: list[PowerScheduleEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, power_schedule_entry=_NO_LIST) -> None:
+        self.power_schedule_entry = [] if power_schedule_entry is _NO_LIST else power_schedule_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.power_schedule_entry, ) == (other.power_schedule_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(power_schedule_entry={self.power_schedule_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerScheduleEntryType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PowerScheduleEntryType"""
     duration: int
@@ -513,7 +1030,21 @@ class PowerScheduleEntryType:
     power_l2: RationalNumberType | None = None
     power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, duration, power, power_l2=None, power_l3=None) -> None:
+        self.duration = duration
+        self.power = power
+        self.power_l2 = power_l2
+        self.power_l3 = power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.duration, self.power, self.power_l2, self.power_l3, ) == (other.duration, other.power, other.power_l2, other.power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(duration={self.duration!r}, power={self.power!r}, power_l2={self.power_l2!r}, power_l3={self.power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PowerScheduleType"""
     time_anchor: int
@@ -521,18 +1052,55 @@ class PowerScheduleType:
     power_tolerance: RationalNumberType | None = None
     power_schedule_entries: PowerScheduleEntryListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, time_anchor, available_energy=None, power_tolerance=None, power_schedule_entries) -> None:
+        self.time_anchor = time_anchor
+        self.available_energy = available_energy
+        self.power_tolerance = power_tolerance
+        self.power_schedule_entries = power_schedule_entries
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.available_energy, self.power_tolerance, self.power_schedule_entries, ) == (other.time_anchor, other.available_energy, other.power_tolerance, other.power_schedule_entries, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, available_energy={self.available_energy!r}, power_tolerance={self.power_tolerance!r}, power_schedule_entries={self.power_schedule_entries!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceLevelScheduleEntryListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceLevelScheduleEntryListType"""
     price_level_schedule_entry: list[PriceLevelScheduleEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, price_level_schedule_entry=_NO_LIST) -> None:
+        self.price_level_schedule_entry = [] if price_level_schedule_entry is _NO_LIST else price_level_schedule_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.price_level_schedule_entry, ) == (other.price_level_schedule_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(price_level_schedule_entry={self.price_level_schedule_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceLevelScheduleEntryType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceLevelScheduleEntryType"""
     duration: int
     price_level: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, duration, price_level) -> None:
+        self.duration = duration
+        self.price_level = price_level
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.duration, self.price_level, ) == (other.duration, other.price_level, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(duration={self.duration!r}, price_level={self.price_level!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceLevelScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceLevelScheduleType"""
     id: str | None = None
@@ -542,18 +1110,57 @@ class PriceLevelScheduleType:
     number_of_price_levels: int
     price_level_schedule_entries: PriceLevelScheduleEntryListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, time_anchor, price_schedule_id, price_schedule_description=None, number_of_price_levels, price_level_schedule_entries) -> None:
+        self.id = id
+        self.time_anchor = time_anchor
+        self.price_schedule_id = price_schedule_id
+        self.price_schedule_description = price_schedule_description
+        self.number_of_price_levels = number_of_price_levels
+        self.price_level_schedule_entries = price_level_schedule_entries
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.time_anchor, self.price_schedule_id, self.price_schedule_description, self.number_of_price_levels, self.price_level_schedule_entries, ) == (other.id, other.time_anchor, other.price_schedule_id, other.price_schedule_description, other.number_of_price_levels, other.price_level_schedule_entries, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, time_anchor={self.time_anchor!r}, price_schedule_id={self.price_schedule_id!r}, price_schedule_description={self.price_schedule_description!r}, number_of_price_levels={self.number_of_price_levels!r}, price_level_schedule_entries={self.price_level_schedule_entries!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceRuleStackListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceRuleStackListType"""
     price_rule_stack: list[PriceRuleStackType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, price_rule_stack=_NO_LIST) -> None:
+        self.price_rule_stack = [] if price_rule_stack is _NO_LIST else price_rule_stack
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.price_rule_stack, ) == (other.price_rule_stack, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(price_rule_stack={self.price_rule_stack!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceRuleStackType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceRuleStackType"""
     duration: int
     price_rule: list[PriceRuleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, duration, price_rule=_NO_LIST) -> None:
+        self.duration = duration
+        self.price_rule = [] if price_rule is _NO_LIST else price_rule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.duration, self.price_rule, ) == (other.duration, other.price_rule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(duration={self.duration!r}, price_rule={self.price_rule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceRuleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceRuleType"""
     energy_fee: RationalNumberType
@@ -563,14 +1170,43 @@ class PriceRuleType:
     renewable_generation_percentage: int | None = None
     power_range_start: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, energy_fee, parking_fee=None, parking_fee_period=None, carbon_dioxide_emission=None, renewable_generation_percentage=None, power_range_start) -> None:
+        self.energy_fee = energy_fee
+        self.parking_fee = parking_fee
+        self.parking_fee_period = parking_fee_period
+        self.carbon_dioxide_emission = carbon_dioxide_emission
+        self.renewable_generation_percentage = renewable_generation_percentage
+        self.power_range_start = power_range_start
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.energy_fee, self.parking_fee, self.parking_fee_period, self.carbon_dioxide_emission, self.renewable_generation_percentage, self.power_range_start, ) == (other.energy_fee, other.parking_fee, other.parking_fee_period, other.carbon_dioxide_emission, other.renewable_generation_percentage, other.power_range_start, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(energy_fee={self.energy_fee!r}, parking_fee={self.parking_fee!r}, parking_fee_period={self.parking_fee_period!r}, carbon_dioxide_emission={self.carbon_dioxide_emission!r}, renewable_generation_percentage={self.renewable_generation_percentage!r}, power_range_start={self.power_range_start!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceScheduleType"""
     time_anchor: int
     price_schedule_id: int
     price_schedule_description: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, time_anchor, price_schedule_id, price_schedule_description=None) -> None:
+        self.time_anchor = time_anchor
+        self.price_schedule_id = price_schedule_id
+        self.price_schedule_description = price_schedule_description
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.price_schedule_id, self.price_schedule_description, ) == (other.time_anchor, other.price_schedule_id, other.price_schedule_description, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, price_schedule_id={self.price_schedule_id!r}, price_schedule_description={self.price_schedule_description!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ScheduleExchangeReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ScheduleExchangeReqType"""
     header: MessageHeaderType
@@ -578,7 +1214,21 @@ class ScheduleExchangeReqType:
     dynamic_se_req_control_mode: Dynamic_SEReqControlModeType | None = None
     scheduled_se_req_control_mode: Scheduled_SEReqControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, maximum_supporting_points, dynamic_se_req_control_mode=None, scheduled_se_req_control_mode=None) -> None:
+        self.header = header
+        self.maximum_supporting_points = maximum_supporting_points
+        self.dynamic_se_req_control_mode = dynamic_se_req_control_mode
+        self.scheduled_se_req_control_mode = scheduled_se_req_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.maximum_supporting_points, self.dynamic_se_req_control_mode, self.scheduled_se_req_control_mode, ) == (other.header, other.maximum_supporting_points, other.dynamic_se_req_control_mode, other.scheduled_se_req_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, maximum_supporting_points={self.maximum_supporting_points!r}, dynamic_se_req_control_mode={self.dynamic_se_req_control_mode!r}, scheduled_se_req_control_mode={self.scheduled_se_req_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ScheduleExchangeResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ScheduleExchangeResType"""
     header: MessageHeaderType
@@ -588,20 +1238,61 @@ class ScheduleExchangeResType:
     dynamic_se_res_control_mode: Dynamic_SEResControlModeType | None = None
     scheduled_se_res_control_mode: Scheduled_SEResControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, go_to_pause=None, dynamic_se_res_control_mode=None, scheduled_se_res_control_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.go_to_pause = go_to_pause
+        self.dynamic_se_res_control_mode = dynamic_se_res_control_mode
+        self.scheduled_se_res_control_mode = scheduled_se_res_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.go_to_pause, self.dynamic_se_res_control_mode, self.scheduled_se_res_control_mode, ) == (other.header, other.response_code, other.evse_processing, other.go_to_pause, other.dynamic_se_res_control_mode, other.scheduled_se_res_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, go_to_pause={self.go_to_pause!r}, dynamic_se_res_control_mode={self.dynamic_se_res_control_mode!r}, scheduled_se_res_control_mode={self.scheduled_se_res_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ScheduleTupleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ScheduleTupleType"""
     schedule_tuple_id: int
     charging_schedule: ChargingScheduleType
     discharging_schedule: ChargingScheduleType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, schedule_tuple_id, charging_schedule, discharging_schedule=None) -> None:
+        self.schedule_tuple_id = schedule_tuple_id
+        self.charging_schedule = charging_schedule
+        self.discharging_schedule = discharging_schedule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.schedule_tuple_id, self.charging_schedule, self.discharging_schedule, ) == (other.schedule_tuple_id, other.charging_schedule, other.discharging_schedule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(schedule_tuple_id={self.schedule_tuple_id!r}, charging_schedule={self.charging_schedule!r}, discharging_schedule={self.discharging_schedule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_EVPPTControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_EVPPTControlModeType"""
     selected_schedule_tuple_id: int
     power_tolerance_acceptance: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, selected_schedule_tuple_id, power_tolerance_acceptance=None) -> None:
+        self.selected_schedule_tuple_id = selected_schedule_tuple_id
+        self.power_tolerance_acceptance = power_tolerance_acceptance
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.selected_schedule_tuple_id, self.power_tolerance_acceptance, ) == (other.selected_schedule_tuple_id, other.power_tolerance_acceptance, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(selected_schedule_tuple_id={self.selected_schedule_tuple_id!r}, power_tolerance_acceptance={self.power_tolerance_acceptance!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_SEReqControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_SEReqControlModeType"""
     departure_time: int | None = None
@@ -610,34 +1301,106 @@ class Scheduled_SEReqControlModeType:
     ev_minimum_energy_request: RationalNumberType | None = None
     ev_energy_offer: EVEnergyOfferType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None, ev_energy_offer=None) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_energy_offer = ev_energy_offer
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_energy_offer, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_energy_offer, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_energy_offer={self.ev_energy_offer!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_SEResControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_SEResControlModeType"""
     schedule_tuple: list[ScheduleTupleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, schedule_tuple=_NO_LIST) -> None:
+        self.schedule_tuple = [] if schedule_tuple is _NO_LIST else schedule_tuple
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.schedule_tuple, ) == (other.schedule_tuple, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(schedule_tuple={self.schedule_tuple!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_SMDTControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_SMDTControlModeType"""
     selected_schedule_tuple_id: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, selected_schedule_tuple_id) -> None:
+        self.selected_schedule_tuple_id = selected_schedule_tuple_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.selected_schedule_tuple_id, ) == (other.selected_schedule_tuple_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(selected_schedule_tuple_id={self.selected_schedule_tuple_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SelectedServiceListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SelectedServiceListType"""
     selected_service: list[SelectedServiceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, selected_service=_NO_LIST) -> None:
+        self.selected_service = [] if selected_service is _NO_LIST else selected_service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.selected_service, ) == (other.selected_service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(selected_service={self.selected_service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SelectedServiceType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SelectedServiceType"""
     service_id: int
     parameter_set_id: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_id, parameter_set_id) -> None:
+        self.service_id = service_id
+        self.parameter_set_id = parameter_set_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_id, self.parameter_set_id, ) == (other.service_id, other.parameter_set_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_id={self.service_id!r}, parameter_set_id={self.parameter_set_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDetailReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceDetailReqType"""
     header: MessageHeaderType
     service_id: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, service_id) -> None:
+        self.header = header
+        self.service_id = service_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.service_id, ) == (other.header, other.service_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, service_id={self.service_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDetailResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceDetailResType"""
     header: MessageHeaderType
@@ -645,13 +1408,39 @@ class ServiceDetailResType:
     service_id: int
     service_parameter_list: ServiceParameterListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, service_id, service_parameter_list) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.service_id = service_id
+        self.service_parameter_list = service_parameter_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.service_id, self.service_parameter_list, ) == (other.header, other.response_code, other.service_id, other.service_parameter_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, service_id={self.service_id!r}, service_parameter_list={self.service_parameter_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDiscoveryReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceDiscoveryReqType"""
     header: MessageHeaderType
     supported_service_i_ds: ServiceIDListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, supported_service_i_ds=None) -> None:
+        self.header = header
+        self.supported_service_i_ds = supported_service_i_ds
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.supported_service_i_ds, ) == (other.header, other.supported_service_i_ds, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, supported_service_i_ds={self.supported_service_i_ds!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDiscoveryResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceDiscoveryResType"""
     header: MessageHeaderType
@@ -660,54 +1449,164 @@ class ServiceDiscoveryResType:
     energy_transfer_service_list: ServiceListType
     vas_list: ServiceListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, service_renegotiation_supported, energy_transfer_service_list, vas_list=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.service_renegotiation_supported = service_renegotiation_supported
+        self.energy_transfer_service_list = energy_transfer_service_list
+        self.vas_list = vas_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.service_renegotiation_supported, self.energy_transfer_service_list, self.vas_list, ) == (other.header, other.response_code, other.service_renegotiation_supported, other.energy_transfer_service_list, other.vas_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, service_renegotiation_supported={self.service_renegotiation_supported!r}, energy_transfer_service_list={self.energy_transfer_service_list!r}, vas_list={self.vas_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceIDListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceIDListType"""
     service_id: list[int] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_id=_NO_LIST) -> None:
+        self.service_id = [] if service_id is _NO_LIST else service_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_id, ) == (other.service_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_id={self.service_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceListType"""
     service: list[ServiceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service=_NO_LIST) -> None:
+        self.service = [] if service is _NO_LIST else service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service, ) == (other.service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service={self.service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceParameterListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceParameterListType"""
     parameter_set: list[ParameterSetType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, parameter_set=_NO_LIST) -> None:
+        self.parameter_set = [] if parameter_set is _NO_LIST else parameter_set
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.parameter_set, ) == (other.parameter_set, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(parameter_set={self.parameter_set!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceSelectionReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceSelectionReqType"""
     header: MessageHeaderType
     selected_energy_transfer_service: SelectedServiceType
     selected_vas_list: SelectedServiceListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, selected_energy_transfer_service, selected_vas_list=None) -> None:
+        self.header = header
+        self.selected_energy_transfer_service = selected_energy_transfer_service
+        self.selected_vas_list = selected_vas_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.selected_energy_transfer_service, self.selected_vas_list, ) == (other.header, other.selected_energy_transfer_service, other.selected_vas_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, selected_energy_transfer_service={self.selected_energy_transfer_service!r}, selected_vas_list={self.selected_vas_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceSelectionResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceSelectionResType"""
     header: MessageHeaderType
     response_code: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code) -> None:
+        self.header = header
+        self.response_code = response_code
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, ) == (other.header, other.response_code, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceType"""
     service_id: int
     free_service: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_id, free_service) -> None:
+        self.service_id = service_id
+        self.free_service = free_service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_id, self.free_service, ) == (other.service_id, other.free_service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_id={self.service_id!r}, free_service={self.free_service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionSetupReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SessionSetupReqType"""
     header: MessageHeaderType
     evccid: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, evccid) -> None:
+        self.header = header
+        self.evccid = evccid
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.evccid, ) == (other.header, other.evccid, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, evccid={self.evccid!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionSetupResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SessionSetupResType"""
     header: MessageHeaderType
     response_code: str
     evseid: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evseid) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evseid = evseid
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evseid, ) == (other.header, other.response_code, other.evseid, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evseid={self.evseid!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionStopReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SessionStopReqType"""
     header: MessageHeaderType
@@ -715,20 +1614,59 @@ class SessionStopReqType:
     ev_termination_code: str | None = None
     ev_termination_explanation: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, charging_session, ev_termination_code=None, ev_termination_explanation=None) -> None:
+        self.header = header
+        self.charging_session = charging_session
+        self.ev_termination_code = ev_termination_code
+        self.ev_termination_explanation = ev_termination_explanation
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.charging_session, self.ev_termination_code, self.ev_termination_explanation, ) == (other.header, other.charging_session, other.ev_termination_code, other.ev_termination_explanation, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, charging_session={self.charging_session!r}, ev_termination_code={self.ev_termination_code!r}, ev_termination_explanation={self.ev_termination_explanation!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionStopResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SessionStopResType"""
     header: MessageHeaderType
     response_code: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code) -> None:
+        self.header = header
+        self.response_code = response_code
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, ) == (other.header, other.response_code, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignedCertificateChainType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SignedCertificateChainType"""
     id: str
     certificate: bytes
     sub_certificates: SubCertificatesType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id, certificate, sub_certificates=None) -> None:
+        self.id = id
+        self.certificate = certificate
+        self.sub_certificates = sub_certificates
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.certificate, self.sub_certificates, ) == (other.id, other.certificate, other.sub_certificates, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, certificate={self.certificate!r}, sub_certificates={self.sub_certificates!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignedInstallationDataType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SignedInstallationDataType"""
     id: str
@@ -739,7 +1677,24 @@ class SignedInstallationDataType:
     x448_encrypted_private_key: bytes | None = None
     tpm_encrypted_private_key: bytes | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id, contract_certificate_chain, ecdh_curve, dh_public_key, secp521_encrypted_private_key=None, x448_encrypted_private_key=None, tpm_encrypted_private_key=None) -> None:
+        self.id = id
+        self.contract_certificate_chain = contract_certificate_chain
+        self.ecdh_curve = ecdh_curve
+        self.dh_public_key = dh_public_key
+        self.secp521_encrypted_private_key = secp521_encrypted_private_key
+        self.x448_encrypted_private_key = x448_encrypted_private_key
+        self.tpm_encrypted_private_key = tpm_encrypted_private_key
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.contract_certificate_chain, self.ecdh_curve, self.dh_public_key, self.secp521_encrypted_private_key, self.x448_encrypted_private_key, self.tpm_encrypted_private_key, ) == (other.id, other.contract_certificate_chain, other.ecdh_curve, other.dh_public_key, other.secp521_encrypted_private_key, other.x448_encrypted_private_key, other.tpm_encrypted_private_key, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, contract_certificate_chain={self.contract_certificate_chain!r}, ecdh_curve={self.ecdh_curve!r}, dh_public_key={self.dh_public_key!r}, secp521_encrypted_private_key={self.secp521_encrypted_private_key!r}, x448_encrypted_private_key={self.x448_encrypted_private_key!r}, tpm_encrypted_private_key={self.tpm_encrypted_private_key!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignedMeteringDataType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SignedMeteringDataType"""
     id: str
@@ -749,28 +1704,89 @@ class SignedMeteringDataType:
     dynamic_smdt_control_mode: Dynamic_SMDTControlModeType | None = None
     scheduled_smdt_control_mode: Scheduled_SMDTControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id, session_id, meter_info, receipt=None, dynamic_smdt_control_mode=None, scheduled_smdt_control_mode=None) -> None:
+        self.id = id
+        self.session_id = session_id
+        self.meter_info = meter_info
+        self.receipt = receipt
+        self.dynamic_smdt_control_mode = dynamic_smdt_control_mode
+        self.scheduled_smdt_control_mode = scheduled_smdt_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.session_id, self.meter_info, self.receipt, self.dynamic_smdt_control_mode, self.scheduled_smdt_control_mode, ) == (other.id, other.session_id, other.meter_info, other.receipt, other.dynamic_smdt_control_mode, other.scheduled_smdt_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, session_id={self.session_id!r}, meter_info={self.meter_info!r}, receipt={self.receipt!r}, dynamic_smdt_control_mode={self.dynamic_smdt_control_mode!r}, scheduled_smdt_control_mode={self.scheduled_smdt_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SubCertificatesType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SubCertificatesType"""
     certificate: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, certificate=_NO_LIST) -> None:
+        self.certificate = [] if certificate is _NO_LIST else certificate
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.certificate, ) == (other.certificate, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(certificate={self.certificate!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SupportedProvidersListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SupportedProvidersListType"""
     provider_id: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, provider_id=_NO_LIST) -> None:
+        self.provider_id = [] if provider_id is _NO_LIST else provider_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.provider_id, ) == (other.provider_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(provider_id={self.provider_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class TargetPositionType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}TargetPositionType"""
     target_offset_x: int
     target_offset_y: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, target_offset_x, target_offset_y) -> None:
+        self.target_offset_x = target_offset_x
+        self.target_offset_y = target_offset_y
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.target_offset_x, self.target_offset_y, ) == (other.target_offset_x, other.target_offset_y, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(target_offset_x={self.target_offset_x!r}, target_offset_y={self.target_offset_y!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class TaxRuleListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}TaxRuleListType"""
     tax_rule: list[TaxRuleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, tax_rule=_NO_LIST) -> None:
+        self.tax_rule = [] if tax_rule is _NO_LIST else tax_rule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tax_rule, ) == (other.tax_rule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tax_rule={self.tax_rule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class TaxRuleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}TaxRuleType"""
     tax_rule_id: int
@@ -782,7 +1798,25 @@ class TaxRuleType:
     applies_to_overstay_fee: bool
     applies_minimum_maximum_cost: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, tax_rule_id, tax_rule_name=None, tax_rate, tax_included_in_price=None, applies_to_energy_fee, applies_to_parking_fee, applies_to_overstay_fee, applies_minimum_maximum_cost) -> None:
+        self.tax_rule_id = tax_rule_id
+        self.tax_rule_name = tax_rule_name
+        self.tax_rate = tax_rate
+        self.tax_included_in_price = tax_included_in_price
+        self.applies_to_energy_fee = applies_to_energy_fee
+        self.applies_to_parking_fee = applies_to_parking_fee
+        self.applies_to_overstay_fee = applies_to_overstay_fee
+        self.applies_minimum_maximum_cost = applies_minimum_maximum_cost
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tax_rule_id, self.tax_rule_name, self.tax_rate, self.tax_included_in_price, self.applies_to_energy_fee, self.applies_to_parking_fee, self.applies_to_overstay_fee, self.applies_minimum_maximum_cost, ) == (other.tax_rule_id, other.tax_rule_name, other.tax_rate, other.tax_included_in_price, other.applies_to_energy_fee, other.applies_to_parking_fee, other.applies_to_overstay_fee, other.applies_minimum_maximum_cost, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tax_rule_id={self.tax_rule_id!r}, tax_rule_name={self.tax_rule_name!r}, tax_rate={self.tax_rate!r}, tax_included_in_price={self.tax_included_in_price!r}, applies_to_energy_fee={self.applies_to_energy_fee!r}, applies_to_parking_fee={self.applies_to_parking_fee!r}, applies_to_overstay_fee={self.applies_to_overstay_fee!r}, applies_minimum_maximum_cost={self.applies_minimum_maximum_cost!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class VehicleCheckInReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckInReqType"""
     header: MessageHeaderType
@@ -792,7 +1826,23 @@ class VehicleCheckInReqType:
     device_offset: int | None = None
     vehicle_travel: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_check_in_status, parking_method, vehicle_frame=None, device_offset=None, vehicle_travel=None) -> None:
+        self.header = header
+        self.ev_check_in_status = ev_check_in_status
+        self.parking_method = parking_method
+        self.vehicle_frame = vehicle_frame
+        self.device_offset = device_offset
+        self.vehicle_travel = vehicle_travel
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_check_in_status, self.parking_method, self.vehicle_frame, self.device_offset, self.vehicle_travel, ) == (other.header, other.ev_check_in_status, other.parking_method, other.vehicle_frame, other.device_offset, other.vehicle_travel, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_check_in_status={self.ev_check_in_status!r}, parking_method={self.parking_method!r}, vehicle_frame={self.vehicle_frame!r}, device_offset={self.device_offset!r}, vehicle_travel={self.vehicle_travel!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class VehicleCheckInResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckInResType"""
     header: MessageHeaderType
@@ -801,19 +1851,60 @@ class VehicleCheckInResType:
     device_location: int | None = None
     target_distance: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, parking_space=None, device_location=None, target_distance=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.parking_space = parking_space
+        self.device_location = device_location
+        self.target_distance = target_distance
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.parking_space, self.device_location, self.target_distance, ) == (other.header, other.response_code, other.parking_space, other.device_location, other.target_distance, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, parking_space={self.parking_space!r}, device_location={self.device_location!r}, target_distance={self.target_distance!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class VehicleCheckOutReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckOutReqType"""
     header: MessageHeaderType
     ev_check_out_status: str
     check_out_time: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_check_out_status, check_out_time) -> None:
+        self.header = header
+        self.ev_check_out_status = ev_check_out_status
+        self.check_out_time = check_out_time
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_check_out_status, self.check_out_time, ) == (other.header, other.ev_check_out_status, other.check_out_time, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_check_out_status={self.ev_check_out_status!r}, check_out_time={self.check_out_time!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class VehicleCheckOutResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckOutResType"""
     header: MessageHeaderType
     response_code: str
     evse_check_out_status: str
+
+    def __init__(self, *, header, response_code, evse_check_out_status) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_check_out_status = evse_check_out_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_check_out_status, ) == (other.header, other.response_code, other.evse_check_out_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_check_out_status={self.evse_check_out_status!r})"
 
 def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
     rv = r.v; rn = r.n

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 # the CommonTypes and xmldsig types: one codec for every -20 namespace
 from exi_schemas.generated.iso20_types import (  # noqa: F401
@@ -295,7 +295,7 @@ _F231 = ('base64Binary', None, None, None, None, None)
 _F232 = ('byte', -128, 127, None, None, None)
 _F233 = ('integer', None, None, None, None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_CPDReqEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:AC}AC_CPDReqEnergyTransferModeType"""
     ev_maximum_charge_power: RationalNumberType
@@ -305,7 +305,23 @@ class AC_CPDReqEnergyTransferModeType:
     ev_minimum_charge_power_l2: RationalNumberType | None = None
     ev_minimum_charge_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_maximum_charge_power, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None) -> None:
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, ) == (other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_CPDResEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:AC}AC_CPDResEnergyTransferModeType"""
     evse_maximum_charge_power: RationalNumberType
@@ -321,7 +337,29 @@ class AC_CPDResEnergyTransferModeType:
     evse_present_active_power_l2: RationalNumberType | None = None
     evse_present_active_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_maximum_charge_power, evse_maximum_charge_power_l2=None, evse_maximum_charge_power_l3=None, evse_minimum_charge_power, evse_minimum_charge_power_l2=None, evse_minimum_charge_power_l3=None, evse_nominal_frequency, maximum_power_asymmetry=None, evse_power_ramp_limitation=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_maximum_charge_power_l2 = evse_maximum_charge_power_l2
+        self.evse_maximum_charge_power_l3 = evse_maximum_charge_power_l3
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_minimum_charge_power_l2 = evse_minimum_charge_power_l2
+        self.evse_minimum_charge_power_l3 = evse_minimum_charge_power_l3
+        self.evse_nominal_frequency = evse_nominal_frequency
+        self.maximum_power_asymmetry = maximum_power_asymmetry
+        self.evse_power_ramp_limitation = evse_power_ramp_limitation
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_maximum_charge_power_l2, self.evse_maximum_charge_power_l3, self.evse_minimum_charge_power, self.evse_minimum_charge_power_l2, self.evse_minimum_charge_power_l3, self.evse_nominal_frequency, self.maximum_power_asymmetry, self.evse_power_ramp_limitation, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, ) == (other.evse_maximum_charge_power, other.evse_maximum_charge_power_l2, other.evse_maximum_charge_power_l3, other.evse_minimum_charge_power, other.evse_minimum_charge_power_l2, other.evse_minimum_charge_power_l3, other.evse_nominal_frequency, other.maximum_power_asymmetry, other.evse_power_ramp_limitation, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_maximum_charge_power_l2={self.evse_maximum_charge_power_l2!r}, evse_maximum_charge_power_l3={self.evse_maximum_charge_power_l3!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_minimum_charge_power_l2={self.evse_minimum_charge_power_l2!r}, evse_minimum_charge_power_l3={self.evse_minimum_charge_power_l3!r}, evse_nominal_frequency={self.evse_nominal_frequency!r}, maximum_power_asymmetry={self.maximum_power_asymmetry!r}, evse_power_ramp_limitation={self.evse_power_ramp_limitation!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_ChargeLoopReqType:
     """{urn:iso:std:iso:15118:-20:AC}AC_ChargeLoopReqType"""
     header: MessageHeaderType
@@ -333,7 +371,25 @@ class AC_ChargeLoopReqType:
     dynamic_ac_cl_req_control_mode: Dynamic_AC_CLReqControlModeType | None = None
     scheduled_ac_cl_req_control_mode: Scheduled_AC_CLReqControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, display_parameters=None, meter_info_requested, bpt_dynamic_ac_cl_req_control_mode=None, bpt_scheduled_ac_cl_req_control_mode=None, cl_req_control_mode=None, dynamic_ac_cl_req_control_mode=None, scheduled_ac_cl_req_control_mode=None) -> None:
+        self.header = header
+        self.display_parameters = display_parameters
+        self.meter_info_requested = meter_info_requested
+        self.bpt_dynamic_ac_cl_req_control_mode = bpt_dynamic_ac_cl_req_control_mode
+        self.bpt_scheduled_ac_cl_req_control_mode = bpt_scheduled_ac_cl_req_control_mode
+        self.cl_req_control_mode = cl_req_control_mode
+        self.dynamic_ac_cl_req_control_mode = dynamic_ac_cl_req_control_mode
+        self.scheduled_ac_cl_req_control_mode = scheduled_ac_cl_req_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.display_parameters, self.meter_info_requested, self.bpt_dynamic_ac_cl_req_control_mode, self.bpt_scheduled_ac_cl_req_control_mode, self.cl_req_control_mode, self.dynamic_ac_cl_req_control_mode, self.scheduled_ac_cl_req_control_mode, ) == (other.header, other.display_parameters, other.meter_info_requested, other.bpt_dynamic_ac_cl_req_control_mode, other.bpt_scheduled_ac_cl_req_control_mode, other.cl_req_control_mode, other.dynamic_ac_cl_req_control_mode, other.scheduled_ac_cl_req_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, display_parameters={self.display_parameters!r}, meter_info_requested={self.meter_info_requested!r}, bpt_dynamic_ac_cl_req_control_mode={self.bpt_dynamic_ac_cl_req_control_mode!r}, bpt_scheduled_ac_cl_req_control_mode={self.bpt_scheduled_ac_cl_req_control_mode!r}, cl_req_control_mode={self.cl_req_control_mode!r}, dynamic_ac_cl_req_control_mode={self.dynamic_ac_cl_req_control_mode!r}, scheduled_ac_cl_req_control_mode={self.scheduled_ac_cl_req_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_ChargeLoopResType:
     """{urn:iso:std:iso:15118:-20:AC}AC_ChargeLoopResType"""
     header: MessageHeaderType
@@ -348,14 +404,48 @@ class AC_ChargeLoopResType:
     dynamic_ac_cl_res_control_mode: Dynamic_AC_CLResControlModeType | None = None
     scheduled_ac_cl_res_control_mode: Scheduled_AC_CLResControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_status=None, meter_info=None, receipt=None, evse_target_frequency=None, bpt_dynamic_ac_cl_res_control_mode=None, bpt_scheduled_ac_cl_res_control_mode=None, cl_res_control_mode=None, dynamic_ac_cl_res_control_mode=None, scheduled_ac_cl_res_control_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_status = evse_status
+        self.meter_info = meter_info
+        self.receipt = receipt
+        self.evse_target_frequency = evse_target_frequency
+        self.bpt_dynamic_ac_cl_res_control_mode = bpt_dynamic_ac_cl_res_control_mode
+        self.bpt_scheduled_ac_cl_res_control_mode = bpt_scheduled_ac_cl_res_control_mode
+        self.cl_res_control_mode = cl_res_control_mode
+        self.dynamic_ac_cl_res_control_mode = dynamic_ac_cl_res_control_mode
+        self.scheduled_ac_cl_res_control_mode = scheduled_ac_cl_res_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_status, self.meter_info, self.receipt, self.evse_target_frequency, self.bpt_dynamic_ac_cl_res_control_mode, self.bpt_scheduled_ac_cl_res_control_mode, self.cl_res_control_mode, self.dynamic_ac_cl_res_control_mode, self.scheduled_ac_cl_res_control_mode, ) == (other.header, other.response_code, other.evse_status, other.meter_info, other.receipt, other.evse_target_frequency, other.bpt_dynamic_ac_cl_res_control_mode, other.bpt_scheduled_ac_cl_res_control_mode, other.cl_res_control_mode, other.dynamic_ac_cl_res_control_mode, other.scheduled_ac_cl_res_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_status={self.evse_status!r}, meter_info={self.meter_info!r}, receipt={self.receipt!r}, evse_target_frequency={self.evse_target_frequency!r}, bpt_dynamic_ac_cl_res_control_mode={self.bpt_dynamic_ac_cl_res_control_mode!r}, bpt_scheduled_ac_cl_res_control_mode={self.bpt_scheduled_ac_cl_res_control_mode!r}, cl_res_control_mode={self.cl_res_control_mode!r}, dynamic_ac_cl_res_control_mode={self.dynamic_ac_cl_res_control_mode!r}, scheduled_ac_cl_res_control_mode={self.scheduled_ac_cl_res_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_ChargeParameterDiscoveryReqType:
     """{urn:iso:std:iso:15118:-20:AC}AC_ChargeParameterDiscoveryReqType"""
     header: MessageHeaderType
     ac_cpd_req_energy_transfer_mode: AC_CPDReqEnergyTransferModeType | None = None
     bpt_ac_cpd_req_energy_transfer_mode: BPT_AC_CPDReqEnergyTransferModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ac_cpd_req_energy_transfer_mode=None, bpt_ac_cpd_req_energy_transfer_mode=None) -> None:
+        self.header = header
+        self.ac_cpd_req_energy_transfer_mode = ac_cpd_req_energy_transfer_mode
+        self.bpt_ac_cpd_req_energy_transfer_mode = bpt_ac_cpd_req_energy_transfer_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ac_cpd_req_energy_transfer_mode, self.bpt_ac_cpd_req_energy_transfer_mode, ) == (other.header, other.ac_cpd_req_energy_transfer_mode, other.bpt_ac_cpd_req_energy_transfer_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ac_cpd_req_energy_transfer_mode={self.ac_cpd_req_energy_transfer_mode!r}, bpt_ac_cpd_req_energy_transfer_mode={self.bpt_ac_cpd_req_energy_transfer_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_ChargeParameterDiscoveryResType:
     """{urn:iso:std:iso:15118:-20:AC}AC_ChargeParameterDiscoveryResType"""
     header: MessageHeaderType
@@ -363,7 +453,21 @@ class AC_ChargeParameterDiscoveryResType:
     ac_cpd_res_energy_transfer_mode: AC_CPDResEnergyTransferModeType | None = None
     bpt_ac_cpd_res_energy_transfer_mode: BPT_AC_CPDResEnergyTransferModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, ac_cpd_res_energy_transfer_mode=None, bpt_ac_cpd_res_energy_transfer_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.ac_cpd_res_energy_transfer_mode = ac_cpd_res_energy_transfer_mode
+        self.bpt_ac_cpd_res_energy_transfer_mode = bpt_ac_cpd_res_energy_transfer_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.ac_cpd_res_energy_transfer_mode, self.bpt_ac_cpd_res_energy_transfer_mode, ) == (other.header, other.response_code, other.ac_cpd_res_energy_transfer_mode, other.bpt_ac_cpd_res_energy_transfer_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, ac_cpd_res_energy_transfer_mode={self.ac_cpd_res_energy_transfer_mode!r}, bpt_ac_cpd_res_energy_transfer_mode={self.bpt_ac_cpd_res_energy_transfer_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_AC_CPDReqEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_AC_CPDReqEnergyTransferModeType"""
     ev_maximum_charge_power: RationalNumberType
@@ -379,7 +483,29 @@ class BPT_AC_CPDReqEnergyTransferModeType:
     ev_minimum_discharge_power_l2: RationalNumberType | None = None
     ev_minimum_discharge_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_maximum_charge_power, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None, ev_maximum_discharge_power, ev_maximum_discharge_power_l2=None, ev_maximum_discharge_power_l3=None, ev_minimum_discharge_power, ev_minimum_discharge_power_l2=None, ev_minimum_discharge_power_l3=None) -> None:
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = ev_minimum_discharge_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, self.ev_maximum_discharge_power, self.ev_maximum_discharge_power_l2, self.ev_maximum_discharge_power_l3, self.ev_minimum_discharge_power, self.ev_minimum_discharge_power_l2, self.ev_minimum_discharge_power_l3, ) == (other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, other.ev_maximum_discharge_power, other.ev_maximum_discharge_power_l2, other.ev_maximum_discharge_power_l3, other.ev_minimum_discharge_power, other.ev_minimum_discharge_power_l2, other.ev_minimum_discharge_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_maximum_discharge_power_l2={self.ev_maximum_discharge_power_l2!r}, ev_maximum_discharge_power_l3={self.ev_maximum_discharge_power_l3!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_minimum_discharge_power_l2={self.ev_minimum_discharge_power_l2!r}, ev_minimum_discharge_power_l3={self.ev_minimum_discharge_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_AC_CPDResEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_AC_CPDResEnergyTransferModeType"""
     evse_maximum_charge_power: RationalNumberType
@@ -401,7 +527,35 @@ class BPT_AC_CPDResEnergyTransferModeType:
     evse_minimum_discharge_power_l2: RationalNumberType | None = None
     evse_minimum_discharge_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_maximum_charge_power, evse_maximum_charge_power_l2=None, evse_maximum_charge_power_l3=None, evse_minimum_charge_power, evse_minimum_charge_power_l2=None, evse_minimum_charge_power_l3=None, evse_nominal_frequency, maximum_power_asymmetry=None, evse_power_ramp_limitation=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None, evse_maximum_discharge_power, evse_maximum_discharge_power_l2=None, evse_maximum_discharge_power_l3=None, evse_minimum_discharge_power, evse_minimum_discharge_power_l2=None, evse_minimum_discharge_power_l3=None) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_maximum_charge_power_l2 = evse_maximum_charge_power_l2
+        self.evse_maximum_charge_power_l3 = evse_maximum_charge_power_l3
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_minimum_charge_power_l2 = evse_minimum_charge_power_l2
+        self.evse_minimum_charge_power_l3 = evse_minimum_charge_power_l3
+        self.evse_nominal_frequency = evse_nominal_frequency
+        self.maximum_power_asymmetry = maximum_power_asymmetry
+        self.evse_power_ramp_limitation = evse_power_ramp_limitation
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
+        self.evse_maximum_discharge_power = evse_maximum_discharge_power
+        self.evse_maximum_discharge_power_l2 = evse_maximum_discharge_power_l2
+        self.evse_maximum_discharge_power_l3 = evse_maximum_discharge_power_l3
+        self.evse_minimum_discharge_power = evse_minimum_discharge_power
+        self.evse_minimum_discharge_power_l2 = evse_minimum_discharge_power_l2
+        self.evse_minimum_discharge_power_l3 = evse_minimum_discharge_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_maximum_charge_power_l2, self.evse_maximum_charge_power_l3, self.evse_minimum_charge_power, self.evse_minimum_charge_power_l2, self.evse_minimum_charge_power_l3, self.evse_nominal_frequency, self.maximum_power_asymmetry, self.evse_power_ramp_limitation, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, self.evse_maximum_discharge_power, self.evse_maximum_discharge_power_l2, self.evse_maximum_discharge_power_l3, self.evse_minimum_discharge_power, self.evse_minimum_discharge_power_l2, self.evse_minimum_discharge_power_l3, ) == (other.evse_maximum_charge_power, other.evse_maximum_charge_power_l2, other.evse_maximum_charge_power_l3, other.evse_minimum_charge_power, other.evse_minimum_charge_power_l2, other.evse_minimum_charge_power_l3, other.evse_nominal_frequency, other.maximum_power_asymmetry, other.evse_power_ramp_limitation, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, other.evse_maximum_discharge_power, other.evse_maximum_discharge_power_l2, other.evse_maximum_discharge_power_l3, other.evse_minimum_discharge_power, other.evse_minimum_discharge_power_l2, other.evse_minimum_discharge_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_maximum_charge_power_l2={self.evse_maximum_charge_power_l2!r}, evse_maximum_charge_power_l3={self.evse_maximum_charge_power_l3!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_minimum_charge_power_l2={self.evse_minimum_charge_power_l2!r}, evse_minimum_charge_power_l3={self.evse_minimum_charge_power_l3!r}, evse_nominal_frequency={self.evse_nominal_frequency!r}, maximum_power_asymmetry={self.maximum_power_asymmetry!r}, evse_power_ramp_limitation={self.evse_power_ramp_limitation!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r}, evse_maximum_discharge_power={self.evse_maximum_discharge_power!r}, evse_maximum_discharge_power_l2={self.evse_maximum_discharge_power_l2!r}, evse_maximum_discharge_power_l3={self.evse_maximum_discharge_power_l3!r}, evse_minimum_discharge_power={self.evse_minimum_discharge_power!r}, evse_minimum_discharge_power_l2={self.evse_minimum_discharge_power_l2!r}, evse_minimum_discharge_power_l3={self.evse_minimum_discharge_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Dynamic_AC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_Dynamic_AC_CLReqControlModeType"""
     departure_time: int | None = None
@@ -429,7 +583,41 @@ class BPT_Dynamic_AC_CLReqControlModeType:
     ev_maximum_v2_x_energy_request: RationalNumberType | None = None
     ev_minimum_v2_x_energy_request: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request, ev_maximum_charge_power, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None, ev_present_active_power, ev_present_active_power_l2=None, ev_present_active_power_l3=None, ev_present_reactive_power, ev_present_reactive_power_l2=None, ev_present_reactive_power_l3=None, ev_maximum_discharge_power, ev_maximum_discharge_power_l2=None, ev_maximum_discharge_power_l3=None, ev_minimum_discharge_power, ev_minimum_discharge_power_l2=None, ev_minimum_discharge_power_l3=None, ev_maximum_v2_x_energy_request=None, ev_minimum_v2_x_energy_request=None) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+        self.ev_present_active_power = ev_present_active_power
+        self.ev_present_active_power_l2 = ev_present_active_power_l2
+        self.ev_present_active_power_l3 = ev_present_active_power_l3
+        self.ev_present_reactive_power = ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = ev_present_reactive_power_l3
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = ev_minimum_discharge_power_l3
+        self.ev_maximum_v2_x_energy_request = ev_maximum_v2_x_energy_request
+        self.ev_minimum_v2_x_energy_request = ev_minimum_v2_x_energy_request
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, self.ev_present_active_power, self.ev_present_active_power_l2, self.ev_present_active_power_l3, self.ev_present_reactive_power, self.ev_present_reactive_power_l2, self.ev_present_reactive_power_l3, self.ev_maximum_discharge_power, self.ev_maximum_discharge_power_l2, self.ev_maximum_discharge_power_l3, self.ev_minimum_discharge_power, self.ev_minimum_discharge_power_l2, self.ev_minimum_discharge_power_l3, self.ev_maximum_v2_x_energy_request, self.ev_minimum_v2_x_energy_request, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, other.ev_present_active_power, other.ev_present_active_power_l2, other.ev_present_active_power_l3, other.ev_present_reactive_power, other.ev_present_reactive_power_l2, other.ev_present_reactive_power_l3, other.ev_maximum_discharge_power, other.ev_maximum_discharge_power_l2, other.ev_maximum_discharge_power_l3, other.ev_minimum_discharge_power, other.ev_minimum_discharge_power_l2, other.ev_minimum_discharge_power_l3, other.ev_maximum_v2_x_energy_request, other.ev_minimum_v2_x_energy_request, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r}, ev_present_active_power={self.ev_present_active_power!r}, ev_present_active_power_l2={self.ev_present_active_power_l2!r}, ev_present_active_power_l3={self.ev_present_active_power_l3!r}, ev_present_reactive_power={self.ev_present_reactive_power!r}, ev_present_reactive_power_l2={self.ev_present_reactive_power_l2!r}, ev_present_reactive_power_l3={self.ev_present_reactive_power_l3!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_maximum_discharge_power_l2={self.ev_maximum_discharge_power_l2!r}, ev_maximum_discharge_power_l3={self.ev_maximum_discharge_power_l3!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_minimum_discharge_power_l2={self.ev_minimum_discharge_power_l2!r}, ev_minimum_discharge_power_l3={self.ev_minimum_discharge_power_l3!r}, ev_maximum_v2_x_energy_request={self.ev_maximum_v2_x_energy_request!r}, ev_minimum_v2_x_energy_request={self.ev_minimum_v2_x_energy_request!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Dynamic_AC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_Dynamic_AC_CLResControlModeType"""
     departure_time: int | None = None
@@ -446,7 +634,30 @@ class BPT_Dynamic_AC_CLResControlModeType:
     evse_present_active_power_l2: RationalNumberType | None = None
     evse_present_active_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, ack_max_delay=None, evse_target_active_power, evse_target_active_power_l2=None, evse_target_active_power_l3=None, evse_target_reactive_power=None, evse_target_reactive_power_l2=None, evse_target_reactive_power_l3=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ack_max_delay = ack_max_delay
+        self.evse_target_active_power = evse_target_active_power
+        self.evse_target_active_power_l2 = evse_target_active_power_l2
+        self.evse_target_active_power_l3 = evse_target_active_power_l3
+        self.evse_target_reactive_power = evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = evse_target_reactive_power_l3
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ack_max_delay, self.evse_target_active_power, self.evse_target_active_power_l2, self.evse_target_active_power_l3, self.evse_target_reactive_power, self.evse_target_reactive_power_l2, self.evse_target_reactive_power_l3, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ack_max_delay, other.evse_target_active_power, other.evse_target_active_power_l2, other.evse_target_active_power_l3, other.evse_target_reactive_power, other.evse_target_reactive_power_l2, other.evse_target_reactive_power_l3, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ack_max_delay={self.ack_max_delay!r}, evse_target_active_power={self.evse_target_active_power!r}, evse_target_active_power_l2={self.evse_target_active_power_l2!r}, evse_target_active_power_l3={self.evse_target_active_power_l3!r}, evse_target_reactive_power={self.evse_target_reactive_power!r}, evse_target_reactive_power_l2={self.evse_target_reactive_power_l2!r}, evse_target_reactive_power_l3={self.evse_target_reactive_power_l3!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Scheduled_AC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_Scheduled_AC_CLReqControlModeType"""
     ev_target_energy_request: RationalNumberType | None = None
@@ -471,7 +682,38 @@ class BPT_Scheduled_AC_CLReqControlModeType:
     ev_minimum_discharge_power_l2: RationalNumberType | None = None
     ev_minimum_discharge_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None, ev_maximum_charge_power=None, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power=None, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None, ev_present_active_power, ev_present_active_power_l2=None, ev_present_active_power_l3=None, ev_present_reactive_power=None, ev_present_reactive_power_l2=None, ev_present_reactive_power_l3=None, ev_maximum_discharge_power=None, ev_maximum_discharge_power_l2=None, ev_maximum_discharge_power_l3=None, ev_minimum_discharge_power=None, ev_minimum_discharge_power_l2=None, ev_minimum_discharge_power_l3=None) -> None:
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+        self.ev_present_active_power = ev_present_active_power
+        self.ev_present_active_power_l2 = ev_present_active_power_l2
+        self.ev_present_active_power_l3 = ev_present_active_power_l3
+        self.ev_present_reactive_power = ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = ev_present_reactive_power_l3
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = ev_minimum_discharge_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, self.ev_present_active_power, self.ev_present_active_power_l2, self.ev_present_active_power_l3, self.ev_present_reactive_power, self.ev_present_reactive_power_l2, self.ev_present_reactive_power_l3, self.ev_maximum_discharge_power, self.ev_maximum_discharge_power_l2, self.ev_maximum_discharge_power_l3, self.ev_minimum_discharge_power, self.ev_minimum_discharge_power_l2, self.ev_minimum_discharge_power_l3, ) == (other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, other.ev_present_active_power, other.ev_present_active_power_l2, other.ev_present_active_power_l3, other.ev_present_reactive_power, other.ev_present_reactive_power_l2, other.ev_present_reactive_power_l3, other.ev_maximum_discharge_power, other.ev_maximum_discharge_power_l2, other.ev_maximum_discharge_power_l3, other.ev_minimum_discharge_power, other.ev_minimum_discharge_power_l2, other.ev_minimum_discharge_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r}, ev_present_active_power={self.ev_present_active_power!r}, ev_present_active_power_l2={self.ev_present_active_power_l2!r}, ev_present_active_power_l3={self.ev_present_active_power_l3!r}, ev_present_reactive_power={self.ev_present_reactive_power!r}, ev_present_reactive_power_l2={self.ev_present_reactive_power_l2!r}, ev_present_reactive_power_l3={self.ev_present_reactive_power_l3!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_maximum_discharge_power_l2={self.ev_maximum_discharge_power_l2!r}, ev_maximum_discharge_power_l3={self.ev_maximum_discharge_power_l3!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_minimum_discharge_power_l2={self.ev_minimum_discharge_power_l2!r}, ev_minimum_discharge_power_l3={self.ev_minimum_discharge_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Scheduled_AC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_Scheduled_AC_CLResControlModeType"""
     evse_target_active_power: RationalNumberType | None = None
@@ -484,7 +726,26 @@ class BPT_Scheduled_AC_CLResControlModeType:
     evse_present_active_power_l2: RationalNumberType | None = None
     evse_present_active_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_target_active_power=None, evse_target_active_power_l2=None, evse_target_active_power_l3=None, evse_target_reactive_power=None, evse_target_reactive_power_l2=None, evse_target_reactive_power_l3=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None) -> None:
+        self.evse_target_active_power = evse_target_active_power
+        self.evse_target_active_power_l2 = evse_target_active_power_l2
+        self.evse_target_active_power_l3 = evse_target_active_power_l3
+        self.evse_target_reactive_power = evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = evse_target_reactive_power_l3
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_target_active_power, self.evse_target_active_power_l2, self.evse_target_active_power_l3, self.evse_target_reactive_power, self.evse_target_reactive_power_l2, self.evse_target_reactive_power_l3, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, ) == (other.evse_target_active_power, other.evse_target_active_power_l2, other.evse_target_active_power_l3, other.evse_target_reactive_power, other.evse_target_reactive_power_l2, other.evse_target_reactive_power_l3, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_target_active_power={self.evse_target_active_power!r}, evse_target_active_power_l2={self.evse_target_active_power_l2!r}, evse_target_active_power_l3={self.evse_target_active_power_l3!r}, evse_target_reactive_power={self.evse_target_reactive_power!r}, evse_target_reactive_power_l2={self.evse_target_reactive_power_l2!r}, evse_target_reactive_power_l3={self.evse_target_reactive_power_l3!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_AC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}Dynamic_AC_CLReqControlModeType"""
     departure_time: int | None = None
@@ -504,7 +765,33 @@ class Dynamic_AC_CLReqControlModeType:
     ev_present_reactive_power_l2: RationalNumberType | None = None
     ev_present_reactive_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request, ev_maximum_charge_power, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None, ev_present_active_power, ev_present_active_power_l2=None, ev_present_active_power_l3=None, ev_present_reactive_power, ev_present_reactive_power_l2=None, ev_present_reactive_power_l3=None) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+        self.ev_present_active_power = ev_present_active_power
+        self.ev_present_active_power_l2 = ev_present_active_power_l2
+        self.ev_present_active_power_l3 = ev_present_active_power_l3
+        self.ev_present_reactive_power = ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = ev_present_reactive_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, self.ev_present_active_power, self.ev_present_active_power_l2, self.ev_present_active_power_l3, self.ev_present_reactive_power, self.ev_present_reactive_power_l2, self.ev_present_reactive_power_l3, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, other.ev_present_active_power, other.ev_present_active_power_l2, other.ev_present_active_power_l3, other.ev_present_reactive_power, other.ev_present_reactive_power_l2, other.ev_present_reactive_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r}, ev_present_active_power={self.ev_present_active_power!r}, ev_present_active_power_l2={self.ev_present_active_power_l2!r}, ev_present_active_power_l3={self.ev_present_active_power_l3!r}, ev_present_reactive_power={self.ev_present_reactive_power!r}, ev_present_reactive_power_l2={self.ev_present_reactive_power_l2!r}, ev_present_reactive_power_l3={self.ev_present_reactive_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_AC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}Dynamic_AC_CLResControlModeType"""
     departure_time: int | None = None
@@ -521,7 +808,30 @@ class Dynamic_AC_CLResControlModeType:
     evse_present_active_power_l2: RationalNumberType | None = None
     evse_present_active_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, ack_max_delay=None, evse_target_active_power, evse_target_active_power_l2=None, evse_target_active_power_l3=None, evse_target_reactive_power=None, evse_target_reactive_power_l2=None, evse_target_reactive_power_l3=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ack_max_delay = ack_max_delay
+        self.evse_target_active_power = evse_target_active_power
+        self.evse_target_active_power_l2 = evse_target_active_power_l2
+        self.evse_target_active_power_l3 = evse_target_active_power_l3
+        self.evse_target_reactive_power = evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = evse_target_reactive_power_l3
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ack_max_delay, self.evse_target_active_power, self.evse_target_active_power_l2, self.evse_target_active_power_l3, self.evse_target_reactive_power, self.evse_target_reactive_power_l2, self.evse_target_reactive_power_l3, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ack_max_delay, other.evse_target_active_power, other.evse_target_active_power_l2, other.evse_target_active_power_l3, other.evse_target_reactive_power, other.evse_target_reactive_power_l2, other.evse_target_reactive_power_l3, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ack_max_delay={self.ack_max_delay!r}, evse_target_active_power={self.evse_target_active_power!r}, evse_target_active_power_l2={self.evse_target_active_power_l2!r}, evse_target_active_power_l3={self.evse_target_active_power_l3!r}, evse_target_reactive_power={self.evse_target_reactive_power!r}, evse_target_reactive_power_l2={self.evse_target_reactive_power_l2!r}, evse_target_reactive_power_l3={self.evse_target_reactive_power_l3!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_AC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}Scheduled_AC_CLReqControlModeType"""
     ev_target_energy_request: RationalNumberType | None = None
@@ -540,7 +850,32 @@ class Scheduled_AC_CLReqControlModeType:
     ev_present_reactive_power_l2: RationalNumberType | None = None
     ev_present_reactive_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None, ev_maximum_charge_power=None, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power=None, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None, ev_present_active_power, ev_present_active_power_l2=None, ev_present_active_power_l3=None, ev_present_reactive_power=None, ev_present_reactive_power_l2=None, ev_present_reactive_power_l3=None) -> None:
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+        self.ev_present_active_power = ev_present_active_power
+        self.ev_present_active_power_l2 = ev_present_active_power_l2
+        self.ev_present_active_power_l3 = ev_present_active_power_l3
+        self.ev_present_reactive_power = ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = ev_present_reactive_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, self.ev_present_active_power, self.ev_present_active_power_l2, self.ev_present_active_power_l3, self.ev_present_reactive_power, self.ev_present_reactive_power_l2, self.ev_present_reactive_power_l3, ) == (other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, other.ev_present_active_power, other.ev_present_active_power_l2, other.ev_present_active_power_l3, other.ev_present_reactive_power, other.ev_present_reactive_power_l2, other.ev_present_reactive_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r}, ev_present_active_power={self.ev_present_active_power!r}, ev_present_active_power_l2={self.ev_present_active_power_l2!r}, ev_present_active_power_l3={self.ev_present_active_power_l3!r}, ev_present_reactive_power={self.ev_present_reactive_power!r}, ev_present_reactive_power_l2={self.ev_present_reactive_power_l2!r}, ev_present_reactive_power_l3={self.ev_present_reactive_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_AC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}Scheduled_AC_CLResControlModeType"""
     evse_target_active_power: RationalNumberType | None = None
@@ -552,6 +887,25 @@ class Scheduled_AC_CLResControlModeType:
     evse_present_active_power: RationalNumberType | None = None
     evse_present_active_power_l2: RationalNumberType | None = None
     evse_present_active_power_l3: RationalNumberType | None = None
+
+    def __init__(self, *, evse_target_active_power=None, evse_target_active_power_l2=None, evse_target_active_power_l3=None, evse_target_reactive_power=None, evse_target_reactive_power_l2=None, evse_target_reactive_power_l3=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None) -> None:
+        self.evse_target_active_power = evse_target_active_power
+        self.evse_target_active_power_l2 = evse_target_active_power_l2
+        self.evse_target_active_power_l3 = evse_target_active_power_l3
+        self.evse_target_reactive_power = evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = evse_target_reactive_power_l3
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_target_active_power, self.evse_target_active_power_l2, self.evse_target_active_power_l3, self.evse_target_reactive_power, self.evse_target_reactive_power_l2, self.evse_target_reactive_power_l3, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, ) == (other.evse_target_active_power, other.evse_target_active_power_l2, other.evse_target_active_power_l3, other.evse_target_reactive_power, other.evse_target_reactive_power_l2, other.evse_target_reactive_power_l3, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_target_active_power={self.evse_target_active_power!r}, evse_target_active_power_l2={self.evse_target_active_power_l2!r}, evse_target_active_power_l3={self.evse_target_active_power_l3!r}, evse_target_reactive_power={self.evse_target_reactive_power!r}, evse_target_reactive_power_l2={self.evse_target_reactive_power_l2!r}, evse_target_reactive_power_l3={self.evse_target_reactive_power_l3!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r})"
 
 def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferModeType:
     rv = r.v; rn = r.n

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 # the CommonTypes and xmldsig types: one codec for every -20 namespace
 from exi_schemas.generated.iso20_types import (  # noqa: F401
@@ -115,13 +115,25 @@ _F51 = ('base64Binary', None, None, None, None, None)
 _F52 = ('byte', -128, 127, None, None, None)
 _F53 = ('integer', None, None, None, None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_ConnectReqType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_ConnectReqType"""
     header: MessageHeaderType
     ev_electrical_charging_device_status: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_electrical_charging_device_status) -> None:
+        self.header = header
+        self.ev_electrical_charging_device_status = ev_electrical_charging_device_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_electrical_charging_device_status, ) == (other.header, other.ev_electrical_charging_device_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_electrical_charging_device_status={self.ev_electrical_charging_device_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_ConnectResType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_ConnectResType"""
     header: MessageHeaderType
@@ -130,13 +142,40 @@ class ACDP_ConnectResType:
     evse_electrical_charging_device_status: str
     evse_mechanical_charging_device_status: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, evse_electrical_charging_device_status, evse_mechanical_charging_device_status) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.evse_electrical_charging_device_status = evse_electrical_charging_device_status
+        self.evse_mechanical_charging_device_status = evse_mechanical_charging_device_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.evse_electrical_charging_device_status, self.evse_mechanical_charging_device_status, ) == (other.header, other.response_code, other.evse_processing, other.evse_electrical_charging_device_status, other.evse_mechanical_charging_device_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, evse_electrical_charging_device_status={self.evse_electrical_charging_device_status!r}, evse_mechanical_charging_device_status={self.evse_mechanical_charging_device_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_SystemStatusReqType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_SystemStatusReqType"""
     header: MessageHeaderType
     ev_technical_status: EVTechnicalStatusType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_technical_status) -> None:
+        self.header = header
+        self.ev_technical_status = ev_technical_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_technical_status, ) == (other.header, other.ev_technical_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_technical_status={self.ev_technical_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_SystemStatusResType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_SystemStatusResType"""
     header: MessageHeaderType
@@ -151,14 +190,48 @@ class ACDP_SystemStatusResType:
     ev_in_charge_position: bool
     ev_association_status: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_mechanical_charging_device_status, evse_ready_to_charge, evse_isolation_status, evse_disabled, evse_utility_interrupt_event, evse_emergency_shutdown, evse_malfunction, ev_in_charge_position, ev_association_status) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_mechanical_charging_device_status = evse_mechanical_charging_device_status
+        self.evse_ready_to_charge = evse_ready_to_charge
+        self.evse_isolation_status = evse_isolation_status
+        self.evse_disabled = evse_disabled
+        self.evse_utility_interrupt_event = evse_utility_interrupt_event
+        self.evse_emergency_shutdown = evse_emergency_shutdown
+        self.evse_malfunction = evse_malfunction
+        self.ev_in_charge_position = ev_in_charge_position
+        self.ev_association_status = ev_association_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_mechanical_charging_device_status, self.evse_ready_to_charge, self.evse_isolation_status, self.evse_disabled, self.evse_utility_interrupt_event, self.evse_emergency_shutdown, self.evse_malfunction, self.ev_in_charge_position, self.ev_association_status, ) == (other.header, other.response_code, other.evse_mechanical_charging_device_status, other.evse_ready_to_charge, other.evse_isolation_status, other.evse_disabled, other.evse_utility_interrupt_event, other.evse_emergency_shutdown, other.evse_malfunction, other.ev_in_charge_position, other.ev_association_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_mechanical_charging_device_status={self.evse_mechanical_charging_device_status!r}, evse_ready_to_charge={self.evse_ready_to_charge!r}, evse_isolation_status={self.evse_isolation_status!r}, evse_disabled={self.evse_disabled!r}, evse_utility_interrupt_event={self.evse_utility_interrupt_event!r}, evse_emergency_shutdown={self.evse_emergency_shutdown!r}, evse_malfunction={self.evse_malfunction!r}, ev_in_charge_position={self.ev_in_charge_position!r}, ev_association_status={self.ev_association_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_VehiclePositioningReqType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_VehiclePositioningReqType"""
     header: MessageHeaderType
     ev_mobility_status: bool
     ev_positioning_support: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_mobility_status, ev_positioning_support) -> None:
+        self.header = header
+        self.ev_mobility_status = ev_mobility_status
+        self.ev_positioning_support = ev_positioning_support
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_mobility_status, self.ev_positioning_support, ) == (other.header, other.ev_mobility_status, other.ev_positioning_support, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_mobility_status={self.ev_mobility_status!r}, ev_positioning_support={self.ev_positioning_support!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_VehiclePositioningResType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_VehiclePositioningResType"""
     header: MessageHeaderType
@@ -171,7 +244,26 @@ class ACDP_VehiclePositioningResType:
     contact_window_yc: int
     ev_in_charge_position: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, evse_positioning_support, ev_relative_x_deviation, ev_relative_y_deviation, contact_window_xc, contact_window_yc, ev_in_charge_position) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.evse_positioning_support = evse_positioning_support
+        self.ev_relative_x_deviation = ev_relative_x_deviation
+        self.ev_relative_y_deviation = ev_relative_y_deviation
+        self.contact_window_xc = contact_window_xc
+        self.contact_window_yc = contact_window_yc
+        self.ev_in_charge_position = ev_in_charge_position
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.evse_positioning_support, self.ev_relative_x_deviation, self.ev_relative_y_deviation, self.contact_window_xc, self.contact_window_yc, self.ev_in_charge_position, ) == (other.header, other.response_code, other.evse_processing, other.evse_positioning_support, other.ev_relative_x_deviation, other.ev_relative_y_deviation, other.contact_window_xc, other.contact_window_yc, other.ev_in_charge_position, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, evse_positioning_support={self.evse_positioning_support!r}, ev_relative_x_deviation={self.ev_relative_x_deviation!r}, ev_relative_y_deviation={self.ev_relative_y_deviation!r}, contact_window_xc={self.contact_window_xc!r}, contact_window_yc={self.contact_window_yc!r}, ev_in_charge_position={self.ev_in_charge_position!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVTechnicalStatusType:
     """{urn:iso:std:iso:15118:-20:ACDP}EVTechnicalStatusType"""
     ev_ready_to_charge: bool
@@ -182,6 +274,24 @@ class EVTechnicalStatusType:
     evsoc: int | None = None
     ev_error_code: str | None = None
     ev_timeout: bool | None = None
+
+    def __init__(self, *, ev_ready_to_charge, ev_immobilization_request, ev_immobilized=None, evwlan_strength=None, evcp_status=None, evsoc=None, ev_error_code=None, ev_timeout=None) -> None:
+        self.ev_ready_to_charge = ev_ready_to_charge
+        self.ev_immobilization_request = ev_immobilization_request
+        self.ev_immobilized = ev_immobilized
+        self.evwlan_strength = evwlan_strength
+        self.evcp_status = evcp_status
+        self.evsoc = evsoc
+        self.ev_error_code = ev_error_code
+        self.ev_timeout = ev_timeout
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_ready_to_charge, self.ev_immobilization_request, self.ev_immobilized, self.evwlan_strength, self.evcp_status, self.evsoc, self.ev_error_code, self.ev_timeout, ) == (other.ev_ready_to_charge, other.ev_immobilization_request, other.ev_immobilized, other.evwlan_strength, other.evcp_status, other.evsoc, other.ev_error_code, other.ev_timeout, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_ready_to_charge={self.ev_ready_to_charge!r}, ev_immobilization_request={self.ev_immobilization_request!r}, ev_immobilized={self.ev_immobilized!r}, evwlan_strength={self.evwlan_strength!r}, evcp_status={self.evcp_status!r}, evsoc={self.evsoc!r}, ev_error_code={self.ev_error_code!r}, ev_timeout={self.ev_timeout!r})"
 
 def _d_ACDP_ConnectReqType(r: Reader) -> ACDP_ConnectReqType:
     rv = r.v; rn = r.n

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 # the CommonTypes and xmldsig types: one codec for every -20 namespace
 from exi_schemas.generated.iso20_types import (  # noqa: F401
@@ -182,7 +182,7 @@ _F118 = ('base64Binary', None, None, None, None, None)
 _F119 = ('byte', -128, 127, None, None, None)
 _F120 = ('integer', None, None, None, None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_DC_CPDReqEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_DC_CPDReqEnergyTransferModeType"""
     ev_maximum_charge_power: RationalNumberType
@@ -197,7 +197,28 @@ class BPT_DC_CPDReqEnergyTransferModeType:
     ev_maximum_discharge_current: RationalNumberType
     ev_minimum_discharge_current: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_maximum_charge_power, ev_minimum_charge_power, ev_maximum_charge_current, ev_minimum_charge_current, ev_maximum_voltage, ev_minimum_voltage, target_soc=None, ev_maximum_discharge_power, ev_minimum_discharge_power, ev_maximum_discharge_current, ev_minimum_discharge_current) -> None:
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_minimum_charge_current = ev_minimum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+        self.target_soc = target_soc
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = ev_maximum_discharge_current
+        self.ev_minimum_discharge_current = ev_minimum_discharge_current
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_minimum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, self.target_soc, self.ev_maximum_discharge_power, self.ev_minimum_discharge_power, self.ev_maximum_discharge_current, self.ev_minimum_discharge_current, ) == (other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_minimum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, other.target_soc, other.ev_maximum_discharge_power, other.ev_minimum_discharge_power, other.ev_maximum_discharge_current, other.ev_minimum_discharge_current, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_minimum_charge_current={self.ev_minimum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r}, target_soc={self.target_soc!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_maximum_discharge_current={self.ev_maximum_discharge_current!r}, ev_minimum_discharge_current={self.ev_minimum_discharge_current!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_DC_CPDResEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_DC_CPDResEnergyTransferModeType"""
     evse_maximum_charge_power: RationalNumberType
@@ -212,7 +233,28 @@ class BPT_DC_CPDResEnergyTransferModeType:
     evse_maximum_discharge_current: RationalNumberType
     evse_minimum_discharge_current: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_maximum_charge_power, evse_minimum_charge_power, evse_maximum_charge_current, evse_minimum_charge_current, evse_maximum_voltage, evse_minimum_voltage, evse_power_ramp_limitation=None, evse_maximum_discharge_power, evse_minimum_discharge_power, evse_maximum_discharge_current, evse_minimum_discharge_current) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_minimum_charge_current = evse_minimum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
+        self.evse_minimum_voltage = evse_minimum_voltage
+        self.evse_power_ramp_limitation = evse_power_ramp_limitation
+        self.evse_maximum_discharge_power = evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = evse_maximum_discharge_current
+        self.evse_minimum_discharge_current = evse_minimum_discharge_current
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_minimum_charge_current, self.evse_maximum_voltage, self.evse_minimum_voltage, self.evse_power_ramp_limitation, self.evse_maximum_discharge_power, self.evse_minimum_discharge_power, self.evse_maximum_discharge_current, self.evse_minimum_discharge_current, ) == (other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_minimum_charge_current, other.evse_maximum_voltage, other.evse_minimum_voltage, other.evse_power_ramp_limitation, other.evse_maximum_discharge_power, other.evse_minimum_discharge_power, other.evse_maximum_discharge_current, other.evse_minimum_discharge_current, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_minimum_charge_current={self.evse_minimum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r}, evse_minimum_voltage={self.evse_minimum_voltage!r}, evse_power_ramp_limitation={self.evse_power_ramp_limitation!r}, evse_maximum_discharge_power={self.evse_maximum_discharge_power!r}, evse_minimum_discharge_power={self.evse_minimum_discharge_power!r}, evse_maximum_discharge_current={self.evse_maximum_discharge_current!r}, evse_minimum_discharge_current={self.evse_minimum_discharge_current!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Dynamic_DC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_Dynamic_DC_CLReqControlModeType"""
     departure_time: int | None = None
@@ -230,7 +272,31 @@ class BPT_Dynamic_DC_CLReqControlModeType:
     ev_maximum_v2_x_energy_request: RationalNumberType | None = None
     ev_minimum_v2_x_energy_request: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request, ev_maximum_charge_power, ev_minimum_charge_power, ev_maximum_charge_current, ev_maximum_voltage, ev_minimum_voltage, ev_maximum_discharge_power, ev_minimum_discharge_power, ev_maximum_discharge_current, ev_maximum_v2_x_energy_request=None, ev_minimum_v2_x_energy_request=None) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = ev_maximum_discharge_current
+        self.ev_maximum_v2_x_energy_request = ev_maximum_v2_x_energy_request
+        self.ev_minimum_v2_x_energy_request = ev_minimum_v2_x_energy_request
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, self.ev_maximum_discharge_power, self.ev_minimum_discharge_power, self.ev_maximum_discharge_current, self.ev_maximum_v2_x_energy_request, self.ev_minimum_v2_x_energy_request, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, other.ev_maximum_discharge_power, other.ev_minimum_discharge_power, other.ev_maximum_discharge_current, other.ev_maximum_v2_x_energy_request, other.ev_minimum_v2_x_energy_request, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_maximum_discharge_current={self.ev_maximum_discharge_current!r}, ev_maximum_v2_x_energy_request={self.ev_maximum_v2_x_energy_request!r}, ev_minimum_v2_x_energy_request={self.ev_minimum_v2_x_energy_request!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Dynamic_DC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_Dynamic_DC_CLResControlModeType"""
     departure_time: int | None = None
@@ -246,7 +312,29 @@ class BPT_Dynamic_DC_CLResControlModeType:
     evse_maximum_discharge_current: RationalNumberType
     evse_minimum_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, ack_max_delay=None, evse_maximum_charge_power, evse_minimum_charge_power, evse_maximum_charge_current, evse_maximum_voltage, evse_maximum_discharge_power, evse_minimum_discharge_power, evse_maximum_discharge_current, evse_minimum_voltage) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ack_max_delay = ack_max_delay
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
+        self.evse_maximum_discharge_power = evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = evse_maximum_discharge_current
+        self.evse_minimum_voltage = evse_minimum_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ack_max_delay, self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_maximum_voltage, self.evse_maximum_discharge_power, self.evse_minimum_discharge_power, self.evse_maximum_discharge_current, self.evse_minimum_voltage, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ack_max_delay, other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_maximum_voltage, other.evse_maximum_discharge_power, other.evse_minimum_discharge_power, other.evse_maximum_discharge_current, other.evse_minimum_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ack_max_delay={self.ack_max_delay!r}, evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r}, evse_maximum_discharge_power={self.evse_maximum_discharge_power!r}, evse_minimum_discharge_power={self.evse_minimum_discharge_power!r}, evse_maximum_discharge_current={self.evse_maximum_discharge_current!r}, evse_minimum_voltage={self.evse_minimum_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Scheduled_DC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_Scheduled_DC_CLReqControlModeType"""
     ev_target_energy_request: RationalNumberType | None = None
@@ -263,7 +351,30 @@ class BPT_Scheduled_DC_CLReqControlModeType:
     ev_minimum_discharge_power: RationalNumberType | None = None
     ev_maximum_discharge_current: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None, ev_target_current, ev_target_voltage, ev_maximum_charge_power=None, ev_minimum_charge_power=None, ev_maximum_charge_current=None, ev_maximum_voltage=None, ev_minimum_voltage=None, ev_maximum_discharge_power=None, ev_minimum_discharge_power=None, ev_maximum_discharge_current=None) -> None:
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_target_current = ev_target_current
+        self.ev_target_voltage = ev_target_voltage
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = ev_maximum_discharge_current
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_target_current, self.ev_target_voltage, self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, self.ev_maximum_discharge_power, self.ev_minimum_discharge_power, self.ev_maximum_discharge_current, ) == (other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_target_current, other.ev_target_voltage, other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, other.ev_maximum_discharge_power, other.ev_minimum_discharge_power, other.ev_maximum_discharge_current, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_target_current={self.ev_target_current!r}, ev_target_voltage={self.ev_target_voltage!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_maximum_discharge_current={self.ev_maximum_discharge_current!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Scheduled_DC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_Scheduled_DC_CLResControlModeType"""
     evse_maximum_charge_power: RationalNumberType | None = None
@@ -275,7 +386,25 @@ class BPT_Scheduled_DC_CLResControlModeType:
     evse_maximum_discharge_current: RationalNumberType | None = None
     evse_minimum_voltage: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_maximum_charge_power=None, evse_minimum_charge_power=None, evse_maximum_charge_current=None, evse_maximum_voltage=None, evse_maximum_discharge_power=None, evse_minimum_discharge_power=None, evse_maximum_discharge_current=None, evse_minimum_voltage=None) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
+        self.evse_maximum_discharge_power = evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = evse_maximum_discharge_current
+        self.evse_minimum_voltage = evse_minimum_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_maximum_voltage, self.evse_maximum_discharge_power, self.evse_minimum_discharge_power, self.evse_maximum_discharge_current, self.evse_minimum_voltage, ) == (other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_maximum_voltage, other.evse_maximum_discharge_power, other.evse_minimum_discharge_power, other.evse_maximum_discharge_current, other.evse_minimum_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r}, evse_maximum_discharge_power={self.evse_maximum_discharge_power!r}, evse_minimum_discharge_power={self.evse_minimum_discharge_power!r}, evse_maximum_discharge_current={self.evse_maximum_discharge_current!r}, evse_minimum_voltage={self.evse_minimum_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_CPDReqEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:DC}DC_CPDReqEnergyTransferModeType"""
     ev_maximum_charge_power: RationalNumberType
@@ -286,7 +415,24 @@ class DC_CPDReqEnergyTransferModeType:
     ev_minimum_voltage: RationalNumberType
     target_soc: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_maximum_charge_power, ev_minimum_charge_power, ev_maximum_charge_current, ev_minimum_charge_current, ev_maximum_voltage, ev_minimum_voltage, target_soc=None) -> None:
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_minimum_charge_current = ev_minimum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+        self.target_soc = target_soc
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_minimum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, self.target_soc, ) == (other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_minimum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, other.target_soc, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_minimum_charge_current={self.ev_minimum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r}, target_soc={self.target_soc!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_CPDResEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:DC}DC_CPDResEnergyTransferModeType"""
     evse_maximum_charge_power: RationalNumberType
@@ -297,19 +443,60 @@ class DC_CPDResEnergyTransferModeType:
     evse_minimum_voltage: RationalNumberType
     evse_power_ramp_limitation: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_maximum_charge_power, evse_minimum_charge_power, evse_maximum_charge_current, evse_minimum_charge_current, evse_maximum_voltage, evse_minimum_voltage, evse_power_ramp_limitation=None) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_minimum_charge_current = evse_minimum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
+        self.evse_minimum_voltage = evse_minimum_voltage
+        self.evse_power_ramp_limitation = evse_power_ramp_limitation
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_minimum_charge_current, self.evse_maximum_voltage, self.evse_minimum_voltage, self.evse_power_ramp_limitation, ) == (other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_minimum_charge_current, other.evse_maximum_voltage, other.evse_minimum_voltage, other.evse_power_ramp_limitation, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_minimum_charge_current={self.evse_minimum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r}, evse_minimum_voltage={self.evse_minimum_voltage!r}, evse_power_ramp_limitation={self.evse_power_ramp_limitation!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_CableCheckReqType:
     """{urn:iso:std:iso:15118:-20:DC}DC_CableCheckReqType"""
     header: MessageHeaderType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header) -> None:
+        self.header = header
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, ) == (other.header, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_CableCheckResType:
     """{urn:iso:std:iso:15118:-20:DC}DC_CableCheckResType"""
     header: MessageHeaderType
     response_code: str
     evse_processing: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, ) == (other.header, other.response_code, other.evse_processing, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_ChargeLoopReqType:
     """{urn:iso:std:iso:15118:-20:DC}DC_ChargeLoopReqType"""
     header: MessageHeaderType
@@ -322,7 +509,26 @@ class DC_ChargeLoopReqType:
     dynamic_dc_cl_req_control_mode: Dynamic_DC_CLReqControlModeType | None = None
     scheduled_dc_cl_req_control_mode: Scheduled_DC_CLReqControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, display_parameters=None, meter_info_requested, ev_present_voltage, bpt_dynamic_dc_cl_req_control_mode=None, bpt_scheduled_dc_cl_req_control_mode=None, cl_req_control_mode=None, dynamic_dc_cl_req_control_mode=None, scheduled_dc_cl_req_control_mode=None) -> None:
+        self.header = header
+        self.display_parameters = display_parameters
+        self.meter_info_requested = meter_info_requested
+        self.ev_present_voltage = ev_present_voltage
+        self.bpt_dynamic_dc_cl_req_control_mode = bpt_dynamic_dc_cl_req_control_mode
+        self.bpt_scheduled_dc_cl_req_control_mode = bpt_scheduled_dc_cl_req_control_mode
+        self.cl_req_control_mode = cl_req_control_mode
+        self.dynamic_dc_cl_req_control_mode = dynamic_dc_cl_req_control_mode
+        self.scheduled_dc_cl_req_control_mode = scheduled_dc_cl_req_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.display_parameters, self.meter_info_requested, self.ev_present_voltage, self.bpt_dynamic_dc_cl_req_control_mode, self.bpt_scheduled_dc_cl_req_control_mode, self.cl_req_control_mode, self.dynamic_dc_cl_req_control_mode, self.scheduled_dc_cl_req_control_mode, ) == (other.header, other.display_parameters, other.meter_info_requested, other.ev_present_voltage, other.bpt_dynamic_dc_cl_req_control_mode, other.bpt_scheduled_dc_cl_req_control_mode, other.cl_req_control_mode, other.dynamic_dc_cl_req_control_mode, other.scheduled_dc_cl_req_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, display_parameters={self.display_parameters!r}, meter_info_requested={self.meter_info_requested!r}, ev_present_voltage={self.ev_present_voltage!r}, bpt_dynamic_dc_cl_req_control_mode={self.bpt_dynamic_dc_cl_req_control_mode!r}, bpt_scheduled_dc_cl_req_control_mode={self.bpt_scheduled_dc_cl_req_control_mode!r}, cl_req_control_mode={self.cl_req_control_mode!r}, dynamic_dc_cl_req_control_mode={self.dynamic_dc_cl_req_control_mode!r}, scheduled_dc_cl_req_control_mode={self.scheduled_dc_cl_req_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_ChargeLoopResType:
     """{urn:iso:std:iso:15118:-20:DC}DC_ChargeLoopResType"""
     header: MessageHeaderType
@@ -341,14 +547,52 @@ class DC_ChargeLoopResType:
     dynamic_dc_cl_res_control_mode: Dynamic_DC_CLResControlModeType | None = None
     scheduled_dc_cl_res_control_mode: Scheduled_DC_CLResControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_status=None, meter_info=None, receipt=None, evse_present_current, evse_present_voltage, evse_power_limit_achieved, evse_current_limit_achieved, evse_voltage_limit_achieved, bpt_dynamic_dc_cl_res_control_mode=None, bpt_scheduled_dc_cl_res_control_mode=None, cl_res_control_mode=None, dynamic_dc_cl_res_control_mode=None, scheduled_dc_cl_res_control_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_status = evse_status
+        self.meter_info = meter_info
+        self.receipt = receipt
+        self.evse_present_current = evse_present_current
+        self.evse_present_voltage = evse_present_voltage
+        self.evse_power_limit_achieved = evse_power_limit_achieved
+        self.evse_current_limit_achieved = evse_current_limit_achieved
+        self.evse_voltage_limit_achieved = evse_voltage_limit_achieved
+        self.bpt_dynamic_dc_cl_res_control_mode = bpt_dynamic_dc_cl_res_control_mode
+        self.bpt_scheduled_dc_cl_res_control_mode = bpt_scheduled_dc_cl_res_control_mode
+        self.cl_res_control_mode = cl_res_control_mode
+        self.dynamic_dc_cl_res_control_mode = dynamic_dc_cl_res_control_mode
+        self.scheduled_dc_cl_res_control_mode = scheduled_dc_cl_res_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_status, self.meter_info, self.receipt, self.evse_present_current, self.evse_present_voltage, self.evse_power_limit_achieved, self.evse_current_limit_achieved, self.evse_voltage_limit_achieved, self.bpt_dynamic_dc_cl_res_control_mode, self.bpt_scheduled_dc_cl_res_control_mode, self.cl_res_control_mode, self.dynamic_dc_cl_res_control_mode, self.scheduled_dc_cl_res_control_mode, ) == (other.header, other.response_code, other.evse_status, other.meter_info, other.receipt, other.evse_present_current, other.evse_present_voltage, other.evse_power_limit_achieved, other.evse_current_limit_achieved, other.evse_voltage_limit_achieved, other.bpt_dynamic_dc_cl_res_control_mode, other.bpt_scheduled_dc_cl_res_control_mode, other.cl_res_control_mode, other.dynamic_dc_cl_res_control_mode, other.scheduled_dc_cl_res_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_status={self.evse_status!r}, meter_info={self.meter_info!r}, receipt={self.receipt!r}, evse_present_current={self.evse_present_current!r}, evse_present_voltage={self.evse_present_voltage!r}, evse_power_limit_achieved={self.evse_power_limit_achieved!r}, evse_current_limit_achieved={self.evse_current_limit_achieved!r}, evse_voltage_limit_achieved={self.evse_voltage_limit_achieved!r}, bpt_dynamic_dc_cl_res_control_mode={self.bpt_dynamic_dc_cl_res_control_mode!r}, bpt_scheduled_dc_cl_res_control_mode={self.bpt_scheduled_dc_cl_res_control_mode!r}, cl_res_control_mode={self.cl_res_control_mode!r}, dynamic_dc_cl_res_control_mode={self.dynamic_dc_cl_res_control_mode!r}, scheduled_dc_cl_res_control_mode={self.scheduled_dc_cl_res_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_ChargeParameterDiscoveryReqType:
     """{urn:iso:std:iso:15118:-20:DC}DC_ChargeParameterDiscoveryReqType"""
     header: MessageHeaderType
     bpt_dc_cpd_req_energy_transfer_mode: BPT_DC_CPDReqEnergyTransferModeType | None = None
     dc_cpd_req_energy_transfer_mode: DC_CPDReqEnergyTransferModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, bpt_dc_cpd_req_energy_transfer_mode=None, dc_cpd_req_energy_transfer_mode=None) -> None:
+        self.header = header
+        self.bpt_dc_cpd_req_energy_transfer_mode = bpt_dc_cpd_req_energy_transfer_mode
+        self.dc_cpd_req_energy_transfer_mode = dc_cpd_req_energy_transfer_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.bpt_dc_cpd_req_energy_transfer_mode, self.dc_cpd_req_energy_transfer_mode, ) == (other.header, other.bpt_dc_cpd_req_energy_transfer_mode, other.dc_cpd_req_energy_transfer_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, bpt_dc_cpd_req_energy_transfer_mode={self.bpt_dc_cpd_req_energy_transfer_mode!r}, dc_cpd_req_energy_transfer_mode={self.dc_cpd_req_energy_transfer_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_ChargeParameterDiscoveryResType:
     """{urn:iso:std:iso:15118:-20:DC}DC_ChargeParameterDiscoveryResType"""
     header: MessageHeaderType
@@ -356,7 +600,21 @@ class DC_ChargeParameterDiscoveryResType:
     bpt_dc_cpd_res_energy_transfer_mode: BPT_DC_CPDResEnergyTransferModeType | None = None
     dc_cpd_res_energy_transfer_mode: DC_CPDResEnergyTransferModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, bpt_dc_cpd_res_energy_transfer_mode=None, dc_cpd_res_energy_transfer_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.bpt_dc_cpd_res_energy_transfer_mode = bpt_dc_cpd_res_energy_transfer_mode
+        self.dc_cpd_res_energy_transfer_mode = dc_cpd_res_energy_transfer_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.bpt_dc_cpd_res_energy_transfer_mode, self.dc_cpd_res_energy_transfer_mode, ) == (other.header, other.response_code, other.bpt_dc_cpd_res_energy_transfer_mode, other.dc_cpd_res_energy_transfer_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, bpt_dc_cpd_res_energy_transfer_mode={self.bpt_dc_cpd_res_energy_transfer_mode!r}, dc_cpd_res_energy_transfer_mode={self.dc_cpd_res_energy_transfer_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_PreChargeReqType:
     """{urn:iso:std:iso:15118:-20:DC}DC_PreChargeReqType"""
     header: MessageHeaderType
@@ -364,27 +622,79 @@ class DC_PreChargeReqType:
     ev_present_voltage: RationalNumberType
     ev_target_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, ev_present_voltage, ev_target_voltage) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.ev_present_voltage = ev_present_voltage
+        self.ev_target_voltage = ev_target_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.ev_present_voltage, self.ev_target_voltage, ) == (other.header, other.ev_processing, other.ev_present_voltage, other.ev_target_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, ev_present_voltage={self.ev_present_voltage!r}, ev_target_voltage={self.ev_target_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_PreChargeResType:
     """{urn:iso:std:iso:15118:-20:DC}DC_PreChargeResType"""
     header: MessageHeaderType
     response_code: str
     evse_present_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_present_voltage) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_present_voltage = evse_present_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_present_voltage, ) == (other.header, other.response_code, other.evse_present_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_present_voltage={self.evse_present_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_WeldingDetectionReqType:
     """{urn:iso:std:iso:15118:-20:DC}DC_WeldingDetectionReqType"""
     header: MessageHeaderType
     ev_processing: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, ) == (other.header, other.ev_processing, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_WeldingDetectionResType:
     """{urn:iso:std:iso:15118:-20:DC}DC_WeldingDetectionResType"""
     header: MessageHeaderType
     response_code: str
     evse_present_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_present_voltage) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_present_voltage = evse_present_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_present_voltage, ) == (other.header, other.response_code, other.evse_present_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_present_voltage={self.evse_present_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_DC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}Dynamic_DC_CLReqControlModeType"""
     departure_time: int | None = None
@@ -397,7 +707,26 @@ class Dynamic_DC_CLReqControlModeType:
     ev_maximum_voltage: RationalNumberType
     ev_minimum_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request, ev_maximum_charge_power, ev_minimum_charge_power, ev_maximum_charge_current, ev_maximum_voltage, ev_minimum_voltage) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_DC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}Dynamic_DC_CLResControlModeType"""
     departure_time: int | None = None
@@ -409,7 +738,25 @@ class Dynamic_DC_CLResControlModeType:
     evse_maximum_charge_current: RationalNumberType
     evse_maximum_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, ack_max_delay=None, evse_maximum_charge_power, evse_minimum_charge_power, evse_maximum_charge_current, evse_maximum_voltage) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ack_max_delay = ack_max_delay
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ack_max_delay, self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_maximum_voltage, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ack_max_delay, other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_maximum_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ack_max_delay={self.ack_max_delay!r}, evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_DC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}Scheduled_DC_CLReqControlModeType"""
     ev_target_energy_request: RationalNumberType | None = None
@@ -423,13 +770,47 @@ class Scheduled_DC_CLReqControlModeType:
     ev_maximum_voltage: RationalNumberType | None = None
     ev_minimum_voltage: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None, ev_target_current, ev_target_voltage, ev_maximum_charge_power=None, ev_minimum_charge_power=None, ev_maximum_charge_current=None, ev_maximum_voltage=None, ev_minimum_voltage=None) -> None:
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_target_current = ev_target_current
+        self.ev_target_voltage = ev_target_voltage
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_target_current, self.ev_target_voltage, self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, ) == (other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_target_current, other.ev_target_voltage, other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_target_current={self.ev_target_current!r}, ev_target_voltage={self.ev_target_voltage!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_DC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}Scheduled_DC_CLResControlModeType"""
     evse_maximum_charge_power: RationalNumberType | None = None
     evse_minimum_charge_power: RationalNumberType | None = None
     evse_maximum_charge_current: RationalNumberType | None = None
     evse_maximum_voltage: RationalNumberType | None = None
+
+    def __init__(self, *, evse_maximum_charge_power=None, evse_minimum_charge_power=None, evse_maximum_charge_current=None, evse_maximum_voltage=None) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_maximum_voltage, ) == (other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_maximum_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r})"
 
 def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTransferModeType:
     rv = r.v; rn = r.n

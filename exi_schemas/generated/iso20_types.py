@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((1, 0), (-1, 0))
 _P1 = ((2, 0), (-1, 0))
@@ -148,29 +148,73 @@ _F132 = ('base64Binary', None, None, None, None, None)
 _F133 = ('byte', -128, 127, None, None, None)
 _F134 = ('integer', None, None, None, None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}CLReqControlModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}CLResControlModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CanonicalizationMethodType:
     """{http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType"""
     algorithm: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, algorithm) -> None:
+        self.algorithm = algorithm
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.algorithm, ) == (other.algorithm, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(algorithm={self.algorithm!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargeLoopReqType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopReqType"""
     header: MessageHeaderType
     display_parameters: DisplayParametersType | None = None
     meter_info_requested: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, display_parameters=None, meter_info_requested) -> None:
+        self.header = header
+        self.display_parameters = display_parameters
+        self.meter_info_requested = meter_info_requested
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.display_parameters, self.meter_info_requested, ) == (other.header, other.display_parameters, other.meter_info_requested, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, display_parameters={self.display_parameters!r}, meter_info_requested={self.meter_info_requested!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargeLoopResType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopResType"""
     header: MessageHeaderType
@@ -179,40 +223,123 @@ class ChargeLoopResType:
     meter_info: MeterInfoType | None = None
     receipt: ReceiptType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_status=None, meter_info=None, receipt=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_status = evse_status
+        self.meter_info = meter_info
+        self.receipt = receipt
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_status, self.meter_info, self.receipt, ) == (other.header, other.response_code, other.evse_status, other.meter_info, other.receipt, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_status={self.evse_status!r}, meter_info={self.meter_info!r}, receipt={self.receipt!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargeParameterDiscoveryReqType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType"""
     header: MessageHeaderType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header) -> None:
+        self.header = header
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, ) == (other.header, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargeParameterDiscoveryResType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType"""
     header: MessageHeaderType
     response_code: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code) -> None:
+        self.header = header
+        self.response_code = response_code
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, ) == (other.header, other.response_code, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DetailedCostType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedCostType"""
     amount: RationalNumberType
     cost_per_unit: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, amount, cost_per_unit) -> None:
+        self.amount = amount
+        self.cost_per_unit = cost_per_unit
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.amount, self.cost_per_unit, ) == (other.amount, other.cost_per_unit, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(amount={self.amount!r}, cost_per_unit={self.cost_per_unit!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DetailedTaxType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedTaxType"""
     tax_rule_id: int
     amount: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, tax_rule_id, amount) -> None:
+        self.tax_rule_id = tax_rule_id
+        self.amount = amount
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tax_rule_id, self.amount, ) == (other.tax_rule_id, other.amount, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tax_rule_id={self.tax_rule_id!r}, amount={self.amount!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DigestMethodType:
     """{http://www.w3.org/2000/09/xmldsig#}DigestMethodType"""
     algorithm: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, algorithm) -> None:
+        self.algorithm = algorithm
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.algorithm, ) == (other.algorithm, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(algorithm={self.algorithm!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DisplayParametersType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}DisplayParametersType"""
     present_soc: int | None = None
@@ -226,7 +353,27 @@ class DisplayParametersType:
     battery_energy_capacity: RationalNumberType | None = None
     inlet_hot: bool | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, present_soc=None, minimum_soc=None, target_soc=None, maximum_soc=None, remaining_time_to_minimum_soc=None, remaining_time_to_target_soc=None, remaining_time_to_maximum_soc=None, charging_complete=None, battery_energy_capacity=None, inlet_hot=None) -> None:
+        self.present_soc = present_soc
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.maximum_soc = maximum_soc
+        self.remaining_time_to_minimum_soc = remaining_time_to_minimum_soc
+        self.remaining_time_to_target_soc = remaining_time_to_target_soc
+        self.remaining_time_to_maximum_soc = remaining_time_to_maximum_soc
+        self.charging_complete = charging_complete
+        self.battery_energy_capacity = battery_energy_capacity
+        self.inlet_hot = inlet_hot
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.present_soc, self.minimum_soc, self.target_soc, self.maximum_soc, self.remaining_time_to_minimum_soc, self.remaining_time_to_target_soc, self.remaining_time_to_maximum_soc, self.charging_complete, self.battery_energy_capacity, self.inlet_hot, ) == (other.present_soc, other.minimum_soc, other.target_soc, other.maximum_soc, other.remaining_time_to_minimum_soc, other.remaining_time_to_target_soc, other.remaining_time_to_maximum_soc, other.charging_complete, other.battery_energy_capacity, other.inlet_hot, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(present_soc={self.present_soc!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, maximum_soc={self.maximum_soc!r}, remaining_time_to_minimum_soc={self.remaining_time_to_minimum_soc!r}, remaining_time_to_target_soc={self.remaining_time_to_target_soc!r}, remaining_time_to_maximum_soc={self.remaining_time_to_maximum_soc!r}, charging_complete={self.charging_complete!r}, battery_energy_capacity={self.battery_energy_capacity!r}, inlet_hot={self.inlet_hot!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLReqControlModeType"""
     departure_time: int | None = None
@@ -234,7 +381,21 @@ class Dynamic_CLReqControlModeType:
     ev_maximum_energy_request: RationalNumberType
     ev_minimum_energy_request: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLResControlModeType"""
     departure_time: int | None = None
@@ -242,13 +403,39 @@ class Dynamic_CLResControlModeType:
     target_soc: int | None = None
     ack_max_delay: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, ack_max_delay=None) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ack_max_delay = ack_max_delay
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ack_max_delay, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ack_max_delay, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ack_max_delay={self.ack_max_delay!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVSEStatusType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}EVSEStatusType"""
     notification_max_delay: int
     evse_notification: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, notification_max_delay, evse_notification) -> None:
+        self.notification_max_delay = notification_max_delay
+        self.evse_notification = evse_notification
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.notification_max_delay, self.evse_notification, ) == (other.notification_max_delay, other.evse_notification, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(notification_max_delay={self.notification_max_delay!r}, evse_notification={self.evse_notification!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class KeyInfoType:
     """{http://www.w3.org/2000/09/xmldsig#}KeyInfoType"""
     id: str | None = None
@@ -260,31 +447,97 @@ class KeyInfoType:
     spki_data: list[SPKIDataType] = field(default_factory=list)
     mgmt_data: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, key_name=_NO_LIST, key_value=_NO_LIST, retrieval_method=_NO_LIST, x509_data=_NO_LIST, pgp_data=_NO_LIST, spki_data=_NO_LIST, mgmt_data=_NO_LIST) -> None:
+        self.id = id
+        self.key_name = [] if key_name is _NO_LIST else key_name
+        self.key_value = [] if key_value is _NO_LIST else key_value
+        self.retrieval_method = [] if retrieval_method is _NO_LIST else retrieval_method
+        self.x509_data = [] if x509_data is _NO_LIST else x509_data
+        self.pgp_data = [] if pgp_data is _NO_LIST else pgp_data
+        self.spki_data = [] if spki_data is _NO_LIST else spki_data
+        self.mgmt_data = [] if mgmt_data is _NO_LIST else mgmt_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.key_name, self.key_value, self.retrieval_method, self.x509_data, self.pgp_data, self.spki_data, self.mgmt_data, ) == (other.id, other.key_name, other.key_value, other.retrieval_method, other.x509_data, other.pgp_data, other.spki_data, other.mgmt_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, key_name={self.key_name!r}, key_value={self.key_value!r}, retrieval_method={self.retrieval_method!r}, x509_data={self.x509_data!r}, pgp_data={self.pgp_data!r}, spki_data={self.spki_data!r}, mgmt_data={self.mgmt_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class KeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}KeyValueType"""
     dsa_key_value: DSAKeyValueType | None = None
     rsa_key_value: RSAKeyValueType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, dsa_key_value=None, rsa_key_value=None) -> None:
+        self.dsa_key_value = dsa_key_value
+        self.rsa_key_value = rsa_key_value
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.dsa_key_value, self.rsa_key_value, ) == (other.dsa_key_value, other.rsa_key_value, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(dsa_key_value={self.dsa_key_value!r}, rsa_key_value={self.rsa_key_value!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ListOfRootCertificateIDsType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}ListOfRootCertificateIDsType"""
     root_certificate_id: list[X509IssuerSerialType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, root_certificate_id=_NO_LIST) -> None:
+        self.root_certificate_id = [] if root_certificate_id is _NO_LIST else root_certificate_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.root_certificate_id, ) == (other.root_certificate_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(root_certificate_id={self.root_certificate_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ManifestType:
     """{http://www.w3.org/2000/09/xmldsig#}ManifestType"""
     id: str | None = None
     reference: list[ReferenceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, reference=_NO_LIST) -> None:
+        self.id = id
+        self.reference = [] if reference is _NO_LIST else reference
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.reference, ) == (other.id, other.reference, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, reference={self.reference!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class MessageHeaderType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}MessageHeaderType"""
     session_id: bytes
     time_stamp: int
     signature: SignatureType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, session_id, time_stamp, signature=None) -> None:
+        self.session_id = session_id
+        self.time_stamp = time_stamp
+        self.signature = signature
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.session_id, self.time_stamp, self.signature, ) == (other.session_id, other.time_stamp, other.signature, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(session_id={self.session_id!r}, time_stamp={self.time_stamp!r}, signature={self.signature!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class MeterInfoType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}MeterInfoType"""
     meter_id: str
@@ -296,31 +549,96 @@ class MeterInfoType:
     meter_status: int | None = None
     meter_timestamp: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, meter_id, charged_energy_reading_wh, bpt_discharged_energy_reading_wh=None, capacitive_energy_reading_va_rh=None, bpt_inductive_energy_reading_va_rh=None, meter_signature=None, meter_status=None, meter_timestamp=None) -> None:
+        self.meter_id = meter_id
+        self.charged_energy_reading_wh = charged_energy_reading_wh
+        self.bpt_discharged_energy_reading_wh = bpt_discharged_energy_reading_wh
+        self.capacitive_energy_reading_va_rh = capacitive_energy_reading_va_rh
+        self.bpt_inductive_energy_reading_va_rh = bpt_inductive_energy_reading_va_rh
+        self.meter_signature = meter_signature
+        self.meter_status = meter_status
+        self.meter_timestamp = meter_timestamp
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.meter_id, self.charged_energy_reading_wh, self.bpt_discharged_energy_reading_wh, self.capacitive_energy_reading_va_rh, self.bpt_inductive_energy_reading_va_rh, self.meter_signature, self.meter_status, self.meter_timestamp, ) == (other.meter_id, other.charged_energy_reading_wh, other.bpt_discharged_energy_reading_wh, other.capacitive_energy_reading_va_rh, other.bpt_inductive_energy_reading_va_rh, other.meter_signature, other.meter_status, other.meter_timestamp, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(meter_id={self.meter_id!r}, charged_energy_reading_wh={self.charged_energy_reading_wh!r}, bpt_discharged_energy_reading_wh={self.bpt_discharged_energy_reading_wh!r}, capacitive_energy_reading_va_rh={self.capacitive_energy_reading_va_rh!r}, bpt_inductive_energy_reading_va_rh={self.bpt_inductive_energy_reading_va_rh!r}, meter_signature={self.meter_signature!r}, meter_status={self.meter_status!r}, meter_timestamp={self.meter_timestamp!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ObjectType:
     """{http://www.w3.org/2000/09/xmldsig#}ObjectType"""
     encoding: str | None = None
     id: str | None = None
     mime_type: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, encoding=None, id=None, mime_type=None) -> None:
+        self.encoding = encoding
+        self.id = id
+        self.mime_type = mime_type
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.encoding, self.id, self.mime_type, ) == (other.encoding, other.id, other.mime_type, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(encoding={self.encoding!r}, id={self.id!r}, mime_type={self.mime_type!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PGPDataType:
     """{http://www.w3.org/2000/09/xmldsig#}PGPDataType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class RSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType"""
     modulus: bytes
     exponent: bytes
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, modulus, exponent) -> None:
+        self.modulus = modulus
+        self.exponent = exponent
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.modulus, self.exponent, ) == (other.modulus, other.exponent, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(modulus={self.modulus!r}, exponent={self.exponent!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class RationalNumberType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}RationalNumberType"""
     exponent: int
     value: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, exponent, value) -> None:
+        self.exponent = exponent
+        self.value = value
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.exponent, self.value, ) == (other.exponent, other.value, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(exponent={self.exponent!r}, value={self.value!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ReceiptType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}ReceiptType"""
     time_anchor: int
@@ -330,7 +648,23 @@ class ReceiptType:
     overstay_costs: DetailedCostType | None = None
     tax_costs: list[DetailedTaxType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, time_anchor, energy_costs=None, occupancy_costs=None, additional_services_costs=None, overstay_costs=None, tax_costs=_NO_LIST) -> None:
+        self.time_anchor = time_anchor
+        self.energy_costs = energy_costs
+        self.occupancy_costs = occupancy_costs
+        self.additional_services_costs = additional_services_costs
+        self.overstay_costs = overstay_costs
+        self.tax_costs = [] if tax_costs is _NO_LIST else tax_costs
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.energy_costs, self.occupancy_costs, self.additional_services_costs, self.overstay_costs, self.tax_costs, ) == (other.time_anchor, other.energy_costs, other.occupancy_costs, other.additional_services_costs, other.overstay_costs, other.tax_costs, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, energy_costs={self.energy_costs!r}, occupancy_costs={self.occupancy_costs!r}, additional_services_costs={self.additional_services_costs!r}, overstay_costs={self.overstay_costs!r}, tax_costs={self.tax_costs!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ReferenceType:
     """{http://www.w3.org/2000/09/xmldsig#}ReferenceType"""
     id: str | None = None
@@ -340,49 +674,147 @@ class ReferenceType:
     digest_method: DigestMethodType
     digest_value: bytes
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, type=None, uri=None, transforms=None, digest_method, digest_value) -> None:
+        self.id = id
+        self.type = type
+        self.uri = uri
+        self.transforms = transforms
+        self.digest_method = digest_method
+        self.digest_value = digest_value
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.type, self.uri, self.transforms, self.digest_method, self.digest_value, ) == (other.id, other.type, other.uri, other.transforms, other.digest_method, other.digest_value, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, type={self.type!r}, uri={self.uri!r}, transforms={self.transforms!r}, digest_method={self.digest_method!r}, digest_value={self.digest_value!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class RetrievalMethodType:
     """{http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType"""
     type: str | None = None
     uri: str | None = None
     transforms: TransformsType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, type=None, uri=None, transforms=None) -> None:
+        self.type = type
+        self.uri = uri
+        self.transforms = transforms
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.type, self.uri, self.transforms, ) == (other.type, other.uri, other.transforms, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(type={self.type!r}, uri={self.uri!r}, transforms={self.transforms!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SPKIDataType:
     """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLReqControlModeType"""
     ev_target_energy_request: RationalNumberType | None = None
     ev_maximum_energy_request: RationalNumberType | None = None
     ev_minimum_energy_request: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None) -> None:
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, ) == (other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLResControlModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignatureMethodType:
     """{http://www.w3.org/2000/09/xmldsig#}SignatureMethodType"""
     algorithm: str
     hmac_output_length: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, algorithm, hmac_output_length=None) -> None:
+        self.algorithm = algorithm
+        self.hmac_output_length = hmac_output_length
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.algorithm, self.hmac_output_length, ) == (other.algorithm, other.hmac_output_length, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(algorithm={self.algorithm!r}, hmac_output_length={self.hmac_output_length!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignaturePropertiesType:
     """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType"""
     id: str | None = None
     signature_property: list[SignaturePropertyType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, signature_property=_NO_LIST) -> None:
+        self.id = id
+        self.signature_property = [] if signature_property is _NO_LIST else signature_property
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.signature_property, ) == (other.id, other.signature_property, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, signature_property={self.signature_property!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignaturePropertyType:
     """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType"""
     id: str | None = None
     target: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, target) -> None:
+        self.id = id
+        self.target = target
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.target, ) == (other.id, other.target, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, target={self.target!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignatureType:
     """{http://www.w3.org/2000/09/xmldsig#}SignatureType"""
     id: str | None = None
@@ -391,13 +823,40 @@ class SignatureType:
     key_info: KeyInfoType | None = None
     object: list[ObjectType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, signed_info, signature_value, key_info=None, object=_NO_LIST) -> None:
+        self.id = id
+        self.signed_info = signed_info
+        self.signature_value = signature_value
+        self.key_info = key_info
+        self.object = [] if object is _NO_LIST else object
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.signed_info, self.signature_value, self.key_info, self.object, ) == (other.id, other.signed_info, other.signature_value, other.key_info, other.object, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, signed_info={self.signed_info!r}, signature_value={self.signature_value!r}, key_info={self.key_info!r}, object={self.object!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignatureValueType:
     """{http://www.w3.org/2000/09/xmldsig#}SignatureValueType"""
     id: str | None = None
     value: bytes
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, value) -> None:
+        self.id = id
+        self.value = value
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.value, ) == (other.id, other.value, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, value={self.value!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignedInfoType:
     """{http://www.w3.org/2000/09/xmldsig#}SignedInfoType"""
     id: str | None = None
@@ -405,34 +864,105 @@ class SignedInfoType:
     signature_method: SignatureMethodType
     reference: list[ReferenceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, canonicalization_method, signature_method, reference=_NO_LIST) -> None:
+        self.id = id
+        self.canonicalization_method = canonicalization_method
+        self.signature_method = signature_method
+        self.reference = [] if reference is _NO_LIST else reference
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.canonicalization_method, self.signature_method, self.reference, ) == (other.id, other.canonicalization_method, other.signature_method, other.reference, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, canonicalization_method={self.canonicalization_method!r}, signature_method={self.signature_method!r}, reference={self.reference!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class TransformType:
     """{http://www.w3.org/2000/09/xmldsig#}TransformType"""
     algorithm: str
     x_path: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, algorithm, x_path=_NO_LIST) -> None:
+        self.algorithm = algorithm
+        self.x_path = [] if x_path is _NO_LIST else x_path
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.algorithm, self.x_path, ) == (other.algorithm, other.x_path, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(algorithm={self.algorithm!r}, x_path={self.x_path!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class TransformsType:
     """{http://www.w3.org/2000/09/xmldsig#}TransformsType"""
     transform: list[TransformType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, transform=_NO_LIST) -> None:
+        self.transform = [] if transform is _NO_LIST else transform
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.transform, ) == (other.transform, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(transform={self.transform!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class V2GMessageType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}V2GMessageType"""
     header: MessageHeaderType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header) -> None:
+        self.header = header
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, ) == (other.header, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class V2GRequestType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType"""
     header: MessageHeaderType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header) -> None:
+        self.header = header
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, ) == (other.header, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class V2GResponseType:
     """{urn:iso:std:iso:15118:-20:CommonTypes}V2GResponseType"""
     header: MessageHeaderType
     response_code: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code) -> None:
+        self.header = header
+        self.response_code = response_code
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, ) == (other.header, other.response_code, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class X509DataType:
     """{http://www.w3.org/2000/09/xmldsig#}X509DataType"""
     x509_issuer_serial: list[X509IssuerSerialType] = field(default_factory=list)
@@ -441,11 +971,38 @@ class X509DataType:
     x509_certificate: list[bytes] = field(default_factory=list)
     x509_crl: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, x509_issuer_serial=_NO_LIST, x509_ski=_NO_LIST, x509_subject_name=_NO_LIST, x509_certificate=_NO_LIST, x509_crl=_NO_LIST) -> None:
+        self.x509_issuer_serial = [] if x509_issuer_serial is _NO_LIST else x509_issuer_serial
+        self.x509_ski = [] if x509_ski is _NO_LIST else x509_ski
+        self.x509_subject_name = [] if x509_subject_name is _NO_LIST else x509_subject_name
+        self.x509_certificate = [] if x509_certificate is _NO_LIST else x509_certificate
+        self.x509_crl = [] if x509_crl is _NO_LIST else x509_crl
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.x509_issuer_serial, self.x509_ski, self.x509_subject_name, self.x509_certificate, self.x509_crl, ) == (other.x509_issuer_serial, other.x509_ski, other.x509_subject_name, other.x509_certificate, other.x509_crl, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(x509_issuer_serial={self.x509_issuer_serial!r}, x509_ski={self.x509_ski!r}, x509_subject_name={self.x509_subject_name!r}, x509_certificate={self.x509_certificate!r}, x509_crl={self.x509_crl!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class X509IssuerSerialType:
     """{http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType"""
     x509_issuer_name: str
     x509_serial_number: int
+
+    def __init__(self, *, x509_issuer_name, x509_serial_number) -> None:
+        self.x509_issuer_name = x509_issuer_name
+        self.x509_serial_number = x509_serial_number
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.x509_issuer_name, self.x509_serial_number, ) == (other.x509_issuer_name, other.x509_serial_number, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(x509_issuer_name={self.x509_issuer_name!r}, x509_serial_number={self.x509_serial_number!r})"
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
     r.zero(1, 'end of element')

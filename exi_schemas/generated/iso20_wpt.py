@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 # the CommonTypes and xmldsig types: one codec for every -20 namespace
 from exi_schemas.generated.iso20_types import (  # noqa: F401
@@ -183,12 +183,23 @@ _F119 = ('string', None, None, ('Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE'
 _F120 = ('unsignedByte', 0, 255, None, None, None)
 _F121 = ('string', None, None, ('External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary'), None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AlternativeSECCListType:
     """{urn:iso:std:iso:15118:-20:WPT}AlternativeSECCListType"""
     alternative_secc: list[AlternativeSECCType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, alternative_secc=_NO_LIST) -> None:
+        self.alternative_secc = [] if alternative_secc is _NO_LIST else alternative_secc
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.alternative_secc, ) == (other.alternative_secc, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(alternative_secc={self.alternative_secc!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AlternativeSECCType:
     """{urn:iso:std:iso:15118:-20:WPT}AlternativeSECCType"""
     ssid: str | None = None
@@ -196,12 +207,37 @@ class AlternativeSECCType:
     ip_address: str | None = None
     port: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ssid=None, bssid=None, ip_address=None, port=None) -> None:
+        self.ssid = ssid
+        self.bssid = bssid
+        self.ip_address = ip_address
+        self.port = port
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ssid, self.bssid, self.ip_address, self.port, ) == (other.ssid, other.bssid, other.ip_address, other.port, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ssid={self.ssid!r}, bssid={self.bssid!r}, ip_address={self.ip_address!r}, port={self.port!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_AlignmentCheckMethodListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_AlignmentCheckMethodListType"""
     wpt_alignment_check_method: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, wpt_alignment_check_method=_NO_LIST) -> None:
+        self.wpt_alignment_check_method = [] if wpt_alignment_check_method is _NO_LIST else wpt_alignment_check_method
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.wpt_alignment_check_method, ) == (other.wpt_alignment_check_method, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(wpt_alignment_check_method={self.wpt_alignment_check_method!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_AlignmentCheckReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_AlignmentCheckReqType"""
     header: MessageHeaderType
@@ -210,7 +246,22 @@ class WPT_AlignmentCheckReqType:
     ev_result_code: str
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, target_coil_current=None, ev_result_code, vendor_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.target_coil_current = target_coil_current
+        self.ev_result_code = ev_result_code
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.target_coil_current, self.ev_result_code, self.vendor_specific_data_container, ) == (other.header, other.ev_processing, other.target_coil_current, other.ev_result_code, other.vendor_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, target_coil_current={self.target_coil_current!r}, ev_result_code={self.ev_result_code!r}, vendor_specific_data_container={self.vendor_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_AlignmentCheckResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_AlignmentCheckResType"""
     header: MessageHeaderType
@@ -220,7 +271,23 @@ class WPT_AlignmentCheckResType:
     supply_device_current: RationalNumberType | None = None
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, power_transmitted=None, supply_device_current=None, vendor_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.power_transmitted = power_transmitted
+        self.supply_device_current = supply_device_current
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.power_transmitted, self.supply_device_current, self.vendor_specific_data_container, ) == (other.header, other.response_code, other.evse_processing, other.power_transmitted, other.supply_device_current, other.vendor_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, power_transmitted={self.power_transmitted!r}, supply_device_current={self.supply_device_current!r}, vendor_specific_data_container={self.vendor_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_ChargeLoopReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_ChargeLoopReqType"""
     header: MessageHeaderType
@@ -233,7 +300,26 @@ class WPT_ChargeLoopReqType:
     evpc_power_control_parameter: WPT_EVPCPowerControlParameterType | None = None
     manufacturer_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, display_parameters=None, meter_info_requested, evpc_power_request, evpc_power_output, evpc_charge_diagnostics, evpc_operating_frequency=None, evpc_power_control_parameter=None, manufacturer_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.display_parameters = display_parameters
+        self.meter_info_requested = meter_info_requested
+        self.evpc_power_request = evpc_power_request
+        self.evpc_power_output = evpc_power_output
+        self.evpc_charge_diagnostics = evpc_charge_diagnostics
+        self.evpc_operating_frequency = evpc_operating_frequency
+        self.evpc_power_control_parameter = evpc_power_control_parameter
+        self.manufacturer_specific_data_container = [] if manufacturer_specific_data_container is _NO_LIST else manufacturer_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.display_parameters, self.meter_info_requested, self.evpc_power_request, self.evpc_power_output, self.evpc_charge_diagnostics, self.evpc_operating_frequency, self.evpc_power_control_parameter, self.manufacturer_specific_data_container, ) == (other.header, other.display_parameters, other.meter_info_requested, other.evpc_power_request, other.evpc_power_output, other.evpc_charge_diagnostics, other.evpc_operating_frequency, other.evpc_power_control_parameter, other.manufacturer_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, display_parameters={self.display_parameters!r}, meter_info_requested={self.meter_info_requested!r}, evpc_power_request={self.evpc_power_request!r}, evpc_power_output={self.evpc_power_output!r}, evpc_charge_diagnostics={self.evpc_charge_diagnostics!r}, evpc_operating_frequency={self.evpc_operating_frequency!r}, evpc_power_control_parameter={self.evpc_power_control_parameter!r}, manufacturer_specific_data_container={self.manufacturer_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_ChargeLoopResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_ChargeLoopResType"""
     header: MessageHeaderType
@@ -250,7 +336,30 @@ class WPT_ChargeLoopResType:
     spc_power_control_parameter: WPT_SPCPowerControlParameterType | None = None
     manufacturer_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_status=None, meter_info=None, receipt=None, evpc_power_request, sd_power_input=None, spc_max_output_power_limit, spc_min_output_power_limit, spc_charge_diagnostics, spc_operating_frequency=None, spc_power_control_parameter=None, manufacturer_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_status = evse_status
+        self.meter_info = meter_info
+        self.receipt = receipt
+        self.evpc_power_request = evpc_power_request
+        self.sd_power_input = sd_power_input
+        self.spc_max_output_power_limit = spc_max_output_power_limit
+        self.spc_min_output_power_limit = spc_min_output_power_limit
+        self.spc_charge_diagnostics = spc_charge_diagnostics
+        self.spc_operating_frequency = spc_operating_frequency
+        self.spc_power_control_parameter = spc_power_control_parameter
+        self.manufacturer_specific_data_container = [] if manufacturer_specific_data_container is _NO_LIST else manufacturer_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_status, self.meter_info, self.receipt, self.evpc_power_request, self.sd_power_input, self.spc_max_output_power_limit, self.spc_min_output_power_limit, self.spc_charge_diagnostics, self.spc_operating_frequency, self.spc_power_control_parameter, self.manufacturer_specific_data_container, ) == (other.header, other.response_code, other.evse_status, other.meter_info, other.receipt, other.evpc_power_request, other.sd_power_input, other.spc_max_output_power_limit, other.spc_min_output_power_limit, other.spc_charge_diagnostics, other.spc_operating_frequency, other.spc_power_control_parameter, other.manufacturer_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_status={self.evse_status!r}, meter_info={self.meter_info!r}, receipt={self.receipt!r}, evpc_power_request={self.evpc_power_request!r}, sd_power_input={self.sd_power_input!r}, spc_max_output_power_limit={self.spc_max_output_power_limit!r}, spc_min_output_power_limit={self.spc_min_output_power_limit!r}, spc_charge_diagnostics={self.spc_charge_diagnostics!r}, spc_operating_frequency={self.spc_operating_frequency!r}, spc_power_control_parameter={self.spc_power_control_parameter!r}, manufacturer_specific_data_container={self.manufacturer_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_ChargeParameterDiscoveryReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_ChargeParameterDiscoveryReqType"""
     header: MessageHeaderType
@@ -261,7 +370,24 @@ class WPT_ChargeParameterDiscoveryReqType:
     evpc_device_local_control: bool
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, evpc_max_receivable_power, sd_max_ground_clearence, sd_min_ground_clearence, evpc_natural_frequency, evpc_device_local_control, vendor_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.evpc_max_receivable_power = evpc_max_receivable_power
+        self.sd_max_ground_clearence = sd_max_ground_clearence
+        self.sd_min_ground_clearence = sd_min_ground_clearence
+        self.evpc_natural_frequency = evpc_natural_frequency
+        self.evpc_device_local_control = evpc_device_local_control
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.evpc_max_receivable_power, self.sd_max_ground_clearence, self.sd_min_ground_clearence, self.evpc_natural_frequency, self.evpc_device_local_control, self.vendor_specific_data_container, ) == (other.header, other.evpc_max_receivable_power, other.sd_max_ground_clearence, other.sd_min_ground_clearence, other.evpc_natural_frequency, other.evpc_device_local_control, other.vendor_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, evpc_max_receivable_power={self.evpc_max_receivable_power!r}, sd_max_ground_clearence={self.sd_max_ground_clearence!r}, sd_min_ground_clearence={self.sd_min_ground_clearence!r}, evpc_natural_frequency={self.evpc_natural_frequency!r}, evpc_device_local_control={self.evpc_device_local_control!r}, vendor_specific_data_container={self.vendor_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_ChargeParameterDiscoveryResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_ChargeParameterDiscoveryResType"""
     header: MessageHeaderType
@@ -275,14 +401,47 @@ class WPT_ChargeParameterDiscoveryResType:
     pd_max_coil_current: RationalNumberType
     sd_manufacturer_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, pd_input_power_class, sd_min_output_power, sd_max_output_power, sd_max_ground_clearance_support, sd_min_ground_clearance_support, pd_min_coil_current, pd_max_coil_current, sd_manufacturer_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.pd_input_power_class = pd_input_power_class
+        self.sd_min_output_power = sd_min_output_power
+        self.sd_max_output_power = sd_max_output_power
+        self.sd_max_ground_clearance_support = sd_max_ground_clearance_support
+        self.sd_min_ground_clearance_support = sd_min_ground_clearance_support
+        self.pd_min_coil_current = pd_min_coil_current
+        self.pd_max_coil_current = pd_max_coil_current
+        self.sd_manufacturer_specific_data_container = [] if sd_manufacturer_specific_data_container is _NO_LIST else sd_manufacturer_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.pd_input_power_class, self.sd_min_output_power, self.sd_max_output_power, self.sd_max_ground_clearance_support, self.sd_min_ground_clearance_support, self.pd_min_coil_current, self.pd_max_coil_current, self.sd_manufacturer_specific_data_container, ) == (other.header, other.response_code, other.pd_input_power_class, other.sd_min_output_power, other.sd_max_output_power, other.sd_max_ground_clearance_support, other.sd_min_ground_clearance_support, other.pd_min_coil_current, other.pd_max_coil_current, other.sd_manufacturer_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, pd_input_power_class={self.pd_input_power_class!r}, sd_min_output_power={self.sd_min_output_power!r}, sd_max_output_power={self.sd_max_output_power!r}, sd_max_ground_clearance_support={self.sd_max_ground_clearance_support!r}, sd_min_ground_clearance_support={self.sd_min_ground_clearance_support!r}, pd_min_coil_current={self.pd_min_coil_current!r}, pd_max_coil_current={self.pd_max_coil_current!r}, sd_manufacturer_specific_data_container={self.sd_manufacturer_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_CoordinateXYZType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_CoordinateXYZType"""
     coord_x: int
     coord_y: int
     coord_z: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, coord_x, coord_y, coord_z) -> None:
+        self.coord_x = coord_x
+        self.coord_y = coord_y
+        self.coord_z = coord_z
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.coord_x, self.coord_y, self.coord_z, ) == (other.coord_x, other.coord_y, other.coord_z, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(coord_x={self.coord_x!r}, coord_y={self.coord_y!r}, coord_z={self.coord_z!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_EVPCPowerControlParameterType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_EVPCPowerControlParameterType"""
     evpc_coil_current_request: RationalNumberType
@@ -290,12 +449,37 @@ class WPT_EVPCPowerControlParameterType:
     evpc_current_output_information: RationalNumberType
     evpc_voltage_output_information: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evpc_coil_current_request, evpc_coil_current_information, evpc_current_output_information, evpc_voltage_output_information) -> None:
+        self.evpc_coil_current_request = evpc_coil_current_request
+        self.evpc_coil_current_information = evpc_coil_current_information
+        self.evpc_current_output_information = evpc_current_output_information
+        self.evpc_voltage_output_information = evpc_voltage_output_information
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evpc_coil_current_request, self.evpc_coil_current_information, self.evpc_current_output_information, self.evpc_voltage_output_information, ) == (other.evpc_coil_current_request, other.evpc_coil_current_information, other.evpc_current_output_information, other.evpc_voltage_output_information, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evpc_coil_current_request={self.evpc_coil_current_request!r}, evpc_coil_current_information={self.evpc_coil_current_information!r}, evpc_current_output_information={self.evpc_current_output_information!r}, evpc_voltage_output_information={self.evpc_voltage_output_information!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_FinePositioningMethodListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningMethodListType"""
     wpt_fine_positioning_method: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, wpt_fine_positioning_method=_NO_LIST) -> None:
+        self.wpt_fine_positioning_method = [] if wpt_fine_positioning_method is _NO_LIST else wpt_fine_positioning_method
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.wpt_fine_positioning_method, ) == (other.wpt_fine_positioning_method, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(wpt_fine_positioning_method={self.wpt_fine_positioning_method!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_FinePositioningReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningReqType"""
     header: MessageHeaderType
@@ -304,7 +488,22 @@ class WPT_FinePositioningReqType:
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
     wpt_lf_data_package_list: WPT_LF_DataPackageListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, ev_result_code, vendor_specific_data_container=_NO_LIST, wpt_lf_data_package_list=None) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.ev_result_code = ev_result_code
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+        self.wpt_lf_data_package_list = wpt_lf_data_package_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.ev_result_code, self.vendor_specific_data_container, self.wpt_lf_data_package_list, ) == (other.header, other.ev_processing, other.ev_result_code, other.vendor_specific_data_container, other.wpt_lf_data_package_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, ev_result_code={self.ev_result_code!r}, vendor_specific_data_container={self.vendor_specific_data_container!r}, wpt_lf_data_package_list={self.wpt_lf_data_package_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_FinePositioningResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningResType"""
     header: MessageHeaderType
@@ -313,7 +512,22 @@ class WPT_FinePositioningResType:
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
     wpt_lf_data_package_list: WPT_LF_DataPackageListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, vendor_specific_data_container=_NO_LIST, wpt_lf_data_package_list=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+        self.wpt_lf_data_package_list = wpt_lf_data_package_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.vendor_specific_data_container, self.wpt_lf_data_package_list, ) == (other.header, other.response_code, other.evse_processing, other.vendor_specific_data_container, other.wpt_lf_data_package_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, vendor_specific_data_container={self.vendor_specific_data_container!r}, wpt_lf_data_package_list={self.wpt_lf_data_package_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_FinePositioningSetupReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningSetupReqType"""
     header: MessageHeaderType
@@ -325,7 +539,25 @@ class WPT_FinePositioningSetupReqType:
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
     lf_system_setup_data: WPT_LF_SystemSetupDataType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, ev_device_fine_positioning_method_list, ev_device_pairing_method_list, ev_device_alignment_check_method_list, natural_offset, vendor_specific_data_container=_NO_LIST, lf_system_setup_data=None) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.ev_device_fine_positioning_method_list = ev_device_fine_positioning_method_list
+        self.ev_device_pairing_method_list = ev_device_pairing_method_list
+        self.ev_device_alignment_check_method_list = ev_device_alignment_check_method_list
+        self.natural_offset = natural_offset
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+        self.lf_system_setup_data = lf_system_setup_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.ev_device_fine_positioning_method_list, self.ev_device_pairing_method_list, self.ev_device_alignment_check_method_list, self.natural_offset, self.vendor_specific_data_container, self.lf_system_setup_data, ) == (other.header, other.ev_processing, other.ev_device_fine_positioning_method_list, other.ev_device_pairing_method_list, other.ev_device_alignment_check_method_list, other.natural_offset, other.vendor_specific_data_container, other.lf_system_setup_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, ev_device_fine_positioning_method_list={self.ev_device_fine_positioning_method_list!r}, ev_device_pairing_method_list={self.ev_device_pairing_method_list!r}, ev_device_alignment_check_method_list={self.ev_device_alignment_check_method_list!r}, natural_offset={self.natural_offset!r}, vendor_specific_data_container={self.vendor_specific_data_container!r}, lf_system_setup_data={self.lf_system_setup_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_FinePositioningSetupResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningSetupResType"""
     header: MessageHeaderType
@@ -337,54 +569,167 @@ class WPT_FinePositioningSetupResType:
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
     lf_system_setup_data: WPT_LF_SystemSetupDataType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, primary_device_fine_positioning_method_list, primary_device_pairing_method_list, primary_device_alignment_check_method_list, natural_offset, vendor_specific_data_container=_NO_LIST, lf_system_setup_data=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.primary_device_fine_positioning_method_list = primary_device_fine_positioning_method_list
+        self.primary_device_pairing_method_list = primary_device_pairing_method_list
+        self.primary_device_alignment_check_method_list = primary_device_alignment_check_method_list
+        self.natural_offset = natural_offset
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+        self.lf_system_setup_data = lf_system_setup_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.primary_device_fine_positioning_method_list, self.primary_device_pairing_method_list, self.primary_device_alignment_check_method_list, self.natural_offset, self.vendor_specific_data_container, self.lf_system_setup_data, ) == (other.header, other.response_code, other.primary_device_fine_positioning_method_list, other.primary_device_pairing_method_list, other.primary_device_alignment_check_method_list, other.natural_offset, other.vendor_specific_data_container, other.lf_system_setup_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, primary_device_fine_positioning_method_list={self.primary_device_fine_positioning_method_list!r}, primary_device_pairing_method_list={self.primary_device_pairing_method_list!r}, primary_device_alignment_check_method_list={self.primary_device_alignment_check_method_list!r}, natural_offset={self.natural_offset!r}, vendor_specific_data_container={self.vendor_specific_data_container!r}, lf_system_setup_data={self.lf_system_setup_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_DataPackageListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_DataPackageListType"""
     num_packages: int
     wpt_lf_data_package: WPT_LF_DataPackageType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, num_packages, wpt_lf_data_package) -> None:
+        self.num_packages = num_packages
+        self.wpt_lf_data_package = wpt_lf_data_package
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.num_packages, self.wpt_lf_data_package, ) == (other.num_packages, other.wpt_lf_data_package, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(num_packages={self.num_packages!r}, wpt_lf_data_package={self.wpt_lf_data_package!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_DataPackageType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_DataPackageType"""
     package_index: int
     lf_tx_data: WPT_LF_TxDataListType | None = None
     lf_rx_data: WPT_LF_RxDataListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, package_index, lf_tx_data=None, lf_rx_data=None) -> None:
+        self.package_index = package_index
+        self.lf_tx_data = lf_tx_data
+        self.lf_rx_data = lf_rx_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.package_index, self.lf_tx_data, self.lf_rx_data, ) == (other.package_index, other.lf_tx_data, other.lf_rx_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(package_index={self.package_index!r}, lf_tx_data={self.lf_tx_data!r}, lf_rx_data={self.lf_rx_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_ReceiverDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_ReceiverDataType"""
     number_of_receivers: int
     rx_spec_data: list[WPT_TxRxSpecDataType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, number_of_receivers, rx_spec_data=_NO_LIST) -> None:
+        self.number_of_receivers = number_of_receivers
+        self.rx_spec_data = [] if rx_spec_data is _NO_LIST else rx_spec_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.number_of_receivers, self.rx_spec_data, ) == (other.number_of_receivers, other.rx_spec_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(number_of_receivers={self.number_of_receivers!r}, rx_spec_data={self.rx_spec_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_RxDataListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxDataListType"""
     wpt_lf_rx_data_list: WPT_LF_RxDataType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, wpt_lf_rx_data_list) -> None:
+        self.wpt_lf_rx_data_list = wpt_lf_rx_data_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.wpt_lf_rx_data_list, ) == (other.wpt_lf_rx_data_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(wpt_lf_rx_data_list={self.wpt_lf_rx_data_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_RxDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxDataType"""
     rx_identifier: int
     rssi_data: WPT_LF_RxRSSIListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, rx_identifier, rssi_data) -> None:
+        self.rx_identifier = rx_identifier
+        self.rssi_data = rssi_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.rx_identifier, self.rssi_data, ) == (other.rx_identifier, other.rssi_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(rx_identifier={self.rx_identifier!r}, rssi_data={self.rssi_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_RxRSSIListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxRSSIListType"""
     rssi_data_list: WPT_LF_RxRSSIType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, rssi_data_list) -> None:
+        self.rssi_data_list = rssi_data_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.rssi_data_list, ) == (other.rssi_data_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(rssi_data_list={self.rssi_data_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_RxRSSIType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxRSSIType"""
     tx_identifier: int
     rssi: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, tx_identifier, rssi) -> None:
+        self.tx_identifier = tx_identifier
+        self.rssi = rssi
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tx_identifier, self.rssi, ) == (other.tx_identifier, other.rssi, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tx_identifier={self.tx_identifier!r}, rssi={self.rssi!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_SystemSetupDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_SystemSetupDataType"""
     lf_transmitter_setup_data: WPT_LF_TransmitterDataType | None = None
     lf_receiver_setup_data: WPT_LF_ReceiverDataType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, lf_transmitter_setup_data=None, lf_receiver_setup_data=None) -> None:
+        self.lf_transmitter_setup_data = lf_transmitter_setup_data
+        self.lf_receiver_setup_data = lf_receiver_setup_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.lf_transmitter_setup_data, self.lf_receiver_setup_data, ) == (other.lf_transmitter_setup_data, other.lf_receiver_setup_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(lf_transmitter_setup_data={self.lf_transmitter_setup_data!r}, lf_receiver_setup_data={self.lf_receiver_setup_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_TransmitterDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_TransmitterDataType"""
     number_of_transmitters: int
@@ -392,23 +737,71 @@ class WPT_LF_TransmitterDataType:
     tx_spec_data: list[WPT_TxRxSpecDataType] = field(default_factory=list)
     tx_package_spec_data: WPT_TxRxPackageSpecDataType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, number_of_transmitters, signal_frequency, tx_spec_data=_NO_LIST, tx_package_spec_data=None) -> None:
+        self.number_of_transmitters = number_of_transmitters
+        self.signal_frequency = signal_frequency
+        self.tx_spec_data = [] if tx_spec_data is _NO_LIST else tx_spec_data
+        self.tx_package_spec_data = tx_package_spec_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.number_of_transmitters, self.signal_frequency, self.tx_spec_data, self.tx_package_spec_data, ) == (other.number_of_transmitters, other.signal_frequency, other.tx_spec_data, other.tx_package_spec_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(number_of_transmitters={self.number_of_transmitters!r}, signal_frequency={self.signal_frequency!r}, tx_spec_data={self.tx_spec_data!r}, tx_package_spec_data={self.tx_package_spec_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_TxDataListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_TxDataListType"""
     wpt_lf_tx_data_list: WPT_LF_TxDataType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, wpt_lf_tx_data_list) -> None:
+        self.wpt_lf_tx_data_list = wpt_lf_tx_data_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.wpt_lf_tx_data_list, ) == (other.wpt_lf_tx_data_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(wpt_lf_tx_data_list={self.wpt_lf_tx_data_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_TxDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_TxDataType"""
     tx_identifier: int
     eirp: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, tx_identifier, eirp) -> None:
+        self.tx_identifier = tx_identifier
+        self.eirp = eirp
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tx_identifier, self.eirp, ) == (other.tx_identifier, other.eirp, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tx_identifier={self.tx_identifier!r}, eirp={self.eirp!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_PairingMethodListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_PairingMethodListType"""
     wpt_pairing_method: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, wpt_pairing_method=_NO_LIST) -> None:
+        self.wpt_pairing_method = [] if wpt_pairing_method is _NO_LIST else wpt_pairing_method
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.wpt_pairing_method, ) == (other.wpt_pairing_method, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(wpt_pairing_method={self.wpt_pairing_method!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_PairingReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_PairingReqType"""
     header: MessageHeaderType
@@ -417,7 +810,22 @@ class WPT_PairingReqType:
     ev_result_code: str
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, observed_id_code=None, ev_result_code, vendor_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.observed_id_code = observed_id_code
+        self.ev_result_code = ev_result_code
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.observed_id_code, self.ev_result_code, self.vendor_specific_data_container, ) == (other.header, other.ev_processing, other.observed_id_code, other.ev_result_code, other.vendor_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, observed_id_code={self.observed_id_code!r}, ev_result_code={self.ev_result_code!r}, vendor_specific_data_container={self.vendor_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_PairingResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_PairingResType"""
     header: MessageHeaderType
@@ -427,12 +835,39 @@ class WPT_PairingResType:
     alternative_secc_list: AlternativeSECCListType | None = None
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, observed_id_code=None, alternative_secc_list=None, vendor_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.observed_id_code = observed_id_code
+        self.alternative_secc_list = alternative_secc_list
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.observed_id_code, self.alternative_secc_list, self.vendor_specific_data_container, ) == (other.header, other.response_code, other.evse_processing, other.observed_id_code, other.alternative_secc_list, other.vendor_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, observed_id_code={self.observed_id_code!r}, alternative_secc_list={self.alternative_secc_list!r}, vendor_specific_data_container={self.vendor_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_SPCPowerControlParameterType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_SPCPowerControlParameterType"""
     spc_primary_device_coil_current_information: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, spc_primary_device_coil_current_information) -> None:
+        self.spc_primary_device_coil_current_information = spc_primary_device_coil_current_information
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.spc_primary_device_coil_current_information, ) == (other.spc_primary_device_coil_current_information, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(spc_primary_device_coil_current_information={self.spc_primary_device_coil_current_information!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_TxRxPackageSpecDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_TxRxPackageSpecDataType"""
     pulse_sequence_order: list[WPT_TxRxPulseOrderType] = field(default_factory=list)
@@ -440,18 +875,57 @@ class WPT_TxRxPackageSpecDataType:
     pulse_duration: int
     package_separation_time: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, pulse_sequence_order=_NO_LIST, pulse_separation_time, pulse_duration, package_separation_time) -> None:
+        self.pulse_sequence_order = [] if pulse_sequence_order is _NO_LIST else pulse_sequence_order
+        self.pulse_separation_time = pulse_separation_time
+        self.pulse_duration = pulse_duration
+        self.package_separation_time = package_separation_time
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.pulse_sequence_order, self.pulse_separation_time, self.pulse_duration, self.package_separation_time, ) == (other.pulse_sequence_order, other.pulse_separation_time, other.pulse_duration, other.package_separation_time, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(pulse_sequence_order={self.pulse_sequence_order!r}, pulse_separation_time={self.pulse_separation_time!r}, pulse_duration={self.pulse_duration!r}, package_separation_time={self.package_separation_time!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_TxRxPulseOrderType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_TxRxPulseOrderType"""
     index_number: int
     tx_rx_identifier: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, index_number, tx_rx_identifier) -> None:
+        self.index_number = index_number
+        self.tx_rx_identifier = tx_rx_identifier
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.index_number, self.tx_rx_identifier, ) == (other.index_number, other.tx_rx_identifier, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(index_number={self.index_number!r}, tx_rx_identifier={self.tx_rx_identifier!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_TxRxSpecDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_TxRxSpecDataType"""
     tx_rx_identifier: int
     tx_rx_position: WPT_CoordinateXYZType
     tx_rx_orientation: WPT_CoordinateXYZType
+
+    def __init__(self, *, tx_rx_identifier, tx_rx_position, tx_rx_orientation) -> None:
+        self.tx_rx_identifier = tx_rx_identifier
+        self.tx_rx_position = tx_rx_position
+        self.tx_rx_orientation = tx_rx_orientation
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tx_rx_identifier, self.tx_rx_position, self.tx_rx_orientation, ) == (other.tx_rx_identifier, other.tx_rx_position, other.tx_rx_orientation, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tx_rx_identifier={self.tx_rx_identifier!r}, tx_rx_position={self.tx_rx_position!r}, tx_rx_orientation={self.tx_rx_orientation!r})"
 
 def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
     rv = r.v; rn = r.n

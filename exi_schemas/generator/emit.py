@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 '''
 
@@ -254,16 +254,39 @@ class ModuleEmitter:
         name = self.class_of[id(ct)]
         L = self.lines
         L.append("")
-        L.append("@dataclass(slots=True, kw_only=True)")
+        # __init__, __eq__ and __repr__ are written out here (as @dataclass would make them)
+        # so that they come compiled from the .pyc: @dataclass compiles them from source at
+        # every import, 3 exec() per class, most of a codec module's import time (issue 13)
+        L.append("@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)")
         L.append(f"class {name}:")
         what = f"{{{ct.name[0]}}}{ct.name[1]}" if ct.name else "anonymous type"
         L.append(f'    """{what}"""')
         flds = self.fields(g)
+        params, assigns = [], []
         for fname, _i, _a, _kind, _q, typ, lo, hi in flds:
             ann, default = self.annotation(typ, lo, hi)
             L.append(f"    {fname}: {ann}{default}")
-        if not flds:
-            L.append("    pass")
+            if "default_factory" in default:
+                params.append(f"{fname}=_NO_LIST")
+                assigns.append(f"        self.{fname} = [] if {fname} is _NO_LIST else {fname}")
+            else:
+                params.append(f"{fname}=None" if default else fname)
+                assigns.append(f"        self.{fname} = {fname}")
+        names = [f[0] for f in flds]
+        L.append("")
+        L.append(f"    def __init__(self{', *, ' + ', '.join(params) if params else ''}) -> None:")
+        L.extend(assigns or ["        pass"])
+        L.append("")
+        L.append("    def __eq__(self, other):")
+        L.append("        if other.__class__ is not self.__class__:")
+        L.append("            return NotImplemented")
+        mine = "".join(f"self.{n}, " for n in names)
+        theirs = "".join(f"other.{n}, " for n in names)
+        L.append(f"        return ({mine}) == ({theirs})")
+        L.append("")
+        L.append("    def __repr__(self) -> str:")
+        shown = ", ".join(f"{n}={{self.{n}!r}}" for n in names)
+        L.append(f'        return f"{{self.__class__.__qualname__}}({shown})"')
 
     def meta(self, ct: ComplexType) -> str:
         g = self.grammars[id(ct)]
