@@ -132,7 +132,7 @@ class SeccDaemon:
         for listener in self.event_listeners:
             listener(event)
         session_id = str(event.data.get("session_id") or "")
-        if event.kind == "SessionStarted":
+        if event.kind in ("SessionStarted", "SessionResumed"):
             self._session_id = session_id
             self._cancel_communication_setup()
         if self.bus is None:
@@ -259,6 +259,12 @@ class SeccDaemon:
             self._connection.abort("EV unplugged")
         report = await self.board.safe_state(SafeStateReason.EV_UNPLUGGED)
         log.info("EV unplugged: safe state", extra={"safe": report.safe})
+        if self.reporter is not None:  # a paused session's transaction ends with the cable
+            try:
+                await self.reporter.ev_unplugged()
+            except Exception as exc:  # the outbox refused it: say so loudly
+                log.error("transaction event not recorded", extra={"event": "EVUnplugged",
+                                                                   "error": repr(exc)})
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:

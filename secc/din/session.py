@@ -12,6 +12,7 @@ import time
 from typing import Any, ClassVar
 
 from exi_schemas.generated import din as M
+from secc.contract.reasons import EndReason
 from secc.v2g.core import TERMINATED, Outcome, SessionCore
 from secc.v2g.dc_session import DcHandlers
 from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
@@ -126,7 +127,7 @@ class DinSession(DcHandlers, SessionCore):
         self.log.info("session stopped by the EV")
         return Outcome(M.SessionStopResType(response_code="OK"), next_state=TERMINATED,
                        actions=[SetContactors(False), EnterSafeState("session stopped by EV"),
-                                PublishEvent("SessionStopped", {"reason": "EV SessionStop"})])
+                                self.session_stopped("EV SessionStop", EndReason.EV_STOPPED)])
 
     # --- response parts ----------------------------------------------------------------------
     def din_evse_id(self) -> bytes:

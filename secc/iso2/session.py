@@ -41,6 +41,7 @@ from cryptography import x509
 
 from exi_schemas.generated import iso2 as M
 from secc.authorization import AuthorizationStatus
+from secc.contract.reasons import EndReason
 from secc.pnc import xmldsig
 from secc.pnc.contract import (
     ContractChain,
@@ -213,9 +214,9 @@ class Iso2Session(DcHandlers, SessionCore):
             "evcc_id": req.evccid.hex(), "session_id": self.session_id.hex(), "code": code})
         return Outcome(M.SessionSetupResType(response_code=code, evseid=self.evse_id,
                                              evse_time_stamp=int(time.time())),
-                       actions=[PublishEvent("SessionStarted", {
-                           "protocol": "iso2", "evcc_id": req.evccid.hex(),
-                           "resumed": code == "OK_OldSessionJoined"})])
+                       actions=[PublishEvent(
+                           "SessionResumed" if code == "OK_OldSessionJoined" else "SessionStarted",
+                           {"protocol": "iso2", "evcc_id": req.evccid.hex()})])
 
     def on_ServiceDiscoveryReq(self, req: M.ServiceDiscoveryReqType, now: float) -> Outcome:
         check_service_category(req.service_category)
@@ -427,12 +428,14 @@ class Iso2Session(DcHandlers, SessionCore):
             self.paused.pause(self.session_id, self.evcc_id)
         self.log.info("session stopped by the EV", extra={"charging_session":
                                                          req.charging_session})
+        # a pause keeps the transaction open (the car may come back); a stop ends it
+        event = (PublishEvent("SessionPaused", {}) if pause
+                 else self.session_stopped("EV SessionStop", EndReason.EV_STOPPED))
         return Outcome(M.SessionStopResType(response_code="OK"), next_state=TERMINATED,
                        actions=[SetContactors(False),
                                 EnterSafeState("session paused by EV" if pause
                                                else "session stopped by EV"),
-                                PublishEvent("SessionStopped", {"reason": "EV SessionStop",
-                                                                "paused": pause})])
+                                event])
 
     def on_MeteringReceiptReq(self, req: M.MeteringReceiptReqType, now: float) -> Outcome:
         if req.session_id != self.session_id:

@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 from cryptography import x509
 
 from exi_schemas.generated import iso20 as cm
+from secc.contract.reasons import EndReason
 from secc.iso20 import messages as msg
 from secc.iso20.messages import evse_status, rational, to_float
 from secc.iso20.paused import PausedSession, PausedSessions
@@ -605,7 +606,7 @@ class Iso20Session(SessionCore):
         if kind == "Terminate":
             reason = f"SessionStop Terminate ({body.ev_termination_code or 'no code'})"
             actions += [EnterSafeState(reason),
-                        PublishEvent("SessionStopped", {"reason": reason, "by": "EV"}),
+                        self.session_stopped(reason, EndReason.EV_STOPPED, by="EV"),
                         CloseConnection(reason)]
         elif kind == "Pause":
             self.paused_sessions.put(PausedSession(

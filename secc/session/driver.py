@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import exi_schemas
+from hal.board import SafeStateReason
 from exi_schemas.generated import appprotocol as AP
 from secc.appprotocol.negotiation import (
     DIN_2_0,
@@ -162,6 +163,7 @@ class SessionRunner:
                     await self.finish(reply)
                 continue
             except ConnectionClosed as closed:
+                self.read_pilot()  # unplugged or not: the session's end reason tells
                 await self.perform(self.core.connection_lost(str(closed)))
                 self.summary.end_reason = f"connection closed: {closed}"
                 return
@@ -185,6 +187,12 @@ class SessionRunner:
             self.summary.session_id = self.core.session_id.hex()
             set_session_id(self.summary.session_id)
         await self.finish(reply, started)
+
+    def read_pilot(self) -> None:
+        """The pilot state into the snapshot now (cheap, no I/O), where the board is known."""
+        board = getattr(self.controller, "board", None)
+        if board is not None:
+            self.core.evse.cp_state = board.pilot_state.value
 
     async def refresh(self) -> None:
         """Fresh readings for the core; an EVSE-side stop reason is handed to it at once."""
@@ -215,8 +223,6 @@ class SessionRunner:
             if isinstance(action, PublishEvent) and "session_id" not in action.data:
                 data = {**action.data, "protocol": self.adapter.name,
                         "session_id": self.core.session_id.hex()}
-                if self.core.stop_reason is not StopReason.NONE:
-                    data["evse_stop_reason"] = self.core.stop_reason.value
                 action = PublishEvent(action.kind, data)
             if isinstance(action, RequestAuthorization):
                 task = asyncio.create_task(self.authorize(action))
@@ -284,7 +290,8 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
         summary.end_reason = f"internal error: {exc!r}"
         log.exception("session driver error; entering safe state")
         try:
-            await controller.perform(EnterSafeState("internal error", "communication_error"))
+            await controller.perform(EnterSafeState("internal error",
+                                                    SafeStateReason.COMMUNICATION_ERROR))
         except Exception:
             log.exception("safe state after internal error failed")
     finally:

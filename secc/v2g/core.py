@@ -18,8 +18,10 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from hal.board import SafeStateReason
 from secc.authorization import AuthorizationDecision, AuthorizationRequest
 from secc.common.logs import layer_logger
+from secc.contract.reasons import EndReason
 from secc.v2g.evse import (
     Action,
     CloseConnection,
@@ -36,10 +38,33 @@ from secc.v2g.timers import Timers, V2GTimerConfig
 log = layer_logger("v2g")
 
 TERMINATED = "Terminated"
-# hal.board.SafeStateReason value for each EVSE-side stop
-STOP_CAUSES = {StopReason.EMERGENCY: "emergency_stop", StopReason.ISOLATION_FAULT: "isolation_fault",
-               StopReason.MALFUNCTION: "contactor_fault", StopReason.UTILITY: "shutdown",
-               StopReason.REMOTE_STOP: "session_end"}
+# The board's safe-state cause when a session terminates, by the EVSE-side stop in force
+# (NONE: the session failed or timed out on the V2G side).
+STOP_CAUSES: dict[StopReason, SafeStateReason] = {
+    StopReason.NONE: SafeStateReason.COMMUNICATION_ERROR,
+    StopReason.EMERGENCY: SafeStateReason.EMERGENCY_STOP,
+    StopReason.ISOLATION_FAULT: SafeStateReason.ISOLATION_FAULT,
+    StopReason.MALFUNCTION: SafeStateReason.CONTACTOR_FAULT,
+    StopReason.UTILITY: SafeStateReason.SHUTDOWN,
+    StopReason.REMOTE_STOP: SafeStateReason.SESSION_END,
+}
+# Why the session ended when the EVSE side stopped it: this explains the end better than the
+# car's SessionStop or the failure that followed the stop.
+EVSE_STOP_ENDS: dict[StopReason, EndReason] = {
+    StopReason.EMERGENCY: EndReason.EMERGENCY_STOP,
+    StopReason.ISOLATION_FAULT: EndReason.ISOLATION_FAULT,
+    StopReason.MALFUNCTION: EndReason.MALFUNCTION,
+    StopReason.UTILITY: EndReason.POWER_LOSS,
+    StopReason.REMOTE_STOP: EndReason.REMOTE_STOP,
+}
+# Why the session ended when a request failed (others: PROTOCOL_ERROR).
+FAILURE_ENDS: dict[Failure, EndReason] = {
+    Failure.AUTHORIZATION_REJECTED: EndReason.DEAUTHORIZED,
+    Failure.PNC_AUTHORIZATION_REJECTED: EndReason.DEAUTHORIZED,
+    Failure.CONTRACT_CANCELED: EndReason.DEAUTHORIZED,
+    Failure.CERTIFICATE_EXPIRED: EndReason.DEAUTHORIZED,
+    Failure.CERTIFICATE_REVOKED: EndReason.DEAUTHORIZED,
+}
 DANGEROUS_STOPS = frozenset({StopReason.EMERGENCY, StopReason.ISOLATION_FAULT,
                              StopReason.MALFUNCTION, StopReason.UTILITY})
 
@@ -141,13 +166,16 @@ class SessionCore:
                                                       "response_code": code,
                                                       "detail": failure.detail})
             response_name, response = self.failed_response(name, code)
-            return self._terminate(f"{code}: {failure.detail}", response, response_name)
+            return self._terminate(f"{code}: {failure.detail}",
+                                   FAILURE_ENDS.get(failure.failure, EndReason.PROTOCOL_ERROR),
+                                   response, response_name)
         code = self.response_code_of(outcome.response)
         response_name = name[:-3] + "Res"
         if code is not None and is_failed(code):
             self.log.warning("request answered with failure",
                              extra={"request": name, "state": self.state, "response_code": code})
-            return self._terminate(code, outcome.response, response_name, outcome.actions)
+            return self._terminate(code, EndReason.PROTOCOL_ERROR, outcome.response,
+                                   response_name, outcome.actions)
         if not outcome.stay:
             previous = self.state
             self.state = outcome.next_state or self.TRANSITIONS.get(previous, {}).get(
@@ -176,16 +204,23 @@ class SessionCore:
         code = getattr(response, "response_code", None)
         return getattr(code, "value", code)
 
-    def _terminate(self, reason: str, response: Any = None, response_name: str | None = None,
+    def _terminate(self, reason: str, end: EndReason, response: Any = None,
+                   response_name: str | None = None,
                    actions: list[Action] | None = None) -> Reply:
-        cause = STOP_CAUSES.get(self.stop_reason, "communication_error")
         self.state = TERMINATED
         self.timers.clear()
         acts = list(actions or [])
-        acts += [EnterSafeState(reason, cause),
-                 PublishEvent("SessionStopped", {"reason": reason}),
+        acts += [EnterSafeState(reason, STOP_CAUSES[self.stop_reason]),
+                 self.session_stopped(reason, end),
                  CloseConnection(reason)]
         return Reply(response, response_name, acts, close=True)
+
+    def session_stopped(self, reason: str, end: EndReason, **data: Any) -> PublishEvent:
+        """The SessionStopped event: ``reason`` for the log, ``end_reason`` for the
+        transaction. An EVSE-side stop in force (remote, e-stop ...) is the end reason,
+        whatever the car or the session did after it."""
+        end = EVSE_STOP_ENDS.get(self.stop_reason, end)
+        return PublishEvent("SessionStopped", {"reason": reason, "end_reason": end, **data})
 
     # --- time and outside events ----------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -212,7 +247,7 @@ class SessionCore:
             return None  # the car switched in time
         self.log.warning("timer expired, ending session", extra={"timer": name,
                                                                   "state": self.state})
-        return self._terminate(f"{name} timeout in state {self.state}")
+        return self._terminate(f"{name} timeout in state {self.state}", EndReason.TIMEOUT)
 
     def authorization_decided(self, decision: AuthorizationDecision) -> None:
         self.authorization = decision
@@ -263,11 +298,16 @@ class SessionCore:
     def ongoing_done(self, step: str) -> None:
         self._ongoing_since.pop(step, None)
 
-    def connection_lost(self, reason: str) -> list[Action]:
-        """TCP reset / closed: safe state at once (a paused session may resume later)."""
+    def connection_lost(self, reason: str,
+                        end: EndReason = EndReason.COMMUNICATION_LOST) -> list[Action]:
+        """TCP reset / closed: safe state at once (a paused session may resume later).
+        With the pilot in state A (the snapshot's ``cp_state``) the EV was unplugged."""
         if self.terminated:
             return []
         self.state = TERMINATED
         self.timers.clear()
-        return [EnterSafeState(f"connection lost: {reason}", "communication_error"),
-                PublishEvent("SessionStopped", {"reason": f"connection lost: {reason}"})]
+        if self.evse.cp_state == "A":
+            end = EndReason.EV_UNPLUGGED
+        text = f"connection lost: {reason}"
+        return [EnterSafeState(text, SafeStateReason.COMMUNICATION_ERROR),
+                self.session_stopped(text, end)]
