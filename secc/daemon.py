@@ -21,12 +21,12 @@ from typing import Any
 from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, SafeStateReason
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
 from secc.config import BoardConfig
-from secc.iso2 import PausedSessions
 from secc.common.logs import layer_logger
 from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
 from secc.v2g.evse import EvseLimits, PublishEvent
+from secc.v2g.paused import PausedSessions
 from secc.v2g.quirks import validate as validate_quirks
 from secc.v2gtp import V2GTPConnection
 from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_transport
@@ -61,9 +61,9 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
     return SessionSettings(
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
         limits=limits, timers=config.v2g.timers, quirks=validate_quirks(config.v2g.quirks),
-        core_options={"iso2": {"energy_transfer_modes": iso2_modes, "paused_sessions": paused,
-                               **pnc},
-                      "iso20-dc": dict(pnc), "iso20-ac": dict(pnc)})
+        core_options={"iso2": {"energy_transfer_modes": iso2_modes, **pnc},
+                      "iso20-dc": dict(pnc), "iso20-ac": dict(pnc)},
+        paused_sessions=paused)
 
 
 def server_tls_context(config: BoardConfig) -> ssl.SSLContext | None:

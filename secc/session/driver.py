@@ -45,6 +45,7 @@ from secc.v2g.evse import (
     RequestCertificate,
     StopReason,
 )
+from secc.v2g.paused import PausedSessions
 from secc.v2g.protocol import ProtocolAdapter
 from secc.v2g.timers import V2GTimerConfig
 from secc.v2gtp import ConnectionClosed, PayloadType, ReceiveTimeout, V2GTPConnection
@@ -82,6 +83,8 @@ class SessionSettings:
     quirks: frozenset[str] = frozenset()
     sap_timeout: float = 20.0         # connection -> supportedAppProtocolReq
     core_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"din": {...}}
+    # the EVSE's paused sessions (ISO-2 and -20), shared by every connection's core
+    paused_sessions: PausedSessions = field(default_factory=PausedSessions)
 
 
 @dataclass
@@ -275,7 +278,8 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
         getattr(controller, "session_started", lambda: None)()
         options = settings.core_options.get(adapter.name, {})
         if adapter.name in ("iso2", "iso20-dc", "iso20-ac"):  # PnC is offered over TLS only
-            options = {**options, "tls": conn.tls_version is not None}
+            options = {**options, "tls": conn.tls_version is not None,
+                       "paused_sessions": settings.paused_sessions}
         core = adapter.new_core(limits=settings.limits, evse=EvseSnapshot(),
                                 timers=settings.timers, now=asyncio.get_running_loop().time(),
                                 evse_id=settings.evse_id, quirks=settings.quirks, **options)

@@ -7,14 +7,20 @@ not in the row of the current state is a sequence error: one lookup, one place.
 
 The core is sans-I/O (aioquic-style): ``receive(name, body, now)`` returns a ``Reply``;
 ``next_deadline()``/``handle_timer(now)`` run the timers; ``authorization_decided(...)`` and
-``evse_stop(...)`` feed outside events. Handlers are methods named ``on_<RequestName>`` that
+``evse_stop(...)`` feed outside events. Time and chance are inputs too: ``now`` (monotonic)
+drives every timer and Ongoing limit, ``wall_clock`` (for time stamps and certificate
+validity) and ``random_bytes`` (SessionIDs, GenChallenges) are injected, so tests run every
+timer in virtual time and every random value from a seed. Handlers are methods named ``on_<RequestName>`` that
 return an ``Outcome`` or raise ``SessionFailure``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -100,7 +106,11 @@ class SessionCore:
 
     def __init__(self, *, limits: EvseLimits | None = None, evse: EvseSnapshot | None = None,
                  timers: V2GTimerConfig | None = None, now: float = 0.0,
-                 evse_id: str = "ZZ00000", quirks: frozenset[str] = frozenset()) -> None:
+                 evse_id: str = "ZZ00000", quirks: frozenset[str] = frozenset(),
+                 wall_clock: Callable[[], float] = time.time,
+                 random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> None:
+        self.wall_clock = wall_clock
+        self.random_bytes = random_bytes
         self.limits = limits or EvseLimits()
         self.evse = evse or EvseSnapshot()
         self.timer_config = timers or V2GTimerConfig()
@@ -138,10 +148,14 @@ class SessionCore:
         return self.state == TERMINATED
 
     def new_session_id(self) -> bytes:
-        sid = secrets.token_bytes(8)
+        sid = self.random_bytes(8)
         while sid == bytes(8):
-            sid = secrets.token_bytes(8)
+            sid = self.random_bytes(8)
         return sid
+
+    def wall_datetime(self) -> dt.datetime:
+        """The injected wall clock as an aware UTC datetime (certificate validity)."""
+        return dt.datetime.fromtimestamp(self.wall_clock(), tz=dt.timezone.utc)
 
     def receive(self, name: str, body: Any, now: float, session_id: bytes | None = None) -> Reply:
         """Process one request (its body element name and object) at time ``now``."""
@@ -290,10 +304,17 @@ class SessionCore:
                                                    "id_token_type": id_token_type}))
         return True, actions
 
+    # --- the Ongoing rule (one for every protocol) ---------------------------------------------
+    # A step the car polls (authorization, cable check, pre-charge, schedule exchange) starts
+    # its clock at its first request; the first request after ``limit`` seconds fails. Only
+    # requests end an Ongoing step: a car that stops polling meets the sequence timer instead.
     def ongoing_expired(self, step: str, now: float, limit: float) -> bool:
         """True once ``step`` has answered Ongoing for longer than ``limit`` seconds."""
         started = self._ongoing_since.setdefault(step, now)
         return now - started > limit
+
+    def ongoing_running(self, step: str) -> bool:
+        return step in self._ongoing_since
 
     def ongoing_done(self, step: str) -> None:
         self._ongoing_since.pop(step, None)
