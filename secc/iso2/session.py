@@ -73,6 +73,8 @@ AC_MODES = frozenset({"AC_single_phase_core", "AC_three_phase_core"})
 DC_MODES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
 CONTRACT = "Contract"
 GEN_CHALLENGE_BYTES = 16
+#: The one curve of ISO 15118-2 certificates and signatures (a -20 P-521 contract is refused).
+CONTRACT_CURVE = "secp256r1"
 #: OCPP certificateStatus (in the decision's reason) -> why a PnC authorization failed.
 CERTIFICATE_STATUS_FAILURES = {
     "CertificateRevoked": Failure.CERTIFICATE_REVOKED,
@@ -138,6 +140,7 @@ class Iso2Session(DcHandlers, SessionCore):
         self.contract: ContractChain | None = None
         self.emaid = ""
         self.gen_challenge: bytes | None = None
+        self.contract_proven = False   # AuthorizationReq's challenge + signature checked
         self.contract_pem = ""
         self.contract_ocsp: list[dict[str, str]] = []
         self.header_signature: Any = None
@@ -232,12 +235,17 @@ class Iso2Session(DcHandlers, SessionCore):
         chain = req.contract_signature_cert_chain
         subs = chain.sub_certificates.certificate if chain.sub_certificates else []
         contract = parse_contract_chain(chain.certificate, subs)
+        curve = contract.public_key.curve.name
+        if curve != CONTRACT_CURVE:  # ISO 15118-2 signs with ECDSA on secp256r1 only
+            raise SessionFailure(Failure.CERT_CHAIN_ERROR,
+                                 f"contract key on {curve}; ISO 15118-2 needs {CONTRACT_CURVE}")
         check_contract(contract, req.e_maid, now=self.wall_datetime(), mo_roots=self.mo_roots)
         # the certificate names the contract for the eMSP (the request's may add a check digit)
         self.contract, self.emaid = contract, normalize_emaid(contract.emaid)
         self.contract_pem = contract.pem
         self.contract_ocsp = ocsp_request_data(contract, self.mo_roots)
         self.gen_challenge = self.random_bytes(GEN_CHALLENGE_BYTES)
+        self.contract_proven = False
         self.log.info("contract certificate accepted for authorization", extra={
             "emaid": self.emaid, "sub_cas": len(subs)})
         return Outcome(M.PaymentDetailsResType(response_code="OK",
@@ -315,11 +323,22 @@ class Iso2Session(DcHandlers, SessionCore):
                                  f"{type(exc).__name__}: {exc}") from None
 
     def check_contract_authorization(self, req: M.AuthorizationReqType) -> None:
-        """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9)."""
+        """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9).
+
+        Checked once. After AuthorizationRes(Ongoing) the EV repeats AuthorizationReq without
+        Id, GenChallenge and Signature ([V2G2-684]: only the first carries them): a bare
+        repeat is accepted once the proof is in; a repeat that does carry a challenge must
+        carry ours (and its signature is checked again), anything else is ChallengeInvalid."""
         if self.contract is None or self.gen_challenge is None:
             raise SessionFailure(Failure.SEQUENCE_ERROR, "no PaymentDetails before")
+        bare = req.gen_challenge is None and not req.id and self.header_signature is None
+        if bare and self.contract_proven:
+            return
         if req.gen_challenge != self.gen_challenge:
-            raise SessionFailure(Failure.CHALLENGE_INVALID, "GenChallenge is not ours")
+            raise SessionFailure(Failure.CHALLENGE_INVALID,
+                                 "AuthorizationReq without GenChallenge before the challenge "
+                                 "was answered" if req.gen_challenge is None
+                                 else "GenChallenge is not ours")
         if not req.id:
             raise SessionFailure(Failure.SIGNATURE_ERROR, "AuthorizationReq has no Id to sign")
         try:
@@ -327,6 +346,10 @@ class Iso2Session(DcHandlers, SessionCore):
         except xmldsig.XmlDsigError as exc:
             raise SessionFailure(Failure.SIGNATURE_ERROR,
                                  f"{type(exc).__name__}: {exc}") from None
+        if not self.contract_proven:
+            self.log.info("contract key proven: AuthorizationReq signature verified",
+                          extra={"emaid": self.emaid})
+        self.contract_proven = True
 
     def on_AuthorizationReq(self, req: M.AuthorizationReqType, now: float) -> Outcome:
         if self.payment_option == CONTRACT:

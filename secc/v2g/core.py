@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from hal.board import SafeStateReason
 from secc.authorization import AuthorizationDecision, AuthorizationRequest
-from secc.common.logs import layer_logger
+from secc.common.logs import FieldsAdapter, layer_logger
 from secc.contract.reasons import EndReason
 from secc.v2g.evse import (
     Action,
@@ -125,7 +125,7 @@ class SessionCore:
         self._ongoing_since: dict[str, float] = {}
         self._authorization_requested = False
         self.request_session_id: bytes | None = None
-        self.log: logging.LoggerAdapter = logging.LoggerAdapter(log, {"protocol": self.PROTOCOL})
+        self.log: logging.LoggerAdapter = FieldsAdapter(log, {"protocol": self.PROTOCOL})
 
     # --- what protocols provide ---------------------------------------------------------------
     def event_of(self, name: str, body: Any) -> str:
