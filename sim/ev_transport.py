@@ -14,7 +14,7 @@ import contextlib
 import socket
 import ssl
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from secc.common.logs import layer_logger
 from secc.sdp.messages import (
@@ -56,8 +56,10 @@ async def discover_secc(interface: str, security: Security = Security.NO_TLS, *,
                         retries: int = SDP_RETRIES, timeout: float = SDP_RESPONSE_TIMEOUT,
                         port: int = SDP_PORT,
                         transport_protocol: TransportProtocol = TransportProtocol.TCP,
+                        on_request: Callable[[int], None] | None = None,
                         ) -> SDPResponse:
-    """Send SDP requests (1 + up to ``retries`` repeats) until a valid response arrives."""
+    """Send SDP requests (1 + up to ``retries`` repeats) until a valid response arrives.
+    ``on_request(n)`` is told of the n-th request sent (tests synchronise on it)."""
     link = await wait_for_link_local(interface)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, link.scope_id)
@@ -70,6 +72,8 @@ async def discover_secc(interface: str, security: Security = Security.NO_TLS, *,
     try:
         for attempt in range(retries + 1):
             transport.sendto(request, (ALL_NODES, port, 0, link.scope_id))
+            if on_request is not None:
+                on_request(attempt + 1)
             deadline = loop.time() + timeout
             while True:
                 remaining = deadline - loop.time()
@@ -177,5 +181,6 @@ def run_secc_and_ev(link, secc_main, ev_main, timeout: float = 30.0):
 
 async def wait_for_event(event) -> None:
     """Await a ``threading.Event`` without blocking the loop."""
-    while not event.is_set():
-        await asyncio.sleep(0.01)
+    from sim.testing.waits import wait_for_thread_event
+
+    await wait_for_thread_event(event)

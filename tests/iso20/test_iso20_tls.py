@@ -5,6 +5,7 @@ veth pair, SupportedAppProtocol, then the shared session driver (secc.session) r
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -26,6 +27,7 @@ from sim.ev_transport import connect_v2gtp, run_secc_and_ev, wait_for_event
 from sim.evcc import Battery, EvccConfig, Misbehaviour, protocols
 from sim.evcc.iso20 import Iso20Evcc
 from sim.evcc.runner import drive_evcc, negotiate
+from sim.testing.waits import wait_for_thread_event, wait_until
 
 
 # The 0.5 s loop timeout is tested in virtual time; on a loaded CI machine real time may stall.
@@ -103,7 +105,8 @@ def test_iso20_dc_session_over_tls13_with_mutual_auth(veth_link, tls_files):
                               handshake_timeout=5), handler)
         ready.set_result((server.link.address, server.port))
         await wait_for_event(ev_done)
-        await asyncio.sleep(0.1)
+        await wait_until(lambda: server.connections_in_progress == 0, 10,
+                         "the session driver to finish")
         await server.close()
 
     async def ev_main(info):
@@ -143,8 +146,11 @@ def test_iso20_pause_and_resume_across_two_tls_connections(veth_link, tls_files)
     summaries: list = []
     settings = SessionSettings(evse_id="DE*PYS*E1", protocols=("iso20-dc",), timers=RELAXED)
 
+    first_over = threading.Event()
+
     async def handler(connection):
         summaries.append(await run_v2g_session(connection, settings, charger))
+        first_over.set()
 
     async def secc_main(ready, ev_done):
         server = await start_v2gtp_server(
@@ -152,7 +158,8 @@ def test_iso20_pause_and_resume_across_two_tls_connections(veth_link, tls_files)
                               handshake_timeout=5), handler)
         ready.set_result((server.link.address, server.port))
         await wait_for_event(ev_done)
-        await asyncio.sleep(0.1)
+        await wait_until(lambda: server.connections_in_progress == 0, 10,
+                         "the session driver to finish")
         await server.close()
 
     async def one_session(info, misbehaviour, resume):
@@ -170,7 +177,7 @@ def test_iso20_pause_and_resume_across_two_tls_connections(veth_link, tls_files)
 
     async def ev_main(info):
         first = await one_session(info, Misbehaviour(pause_instead_of_terminate=True), None)
-        await asyncio.sleep(0.2)
+        await wait_for_thread_event(first_over, 10, "the SECC to end the paused session")
         second = await one_session(info, None, first.session_id)
         return first, second
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from bridge_harness import PASSWORD, STATION, BusSpy, bridge_config, running_bridge, wait_until
@@ -99,7 +98,9 @@ async def test_sp3_client_certificate_from_unknown_ca_fails_handshake(tmp_path, 
         config = bridge_config(tmp_path, bus_broker, csms, security_profile=3, password=None,
                                ca_file=csms_pki.files["root"], client_cert=cert, client_key=key)
         async with running_bridge(config) as bridge:
-            await asyncio.sleep(1.0)   # several connection attempts with 0.1-0.5 s backoff
+            await wait_until(lambda: sum("refused by the CSMS" in r.getMessage()
+                                         for r in pysecc_logs.records) >= 2, 10,
+                             "two refused connection attempts")
             assert not bridge.online and bridge.csms_connections == 0
     finally:
         await csms.stop()

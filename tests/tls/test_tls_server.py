@@ -21,6 +21,7 @@ from secc.tls import (
 )
 from secc.v2gtp import ConnectionClosed, PayloadType, V2GTPServerConfig, start_v2gtp_server
 from sim.ev_transport import connect_v2gtp, run_secc_and_ev, wait_for_event
+from sim.testing.waits import wait_until
 
 
 @pytest.fixture
@@ -76,7 +77,8 @@ def tls_echo_server(link, ctx, results: dict):
                               handshake_timeout=3), handler)
         ready.set_result((server.link.address, server.port))
         await wait_for_event(ev_done)
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: server.connections_in_progress == 0, 10,
+                         "every connection to be served")
         results["handshake_failures"] = list(server.handshake_failures)
         await server.close()
 
