@@ -3,7 +3,9 @@
 ``TRANSITIONS`` is the whole sequence rule: which request is allowed in which state and where
 it leads (states are named after the request they wait for). Handlers build responses from
 the EVSE snapshot and return actions; failures are raised and mapped to response codes by the
-core through the one table in ``secc.v2g.failures``.
+core through the one table in ``secc.v2g.failures``. CableCheck, PreCharge and
+WeldingDetection are handled by the ``secc.v2g.dc_session.DcHandlers`` mixin (shared with
+ISO-2).
 """
 
 from __future__ import annotations

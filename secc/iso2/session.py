@@ -4,7 +4,9 @@
 decides the path: ChargeParameterDiscoveryReq.AC/.DC (energy transfer mode) and
 PowerDeliveryReq.Start/.Stop/.Renegotiate (ChargeProgress). After a renegotiation a DC
 session skips cable check and pre-charge: the ChargeParameterDiscovery handler then leads to
-``PowerDeliveryDC`` (the one place a handler picks among the table's targets).
+``PowerDeliveryDC`` (the one place a handler picks among the table's targets). CableCheck,
+PreCharge and WeldingDetection are handled by the ``secc.v2g.dc_session.DcHandlers`` mixin
+(shared with DIN 70121).
 
 Pause and resume: SessionStopReq(Pause) keeps the session's identity in
 ``secc.v2g.paused.PausedSessions`` (the one store of -2 and -20, one per EVSE, made by the

@@ -16,6 +16,7 @@ return an ``Outcome`` or raise ``SessionFailure``.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import logging
 import secrets
@@ -95,7 +96,7 @@ class Reply:
     close: bool = False
 
 
-class SessionCore:
+class SessionCore(abc.ABC):
     """Base class; a protocol sets PROTOCOL, INITIAL_STATE, TRANSITIONS and the handlers."""
 
     PROTOCOL: ClassVar[str]
@@ -132,12 +133,9 @@ class SessionCore:
         """Refine a request name into a table event. Default: the name itself."""
         return name
 
-    def session_id_of(self, header: Any) -> bytes:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
         """A schema-valid response to ``request_name`` carrying ``code``."""
-        raise NotImplementedError
 
     def sequence_timeout_for(self, state: str) -> float:
         return self.timer_config.sequence_timeout

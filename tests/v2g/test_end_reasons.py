@@ -13,7 +13,7 @@ from secc.v2g.core import EVSE_STOP_ENDS, STOP_CAUSES
 from secc.v2g.evse import EnterSafeState, PublishEvent, StopReason
 from sim.evcc import Misbehaviour
 from sim.iso20_loopback import LoopbackCharger, run_loopback
-from tests.iso2.test_iso2_session import ac_parameters, make, setup
+from tests.iso2.test_iso2_session import ac_charge_then_stop, make
 from tests.iso20.conftest import make_evcc, make_secc
 from tests.v2g.test_core import Toy
 
@@ -86,21 +86,11 @@ def test_a_lost_connection_is_ev_unplugged_only_with_the_pilot_in_a():
 
 def test_iso2_terminate_is_ev_stopped_and_pause_keeps_the_transaction():
     d = make(("AC_three_phase_core",))
-    setup(d)
-    ac_parameters(d)
-    d.send("PowerDeliveryReq", M2.PowerDeliveryReqType(charge_progress="Start",
-                                                       sa_schedule_tuple_id=1), 2.0)
-    d.send("PowerDeliveryReq", M2.PowerDeliveryReqType(charge_progress="Stop",
-                                                       sa_schedule_tuple_id=1), 3.0)
+    ac_charge_then_stop(d)
     reply, _ = d.send("SessionStopReq", M2.SessionStopReqType(charging_session="Terminate"), 3.1)
     assert end_of(reply.actions) is EndReason.EV_STOPPED
     d = make(("AC_three_phase_core",))
-    setup(d)
-    ac_parameters(d)
-    d.send("PowerDeliveryReq", M2.PowerDeliveryReqType(charge_progress="Start",
-                                                       sa_schedule_tuple_id=1), 2.0)
-    d.send("PowerDeliveryReq", M2.PowerDeliveryReqType(charge_progress="Stop",
-                                                       sa_schedule_tuple_id=1), 3.0)
+    ac_charge_then_stop(d)
     reply, _ = d.send("SessionStopReq", M2.SessionStopReqType(charging_session="Pause"), 3.1)
     assert not stopped(reply.actions)
     assert [a.kind for a in reply.actions if isinstance(a, PublishEvent)] == ["SessionPaused"]
