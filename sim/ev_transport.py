@@ -179,6 +179,29 @@ def run_secc_and_ev(link, secc_main, ev_main, timeout: float = 30.0):
     return secc_future.result(timeout), ev_result
 
 
+def v2gtp_server_side(interface: str, handler: Callable, **config) -> Callable:
+    """``secc_main`` for ``run_secc_and_ev``: a V2GTP server on ``interface`` running
+    ``handler`` per connection (``config``: more ``V2GTPServerConfig`` fields). It serves until
+    the EV is done and every accepted connection has been served, then returns the server
+    (``refused``, ``handshake_failures`` ...)."""
+    from secc.v2gtp import V2GTPServerConfig, start_v2gtp_server
+    from sim.testing.waits import wait_until
+
+    async def secc_main(ready, ev_done):
+        server = await start_v2gtp_server(V2GTPServerConfig(interface=interface, **config),
+                                          handler)
+        ready.set_result((server.link.address, server.port))
+        try:
+            await wait_for_event(ev_done)
+            await wait_until(lambda: server.connections_in_progress == 0, 10,
+                             "every connection to be served")
+        finally:
+            await server.close()
+        return server
+
+    return secc_main
+
+
 async def wait_for_event(event) -> None:
     """Await a ``threading.Event`` without blocking the loop."""
     from sim.testing.waits import wait_for_thread_event

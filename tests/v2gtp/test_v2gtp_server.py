@@ -19,7 +19,13 @@ from secc.v2gtp import (
     encode_message,
     start_v2gtp_server,
 )
-from sim.ev_transport import connect_v2gtp, reset_connection, run_secc_and_ev, wait_for_event
+from sim.ev_transport import (
+    connect_v2gtp,
+    reset_connection,
+    run_secc_and_ev,
+    v2gtp_server_side,
+    wait_for_event,
+)
 from sim.testing.waits import wait_for_thread_event, wait_until
 
 pytestmark = pytest.mark.netns
@@ -297,12 +303,7 @@ def test_restricted_payload_types_discard_the_others(veth_link):
         await connection.send(message.payload_type, message.payload)
         results["discarded"] = connection.discarded
 
-    async def secc_main(ready, ev_done):
-        server = await start_v2gtp_server(
-            V2GTPServerConfig(interface=veth_link.ifnames["secc"]), handler)
-        ready.set_result((server.link.address, server.port))
-        await wait_for_event(ev_done)
-        await server.close()
+    secc_main = v2gtp_server_side(veth_link.ifnames["secc"], handler)
 
     async def ev_main(info):
         conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
@@ -338,12 +339,7 @@ def test_handler_crash_is_logged_and_the_server_keeps_serving(veth_link):
         message = await connection.receive(timeout=2)
         await connection.send(message.payload_type, message.payload)
 
-    async def secc_main(ready, ev_done):
-        server = await start_v2gtp_server(
-            V2GTPServerConfig(interface=veth_link.ifnames["secc"]), handler)
-        ready.set_result((server.link.address, server.port))
-        await wait_for_event(ev_done)
-        await server.close()
+    secc_main = v2gtp_server_side(veth_link.ifnames["secc"], handler)
 
     async def ev_main(info):
         first = await connect_v2gtp(veth_link.ifnames["ev"], *info)
