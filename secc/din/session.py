@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from exi_schemas.generated import din as M
-from secc.contract.reasons import EndReason
 from secc.v2g.core import TERMINATED, Outcome, SessionCore
 from secc.v2g.dc_session import DcHandlers
 from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
@@ -128,7 +127,7 @@ class DinSession(DcHandlers, SessionCore):
         self.log.info("session stopped by the EV")
         return Outcome(M.SessionStopResType(response_code="OK"), next_state=TERMINATED,
                        actions=[SetContactors(False), EnterSafeState("session stopped by EV"),
-                                self.session_stopped("EV SessionStop", EndReason.EV_STOPPED)])
+                                self.session_stopped("EV SessionStop", self.ev_stop_end())])
 
     # --- response parts ----------------------------------------------------------------------
     def din_evse_id(self) -> bytes:

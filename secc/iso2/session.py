@@ -41,7 +41,6 @@ from cryptography import x509
 
 from exi_schemas.generated import iso2 as M
 from secc.authorization import AuthorizationStatus
-from secc.contract.reasons import EndReason
 from secc.pnc import xmldsig
 from secc.pnc.contract import (
     ContractChain,
@@ -417,7 +416,7 @@ class Iso2Session(DcHandlers, SessionCore):
                                                          req.charging_session})
         # a pause keeps the transaction open (the car may come back); a stop ends it
         event = (PublishEvent("SessionPaused", {}) if pause
-                 else self.session_stopped("EV SessionStop", EndReason.EV_STOPPED))
+                 else self.session_stopped("EV SessionStop", self.ev_stop_end()))
         return Outcome(M.SessionStopResType(response_code="OK"), next_state=TERMINATED,
                        actions=[SetContactors(False),
                                 EnterSafeState("session paused by EV" if pause

@@ -126,6 +126,7 @@ class SessionCore(abc.ABC):
         self._ongoing_since: dict[str, float] = {}
         self._authorization_requested = False
         self.request_session_id: bytes | None = None
+        self.ev_full = False   # the car said it is full (DC ChargingComplete) before stopping
         self.log: logging.LoggerAdapter = logging.LoggerAdapter(log, {"protocol": self.PROTOCOL})
 
     # --- what protocols provide ---------------------------------------------------------------
@@ -226,6 +227,10 @@ class SessionCore(abc.ABC):
                  self.session_stopped(reason, end),
                  CloseConnection(reason)]
         return Reply(response, response_name, acts, close=True)
+
+    def ev_stop_end(self) -> EndReason:
+        """Why the car ended its session normally: full (SOC limit) or just stopped."""
+        return EndReason.SOC_LIMIT_REACHED if self.ev_full else EndReason.EV_STOPPED
 
     def session_stopped(self, reason: str, end: EndReason, **data: Any) -> PublishEvent:
         """The SessionStopped event: ``reason`` for the log, ``end_reason`` for the

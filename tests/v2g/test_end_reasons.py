@@ -106,3 +106,23 @@ def test_iso20_normal_terminate_is_ev_stopped_not_an_abnormal_end():
     run_loopback(core, adapter, make_evcc(
         "dc", loops=2, misbehaviour=Misbehaviour(pause_instead_of_terminate=True)), charger)
     assert not stopped(charger.events) and "SessionPaused" in charger.event_kinds()
+
+
+@pytest.mark.parametrize("complete, end", [(True, EndReason.SOC_LIMIT_REACHED),
+                                           (False, EndReason.EV_STOPPED)])
+def test_a_dc_car_that_said_it_is_full_ends_as_soc_limit_reached(complete, end):
+    from exi_schemas.generated import din as MD
+    from secc.din import DinSession
+    from tests.din.conftest import Driver, ev_status, pv
+    from tests.din.test_din_session import to_current_demand
+
+    d = Driver(DinSession(evse_id="00"))
+    to_current_demand(d)
+    d.send("CurrentDemandReq", MD.CurrentDemandReqType(
+        dc_ev_status=ev_status(), ev_target_current=pv(10, "A"), ev_target_voltage=pv(400, "V"),
+        charging_complete=complete), 4.0)
+    d.send("PowerDeliveryReq", MD.PowerDeliveryReqType(ready_to_charge_state=False), 5.0)
+    d.send("WeldingDetectionReq", MD.WeldingDetectionReqType(dc_ev_status=ev_status()), 5.5)
+    reply, res = d.send("SessionStopReq", MD.SessionStopType(), 6.0)
+    assert res.response_code == "OK"
+    assert end_of(reply.actions) is end
