@@ -34,6 +34,9 @@ from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_trans
 log = layer_logger("v2g")
 
 AC_MODES = ("AC_three_phase_core", "AC_single_phase_core")
+# evse_stop_reason of a session ended because the daemon stops (SIGTERM); the transaction
+# reporter maps it to OCPP stoppedReason Reboot (secc/bus/transactions.py)
+SHUTDOWN_STOP = "shutdown"
 
 # session event of the cores -> (bus session_event name, extra detail); others stay local
 BUS_SESSION_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -106,6 +109,7 @@ class SeccDaemon:
     summaries: list[SessionSummary] = field(default_factory=list)
     # extra session-event listeners (sync, on the daemon's loop), e.g. the demo's vehicle plant
     event_listeners: list[Any] = field(default_factory=list)
+    notifier: Any = None                  # secc.common.sdnotify.SystemdNotifier under systemd
 
     def __post_init__(self) -> None:
         self.paused = PausedSessions()
@@ -121,6 +125,9 @@ class SeccDaemon:
         self._session_id = ""
         self._comm_setup: asyncio.Task | None = None
         self.reporter = None
+        self.shutting_down = False
+        self._session_done = asyncio.Event()
+        self._session_done.set()
         if self.bus is not None:
             from secc.bus.transactions import TransactionReporter
 
@@ -129,6 +136,9 @@ class SeccDaemon:
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:
+        if self.shutting_down and event.kind == "SessionStopped":
+            # the charger is being stopped (SIGTERM): that, not the car, ended the transaction
+            event = PublishEvent(event.kind, {**event.data, "evse_stop_reason": SHUTDOWN_STOP})
         for listener in self.event_listeners:
             listener(event)
         session_id = str(event.data.get("session_id") or "")
@@ -165,12 +175,17 @@ class SeccDaemon:
 
     # --- V2G connections --------------------------------------------------------------------------
     async def _serve(self, conn: V2GTPConnection) -> None:
+        if self.shutting_down:  # no new sessions while stopping
+            conn.abort("SECC shutting down")
+            return
         self._connection = conn
+        self._session_done.clear()
         try:
             summary = await run_v2g_session(conn, self.settings, self.controller)
             self.summaries.append(summary)
         finally:
             self._connection = None
+            self._session_done.set()
 
     # --- pilot and SLAC ---------------------------------------------------------------------------
     async def _watch_board(self) -> None:
@@ -290,6 +305,8 @@ class SeccDaemon:
                                       "tls_port": self.transport.tls.port if self.transport.tls
                                       else None})
         self.ready.set()
+        if self.notifier is not None:  # systemd: READY=1 only now that everything serves
+            self.notifier.ready(f"idle, EVSE {self.config.bus.evse} ready")
 
     async def stop(self) -> None:
         self._cancel_communication_setup()
@@ -309,6 +326,46 @@ class SeccDaemon:
                 await self.bus.stop()
         await self.board.close()  # every board enters its safe state on close
 
+    async def shutdown(self, grace: float = 6.0, flush: float = 3.0) -> None:
+        """SIGTERM: a running session is stopped as a CSMS stop would (the car is told to
+        stop, ramps its current to 0, the contactors open), cut after ``grace`` seconds (the
+        board's safe state ramps down and opens them); its transaction ends with stopped
+        reason ``Reboot`` and the outbox is flushed to the bridge for ``flush`` seconds."""
+        self.shutting_down = True
+        if self.notifier is not None:
+            self.notifier.stopping("stopping: ending the session safely")
+        conn = self._connection
+        if conn is not None:
+            log.warning("stopping during a session: asking the car to stop",
+                        extra={"session": self._session_id, "grace_s": grace})
+            self.controller.request_remote_stop()
+            try:
+                await asyncio.wait_for(self._session_done.wait(), grace)
+            except (TimeoutError, asyncio.TimeoutError):
+                log.error("car did not stop in time: cutting the session",
+                          extra={"session": self._session_id})
+                conn.abort("SECC shutting down")
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self._session_done.wait(), 2.0)
+        if self.bus is not None and self.bus.outbox_pending:
+            try:
+                await self.bus.flush(flush)
+            except (TimeoutError, asyncio.TimeoutError):
+                log.warning("transaction events still in the outbox: sent after restart",
+                            extra={"pending": self.bus.outbox_pending})
+
+    def apply_config(self, config: BoardConfig) -> None:
+        """SIGHUP: take over a config ``secc.service.reload_plan`` vetted; sessions started
+        from now on use it (a running one keeps its settings)."""
+        self.config = config
+        self.settings = session_settings(config, self.paused)
+        if self.reporter is not None:
+            self.reporter.meter_interval = config.bus.meter_interval
+        if self._slac is not None:
+            self._slac.config = config.slac
+            if self._slac.machine is not None:
+                self._slac.machine.config = config.slac
+
     async def run(self, stop: asyncio.Event | None = None) -> None:
         try:
             await self.start()
@@ -317,6 +374,7 @@ class SeccDaemon:
             raise
         try:
             await (stop or asyncio.Event()).wait()
+            await self.shutdown()
         finally:
             await self.stop()
 

@@ -34,6 +34,8 @@ TRANSACTION_EVENTS: dict[str, tuple[str, str, str | None]] = {
 def stopped_reason(reason: str) -> tuple[str, str]:
     """(trigger reason, stopped reason) of the Ended event from the session's end reason."""
     text = reason.lower()
+    if text == "shutdown":  # secc.daemon.SHUTDOWN_STOP: the charger itself is being stopped
+        return "AbnormalCondition", "Reboot"
     if "emergency" in text:
         return "AbnormalCondition", "EmergencyStop"
     if "isolation" in text:

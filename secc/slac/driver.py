@@ -338,3 +338,4 @@ class SlacDriver:
                     "iface": self.iface})
                 self.modem_link(False)
             carrier = info.carrier
+            self.info = info  # carrier and MTU as now (secc doctor, the status line)
