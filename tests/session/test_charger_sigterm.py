@@ -1,0 +1,61 @@
+"""SIGTERM in the middle of charging, with the whole charger (SECC daemon, bus, OCPP bridge
+process, test CSMS) and a simulated car: the car is told to stop, the current falls to 0
+before the contactors open, the session ends, and TransactionEvent(Ended) with stopped reason
+Reboot reaches the CSMS before the daemon exits."""
+
+from __future__ import annotations
+
+from sim.charger import run_charger_session, wait_until
+from sim.evcc.battery import Battery
+from sim.evcc.core import EvccConfig
+from sim.evcc.runner import EvSessionConfig, sim_board_signals
+
+
+def test_sigterm_mid_charge_stops_safely_and_ends_the_transaction(veth_link, tmp_path,
+                                                                   test_pki):
+    test_pki.write_secc_files(tmp_path)
+
+    async def sigterm_while_charging(stack, extra):
+        def charging():
+            return any(e.get("transactionInfo", {}).get("chargingState") == "Charging"
+                       for e in stack.csms.messages("TransactionEvent"))
+        assert await wait_until(charging, 30), stack.transaction_summary()
+        daemon = extra["daemon"]
+        board = daemon.board
+        assert board.contactors_closed
+        extra["current_before"] = (await board.read_dc_output()).current_a
+        opened_at: list[float] = []
+        open_contactors = board.open_contactors
+
+        async def recording_open():   # what flows at the moment the contactors are opened
+            opened_at.append((await board.read_dc_output()).current_a)
+            await open_contactors()
+
+        board.open_contactors = recording_open
+        # what `secc run` does on SIGTERM: SeccDaemon.run() -> shutdown() -> stop()
+        await daemon.shutdown()
+        extra["opened_at_current"] = opened_at
+        extra["contactors_closed_after"] = board.contactors_closed
+        extra["outbox_after"] = daemon.bus.outbox_pending
+
+    def car(board, loop):
+        return EvSessionConfig(
+            on_signals=sim_board_signals(board, loop), interface=veth_link.ifnames["ev"],
+            protocol="iso2", mode="dc", battery=Battery(soc=30, target_soc=95),
+            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05))
+
+    run, ev = run_charger_session(veth_link, tmp_path, car, during=sigterm_while_charging,
+                                  timeout=120)
+    box = run.extra
+    assert box["current_before"] > 5                      # it was really charging
+    assert box["opened_at_current"] and max(abs(c) for c in box["opened_at_current"]) <= 1.0
+    assert box["contactors_closed_after"] is False
+    assert box["outbox_after"] == 0                        # everything reached the bridge
+    assert ev.sessions[-1].stop_reason is not None         # the car was told to stop
+    events = run.messages["TransactionEvent"]
+    ended = events[-1]
+    assert ended["eventType"] == "Ended"
+    assert ended["transactionInfo"]["stoppedReason"] == "Reboot"
+    assert ended["triggerReason"] == "AbnormalCondition"
+    assert [e["seqNo"] for e in events] == list(range(len(events)))
+    assert run.summaries[-1].end_reason
