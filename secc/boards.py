@@ -56,5 +56,16 @@ def board_from_config(config: BoardConfig, *, realtime: bool = True) -> BaseBoar
                             ack_timeout_s=serial.ack_timeout_ms / 1000,
                             max_retries=serial.max_retries)
         return SerialBoard(serial.port, baud=serial.baud, timing=timing, **common)
-    raise BoardError(f'board kind "{kind}" is not implemented in this build (use "sim" or '
-                     '"serial")')
+    if kind == "gpio":
+        from hal.gpio_board import GpioBoardSpec
+
+        g = config.gpio
+        assert g.contactor is not None          # the config loader requires it for "gpio"
+        return GpioBoardSpec(
+            chip=g.chip, contactor=g.contactor, pwm=g.pwm, cp_adc=g.cp_adc,
+            cp_adc_scale=g.cp_adc_scale, cp_adc_offset=g.cp_adc_offset,
+            contactor_feedback=g.contactor_feedback, lock=g.lock, lock_feedback=g.lock_feedback,
+            relays=g.relays, emergency_stop=g.emergency_stop, active_low=g.active_low,
+        ).build(**common)
+    raise BoardError(f'board kind "{kind}" is not implemented in this build (use "sim", '
+                     '"serial" or "gpio")')

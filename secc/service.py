@@ -100,6 +100,7 @@ RELOADABLE: frozenset[tuple[str, str | None]] = frozenset({
 WHY_RESTART = {
     "board": "the board driver is built at start",
     "serial": "the MCU link is opened at start",
+    "gpio": "the GPIO lines, PWM and ADC are claimed at start",
     "plc": "the PLC interface and its sockets are opened at start",
     "v2g": "the V2G servers and TLS are set up at start",
     "bus": "the bus connection is made at start",
