@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hal.board import BoardError, LockState
+from hal.board import LockState
 from secc.boards import board_from_config
 from hal.mcu_sim import PtyMcu, SimulatedMcu
 from hal.serial_board import SerialBoard
