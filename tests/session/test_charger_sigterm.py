@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from sim.charger import run_charger_session, wait_until
 from sim.evcc.battery import Battery
-from sim.evcc.core import EvccConfig
+from sim.evcc.core import EvccConfig, Misbehaviour
 from sim.evcc.runner import EvSessionConfig, sim_board_signals
 
 
-def test_sigterm_mid_charge_stops_safely_and_ends_the_transaction(veth_link, tmp_path,
-                                                                   test_pki):
-    test_pki.write_secc_files(tmp_path)
-
-    async def sigterm_while_charging(stack, extra):
+def sigterm_while_charging(grace: float):
+    async def during(stack, extra):
         def charging():
             return any(e.get("transactionInfo", {}).get("chargingState") == "Charging"
                        for e in stack.csms.messages("TransactionEvent"))
@@ -33,19 +30,28 @@ def test_sigterm_mid_charge_stops_safely_and_ends_the_transaction(veth_link, tmp
 
         board.open_contactors = recording_open
         # what `secc run` does on SIGTERM: SeccDaemon.run() -> shutdown() -> stop()
-        await daemon.shutdown()
+        await daemon.shutdown(grace=grace)
         extra["opened_at_current"] = opened_at
         extra["contactors_closed_after"] = board.contactors_closed
         extra["outbox_after"] = daemon.bus.outbox_pending
+    return during
 
+
+def car_config(link, misbehaviour=None):
     def car(board, loop):
         return EvSessionConfig(
-            on_signals=sim_board_signals(board, loop), interface=veth_link.ifnames["ev"],
+            on_signals=sim_board_signals(board, loop), interface=link.ifnames["ev"],
             protocol="iso2", mode="dc", battery=Battery(soc=30, target_soc=95),
-            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05))
+            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05),
+            misbehaviour=misbehaviour or Misbehaviour())
+    return car
 
-    run, ev = run_charger_session(veth_link, tmp_path, car, during=sigterm_while_charging,
-                                  timeout=120)
+
+def test_sigterm_mid_charge_stops_safely_and_ends_the_transaction(veth_link, tmp_path,
+                                                                   test_pki):
+    test_pki.write_secc_files(tmp_path)
+    run, ev = run_charger_session(veth_link, tmp_path, car_config(veth_link),
+                                  during=sigterm_while_charging(6.0), timeout=120)
     box = run.extra
     assert box["current_before"] > 5                      # it was really charging
     assert box["opened_at_current"] and max(abs(c) for c in box["opened_at_current"]) <= 1.0
@@ -59,3 +65,23 @@ def test_sigterm_mid_charge_stops_safely_and_ends_the_transaction(veth_link, tmp
     assert ended["triggerReason"] == "AbnormalCondition"
     assert [e["seqNo"] for e in events] == list(range(len(events)))
     assert run.summaries[-1].end_reason
+
+
+def test_sigterm_with_a_car_that_keeps_charging_cuts_safely_after_the_grace_time(
+        veth_link, tmp_path, test_pki):
+    """The unsafe path: a car ignoring StopCharging. The session is cut after the grace time;
+    the board's safe state still brings the current to 0 before it opens the contactors, and
+    the transaction still ends with Reboot at the CSMS."""
+    test_pki.write_secc_files(tmp_path)
+    run, ev = run_charger_session(
+        veth_link, tmp_path, car_config(veth_link, Misbehaviour(ignore_evse_stop=True)),
+        during=sigterm_while_charging(1.0), timeout=120)
+    box = run.extra
+    assert box["current_before"] > 5
+    assert box["opened_at_current"] and max(abs(c) for c in box["opened_at_current"]) <= 1.0
+    assert box["contactors_closed_after"] is False
+    assert not ev.sessions[-1].stop_reason               # the car never stopped by itself:
+    assert "CurrentDemand" in str(ev.sessions[-1].failure)   # it was cut while charging
+    ended = run.messages["TransactionEvent"][-1]
+    assert ended["eventType"] == "Ended"
+    assert ended["transactionInfo"]["stoppedReason"] == "Reboot"
