@@ -109,6 +109,16 @@ def bus_findings(config: BoardConfig, snapshot: BusSnapshot) -> list[Finding]:
                         "[bus].mqtt_host/mqtt_port")]
     findings = [Finding("bus.broker", Status.OK, f"broker at {where} accepted user "
                         f"{b.username!r}")]
+    secc = snapshot.retained.get("secc_online")
+    if not (secc or {}).get("online"):
+        findings.append(Finding("secc.daemon", Status.WARN, f"the SECC daemon of EVSE {b.evse} "
+                                "is not on the bus" + (" (it stopped or lost the broker)" if secc
+                                                       else " (never connected)"),
+                                "systemctl status pysecc-secc@<board>; journalctl -u "
+                                "pysecc-secc@<board>"))
+    else:
+        findings.append(Finding("secc.daemon", Status.OK, f"SECC daemon of EVSE {b.evse} on the "
+                                f"bus since {secc.get('since', '?')}"))
     bridge = snapshot.retained.get("bridge_online")
     if bridge is None:
         findings.append(Finding("bridge.alive", Status.FAIL, "the OCPP bridge never connected "

@@ -56,9 +56,12 @@ async def test_csms_without_15118_messages_is_named_with_the_fix(tmp_path, bus_b
                     "action": "Install", "exi_request": "gJgAAAA="})
             except Exception as exc:  # the bus error reply: NotSupportedByCsms
                 assert "NotSupportedByCsms" in repr(exc) or "does not support" in str(exc)
+            found = await doctor(board(bus_broker))
+            assert found["secc.daemon"][0].status is Status.OK
         finally:
             await secc.stop()
         found = await doctor(board(bus_broker))
+        assert "stopped or lost the broker" in found["secc.daemon"][0].summary
     assert found["bus.broker"][0].status is Status.OK
     assert found["bridge.alive"][0].status is Status.OK
     assert found["csms.connection"][0].status is Status.OK
@@ -76,6 +79,7 @@ async def test_healthy_csms_link_has_no_15118_finding(tmp_path, bus_broker, csms
         await wait_until(lambda: bridge.online, 10, "bridge online")
         found = await doctor(board(bus_broker))
     assert [f.status for f in found["csms.iso15118"]] == [Status.OK]
+    assert found["secc.daemon"][0].status is Status.WARN          # no SECC in this test
     assert found["csms.connection"][0].details["registration"] == "Accepted"
 
 
