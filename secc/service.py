@@ -73,6 +73,31 @@ class StatusLine:
         return ", ".join(parts + self.extra)
 
 
+def status_source(daemon: Any) -> Any:
+    """A :class:`StatusLine` fed by ``daemon``'s session events; returns the coroutine function
+    that refreshes it from the board and the bus and renders it (for the watchdog loop)."""
+    config = daemon.config
+    status = StatusLine(evse=config.bus.evse, output=config.board.output)
+    daemon.event_listeners.append(lambda event: status.on_event(event.kind, event.data))
+
+    async def text() -> str:
+        board = daemon.board
+        status.pilot = board.pilot_state.value
+        slac = daemon._slac
+        status.plc = None if slac is None or slac.info is None else slac.info.carrier
+        status.csms = csms_state(daemon.bus)
+        status.stopping = daemon.shutting_down
+        if status.charging:
+            if daemon.config.board.output == "dc":
+                out = await board.read_dc_output()
+                status.power_w = out.voltage_v * out.current_a
+            else:
+                status.power_w = (await board.read_meter()).power_w
+        return status.text()
+
+    return text
+
+
 def csms_state(bus: Any) -> str | None:
     """The CSMS as the SECC's bus client sees it (None without a bus)."""
     if bus is None:

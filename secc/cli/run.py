@@ -43,14 +43,13 @@ async def _main(config, iface: str, path: str = "", board_logging: bool = False)
     from secc.boards import board_from_config
     from secc.common.sdnotify import SystemdNotifier, watchdog_loop
     from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
-    from secc.service import StatusLine
+    from secc.service import status_source
 
     bus, authorizer = bus_from_config(config)
     notifier = SystemdNotifier()
     daemon = SeccDaemon(config, board_from_config(config), iface, authorizer=authorizer,
                         bus=bus, tls_context=server_tls_context(config), notifier=notifier)
-    status = StatusLine(evse=config.bus.evse, output=config.board.output)
-    daemon.event_listeners.append(lambda event: status.on_event(event.kind, event.data))
+    status_text = status_source(daemon)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -59,9 +58,6 @@ async def _main(config, iface: str, path: str = "", board_logging: bool = False)
     if path:
         loop.add_signal_handler(signal.SIGHUP, lambda: reload_board(daemon, path, started,
                                                                     board_logging, notifier))
-
-    async def status_text() -> str:
-        return await refresh_status(status, daemon)
 
     async def watched() -> None:
         await daemon.ready.wait()
@@ -77,25 +73,6 @@ async def _main(config, iface: str, path: str = "", board_logging: bool = False)
         watchdog.cancel()
         notifier.close()
     return 0
-
-
-async def refresh_status(status, daemon) -> str:
-    """The status line from the daemon's state now (called by the watchdog loop)."""
-    from secc.service import csms_state
-
-    board = daemon.board
-    status.pilot = board.pilot_state.value
-    slac = daemon._slac
-    status.plc = None if slac is None or slac.info is None else slac.info.carrier
-    status.csms = csms_state(daemon.bus)
-    status.stopping = daemon.shutting_down
-    if status.charging:
-        if daemon.config.board.output == "dc":
-            out = await board.read_dc_output()
-            status.power_w = out.voltage_v * out.current_a
-        else:
-            status.power_w = (await board.read_meter()).power_w
-    return status.text()
 
 
 def reload_board(daemon, path: str, started, board_logging: bool, notifier) -> None:

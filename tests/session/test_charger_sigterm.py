@@ -5,6 +5,8 @@ Reboot reaches the CSMS before the daemon exits."""
 
 from __future__ import annotations
 
+import re
+
 from sim.charger import run_charger_session, wait_until
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig, Misbehaviour
@@ -13,6 +15,10 @@ from sim.evcc.runner import EvSessionConfig, sim_board_signals
 
 def sigterm_while_charging(grace: float):
     async def during(stack, extra):
+        from secc.service import status_source
+
+        status = status_source(extra["daemon"])   # what systemctl status shows
+
         def charging():
             return any(e.get("transactionInfo", {}).get("chargingState") == "Charging"
                        for e in stack.csms.messages("TransactionEvent"))
@@ -20,6 +26,7 @@ def sigterm_while_charging(grace: float):
         daemon = extra["daemon"]
         board = daemon.board
         assert board.contactors_closed
+        extra["status_charging"] = await status()
         extra["current_before"] = (await board.read_dc_output()).current_a
         opened_at: list[float] = []
         open_contactors = board.open_contactors
@@ -31,6 +38,7 @@ def sigterm_while_charging(grace: float):
         board.open_contactors = recording_open
         # what `secc run` does on SIGTERM: SeccDaemon.run() -> shutdown() -> stop()
         await daemon.shutdown(grace=grace)
+        extra["status_after"] = await status()
         extra["opened_at_current"] = opened_at
         extra["contactors_closed_after"] = board.contactors_closed
         extra["outbox_after"] = daemon.bus.outbox_pending
@@ -54,6 +62,10 @@ def test_sigterm_mid_charge_stops_safely_and_ends_the_transaction(veth_link, tmp
                                   during=sigterm_while_charging(6.0), timeout=120)
     box = run.extra
     assert box["current_before"] > 5                      # it was really charging
+    assert re.fullmatch(r"charging EVSE 1 ISO-2 DC \d+ kW", box["status_charging"]), \
+        box["status_charging"]
+    assert box["status_after"].startswith("stopping: ending the session safely, ")
+    assert "CSMS connected" in box["status_after"]
     assert box["opened_at_current"] and max(abs(c) for c in box["opened_at_current"]) <= 1.0
     assert box["contactors_closed_after"] is False
     assert box["outbox_after"] == 0                        # everything reached the bridge
