@@ -323,6 +323,7 @@ class GpioSection:
     relays: tuple[int, ...] = setting((), unique=True)
     emergency_stop: int | None = setting(None, range=_LINE)
     active_low: tuple[int, ...] = setting((), unique=True)
+    # "adc": CP by the PWM channel and the ADC below. A pilot on an MCU is kind = "serial".
     pilot: Literal["adc"] = "adc"
     pwm: str = setting("/sys/class/pwm/pwmchip0/pwm0", pattern=r"/sys/\S+",
                        expect='a sysfs PWM channel like "/sys/class/pwm/pwmchip0/pwm0"')
