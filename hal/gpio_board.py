@@ -3,6 +3,9 @@
 (Linux sysfs PWM and IIO), as a board file with ``kind = "gpio"`` describes
 (``board_configs/example-gpio.toml``).
 
+With ``[gpio].pilot = "mcu"`` (:class:`GpioMcuBoard`) the pilot, PP, e-stop, meter and
+isolation come from a serial MCU instead and only the actuators are on GPIO.
+
 For AC wallboxes built around the controller's pins. There is no DC power module, no meter
 and no isolation monitor here (``read_meter`` reads zero, ``read_isolation`` is not measured):
 a DC charger or one that needs those uses the serial MCU board.
@@ -37,6 +40,7 @@ from hal.board import (
     SafeStateReason,
 )
 from hal.pilot import PilotSignal, PilotSignalKind, PilotState
+from hal.serial_board import SerialBoard
 
 PWM_PERIOD_NS = 1_000_000   # 1 kHz, IEC 61851-1
 
@@ -142,7 +146,51 @@ class GpioWiring:
     emergency_stop: str | None = None      # input, active = pressed
 
 
-class GpioBoard(BaseBoard):
+class GpioActuators:
+    """Contactor (+ relays), lock and their feedback on GPIO lines; shared by both GPIO
+    boards. Needs ``self.lines`` (None until started), ``self.wiring``, ``self._lock_driven``."""
+
+    lines: Lines | None
+    wiring: GpioWiring
+    _lock_driven: bool
+
+    async def _drive_contactors(self, closed: bool) -> None:
+        if self.lines is None:
+            raise BoardError("GPIO lines not requested (board not started)")
+        w = self.wiring
+        if closed:
+            self.lines.set(w.contactor, True)
+            for relay in w.relays:
+                self.lines.set(relay, True)
+        else:  # relays first: the main contactor breaks last
+            for relay in w.relays:
+                self.lines.set(relay, False)
+            self.lines.set(w.contactor, False)
+
+    def _contactor_feedback(self) -> bool | None:
+        if self.wiring.contactor_feedback is None or self.lines is None:
+            return None
+        return self.lines.get(self.wiring.contactor_feedback)
+
+    async def _drive_lock(self, locked: bool) -> None:
+        if self.wiring.lock is None:
+            raise BoardError("this board has no lock line ([gpio].lock)")
+        if self.lines is None:
+            raise BoardError("GPIO lines not requested (board not started)")
+        self.lines.set(self.wiring.lock, locked)
+        self._lock_driven = locked
+
+    def _lock_feedback(self) -> LockState:
+        if self.wiring.lock is None:
+            return LockState.UNLOCKED       # a socket without lock (tethered cable)
+        if self.wiring.lock_feedback is None or self.lines is None:
+            return LockState.LOCKED if self._lock_driven else LockState.UNLOCKED
+        return LockState.LOCKED if self.lines.get(self.wiring.lock_feedback) \
+            else LockState.UNLOCKED
+
+
+
+class GpioBoard(GpioActuators, BaseBoard):
     """Contactors, lock and relays on GPIO lines; pilot by PWM + ADC (see module docstring)."""
 
     def __init__(self, open_lines: Callable[[], Lines], pwm: SysfsPwm, cp_adc: IioVoltage, *,
@@ -155,7 +203,6 @@ class GpioBoard(BaseBoard):
         self.cp_adc = cp_adc
         self.wiring = wiring or GpioWiring()
         self.poll_s = poll_s
-        self._contactors_driven = False
         self._lock_driven = False
         self._task: asyncio.Task | None = None
         self.pilot_volts: float | None = None
@@ -209,41 +256,6 @@ class GpioBoard(BaseBoard):
         else:
             self.pwm.drive(signal.duty_percent)
 
-    async def _drive_contactors(self, closed: bool) -> None:
-        if self.lines is None:
-            raise BoardError("GPIO lines not requested (board not started)")
-        w = self.wiring
-        if closed:
-            self.lines.set(w.contactor, True)
-            for relay in w.relays:
-                self.lines.set(relay, True)
-        else:  # relays first: the main contactor breaks last
-            for relay in w.relays:
-                self.lines.set(relay, False)
-            self.lines.set(w.contactor, False)
-        self._contactors_driven = closed
-
-    def _contactor_feedback(self) -> bool | None:
-        if self.wiring.contactor_feedback is None or self.lines is None:
-            return None
-        return self.lines.get(self.wiring.contactor_feedback)
-
-    async def _drive_lock(self, locked: bool) -> None:
-        if self.wiring.lock is None:
-            raise BoardError("this board has no lock line ([gpio].lock)")
-        if self.lines is None:
-            raise BoardError("GPIO lines not requested (board not started)")
-        self.lines.set(self.wiring.lock, locked)
-        self._lock_driven = locked
-
-    def _lock_feedback(self) -> LockState:
-        if self.wiring.lock is None:
-            return LockState.UNLOCKED       # a socket without lock (tethered cable)
-        if self.wiring.lock_feedback is None or self.lines is None:
-            return LockState.LOCKED if self._lock_driven else LockState.UNLOCKED
-        return LockState.LOCKED if self.lines.get(self.wiring.lock_feedback) \
-            else LockState.UNLOCKED
-
     async def _drive_dc(self, voltage_v: float, current_a: float, enabled: bool) -> None:
         if enabled:
             raise BoardError("a GPIO board has no DC power module (AC only)")
@@ -262,6 +274,37 @@ class GpioBoard(BaseBoard):
         return {}
 
 
+class GpioMcuBoard(GpioActuators, SerialBoard):
+    """``[gpio].pilot = "mcu"``: the control pilot, PP, e-stop, meter and isolation come from
+    the serial MCU (hal/MCU_PROTOCOL.md, ``[serial]``), contactors, relays and lock are on
+    GPIO lines. Contactor feedback is read from GPIO at every MCU status frame. When the
+    daemon dies the kernel releases the lines: the contactor driver must fall back to open
+    (pull-down), as the MCU's heartbeat watchdog cannot reach them."""
+
+    def __init__(self, open_lines: Callable[[], Lines], port: str, *,
+                 wiring: GpioWiring | None = None, **kwargs) -> None:
+        super().__init__(port, **kwargs)
+        self._open_lines = open_lines
+        self.lines = None
+        self.wiring = wiring or GpioWiring()
+        self._lock_driven = False
+
+    async def start(self) -> None:
+        if self.lines is None:
+            self.lines = self._open_lines()
+        await super().start()
+
+    async def close(self, safe: bool = True) -> None:
+        await super().close(safe)
+        if self.lines is not None:
+            self.lines.close()
+            self.lines = None
+
+    def _input_contactor_feedback(self, closed: bool | None, now: float) -> None:
+        # the MCU does not switch the contactors here: their auxiliary contact is on GPIO
+        super()._input_contactor_feedback(self._contactor_feedback(), now)
+
+
 @dataclass
 class GpioBoardSpec:
     """What ``secc.boards`` hands over from a board file's ``[gpio]`` table."""
@@ -278,6 +321,7 @@ class GpioBoardSpec:
     relays: tuple[int, ...] = ()
     emergency_stop: int | None = None
     active_low: tuple[int, ...] = field(default_factory=tuple)
+    pilot: str = "adc"                     # "adc" or "mcu"
 
     def open_lines(self) -> GpiodLines:
         outputs = {"contactor": self.contactor}
@@ -296,9 +340,16 @@ class GpioBoardSpec:
             else None, lock="lock" if self.lock is not None else None,
             lock_feedback="lock_feedback" if self.lock_feedback is not None else None,
             relays=tuple(f"relay{i}" for i in range(len(self.relays))),
-            emergency_stop="emergency_stop" if self.emergency_stop is not None else None)
+            emergency_stop="emergency_stop" if self.emergency_stop is not None
+            and self.pilot == "adc" else None)
 
-    def build(self, **board_kwargs) -> GpioBoard:
+    def build(self, serial: dict | None = None, **board_kwargs) -> GpioBoard | GpioMcuBoard:
+        """``serial``: SerialBoard arguments (port, baud, timing) when ``pilot = "mcu"``."""
+        if self.pilot == "mcu":
+            if not serial:
+                raise BoardError('[gpio].pilot = "mcu" needs the MCU link in [serial]')
+            return GpioMcuBoard(self.open_lines, wiring=self.wiring(), **serial,
+                                **board_kwargs)
         return GpioBoard(self.open_lines, SysfsPwm(Path(self.pwm)),
                          IioVoltage(Path(self.cp_adc), self.cp_adc_scale, self.cp_adc_offset),
                          wiring=self.wiring(), **board_kwargs)

@@ -323,8 +323,9 @@ class GpioSection:
     relays: tuple[int, ...] = setting((), unique=True)
     emergency_stop: int | None = setting(None, range=_LINE)
     active_low: tuple[int, ...] = setting((), unique=True)
-    # "adc": CP by the PWM channel and the ADC below. A pilot on an MCU is kind = "serial".
-    pilot: Literal["adc"] = "adc"
+    # "adc": CP by the PWM channel and the ADC below; "mcu": CP/PP, e-stop, meter and
+    # isolation from the serial MCU of [serial] (only the actuators are on GPIO)
+    pilot: Literal["adc", "mcu"] = "adc"
     pwm: str = setting("/sys/class/pwm/pwmchip0/pwm0", pattern=r"/sys/\S+",
                        expect='a sysfs PWM channel like "/sys/class/pwm/pwmchip0/pwm0"')
     cp_adc: str = setting("/sys/bus/iio/devices/iio:device0/in_voltage0_raw",
@@ -505,6 +506,9 @@ def parse_board_config(document: dict[str, Any], source: str = "<string>") -> Bo
                 issues.append(ConfigIssue(source, "[gpio].contactor", 'expected the line of the '
                                           'contactor output when [board].kind = "gpio", '
                                           "missing"))
+            if built["gpio"].pilot == "mcu" and built["serial"].port is None:
+                issues.append(ConfigIssue(source, "[serial].port", 'expected the MCU\'s device '
+                                          'path when [gpio].pilot = "mcu", missing'))
             if built["board"].output != "ac":
                 issues.append(ConfigIssue(source, "[board].output", 'expected "ac" when '
                                           '[board].kind = "gpio" (no DC power module on GPIO '

@@ -187,3 +187,40 @@ def test_libgpiod_lines_on_the_kernel_gpio_sim(tmp_path):
         (device / "live").write_text("0")
         (device / "bank0").rmdir()
         device.rmdir()
+
+
+async def test_mcu_pilot_with_gpio_contactors_and_lock(tmp_path):
+    """[gpio].pilot = "mcu": pilot from the simulated MCU over a pty, actuators on GPIO."""
+    from hal.gpio_board import GpioMcuBoard
+    from hal.mcu_sim import PtyMcu, SimulatedMcu
+
+    runner, path, slave_fd = PtyMcu.open_pty(SimulatedMcu())
+    await runner.start()
+    text = (REPO / "board_configs" / "example-gpio.toml").read_text().replace(
+        'pilot = "adc"', 'pilot = "mcu"') + f'\n[serial]\nport = "{path}"\n'
+    config = loads_board_config(text)
+    wiring = Wiring()
+    assert isinstance(board_from_config(config), GpioMcuBoard)   # what the daemon would get
+    board = GpioMcuBoard(lambda: wiring, path, wiring=GpioWiring(relays=("relay0",)),
+                         capabilities=capabilities_from_config(config),
+                         limits=limits_from_config(config), pilot_debounce_s=0.03)
+    try:
+        await board.start()
+        await board.wait_connected(2.0)
+        runner.mcu.plant.pilot_raw = PilotState.C
+        await wait_state(board, PilotState.C)
+        await board.lock()
+        assert wiring.out["lock"] and board.lock_state is LockState.LOCKED
+        await board.close_contactors()
+        assert wiring.out["contactor"] and wiring.out["relay0"] and board.contactors_closed
+        runner.mcu.plant.pilot_raw = PilotState.A                 # unplugged under load
+        await wait_state(board, PilotState.A)
+        await board.wait_background()
+        assert not wiring.out["contactor"] and not wiring.out["relay0"]
+        assert board.last_safe_state.reason is SafeStateReason.EV_UNPLUGGED
+    finally:
+        await board.close()
+        await runner.stop()
+        os.close(runner.fd)
+        os.close(slave_fd)
+    assert wiring.out["closed"]
