@@ -39,7 +39,7 @@ from hal.board import (
     MeterReading,
     SafeStateReason,
 )
-from hal.pilot import PilotSignal, PilotSignalKind, PilotState
+from hal.pilot import PilotSignal, PilotSignalKind, PilotState, current_for_duty, duty_for_current
 from hal.serial_board import SerialBoard
 
 PWM_PERIOD_NS = 1_000_000   # 1 kHz, IEC 61851-1
@@ -58,6 +58,43 @@ def classify_cp(volts: float) -> PilotState:
         if low <= volts < high:
             return state
     return PilotState.E
+
+
+# PP: resistor Rc between PP and PE in the cable plug -> cable current rating, IEC 61851-1
+# Table B.2 (nominal 1.5 kOhm 13 A, 680 Ohm 20 A, 220 Ohm 32 A, 100 Ohm 63 A), with the
+# tolerance bands between them; outside: no cable / fault
+PP_RATINGS: tuple[tuple[float, float, float], ...] = (
+    (1000.0, 2700.0, 13.0), (330.0, 1000.0, 20.0), (150.0, 330.0, 32.0), (75.0, 150.0, 63.0),
+)
+
+
+def cable_rating(rc_ohm: float | None) -> float | None:
+    """The current a cable with coding resistor ``rc_ohm`` carries (A), or None (no cable)."""
+    if rc_ohm is None:
+        return None
+    for low, high, amps in PP_RATINGS:
+        if low <= rc_ohm < high:
+            return amps
+    return None
+
+
+@dataclass
+class ProximitySense:
+    """PP read through an ADC: ``Rc`` pulls the PP node (fed by ``pullup_ohm`` from
+    ``reference_v``) towards PE, so ``Rc = pullup * V / (Vref - V)``."""
+
+    adc: IioVoltage
+    pullup_ohm: float = 330.0
+    reference_v: float = 3.3
+
+    def resistance(self) -> float | None:
+        volts = self.adc.read()
+        if volts >= self.reference_v * 0.98:        # open: no cable plugged
+            return None
+        return self.pullup_ohm * max(volts, 0.0) / (self.reference_v - volts)
+
+    def rating(self) -> float | None:
+        return cable_rating(self.resistance())
 
 
 class Lines(Protocol):
@@ -195,6 +232,7 @@ class GpioBoard(GpioActuators, BaseBoard):
 
     def __init__(self, open_lines: Callable[[], Lines], pwm: SysfsPwm, cp_adc: IioVoltage, *,
                  wiring: GpioWiring | None = None, poll_s: float = 0.002,
+                 proximity: ProximitySense | None = None,
                  clock: Callable[[], float] = time.monotonic, **kwargs) -> None:
         super().__init__(clock=clock, **kwargs)
         self._open_lines = open_lines
@@ -203,6 +241,7 @@ class GpioBoard(GpioActuators, BaseBoard):
         self.cp_adc = cp_adc
         self.wiring = wiring or GpioWiring()
         self.poll_s = poll_s
+        self.proximity = proximity
         self._lock_driven = False
         self._task: asyncio.Task | None = None
         self.pilot_volts: float | None = None
@@ -248,7 +287,20 @@ class GpioBoard(GpioActuators, BaseBoard):
             self.lines = None
 
     # --- primitives ----------------------------------------------------------------------------
+    def cable_max_current_a(self) -> float | None:
+        """The plugged cable's rating from PP, or None (no PP sense, or no cable)."""
+        return None if self.proximity is None else self.proximity.rating()
+
     async def _drive_pilot(self, signal: PilotSignal) -> None:
+        offered = current_for_duty(signal.duty_percent) \
+            if signal.kind is PilotSignalKind.PWM else None
+        if offered is not None and self.proximity is not None:
+            # never announce more than the cable carries (IEC 61851-1 B.2)
+            rating = self.proximity.rating()
+            if rating is None:
+                raise BoardError("no charging cable detected on PP: basic charging refused")
+            if offered > rating:
+                signal = PilotSignal(PilotSignalKind.PWM, duty_for_current(rating))
         if signal.kind is PilotSignalKind.X1:
             self.pwm.drive(100.0)
         elif signal.kind is PilotSignalKind.STATE_F:
@@ -322,6 +374,10 @@ class GpioBoardSpec:
     emergency_stop: int | None = None
     active_low: tuple[int, ...] = field(default_factory=tuple)
     pilot: str = "adc"                     # "adc" or "mcu"
+    pp_adc: str | None = None
+    pp_adc_scale: float = 0.001
+    pp_pullup_ohm: float = 330.0
+    pp_reference_v: float = 3.3
 
     def open_lines(self) -> GpiodLines:
         outputs = {"contactor": self.contactor}
@@ -352,4 +408,7 @@ class GpioBoardSpec:
                                 **board_kwargs)
         return GpioBoard(self.open_lines, SysfsPwm(Path(self.pwm)),
                          IioVoltage(Path(self.cp_adc), self.cp_adc_scale, self.cp_adc_offset),
-                         wiring=self.wiring(), **board_kwargs)
+                         wiring=self.wiring(), proximity=None if self.pp_adc is None else
+                         ProximitySense(IioVoltage(Path(self.pp_adc), self.pp_adc_scale),
+                                        self.pp_pullup_ohm, self.pp_reference_v),
+                         **board_kwargs)

@@ -72,7 +72,8 @@ def board_from_config(config: BoardConfig, *, realtime: bool = True) -> BaseBoar
             cp_adc_scale=g.cp_adc_scale, cp_adc_offset=g.cp_adc_offset,
             contactor_feedback=g.contactor_feedback, lock=g.lock, lock_feedback=g.lock_feedback,
             relays=g.relays, emergency_stop=g.emergency_stop, active_low=g.active_low,
-            pilot=g.pilot,
+            pilot=g.pilot, pp_adc=g.pp_adc, pp_adc_scale=g.pp_adc_scale,
+            pp_pullup_ohm=g.pp_pullup_ohm, pp_reference_v=g.pp_reference_v,
         ).build(serial=serial_link(config) if g.pilot == "mcu" else None, **common)
     raise BoardError(f'board kind "{kind}" is not implemented in this build (use "sim", '
                      '"serial" or "gpio")')

@@ -332,6 +332,11 @@ class GpioSection:
                           pattern=r"/sys/\S+", expect="an IIO in_voltageN_raw file")
     cp_adc_scale: float = setting(0.01, range=(1e-6, 1.0), unit="V per count")
     cp_adc_offset: float = setting(0.0, range=(-20, 20), unit="V")
+    # PP (Type 2 socket): the cable's coding resistor through an ADC; caps the PWM current
+    pp_adc: str | None = setting(None, pattern=r"/sys/\S+", expect="an IIO in_voltageN_raw file")
+    pp_adc_scale: float = setting(0.001, range=(1e-6, 1.0), unit="V per count")
+    pp_pullup_ohm: float = setting(330.0, range=(10, 100_000), unit="ohm")
+    pp_reference_v: float = setting(3.3, range=(0.5, 24), unit="V")
 
     def cross_check(self) -> Iterable[tuple[str, str]]:
         used = [v for v in (self.contactor, self.contactor_feedback, self.lock,

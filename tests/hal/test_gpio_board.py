@@ -224,3 +224,44 @@ async def test_mcu_pilot_with_gpio_contactors_and_lock(tmp_path):
         os.close(runner.fd)
         os.close(slave_fd)
     assert wiring.out["closed"]
+
+
+@pytest.mark.parametrize("ohm, amps", [(1500, 13), (680, 20), (220, 32), (100, 63),
+                                        (None, None), (20, None), (5000, None)])
+def test_pp_resistor_to_cable_rating(ohm, amps):
+    from hal.gpio_board import cable_rating
+
+    assert cable_rating(ohm) == amps
+
+
+async def test_pwm_never_offers_more_than_the_cable_carries(rig, tmp_path):
+    """PP read through the ADC file: a 20 A cable caps a 32 A offer at 20 A (33.3 % duty);
+    without a cable basic charging is refused; HLC (5 %) is not a current offer."""
+    from hal.gpio_board import ProximitySense
+
+    board, wiring, cp, pwm = rig
+    pp_file = tmp_path / "in_voltage1_raw"
+    sense = ProximitySense(IioVoltage(pp_file, 0.001), pullup_ohm=330.0, reference_v=3.3)
+    board.proximity = sense
+
+    def plug_cable(rc_ohm: float | None) -> None:
+        volts = 3.3 if rc_ohm is None else 3.3 * rc_ohm / (rc_ohm + 330.0)
+        pp_file.write_text(f"{round(volts / 0.001)}\n")
+
+    plug_cable(680)
+    assert board.cable_max_current_a() == 20
+    await board.start()
+    try:
+        cp(9.0)
+        await wait_state(board, PilotState.B)
+        await board.set_pilot(PilotSignal.nominal(32))
+        assert (pwm / "duty_cycle").read_text() == "333330\n"        # 20 A, not 32 A
+        await board.set_pilot(PilotSignal.nominal(16))
+        assert (pwm / "duty_cycle").read_text() == "266670\n"        # 16 A: under the rating
+        await board.set_pilot(PilotSignal.hlc())
+        assert (pwm / "duty_cycle").read_text() == "50000\n"
+        plug_cable(None)
+        with pytest.raises(BoardError, match="no charging cable detected on PP"):
+            await board.set_pilot(PilotSignal.nominal(16))
+    finally:
+        await board.close()
