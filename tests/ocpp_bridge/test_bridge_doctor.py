@@ -42,6 +42,18 @@ async def doctor(config) -> dict[str, list]:
     return found
 
 
+async def doctor_until(config, check: str, predicate, timeout: float = 10.0) -> dict:
+    """The doctor's findings once ``predicate(finding of check)`` holds (the retained state
+    the bridge publishes may lag its in-memory state by a bus round trip)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await doctor(config)
+        if check in found and predicate(found[check][0]):
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{check}: {found.get(check)}")
+
+
 async def test_csms_without_15118_messages_is_named_with_the_fix(tmp_path, bus_broker, csms):
     csms.without_pnc()
     async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
@@ -89,11 +101,9 @@ async def test_csms_tls_failure_is_reported_with_its_cause(tmp_path, bus_broker)
     try:
         config = bridge_config(tmp_path, bus_broker, csms, security_profile=2,
                                ca_file=pki.files["stranger_root"])
-        async with running_bridge(config) as bridge:
-            await wait_until(lambda: "TlsHandshakeFailed" in {c for c, _ in bridge.problems},
-                             10, "TLS failure recorded")
-            await asyncio.sleep(0.1)  # the retained state follows the error event
-            found = await doctor(board(bus_broker))
+        async with running_bridge(config):
+            found = await doctor_until(board(bus_broker), "csms.tls",
+                                       lambda f: f.status is Status.FAIL)
     finally:
         await csms.stop()
     assert found["csms.connection"][0].status is Status.FAIL
@@ -129,3 +139,15 @@ async def test_bridge_down_broker_down_and_wrong_password(tmp_path, bus_broker, 
     found = await doctor(board(bus_broker, port=free_tcp_port()))
     assert found["bus.broker"][0].status is Status.FAIL
     assert "no broker reachable" in found["bus.broker"][0].summary
+
+
+async def test_csms_that_rejects_the_station_is_named(tmp_path, bus_broker, csms):
+    csms.behave("BootNotification", "reject")
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
+        await wait_until(lambda: bridge.registration == "Rejected", 10, "BootNotification")
+        found = await doctor_until(board(bus_broker), "csms.connection",
+                                   lambda f: "Rejected" in f.summary)
+    connection = found["csms.connection"][0]
+    assert connection.status is Status.FAIL
+    assert "answered BootNotification Rejected" in connection.summary
+    assert "accept this station id" in connection.fix
