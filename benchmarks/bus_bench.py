@@ -30,7 +30,6 @@ from ocpp_bridge.config import (  # noqa: E402
 )
 from secc.authorization import AuthorizationRequest  # noqa: E402
 from secc.bus.authorizer import BusAuthorizer  # noqa: E402
-from secc.bus.broker import LocalBroker  # noqa: E402
 from secc.bus.client import SeccBusClient, SeccBusConfig, reading, sample, utc_now  # noqa: E402
 from secc.common.mqtt import BrokerConfig  # noqa: E402
 from sim.testing.broker import MosquittoBroker  # noqa: E402
@@ -46,9 +45,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def main() -> None:
-    await run(LocalBroker(username="bench", password="bench-pw"),
-              "mosquitto with set_tcp_nodelay true (recommended, secc/bus/broker.py)", EVENTS)
     await run(MosquittoBroker(username="bench", password="bench-pw"),
+              "mosquitto with set_tcp_nodelay true (recommended, secc/bus/broker.py)", EVENTS)
+    await run(MosquittoBroker(username="bench", password="bench-pw", tcp_nodelay=False),
               "mosquitto defaults (Nagle on), for comparison", 100)
 
 

@@ -37,8 +37,8 @@ from ocpp_bridge.config import (  # noqa: E402
     StorageConfig,
     to_toml,
 )
-from secc.bus.broker import LocalBroker  # noqa: E402
 from sim.csms import TestCsms  # noqa: E402
+from sim.testing.broker import MosquittoBroker  # noqa: E402
 from sim.testing.netns import VethLink, netns_supported  # noqa: E402
 
 BOARD = """
@@ -102,8 +102,8 @@ async def bench(link: VethLink, runs: int, pin: list[str]) -> dict[str, list]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     results: dict[str, list] = {"secc": [], "bridge": []}
     with tempfile.TemporaryDirectory(prefix="pysecc-startup-") as tmp, \
-            LocalBroker("secc", "bench-secc", bridge_user=("ocpp-bridge", "bench-bridge")) \
-            as broker:
+            MosquittoBroker(username="secc", password="bench-secc",
+                            bridge_user=("ocpp-bridge", "bench-bridge")) as broker:
         work = Path(tmp)
         csms = await TestCsms(passwords={"BENCH": "bench-station"}).start()
         try:

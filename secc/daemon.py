@@ -20,13 +20,14 @@ from typing import Any
 
 from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, SafeStateReason
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
-from secc.config import BoardConfig
-from secc.iso2 import PausedSessions
 from secc.common.logs import layer_logger
+from secc.config import BoardConfig
+from secc.contract.reasons import EndReason
 from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
 from secc.v2g.evse import EvseLimits, PublishEvent
+from secc.v2g.paused import PausedSessions
 from secc.v2g.quirks import validate as validate_quirks
 from secc.v2gtp import V2GTPConnection
 from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_transport
@@ -34,9 +35,10 @@ from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_trans
 log = layer_logger("v2g")
 
 AC_MODES = ("AC_three_phase_core", "AC_single_phase_core")
-# evse_stop_reason of a session ended because the daemon stops (SIGTERM); the transaction
-# reporter maps it to OCPP stoppedReason Reboot (secc/bus/transactions.py)
-SHUTDOWN_STOP = "shutdown"
+# Why a session ends when the daemon is stopped (SIGTERM, `systemctl stop`): a local command
+# at the charger, so OCPP triggerReason StopAuthorized / stoppedReason Local
+# (ocpp_bridge/stop_reasons.py); docs/field-operation.md says why.
+SHUTDOWN_END_REASON = EndReason.LOCAL_STOP
 
 # session event of the cores -> (bus session_event name, extra detail); others stay local
 BUS_SESSION_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -64,9 +66,9 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
     return SessionSettings(
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
         limits=limits, timers=config.v2g.timers, quirks=validate_quirks(config.v2g.quirks),
-        core_options={"iso2": {"energy_transfer_modes": iso2_modes, "paused_sessions": paused,
-                               **pnc},
-                      "iso20-dc": dict(pnc), "iso20-ac": dict(pnc)})
+        core_options={"iso2": {"energy_transfer_modes": iso2_modes, **pnc},
+                      "iso20-dc": dict(pnc), "iso20-ac": dict(pnc)},
+        paused_sessions=paused)
 
 
 def server_tls_context(config: BoardConfig) -> ssl.SSLContext | None:
@@ -138,11 +140,11 @@ class SeccDaemon:
     async def _publish(self, event: PublishEvent) -> None:
         if self.shutting_down and event.kind == "SessionStopped":
             # the charger is being stopped (SIGTERM): that, not the car, ended the transaction
-            event = PublishEvent(event.kind, {**event.data, "evse_stop_reason": SHUTDOWN_STOP})
+            event = PublishEvent(event.kind, {**event.data, "end_reason": SHUTDOWN_END_REASON})
         for listener in self.event_listeners:
             listener(event)
         session_id = str(event.data.get("session_id") or "")
-        if event.kind == "SessionStarted":
+        if event.kind in ("SessionStarted", "SessionResumed"):
             self._session_id = session_id
             self._cancel_communication_setup()
         if self.bus is None:
@@ -274,6 +276,12 @@ class SeccDaemon:
             self._connection.abort("EV unplugged")
         report = await self.board.safe_state(SafeStateReason.EV_UNPLUGGED)
         log.info("EV unplugged: safe state", extra={"safe": report.safe})
+        if self.reporter is not None:  # a paused session's transaction ends with the cable
+            try:
+                await self.reporter.ev_unplugged()
+            except Exception as exc:  # the outbox refused it: say so loudly
+                log.error("transaction event not recorded", extra={"event": "EVUnplugged",
+                                                                   "error": repr(exc)})
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -329,8 +337,8 @@ class SeccDaemon:
     async def shutdown(self, grace: float = 6.0, flush: float = 3.0) -> None:
         """SIGTERM: a running session is stopped as a CSMS stop would (the car is told to
         stop, ramps its current to 0, the contactors open), cut after ``grace`` seconds (the
-        board's safe state ramps down and opens them); its transaction ends with stopped
-        reason ``Reboot`` and the outbox is flushed to the bridge for ``flush`` seconds."""
+        board's safe state ramps down and opens them); its transaction ends as a local stop
+        (``SHUTDOWN_END_REASON``) and the outbox is flushed to the bridge for ``flush`` s."""
         self.shutting_down = True
         if self.notifier is not None:
             self.notifier.stopping("stopping: ending the session safely")

@@ -19,7 +19,7 @@ from typing import Any
 
 from ocpp_bridge.config import BridgeConfig, BusConfig, CsmsConfig, StationConfig, StorageConfig
 from ocpp_bridge.config import to_toml
-from secc.bus.broker import LocalBroker
+from sim.testing.broker import MosquittoBroker
 from sim.csms import TestCsms
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,15 +34,16 @@ class ChargerBackend:
     """Broker + test CSMS + OCPP bridge process for one simulated charger."""
 
     work: Path
-    broker: LocalBroker | None = None
+    broker: MosquittoBroker | None = None
     csms: TestCsms | None = None
     bridge: subprocess.Popen | None = None
     log_level: str = "WARNING"
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     async def start(self) -> ChargerBackend:
-        self.broker = self._stack.enter_context(LocalBroker(
-            BUS_USER, BUS_PASSWORD, bridge_user=(BRIDGE_USER, BRIDGE_PASSWORD)))  # with ACLs
+        self.broker = self._stack.enter_context(MosquittoBroker(
+            username=BUS_USER, password=BUS_PASSWORD,
+            bridge_user=(BRIDGE_USER, BRIDGE_PASSWORD)))  # with ACLs
         self.csms = await TestCsms(passwords={STATION_ID: STATION_PASSWORD}).start()
         config = BridgeConfig(
             csms=CsmsConfig(url=self.csms.url, station_id=STATION_ID, password=STATION_PASSWORD),

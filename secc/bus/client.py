@@ -206,14 +206,18 @@ class SeccBusClient:
     async def send_transaction_event(
             self, event_type: str, session_id: str, trigger_reason: str, *,
             timestamp: str | None = None, charging_state: str | None = None,
-            stopped_reason: str | None = None, id_token: dict[str, str] | None = None,
+            stopped_reason: str | None = None, end_reason: str | None = None,
+            id_token: dict[str, str] | None = None,
             remote_start_id: int | None = None, number_of_phases_used: int | None = None,
             readings: list[dict[str, Any]] | None = None) -> str:
-        """Commit a transaction event to the outbox; returns its message_id at once."""
+        """Commit a transaction event to the outbox; returns its message_id at once.
+        ``end_reason`` (an ``EndReason`` value) says why the session ended; the bridge makes
+        the OCPP trigger and stopped reasons of it."""
         payload: dict[str, Any] = {"message_id": uuid.uuid4().hex, "event_type": event_type,
                                    "session_id": session_id, "timestamp": timestamp or utc_now(),
                                    "trigger_reason": trigger_reason}
         for key, val in (("charging_state", charging_state), ("stopped_reason", stopped_reason),
+                         ("end_reason", end_reason),
                          ("id_token", id_token), ("remote_start_id", remote_start_id),
                          ("number_of_phases_used", number_of_phases_used),
                          ("readings", readings)):

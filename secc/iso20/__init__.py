@@ -11,7 +11,8 @@ Modules
 * ``services``  service IDs, control modes, the parameter sets we offer
 * ``power``     charge-loop set-points (DC scheduled/dynamic incl. BPT discharge, AC targets)
 * ``messages``  rational numbers, EVSEStatus, a schema-valid FAILED response for every request
-* ``paused``    ``PausedSessions``: SessionStop(Pause) now, OK_OldSessionJoined later
+* (``PausedSessions``, SessionStop(Pause) now and OK_OldSessionJoined later, is shared with
+  ISO-2: ``secc.v2g.paused``; the daemon hands one store per EVSE to every core)
 * (the in-process charger model + session pump for tests lives in ``sim.iso20_loopback``)
 
 Core construction (``adapter.new_core(**kw)`` or the classes directly)::
@@ -55,7 +56,7 @@ from secc.iso20.adapter import (
     UnsupportedPayloadType,
     adapter_for,
 )
-from secc.iso20.paused import PausedSession, PausedSessions
+from secc.v2g.paused import PausedSession, PausedSessions
 from secc.iso20.power import BptLimits, EvLimits
 from secc.iso20.services import ControlMode, Energy, EnergyService
 from secc.iso20.ac import Iso20AcSession

@@ -34,18 +34,17 @@ are read by magnitude, so either sign works without the quirk.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cryptography import x509
 
 from exi_schemas.generated import iso20 as cm
+from secc.contract.reasons import EndReason
 from secc.iso20 import messages as msg
 from secc.iso20.messages import evse_status, rational, to_float
-from secc.iso20.paused import PausedSession, PausedSessions
+from secc.v2g.paused import PausedSession, PausedSessions
 from secc.iso20.power import (
     BptLimits,
     EvLimits,
@@ -105,8 +104,7 @@ class Iso20Session(SessionCore):
     ENERGY: ClassVar[Energy]
 
     def __init__(self, *, config: Iso20Config | None = None,
-                 paused_sessions: PausedSessions | None = None,
-                 wall_clock: Callable[[], float] = time.time, tls: bool = False,
+                 paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
                  **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge is offered (never over plain TCP),
@@ -130,7 +128,6 @@ class Iso20Session(SessionCore):
                              f"{self.ENERGY.value.upper()} session")
         self.paused_sessions = paused_sessions if paused_sessions is not None else \
             PausedSessions()
-        self.wall_clock = wall_clock
         self.evccid = ""
         self.resumed = False
         self.selected_service: EnergyService | None = None
@@ -258,7 +255,7 @@ class Iso20Session(SessionCore):
                 header=None, response_code=OK, authorization_services=[EIM],
                 certificate_installation_service=False,
                 eim_as_res_authorization_mode=cm.EIM_ASResAuthorizationModeType()))
-        self.gen_challenge = pnc.new_gen_challenge()
+        self.gen_challenge = self.random_bytes(pnc.GEN_CHALLENGE_BYTES)
         return Outcome(cm.AuthorizationSetupResType(
             header=None, response_code=OK, authorization_services=[EIM, PNC],
             certificate_installation_service=False,
@@ -354,7 +351,7 @@ class Iso20Session(SessionCore):
             raise SessionFailure(Failure.CERT_CHAIN_ERROR, "contract changed while Ongoing")
         pnc.verify_signature(body.header.signature, mode, contract.public_key)
         # certificate validity is wall-clock time (read through ``wall_clock``, like TimeAnchors)
-        wall_now = dt.datetime.fromtimestamp(self.wall_clock(), tz=dt.timezone.utc)
+        wall_now = self.wall_datetime()
         pnc.check_contract_chain(contract, now=wall_now, mo_roots=self.mo_roots)
         if self.contract is not None:
             return []
@@ -605,7 +602,7 @@ class Iso20Session(SessionCore):
         if kind == "Terminate":
             reason = f"SessionStop Terminate ({body.ev_termination_code or 'no code'})"
             actions += [EnterSafeState(reason),
-                        PublishEvent("SessionStopped", {"reason": reason, "by": "EV"}),
+                        self.session_stopped(reason, EndReason.EV_STOPPED, by="EV"),
                         CloseConnection(reason)]
         elif kind == "Pause":
             self.paused_sessions.put(PausedSession(

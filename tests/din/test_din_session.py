@@ -159,10 +159,14 @@ def test_cable_check_timeout_ends_session(driver):
     setup_to_charge_parameters(driver)
     authorize(driver)
     charge_parameters(driver)
-    driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
-    assert driver.session.next_deadline() == 2.0 + 38.0
-    reply = driver.session.handle_timer(40.0)
-    assert reply.close and driver.session.state == TERMINATED
+    _, res = driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    assert res.evse_processing == "Ongoing"
+    _, res = driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 40.0)
+    assert res.evse_processing == "Ongoing"   # 38 s: still within the limit
+    reply, res = driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 40.1)
+    assert res.response_code == "FAILED" and reply.close
+    assert driver.session.state == TERMINATED
+    assert any(isinstance(a, EnterSafeState) for a in reply.actions)
 
 
 def test_emergency_stop_during_current_demand(driver):

@@ -11,6 +11,7 @@ import exi_schemas
 from exi_schemas import ExiDecodeError
 from exi_schemas.generated import iso20 as cm
 from exi_schemas.generated import iso20_ac as ac
+from hal.board import SafeStateReason
 from secc.authorization import AuthorizationDecision, AuthorizationStatus
 from secc.iso20 import UnsupportedPayloadType
 from sim.iso20_loopback import LoopbackCharger, run_loopback
@@ -365,4 +366,4 @@ def test_emergency_seen_only_in_the_snapshot_fails_with_its_safe_state_cause(pum
     step = pump.step()
     assert step.response.response_code == "FAILED"
     safe = [a for a in step.reply.actions if isinstance(a, EnterSafeState)]
-    assert safe and safe[0].cause == "emergency_stop"
+    assert safe and safe[0].cause is SafeStateReason.EMERGENCY_STOP
