@@ -1,8 +1,10 @@
 """Certificate store checks: the SECC's TLS chain and key, and the trust anchors.
 
-Reads ``[v2g].certificate_dir`` laid out as ``secc.tls.context.CertificateDirectory`` says
-(``secc_chain.pem``, ``secc_key.pem``, ``v2g_root.pem``, ``mo_root.pem``, ``oem_root.pem``).
-Pure functions of the files and ``now``.
+Reads ``[v2g].certificate_dir`` through the certificate store (``secc.certstore``: the same
+files the daemon and ``secc certs`` use) and adds what a field engineer needs: which check
+failed, what needs it now, and the fix (the OCPP InstallCertificate type or the ``secc certs``
+command). The store's own ``verify`` (chains to the V2G root, per-root SECC chains, cached
+contracts) is reported as ``certs.store``. Pure functions of the files and ``now``.
 """
 
 from __future__ import annotations
@@ -14,20 +16,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from secc.certstore import CertificateStore, RootKind
 from secc.config import BoardConfig
 from secc.doctor import Finding, Status
 
 #: warn this long before the SECC leaf expires (renewal via the CSMS takes days)
 EXPIRY_WARNING = dt.timedelta(days=30)
 
-# root file -> (what needs it, the OCPP 2.0.1 InstallCertificate type that provides it)
-ROOTS: dict[str, tuple[str, str | None]] = {
-    "v2g_root.pem": ("ISO 15118 Plug & Charge: contract and CPS chains, -20 vehicle TLS",
-                     "V2GRootCertificate"),
-    "mo_root.pem": ("Plug & Charge: verifying the car's contract certificate (eMAID)",
-                    "MORootCertificate"),
-    "oem_root.pem": ("ISO 15118-20 mutual TLS and certificate installation: the car's OEM "
-                     "provisioning certificate", None),
+# root kind -> (what needs it, the OCPP 2.0.1 InstallCertificate type that provides it)
+ROOTS: dict[RootKind, tuple[str, str | None]] = {
+    RootKind.V2G: ("ISO 15118 Plug & Charge: contract and CPS chains, -20 vehicle TLS",
+                   "V2GRootCertificate"),
+    RootKind.MO: ("Plug & Charge: verifying the car's contract certificate (eMAID)",
+                  "MORootCertificate"),
+    RootKind.OEM: ("ISO 15118-20 mutual TLS and certificate installation: the car's OEM "
+                   "provisioning certificate", None),
 }
 
 
@@ -49,10 +52,35 @@ def check_certificates(config: BoardConfig, now: dt.datetime | None = None) -> l
         return [Finding("certs.directory", status, f"certificate directory {directory} does "
                         "not exist: no TLS, no Plug & Charge",
                         f"create it with secc_chain.pem and secc_key.pem, or correct {setting}")]
+    store = CertificateStore(directory)
     findings = [_check_leaf(directory, now)]
-    for name, (purpose, install_type) in ROOTS.items():
-        findings.append(_check_root(config, directory, name, purpose, install_type, now))
+    for kind, (purpose, install_type) in ROOTS.items():
+        findings.append(_check_root(config, store, kind, purpose, install_type, now))
+    findings += _store_problems(store, findings, now)
     return findings
+
+
+def _store_problems(store: CertificateStore, found: list[Finding],
+                    now: dt.datetime) -> list[Finding]:
+    """``CertificateStore.verify`` lines (e.g. a SECC chain that does not lead to the V2G
+    root, a per-root chain or a cached contract gone bad) not already said above."""
+    chain, key = str(store.path / "secc_chain.pem"), str(store.path / "secc_key.pem")
+    leaf_failed = any(f.check == "certs.secc_leaf" and f.status is Status.FAIL for f in found)
+
+    def said(line: str) -> bool:
+        return (line.startswith("no SECC chain")                        # certs.secc_leaf
+                or (leaf_failed and line.startswith((chain, key)))     # certs.secc_leaf
+                or (line.startswith(key) and "does not belong" in line)
+                or (" root " in line and line.endswith(" expired")))   # certs.*_root
+
+    try:
+        problems = store.verify(now)
+    except (OSError, ValueError) as exc:
+        problems = [f"{store.path}: the store cannot be read: {exc}"]
+    return [Finding("certs.store", Status.FAIL, line, "secc certs verify --board FILE lists "
+                    "these; install a matching chain with secc certs import secc-chain FILE "
+                    "--key KEY, or the missing root")
+            for line in problems if not said(line)]
 
 
 def _check_leaf(directory: Path, now: dt.datetime) -> Finding:
@@ -109,16 +137,18 @@ def _check_leaf(directory: Path, now: dt.datetime) -> Finding:
                    f"{_days(left)} more days", details=details)
 
 
-def _check_root(config: BoardConfig, directory: Path, name: str, purpose: str,
+def _check_root(config: BoardConfig, store: CertificateStore, kind: RootKind, purpose: str,
                 install_type: str | None, now: dt.datetime) -> Finding:
+    name = kind.file_name
     check = "certs." + name.removesuffix(".pem")
-    path = directory / name
+    path = store.path / name
     needed = _root_needed(config, name)
+    local = f"secc certs import {kind.value}-root FILE"
     if install_type:
         fix = (f"from the CSMS: InstallCertificate(certificateType={install_type}) with the "
-               f"root; or copy the PEM to {path}")
+               f"root; on the charger: {local}")
     else:
-        fix = (f"copy the OEM root (from the vehicle makers / the PKI operator) to {path}; "
+        fix = (f"{local} with the OEM root from the vehicle makers / the PKI operator; "
                "OCPP 2.0.1 has no InstallCertificate type for OEM roots")
     if not path.is_file():
         status = Status.FAIL if needed else Status.WARN
@@ -126,7 +156,7 @@ def _check_root(config: BoardConfig, directory: Path, name: str, purpose: str,
         return Finding(check, status, f"{name} missing ({purpose}); {why}", fix,
                        {"install_certificate_type": install_type})
     try:
-        roots = _load_chain(path)
+        roots = store.roots(kind)
     except ValueError as exc:
         return Finding(check, Status.FAIL, f"{path} is not PEM: {exc}", fix)
     expired = [r for r in roots if r.not_valid_after_utc <= now]

@@ -122,3 +122,16 @@ def test_tls_off_with_iso20_offered_and_missing_store(tmp_path):
     assert found["tls.server"].status is Status.FAIL   # -20 offered: TLS is needed
     found = findings(board(tmp_path, tls="none", pnc=False, protocols='["iso2", "din"]'))
     assert [f.status for f in found.values()] == [Status.SKIP, Status.OK]
+
+
+def test_secc_chain_that_does_not_lead_to_the_installed_v2g_root(tmp_path, test_pki):
+    """The store's own verification (secc.certstore) shows up as certs.store."""
+    test_pki.write_secc_files(tmp_path)
+    (tmp_path / "v2g_root.pem").write_bytes(TestPKI().v2g_root.cert_pem)   # another PKI's
+    found = findings(board(tmp_path))
+    assert found["certs.store"].status is Status.FAIL
+    assert "secc_chain.pem" in found["certs.store"].summary
+    assert "secc certs import secc-chain" in found["certs.store"].fix
+    healthy = tmp_path / "healthy"
+    test_pki.write_secc_files(healthy)
+    assert "certs.store" not in findings(board(healthy))
