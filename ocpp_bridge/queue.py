@@ -242,11 +242,6 @@ class TransactionQueue:
             (transaction_id,)).fetchone()
         return (row[0], row[1]) if row else None
 
-    def running_transactions(self) -> list[tuple[int, str, str]]:
-        return self._db.execute(
-            "SELECT evse_id, session_id, transaction_id FROM transactions WHERE ended = 0"
-            " ORDER BY created").fetchall()
-
     # --- sending ------------------------------------------------------------------------------
     def head(self) -> QueuedMessage | None:
         """The oldest unsent message: the only one that may be sent now (strict order)."""
@@ -296,6 +291,3 @@ class TransactionQueue:
             "SELECT message_id, action, last_error FROM messages WHERE state = 'dead'"
             " ORDER BY id").fetchall()
 
-    def sent_payloads(self) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self._db.execute(
-            "SELECT payload FROM messages WHERE state = 'sent' ORDER BY id")]

@@ -8,7 +8,6 @@ bus and prints what the CSMS received. ``run_bus_demo()`` is what ``sim.demo`` c
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,16 +19,15 @@ from ocpp_bridge.config import (
     CsmsConfig,
     StationConfig,
     StorageConfig,
-    to_toml,
 )
 from secc.authorization import AuthorizationRequest
 from secc.bus.authorizer import BusAuthorizer
 from sim.testing.broker import MosquittoBroker
 from secc.bus.client import SeccBusClient, SeccBusConfig, reading, sample, utc_now
 from secc.common.mqtt import BrokerConfig
+from sim.charger import start_bridge_process
 from sim.csms import TestCsms
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 async def _session(broker: MosquittoBroker, work: Path) -> int:
@@ -39,10 +37,8 @@ async def _session(broker: MosquittoBroker, work: Path) -> int:
         bus=BusConfig(broker.host, broker.port, "pysecc", "demo-bus", "ocpp-bridge"),
         storage=StorageConfig(work / "queue.db", work / "certs"),
         station=StationConfig(evse_ids=(1,), vendor="pysecc", model="demo"))
-    (work / "bridge.toml").write_text(to_toml(config))
+    bridge = start_bridge_process(config, work / "bridge.toml")
     print(f"   test CSMS at {csms.url}/DEMO-CS1; bridge config {work / 'bridge.toml'}")
-    bridge = subprocess.Popen([sys.executable, "-m", "ocpp_bridge", "--config",
-                               str(work / "bridge.toml"), "--log-level", "WARNING"], cwd=REPO)
     try:
         await csms.wait_for("BootNotification", timeout=20)
         bus = SeccBusClient(SeccBusConfig(

@@ -319,16 +319,25 @@ class SeccBusClient:
             raise ValueError(f"{name} is not a bridge event")
         self._events[name] = handler
 
-    async def _on_event(self, message: Incoming) -> None:
+    @staticmethod
+    def _incoming(message: Incoming) -> tuple[contract.Channel, dict[str, Any]] | None:
+        """The channel and the validated payload of a bridge message (None: not a contract
+        topic); raises ``BusPayloadError`` for a payload the contract refuses."""
         match = contract.match_topic(message.topic)
         if match is None:
-            return
+            return None
         channel, _ = match
+        return channel, contract.decode(channel.schema, message.payload)
+
+    async def _on_event(self, message: Incoming) -> None:
         try:
-            payload = contract.decode(channel.schema, message.payload)
+            incoming = self._incoming(message)
         except contract.BusPayloadError as exc:
             log.warning("invalid bridge event ignored", extra={"error": str(exc)})
             return
+        if incoming is None:
+            return
+        channel, payload = incoming
         if channel.name == "bridge_error":
             log.warning("bridge reports a problem", extra={
                 "code": payload["code"], "capability": payload.get("capability", ""),
@@ -338,15 +347,14 @@ class SeccBusClient:
             await handler(payload)
 
     async def _on_command(self, message: Incoming) -> None:
-        match = contract.match_topic(message.topic)
-        if match is None:
-            return
-        channel, _ = match
         try:
-            payload = contract.decode(channel.schema, message.payload)
+            incoming = self._incoming(message)
         except contract.BusPayloadError as exc:
             await self.endpoint.reply_error(message, "InvalidPayload", str(exc))
             return
+        if incoming is None:
+            return
+        channel, payload = incoming
         handler = self._commands.get(channel.name)
         if handler is None:
             reply = {"status": "Rejected", "reason": f"SECC has no handler for {channel.name}"}

@@ -17,7 +17,7 @@ class EndReason(enum.StrEnum):
 
     EV_STOPPED = "ev_stopped"                # the car's SessionStop(Terminate): a normal end
     EV_PAUSED = "ev_paused"                  # ISO-2/-20 SessionStop(Pause): may resume later
-    SOC_LIMIT_REACHED = "soc_limit_reached"  # the car stopped, saying it is full
+    SOC_LIMIT_REACHED = "soc_limit_reached"  # the car stopped after saying it is full
     EV_UNPLUGGED = "ev_unplugged"            # control pilot went to A
     COMMUNICATION_LOST = "communication_lost"  # the V2G connection closed or became unreadable
     TIMEOUT = "timeout"                      # a V2G timer expired (sequence, Ongoing, CP state)

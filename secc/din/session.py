@@ -3,7 +3,9 @@
 ``TRANSITIONS`` is the whole sequence rule: which request is allowed in which state and where
 it leads (states are named after the request they wait for). Handlers build responses from
 the EVSE snapshot and return actions; failures are raised and mapped to response codes by the
-core through the one table in ``secc.v2g.failures``.
+core through the one table in ``secc.v2g.failures``. CableCheck, PreCharge and
+WeldingDetection are handled by the ``secc.v2g.dc_session.DcHandlers`` mixin (shared with
+ISO-2).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from exi_schemas.generated import din as M
-from secc.contract.reasons import EndReason
 from secc.v2g.core import TERMINATED, Outcome, SessionCore
 from secc.v2g.dc_session import DcHandlers
 from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
@@ -126,7 +127,7 @@ class DinSession(DcHandlers, SessionCore):
         self.log.info("session stopped by the EV")
         return Outcome(M.SessionStopResType(response_code="OK"), next_state=TERMINATED,
                        actions=[SetContactors(False), EnterSafeState("session stopped by EV"),
-                                self.session_stopped("EV SessionStop", EndReason.EV_STOPPED)])
+                                self.session_stopped("EV SessionStop", self.ev_stop_end())])
 
     # --- response parts ----------------------------------------------------------------------
     def din_evse_id(self) -> bytes:

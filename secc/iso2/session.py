@@ -4,7 +4,9 @@
 decides the path: ChargeParameterDiscoveryReq.AC/.DC (energy transfer mode) and
 PowerDeliveryReq.Start/.Stop/.Renegotiate (ChargeProgress). After a renegotiation a DC
 session skips cable check and pre-charge: the ChargeParameterDiscovery handler then leads to
-``PowerDeliveryDC`` (the one place a handler picks among the table's targets).
+``PowerDeliveryDC`` (the one place a handler picks among the table's targets). CableCheck,
+PreCharge and WeldingDetection are handled by the ``secc.v2g.dc_session.DcHandlers`` mixin
+(shared with DIN 70121).
 
 Pause and resume: SessionStopReq(Pause) keeps the session's identity in
 ``secc.v2g.paused.PausedSessions`` (the one store of -2 and -20, one per EVSE, made by the
@@ -39,7 +41,6 @@ from cryptography import x509
 
 from exi_schemas.generated import iso2 as M
 from secc.authorization import AuthorizationStatus
-from secc.contract.reasons import EndReason
 from secc.pnc import xmldsig
 from secc.pnc.contract import (
     ContractChain,
@@ -438,7 +439,7 @@ class Iso2Session(DcHandlers, SessionCore):
                                                          req.charging_session})
         # a pause keeps the transaction open (the car may come back); a stop ends it
         event = (PublishEvent("SessionPaused", {}) if pause
-                 else self.session_stopped("EV SessionStop", EndReason.EV_STOPPED))
+                 else self.session_stopped("EV SessionStop", self.ev_stop_end()))
         return Outcome(M.SessionStopResType(response_code="OK"), next_state=TERMINATED,
                        actions=[SetContactors(False),
                                 EnterSafeState("session paused by EV" if pause

@@ -33,6 +33,7 @@ are read by magnitude, so either sign works without the quirk.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -152,9 +153,6 @@ class Iso20Session(SessionCore):
             return f"{name}.{body.charging_session}"
         return name
 
-    def session_id_of(self, header: Any) -> bytes:
-        return header.session_id
-
     def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
         return msg.failed_response(request_name, code, evse_id=self.evse_id, limits=self.limits,
                                    present_voltage=self.evse.present_voltage)
@@ -203,6 +201,14 @@ class Iso20Session(SessionCore):
     def discharge_on_wire(self, magnitude: float) -> float:
         """Our discharge limits as the car expects them (negative; quirk: positive)."""
         return magnitude if QUIRK_BPT_DISCHARGE_POSITIVE in self.quirks else -magnitude
+
+    def discharge_fields(self, module: Any, *limits: str) -> dict[str, Any]:
+        """BPT limits of the config (``max_discharge_power`` ...) as response fields
+        (``evse_maximum_discharge_power`` ...): RationalNumbers of ``module``, signed for
+        the wire."""
+        bpt = self.config.bpt
+        return {"evse_" + name.replace("max_", "maximum_").replace("min_", "minimum_"):
+                rational(self.discharge_on_wire(getattr(bpt, name)), module) for name in limits}
 
     def _check_stop(self, graceful_ok: bool) -> None:
         """Refuse a request after an EVSE-side stop; graceful stops pass where the response
@@ -623,14 +629,17 @@ class Iso20Session(SessionCore):
                        next_state=next_state)
 
     # --- energy specific hooks ------------------------------------------------------------------
+    @abc.abstractmethod
     def _start_power(self) -> list[Action]:
-        raise NotImplementedError
+        """Actions that start energy transfer (DC: set-point; AC: contactors)."""
 
+    @abc.abstractmethod
     def _stop_power(self) -> list[Action]:
-        raise NotImplementedError
+        """Actions that stop energy transfer."""
 
+    @abc.abstractmethod
     def _standby_power(self) -> list[Action]:
-        raise NotImplementedError
+        """Actions for Standby (no power, session kept)."""
 
     def _meter_info(self, module: Any, requested: bool) -> Any | None:
         if not requested:

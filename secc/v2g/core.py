@@ -16,6 +16,7 @@ return an ``Outcome`` or raise ``SessionFailure``.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import logging
 import secrets
@@ -95,7 +96,7 @@ class Reply:
     close: bool = False
 
 
-class SessionCore:
+class SessionCore(abc.ABC):
     """Base class; a protocol sets PROTOCOL, INITIAL_STATE, TRANSITIONS and the handlers."""
 
     PROTOCOL: ClassVar[str]
@@ -125,6 +126,7 @@ class SessionCore:
         self._ongoing_since: dict[str, float] = {}
         self._authorization_requested = False
         self.request_session_id: bytes | None = None
+        self.ev_full = False   # the car said it is full (DC ChargingComplete) before stopping
         self.log: logging.LoggerAdapter = FieldsAdapter(log, {"protocol": self.PROTOCOL})
 
     # --- what protocols provide ---------------------------------------------------------------
@@ -132,12 +134,9 @@ class SessionCore:
         """Refine a request name into a table event. Default: the name itself."""
         return name
 
-    def session_id_of(self, header: Any) -> bytes:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
         """A schema-valid response to ``request_name`` carrying ``code``."""
-        raise NotImplementedError
 
     def sequence_timeout_for(self, state: str) -> float:
         return self.timer_config.sequence_timeout
@@ -228,6 +227,10 @@ class SessionCore:
                  self.session_stopped(reason, end),
                  CloseConnection(reason)]
         return Reply(response, response_name, acts, close=True)
+
+    def ev_stop_end(self) -> EndReason:
+        """Why the car ended its session normally: full (SOC limit) or just stopped."""
+        return EndReason.SOC_LIMIT_REACHED if self.ev_full else EndReason.EV_STOPPED
 
     def session_stopped(self, reason: str, end: EndReason, **data: Any) -> PublishEvent:
         """The SessionStopped event: ``reason`` for the log, ``end_reason`` for the

@@ -163,6 +163,7 @@ class DcHandlers:
     def current_demand_step(self, req: Any) -> tuple[dc.Setpoint, list[Action]]:
         """Set-point for a CurrentDemandReq, within the EV's and our limits."""
         self.remember_ev_status(req.dc_ev_status)
+        self.ev_full = bool(req.charging_complete)   # the car's own "I am full"
         self.check_no_shutdown()
         self.ongoing_done("precharge")
         ev_max_v = to_float(req.ev_maximum_voltage_limit, self.ev_max_voltage)

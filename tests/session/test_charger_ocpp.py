@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 
 from sim import session_demo
-from sim.charger import STATION_ID, run_charger_session, wait_until
+from sim.charger import STATION_ID, run_charger_session
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig
 from sim.evcc.runner import EvSessionConfig, sim_board_signals
+from sim.testing.waits import wait_until
 
 
 def test_iso2_session_authorized_by_the_csms_through_the_bridge(veth_link, tmp_path, test_pki):

@@ -13,7 +13,7 @@ from secc.v2g.core import EVSE_STOP_ENDS, STOP_CAUSES
 from secc.v2g.evse import EnterSafeState, PublishEvent, StopReason
 from sim.evcc import Misbehaviour
 from sim.iso20_loopback import LoopbackCharger, run_loopback
-from tests.iso2.test_iso2_session import ac_parameters, make, setup
+from tests.iso2.test_iso2_session import ac_charge_then_stop, make
 from tests.iso20.conftest import make_evcc, make_secc
 from tests.v2g.test_core import Toy
 
@@ -86,21 +86,11 @@ def test_a_lost_connection_is_ev_unplugged_only_with_the_pilot_in_a():
 
 def test_iso2_terminate_is_ev_stopped_and_pause_keeps_the_transaction():
     d = make(("AC_three_phase_core",))
-    setup(d)
-    ac_parameters(d)
-    d.send("PowerDeliveryReq", M2.PowerDeliveryReqType(charge_progress="Start",
-                                                       sa_schedule_tuple_id=1), 2.0)
-    d.send("PowerDeliveryReq", M2.PowerDeliveryReqType(charge_progress="Stop",
-                                                       sa_schedule_tuple_id=1), 3.0)
+    ac_charge_then_stop(d)
     reply, _ = d.send("SessionStopReq", M2.SessionStopReqType(charging_session="Terminate"), 3.1)
     assert end_of(reply.actions) is EndReason.EV_STOPPED
     d = make(("AC_three_phase_core",))
-    setup(d)
-    ac_parameters(d)
-    d.send("PowerDeliveryReq", M2.PowerDeliveryReqType(charge_progress="Start",
-                                                       sa_schedule_tuple_id=1), 2.0)
-    d.send("PowerDeliveryReq", M2.PowerDeliveryReqType(charge_progress="Stop",
-                                                       sa_schedule_tuple_id=1), 3.0)
+    ac_charge_then_stop(d)
     reply, _ = d.send("SessionStopReq", M2.SessionStopReqType(charging_session="Pause"), 3.1)
     assert not stopped(reply.actions)
     assert [a.kind for a in reply.actions if isinstance(a, PublishEvent)] == ["SessionPaused"]
@@ -116,3 +106,23 @@ def test_iso20_normal_terminate_is_ev_stopped_not_an_abnormal_end():
     run_loopback(core, adapter, make_evcc(
         "dc", loops=2, misbehaviour=Misbehaviour(pause_instead_of_terminate=True)), charger)
     assert not stopped(charger.events) and "SessionPaused" in charger.event_kinds()
+
+
+@pytest.mark.parametrize("complete, end", [(True, EndReason.SOC_LIMIT_REACHED),
+                                           (False, EndReason.EV_STOPPED)])
+def test_a_dc_car_that_said_it_is_full_ends_as_soc_limit_reached(complete, end):
+    from exi_schemas.generated import din as MD
+    from secc.din import DinSession
+    from tests.din.conftest import Driver, ev_status, pv
+    from tests.din.test_din_session import to_current_demand
+
+    d = Driver(DinSession(evse_id="00"))
+    to_current_demand(d)
+    d.send("CurrentDemandReq", MD.CurrentDemandReqType(
+        dc_ev_status=ev_status(), ev_target_current=pv(10, "A"), ev_target_voltage=pv(400, "V"),
+        charging_complete=complete), 4.0)
+    d.send("PowerDeliveryReq", MD.PowerDeliveryReqType(ready_to_charge_state=False), 5.0)
+    d.send("WeldingDetectionReq", MD.WeldingDetectionReqType(dc_ev_status=ev_status()), 5.5)
+    reply, res = d.send("SessionStopReq", MD.SessionStopType(), 6.0)
+    assert res.response_code == "OK"
+    assert end_of(reply.actions) is end

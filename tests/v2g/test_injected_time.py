@@ -15,7 +15,7 @@ from exi_schemas.generated import iso2 as M2
 from secc.din import DinSession
 from secc.v2g.paused import PausedSession, PausedSessions
 from tests.din.conftest import Driver as DinDriver
-from tests.iso2.test_iso2_session import EVCCID, ac_parameters, make, setup
+from tests.iso2.test_iso2_session import EVCCID, ac_charge_then_stop, ac_parameters, make, setup
 from tests.iso20.conftest import make_secc
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,12 +65,7 @@ def test_iso20_session_id_comes_from_the_injected_source():
 def test_one_paused_store_for_iso2_and_iso20_bounded_and_expiring_in_virtual_time():
     store = PausedSessions(lifetime=60.0, capacity=2)
     d = make(("AC_three_phase_core",), paused_sessions=store)
-    setup(d)
-    ac_parameters(d)
-    d.send("PowerDeliveryReq", M2.PowerDeliveryReqType(charge_progress="Start",
-                                                       sa_schedule_tuple_id=1), 2.0)
-    d.send("PowerDeliveryReq", M2.PowerDeliveryReqType(charge_progress="Stop",
-                                                       sa_schedule_tuple_id=1), 3.0)
+    ac_charge_then_stop(d)
     d.send("SessionStopReq", M2.SessionStopReqType(charging_session="Pause"), 4.0)
     old = d.session.session_id
     assert len(store) == 1
