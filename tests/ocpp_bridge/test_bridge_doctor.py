@@ -4,21 +4,17 @@ state): faults are produced by the test CSMS and the bridge, never written by th
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-from pathlib import Path
 
 from bridge_harness import (BUS_PASSWORD, BUS_USER, PASSWORD, STATION, bridge_config,
                             running_bridge, secc_config, wait_until)
 
-from ocpp_bridge.config import to_toml
 from secc.bus.client import SeccBusClient
 from secc.config import loads_board_config
 from secc.doctor import Status
 from secc.doctor.bus import bus_findings, read_bus
+from sim.charger import start_bridge_process
 from sim.csms import CsmsPki, TestCsms
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def board(broker, password: str = BUS_PASSWORD, port: int | None = None):
@@ -114,10 +110,8 @@ async def test_csms_tls_failure_is_reported_with_its_cause(tmp_path, bus_broker)
 
 async def test_bridge_down_broker_down_and_wrong_password(tmp_path, bus_broker, csms):
     # the bridge as the unit runs it, stopped as systemd stops it (SIGTERM)
-    path = tmp_path / "bridge.toml"
-    path.write_text(to_toml(bridge_config(tmp_path, bus_broker, csms)))
-    bridge = subprocess.Popen([sys.executable, "-m", "ocpp_bridge", "--config", str(path),
-                               "--log-level", "WARNING"], cwd=REPO)
+    bridge = start_bridge_process(bridge_config(tmp_path, bus_broker, csms),
+                                  tmp_path / "bridge.toml")
     try:
         await csms.wait_for("BootNotification", timeout=20)
         found = await doctor(board(bus_broker))

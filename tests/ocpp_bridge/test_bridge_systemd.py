@@ -5,25 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 from bridge_harness import bridge_config
 
-from ocpp_bridge.config import to_toml
+from sim.charger import start_bridge_process
 from tests.service.notify_socket import NotifySocket
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_bridge_ready_status_and_watchdog(tmp_path, bus_broker, csms):
-    path = tmp_path / "bridge.toml"
-    path.write_text(to_toml(bridge_config(tmp_path, bus_broker, csms)))
     notify = NotifySocket(tmp_path / "notify")
     env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
-    bridge = subprocess.Popen([sys.executable, "-m", "ocpp_bridge", "--config", str(path),
-                               "--log-level", "WARNING"], cwd=REPO, env=env)
+    bridge = start_bridge_process(bridge_config(tmp_path, bus_broker, csms),
+                                  tmp_path / "bridge.toml", env=env)
     try:
         ready = await asyncio.to_thread(notify.wait_for, lambda f: "READY" in f)
         assert ready["STATUS"].startswith("bus connected, ")
