@@ -104,7 +104,8 @@ def test_ready_status_watchdog_sighup_and_sigterm(veth_link, tmp_path):
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-        notify.wait_for(lambda f: "STOPPING" in f)
+        stopping = notify.wait_for(lambda f: "STOPPING" in f)   # sent by SeccDaemon.shutdown()
+        assert stopping["STATUS"] == "stopping: ending the session safely"
     finally:
         if proc.poll() is None:
             proc.kill()
