@@ -22,9 +22,10 @@ from typing import Any
 
 from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, SafeStateReason
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
-from secc.config import BoardConfig
 from secc.common.logs import layer_logger
 from secc.common.looplag import monitor as loop_lag
+from secc.config import BoardConfig
+from secc.contract.reasons import EndReason
 from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
@@ -38,6 +39,10 @@ from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_trans
 log = layer_logger("v2g")
 
 AC_MODES = ("AC_three_phase_core", "AC_single_phase_core")
+# Why a session ends when the daemon is stopped (SIGTERM, `systemctl stop`): a local command
+# at the charger, so OCPP triggerReason StopAuthorized / stoppedReason Local
+# (ocpp_bridge/stop_reasons.py); docs/field-operation.md says why.
+SHUTDOWN_END_REASON = EndReason.LOCAL_STOP
 
 # session event of the cores -> (bus session_event name, extra detail); others stay local
 BUS_SESSION_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -112,8 +117,9 @@ class SeccDaemon:
     event_listeners: list[Any] = field(default_factory=list)
     # called once, on the loop, when the daemon is READY (after "SECC ready" is logged):
     # everything a session needs is loaded and warmed, the V2G servers accept. Sync or async.
-    # (systemd's READY=1 belongs here.) ``ready`` (an asyncio.Event) is set at the same point.
+    # ``ready`` (an asyncio.Event) is set at the same point.
     ready_callbacks: list[Callable[[SeccDaemon], Any]] = field(default_factory=list)
+    notifier: Any = None                  # secc.common.sdnotify.SystemdNotifier under systemd
 
     def __post_init__(self) -> None:
         self.paused = PausedSessions()
@@ -134,6 +140,9 @@ class SeccDaemon:
         self._session_id = ""
         self._comm_setup: asyncio.Task | None = None
         self.reporter = None
+        self.shutting_down = False
+        self._session_done = asyncio.Event()
+        self._session_done.set()
         if self.bus is not None:
             from secc.bus.transactions import TransactionReporter
 
@@ -142,6 +151,9 @@ class SeccDaemon:
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:
+        if self.shutting_down and event.kind == "SessionStopped":
+            # the charger is being stopped (SIGTERM): that, not the car, ended the transaction
+            event = PublishEvent(event.kind, {**event.data, "end_reason": SHUTDOWN_END_REASON})
         for listener in self.event_listeners:
             listener(event)
         session_id = str(event.data.get("session_id") or "")
@@ -195,12 +207,17 @@ class SeccDaemon:
 
     # --- V2G connections --------------------------------------------------------------------------
     async def _serve(self, conn: V2GTPConnection) -> None:
+        if self.shutting_down:  # no new sessions while stopping
+            conn.abort("SECC shutting down")
+            return
         self._connection = conn
+        self._session_done.clear()
         try:
             summary = await run_v2g_session(conn, self.settings, self.controller)
             self.summaries.append(summary)
         finally:
             self._connection = None
+            self._session_done.set()
 
     # --- pilot and SLAC ---------------------------------------------------------------------------
     async def _watch_board(self) -> None:
@@ -335,6 +352,8 @@ class SeccDaemon:
                                       "ready_ms": round((self.ready_seconds or 0) * 1000)})
         late_imports.arm()
         self.ready.set()
+        if self.notifier is not None:  # systemd: READY=1 only now that everything serves
+            self.notifier.ready(f"idle, EVSE {self.config.bus.evse} ready")
         for callback in self.ready_callbacks:
             result = callback(self)
             if asyncio.iscoroutine(result):
@@ -383,6 +402,46 @@ class SeccDaemon:
                 await self.bus.stop()
         await self.board.close()  # every board enters its safe state on close
 
+    async def shutdown(self, grace: float = 6.0, flush: float = 3.0) -> None:
+        """SIGTERM: a running session is stopped as a CSMS stop would (the car is told to
+        stop, ramps its current to 0, the contactors open), cut after ``grace`` seconds (the
+        board's safe state ramps down and opens them); its transaction ends as a local stop
+        (``SHUTDOWN_END_REASON``) and the outbox is flushed to the bridge for ``flush`` s."""
+        self.shutting_down = True
+        if self.notifier is not None:
+            self.notifier.stopping("stopping: ending the session safely")
+        conn = self._connection
+        if conn is not None:
+            log.warning("stopping during a session: asking the car to stop",
+                        extra={"session": self._session_id, "grace_s": grace})
+            self.controller.request_remote_stop()
+            try:
+                await asyncio.wait_for(self._session_done.wait(), grace)
+            except (TimeoutError, asyncio.TimeoutError):
+                log.error("car did not stop in time: cutting the session",
+                          extra={"session": self._session_id})
+                conn.abort("SECC shutting down")
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self._session_done.wait(), 2.0)
+        if self.bus is not None and self.bus.outbox_pending:
+            try:
+                await self.bus.flush(flush)
+            except (TimeoutError, asyncio.TimeoutError):
+                log.warning("transaction events still in the outbox: sent after restart",
+                            extra={"pending": self.bus.outbox_pending})
+
+    def apply_config(self, config: BoardConfig) -> None:
+        """SIGHUP: take over a config ``secc.service.reload_plan`` vetted; sessions started
+        from now on use it (a running one keeps its settings)."""
+        self.config = config
+        self.settings = session_settings(config, self.paused)
+        if self.reporter is not None:
+            self.reporter.meter_interval = config.bus.meter_interval
+        if self._slac is not None:
+            self._slac.config = config.slac
+            if self._slac.machine is not None:
+                self._slac.machine.config = config.slac
+
     async def run(self, stop: asyncio.Event | None = None) -> None:
         try:
             await self.start()
@@ -391,6 +450,7 @@ class SeccDaemon:
             raise
         try:
             await (stop or asyncio.Event()).wait()
+            await self.shutdown()
         finally:
             await self.stop()
 

@@ -21,6 +21,7 @@ loss is reported to the machine as modem link loss (debounced there).
 from __future__ import annotations
 
 import asyncio
+import os
 import contextlib
 import ctypes
 import fcntl
@@ -224,12 +225,26 @@ class SlacDriver:
     # --- vendor diagnostics (outside the SLAC state machine) ---------------------------------
     async def vendor_request(self, mmtype: int, timeout: float = 1.0) -> m.Mme:
         """Send a Qualcomm VS_*.REQ to the local modem and return its CNF."""
-        assert self._loop is not None and self.info is not None
-        cnf_type = mmtype | m.MODE_CNF
+        assert self.info is not None
+        return await self._confirmed(
+            m.vs_request(mmtype, self.config.modem_mac_bytes, self.info.mac), timeout)
+
+    async def set_key_probe(self, timeout: float = 1.0) -> m.Mme:
+        """One CM_SET_KEY.REQ with a fresh random NMK (what every new SLAC session does) and
+        the modem's CNF, whatever its result: for ``secc doctor``, outside the state machine.
+        Never while a car is matched: the modem leaves the car's network."""
+        assert self.info is not None
+        nmk = os.urandom(16)
+        return await self._confirmed(
+            m.set_key_req(self.config.modem_mac_bytes, self.info.mac, nmk, m.nid_from_nmk(nmk),
+                          int.from_bytes(os.urandom(4), "little")), timeout)
+
+    async def _confirmed(self, request: m.Mme, timeout: float) -> m.Mme:
+        assert self._loop is not None
+        cnf_type = request.mmtype | m.MODE_CNF
         future: asyncio.Future[m.Mme] = self._loop.create_future()
         self._vendor_waiters[cnf_type] = future
-        self._send(m.encode(m.vs_request(mmtype, self.config.modem_mac_bytes, self.info.mac)),
-                   m.mmtype_name(mmtype))
+        self._send(m.encode(request), m.mmtype_name(request.mmtype))
         try:
             return await asyncio.wait_for(future, timeout)
         finally:
@@ -335,3 +350,4 @@ class SlacDriver:
                     "iface": self.iface})
                 self.modem_link(False)
             carrier = info.carrier
+            self.info = info  # carrier and MTU as now (secc doctor, the status line)
