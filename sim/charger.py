@@ -19,7 +19,8 @@ from typing import Any
 
 from ocpp_bridge.config import BridgeConfig, BusConfig, CsmsConfig, StationConfig, StorageConfig
 from ocpp_bridge.config import to_toml
-from secc.bus.broker import LocalBroker
+from sim.testing.broker import MosquittoBroker
+from sim.testing.waits import wait_until
 from sim.csms import TestCsms
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,20 +30,30 @@ BUS_USER, BUS_PASSWORD = "secc", "sim-bus-password"            # the SECC's bus 
 BRIDGE_USER, BRIDGE_PASSWORD = "ocpp-bridge", "sim-bridge-password"
 
 
+def start_bridge_process(config: BridgeConfig, path: Path, log_level: str = "WARNING",
+                         **popen: Any) -> subprocess.Popen:
+    """Write ``config`` to ``path`` (TOML) and start the OCPP bridge on it as its own process,
+    as on a charger (``python -m ocpp_bridge --config ...``)."""
+    path.write_text(to_toml(config))
+    return subprocess.Popen([sys.executable, "-m", "ocpp_bridge", "--config", str(path),
+                             "--log-level", log_level], cwd=REPO, **popen)
+
+
 @dataclass
 class ChargerBackend:
     """Broker + test CSMS + OCPP bridge process for one simulated charger."""
 
     work: Path
-    broker: LocalBroker | None = None
+    broker: MosquittoBroker | None = None
     csms: TestCsms | None = None
     bridge: subprocess.Popen | None = None
     log_level: str = "WARNING"
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     async def start(self) -> ChargerBackend:
-        self.broker = self._stack.enter_context(LocalBroker(
-            BUS_USER, BUS_PASSWORD, bridge_user=(BRIDGE_USER, BRIDGE_PASSWORD)))  # with ACLs
+        self.broker = self._stack.enter_context(MosquittoBroker(
+            username=BUS_USER, password=BUS_PASSWORD,
+            bridge_user=(BRIDGE_USER, BRIDGE_PASSWORD)))  # with ACLs
         self.csms = await TestCsms(passwords={STATION_ID: STATION_PASSWORD}).start()
         config = BridgeConfig(
             csms=CsmsConfig(url=self.csms.url, station_id=STATION_ID, password=STATION_PASSWORD),
@@ -50,11 +61,7 @@ class ChargerBackend:
                           "ocpp-bridge"),
             storage=StorageConfig(self.work / "bridge-queue.db", self.work / "bridge-certs"),
             station=StationConfig(evse_ids=(1,), vendor="pysecc", model="simulated"))
-        path = self.work / "bridge.toml"
-        path.write_text(to_toml(config))
-        self.bridge = subprocess.Popen(
-            [sys.executable, "-m", "ocpp_bridge", "--config", str(path), "--log-level",
-             self.log_level], cwd=REPO)
+        self.bridge = start_bridge_process(config, self.work / "bridge.toml", self.log_level)
         await self.csms.wait_for("BootNotification", timeout=20)
         return self
 
@@ -84,16 +91,6 @@ class ChargerBackend:
     def received(self) -> list[str]:
         assert self.csms is not None
         return self.csms.actions()
-
-
-async def wait_until(predicate: Any, timeout: float, step: float = 0.05) -> bool:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        if predicate():
-            return True
-        await asyncio.sleep(step)
-    return bool(predicate())
 
 
 # --- one plug-in against the whole charger (tests, benchmarks) ------------------------------
@@ -126,6 +123,25 @@ class ChargerRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def pnc_car(link, work: Path, protocol: str, contract: Any, loops: int = 3) -> Any:
+    """``ev_config`` of a Plug & Charge car (DC over TLS, contract ``contract``, a credential
+    of ``sim.testing.pki``) for ``run_charger_session``: ``loops`` charge loops, 30 -> 80 %."""
+    from sim.evcc.battery import Battery
+    from sim.evcc.core import EvccConfig, PncContract
+    from sim.evcc.runner import EvSessionConfig, sim_board_signals
+
+    def car(board, loop):
+        return EvSessionConfig(
+            on_signals=sim_board_signals(board, loop), interface=link.ifnames["ev"],
+            protocol=protocol, mode="dc", tls=True, v2g_root=work / "v2g_root.pem",
+            contract=PncContract.from_credential(contract),
+            battery=Battery(soc=30, target_soc=80, max_iterations=loops),
+            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
+                            seconds_per_iteration=20.0))
+
+    return car
+
+
 def run_charger_session(link, work: Path, ev_config: Any, *, output: str = "dc",
                         pnc: bool = False, prepare_csms: Any = None, during: Any = None,
                         timeout: float = 90.0) -> tuple[ChargerRun, Any]:
@@ -134,8 +150,8 @@ def run_charger_session(link, work: Path, ev_config: Any, *, output: str = "dc",
 
     ``ev_config(board, loop)`` returns the car's ``EvSessionConfig`` (``board``/``loop`` for
     ``sim_board_signals``); ``prepare_csms(csms)`` adjusts the test CSMS before the car
-    comes; ``during(stack, extra)`` runs beside the session (e.g. a remote stop) and may
-    store results in ``extra``. ``work`` holds the SECC certificates and the databases."""
+    comes; ``during(stack, extra)`` runs beside the session (e.g. a remote stop; the SECC
+    daemon is ``extra["daemon"]`` meanwhile) and may store results in ``extra``. ``work`` holds the SECC certificates and the databases."""
     from secc.boards import board_from_config
     from secc.config import loads_board_config
     from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
@@ -162,11 +178,16 @@ def run_charger_session(link, work: Path, ev_config: Any, *, output: str = "dc",
                 board.ev_set_pilot("B")
                 ready.set_result((board, asyncio.get_running_loop()))
                 if during is not None:
-                    await during(stack, extra)
+                    extra["daemon"] = daemon     # for ``during``; taken out again below
+                    try:
+                        await during(stack, extra)
+                    finally:
+                        extra.pop("daemon", None)
                 await wait_for_event(ev_done)
                 await bus.flush(20)
-                await wait_until(lambda: any(e.startswith("Ended")
-                                             for e in stack.transaction_summary()), 10)
+                with contextlib.suppress(TimeoutError):   # the run then shows what is missing
+                    await wait_until(lambda: any(e.startswith("Ended")
+                                                 for e in stack.transaction_summary()), 10)
                 received = stack.received()
                 return ChargerRun(received, {a: stack.csms.messages(a) for a in set(received)},
                                   stack.transaction_summary(), list(daemon.summaries), extra)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import exi_schemas
+from hal.board import SafeStateReason
 from exi_schemas.generated import appprotocol as AP
 from secc.appprotocol.negotiation import (
     DIN_2_0,
@@ -32,7 +33,9 @@ from secc.appprotocol.negotiation import (
     negotiate,
 )
 from secc.common.logs import layer_logger, session_context, set_session_id
+from secc.common.looplag import monitor as loop_lag
 from secc.session.controller import EvseController
+from secc.session.warmup import late_imports
 from secc.v2g.core import Reply, SessionCore
 from secc.v2g.evse import (
     Action,
@@ -44,6 +47,7 @@ from secc.v2g.evse import (
     RequestCertificate,
     StopReason,
 )
+from secc.v2g.paused import PausedSessions
 from secc.v2g.protocol import ProtocolAdapter
 from secc.v2g.timers import V2GTimerConfig
 from secc.v2gtp import ConnectionClosed, PayloadType, ReceiveTimeout, V2GTPConnection
@@ -81,6 +85,8 @@ class SessionSettings:
     quirks: frozenset[str] = frozenset()
     sap_timeout: float = 20.0         # connection -> supportedAppProtocolReq
     core_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"din": {...}}
+    # the EVSE's paused sessions (ISO-2 and -20), shared by every connection's core
+    paused_sessions: PausedSessions = field(default_factory=PausedSessions)
 
 
 @dataclass
@@ -91,6 +97,8 @@ class SessionSummary:
     requests: int = 0
     end_reason: str = ""
     processing_ms: list[float] = field(default_factory=list)  # per request, decode->encode
+    loop_stalls: int = 0          # event-loop callbacks over the lag threshold (any task's)
+    late_imports: list[str] = field(default_factory=list)  # modules first imported meanwhile
 
 
 def supported_versions(names: tuple[str, ...]) -> list[SupportedVersion]:
@@ -162,6 +170,7 @@ class SessionRunner:
                     await self.finish(reply)
                 continue
             except ConnectionClosed as closed:
+                self.read_pilot()  # unplugged or not: the session's end reason tells
                 await self.perform(self.core.connection_lost(str(closed)))
                 self.summary.end_reason = f"connection closed: {closed}"
                 return
@@ -185,6 +194,12 @@ class SessionRunner:
             self.summary.session_id = self.core.session_id.hex()
             set_session_id(self.summary.session_id)
         await self.finish(reply, started)
+
+    def read_pilot(self) -> None:
+        """The pilot state into the snapshot now (cheap, no I/O), where the board is known."""
+        board = getattr(self.controller, "board", None)
+        if board is not None:
+            self.core.evse.cp_state = board.pilot_state.value
 
     async def refresh(self) -> None:
         """Fresh readings for the core; an EVSE-side stop reason is handed to it at once."""
@@ -215,8 +230,6 @@ class SessionRunner:
             if isinstance(action, PublishEvent) and "session_id" not in action.data:
                 data = {**action.data, "protocol": self.adapter.name,
                         "session_id": self.core.session_id.hex()}
-                if self.core.stop_reason is not StopReason.NONE:
-                    data["evse_stop_reason"] = self.core.stop_reason.value
                 action = PublishEvent(action.kind, data)
             if isinstance(action, RequestAuthorization):
                 task = asyncio.create_task(self.authorize(action))
@@ -260,6 +273,8 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
     """Serve one V2G connection to its end. Never raises for peer behaviour."""
     summary = SessionSummary()
     runner: SessionRunner | None = None
+    stalls_before = loop_lag.count
+    late_imports.new_modules()  # whatever came before this session is not its fault
     try:
         protocol = await negotiate_app_protocol(conn, settings, summary)
         if protocol is None:
@@ -269,7 +284,8 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
         getattr(controller, "session_started", lambda: None)()
         options = settings.core_options.get(adapter.name, {})
         if adapter.name in ("iso2", "iso20-dc", "iso20-ac"):  # PnC is offered over TLS only
-            options = {**options, "tls": conn.tls_version is not None}
+            options = {**options, "tls": conn.tls_version is not None,
+                       "paused_sessions": settings.paused_sessions}
         core = adapter.new_core(limits=settings.limits, evse=EvseSnapshot(),
                                 timers=settings.timers, now=asyncio.get_running_loop().time(),
                                 evse_id=settings.evse_id, quirks=settings.quirks, **options)
@@ -284,7 +300,8 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
         summary.end_reason = f"internal error: {exc!r}"
         log.exception("session driver error; entering safe state")
         try:
-            await controller.perform(EnterSafeState("internal error", "communication_error"))
+            await controller.perform(EnterSafeState("internal error",
+                                                    SafeStateReason.COMMUNICATION_ERROR))
         except Exception:
             log.exception("safe state after internal error failed")
     finally:
@@ -293,7 +310,11 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
             if not runner.core.terminated:
                 await runner.perform(runner.core.connection_lost("driver ended"))
         await conn.close()
+    summary.loop_stalls = loop_lag.count - stalls_before
+    summary.late_imports = late_imports.new_modules()
     log.info("V2G session ended", extra={"protocol": summary.protocol,
                                          "requests": summary.requests,
-                                         "reason": summary.end_reason})
+                                         "reason": summary.end_reason,
+                                         "loop_stalls": summary.loop_stalls,
+                                         "late_imports": len(summary.late_imports)})
     return summary

@@ -31,6 +31,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
 from secc.common.logs import layer_logger
 from secc.tls.clienthello import ClientHello, parse_client_hello
 from secc.tls.diagnostics import log_handshake_failure
@@ -113,8 +115,9 @@ class V2GTPServer:
         return self.link.sockaddr(self.port)
 
     @property
-    def active_connection(self) -> V2GTPConnection | None:
-        return self.slot.connection if self.slot.busy else None
+    def connections_in_progress(self) -> int:
+        """Accepted connections still being served (handshake, refusal or handler)."""
+        return len(self._tasks)
 
     def _start(self) -> None:
         self._accept_task = asyncio.create_task(self._accept_loop(), name="v2gtp-accept")
@@ -252,8 +255,6 @@ def _vehicle_certificate_fields(connection: V2GTPConnection) -> dict[str, str]:
     der = connection.peer_certificate_der() if connection.is_tls else None
     if not der:
         return {}
-    from cryptography import x509
-
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError:
