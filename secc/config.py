@@ -282,6 +282,8 @@ class BoardSection:
     unlock_max_current_a: float = setting(1.0, range=(0, 10), unit="A")
     discharge_timeout: float = setting(2.0, range=(0.1, 30), unit="s")
     max_temperature_c: float = setting(90.0, range=(30, 200), unit="°C")
+    # cable check: the insulation test holds the test voltage this long (IEC 61851-23 CC.4.1)
+    insulation_test_hold: float = setting(1.0, range=(0.1, 30), unit="s")
 
     def cross_check(self) -> Iterable[tuple[str, str]]:
         if self.min_voltage_v > self.max_voltage_v:

@@ -372,6 +372,7 @@ class Iso2Session(DcHandlers, SessionCore):
             raise SessionFailure(Failure.WRONG_ENERGY_TRANSFER_MODE,
                                  f"{mode} not among {self.energy_transfer_modes}")
         self.mode = mode
+        self.cable_check = None   # a (re)negotiated charge gets its own insulation test
         res = M.ChargeParameterDiscoveryResType(response_code="OK", evse_processing="Finished",
                                                 sa_schedule_list=self.sa_schedule_list())
         if mode in AC_MODES:

@@ -20,7 +20,6 @@ from secc.v2g.evse import (
     PublishEvent,
     SetContactors,
     SetDcOutput,
-    StartIsolationCheck,
     StopReason,
 )
 from secc.v2g.failures import Failure, SessionFailure
@@ -51,6 +50,7 @@ class DcHandlers:
     ev_max_current: float | None = None
     ev_max_power: float | None = None
     ev_soc: int | None = None
+    cable_check: dc.CableCheck | None = None   # this charge's insulation test (None: none yet)
 
     # --- building blocks -----------------------------------------------------------------------
     def pv(self, x: float, unit: str) -> Any:
@@ -121,12 +121,12 @@ class DcHandlers:
         self.remember_ev_status(req.dc_ev_status)
         self.check_no_shutdown()
         actions: list[Action] = []
-        if not self.timers.is_armed("cable_check"):
-            voltage = dc.cable_check_voltage(self.ev_max_voltage, self.limits)
-            actions += [SetContactors(True), StartIsolationCheck(voltage)]
+        if self.cable_check is None or not self.cable_check.started:
+            self.cable_check = dc.CableCheck()
+            actions += self.cable_check.start(self.ev_max_voltage, self.limits)
             self.timers.arm("cable_check", now, self.timer_config.cable_check_timeout)
-            self.log.info("cable check started", extra={"test_voltage": voltage})
-        result = dc.cable_check_finished(self.evse)
+            self.log.info("cable check started", extra={"test_voltage": self.cable_check.voltage})
+        result = self.cable_check.verdict(self.evse)
         if result is False:
             raise SessionFailure(Failure.GENERAL, "isolation fault during cable check")
         if result is None:

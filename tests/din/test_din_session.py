@@ -16,6 +16,7 @@ from secc.v2g.evse import (
     StopReason,
 )
 from tests.din.conftest import Driver, ev_status, pv
+from tests.v2g_harness import finish_insulation_test
 
 ACCEPT = AuthorizationDecision(AuthorizationStatus.ACCEPTED)
 
@@ -67,7 +68,10 @@ def test_full_dc_session(driver):
     assert res.dc_evse_status.evse_status_code == "EVSE_IsolationMonitoringActive"
     assert any(isinstance(a, StartIsolationCheck) and a.voltage == 500 for a in reply.actions)
     assert SetContactors(True) in reply.actions
-    s.evse.isolation = Isolation.VALID
+    s.evse.isolation = Isolation.VALID   # a reading from before this test: not a result
+    _, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.5)
+    assert res.evse_processing == "Ongoing" and s.state == "CableCheck"
+    finish_insulation_test(s)
     _, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 3.0)
     assert res.evse_processing == "Finished" and s.state == "PreCharge"
     # pre-charge follows the EV's target voltage with at most 2 A
@@ -149,7 +153,7 @@ def test_isolation_fault_in_cable_check_fails_and_goes_safe(driver):
     authorize(driver)
     charge_parameters(driver)
     driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
-    driver.session.evse.isolation = Isolation.FAULT
+    finish_insulation_test(driver.session, Isolation.FAULT)
     reply, res = driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 3.0)
     assert res.response_code == "FAILED"
     assert any(isinstance(a, EnterSafeState) for a in reply.actions)
@@ -170,8 +174,9 @@ def test_emergency_stop_during_current_demand(driver):
     setup_to_charge_parameters(d)
     authorize(d)
     charge_parameters(d)
-    s.evse.isolation = Isolation.VALID
     d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    finish_insulation_test(s)
+    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
     d.send("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True), 3.0)
     actions = s.evse_stop(StopReason.EMERGENCY)
     assert any(isinstance(a, EnterSafeState) for a in actions)
@@ -188,8 +193,9 @@ def test_remote_stop_asks_the_car_to_stop_and_cuts_current(driver):
     setup_to_charge_parameters(d)
     authorize(d)
     charge_parameters(d)
-    s.evse.isolation = Isolation.VALID
     d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    finish_insulation_test(s)
+    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
     d.send("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True), 3.0)
     assert s.evse_stop(StopReason.REMOTE_STOP) == []
     reply, res = d.send("CurrentDemandReq", M.CurrentDemandReqType(
@@ -264,8 +270,9 @@ def test_precharge_that_never_converges_fails_after_the_precharge_time(driver):
     setup_to_charge_parameters(d)
     authorize(d)
     charge_parameters(d)
-    s.evse.isolation = Isolation.VALID
     d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    finish_insulation_test(s)
+    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
     req = M.PreChargeReqType(dc_ev_status=ev_status(), ev_target_voltage=pv(380, "V"),
                              ev_target_current=pv(2, "A"))
     _, res = d.send("PreChargeReq", req, 3.0)
