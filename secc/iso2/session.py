@@ -61,6 +61,7 @@ from secc.pnc.installation import (
     request_exi,
 )
 from secc.pnc.signed import SignedRequest, SignedResponse
+from secc.v2g import failed
 from secc.v2g.core import TERMINATED, Outcome, Reply, SessionCore
 from secc.v2g.dc_session import STOP_STATUS, DcHandlers
 from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
@@ -193,7 +194,9 @@ class Iso2Session(DcHandlers, SessionCore):
 
     def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
         build = FAILED_RESPONSES.get(request_name)
-        return request_name[:-3] + "Res", (build(self, code) if build else None)
+        if build is None:   # any other -2 request: the generic schema-valid FAILED response
+            return failed.failed_response(M, request_name, code, _status(self))
+        return request_name[:-3] + "Res", build(self, code)
 
     @property
     def is_ac(self) -> bool:

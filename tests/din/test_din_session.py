@@ -243,19 +243,27 @@ def test_ev_max_voltage_below_evse_minimum_is_wrong_charge_parameter(driver):
 def test_every_failed_response_is_schema_valid_and_encodes():
     import exi_schemas
     from secc.din import DinAdapter
-    from secc.din.session import FAILED_RESPONSES
     s = DinSession(evse_id="00")
-    for request_name in FAILED_RESPONSES:
+    requests = [n[:-4] for n in dir(M) if n.endswith("ReqType") and not n.startswith("_")]
+    assert "ChargingStatusReq" in requests and "MeteringReceiptReq" in requests
+    for request_name in requests:
         name, response = s.failed_response(request_name, "FAILED_SequenceError")
         _, data = DinAdapter().encode(name, response, bytes(8))
-        assert exi_schemas.decode(data, "din").header.session_id == bytes(8)
+        decoded = exi_schemas.decode(data, "din")
+        assert decoded.header.session_id == bytes(8)
+        element, body = exi_schemas.body_element(decoded)
+        assert element == name and body.response_code == "FAILED_SequenceError"
 
 
-def test_unknown_request_name_gets_no_response_but_safe_state():
-    s = DinSession(evse_id="00")
-    reply = s.receive("CertificateInstallationReq", None, 0.0, bytes(8))
-    assert reply.response is None and reply.close
-    assert any(isinstance(a, EnterSafeState) for a in reply.actions)
+def test_requests_a_dc_evse_never_serves_still_get_a_failed_answer_before_close():
+    """ChargingStatus (AC), MeteringReceipt, CertificateInstallation: SequenceError, not
+    silence (the issue: the connection closed without any answer)."""
+    for name in ("ChargingStatusReq", "MeteringReceiptReq", "CertificateInstallationReq"):
+        s = DinSession(evse_id="00")
+        reply = s.receive(name, None, 0.0, bytes(8))
+        assert reply.close and reply.response is not None, name
+        assert reply.response.response_code == "FAILED_SequenceError"
+        assert any(isinstance(a, EnterSafeState) for a in reply.actions)
 
 
 def test_all_zero_session_id_after_setup_is_unknown_session(driver):
