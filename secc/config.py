@@ -340,6 +340,9 @@ class V2gSection:
     # the CSMS serves the 15118 messages (Authorize with certificate data, Get15118EVCertificate);
     # EVs that prefer PnC would otherwise try it and fail instead of using EIM.
     plug_and_charge: bool = False
+    # "field": the safe field leniencies (secc.v2g.quirks.DEFAULT_FIELD_QUIRKS) + quirks;
+    # "conformance": the standards' tables strictly, + quirks (docs/conformance.md)
+    profile: Literal["field", "conformance"] = "field"
     quirks: tuple[str, ...] = setting((), pattern=r"[a-z0-9_]{1,64}", unique=True,
                                       expect="a quirk profile name (a-z, 0-9, _)")
 
@@ -437,6 +440,7 @@ FIELD_RULES: dict[type, dict[str, Rule]] = {
         "cable_check_timeout": Rule(range=(1, 120), unit="s"),
         "precharge_timeout": Rule(range=(1, 60), unit="s"),
         "cp_state_detection_timeout": Rule(range=(0.1, 10), unit="s"),
+        "message_timeout": Rule(range=(0.5, 120), unit="s"),
     },
 }
 

@@ -27,7 +27,7 @@ from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
 from secc.v2g.evse import EvseLimits, PublishEvent
-from secc.v2g.quirks import validate as validate_quirks
+from secc.v2g.quirks import for_profile
 from secc.v2gtp import V2GTPConnection
 from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_transport
 
@@ -60,7 +60,7 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
            "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem")}
     return SessionSettings(
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
-        limits=limits, timers=config.v2g.timers, quirks=validate_quirks(config.v2g.quirks),
+        limits=limits, timers=config.v2g.timers, quirks=for_profile(config.v2g.profile, config.v2g.quirks),
         core_options={"iso2": {"energy_transfer_modes": iso2_modes, "paused_sessions": paused,
                                **pnc},
                       "iso20-dc": dict(pnc), "iso20-ac": dict(pnc)})
@@ -167,10 +167,23 @@ class SeccDaemon:
     async def _serve(self, conn: V2GTPConnection) -> None:
         self._connection = conn
         try:
+            await self._resume_hlc_pilot()
             summary = await run_v2g_session(conn, self.settings, self.controller)
             self.summaries.append(summary)
         finally:
-            self._connection = None
+            if self._connection is conn:   # a superseding connection may have taken over
+                self._connection = None
+
+    async def _resume_hlc_pilot(self) -> None:
+        """A car that reconnects (superseding its stale connection, whose session ended in
+        the safe state with the oscillator off) while still plugged in gets the 5 % PWM
+        back: digital communication only, no energy."""
+        if (self.board.pilot_state in (PilotState.B, PilotState.C, PilotState.D)
+                and self.board.pilot_signal.kind.value != "pwm"):
+            try:
+                await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
+            except BoardError as exc:
+                log.warning("pilot not resumed for the new connection", extra={"error": str(exc)})
 
     # --- pilot and SLAC ---------------------------------------------------------------------------
     async def _watch_board(self) -> None:
@@ -281,7 +294,9 @@ class SeccDaemon:
                 log.warning("bus not connected yet; continuing without it for now")
         self.transport = await start_evse_transport(
             EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
-                                tls_context=self.tls_context), self._serve)
+                                tls_context=self.tls_context,
+                                message_timeout=self.config.v2g.timers.message_timeout),
+            self._serve)
         self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
         log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
                                       "protocols": ",".join(self.settings.protocols),

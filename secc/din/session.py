@@ -19,7 +19,6 @@ from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_servi
 from secc.v2g.evse import EnterSafeState, PublishEvent, SetContactors
 from secc.v2g.failures import Failure, SessionFailure
 
-DC_TRANSFER_TYPES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
 SA_SCHEDULE_TUPLE_ID = 1
 PMAX_UNLIMITED = 32767
 
@@ -35,7 +34,10 @@ class DinSession(DcHandlers, SessionCore):
         "ContractAuthentication": {"ContractAuthenticationReq": "ChargeParameterDiscovery"},
         "ChargeParameterDiscovery": {"ChargeParameterDiscoveryReq": "CableCheck"},
         "CableCheck": {"CableCheckReq": "PreCharge"},
-        "PreCharge": {"PreChargeReq": "PreCharge", "PowerDeliveryReq.Start": "CurrentDemand"},
+        # DIN allows PowerDeliveryReq after PreChargeRes whatever its ReadyToChargeState; a
+        # car that aborts there (false) goes on to WeldingDetection/SessionStop (real cars)
+        "PreCharge": {"PreChargeReq": "PreCharge", "PowerDeliveryReq.Start": "CurrentDemand",
+                      "PowerDeliveryReq.Stop": "WeldingDetection"},
         "CurrentDemand": {"CurrentDemandReq": "CurrentDemand",
                           "PowerDeliveryReq.Stop": "WeldingDetection"},
         "WeldingDetection": {"WeldingDetectionReq": "WeldingDetection",
@@ -120,10 +122,10 @@ class DinSession(DcHandlers, SessionCore):
 
     def on_ChargeParameterDiscoveryReq(self, req: M.ChargeParameterDiscoveryReqType,
                                        now: float) -> Outcome:
-        if (req.ev_requested_energy_transfer_type not in DC_TRANSFER_TYPES
-                or req.dc_ev_charge_parameter is None):
+        requested = req.ev_requested_energy_transfer_type
+        if requested != self.energy_transfer_type or req.dc_ev_charge_parameter is None:
             raise SessionFailure(Failure.WRONG_ENERGY_TRANSFER_MODE,
-                                 f"{req.ev_requested_energy_transfer_type} not offered")
+                                 f"{requested} not offered (offered: {self.energy_transfer_type})")
         self.remember_ev_dc_limits(req.dc_ev_charge_parameter)
         return Outcome(M.ChargeParameterDiscoveryResType(
             response_code="OK", evse_processing="Finished",

@@ -63,8 +63,13 @@ from secc.pnc.installation import (
 from secc.pnc.signed import SignedRequest, SignedResponse
 from secc.v2g import failed
 from secc.v2g.core import TERMINATED, Outcome, Reply, SessionCore
-from secc.v2g.dc_session import STOP_STATUS, DcHandlers
-from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
+from secc.v2g.dc_session import STOP_STATUS, DcHandlers, check_ev_limits_physical
+from secc.v2g.eim import (
+    CHARGE_SERVICE_ID,
+    check_payment_selection,
+    check_selected_services,
+    check_service_category,
+)
 from secc.v2g.evse import EnterSafeState, PublishEvent, RequestCertificate, SetContactors
 from secc.v2g.failures import Failure, SessionFailure
 from secc.v2g.physical import to_float
@@ -136,6 +141,9 @@ class Iso2Session(DcHandlers, SessionCore):
         "WeldingDetection": {"WeldingDetectionReq": "WeldingDetection",
                              "SessionStopReq": TERMINATED},
         "SessionStop": {"SessionStopReq": TERMINATED},
+    }
+    QUIRK_TRANSITIONS: ClassVar[dict[str, dict[str, dict[str, str]]]] = {
+        "cable_check_after_renegotiation": {"PowerDeliveryDC": {"CableCheckReq": "PreCharge"}},
     }
 
     def __init__(self, *, energy_transfer_modes: tuple[str, ...] = ("DC_extended",),
@@ -235,9 +243,7 @@ class Iso2Session(DcHandlers, SessionCore):
             if not self.contract_offered:
                 raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
                                      "Contract not offered (TLS only, when enabled)")
-            ids = [s.service_id for s in req.selected_service_list.selected_service]
-            if CHARGE_SERVICE_ID not in ids:
-                raise SessionFailure(Failure.NO_CHARGE_SERVICE_SELECTED, f"selected {ids}")
+            check_selected_services(req.selected_service_list, Failure.NO_CHARGE_SERVICE_SELECTED)
         else:
             check_payment_selection(req.selected_payment_option, req.selected_service_list,
                                     Failure.NO_CHARGE_SERVICE_SELECTED)
@@ -383,6 +389,9 @@ class Iso2Session(DcHandlers, SessionCore):
             if p is None:
                 raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER, "AC parameters missing")
             self.ev_max_current_ac = to_float(p.ev_max_current)
+            check_ev_limits_physical(("EVMaxCurrent", self.ev_max_current_ac),
+                                     ("EVMaxVoltage", to_float(p.ev_max_voltage)),
+                                     ("EVMinCurrent", to_float(p.ev_min_current)))
             res.ac_evse_charge_parameter = self.ac_evse_charge_parameter()
         else:
             if req.dc_ev_charge_parameter is None:

@@ -37,6 +37,14 @@ STOP_STATUS: dict[StopReason, tuple[str, str]] = {
 SHUTDOWN_STOPS = frozenset(STOP_STATUS) - {StopReason.NONE, StopReason.REMOTE_STOP}
 
 
+def check_ev_limits_physical(*limits: tuple[str, float | None]) -> None:
+    """An EV maximum below zero is physically meaningless (ISO 15118-4 style cases
+    ChargeParameterDiscovery AC_005 / DC_004 send -100 A): FAILED_WrongChargeParameter."""
+    for name, value in limits:
+        if value is not None and value < 0:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER, f"{name} {value:g} is negative")
+
+
 class DcHandlers:
     """Mixin for SessionCore subclasses; needs ``M`` (generated module) and ``evse``."""
 
@@ -80,6 +88,9 @@ class DcHandlers:
         self.ev_max_voltage = to_float(p.ev_maximum_voltage_limit)
         self.ev_max_current = to_float(p.ev_maximum_current_limit)
         self.ev_max_power = to_float(p.ev_maximum_power_limit)
+        check_ev_limits_physical(("EVMaximumVoltageLimit", self.ev_max_voltage),
+                                 ("EVMaximumCurrentLimit", self.ev_max_current),
+                                 ("EVMaximumPowerLimit", self.ev_max_power))
         if self.ev_max_voltage is not None and self.ev_max_voltage < self.limits.min_voltage:
             raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
                                  f"EV max {self.ev_max_voltage} V below EVSE min "
