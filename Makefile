@@ -6,6 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
+# sim/ (EV simulator, test CSMS, fixtures) is not part of the installed wheel: run it from here
+export PYTHONPATH := $(CURDIR)
+
 .PHONY: install test demo bench lint interop clean system-deps
 
 install: $(STAMP)
@@ -36,8 +39,10 @@ demo: install
 bench: install
 	@for b in benchmarks/*_bench.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# ruff, then the package boundaries of docs/architecture.md ([tool.importlinter] in pyproject.toml)
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info

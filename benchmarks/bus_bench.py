@@ -32,8 +32,8 @@ from secc.authorization import AuthorizationRequest  # noqa: E402
 from secc.bus.authorizer import BusAuthorizer  # noqa: E402
 from secc.bus.broker import LocalBroker  # noqa: E402
 from secc.bus.client import SeccBusClient, SeccBusConfig, reading, sample, utc_now  # noqa: E402
-from secc.bus.mqtt import BrokerConfig  # noqa: E402
-from secc.testing.broker import MosquittoBroker  # noqa: E402
+from secc.common.mqtt import BrokerConfig  # noqa: E402
+from sim.testing.broker import MosquittoBroker  # noqa: E402
 from sim.csms import TestCsms  # noqa: E402
 
 ROUND_TRIPS = 300

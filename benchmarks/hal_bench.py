@@ -29,7 +29,7 @@ from hal.mcu_sim import PtyMcu, SimulatedMcu  # noqa: E402
 from hal.pilot import PilotSignal  # noqa: E402
 from hal.serial_board import SerialBoard  # noqa: E402
 from hal.sim import SimBoard  # noqa: E402
-from secc.logs import setup_logging  # noqa: E402
+from secc.common.logs import setup_logging  # noqa: E402
 
 
 def bench_codec(n: int = 20_000) -> None:

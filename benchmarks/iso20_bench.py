@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from secc.iso20 import Energy, Iso20Adapter  # noqa: E402
-from secc.iso20.loopback import LoopbackCharger  # noqa: E402
+from sim.iso20_loopback import LoopbackCharger  # noqa: E402
 from sim.evcc import Battery, EvccConfig  # noqa: E402
 from sim.evcc.iso20 import Iso20Evcc, Iso20Options  # noqa: E402
 

@@ -174,7 +174,7 @@ def serve_secc(port_queue, tls_dir: str | None) -> None:
 async def latency_run(sessions: int, loops: int, tls: bool) -> tuple[list[float], float]:
     tls_dir = client_ctx = None
     if tls:
-        from secc.testing.pki import TestPKI
+        from sim.testing.pki import TestPKI
         from secc.tls.context import iso2_client_context
         directory = Path(tempfile.mkdtemp(prefix="pysecc-bench-"))
         TestPKI().write_secc_files(directory)

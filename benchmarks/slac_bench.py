@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from secc.slac.config import SlacConfig  # noqa: E402
 from secc.slac.driver import SlacDriver  # noqa: E402
 from secc.slac.evse import MatchFailed, MatchSucceeded, SetPwmDuty  # noqa: E402
-from secc.testing.netns import VethLink, netns_supported  # noqa: E402
+from sim.testing.netns import VethLink, netns_supported  # noqa: E402
 from sim.ev_slac import EvTiming, run_ev  # noqa: E402
 from sim.modem import SimModem, run_modem  # noqa: E402
 
@@ -112,7 +112,7 @@ def main() -> int:
         print(f"slac_bench: skipped ({why})")
         return 0
     if not args.no_log:
-        from secc.logs import setup_logging
+        from secc.common.logs import setup_logging
 
         setup_logging("kv", "INFO", stream=open(os.devnull, "w"))  # noqa: SIM115
     timing = EvTiming(decision_delay=0.9 if args.car_like else 0.05)

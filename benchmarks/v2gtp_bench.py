@@ -42,8 +42,8 @@ def bench_decoder() -> None:
 
 
 def bench_network() -> None:
-    from secc.testing.netns import VethLink, netns_supported
-    from secc.testing.pki import TestPKI
+    from sim.testing.netns import VethLink, netns_supported
+    from sim.testing.pki import TestPKI
     from secc.tls import (
         CertificateDirectory,
         ClientAuth,

@@ -11,7 +11,7 @@ Modules:
 * ``hal.sim``     ``SimBoard`` + ``SimPlant``: deterministic simulated hardware and EV side
 * ``hal.serial_board`` / ``hal.mcu_protocol`` / ``hal.mcu_sim``: MCU on a UART
   (``MCU_PROTOCOL.md``), its sans-I/O link, and a simulated MCU firmware on a pty
-* ``hal.factory`` ``board_from_config(config)``: what the daemon calls
+* ``secc.boards`` ``board_from_config(config)``: what the daemon calls
 
 Typical use by the daemon / session layer::
 

@@ -9,6 +9,8 @@ only provides the ``_drive_*`` primitives and the raw readings, and feeds raw in
 
 from __future__ import annotations
 
+import logging
+
 import abc
 import asyncio
 import time
@@ -46,9 +48,8 @@ from hal.board import (
     UnsafeToUnlock,
 )
 from hal.pilot import PilotDebouncer, PilotSignal, PilotState
-from secc.logs import layer_logger
 
-log = layer_logger("hal")
+log = logging.getLogger("pysecc.hal")  # the "hal" layer of secc.common.logs
 
 
 class BaseBoard(Board):

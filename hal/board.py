@@ -24,6 +24,8 @@ reset): it enters the safe state and publishes
 
 from __future__ import annotations
 
+import logging
+
 import abc
 import asyncio
 import enum
@@ -31,9 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hal.pilot import PilotSignal, PilotState
-from secc.logs import layer_logger
 
-_log = layer_logger("hal")
+_log = logging.getLogger("pysecc.hal")  # the "hal" layer of secc.common.logs
 
 __all__ = [
     "Board", "BoardError", "BoardEvent", "BoardLinkChanged", "ContactorError", "ContactorFault",

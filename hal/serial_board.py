@@ -12,6 +12,8 @@ by itself (the protocol's watchdog). A HELLO with a new boot counter publishes `
 
 from __future__ import annotations
 
+import logging
+
 import asyncio
 import contextlib
 from collections.abc import Callable
@@ -60,9 +62,8 @@ from hal.mcu_protocol import (
     encode_u16,
 )
 from hal.pilot import PilotSignal, PilotState
-from secc.logs import layer_logger
 
-log = layer_logger("hal")
+log = logging.getLogger("pysecc.hal")  # the "hal" layer of secc.common.logs
 
 _ISOLATION_STATES = (IsolationState.VALID, IsolationState.WARNING, IsolationState.FAULT,
                      IsolationState.NOT_MEASURED)

@@ -3,7 +3,7 @@
 Josev is an EV stack nobody here wrote; running it against our daemon shows what our own EV
 simulator cannot: how we fare with another reading of the standards. For each scenario:
 
-* a fresh veth pair between two network namespaces (``secc.testing.netns.VethLink``);
+* a fresh veth pair between two network namespaces (``sim.testing.netns.VethLink``);
 * our ``SeccDaemon`` on the simulated board in the ``secc`` namespace, ``[plc] start_at_sdp``
   (Josev does no SLAC over plain veth), with ``sim.vehicle_plant.VehiclePlant`` playing the
   car's physical side (pilot B/C, battery voltage, EV contactors) from our session events;
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import exi_schemas
-from secc.logs import KeyValueFormatter
+from secc.common.logs import KeyValueFormatter
 
 # --- scenarios --------------------------------------------------------------------------------
 
@@ -335,7 +335,7 @@ class SeccOutcome:
 def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Event,
              ready: threading.Event) -> SeccOutcome:
     """Our daemon in the secc namespace until its first session ended (or Josev exited)."""
-    from hal.factory import board_from_config
+    from secc.boards import board_from_config
     from secc.config import loads_board_config
     from secc.daemon import SeccDaemon, server_tls_context
     from sim.vehicle_plant import VehiclePlant
@@ -456,7 +456,7 @@ def judge(s: Scenario, outcome: SeccOutcome, josev_lines: list[str]) -> Result:
 
 
 def run_scenario(s: Scenario, opts: Options, collector: LineCollector) -> Result:
-    from secc.testing.netns import VethLink
+    from sim.testing.netns import VethLink
 
     collector.lines = []
     log_path = opts.workdir / f"josev_{s.key}.log"
@@ -574,8 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in SCENARIOS:
             print(f"{s.key:<18} {'required' if s.required else 'optional'}  {s.title}")
         return 0
-    from secc.testing.netns import netns_supported
-    from secc.testing.pki import TestPKI
+    from sim.testing.netns import netns_supported
+    from sim.testing.pki import TestPKI
 
     ok, why = netns_supported()
     if not ok:

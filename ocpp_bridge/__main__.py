@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from ocpp_bridge.config import ConfigError, load
-from secc.logs import FORMATTERS, layer_logger, setup_logging
+from secc.common.logs import FORMATTERS, layer_logger, setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,9 +35,9 @@ from ocpp_bridge.diagnostics import CsmsOffline
 from ocpp_bridge.ocpp_io import CsmsCallError
 from ocpp_bridge.offline_auth import AuthCache
 from ocpp_bridge.queue import TransactionQueue
-from secc.bus import contract
-from secc.bus.mqtt import BrokerConfig, BusEndpoint, BusTimeout, BusUnavailable, Will
-from secc.logs import layer_logger
+from secc import contract
+from secc.common.mqtt import BrokerConfig, BusEndpoint, BusTimeout, BusUnavailable, Will
+from secc.common.logs import layer_logger
 
 log = layer_logger("ocpp")
 

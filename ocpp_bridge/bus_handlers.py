@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from ocpp_bridge.certificates import CertificateError, contract_ocsp_data
 from ocpp_bridge.diagnostics import CsmsOffline, bus_error_for
 from ocpp_bridge.offline_auth import cache_expiry, validate_contract_offline
-from secc.bus import contract
-from secc.bus.mqtt import BusUnavailable, Incoming
-from secc.logs import layer_logger
+from secc import contract
+from secc.common.mqtt import BusUnavailable, Incoming
+from secc.common.logs import layer_logger
 
 if TYPE_CHECKING:
     from ocpp_bridge.app import Bridge

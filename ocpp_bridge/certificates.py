@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from secc.logs import layer_logger
-from secc.pki.hash_data import certificate_hash_data
+from secc.common.logs import layer_logger
+from secc.common.pki.hash_data import certificate_hash_data
 
 log = layer_logger("ocpp")
 

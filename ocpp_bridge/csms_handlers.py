@@ -19,7 +19,7 @@ from ocpp_bridge.certificates import CertificateError
 from ocpp_bridge.device_model import report_data
 from ocpp_bridge.diagnostics import bus_error_for
 from ocpp_bridge.ocpp_io import CsmsCallError, RawChargePoint
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 
 if TYPE_CHECKING:
     from ocpp_bridge.app import Bridge

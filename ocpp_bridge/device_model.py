@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 
 log = layer_logger("ocpp")
 

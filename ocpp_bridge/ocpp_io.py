@@ -30,7 +30,7 @@ from ocpp.exceptions import FormatViolationError, OCPPError, TypeConstraintViola
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator, unpack
 from ocpp.v201 import ChargePoint
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 
 log = layer_logger("ocpp")
 

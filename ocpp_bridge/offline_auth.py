@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ocpp_bridge.certificates import CertificateError, CertificateStore, load_pem_chain
-from secc.pki.chain import CertificateRejected, RejectReason, verify_chain
+from secc.common.pki.chain import CertificateRejected, RejectReason, verify_chain
 
 # chain rejection -> OCPP AuthorizeCertificateStatusEnumType
 CERTIFICATE_STATUS: dict[RejectReason, str] = {

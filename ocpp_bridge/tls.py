@@ -20,7 +20,7 @@ import ssl
 from pathlib import Path
 
 from ocpp_bridge.tls_trace import HandshakeTrace
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 
 log = layer_logger("tls")
 

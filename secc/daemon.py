@@ -22,7 +22,7 @@ from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, Sa
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
 from secc.config import BoardConfig
 from secc.iso2 import PausedSessions
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
@@ -344,7 +344,7 @@ def bus_from_config(config: BoardConfig) -> tuple[Any, Authorizer]:
         return None, AllowListAuthorizer(accept_all=b.local_authorization == "accept_all")
     from secc.bus.authorizer import BusAuthorizer
     from secc.bus.client import SeccBusClient, SeccBusConfig
-    from secc.bus.mqtt import BrokerConfig
+    from secc.common.mqtt import BrokerConfig
 
     Path(b.state_dir).mkdir(parents=True, exist_ok=True)
     bus = SeccBusClient(SeccBusConfig(

@@ -136,7 +136,7 @@ def run_charger_session(link, work: Path, ev_config: Any, *, output: str = "dc",
     ``sim_board_signals``); ``prepare_csms(csms)`` adjusts the test CSMS before the car
     comes; ``during(stack, extra)`` runs beside the session (e.g. a remote stop) and may
     store results in ``extra``. ``work`` holds the SECC certificates and the databases."""
-    from hal.factory import board_from_config
+    from secc.boards import board_from_config
     from secc.config import loads_board_config
     from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
     from sim.ev_transport import run_secc_and_ev, wait_for_event

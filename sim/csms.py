@@ -53,7 +53,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from ocpp_bridge.ocpp_io import RawChargePoint, validate_ocpp
 from ocpp_bridge.tls_trace import HandshakeTrace
 from ocpp_bridge.tls_trace import attach as attach_tls_trace
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.pnc import xmldsig
 from secc.pnc.installation import build_installation_response, response_exi
 
@@ -219,7 +219,7 @@ class ContractProvisioning:
 
     def __init__(self, pki: Any = None, emaid_prefix: str = "DEPYSC") -> None:
         if pki is None:
-            from secc.testing.pki import TestPKI
+            from sim.testing.pki import TestPKI
             pki = TestPKI()
         self.pki = pki
         self.emaid_prefix = emaid_prefix
@@ -527,7 +527,7 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    from secc.logs import setup_logging
+    from secc.common.logs import setup_logging
 
     parser = argparse.ArgumentParser(prog="python -m sim.csms")
     parser.add_argument("--port", type=int, default=9000)

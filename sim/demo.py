@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from secc.logs import layer_logger, setup_logging
+from secc.common.logs import layer_logger, setup_logging
 
 log = layer_logger("sim")
 
@@ -20,20 +20,20 @@ def stage(title: str) -> None:
 def main() -> int:
     setup_logging("kv", "INFO")
     stage("bus: private mosquitto on localhost")
-    from secc.testing.broker import MosquittoBroker
+    from sim.testing.broker import MosquittoBroker
     with MosquittoBroker() as broker:
         print(f"   mosquitto listening on {broker.host}:{broker.port}")
 
     stage("PKI: V2G/CPO, MO/contract and OEM chains")
-    from secc.pki import verify_chain
-    from secc.testing.pki import TestPKI
+    from secc.common.pki import verify_chain
+    from sim.testing.pki import TestPKI
     pki = TestPKI()
     leaf, subs = pki.secc_chain()
     verify_chain(leaf, subs, [pki.v2g_root.cert])
     print(f"   SECC leaf {pki.secc_id} verifies to the V2G root")
 
     stage("PLC link: EV and SECC network namespaces joined by veth")
-    from secc.testing.netns import VethLink, netns_supported
+    from sim.testing.netns import VethLink, netns_supported
     ok, why = netns_supported()
     if not ok:
         print(f"   skipped: {why}")

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from secc.logs import setup_logging
+from secc.common.logs import setup_logging
 from sim.evcc import protocols
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig, Misbehaviour, PncContract, ProvisioningCredential

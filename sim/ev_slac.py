@@ -20,7 +20,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.slac import messages as m
 
 log = layer_logger("sim")
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    from secc.logs import setup_logging
+    from secc.common.logs import setup_logging
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--iface", required=True)

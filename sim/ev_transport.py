@@ -16,7 +16,7 @@ import ssl
 import struct
 from collections.abc import Iterable
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.sdp.messages import (
     ALL_NODES,
     SDP_PORT,

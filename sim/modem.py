@@ -24,7 +24,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.slac import messages as m
 from secc.slac.driver import open_homeplug_socket
 from sim.ev_slac import run_sans_io
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
-    from secc.logs import setup_logging
+    from secc.common.logs import setup_logging
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--iface", required=True)

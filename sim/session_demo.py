@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from secc.logs import _fields
+from secc.common.logs import _fields
 
 SCENARIOS = (
     # name, protocol, mode, tls
@@ -101,7 +101,7 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
     if backend is None:
         backend = "OCPP" in name
     pnc = "Plug & Charge" in name
-    from hal.factory import board_from_config
+    from secc.boards import board_from_config
     from secc.config import loads_board_config
     from secc.daemon import SeccDaemon, server_tls_context
     from sim.ev_transport import run_secc_and_ev, wait_for_event
@@ -119,7 +119,7 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
         from sim.evcc.core import PncContract
         mo_pki = pki
         if protocol == "iso20":  # -20 contracts are P-521 under their own MO root
-            from secc.testing.pki import TestPKI
+            from sim.testing.pki import TestPKI
             mo_pki = TestPKI.iso20(emaid="DEPYSC2000001X")
             shutil.copytree(certs, certs / "iso20", dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("iso20"))
@@ -218,8 +218,8 @@ def _median(values: list[float]) -> float:
 
 
 def run() -> int:
-    from secc.testing.netns import VethLink, netns_supported
-    from secc.testing.pki import TestPKI
+    from sim.testing.netns import VethLink, netns_supported
+    from sim.testing.pki import TestPKI
 
     ok, why = netns_supported()
     if not ok:

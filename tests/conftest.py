@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from secc.testing.broker import MosquittoBroker, find_mosquitto
-from secc.testing.netns import VethLink, netns_supported
-from secc.testing.pki import TestPKI
+from sim.testing.broker import MosquittoBroker, find_mosquitto
+from sim.testing.netns import VethLink, netns_supported
+from sim.testing.pki import TestPKI
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

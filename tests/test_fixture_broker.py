@@ -3,7 +3,7 @@ import asyncio
 import aiomqtt
 import pytest
 
-from secc.testing.broker import MosquittoBroker
+from sim.testing.broker import MosquittoBroker
 
 
 async def test_publish_subscribe_through_real_broker(mqtt_broker):

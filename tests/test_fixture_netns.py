@@ -72,7 +72,7 @@ def test_sides_are_isolated_from_the_host(veth_link):
 
 
 def test_link_is_removed_on_destroy():
-    from secc.testing.netns import VethLink, netns_supported
+    from sim.testing.netns import VethLink, netns_supported
     ok, why = netns_supported()
     if not ok:
         pytest.skip(why)

@@ -2,8 +2,8 @@ import datetime as dt
 
 import pytest
 
-from secc.pki import CertificateRejected, RejectReason, verify_chain
-from secc.testing.pki import Defect
+from secc.common.pki import CertificateRejected, RejectReason, verify_chain
+from sim.testing.pki import Defect
 
 
 def test_secc_chain_verifies_to_v2g_root(test_pki):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from secc.logs import layer_logger, session_context, setup_logging
+from secc.common.logs import layer_logger, session_context, setup_logging
 
 
 def test_key_value_lines_carry_layer_and_session():

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from secc.authorization import AuthorizationDecision, AuthorizationRequest, AuthorizationStatus
-from secc.bus import contract
+from secc import contract
 from secc.bus.client import BusRequestError, SeccBusClient
-from secc.bus.mqtt import BusTimeout, BusUnavailable
-from secc.logs import layer_logger
+from secc.common.mqtt import BusTimeout, BusUnavailable
+from secc.common.logs import layer_logger
 
 log = layer_logger("bus")
 

@@ -14,6 +14,7 @@ Production mosquitto settings that matter for the bus:
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -21,7 +22,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from secc.testing.broker import find_mosquitto, free_tcp_port
+MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto")
+
+
+def find_mosquitto() -> str | None:
+    for candidate in MOSQUITTO_CANDIDATES:
+        path = shutil.which(candidate) or (candidate if Path(candidate).is_file() else None)
+        if path:
+            return path
+    return None
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 
 
 def mosquitto_conf(port: int, password_file: Path | None, persistence_dir: Path | None = None,
@@ -70,7 +87,7 @@ class LocalBroker:
         subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True, capture_output=True)
         acl = None
         if self.bridge_user:
-            from secc.bus.contract import mosquitto_acl
+            from secc.contract import mosquitto_acl
             acl = work / "acl"
             acl.write_text(mosquitto_acl(self.username, self.bridge_user[0]))
         conf = work / "mosquitto.conf"

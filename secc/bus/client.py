@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from secc.bus import contract
-from secc.bus.mqtt import BrokerConfig, BusEndpoint, BusTimeout, BusUnavailable, Incoming, Will
+from secc import contract
+from secc.common.mqtt import BrokerConfig, BusEndpoint, BusTimeout, BusUnavailable, Incoming, Will
 from secc.bus.outbox import Outbox
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 
 log = layer_logger("bus")
 

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from secc.bus.client import reading, sample, utc_now
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.v2g.evse import PublishEvent
 
 log = layer_logger("bus")

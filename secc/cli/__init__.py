@@ -13,7 +13,7 @@ import pkgutil
 import sys
 
 from secc import __version__
-from secc.logs import FORMATTERS, setup_logging
+from secc.common.logs import FORMATTERS, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,20 +43,20 @@ def register(subparsers) -> None:
 
 
 def run_contract(args) -> int:
-    from secc.bus.contract import main
+    from secc.contract import main
 
     return main([])
 
 
 def run_asyncapi(args) -> int:
-    from secc.bus.contract import main
+    from secc.contract import main
 
     return main(["--asyncapi"])
 
 
 def describe(topic: str, payload: bytes) -> str:
     """One line per message: topic, channel, schema verdict, payload."""
-    from secc.bus import contract
+    from secc import contract
 
     match = contract.match_topic(topic)
     if match is None:
@@ -117,7 +117,7 @@ async def _authorize(args) -> int:
     from secc.authorization import AuthorizationRequest
     from secc.bus.authorizer import BusAuthorizer
     from secc.bus.client import SeccBusClient, SeccBusConfig
-    from secc.bus.mqtt import BrokerConfig
+    from secc.common.mqtt import BrokerConfig
 
     with tempfile.TemporaryDirectory(prefix="secc-bus-cli-") as tmp:
         client = SeccBusClient(SeccBusConfig(

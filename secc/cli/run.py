@@ -30,7 +30,7 @@ def run(args) -> int:
     except ConfigError as exc:
         print(exc)
         return 2
-    from secc.logs import setup_logging
+    from secc.common.logs import setup_logging
 
     if args.log_format == "kv" and args.log_level == "INFO":  # CLI defaults: the board decides
         setup_logging(config.logging.format, config.logging.level)
@@ -38,7 +38,7 @@ def run(args) -> int:
 
 
 async def _main(config, iface: str) -> int:
-    from hal.factory import board_from_config
+    from secc.boards import board_from_config
     from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
 
     bus, authorizer = bus_from_config(config)

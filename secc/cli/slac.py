@@ -15,7 +15,7 @@ import json
 import sys
 import time
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.slac import messages as m
 from secc.slac.config import SlacConfig
 

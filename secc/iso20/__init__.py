@@ -12,7 +12,7 @@ Modules
 * ``power``     charge-loop set-points (DC scheduled/dynamic incl. BPT discharge, AC targets)
 * ``messages``  rational numbers, EVSEStatus, a schema-valid FAILED response for every request
 * ``paused``    ``PausedSessions``: SessionStop(Pause) now, OK_OldSessionJoined later
-* ``loopback``  in-process charger model + session pump (tests, benchmark, demos)
+* (the in-process charger model + session pump for tests lives in ``sim.iso20_loopback``)
 
 Core construction (``adapter.new_core(**kw)`` or the classes directly)::
 

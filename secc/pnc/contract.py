@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
-from secc.pki.chain import MAX_SUB_CAS, CertificateRejected, RejectReason, verify_chain
-from secc.pki.hash_data import certificate_hash_data
+from secc.common.pki.chain import MAX_SUB_CAS, CertificateRejected, RejectReason, verify_chain
+from secc.common.pki.hash_data import certificate_hash_data
 from secc.v2g.failures import Failure, SessionFailure
 
 #: RejectReason of the chain check -> why the request fails (one table).

@@ -115,9 +115,9 @@ async def fetch_certificate(client: Any, *, session_id: str, action: str, exi_re
                             schema_version: str = ISO2_SCHEMA_VERSION,
                             timeout: float = CERTIFICATE_TIMEOUT) -> CertificateAnswer:
     """Ask the CSMS through the bridge (``client``: a ``SeccBusClient`` or None)."""
-    from secc.bus import contract
+    from secc import contract
     from secc.bus.client import BusRequestError
-    from secc.bus.mqtt import BusTimeout, BusUnavailable
+    from secc.common.mqtt import BusTimeout, BusUnavailable
 
     if client is None:
         return CertificateAnswer("Unavailable", reason="no bus to an OCPP bridge: contract "

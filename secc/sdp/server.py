@@ -16,7 +16,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.sdp.messages import ALL_NODES, SDP_PORT, NotAnSDPRequest, SDPError
 from secc.sdp.responder import SDPOffer, SDPResponder
 from secc.v2gtp.header import payload_type_name

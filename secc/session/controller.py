@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hal.board import IsolationState
 from secc.authorization import AllowListAuthorizer, Authorizer
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.v2g.evse import (
     Action,
     EnterSafeState,

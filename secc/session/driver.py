@@ -31,7 +31,7 @@ from secc.appprotocol.negotiation import (
     SupportedVersion,
     negotiate,
 )
-from secc.logs import layer_logger, session_context, set_session_id
+from secc.common.logs import layer_logger, session_context, set_session_id
 from secc.session.controller import EvseController
 from secc.v2g.core import Reply, SessionCore
 from secc.v2g.evse import (

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.slac import messages as m
 from secc.slac.config import SlacConfig
 from secc.slac.evse import Action, EvseSlac, SendFrame

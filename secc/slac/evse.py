@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.slac import messages as m
 from secc.slac.config import SlacConfig
 

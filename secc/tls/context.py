@@ -31,7 +31,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 
 log = layer_logger("tls")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.tls.clienthello import ClientHello, cipher_suite_name
 from secc.tls.context import ISO2_UNAVAILABLE_SUITES, describe_offer
 

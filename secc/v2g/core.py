@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from secc.authorization import AuthorizationDecision, AuthorizationRequest
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.v2g.evse import (
     Action,
     CloseConnection,

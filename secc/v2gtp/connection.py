@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.v2gtp.decoder import (
     DEFAULT_MAX_PAYLOAD_LENGTH,
     DEFAULT_MESSAGE_TIMEOUT,

@@ -34,7 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.tls.clienthello import ClientHello, parse_client_hello
 from secc.tls.diagnostics import log_handshake_failure
 from secc.v2gtp.connection import V2GTPConnection, _peer_text

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import exi_schemas as exi
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from secc.v2gtp.header import PayloadType
 from sim.evcc.battery import Battery
 from sim.evcc.failures import (
@@ -122,7 +122,7 @@ class PncContract:
 
     @classmethod
     def from_credential(cls, credential: Any) -> PncContract:
-        """From ``secc.testing.pki.ContractCredential`` (tests and the demo)."""
+        """From ``sim.testing.pki.ContractCredential`` (tests and the demo)."""
         return cls(credential.leaf.cert_der, tuple(credential.sub_ca_ders), credential.leaf.key)
 
 
@@ -151,7 +151,7 @@ class ProvisioningCredential:
 
     @classmethod
     def from_credential(cls, credential: Any, v2g_root: Any = None) -> ProvisioningCredential:
-        """From ``secc.testing.pki.Credential``s: the vehicle leaf and the V2G root."""
+        """From ``sim.testing.pki.Credential``s: the vehicle leaf and the V2G root."""
         return cls.from_certificates(credential.cert_der, credential.key,
                                      v2g_root.cert if v2g_root is not None else None)
 

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from exi_schemas.generated import iso2
 from secc.pnc import key_transport, xmldsig
-from secc.pki.chain import CertificateRejected, verify_chain
+from secc.common.pki.chain import CertificateRejected, verify_chain
 from secc.pnc.installation import verify_response_signature
 from sim.evcc.core import DONE, PncContract, value_of
 from sim.evcc.dc_shared import DcSharedEvcc, evse_stop_reason

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from secc.appprotocol.negotiation import TESLA_NAMESPACE, Protocol
-from secc.logs import layer_logger
+from secc.common.logs import layer_logger
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig, Misbehaviour
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import exi_schemas as exi
 from exi_schemas.generated import appprotocol
-from secc.logs import layer_logger, session_context
+from secc.common.logs import layer_logger, session_context
 from secc.sdp.messages import Security
 from secc.v2gtp import (
     ConnectionClosed,

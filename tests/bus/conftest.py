@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from bus_test_credentials import BUS_PASSWORD, BUS_USER
 
-from secc.testing.broker import MosquittoBroker, find_mosquitto
+from sim.testing.broker import MosquittoBroker, find_mosquitto
 
 
 @pytest.fixture(scope="module")

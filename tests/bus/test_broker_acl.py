@@ -8,7 +8,7 @@ import asyncio
 import aiomqtt
 
 from secc.bus.broker import LocalBroker
-from secc.bus.contract import BY_NAME, mosquitto_acl
+from secc.contract import BY_NAME, mosquitto_acl
 
 
 async def _received(broker, user, password, subscribe, publish_as, topic, payload=b"{}"):

@@ -11,16 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secc.bus import contract
+from secc import contract
 
 
 def test_asyncapi_file_is_up_to_date_with_the_contract():
     assert contract.ASYNCAPI_FILE.read_text() == contract.asyncapi_text(), \
-        "run: python -m secc.bus.contract --write"
+        "run: python -m secc.contract --write"
 
 
 def test_asyncapi_cli_prints_the_document():
-    out = subprocess.run([sys.executable, "-m", "secc.bus.contract", "--asyncapi"],
+    out = subprocess.run([sys.executable, "-m", "secc.contract", "--asyncapi"],
                          capture_output=True, text=True, check=True).stdout
     doc = json.loads(out)
     assert doc["asyncapi"] == "2.6.0"

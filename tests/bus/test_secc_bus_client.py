@@ -16,11 +16,11 @@ import aiomqtt
 from bus_test_credentials import BUS_PASSWORD, BUS_USER
 
 from secc.authorization import AuthorizationRequest, AuthorizationStatus
-from secc.bus import contract
+from secc import contract
 from secc.bus.authorizer import BusAuthorizer
 from secc.bus.client import SeccBusClient, SeccBusConfig
-from secc.bus.mqtt import BrokerConfig, _properties
-from secc.testing.broker import MosquittoBroker
+from secc.common.mqtt import BrokerConfig, _properties
+from sim.testing.broker import MosquittoBroker
 
 
 def config(tmp_path, broker, *, password=BUS_PASSWORD, evse_id=1) -> SeccBusConfig:
@@ -81,7 +81,7 @@ def test_last_will_reports_offline_when_the_secc_process_dies(tmp_path, auth_bro
         import asyncio, sys
         from pathlib import Path
         from secc.bus.client import SeccBusClient, SeccBusConfig
-        from secc.bus.mqtt import BrokerConfig, _properties
+        from secc.common.mqtt import BrokerConfig, _properties
         async def main():
             cfg = SeccBusConfig(BrokerConfig("{auth_broker.host}", {auth_broker.port},
                                 "{BUS_USER}", "{BUS_PASSWORD}", keepalive=2), evse_id=4,

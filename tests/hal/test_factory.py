@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hal.board import BoardError, LockState
-from hal.factory import board_from_config
+from secc.boards import board_from_config
 from hal.mcu_sim import PtyMcu, SimulatedMcu
 from hal.serial_board import SerialBoard
 from hal.sim import SimBoard

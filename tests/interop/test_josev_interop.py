@@ -25,7 +25,7 @@ import exi_schemas
 from exi_schemas.generated import appprotocol as AP
 from exi_schemas.generated import iso2 as M
 from secc.iso2.adapter import Iso2Adapter
-from secc.pki import verify_chain
+from secc.common.pki import verify_chain
 from secc.session.driver import SessionSummary
 from secc.v2gtp import PayloadType
 from tests.session.din_script import sap_request

@@ -10,7 +10,7 @@ import pytest
 
 import exi_schemas
 from secc.iso20 import Energy, Iso20Adapter
-from secc.iso20.loopback import LoopbackCharger
+from sim.iso20_loopback import LoopbackCharger
 from secc.iso20.session import Iso20Session
 from secc.v2g.core import Reply
 from sim.evcc import Battery, EvccConfig, Misbehaviour

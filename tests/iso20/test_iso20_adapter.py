@@ -11,7 +11,7 @@ import exi_schemas
 from exi_schemas.generated import iso20 as cm
 from secc.appprotocol.negotiation import Protocol
 from secc.iso20 import EnergyService, Iso20AcAdapter, Iso20Config, Iso20DcAdapter, adapter_for
-from secc.iso20.loopback import LoopbackCharger, run_loopback
+from sim.iso20_loopback import LoopbackCharger, run_loopback
 from secc.session.driver import load_adapter
 from sim.evcc.failures import InvalidResponse
 

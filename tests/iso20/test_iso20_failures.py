@@ -13,7 +13,7 @@ from exi_schemas.generated import iso20 as cm
 from exi_schemas.generated import iso20_ac as ac
 from secc.authorization import AuthorizationDecision, AuthorizationStatus
 from secc.iso20 import UnsupportedPayloadType
-from secc.iso20.loopback import LoopbackCharger, run_loopback
+from sim.iso20_loopback import LoopbackCharger, run_loopback
 from secc.iso20.table import S
 from secc.v2g.evse import EnterSafeState, Isolation, SetContactors, SetDcOutput, StopReason
 from secc.v2g.failures import RESPONSE_CODES

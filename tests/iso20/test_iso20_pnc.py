@@ -11,10 +11,10 @@ import pytest
 from exi_schemas.generated import iso20 as cm
 from secc.authorization import AuthorizationDecision, AuthorizationStatus
 from secc.iso20 import Iso20Config
-from secc.iso20.loopback import LoopbackCharger, run_loopback
+from sim.iso20_loopback import LoopbackCharger, run_loopback
 from secc.iso20.table import S
 from secc.pnc.iso20 import GEN_CHALLENGE_BYTES, sign_authorization
-from secc.testing.pki import Defect, TestPKI
+from sim.testing.pki import Defect, TestPKI
 from secc.v2g.evse import EnterSafeState, RequestAuthorization, SetContactors
 from sim.evcc import Misbehaviour
 from sim.evcc.core import PncContract

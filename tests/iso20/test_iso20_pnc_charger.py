@@ -9,7 +9,7 @@ directory; the driver tells the -20 core the connection is TLS.
 
 from __future__ import annotations
 
-from secc.testing.pki import TestPKI
+from sim.testing.pki import TestPKI
 from sim.charger import run_charger_session
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig, PncContract

@@ -19,7 +19,7 @@ import exi_schemas as exi
 from exi_schemas.generated import iso20 as cm
 from secc.pnc import xmldsig
 from secc.pnc.iso20 import sign_authorization
-from secc.testing.pki import TestPKI
+from sim.testing.pki import TestPKI
 
 from .conftest import Pump, make_evcc, make_secc
 

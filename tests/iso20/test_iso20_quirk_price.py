@@ -2,7 +2,7 @@
 
 import exi_schemas
 from exi_schemas.generated import iso20 as cm
-from secc.iso20.loopback import run_loopback
+from sim.iso20_loopback import run_loopback
 
 from .conftest import make_evcc, make_secc
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from secc.iso20 import BptLimits, Iso20Config
-from secc.iso20.loopback import LoopbackCharger, run_loopback
+from sim.iso20_loopback import LoopbackCharger, run_loopback
 from secc.iso20.table import S
 from secc.v2g.core import TERMINATED
 from secc.v2g.evse import EnterSafeState, SetContactors, SetDcOutput, StartIsolationCheck

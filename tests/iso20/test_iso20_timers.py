@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from exi_schemas.generated import iso20_dc as dc
-from secc.iso20.loopback import LoopbackCharger, run_loopback
+from sim.iso20_loopback import LoopbackCharger, run_loopback
 from secc.iso20.table import S
 from secc.v2g.evse import EnterSafeState, StopReason
 from secc.v2g.timers import V2GTimerConfig

@@ -12,8 +12,8 @@ from pathlib import Path
 from ocpp_bridge.app import Bridge
 from ocpp_bridge.config import BridgeConfig, BusConfig, CsmsConfig, StationConfig, StorageConfig
 from secc.bus.client import SeccBusClient, SeccBusConfig
-from secc.bus.mqtt import BrokerConfig
-from secc.testing.broker import MosquittoBroker
+from secc.common.mqtt import BrokerConfig
+from sim.testing.broker import MosquittoBroker
 from sim.csms import TestCsms
 
 STATION = "CS1"

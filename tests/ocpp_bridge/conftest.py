@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from bridge_harness import BUS_PASSWORD, BUS_USER, PASSWORD, STATION
 
-from secc.testing.broker import MosquittoBroker, find_mosquitto
+from sim.testing.broker import MosquittoBroker, find_mosquitto
 from sim.csms import TestCsms
 
 

@@ -30,7 +30,7 @@ async def test_secc_bus_authorize_cli_goes_through_bridge_and_csms(tmp_path, bus
 
 
 def test_bus_demo_runs_a_session_end_to_end(capsys):
-    from ocpp_bridge.demo import run_bus_demo
+    from sim.bridge_demo import run_bus_demo
 
     assert run_bus_demo() == 0
     out = capsys.readouterr().out

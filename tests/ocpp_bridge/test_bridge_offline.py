@@ -20,8 +20,8 @@ from bridge_harness import (
 )
 
 from secc.bus.client import SeccBusClient, reading, sample, utc_now
-from secc.bus.mqtt import _properties
-from secc.testing.broker import MosquittoBroker
+from secc.common.mqtt import _properties
+from sim.testing.broker import MosquittoBroker
 from sim.csms import TestCsms
 
 
@@ -248,7 +248,7 @@ async def test_offline_contract_validation_against_installed_mo_root(tmp_path, b
 
     from secc.authorization import AuthorizationRequest, AuthorizationStatus
     from secc.bus.authorizer import BusAuthorizer
-    from secc.testing.pki import Defect
+    from sim.testing.pki import Defect
 
     def pem(*certs) -> str:
         return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs).decode()

@@ -19,7 +19,7 @@ from secc.pnc.contract import (
     parse_contract_chain,
     same_emaid,
 )
-from secc.testing.pki import MO_OCSP_URL, Defect
+from sim.testing.pki import MO_OCSP_URL, Defect
 from secc.v2g.failures import Failure, SessionFailure
 
 

@@ -11,7 +11,7 @@ from exi_schemas.generated import iso2 as M
 from secc.authorization import AuthorizationDecision, AuthorizationStatus
 from secc.iso2 import Iso2Adapter, Iso2Session
 from secc.pnc import xmldsig
-from secc.testing.pki import Defect
+from sim.testing.pki import Defect
 from secc.v2g.evse import RequestAuthorization
 from secc.v2gtp import PayloadType
 from sim.evcc.battery import Battery

@@ -11,7 +11,7 @@ from exi_schemas.generated import iso2 as M
 from secc.authorization import AuthorizationDecision, AuthorizationStatus
 from secc.iso2 import Iso2Adapter, Iso2Session
 from secc.pnc import xmldsig
-from secc.testing.pki import Defect
+from sim.testing.pki import Defect
 from secc.v2g.core import TERMINATED
 from secc.v2g.evse import RequestAuthorization
 from tests.v2g_harness import Driver

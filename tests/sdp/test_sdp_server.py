@@ -10,7 +10,7 @@ import pytest
 from pyroute2 import NetNS
 
 from secc.sdp import SDPRequest, SDPServerConfig, Security, start_sdp_server
-from secc.testing.netns import inside_netns
+from sim.testing.netns import inside_netns
 from secc.v2gtp import InterfaceError, PayloadType, encode_message, read_link_local
 from secc.v2gtp.link import wait_for_link_local
 from sim.ev_transport import SDPNoResponse, discover_secc, run_secc_and_ev, wait_for_event

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hal.factory import board_from_config
+from secc.boards import board_from_config
 from secc.config import loads_board_config
 from secc.daemon import SeccDaemon, server_tls_context
 from secc.sdp.messages import Security

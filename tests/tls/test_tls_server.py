@@ -8,7 +8,7 @@ import ssl
 
 import pytest
 
-from secc.logs import KeyValueFormatter
+from secc.common.logs import KeyValueFormatter
 from secc.tls import (
     CertificateDirectory,
     ClientAuth,

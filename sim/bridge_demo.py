@@ -1,4 +1,4 @@
-"""``python -m ocpp_bridge.demo``: the bus and the bridge end to end, for ``make demo``.
+"""``python -m sim.bridge_demo``: the bus and the bridge end to end, for ``make demo``.
 
 Starts mosquitto (recommended bus settings), the test CSMS on a free port, the bridge as its
 own process (security profile 1), then plays a short EIM session from the SECC side over the
@@ -26,7 +26,7 @@ from secc.authorization import AuthorizationRequest
 from secc.bus.authorizer import BusAuthorizer
 from secc.bus.broker import LocalBroker
 from secc.bus.client import SeccBusClient, SeccBusConfig, reading, sample, utc_now
-from secc.bus.mqtt import BrokerConfig
+from secc.common.mqtt import BrokerConfig
 from sim.csms import TestCsms
 
 REPO = Path(__file__).resolve().parents[1]

@@ -139,7 +139,7 @@ def run_loopback(core: Iso20Session, adapter: Iso20Adapter, evcc: Any,
                  charger: LoopbackCharger | None = None, *, start: float = 0.0,
                  step: float = 0.05, max_exchanges: int = 20_000) -> LoopbackResult:
     """Drive one connection's worth of session; returns when either side ends it."""
-    from sim.evcc.failures import ConnectionLost  # sim is the EV side; imported lazily
+    from sim.evcc.failures import ConnectionLost
 
     charger = charger if charger is not None else LoopbackCharger()
     exchanges: list[Exchange] = []

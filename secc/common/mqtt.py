@@ -23,8 +23,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from secc.bus import contract
-from secc.logs import layer_logger
+from secc import contract
+from secc.common.logs import layer_logger
 
 log = layer_logger("bus")
 

@@ -7,7 +7,6 @@ persistence on disk unless asked, and is killed when the context exits.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -15,21 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto")
-
-
-def find_mosquitto() -> str | None:
-    for candidate in MOSQUITTO_CANDIDATES:
-        path = shutil.which(candidate) or (candidate if Path(candidate).is_file() else None)
-        if path:
-            return path
-    return None
-
-
-def free_tcp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+from secc.bus.broker import find_mosquitto, free_tcp_port
 
 
 @dataclass

@@ -1,5 +1,0 @@
-import sys
-
-from secc.bus.contract import main
-
-sys.exit(main())

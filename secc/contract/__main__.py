@@ -1,0 +1,5 @@
+import sys
+
+from secc.contract import main
+
+sys.exit(main())
