@@ -377,6 +377,20 @@ class BusSection:
 
 
 @dataclass(frozen=True)
+class SimSection:
+    """``[sim]``: the simulated board's car side for outside testers (hal/sim_control.py).
+
+    ``control_socket``: a Unix socket where a tester sets the car's CP state and reads PWM,
+    contactors and lock (JSON lines); empty: none. ``ev_follows_session``: the simulated car
+    plugs in at start and follows the V2G session (S2 closes after PowerDeliveryReq(Start)),
+    for peers without a pilot. Both only with ``[board].kind = "sim"``."""
+
+    control_socket: str = setting("", pattern=r"(/\S*)?", expect="an absolute socket path")
+    ev_follows_session: bool = False
+    ev_battery_voltage_v: float = setting(400.0, range=(50, 1500), unit="V")
+
+
+@dataclass(frozen=True)
 class LoggingSection:
     """``[logging]``: format and level for the daemon (the CLI flags override them)."""
 
@@ -395,6 +409,7 @@ class BoardConfig:
     slac: SlacConfig = field(default_factory=SlacConfig)
     v2g: V2gSection = field(default_factory=V2gSection)
     bus: BusSection = field(default_factory=BusSection)
+    sim: SimSection = field(default_factory=SimSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     source: str = ""
 
@@ -467,6 +482,11 @@ def parse_board_config(document: dict[str, Any], source: str = "<string>") -> Bo
         if section is not None:
             built[name] = section
     if not issues:
+        sim = built["sim"]
+        if built["board"].kind != "sim" and (sim.control_socket or sim.ev_follows_session):
+            issues.append(ConfigIssue(source, "[sim]",
+                                      'only for [board].kind = "sim" (a real car moves a real '
+                                      "pilot)"))
         if built["board"].kind == "serial" and built["serial"].port is None:
             issues.append(ConfigIssue(source, "[serial].port",
                                       'expected a device path when [board].kind = "serial", '

@@ -120,12 +120,28 @@ class SeccDaemon:
         self.ready = asyncio.Event()
         self._session_id = ""
         self._comm_setup: asyncio.Task | None = None
+        self._sim_control = None
+        self._sim_follower = None
+        if self.config.board.kind == "sim" and hasattr(self.board, "plant"):
+            self._setup_sim_car()
         self.reporter = None
         if self.bus is not None:
             from secc.bus.transactions import TransactionReporter
 
             self.reporter = TransactionReporter(self.bus, self.board,
                                                 self.config.bus.meter_interval)
+
+    def _setup_sim_car(self) -> None:
+        """``[sim]``: the control-pilot hook for external testers and the self-following
+        simulated car (hal/sim_control.py)."""
+        from hal.sim_control import SessionFollower, SimControlServer
+
+        sim = self.config.sim
+        if sim.control_socket:
+            self._sim_control = SimControlServer(self.board, sim.control_socket)
+        if sim.ev_follows_session:
+            self._sim_follower = SessionFollower(self.board, sim.ev_battery_voltage_v)
+            self.event_listeners.append(self._sim_follower.on_session_event)
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:
@@ -298,6 +314,10 @@ class SeccDaemon:
                                 message_timeout=self.config.v2g.timers.message_timeout),
             self._serve)
         self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
+        if self._sim_control is not None:
+            await self._sim_control.start()
+        if self._sim_follower is not None:
+            self._sim_follower.plug_in()
         log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
                                       "protocols": ",".join(self.settings.protocols),
                                       "tcp_port": self.transport.tcp.port if self.transport.tcp
@@ -308,6 +328,8 @@ class SeccDaemon:
 
     async def stop(self) -> None:
         self._cancel_communication_setup()
+        if self._sim_control is not None:
+            await self._sim_control.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

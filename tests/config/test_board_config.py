@@ -158,7 +158,7 @@ def test_unknown_keys_are_rejected_with_the_known_ones_listed(snippet, key):
 
 def test_unknown_section_is_rejected():
     assert errors_of(MINIMAL + "[ocpp]\nurl = 1\n") == [
-        f"{SRC}: [ocpp]: unknown section (known: board, serial, pilot, plc, slac, v2g, bus, "
+        f"{SRC}: [ocpp]: unknown section (known: board, serial, pilot, plc, slac, v2g, bus, sim, "
         "logging)"]
 
 
