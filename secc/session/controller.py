@@ -123,6 +123,10 @@ class BoardController:
         """Why the EVSE side must stop, if it must: e-stop, isolation fault, remote stop."""
         if self.board.emergency_stop_active:
             return StopReason.EMERGENCY
+        if self.board.pilot_state.value in ("E", "F"):
+            # CP shorted to PE / EVSE not available: emergency shutdown (the board already
+            # went to its safe state; the session answers FAILED and ends)
+            return StopReason.EMERGENCY
         if isolation is Isolation.FAULT:
             return StopReason.ISOLATION_FAULT
         if self.remote_stop_requested:

@@ -42,7 +42,7 @@ class EVSETransportConfig:
     message_timeout: float | None = DEFAULT_MESSAGE_TIMEOUT
     handshake_timeout: float = 5.0
     max_payload_length: int = DEFAULT_MAX_PAYLOAD_LENGTH
-    busy_policy: BusyPolicy = BusyPolicy.REFUSE_NEW
+    busy_policy: BusyPolicy = BusyPolicy.REPLACE_SAME_PEER
     link_timeout: float = 5.0
 
     def server_config(self, tls: bool) -> V2GTPServerConfig:
