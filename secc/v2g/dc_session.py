@@ -34,6 +34,7 @@ STOP_STATUS: dict[StopReason, tuple[str, str]] = {
     StopReason.MALFUNCTION: ("EVSE_Malfunction", "StopCharging"),
     StopReason.UTILITY: ("EVSE_UtilityInterruptEvent", "StopCharging"),
 }
+EV_READY_CP_STATES = ("C", "D")   # S2 closed: the EV is ready for energy transfer
 SHUTDOWN_STOPS = frozenset(STOP_STATUS) - {StopReason.NONE, StopReason.REMOTE_STOP}
 
 
@@ -132,6 +133,20 @@ class DcHandlers:
         self.remember_ev_status(req.dc_ev_status)
         self.check_no_shutdown()
         actions: list[Action] = []
+        if self.evse.cp_state not in EV_READY_CP_STATES and (
+                self.cable_check is None or not self.cable_check.started):
+            # The EV closes S2 (CP C/D) before the cable check (IEC 61851-23, DIN 70121): no
+            # test voltage on the cable of a car that is not ready. Its pilot is debounced,
+            # so it gets the CP state detection time before the answer is FAILED
+            # (ISO 15118-4 style CableCheck_008; docs/conformance.md).
+            if self.ongoing_expired("cable_check_cp", now,
+                                    self.timer_config.cp_state_detection_timeout):
+                raise SessionFailure(Failure.GENERAL, f"CableCheckReq with CP state "
+                                     f"{self.evse.cp_state}: the EV is not ready (S2 open)")
+            return Outcome(self.M.CableCheckResType(
+                response_code="OK", dc_evse_status=self.dc_evse_status("EVSE_NotReady"),
+                evse_processing="Ongoing"), stay=True)
+        self.ongoing_done("cable_check_cp")
         if self.cable_check is None or not self.cable_check.started:
             self.cable_check = dc.CableCheck()
             actions += self.cable_check.start(self.ev_max_voltage, self.limits)

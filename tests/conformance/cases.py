@@ -299,15 +299,23 @@ async def welding_while_c(target: Target, p: Any, case: Case) -> None:
 
 
 async def cable_check_in_b(target: Target, p: Any, case: Case) -> None:
-    """CableCheckReq while CP is still B: FAILED, no isolation test voltage, close."""
+    """CableCheckReq while CP stays B (the car never closed S2), repeated as a car repeats
+    while Ongoing: FAILED within the CP state detection time (1.5 s; the SECC debounces the
+    pilot), no insulation test voltage on the cable at any time, then close."""
     ev = await drive_to(target, p, "ChargeParameterDiscovery")
     try:
         await target.pilot.set("B")
-        _, res = await ev.request("CableCheckReq")
-        status = await target.pilot.status()
-        assert str(res.response_code).startswith("FAILED"), \
-            f"{res.response_code} {res.evse_processing}; insulation test: {status['insulation_test']}"
-        assert status["insulation_test"] is None or status["output_voltage_v"] < 60
+        before = (await target.pilot.status())["insulation_test"]   # an earlier car's test
+        start = asyncio.get_running_loop().time()
+        while True:
+            _, res = await ev.request("CableCheckReq")
+            status = await target.pilot.status()
+            assert status["insulation_test"] == before, f"a test was started: {status}"
+            if res.response_code != "OK" or res.evse_processing != "Ongoing":
+                break
+            assert asyncio.get_running_loop().time() - start < 2.0, "still Ongoing after 2 s"
+            await asyncio.sleep(0.2)
+        assert str(res.response_code).startswith("FAILED"), res
         await ev.conn.expect_close(5.0)
     finally:
         ev.conn.close()
@@ -376,6 +384,9 @@ RESUME = "pause/resume (SessionStop Pause, wake-up, old SessionID) is not ported
 TARIFF = "the SECC is not configured with a SalesTariff (PIXIT)"
 HOOK = "needs an authorization/CPD hook that keeps answering Ongoing; not exposed yet"
 METER_DC = "the SECC sends MeterInfo in CurrentDemandRes only with receipts (PIXIT: not set)"
+CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
+                 "output is off; a car sends WeldingDetection/SessionStop right after opening "
+                 "S2, before a debounced pilot shows B, so CP C is not refused there")
 NO_TLS = "this daemon runs without TLS (DIN cannot use TLS; -2 TLS cases not ported yet)"
 
 A14 = "1.4 SessionSetup"
@@ -629,8 +640,7 @@ CASES: list[Case] = [
          "ServiceDiscoveryReq", expect=SEQ),
     Case("TC_SECC_DC_VTB_WeldingDetection_003", A112, DC, "PowerDeliveryStop",
          "WeldingDetectionReq", sid="foreign", expect=UNK),
-    Case("TC_SECC_DC_VTB_WeldingDetection_005", A112, DC, send="WeldingDetectionReq",
-         custom=welding_while_c),
+    Case("TC_SECC_DC_VTB_WeldingDetection_005", A112, DC, na=CP_AFTER_STOP),
     # 1.13 SessionStop
     Case("TC_SECC_DC_VTB_SessionStop_001", A113, DC, "PowerDeliveryStop", "SessionStopReq"),
     Case("TC_SECC_DC_VTB_SessionStop_002", A113, DC, "WeldingDetection", "SessionStopReq"),
@@ -647,8 +657,7 @@ CASES: list[Case] = [
          sid="foreign", expect=UNK),
     Case("TC_SECC_AC_VTB_SessionStop_003", A113, AC, "PowerDeliveryStop", "SessionStopReq",
          sid="foreign", expect=UNK),
-    Case("TC_SECC_DC_VTB_SessionStop_006", A113, DC, send="SessionStopReq",
-         custom=welding_while_c),
+    Case("TC_SECC_DC_VTB_SessionStop_006", A113, DC, na=CP_AFTER_STOP),
     Case("TC_SECC_DC_VTB_SessionStop_010", A113, DC, custom=aging),
     Case("TC_SECC_AC_VTB_SessionStop_011", A113, AC, custom=aging),
     # 1.16 certificate handling (PnC)

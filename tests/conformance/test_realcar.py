@@ -36,6 +36,7 @@ from tests.conformance.runner import Target, plug_in
 from tests.conformance.tester import EXI, Closed, Connection, Pilot, Silence, sdp_discover, v2gtp
 
 PCAPS = Path(__file__).resolve().parents[2].parent / "shared" / "realcar" / "pcaps"
+PROFILE = "field"   # the board default
 ONGOING = ("ContractAuthenticationReq", "ChargeParameterDiscoveryReq", "CableCheckReq")
 
 #: Sessions whose original charger met a condition of its own hardware; the replay recreates
@@ -184,7 +185,7 @@ def din_field_daemon():
     link = VethLink().create()
     state = {"daemon": None}
     try:
-        state["daemon"] = start_daemon(link, "din", profile="field")
+        state["daemon"] = start_daemon(link, "din", profile=PROFILE)
         yield link, state
     finally:
         if state["daemon"] is not None:
@@ -200,7 +201,7 @@ def test_real_car_session_is_answered_like_the_original_charger(session, din_fie
     link, state = din_field_daemon
     daemon = state["daemon"]
     if not daemon.alive():
-        state["daemon"] = daemon = start_daemon(link, "din", profile="field")
+        state["daemon"] = daemon = start_daemon(link, "din", profile=PROFILE)
     target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
     result = link.run_coroutine("ev", lambda: replay(session, target)).result(300)
     differences = [c for c in result.compared if not c.matches]

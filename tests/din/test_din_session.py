@@ -289,3 +289,34 @@ def test_precharge_that_never_converges_fails_after_the_precharge_time(driver):
     assert res.response_code == "OK"
     reply, res = d.send("PreChargeReq", req, 10.1)
     assert res.response_code == "FAILED" and reply.close
+
+
+def test_cable_check_with_cp_b_starts_no_test_and_fails_after_the_cp_detection_time(driver):
+    """CableCheck_008: the car never closed S2. No insulation test (no test voltage) while
+    CP is B; Ongoing within the CP state detection time (its pilot is debounced), then FAILED."""
+    d, s = driver, driver.session
+    setup_to_charge_parameters(d)
+    authorize(d)
+    charge_parameters(d)
+    s.evse.cp_state = "B"
+    reply, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    assert res.response_code == "OK" and res.evse_processing == "Ongoing"
+    assert not any(isinstance(a, StartIsolationCheck) for a in reply.actions)
+    reply, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 3.0)
+    assert not any(isinstance(a, StartIsolationCheck) for a in reply.actions)
+    reply, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 3.6)
+    assert res.response_code == "FAILED" and reply.close
+    assert not any(isinstance(a, StartIsolationCheck) for a in reply.actions)
+
+
+def test_cable_check_starts_the_test_once_the_car_shows_c(driver):
+    d, s = driver, driver.session
+    setup_to_charge_parameters(d)
+    authorize(d)
+    charge_parameters(d)
+    s.evse.cp_state = "B"
+    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    s.evse.cp_state = "C"
+    reply, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
+    assert res.evse_processing == "Ongoing"
+    assert any(isinstance(a, StartIsolationCheck) for a in reply.actions)

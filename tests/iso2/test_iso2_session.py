@@ -31,8 +31,9 @@ def ev_status(soc=50):
 
 
 def make(modes=("DC_extended",), **kw):
-    return Driver(Iso2Session(evse_id="DE*PYS*E0001*1", energy_transfer_modes=modes, **kw),
-                  Iso2Adapter())
+    session = Iso2Session(evse_id="DE*PYS*E0001*1", energy_transfer_modes=modes, **kw)
+    session.evse.cp_state = "C"     # the DC car closed S2 before the cable check
+    return Driver(session, Iso2Adapter())
 
 
 def setup(d, now=0.0, old_sid=None):
@@ -251,6 +252,7 @@ def test_every_failed_response_encodes():
 
 def test_cp_state_must_reach_c_after_power_delivery_start():
     d = make(("AC_three_phase_core",))
+    d.session.evse.cp_state = "B"   # the AC car closes S2 after PowerDelivery(Start)
     setup(d)
     ac_parameters(d)
     d.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Start",
