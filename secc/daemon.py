@@ -218,6 +218,8 @@ class SeccDaemon:
                 await self._unplugged()
 
     async def _plugged_in(self) -> None:
+        if self.transport is not None:
+            self.transport.set_open(True)
         try:
             await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
         except BoardError as exc:  # e-stop, isolation fault ...: the board refuses, stay safe
@@ -242,8 +244,13 @@ class SeccDaemon:
         timeout = self.settings.timers.communication_setup_timeout
         await asyncio.sleep(timeout)
         self._comm_setup = None
-        log.error("no V2G session within the communication set-up time: safe state",
+        log.error("no V2G session within the communication set-up time: safe state, SDP and "
+                  "V2G closed until the next plug-in",
                   extra={"timeout_s": timeout, "slac": self._slac is not None})
+        if self.transport is not None:
+            self.transport.set_open(False)
+        if self._connection is not None:
+            self._connection.abort("communication set-up time is over")
         await self.board.safe_state(SafeStateReason.COMMUNICATION_ERROR)
 
     def _on_slac_action(self, action: Any) -> None:

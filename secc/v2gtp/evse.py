@@ -65,6 +65,14 @@ class EVSETransport:
     def link(self) -> LinkLocalAddress:
         return self.sdp.link
 
+    def set_open(self, open_: bool) -> None:
+        """Offer the SECC (SDP answers, new V2G connections) or not: closed after the
+        communication set-up time ran out, open again at the next plug-in."""
+        self.sdp.open = open_
+        for server in (self.tcp, self.tls):
+            if server is not None:
+                server.accepting = open_
+
     async def close(self) -> None:
         self.sdp.close()
         for server in (self.tcp, self.tls):

@@ -109,6 +109,8 @@ class V2GTPServer:
         self._accept_task: asyncio.Task | None = None
         self.refused = 0
         self.handshake_failures: list[dict[str, object]] = []
+        # False after V2G_SECC_CommunicationSetup_Timeout until the next plug-in
+        self.accepting = True
 
     @property
     def tls(self) -> bool:
@@ -159,6 +161,9 @@ class V2GTPServer:
         peer_text = _peer_text(peer)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self.accepting:
+            self._refuse(sock, peer_text, "communication set-up time is over (replug)")
+            return
         if self._busy() and self._refuses(peer):
             self._refuse(sock, peer_text, "a session is active (another peer)")
             return

@@ -86,7 +86,7 @@ def module_tests(protocol: str):
             link.destroy()
 
     @pytest.mark.netns
-    @pytest.mark.parametrize("case", cases_for(protocol))
+    @pytest.mark.parametrize("case", cases_for(protocol, long=False))
     def test_case(case: Case, sut, request) -> None:
         request.node.conformance_case = case
         request.node.conformance_protocol = protocol
