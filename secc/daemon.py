@@ -32,7 +32,7 @@ from secc.session.controller import BoardController
 from secc.session.warmup import WarmUpReport, late_imports, warm_up
 from secc.v2g.evse import EvseLimits, PublishEvent
 from secc.v2g.paused import PausedSessions
-from secc.v2g.quirks import validate as validate_quirks
+from secc.v2g.quirks import for_profile
 from secc.v2gtp import V2GTPConnection
 from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_transport
 
@@ -69,7 +69,8 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
            "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem")}
     return SessionSettings(
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
-        limits=limits, timers=config.v2g.timers, quirks=validate_quirks(config.v2g.quirks),
+        limits=limits, timers=config.v2g.timers,
+        quirks=for_profile(config.v2g.profile, config.v2g.quirks),
         core_options={"iso2": {"energy_transfer_modes": iso2_modes, **pnc},
                       "iso20-dc": dict(pnc), "iso20-ac": dict(pnc)},
         paused_sessions=paused)
@@ -163,6 +164,10 @@ class SeccDaemon:
         self._bus_events: asyncio.Queue[PublishEvent] = asyncio.Queue()
         self._session_id = ""
         self._comm_setup: asyncio.Task | None = None
+        self._sim_control = None
+        self._sim_follower = None
+        if self.config.board.kind == "sim" and hasattr(self.board, "plant"):
+            self._setup_sim_car()
         self.reporter = None
         self.shutting_down = False
         self._session_done = asyncio.Event()
@@ -172,6 +177,18 @@ class SeccDaemon:
 
             self.reporter = TransactionReporter(self.bus, self.board,
                                                 self.config.bus.meter_interval)
+
+    def _setup_sim_car(self) -> None:
+        """``[sim]``: the control-pilot hook for external testers and the self-following
+        simulated car (hal/sim_control.py)."""
+        from hal.sim_control import SessionFollower, SimControlServer
+
+        sim = self.config.sim
+        if sim.control_socket:
+            self._sim_control = SimControlServer(self.board, sim.control_socket)
+        if sim.ev_follows_session:
+            self._sim_follower = SessionFollower(self.board, sim.ev_battery_voltage_v)
+            self.event_listeners.append(self._sim_follower.on_session_event)
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:
@@ -237,11 +254,24 @@ class SeccDaemon:
         self._connection = conn
         self._session_done.clear()
         try:
+            await self._resume_hlc_pilot()
             summary = await run_v2g_session(conn, self.settings, self.controller)
             self.summaries.append(summary)
         finally:
-            self._connection = None
-            self._session_done.set()
+            if self._connection is conn:   # a superseding connection may have taken over
+                self._connection = None
+                self._session_done.set()
+
+    async def _resume_hlc_pilot(self) -> None:
+        """A car that reconnects (superseding its stale connection, whose session ended in
+        the safe state with the oscillator off) while still plugged in gets the 5 % PWM
+        back: digital communication only, no energy."""
+        if (self.board.pilot_state in (PilotState.B, PilotState.C, PilotState.D)
+                and self.board.pilot_signal.kind.value != "pwm"):
+            try:
+                await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
+            except BoardError as exc:
+                log.warning("pilot not resumed for the new connection", extra={"error": str(exc)})
 
     # --- pilot and SLAC ---------------------------------------------------------------------------
     async def _watch_board(self) -> None:
@@ -260,6 +290,8 @@ class SeccDaemon:
                 await self._unplugged()
 
     async def _plugged_in(self) -> None:
+        if self.transport is not None:
+            self.transport.set_open(True)
         try:
             await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
         except BoardError as exc:  # e-stop, isolation fault ...: the board refuses, stay safe
@@ -284,8 +316,13 @@ class SeccDaemon:
         timeout = self.settings.timers.communication_setup_timeout
         await asyncio.sleep(timeout)
         self._comm_setup = None
-        log.error("no V2G session within the communication set-up time: safe state",
+        log.error("no V2G session within the communication set-up time: safe state, SDP and "
+                  "V2G closed until the next plug-in",
                   extra={"timeout_s": timeout, "slac": self._slac is not None})
+        if self.transport is not None:
+            self.transport.set_open(False)
+        if self._connection is not None:
+            self._connection.abort("communication set-up time is over")
         await self.board.safe_state(SafeStateReason.COMMUNICATION_ERROR)
 
     def _on_slac_action(self, action: Any) -> None:
@@ -410,6 +447,23 @@ class SeccDaemon:
                 await self.bus.wait_connected(5.0)
             except (TimeoutError, asyncio.TimeoutError):
                 log.warning("bus not connected yet; continuing without it for now")
+        self.transport = await start_evse_transport(
+            EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
+                                tls_context=self.tls_context,
+                                message_timeout=self.config.v2g.timers.message_timeout),
+            self._serve)
+        self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
+        if self._sim_control is not None:
+            await self._sim_control.start()
+        if self._sim_follower is not None:
+            self._sim_follower.plug_in()
+        log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
+                                      "protocols": ",".join(self.settings.protocols),
+                                      "tcp_port": self.transport.tcp.port if self.transport.tcp
+                                      else None,
+                                      "tls_port": self.transport.tls.port if self.transport.tls
+                                      else None})
+        self.ready.set()
 
     def _warn_expiring_certificates(self) -> None:
         """Ahead of time (30 days), at every start: certificates about to expire or expired."""
@@ -454,12 +508,8 @@ class SeccDaemon:
 
     async def stop(self) -> None:
         self._cancel_communication_setup()
-        if self.bus is not None and self.ready.is_set():
-            try:  # what the sessions reported reaches the outbox before the bus stops
-                await self.events_published(5.0)
-            except (TimeoutError, asyncio.TimeoutError):
-                log.error("session events not all recorded at stop",
-                          extra={"left": self._bus_events.qsize()})
+        if self._sim_control is not None:
+            await self._sim_control.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

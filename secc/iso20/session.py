@@ -62,7 +62,7 @@ from secc.iso20.table import (
     S,
 )
 from secc.v2g.core import DANGEROUS_STOPS, TERMINATED, Outcome, Reply, SessionCore
-from secc.v2g.dc import Setpoint
+from secc.v2g.dc import CableCheck, Setpoint
 from secc.v2g.evse import (
     Action,
     CloseConnection,
@@ -145,7 +145,7 @@ class Iso20Session(SessionCore):
         self.setpoint: Setpoint | None = None
         self.loop_count = 0
         self._renegotiation_requested = False
-        self._isolation_started = False
+        self.cable_check: CableCheck | None = None   # this charge's insulation test
         self.schedule_limit: float | None = None   # W, from the grid/CSMS
         self._schedule_decided = False
         self._needs_published = False
@@ -688,7 +688,7 @@ class Iso20Session(SessionCore):
         else:
             self.selected_service = None
             self.parameter_set = None
-            self._isolation_started = False
+            self.cable_check = None
             actions.append(PublishEvent("ServiceRenegotiation", {}))
         return Outcome(cm.SessionStopResType(header=None, response_code=OK), actions=actions,
                        next_state=next_state)

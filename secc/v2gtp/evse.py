@@ -44,7 +44,7 @@ class EVSETransportConfig:
     message_timeout: float | None = DEFAULT_MESSAGE_TIMEOUT
     handshake_timeout: float = 5.0
     max_payload_length: int = DEFAULT_MAX_PAYLOAD_LENGTH
-    busy_policy: BusyPolicy = BusyPolicy.REFUSE_NEW
+    busy_policy: BusyPolicy = BusyPolicy.REPLACE_SAME_PEER
     link_timeout: float = 5.0
 
     def server_config(self, tls: bool) -> V2GTPServerConfig:
@@ -67,6 +67,14 @@ class EVSETransport:
     @property
     def link(self) -> LinkLocalAddress:
         return self.sdp.link
+
+    def set_open(self, open_: bool) -> None:
+        """Offer the SECC (SDP answers, new V2G connections) or not: closed after the
+        communication set-up time ran out, open again at the next plug-in."""
+        self.sdp.open = open_
+        for server in (self.tcp, self.tls):
+            if server is not None:
+                server.accepting = open_
 
     async def close(self) -> None:
         self.sdp.close()
