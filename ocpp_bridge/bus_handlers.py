@@ -73,20 +73,12 @@ async def on_meter_values(bridge: Bridge, evse_id: int, message: dict[str, Any],
 async def on_session_state(bridge: Bridge, evse_id: int, state: dict[str, Any],
                            reply: Reply) -> None:
     status = bridge.connector_status_for(state["state"])
+    bridge.status.after_message(evse_id, state.get("after_message_id"))
     if bridge.connector_status.get(evse_id) == status:
         return
     bridge.connector_status[evse_id] = status
-    cp = bridge.cp
-    if cp is None or not bridge.online:
-        return  # sent for every EVSE after the next (re)connect
-
-    async def notify() -> None:
-        try:
-            await bridge.send_status(cp, evse_id, status)
-        except Exception as exc:  # noqa: BLE001 - resent after the next (re)connect anyway
-            log.warning("StatusNotification failed", extra={"evse": evse_id, "error": str(exc)})
-
-    bridge.spawn(notify())  # do not hold up the ordered bus handlers for a CSMS round trip
+    # sent when online, after this EVSE's queued TransactionEvents (ocpp_bridge/status.py)
+    bridge.status.changed(evse_id)
 
 
 async def on_session_event(bridge: Bridge, evse_id: int, event: dict[str, Any],

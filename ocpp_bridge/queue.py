@@ -242,6 +242,23 @@ class TransactionQueue:
             "SELECT evse_id, session_id, transaction_id FROM transactions WHERE ended = 0"
             " ORDER BY created").fetchall()
 
+    def message_state(self, message_id: str) -> str | None:
+        """queued, sent or dead; None when the message has not arrived (or was pruned)."""
+        row = self._db.execute("SELECT state FROM messages WHERE message_id = ?",
+                               (message_id,)).fetchone()
+        return row[0] if row else None
+
+    def has_open_transaction(self, evse_id: int) -> bool:
+        """A transaction of this EVSE whose Ended event has not arrived yet."""
+        return self._db.execute("SELECT 1 FROM transactions WHERE evse_id = ? AND ended = 0"
+                                " LIMIT 1", (evse_id,)).fetchone() is not None
+
+    def queued_transaction_events(self, evse_id: int) -> int:
+        """TransactionEvents of this EVSE not yet delivered to the CSMS."""
+        return self._db.execute(
+            "SELECT COUNT(*) FROM messages WHERE state = 'queued' AND action = 'TransactionEvent'"
+            " AND json_extract(payload, '$.evse.id') = ?", (evse_id,)).fetchone()[0]
+
     # --- sending ------------------------------------------------------------------------------
     def head(self) -> QueuedMessage | None:
         """The oldest unsent message: the only one that may be sent now (strict order)."""

@@ -102,11 +102,12 @@ class CsmsPki:
     """The CSMS's TLS PKI (not ISO 15118's): root, server cert, station CA, client certs."""
 
     directory: Path
+    root_name: str = "CSMS Root CA"   # a CSMS moving to a new root: give it its own name
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.root_key = ec.generate_private_key(ec.SECP256R1())
-        self.root = _cert("CSMS Root CA", self.root_key, None, self.root_key, ca=True)
+        self.root = _cert(self.root_name, self.root_key, None, self.root_key, ca=True)
         self.server_key = ec.generate_private_key(ec.SECP256R1())
         self.server = _cert("localhost", self.server_key, self.root.subject, self.root_key,
                             ca=False, eku=[ExtendedKeyUsageOID.SERVER_AUTH],

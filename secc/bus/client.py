@@ -104,6 +104,7 @@ class SeccBusClient:
         self.endpoint.on_connect.append(self._announce)
         self._bridge_online = False
         self._csms_accepted = False
+        self._last_persisted: str | None = None
         self.endpoint.subscribe(contract.BY_NAME["bridge_online"].topic, self._on_bridge_state,
                                 inline=True)
         self.endpoint.subscribe(contract.BY_NAME["csms_connection"].topic,
@@ -180,6 +181,8 @@ class SeccBusClient:
                                    "timestamp": utc_now()}
         if protocol:
             payload["protocol"] = protocol
+        if self._last_persisted:   # the bridge holds the state until that message is through
+            payload["after_message_id"] = self._last_persisted
         self._state = contract.encode("session_state", payload)
         with contextlib.suppress(BusUnavailable):
             await self.endpoint.publish(contract.BY_NAME["session_state"].topic_for(self.evse_id),
@@ -233,6 +236,7 @@ class SeccBusClient:
             payload["generated_offline"] = True
         contract.validate(contract.BY_NAME[channel].schema, payload)
         message_id = self.outbox.add(channel, self.evse_id, payload)
+        self._last_persisted = message_id
         self._wake.set()
         return message_id
 

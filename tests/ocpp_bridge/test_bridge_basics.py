@@ -17,11 +17,11 @@ async def test_bridge_boots_and_reports_status_of_the_evse(tmp_path, bus_broker,
             await online_bridge(bridge, csms)
             await secc.wait_connected()
             await secc.publish_state("Occupied", session_id="aa01")
-            statuses = await csms.wait_for("StatusNotification")
+            await wait_until(lambda: {"evseId": 1, "connectorStatus": "Occupied"} in [
+                {k: s[k] for k in ("evseId", "connectorStatus")}
+                for s in csms.messages("StatusNotification")], 10, "Occupied")
     boot = csms.messages("BootNotification")[0]
     assert boot["chargingStation"]["vendorName"] == "pysecc"
-    assert statuses[-1]["connectorStatus"] == "Occupied"
-    assert statuses[-1]["evseId"] == 1
 
 
 async def test_eim_authorize_accepted_via_bus_authorizer(tmp_path, bus_broker, csms):
