@@ -34,6 +34,7 @@ from ocpp_bridge.config import BridgeConfig
 from ocpp_bridge.device_model import DeviceModel
 from ocpp_bridge.diagnostics import CsmsOffline, CsmsPending
 from ocpp_bridge.ocpp_io import CsmsCallError
+from ocpp_bridge.local_auth import LocalAuthList
 from ocpp_bridge.offline_auth import AuthCache
 from ocpp_bridge.queue import TransactionQueue
 from ocpp_bridge.status import StatusReporter
@@ -73,12 +74,15 @@ class Bridge:
                                       message_attempts=csms.message_attempts)
         self.certificates = CertificateStore(config.storage.certificates)
         self.auth_cache = AuthCache(config.storage.queue.parent / "auth_cache.db")
+        self.local_list = LocalAuthList(config.storage.queue.parent / "local_auth_list.db")
         self.device_model = DeviceModel(config.storage.queue.parent / "device_model.json")
         self.device_model.set_local("SecurityCtrlr", "SecurityProfile", csms.security_profile)
         self.device_model.set_local("SecurityCtrlr", "Identity", csms.station_id)
+        self.device_model.set_local("LocalAuthListCtrlr", "Entries", self.local_list.entries())
         self.cp: Any = None
         self.registration: str | None = None
         self.booted = False
+        self.boot_reason = "PowerUp"        # RemoteReset after a Reset of the whole station
         self.connector_status: dict[int, str] = {}   # latest per EVSE, from the SECC
         self.status = StatusReporter(self)
         self.csms_connections = 0
@@ -101,6 +105,7 @@ class Bridge:
         """Close the databases (after run() was cancelled)."""
         self.queue.close()
         self.auth_cache.close()
+        self.local_list.close()
 
     # --- state ---------------------------------------------------------------------------------
     @property
@@ -163,7 +168,7 @@ class Bridge:
             raw = await self.bus.request(channel.topic_for(evse_id),
                                          contract.encode(channel.schema, payload),
                                          self.config.station.command_timeout)
-            reply = contract.decode_reply("command_response", raw)
+            reply = contract.decode_reply(channel.reply_schema or "command_response", raw)
         except (BusTimeout, BusUnavailable, contract.BusPayloadError) as exc:
             log.warning("SECC did not answer a command", extra={"evse": evse_id,
                                                                 "command": name, "error": str(exc)})
@@ -302,7 +307,8 @@ class Bridge:
 
     async def _online_work(self, cp: Any) -> None:
         if not self.booted or self.registration != "Accepted":
-            await self.boot(cp, "PowerUp")
+            await self.boot(cp, self.boot_reason)
+            self.boot_reason = "PowerUp"
         await self.publish_csms_state()
         self.queue.prune(time.time())
         self.queue.reset_backoff()

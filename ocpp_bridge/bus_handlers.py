@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp_bridge.certificates import CertificateError, contract_ocsp_data
 from ocpp_bridge.diagnostics import CsmsOffline, bus_error_for
+from ocpp_bridge.local_auth import authorize_from_list
 from ocpp_bridge.offline_auth import cache_expiry, validate_contract_offline
 from secc import contract
 from secc.common.mqtt import BusUnavailable, Incoming
@@ -160,8 +161,13 @@ def _authorize_offline(bridge: Bridge, request: dict[str, Any]) -> dict[str, Any
         status, certificate_status, reason = validate_contract_offline(chain,
                                                                        bridge.certificates)
         return {"status": status, "certificate_status": certificate_status, "reason": reason}
-    if model.get("AuthCtrlr", "LocalAuthorizeOffline") and model.get("AuthCacheCtrlr",
-                                                                      "Enabled"):
+    if not model.get("AuthCtrlr", "LocalAuthorizeOffline"):
+        return None
+    listed = authorize_from_list(bridge, request["id_token"], request["id_token_type"],
+                                 time.time())
+    if listed is not None:   # C14: the local list decides before the cache
+        return listed
+    if model.get("AuthCacheCtrlr", "Enabled"):
         cached = bridge.auth_cache.lookup(request["id_token"], request["id_token_type"],
                                           time.time())
         if cached == "Accepted":

@@ -47,12 +47,20 @@ DEFINITIONS: dict[tuple[str, str], VariableDef] = {
     ("OCPPCommCtrlr", "MessageTimeout"): VariableDef(int, "ReadWrite", 10, min_value=1),
     ("AuthCtrlr", "AuthorizeRemoteStart"): VariableDef(bool, "ReadWrite", True),
     ("AuthCtrlr", "LocalAuthorizeOffline"): VariableDef(bool, "ReadWrite", False),
+    ("AuthCtrlr", "LocalPreAuthorize"): VariableDef(bool, "ReadOnly", False),
     ("AuthCacheCtrlr", "Enabled"): VariableDef(bool, "ReadWrite", True),
+    ("AuthCacheCtrlr", "Available"): VariableDef(bool, "ReadOnly", True),
     ("AuthCacheCtrlr", "LifeTime"): VariableDef(int, "ReadWrite", 7 * 86400, min_value=0),
+    ("LocalAuthListCtrlr", "Enabled"): VariableDef(bool, "ReadWrite", True),
+    ("LocalAuthListCtrlr", "Available"): VariableDef(bool, "ReadOnly", True),
+    ("LocalAuthListCtrlr", "Entries"): VariableDef(int, "ReadOnly", 0),
+    ("LocalAuthListCtrlr", "ItemsPerMessage"): VariableDef(int, "ReadOnly", 250),
+    ("LocalAuthListCtrlr", "BytesPerMessage"): VariableDef(int, "ReadOnly", 2 ** 20),
     ("SampledDataCtrlr", "TxUpdatedInterval"): VariableDef(int, "ReadWrite", 60, min_value=0),
     ("SampledDataCtrlr", "SignReadings"): VariableDef(bool, "ReadWrite", True),
     ("SmartChargingCtrlr", "Enabled"): VariableDef(bool, "ReadWrite", True),
     ("DeviceDataCtrlr", "ItemsPerMessage"): VariableDef(int, "ReadOnly", 32),
+    ("DeviceDataCtrlr", "BytesPerMessage"): VariableDef(int, "ReadOnly", 2 ** 20),
 }
 
 KNOWN_COMPONENTS = {component for component, _ in DEFINITIONS}

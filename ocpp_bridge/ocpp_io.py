@@ -18,6 +18,7 @@ Three things the package does not do the way a charger needs:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import json
@@ -25,6 +26,7 @@ import uuid
 from typing import Any
 
 from jsonschema import Draft4Validator
+from websockets.exceptions import ConnectionClosed
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from ocpp.exceptions import (
     FormatViolationError,
@@ -173,18 +175,26 @@ class RawChargePoint(ChargePoint):
         self._request_tasks.add(task)
         task.add_done_callback(self._request_tasks.discard)
 
+    def handles(self, action: str) -> bool:
+        return "_on_action" in self.route_map.get(action, {})
+
     async def _handle_call_safely(self, message: Call) -> None:
         try:
-            if "_on_action" not in self.route_map.get(message.action, {}):
+            if not self.handles(message.action):
                 raise unhandled_action_error(message.action)
             await self._handle_call(message)
         except OCPPError as error:
             log.warning("CSMS request refused", extra={"action": message.action,
                                                        "error": error.code})
-            await self._send(message.create_call_error(error).to_json())
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(message.create_call_error(error).to_json())
+        except ConnectionClosed:
+            log.info("connection closed before the answer went out",
+                     extra={"action": message.action})
         except Exception:  # noqa: BLE001 - answer, never die on one request
             log.exception("CSMS request handler failed", extra={"action": message.action})
-            await self._send(message.create_call_error(RuntimeError()).to_json())
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(message.create_call_error(RuntimeError()).to_json())
 
     async def _reject_frame(self, raw: str | bytes, exc: OCPPError) -> None:
         """Answer a malformed frame with CALLERROR when it has a message id, else just log."""

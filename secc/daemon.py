@@ -126,6 +126,15 @@ class SeccDaemon:
 
             self.reporter = TransactionReporter(self.bus, self.board,
                                                 self.config.bus.meter_interval)
+        self.commands = None   # CSMS commands via the bridge (reset, availability, unlock...)
+        self._stop_cause = ""
+        if self.bus is not None:
+            from secc.session.evse_commands import EvseCommands
+
+            self.commands = EvseCommands(
+                self.board, self.bus, hlc_duty_percent=self.config.slac.hlc_pwm_duty_percent,
+                session_active=lambda: self._connection is not None,
+                stop_session=self._stop_session, reporter=self.reporter)
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:
@@ -135,8 +144,15 @@ class SeccDaemon:
         if event.kind == "SessionStarted":
             self._session_id = session_id
             self._cancel_communication_setup()
+        if event.kind == "SessionStopped" and self._stop_cause:
+            event.data["evse_stop_reason"] = self._stop_cause   # e.g. immediate_reset
+            self._stop_cause = ""
         if self.bus is None:
             return
+        if self.commands is not None and event.kind in ("SessionStarted", "ChargingStarted",
+                                                        "ChargingStopped"):
+            self.commands.charging = event.kind == "ChargingStarted"
+            await self.commands.publish_state(session_id)
         named = BUS_SESSION_EVENTS.get(event.kind)
         if named is not None and session_id:
             name, extra = named
@@ -163,6 +179,11 @@ class SeccDaemon:
         log.info("remote stop requested", extra={"session": self._session_id})
         return {"status": "Accepted", "session_id": self._session_id}
 
+    def _stop_session(self, cause: str) -> None:
+        """Stop the running session as a remote stop does, reporting ``cause`` (Reset)."""
+        self._stop_cause = cause
+        self.controller.request_remote_stop()
+
     # --- V2G connections --------------------------------------------------------------------------
     async def _serve(self, conn: V2GTPConnection) -> None:
         self._connection = conn
@@ -171,6 +192,9 @@ class SeccDaemon:
             self.summaries.append(summary)
         finally:
             self._connection = None
+            if self.commands is not None:   # Scheduled availability/reset, then the state
+                await self.commands.session_ended()
+                await self.commands.publish_state()
 
     # --- pilot and SLAC ---------------------------------------------------------------------------
     async def _watch_board(self) -> None:
@@ -187,8 +211,14 @@ class SeccDaemon:
                 await self._plugged_in()
             elif event.state is PilotState.A:
                 await self._unplugged()
+            if self.commands is not None:
+                await self.commands.publish_state(self._session_id or None
+                                                  if self._connection else None)
 
     async def _plugged_in(self) -> None:
+        if self.commands is not None and not self.commands.may_offer_charging():
+            log.info("EV plugged in, EVSE inoperative: no PWM, no session")
+            return
         try:
             await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
         except BoardError as exc:  # e-stop, isolation fault ...: the board refuses, stay safe
@@ -274,6 +304,7 @@ class SeccDaemon:
             await self._slac.open()
         if self.bus is not None:
             self.bus.on_command("request_stop_transaction", self._on_remote_stop)
+            self.commands.register()
             await self.bus.start()
             try:  # a charger whose broker is late still charges: authorization waits then
                 await self.bus.wait_connected(5.0)
@@ -289,6 +320,8 @@ class SeccDaemon:
                                       else None,
                                       "tls_port": self.transport.tls.port if self.transport.tls
                                       else None})
+        if self.commands is not None:
+            await self.commands.publish_state()
         self.ready.set()
 
     async def stop(self) -> None:

@@ -41,7 +41,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from ocpp.charge_point import camel_to_snake_case
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, \
+    snake_to_camel_case
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp.messages import MessageType
@@ -292,6 +293,21 @@ class CsmsStation(RawChargePoint):
         payload = behaviour.payload if behaviour.payload is not None else \
             _default_answer(action, request, behaviour.mode)
         return getattr(call_result, action)(**camel_to_snake_case(payload))
+
+    def handles(self, action: str) -> bool:
+        return super().handles(action) or hasattr(call_result, action)
+
+    async def _handle_call(self, msg: Any) -> Any:
+        """A station message without its own handler below (LogStatusNotification, ...) is
+        still schema-checked and answered per behaviour, so the CSMS learns new messages
+        without code."""
+        if msg.action not in self.route_map and hasattr(call_result, msg.action):
+            validate_ocpp(msg.action, MessageType.Call, msg.payload)
+            answer = await self._answer(msg.action, msg.payload)
+            payload = snake_to_camel_case(remove_nones(serialize_as_dict(answer)))
+            await self._send(msg.create_call_result(payload).to_json())
+            return None
+        return await super()._handle_call(msg)
 
     def _last(self, action: str) -> dict[str, Any]:
         for item in reversed(self.csms.received):

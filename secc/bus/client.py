@@ -352,4 +352,5 @@ class SeccBusClient:
             reply = {"status": "Rejected", "reason": f"SECC has no handler for {channel.name}"}
         else:
             reply = await handler(payload)
-        await self.endpoint.reply(message, contract.encode("command_response", reply))
+        await self.endpoint.reply(message, contract.encode(channel.reply_schema or
+                                                           "command_response", reply))

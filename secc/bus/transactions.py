@@ -34,6 +34,8 @@ TRANSACTION_EVENTS: dict[str, tuple[str, str, str | None]] = {
 def stopped_reason(reason: str) -> tuple[str, str]:
     """(trigger reason, stopped reason) of the Ended event from the session's end reason."""
     text = reason.lower()
+    if "reset" in text:   # secc.session.evse_commands.RESET_STOP_CAUSE
+        return "ResetCommand", "ImmediateReset"
     if "emergency" in text:
         return "AbnormalCondition", "EmergencyStop"
     if "isolation" in text:
@@ -75,6 +77,7 @@ class TransactionReporter:
         self.meter_interval = meter_interval
         self._periodic: asyncio.Task | None = None
         self._id_token: dict[str, str] | None = None
+        self.session_id: str | None = None     # the running transaction's session
 
     async def _readings(self, context: str | None = None) -> list[dict[str, Any]]:
         """The meter now; at the transaction's begin and end the energy register is signed
@@ -98,6 +101,7 @@ class TransactionReporter:
         if mapping is None or not session_id:
             return
         event_type, trigger, state = mapping
+        self.session_id = None if event_type == "Ended" else str(session_id)
         context = {"Started": "Transaction.Begin", "Ended": "Transaction.End"}.get(event_type)
         kwargs: dict[str, Any] = {"readings": await self._readings(context)}
         if state:
@@ -116,6 +120,18 @@ class TransactionReporter:
             self._start_periodic(session_id)
         elif event.kind in ("ChargingStopped", "SessionStopped"):
             await self._stop_periodic()
+
+    async def triggered_meter_values(self) -> str:
+        """TriggerMessage(MeterValues): a reading now, context Trigger (a MeterValues
+        message even during a transaction)."""
+        return await self.bus.send_meter_values(await self._readings("Trigger"))
+
+    async def triggered_transaction_event(self) -> str | None:
+        """TriggerMessage(TransactionEvent): Updated/Trigger for the running transaction."""
+        if self.session_id is None:
+            return None
+        return await self.bus.send_transaction_event("Updated", self.session_id, "Trigger",
+                                                     readings=await self._readings("Trigger"))
 
     def _start_periodic(self, session_id: str) -> None:
         if self._periodic is None:

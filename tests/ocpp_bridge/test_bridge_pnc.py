@@ -239,7 +239,7 @@ async def test_trigger_sign_v2g_certificate_roundtrip(tmp_path, bus_broker, csms
         ids = await csms.call(STATION, "GetInstalledCertificateIds",
                               {"certificateType": ["V2GCertificateChain"]})
         unknown = await csms.call(STATION, "TriggerMessage", {"requestedMessage":
-                                                              "LogStatusNotification"})
+                                                              "SignCombinedCertificate"})
     assert answer == {"status": "Accepted"}
     assert "CERTIFICATE REQUEST" in csms.messages("SignCertificate")[0]["csr"]
     assert csms.messages("SignCertificate")[0]["certificateType"] == "V2GCertificate"
