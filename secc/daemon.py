@@ -134,7 +134,8 @@ class SeccDaemon:
             self.commands = EvseCommands(
                 self.board, self.bus, hlc_duty_percent=self.config.slac.hlc_pwm_duty_percent,
                 session_active=lambda: self._connection is not None,
-                stop_session=self._stop_session, reporter=self.reporter)
+                stop_session=self._stop_session, reporter=self.reporter,
+                offer_charging=self._plugged_in)
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:

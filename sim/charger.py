@@ -161,6 +161,7 @@ def run_charger_session(link, work: Path, ev_config: Any, *, output: str = "dc",
             try:
                 board.ev_set_pilot("B")
                 ready.set_result((board, asyncio.get_running_loop()))
+                extra["daemon"] = daemon
                 if during is not None:
                     await during(stack, extra)
                 await wait_for_event(ev_done)

@@ -41,7 +41,10 @@ class EvseCommands:
                  session_active: Callable[[], bool],
                  stop_session: Callable[[str], None],
                  reporter: Any = None,
-                 on_reset: Callable[[], Awaitable[None]] | None = None) -> None:
+                 on_reset: Callable[[], Awaitable[None]] | None = None,
+                 offer_charging: Callable[[], Awaitable[None]] | None = None) -> None:
+        """``offer_charging``: what the daemon does at a plug-in (5 % PWM, SLAC); used when
+        the EVSE becomes operative again, or is reset, with a car plugged in."""
         self.board = board
         self.bus = bus
         self.hlc_duty_percent = hlc_duty_percent
@@ -49,6 +52,7 @@ class EvseCommands:
         self.stop_session = stop_session
         self.reporter = reporter
         self.on_reset = on_reset
+        self.offer_charging = offer_charging
         self.operative = True
         self.charging = False
         self.pending_operative: bool | None = None
@@ -108,15 +112,22 @@ class EvseCommands:
         changed = operative != self.operative
         self.operative = operative
         log.info("EVSE availability", extra={"operative": operative, "changed": changed})
-        plugged = self.board.pilot_state in PLUGGED
         try:
             if not operative:
                 await self.board.set_pilot(PilotSignal.x1())
-            elif plugged and not self.session_active():
-                await self.board.set_pilot(PilotSignal.hlc(self.hlc_duty_percent))
+            elif changed and not self.session_active():
+                await self._offer_if_plugged()
         except BoardError as exc:
             log.warning("pilot not changed", extra={"error": str(exc)})
         await self.publish_state()
+
+    async def _offer_if_plugged(self) -> None:
+        if self.board.pilot_state not in PLUGGED:
+            return
+        if self.offer_charging is not None:
+            await self.offer_charging()
+        else:
+            await self.board.set_pilot(PilotSignal.hlc(self.hlc_duty_percent))
 
     async def on_reset_command(self, command: dict[str, Any]) -> dict[str, Any]:
         if not self.session_active():
@@ -142,8 +153,8 @@ class EvseCommands:
         try:
             if not self.operative:
                 await self.board.set_pilot(PilotSignal.x1())
-            elif self.board.pilot_state in PLUGGED:
-                await self.board.set_pilot(PilotSignal.hlc(self.hlc_duty_percent))
+            else:
+                await self._offer_if_plugged()
         except BoardError as exc:
             log.warning("pilot not restored after reset", extra={"error": str(exc)})
         self.resets += 1
