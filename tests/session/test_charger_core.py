@@ -43,9 +43,11 @@ def test_immediate_reset_ends_the_transaction_and_the_charger_is_ready_again(
         extra["answer"] = await stack.csms.call(STATION_ID, "Reset", {"type": "Immediate"})
         assert await wait_until(lambda: [b["reason"] for b in stack.csms.messages(
             "BootNotification")][-1:] == ["RemoteReset"], 30), stack.received()
-        boot_at = len(stack.csms.received)
+        boot_at = next(i for i, r in enumerate(stack.csms.received)
+                       if r.action == "BootNotification" and r.payload["reason"] == "RemoteReset")
         assert await wait_until(lambda: any(
-            r.action == "StatusNotification" for r in stack.csms.received[boot_at:]), 10)
+            r.action == "StatusNotification" for r in stack.csms.received[boot_at:]), 10), \
+            order_of(stack.csms)
         extra["after_reset"] = [r.payload["connectorStatus"] for r in
                                 stack.csms.received[boot_at:]
                                 if r.action == "StatusNotification"]
