@@ -40,6 +40,9 @@ async def test_transaction_events_reach_csms_in_order_with_seqno(tmp_path, bus_b
     async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
         async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
             await online_bridge(bridge, csms)
+            # the SECC learns it from the bridge's retained topics; before that it would
+            # (rightly) mark its events generated offline
+            await wait_until(lambda: secc.csms_available, 10, "SECC sees the CSMS")
             await secc.send_transaction_event("Started", "aa03", "CablePluggedIn",
                                               charging_state="EVConnected")
             await secc.send_meter_values([reading(utc_now(), [

@@ -109,10 +109,13 @@ async def test_change_availability_during_a_session_is_scheduled(tmp_path, bus_b
 async def test_unlock_connector_only_when_safe(tmp_path, bus_broker, csms):
     async with station(tmp_path, bus_broker, csms) as (_, evse):
         await evse.board.lock()
-        evse.board.plant.contactors_feedback = True      # a contactor not proven open
+        evse.board.inject_welded_contactor()             # a contactor not proven open
+        evse.board.plant.contactors_feedback = True
         unsafe = await csms.call(STATION, "UnlockConnector", {"evseId": 1, "connectorId": 1})
         assert unsafe["status"] == "UnlockFailed"
+        assert "contactors not proven open" in evse.board.unlock_blockers()
         assert evse.board.lock_state.value == "locked"
+        evse.board.inject_welded_contactor(False)
         evse.board.plant.contactors_feedback = False
         evse.session = True
         busy = await csms.call(STATION, "UnlockConnector", {"evseId": 1, "connectorId": 1})
