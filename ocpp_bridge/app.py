@@ -83,6 +83,7 @@ class Bridge:
         self.registration: str | None = None
         self.booted = False
         self.boot_reason = "PowerUp"        # RemoteReset after a Reset of the whole station
+        self.reconnect_now = False          # set when we drop the connection on purpose
         self.connector_status: dict[int, str] = {}   # latest per EVSE, from the SECC
         self.status = StatusReporter(self)
         self.csms_connections = 0
@@ -245,9 +246,14 @@ class Bridge:
                               extra={"url": url, "http_status": status})
             except (OSError, websockets.exceptions.WebSocketException, asyncio.TimeoutError,
                     TimeoutError) as exc:
-                log.warning("CSMS connection failed or lost", extra={
-                    "url": url, "error": f"{type(exc).__name__}: {exc}",
-                    "retry_in": round(backoff, 2)})
+                if self._ws_opened:   # it was up: a fresh failure, start the backoff over
+                    backoff = csms.retry_initial
+                if self.reconnect_now:
+                    log.info("reconnecting to the CSMS (station reset)", extra={"url": url})
+                else:
+                    log.warning("CSMS connection failed or lost", extra={
+                        "url": url, "error": f"{type(exc).__name__}: {exc}",
+                        "retry_in": round(backoff, 2)})
                 if trace is not None and trace.server_version and not self._ws_opened:
                     # TLS 1.3: a refused client certificate surfaces only after the handshake,
                     # as an alert (when asyncio lets us read it) or a bare close.
@@ -268,6 +274,9 @@ class Bridge:
                     self.cp.cancel_requests()
                 self.cp = None
                 await self.publish_csms_state()
+            if self.reconnect_now:   # our own disconnect (Reset): no backoff
+                self.reconnect_now = False
+                continue
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(backoff * 2, csms.retry_max)
 

@@ -99,6 +99,7 @@ async def restart_when_idle(bridge: Bridge, cp: Any) -> None:
     log.info("station reset: reconnecting to the CSMS with BootNotification(RemoteReset)")
     bridge.booted = False
     bridge.boot_reason = "RemoteReset"
+    bridge.reconnect_now = True
     await cp._connection.close()
 
 
