@@ -78,7 +78,9 @@ class Bridge:
         self.device_model = DeviceModel(config.storage.queue.parent / "device_model.json")
         self.device_model.set_local("SecurityCtrlr", "SecurityProfile", csms.security_profile)
         self.device_model.set_local("SecurityCtrlr", "Identity", csms.station_id)
-        self.device_model.set_local("LocalAuthListCtrlr", "Entries", self.local_list.entries())
+        self.device_model.live[("LocalAuthListCtrlr", "Entries")] = self.local_list.entries
+        self.device_model.live[("SecurityCtrlr", "CertificateEntries")] = \
+            lambda: len(self.certificates.installed_ids(None))
         self.cp: Any = None
         self.registration: str | None = None
         self.booted = False

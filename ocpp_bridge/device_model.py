@@ -93,6 +93,8 @@ class DeviceModel:
         self.path = path
         self._values: dict[tuple[str, str], Any] = {k: d.default for k, d in DEFINITIONS.items()}
         self._values.update(overrides or {})
+        # read-only variables the bridge computes when asked (counts of stored entries)
+        self.live: dict[tuple[str, str], Any] = {}
         if path and path.exists():
             try:
                 stored = json.loads(path.read_text())
@@ -105,7 +107,8 @@ class DeviceModel:
                           extra={"path": str(path), "error": str(exc)})
 
     def get(self, component: str, variable: str) -> Any:
-        return self._values[(component, variable)]
+        live = self.live.get((component, variable))
+        return live() if live is not None else self._values[(component, variable)]
 
     def set_local(self, component: str, variable: str, value: Any) -> None:
         """Set from the bridge itself (e.g. the configured security profile)."""
@@ -122,7 +125,7 @@ class DeviceModel:
             return "NotSupportedAttributeType", None
         if definition.mutability == "WriteOnly":
             return "Rejected", None
-        return "Accepted", _render(self._values[(component, variable)])
+        return "Accepted", _render(self.get(component, variable))
 
     def set_variable(self, component: str, variable: str, text: str,
                      attribute: str = "Actual") -> str:

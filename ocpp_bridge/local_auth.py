@@ -116,7 +116,6 @@ class LocalListHandlers:
             return call_result.SendLocalList(status="Failed", status_info={
                 "reason_code": "TooManyElements"})
         status = self.bridge.local_list.update(version_number, update_type == "Full", items)
-        model.set_local("LocalAuthListCtrlr", "Entries", self.bridge.local_list.entries())
         log.info("SendLocalList", extra={"version": version_number, "update": update_type,
                                          "items": len(items), "status": status,
                                          "entries": self.bridge.local_list.entries()})

@@ -21,6 +21,7 @@ from secc.bus.authorizer import BusAuthorizer
 from secc.bus.client import SeccBusClient
 from secc.bus.transactions import TransactionReporter
 from secc.session.evse_commands import EvseCommands
+from sim.csms import CsmsPki
 
 
 class Evse:
@@ -323,8 +324,15 @@ async def test_local_auth_list_versions_and_offline_authorization(tmp_path, bus_
             assert diff["status"] == "Accepted"
             assert (await csms.call(STATION, "GetLocalListVersion", {}))["versionNumber"] == 6
             entries = await csms.call(STATION, "GetVariables", {"getVariableData": [{
-                "component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": "Entries"}}]})
-            assert entries["getVariableResult"][0]["attributeValue"] == "3"
+                "component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": "Entries"}}, {
+                "component": {"name": "SecurityCtrlr"}, "variable": {"name": "CertificateEntries"}}]})
+            assert [r["attributeValue"] for r in entries["getVariableResult"]] == ["3", "0"]
+            await csms.call(STATION, "InstallCertificate", {
+                "certificateType": "MORootCertificate",
+                "certificate": CsmsPki(tmp_path / "pki").files["root"].read_text()})
+            entries = await csms.call(STATION, "GetVariables", {"getVariableData": [{
+                "component": {"name": "SecurityCtrlr"}, "variable": {"name": "CertificateEntries"}}]})
+            assert entries["getVariableResult"][0]["attributeValue"] == "1"
             await csms.call(STATION, "SetVariables", {"setVariableData": [{
                 "component": {"name": "AuthCtrlr"}, "variable": {"name": "LocalAuthorizeOffline"},
                 "attributeValue": "true"}]})
