@@ -135,7 +135,9 @@ class SeccDaemon:
                 self.board, self.bus, hlc_duty_percent=self.config.slac.hlc_pwm_duty_percent,
                 session_active=lambda: self._connection is not None,
                 stop_session=self._stop_session, reporter=self.reporter,
-                offer_charging=self._plugged_in)
+                offer_charging=self._plugged_in,
+                state_path=Path(self.config.bus.state_dir)
+                / f"availability-{self.config.board.name}.json")
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:
@@ -187,6 +189,11 @@ class SeccDaemon:
 
     # --- V2G connections --------------------------------------------------------------------------
     async def _serve(self, conn: V2GTPConnection) -> None:
+        if self.commands is not None and not self.commands.may_offer_charging():
+            # no PWM is offered, so a conforming car never gets here; one that does is refused
+            log.warning("V2G connection refused: EVSE inoperative or resetting")
+            conn.abort("EVSE inoperative")
+            return
         self._connection = conn
         try:
             summary = await run_v2g_session(conn, self.settings, self.controller)
@@ -322,6 +329,8 @@ class SeccDaemon:
                                       "tls_port": self.transport.tls.port if self.transport.tls
                                       else None})
         if self.commands is not None:
+            if not self.commands.operative:   # kept from before the restart
+                await self.board.set_pilot(PilotSignal.x1())
             await self.commands.publish_state()
         self.ready.set()
 

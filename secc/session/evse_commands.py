@@ -24,7 +24,9 @@ Commands (docs/bus.md): ``reset``, ``change_availability``, ``unlock_connector``
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from hal.board import BoardError, PilotSignal, PilotState, SafeStateReason
@@ -42,9 +44,11 @@ class EvseCommands:
                  stop_session: Callable[[str], None],
                  reporter: Any = None,
                  on_reset: Callable[[], Awaitable[None]] | None = None,
-                 offer_charging: Callable[[], Awaitable[None]] | None = None) -> None:
+                 offer_charging: Callable[[], Awaitable[None]] | None = None,
+                 state_path: Path | None = None) -> None:
         """``offer_charging``: what the daemon does at a plug-in (5 % PWM, SLAC); used when
-        the EVSE becomes operative again, or is reset, with a car plugged in."""
+        the EVSE becomes operative again, or is reset, with a car plugged in.
+        ``state_path``: where the availability is kept across restarts (JSON)."""
         self.board = board
         self.bus = bus
         self.hlc_duty_percent = hlc_duty_percent
@@ -53,7 +57,8 @@ class EvseCommands:
         self.reporter = reporter
         self.on_reset = on_reset
         self.offer_charging = offer_charging
-        self.operative = True
+        self.state_path = state_path
+        self.operative = self._load_operative()
         self.charging = False
         self.pending_operative: bool | None = None
         self.pending_reset = False
@@ -108,9 +113,32 @@ class EvseCommands:
         await self._set_operative(operative)
         return {"status": "Accepted"}
 
+    def _load_operative(self) -> bool:
+        if self.state_path is None or not self.state_path.exists():
+            return True
+        try:
+            return bool(json.loads(self.state_path.read_text())["operative"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("availability file unreadable, EVSE operative", extra={
+                "path": str(self.state_path), "error": repr(exc)})
+            return True
+
+    def _save_operative(self) -> None:
+        if self.state_path is None:
+            return
+        try:   # rare (a CSMS command), not on a session's path
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"operative": self.operative}))
+            tmp.replace(self.state_path)
+        except OSError as exc:
+            log.error("availability not saved: it will not survive a restart", extra={
+                "path": str(self.state_path), "error": repr(exc)})
+
     async def _set_operative(self, operative: bool) -> None:
         changed = operative != self.operative
         self.operative = operative
+        if changed:
+            self._save_operative()
         log.info("EVSE availability", extra={"operative": operative, "changed": changed})
         try:
             if not operative:
