@@ -34,12 +34,12 @@ from ocpp_bridge.config import (  # noqa: E402
     StorageConfig,
     to_toml,
 )
-from secc.bus.broker import LocalBroker  # noqa: E402
 from secc.bus.client import SeccBusClient, SeccBusConfig  # noqa: E402
 from secc.bus.transactions import TransactionReporter  # noqa: E402
 from secc.common.mqtt import BrokerConfig  # noqa: E402
 from secc.session.evse_commands import EvseCommands  # noqa: E402
 from sim.csms import TestCsms  # noqa: E402
+from sim.testing.broker import MosquittoBroker  # noqa: E402
 
 RESETS = 10
 AVAILABILITY_CHANGES = 20
@@ -64,7 +64,7 @@ async def until(predicate, timeout: float = 20.0) -> float:
 
 async def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="pysecc-core-bench-"))
-    with LocalBroker(username="bench", password="bench-pw") as broker:
+    with MosquittoBroker(username="bench", password="bench-pw") as broker:
         csms = await TestCsms(passwords={STATION: "bench-password"}).start()
         config = BridgeConfig(
             csms=CsmsConfig(url=csms.url, station_id=STATION, password="bench-password",

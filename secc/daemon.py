@@ -21,12 +21,13 @@ from typing import Any
 from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, SafeStateReason
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
 from secc.config import BoardConfig
-from secc.iso2 import PausedSessions
+from secc.contract.reasons import EndReason
 from secc.common.logs import layer_logger
 from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
 from secc.v2g.evse import EvseLimits, PublishEvent
+from secc.v2g.paused import PausedSessions
 from secc.v2g.quirks import validate as validate_quirks
 from secc.v2gtp import V2GTPConnection
 from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_transport
@@ -61,9 +62,9 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
     return SessionSettings(
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
         limits=limits, timers=config.v2g.timers, quirks=validate_quirks(config.v2g.quirks),
-        core_options={"iso2": {"energy_transfer_modes": iso2_modes, "paused_sessions": paused,
-                               **pnc},
-                      "iso20-dc": dict(pnc), "iso20-ac": dict(pnc)})
+        core_options={"iso2": {"energy_transfer_modes": iso2_modes, **pnc},
+                      "iso20-dc": dict(pnc), "iso20-ac": dict(pnc)},
+        paused_sessions=paused)
 
 
 def server_tls_context(config: BoardConfig) -> ssl.SSLContext | None:
@@ -127,7 +128,7 @@ class SeccDaemon:
             self.reporter = TransactionReporter(self.bus, self.board,
                                                 self.config.bus.meter_interval)
         self.commands = None   # CSMS commands via the bridge (reset, availability, unlock...)
-        self._stop_cause = ""
+        self._stop_cause: EndReason | None = None
         if self.bus is not None:
             from secc.session.evse_commands import EvseCommands
 
@@ -144,12 +145,12 @@ class SeccDaemon:
         for listener in self.event_listeners:
             listener(event)
         session_id = str(event.data.get("session_id") or "")
-        if event.kind == "SessionStarted":
+        if event.kind in ("SessionStarted", "SessionResumed"):
             self._session_id = session_id
             self._cancel_communication_setup()
         if event.kind == "SessionStopped" and self._stop_cause:
-            event.data["evse_stop_reason"] = self._stop_cause   # e.g. immediate_reset
-            self._stop_cause = ""
+            event.data["end_reason"] = self._stop_cause   # the CSMS's Reset, not a plain stop
+            self._stop_cause = None
         if self.bus is None:
             return
         if self.commands is not None and event.kind in ("SessionStarted", "ChargingStarted",
@@ -182,7 +183,7 @@ class SeccDaemon:
         log.info("remote stop requested", extra={"session": self._session_id})
         return {"status": "Accepted", "session_id": self._session_id}
 
-    def _stop_session(self, cause: str) -> None:
+    def _stop_session(self, cause: EndReason) -> None:
         """Stop the running session as a remote stop does, reporting ``cause`` (Reset)."""
         self._stop_cause = cause
         self.controller.request_remote_stop()
@@ -297,6 +298,12 @@ class SeccDaemon:
             self._connection.abort("EV unplugged")
         report = await self.board.safe_state(SafeStateReason.EV_UNPLUGGED)
         log.info("EV unplugged: safe state", extra={"safe": report.safe})
+        if self.reporter is not None:  # a paused session's transaction ends with the cable
+            try:
+                await self.reporter.ev_unplugged()
+            except Exception as exc:  # the outbox refused it: say so loudly
+                log.error("transaction event not recorded", extra={"event": "EVUnplugged",
+                                                                   "error": repr(exc)})
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:

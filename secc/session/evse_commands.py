@@ -31,17 +31,18 @@ from typing import Any
 
 from hal.board import BoardError, PilotSignal, PilotState, SafeStateReason
 from secc.common.logs import layer_logger
+from secc.contract.reasons import EndReason
 
 log = layer_logger("v2g")
 
 PLUGGED = (PilotState.B, PilotState.C, PilotState.D)
-RESET_STOP_CAUSE = "immediate_reset"   # evse_stop_reason of the session stopped by a Reset
+RESET_STOP_CAUSE = EndReason.IMMEDIATE_RESET   # end_reason of a session stopped by a Reset
 
 
 class EvseCommands:
     def __init__(self, board: Any, bus: Any, *, hlc_duty_percent: float,
                  session_active: Callable[[], bool],
-                 stop_session: Callable[[str], None],
+                 stop_session: Callable[[EndReason], None],
                  reporter: Any = None,
                  on_reset: Callable[[], Awaitable[None]] | None = None,
                  offer_charging: Callable[[], Awaitable[None]] | None = None,

@@ -57,7 +57,7 @@ class FakeConnection:
         self.aborted = reason
 
 
-BOARD = f"""
+BOARD = """
 [board]
 name = "cmd-test"
 kind = "sim"
@@ -67,7 +67,7 @@ interface = "lo"
 start_at_sdp = true
 [bus]
 enabled = true
-state_dir = "{{state}}"
+state_dir = "{state}"
 """
 
 
