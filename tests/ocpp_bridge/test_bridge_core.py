@@ -263,6 +263,7 @@ async def test_get_transaction_status_clear_cache_and_data_transfer(tmp_path, bu
     async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
         async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
             await online_bridge(bridge, csms)
+            await secc.wait_connected()
             csms.behave("TransactionEvent", "timeout")    # the CSMS sits on it: stays queued
             await secc.send_transaction_event("Started", "gts1", "CablePluggedIn",
                                               charging_state="EVConnected")
@@ -300,6 +301,7 @@ async def test_local_auth_list_versions_and_offline_authorization(tmp_path, bus_
     async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
         async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
             await online_bridge(bridge, csms)
+            await secc.wait_connected()
             version = await csms.call(STATION, "GetLocalListVersion", {})
             assert version["versionNumber"] == 0
 

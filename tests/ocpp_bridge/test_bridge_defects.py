@@ -127,6 +127,7 @@ async def test_available_waits_for_the_transactions_ended_event(tmp_path, bus_br
     async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
         async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
             await online_bridge(bridge, csms)
+            await secc.wait_connected()
             for n in range(3):
                 sid = f"st{n}"
                 await secc.publish_state("Occupied", session_id=sid)

@@ -227,6 +227,7 @@ async def test_offline_eim_authorization_from_cache_only_when_allowed(tmp_path, 
     async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
         async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
             await online_bridge(bridge, csms)
+            await secc.wait_connected()
             authorizer = BusAuthorizer(secc, timeout=3)
             known = AuthorizationRequest("1", "oa1", "04KNOWN", "ISO14443")
             assert (await authorizer.authorize(known)).accepted
@@ -259,6 +260,7 @@ async def test_offline_contract_validation_against_installed_mo_root(tmp_path, b
     async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
         async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
             await online_bridge(bridge, csms)
+            await secc.wait_connected()
             await csms.call(STATION, "InstallCertificate", {
                 "certificateType": "MORootCertificate",
                 "certificate": test_pki.mo_root.cert_pem.decode()})
