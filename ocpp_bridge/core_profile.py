@@ -97,6 +97,7 @@ async def restart_when_idle(bridge: Bridge, cp: Any) -> None:
                 for e in bridge.config.station.evse_ids)):
         await asyncio.sleep(0.05)
     log.info("station reset: reconnecting to the CSMS with BootNotification(RemoteReset)")
+    bridge.enqueue_security_event("ResetOrReboot", "Reset requested by the CSMS")
     bridge.booted = False
     bridge.boot_reason = "RemoteReset"
     bridge.reconnect_now = True

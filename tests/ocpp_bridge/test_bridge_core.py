@@ -175,9 +175,11 @@ async def test_station_reset_boots_again_with_remote_reset(tmp_path, bus_broker,
                 boots = await csms.wait_for("BootNotification", 2)
                 await wait_until(lambda: bridge.online, 10, "online again")
                 await wait_until(lambda: evse.commands.resets == 1, 5, "SECC reset")
+                events = await csms.wait_for("SecurityEventNotification", 2)
     finally:
         await board.close()
     assert boots[0]["reason"] == "PowerUp" and boots[1]["reason"] == "RemoteReset"
+    assert "ResetOrReboot" in [e["type"] for e in events]
 
 
 async def test_trigger_message_for_every_trigger(tmp_path, bus_broker, csms):
