@@ -177,6 +177,18 @@ class SeccDaemon:
 
             self.reporter = TransactionReporter(self.bus, self.board,
                                                 self.config.bus.meter_interval)
+        self.commands = None   # CSMS commands via the bridge (reset, availability, unlock...)
+        self._stop_cause: EndReason | None = None
+        if self.bus is not None:
+            from secc.session.evse_commands import EvseCommands
+
+            self.commands = EvseCommands(
+                self.board, self.bus, hlc_duty_percent=self.config.slac.hlc_pwm_duty_percent,
+                session_active=lambda: self._connection is not None,
+                stop_session=self._stop_session, reporter=self.reporter,
+                offer_charging=self._plugged_in,
+                state_path=Path(self.config.bus.state_dir)
+                / f"availability-{self.config.board.name}.json")
 
     def _setup_sim_car(self) -> None:
         """``[sim]``: the control-pilot hook for external testers and the self-following
@@ -195,6 +207,11 @@ class SeccDaemon:
         if self.shutting_down and event.kind == "SessionStopped":
             # the charger is being stopped (SIGTERM): that, not the car, ended the transaction
             event = PublishEvent(event.kind, {**event.data, "end_reason": SHUTDOWN_END_REASON})
+        elif event.kind == "SessionStopped" and self._stop_cause is not None:
+            # the CSMS's Reset ended it, not a plain stop
+            event = PublishEvent(event.kind, {**event.data, "end_reason": self._stop_cause})
+        if event.kind == "SessionStopped":
+            self._stop_cause = None
         for listener in self.event_listeners:
             listener(event)
         session_id = str(event.data.get("session_id") or "")
@@ -220,6 +237,10 @@ class SeccDaemon:
 
     async def _publish_to_bus(self, event: PublishEvent) -> None:
         session_id = str(event.data.get("session_id") or "")
+        if self.commands is not None and event.kind in ("SessionStarted", "ChargingStarted",
+                                                        "ChargingStopped"):
+            self.commands.charging = event.kind == "ChargingStarted"
+            await self.commands.publish_state(session_id)
         named = BUS_SESSION_EVENTS.get(event.kind)
         if named is not None and session_id:
             name, extra = named
@@ -246,10 +267,20 @@ class SeccDaemon:
         log.info("remote stop requested", extra={"session": self._session_id})
         return {"status": "Accepted", "session_id": self._session_id}
 
+    def _stop_session(self, cause: EndReason) -> None:
+        """Stop the running session as a remote stop does, reporting ``cause`` (Reset)."""
+        self._stop_cause = cause
+        self.controller.request_remote_stop()
+
     # --- V2G connections --------------------------------------------------------------------------
     async def _serve(self, conn: V2GTPConnection) -> None:
         if self.shutting_down:  # no new sessions while stopping
             conn.abort("SECC shutting down")
+            return
+        if self.commands is not None and not self.commands.may_offer_charging():
+            # no PWM is offered, so a conforming car never gets here; one that does is refused
+            log.warning("V2G connection refused: EVSE inoperative or resetting")
+            conn.abort("EVSE inoperative")
             return
         self._connection = conn
         self._session_done.clear()
@@ -260,6 +291,11 @@ class SeccDaemon:
         finally:
             if self._connection is conn:   # a superseding connection may have taken over
                 self._connection = None
+                if self.commands is not None:   # Scheduled availability/reset, then the state
+                    with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                        await self.events_published(5.0)   # the Ended event is in the outbox
+                    await self.commands.session_ended()
+                    await self.commands.publish_state()
                 self._session_done.set()
 
     async def _resume_hlc_pilot(self) -> None:
@@ -288,8 +324,14 @@ class SeccDaemon:
                 await self._plugged_in()
             elif event.state is PilotState.A:
                 await self._unplugged()
+            if self.commands is not None:
+                await self.commands.publish_state(self._session_id or None
+                                                  if self._connection else None)
 
     async def _plugged_in(self) -> None:
+        if self.commands is not None and not self.commands.may_offer_charging():
+            log.info("EV plugged in, EVSE inoperative: no PWM, no session")
+            return
         if self.transport is not None:
             self.transport.set_open(True)
         try:
@@ -401,6 +443,10 @@ class SeccDaemon:
         if self.bus is not None:
             self._tasks.append(asyncio.create_task(self._publish_bus_events(),
                                                    name="bus-events"))
+        if self.commands is not None:
+            if not self.commands.operative:   # kept from before the restart
+                await self.board.set_pilot(PilotSignal.x1())
+            await self.commands.publish_state()
         self.ready_seconds = time.monotonic() - started
         await self._announce_ready()
 
@@ -442,6 +488,7 @@ class SeccDaemon:
                                         self._certificates_changed)
             self.bus.on_command("create_csr", certs.create_csr)
             self.bus.on_command("install_certificate", certs.install_certificate)
+            self.commands.register()
             await self.bus.start()
             try:  # a charger whose broker is late still charges: authorization waits then
                 await self.bus.wait_connected(5.0)

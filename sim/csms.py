@@ -41,7 +41,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from ocpp.charge_point import camel_to_snake_case
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, \
+    snake_to_camel_case
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp.messages import MessageType
@@ -102,11 +103,12 @@ class CsmsPki:
     """The CSMS's TLS PKI (not ISO 15118's): root, server cert, station CA, client certs."""
 
     directory: Path
+    root_name: str = "CSMS Root CA"   # a CSMS moving to a new root: give it its own name
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.root_key = ec.generate_private_key(ec.SECP256R1())
-        self.root = _cert("CSMS Root CA", self.root_key, None, self.root_key, ca=True)
+        self.root = _cert(self.root_name, self.root_key, None, self.root_key, ca=True)
         self.server_key = ec.generate_private_key(ec.SECP256R1())
         self.server = _cert("localhost", self.server_key, self.root.subject, self.root_key,
                             ca=False, eku=[ExtendedKeyUsageOID.SERVER_AUTH],
@@ -291,6 +293,21 @@ class CsmsStation(RawChargePoint):
         payload = behaviour.payload if behaviour.payload is not None else \
             _default_answer(action, request, behaviour.mode)
         return getattr(call_result, action)(**camel_to_snake_case(payload))
+
+    def handles(self, action: str) -> bool:
+        return super().handles(action) or hasattr(call_result, action)
+
+    async def _handle_call(self, msg: Any) -> Any:
+        """A station message without its own handler below (LogStatusNotification, ...) is
+        still schema-checked and answered per behaviour, so the CSMS learns new messages
+        without code."""
+        if msg.action not in self.route_map and hasattr(call_result, msg.action):
+            validate_ocpp(msg.action, MessageType.Call, msg.payload)
+            answer = await self._answer(msg.action, msg.payload)
+            payload = snake_to_camel_case(remove_nones(serialize_as_dict(answer)))
+            await self._send(msg.create_call_result(payload).to_json())
+            return None
+        return await super()._handle_call(msg)
 
     def _last(self, action: str) -> dict[str, Any]:
         for item in reversed(self.csms.received):

@@ -128,7 +128,8 @@ async def test_get_15118_ev_certificate_accepts_17000_char_exi_response(tmp_path
     assert csms.messages("Get15118EVCertificate")[0]["exiRequest"] == "gJgAAAA="
 
 
-async def test_get_15118_ev_certificate_over_17000_is_refused(tmp_path, bus_broker, csms):
+async def test_get_15118_ev_certificate_over_17000_is_refused(tmp_path, bus_broker, csms,
+                                                               pysecc_logs):
     csms.behave("Get15118EVCertificate",
                 payload={"status": "Accepted", "exiResponse": "A" * 17001})
     async with system(tmp_path, bus_broker, csms) as (_, secc):
@@ -136,7 +137,12 @@ async def test_get_15118_ev_certificate_over_17000_is_refused(tmp_path, bus_brok
             await secc.request("get_15118_ev_certificate", {
                 "session_id": "s7", "iso15118_schema_version": "x", "action": "Install",
                 "exi_request": "gJg="})
-    assert info.value.code == "CsmsRejected"
+    # the bridge refused the answer, the CSMS did not refuse anything: say so
+    assert info.value.code == "InvalidCsmsAnswer"
+    assert "bridge rejected" in str(info.value)
+    assert "17001 characters, more than the 17000 allowed" in str(info.value)
+    longest = max(len(r.getMessage()) + len(str(r.__dict__)) for r in pysecc_logs.records)
+    assert longest < 4000, "an over-long exiResponse must not be logged whole"
 
 
 async def test_csms_without_certificate_installation_is_diagnosed(tmp_path, bus_broker, csms,
@@ -253,7 +259,7 @@ async def test_trigger_sign_v2g_certificate_roundtrip(tmp_path, bus_broker, csms
         ids = await csms.call(STATION, "GetInstalledCertificateIds",
                               {"certificateType": ["V2GCertificateChain"]})
         unknown = await csms.call(STATION, "TriggerMessage", {"requestedMessage":
-                                                              "LogStatusNotification"})
+                                                              "SignCombinedCertificate"})
     assert answer == {"status": "Accepted"}
     assert "CERTIFICATE REQUEST" in csms.messages("SignCertificate")[0]["csr"]
     assert csms.messages("SignCertificate")[0]["certificateType"] == "V2GCertificate"
