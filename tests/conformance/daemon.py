@@ -35,6 +35,7 @@ certificate_dir = "{certs}"
 
 [sim]
 control_socket = "{tmp}/sim.sock"
+ev_follows_session = {follows}
 
 [logging]
 format = "kv"
@@ -70,7 +71,7 @@ class DaemonUnderTest:
 
 
 def start_daemon(link, protocol: str, profile: str = "conformance",
-                 certs: str | None = None) -> DaemonUnderTest:
+                 certs: str | None = None, follows: bool = False) -> DaemonUnderTest:
     """``secc run`` for ``protocol`` (din | iso2-dc | iso2-ac | iso20-dc); waits for its
     control socket and its SDP server. -20 needs ``certs`` (TLS 1.3, mutual)."""
     workdir = tempfile.TemporaryDirectory(prefix="pysecc-conformance-")
@@ -84,7 +85,7 @@ def start_daemon(link, protocol: str, profile: str = "conformance",
         output="ac" if ac else "dc", max_current=32 if ac else 200,
         max_power=22080 if ac else 150000, iface=link.ifnames["secc"], protocols=protocols,
         profile=profile, tmp=tmp, tls="required" if protocol.startswith("iso20") else "none",
-        certs=certs or f"{tmp}/certs"))
+        certs=certs or f"{tmp}/certs", follows="true" if follows else "false"))
     log_path = Path(tmp) / "secc.log"
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process
     secc = str(Path(sys.executable).parent / "secc")   # the installed console script
