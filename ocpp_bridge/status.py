@@ -106,8 +106,9 @@ class StatusReporter:
             started = time.monotonic()
             while self.held(evse_id) and time.monotonic() - started < HOLD_MAX_S:
                 wakeup = self._wakeup
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), 0.5)
+                with contextlib.suppress(TimeoutError):   # (not wait_for: see app._send_queue)
+                    async with asyncio.timeout(0.5):
+                        await wakeup.wait()
                 if wakeup.is_set():
                     self._wakeup = asyncio.Event()
             status = self.wanted(evse_id)
