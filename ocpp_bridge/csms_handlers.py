@@ -84,28 +84,57 @@ class BridgeChargePoint(CoreHandlers, LocalListHandlers, RawChargePoint):
 
     async def _sign_certificate(self, certificate_type: str) -> None:
         model = self.bridge.device_model
+        country = model.get("ISO15118Ctrlr", "CountryName")
         if certificate_type == "V2GCertificate":
+            # the SECC holds the TLS key: each SECC makes its own key and CSR (bus create_csr)
             common_name = model.get("ISO15118Ctrlr", "SeccId") or self.id
             organization = model.get("ISO15118Ctrlr", "OrganizationName")
+            csrs = []
+            for evse_id in self.bridge.config.station.evse_ids:
+                reply = await self.bridge.command(evse_id, "create_csr", {
+                    "certificate_type": "V2GCertificate", "common_name": common_name,
+                    "organization": organization, "country": country})
+                if reply and reply.get("csr"):
+                    csrs.append(reply["csr"])
+                else:
+                    log.error("SignCertificate(V2GCertificate) not sent: the SECC made no CSR",
+                              extra={"evse": evse_id, "reply": reply})
         else:
-            common_name = self.id
-            organization = model.get("SecurityCtrlr", "OrganizationName")
-        csr = self.bridge.certificates.make_csr(certificate_type, common_name, organization,
-                                                model.get("ISO15118Ctrlr", "CountryName"))
-        try:
-            reply = await self.call_raw("SignCertificate", {"csr": csr,
-                                                            "certificateType": certificate_type})
-        except CsmsCallError as exc:
-            code, message, capability = bus_error_for(exc, "SignCertificate")
-            log.error(message, extra={"capability": capability})
-            return
-        log.info("SignCertificate answered", extra={"status": reply["status"],
-                                                    "type": certificate_type})
+            csrs = [self.bridge.certificates.make_csr(
+                certificate_type, self.id, model.get("SecurityCtrlr", "OrganizationName"),
+                country)]
+        for csr in csrs:
+            try:
+                reply = await self.call_raw("SignCertificate", {
+                    "csr": csr, "certificateType": certificate_type})
+            except CsmsCallError as exc:
+                code, message, capability = bus_error_for(exc, "SignCertificate")
+                log.error(message, extra={"capability": capability})
+                return
+            log.info("SignCertificate answered", extra={"status": reply["status"],
+                                                        "type": certificate_type})
+
+    async def _to_seccs(self, certificate_type: str, pem: str) -> list[dict]:
+        """install_certificate to every EVSE's SECC; their answers (None: no answer)."""
+        return [await self.bridge.command(evse_id, "install_certificate", {
+                    "certificate_type": certificate_type, "certificate": pem})
+                for evse_id in self.bridge.config.station.evse_ids]
 
     # --- certificates -----------------------------------------------------------------------------
     @on(Action.certificate_signed)
-    def on_certificate_signed(self, certificate_chain: str,
-                              certificate_type: str = "ChargingStationCertificate", **_: Any):
+    async def on_certificate_signed(self, certificate_chain: str,
+                                    certificate_type: str = "ChargingStationCertificate",
+                                    **_: Any):
+        if certificate_type == "V2GCertificate":  # for the SECC's pending key
+            replies = await self._to_seccs("V2GCertificateChain", certificate_chain)
+            if any(r and r["status"] == "Accepted" for r in replies):
+                self.bridge.certificates.record_chain("V2GCertificate", certificate_chain)
+                return call_result.CertificateSigned(status="Accepted")
+            reasons = "; ".join((r or {}).get("reason", "no answer") for r in replies)
+            log.warning("CertificateSigned(V2GCertificate) rejected by the SECC",
+                        extra={"error": reasons})
+            self.bridge.enqueue_security_event("InvalidChargingStationCertificate", reasons)
+            return call_result.CertificateSigned(status="Rejected")
         try:
             self.bridge.certificates.install_signed(certificate_type, certificate_chain)
         except CertificateError as exc:
@@ -115,8 +144,19 @@ class BridgeChargePoint(CoreHandlers, LocalListHandlers, RawChargePoint):
         return call_result.CertificateSigned(status="Accepted")
 
     @on(Action.install_certificate)
-    def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any):
+    async def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any):
         status = self.bridge.certificates.install_root(certificate_type, certificate)
+        if status == "Accepted" and certificate_type in ("V2GRootCertificate",
+                                                         "MORootCertificate"):
+            replies = await self._to_seccs(certificate_type, certificate)  # used at once
+            answered = [r for r in replies if r]
+            if len(answered) < len(replies):
+                log.warning("InstallCertificate: a SECC did not answer; it lacks the root until "
+                            "it is installed again", extra={"type": certificate_type})
+            if not answered or any(r["status"] != "Accepted" for r in answered):
+                log.warning("InstallCertificate: a SECC refused the root, or none answered",
+                            extra={"type": certificate_type, "replies": replies})
+                status = "Failed"
         return call_result.InstallCertificate(status=status)
 
     @on(Action.delete_certificate)

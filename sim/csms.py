@@ -371,8 +371,11 @@ class CsmsStation(RawChargePoint):
     @on(Action.sign_certificate)
     async def on_sign_certificate(self, csr: str, certificate_type: str = "", **_: Any):
         answer = await self._answer("SignCertificate", {})
-        if self.csms.pki is not None and answer.status == "Accepted" and self.csms.auto_sign:
-            chain = self.csms.pki.sign_csr(csr)
+        signer = self.csms.v2g_signer if certificate_type == "V2GCertificate" and \
+            self.csms.v2g_signer is not None else (self.csms.pki.sign_csr if self.csms.pki
+                                                   else None)
+        if signer is not None and answer.status == "Accepted" and self.csms.auto_sign:
+            chain = signer(csr)
             self.csms.spawn(self.call_raw("CertificateSigned", {
                 "certificateChain": chain,
                 "certificateType": certificate_type or "ChargingStationCertificate"}))
@@ -407,6 +410,7 @@ class TestCsms:
     client_serials: list[str] = field(default_factory=list)  # SP3: serial of each client cert
     pnc_authorize: bool = True     # False: Authorize with certificate data -> NotImplemented
     provisioning: ContractProvisioning | None = None   # eMSP/CPS for Get15118EVCertificate
+    v2g_signer: Any = None   # CSR PEM -> chain PEM under a V2G root, for SignCertificate(V2G...)
     _server: Any = None
     _tasks: set[asyncio.Task] = field(default_factory=set)
 

@@ -122,6 +122,13 @@ CHANNELS: tuple[Channel, ...] = (
             Publisher.BRIDGE, Kind.REQUEST, "request_stop_transaction_command",
             "OCPP RequestStopTransaction for the session on this EVSE.",
             reply_schema="command_response"),
+    Channel("create_csr", f"{EVSE}/command/create_csr", Publisher.BRIDGE, Kind.REQUEST,
+            "create_csr_command", "SignCertificate(V2GCertificate): the SECC makes the key and "
+            "returns the CSR.", reply_schema="command_response"),
+    Channel("install_certificate", f"{EVSE}/command/install_certificate", Publisher.BRIDGE,
+            Kind.REQUEST, "install_certificate_command",
+            "InstallCertificate(V2G/MO root) or CertificateSigned(V2GCertificate) for the "
+            "SECC's store, used at once.", reply_schema="command_response"),
     Channel("reset", f"{EVSE}/command/reset", Publisher.BRIDGE, Kind.REQUEST, "reset_command",
             "OCPP Reset: Immediate or OnIdle (Scheduled while a session runs).",
             reply_schema="command_response"),

@@ -20,6 +20,7 @@ from secc.authorization import AuthorizationRequest, AuthorizationStatus
 from secc.bus.authorizer import BusAuthorizer
 from secc.bus.client import SeccBusClient
 from secc.bus.transactions import TransactionReporter
+from secc.cert_commands import CertificateCommands
 from secc.session.evse_commands import EvseCommands
 from sim.csms import CsmsPki
 
@@ -42,12 +43,19 @@ class Evse:
         return self.board.plant.pilot_signal.kind
 
 
+async def _certificates_changed(kind: str) -> None:
+    pass
+
+
 @contextlib.asynccontextmanager
 async def station(tmp_path, bus_broker, csms, **csms_overrides):
     board = SimBoard(realtime=True)
     await board.start()
     bus = SeccBusClient(secc_config(tmp_path, bus_broker))
     evse = Evse(board, bus)
+    # the SECC makes its own TLS key and CSR (TriggerMessage SignV2GCertificate asks for it)
+    certificates = CertificateCommands(tmp_path / "secc-certs", _certificates_changed)
+    bus.on_command("create_csr", certificates.create_csr)
     try:
         async with running_bridge(bridge_config(tmp_path, bus_broker, csms,
                                                 **csms_overrides)) as bridge:
