@@ -386,8 +386,11 @@ class Bridge:
             if head is None or head.next_attempt > now:
                 self._queue_wake.clear()
                 wait = 1.0 if head is None else min(head.next_attempt - now, 1.0)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._queue_wake.wait(), wait)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+                # cancellation that coincides with the event, and this loop would never end
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._queue_wake.wait()
                 continue
             try:
                 answer = await cp.call_raw(head.action, head.payload)

@@ -91,6 +91,9 @@ async def on_session_event(bridge: Bridge, evse_id: int, event: dict[str, Any],
 async def on_secc_online(bridge: Bridge, evse_id: int, online: dict[str, Any],
                          reply: Reply) -> None:
     log.info("SECC liveness", extra={"evse": evse_id, "online": online["online"]})
+    if bridge.status.secc_online.get(evse_id) != online["online"]:
+        bridge.status.secc_online[evse_id] = online["online"]
+        bridge.status.changed(evse_id)   # a SECC that is gone: its EVSE is Unavailable
 
 
 # --- requests -------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ and sent as soon as that clears, or after ``HOLD_MAX_S`` with a warning (a SECC 
 mid-transaction must not leave the CSMS with a stale status forever).
 
 After every (re)connection every configured EVSE is reported; one the SECC never told us
-about is ``Unavailable`` (no SECC, no charging). Tasks live per connection: a disconnect
+about is ``Unavailable`` (no SECC, no charging), and so is one whose SECC went offline (its
+last will on the bus) until it is back. Tasks live per connection: a disconnect
 cancels them and the next connection reports everything again.
 """
 
@@ -42,6 +43,7 @@ class StatusReporter:
         self.bridge = bridge
         self._sent: dict[int, str] = {}
         self._after: dict[int, str] = {}       # EVSE -> message the state must wait for
+        self.secc_online: dict[int, bool] = {}  # from each SECC's retained online topic
         self._tasks: dict[int, asyncio.Task] = {}
         self._wakeup = asyncio.Event()
         self._cp: Any = None
@@ -78,6 +80,8 @@ class StatusReporter:
         self._tasks.clear()
 
     def wanted(self, evse_id: int) -> str:
+        if self.secc_online.get(evse_id) is False:
+            return UNKNOWN_STATUS
         return self.bridge.connector_status.get(evse_id, UNKNOWN_STATUS)
 
     # --- the per-EVSE sender ----------------------------------------------------------------------
@@ -102,8 +106,9 @@ class StatusReporter:
             started = time.monotonic()
             while self.held(evse_id) and time.monotonic() - started < HOLD_MAX_S:
                 wakeup = self._wakeup
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), 0.5)
+                with contextlib.suppress(TimeoutError):   # (not wait_for: see app._send_queue)
+                    async with asyncio.timeout(0.5):
+                        await wakeup.wait()
                 if wakeup.is_set():
                     self._wakeup = asyncio.Event()
             status = self.wanted(evse_id)

@@ -181,3 +181,22 @@ async def test_heartbeat_failure_names_the_cause(tmp_path, bus_broker, csms, pys
                                      for r in pysecc_logs.records), 10, "heartbeat failure")
     record = next(r for r in pysecc_logs.records if r.getMessage() == "Heartbeat failed")
     assert record.error == "no answer within 2 s"
+
+
+async def test_an_evse_whose_secc_goes_offline_is_unavailable_until_it_is_back(
+        tmp_path, bus_broker, csms):
+    def evse1() -> list[str]:
+        return [s["connectorStatus"] for s in csms.messages("StatusNotification")
+                if s["evseId"] == 1]
+
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
+        await online_bridge(bridge, csms)
+        async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            await secc.wait_connected()
+            await secc.publish_state("Available")
+            await wait_until(lambda: evse1()[-1:] == ["Available"], 10, "Available")
+        # the SECC stopped (its retained state still says Available)
+        await wait_until(lambda: evse1()[-1:] == ["Unavailable"], 10, "Unavailable")
+        async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            await secc.wait_connected()
+            await wait_until(lambda: evse1()[-1:] == ["Available"], 10, "Available again")
