@@ -157,6 +157,11 @@ class SeccBusClient:
         self._wake.set()
 
     @property
+    def bridge_online(self) -> bool:
+        """The bridge's retained ``online`` state as last seen (False before any)."""
+        return self._bridge_online
+
+    @property
     def csms_available(self) -> bool:
         """Bus up, bridge online and registered at the CSMS (from their retained topics)."""
         return self.endpoint.connected and self._bridge_online and self._csms_accepted
