@@ -38,6 +38,7 @@ class SystemdNotifier:
         self.address = "\0" + address[1:] if address.startswith("@") else address
         self._sock: socket.socket | None = None
         self.last_status = ""
+        self._last_error = ""
         self.watchdog_usec = 0
         pid = env.get("WATCHDOG_PID")
         if env.get("WATCHDOG_USEC", "").isdigit() and (pid is None or pid == str(os.getpid())):
@@ -60,10 +61,13 @@ class SystemdNotifier:
             return False
         try:
             self._sock.sendto("\n".join(lines).encode(), self.address)
+            self._last_error = ""
             return True
         except OSError as exc:
-            log.warning("systemd notification failed", extra={"error": str(exc),
-                                                              "socket": self.address})
+            if str(exc) != self._last_error:  # once per kind of failure, not every ping
+                self._last_error = str(exc)
+                log.warning("systemd notification failed", extra={"error": str(exc),
+                                                                  "socket": self.address})
             return False
 
     def ready(self, status: str = "") -> bool:

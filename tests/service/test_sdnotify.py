@@ -105,3 +105,17 @@ async def test_a_hanging_or_failing_status_source_never_stops_the_pings(notify_s
         await asyncio.to_thread(notify_socket.wait_count, "WATCHDOG", before + 3)
     finally:
         task.cancel()
+
+
+def test_a_vanished_socket_is_reported_once(tmp_path, caplog):
+    import logging
+
+    path = tmp_path / "gone"
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(path)})
+    logger = logging.getLogger("pysecc")
+    logger.addHandler(caplog.handler)
+    try:
+        assert [notifier.watchdog() for _ in range(5)] == [False] * 5
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert [r.getMessage() for r in caplog.records].count("systemd notification failed") == 1
