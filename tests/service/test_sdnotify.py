@@ -107,15 +107,23 @@ async def test_a_hanging_or_failing_status_source_never_stops_the_pings(notify_s
         task.cancel()
 
 
-def test_a_vanished_socket_is_reported_once(tmp_path, caplog):
+def test_a_vanished_socket_is_reported_once(tmp_path):
     import logging
 
-    path = tmp_path / "gone"
-    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(path)})
-    logger = logging.getLogger("pysecc")
-    logger.addHandler(caplog.handler)
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "gone")})
+    collect = Collect()
+    logger = logging.getLogger("pysecc.cli")
+    logger.addHandler(collect)
     try:
         assert [notifier.watchdog() for _ in range(5)] == [False] * 5
     finally:
-        logger.removeHandler(caplog.handler)
-    assert [r.getMessage() for r in caplog.records].count("systemd notification failed") == 1
+        logger.removeHandler(collect)
+    assert collect.messages.count("systemd notification failed") == 1
