@@ -127,6 +127,12 @@ class BusEndpoint:
                               extra={"client": self.client_id})
             finally:
                 self._on_disconnect()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # aiomqtt can swallow (or turn into MqttError) a cancel that lands while it
+                # connects or closes; without this check the loop reconnected and the owner's
+                # shutdown waited forever
+                raise asyncio.CancelledError
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(backoff * 2, self.broker.backoff_max)
 
