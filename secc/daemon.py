@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,13 @@ from typing import Any
 from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, SafeStateReason
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
 from secc.common.logs import layer_logger
+from secc.common.looplag import monitor as loop_lag
 from secc.config import BoardConfig
 from secc.contract.reasons import EndReason
 from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
+from secc.session.warmup import WarmUpReport, late_imports, warm_up
 from secc.v2g.evse import EvseLimits, PublishEvent
 from secc.v2g.paused import PausedSessions
 from secc.v2g.quirks import validate as validate_quirks
@@ -111,6 +115,10 @@ class SeccDaemon:
     summaries: list[SessionSummary] = field(default_factory=list)
     # extra session-event listeners (sync, on the daemon's loop), e.g. the demo's vehicle plant
     event_listeners: list[Any] = field(default_factory=list)
+    # called once, on the loop, when the daemon is READY (after "SECC ready" is logged):
+    # everything a session needs is loaded and warmed, the V2G servers accept. Sync or async.
+    # ``ready`` (an asyncio.Event) is set at the same point.
+    ready_callbacks: list[Callable[[SeccDaemon], Any]] = field(default_factory=list)
     notifier: Any = None                  # secc.common.sdnotify.SystemdNotifier under systemd
 
     def __post_init__(self) -> None:
@@ -124,6 +132,11 @@ class SeccDaemon:
         self._tasks: list[asyncio.Task] = []
         self.slac_matches: list[Any] = []
         self.ready = asyncio.Event()
+        self.ready_seconds: float | None = None   # start() called -> READY
+        self.warm_up_report: WarmUpReport | None = None
+        # session events go to the bus and the outbox from their own task, in order: a
+        # session's next response never waits for an MQTT publish or an outbox commit
+        self._bus_events: asyncio.Queue[PublishEvent] = asyncio.Queue()
         self._session_id = ""
         self._comm_setup: asyncio.Task | None = None
         self.reporter = None
@@ -147,8 +160,25 @@ class SeccDaemon:
         if event.kind in ("SessionStarted", "SessionResumed"):
             self._session_id = session_id
             self._cancel_communication_setup()
-        if self.bus is None:
-            return
+        if self.bus is not None:
+            self._bus_events.put_nowait(event)
+
+    async def _publish_bus_events(self) -> None:
+        while True:
+            event = await self._bus_events.get()
+            try:
+                await self._publish_to_bus(event)
+            except Exception:  # one bad event must not stop the ones after it
+                log.exception("session event not published", extra={"event": event.kind})
+            finally:
+                self._bus_events.task_done()
+
+    async def events_published(self, timeout: float = 10.0) -> None:
+        """Wait until every session event so far went to the bus / is committed to the outbox."""
+        await asyncio.wait_for(self._bus_events.join(), timeout)
+
+    async def _publish_to_bus(self, event: PublishEvent) -> None:
+        session_id = str(event.data.get("session_id") or "")
         named = BUS_SESSION_EVENTS.get(event.kind)
         if named is not None and session_id:
             name, extra = named
@@ -285,6 +315,51 @@ class SeccDaemon:
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
+        started = time.monotonic()
+        loop_lag.install()
+        # imports and first runs of everything a session needs, in a worker thread while the
+        # board, SLAC and the bus come up (the loop keeps serving heartbeats meanwhile)
+        warming = asyncio.ensure_future(asyncio.to_thread(warm_up, self.settings))
+        try:
+            await self._start_edges()
+        finally:
+            report = await warming  # also when the edges failed: no thread left behind
+        self.warm_up_report = report
+        log.info("warmed up", extra={"protocols": ",".join(report.protocols),
+                                     "schemas": ",".join(report.schemas),
+                                     "messages": report.messages,
+                                     "modules": report.modules_loaded,
+                                     "ms": round(report.seconds * 1000)})
+        self.transport = await start_evse_transport(
+            EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
+                                tls_context=self.tls_context), self._serve)
+        self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
+        if self.bus is not None:
+            self._tasks.append(asyncio.create_task(self._publish_bus_events(),
+                                                   name="bus-events"))
+        self.ready_seconds = time.monotonic() - started
+        await self._announce_ready()
+
+    async def _announce_ready(self) -> None:
+        """The one READY point: log it, set ``ready``, call ``ready_callbacks``; from here on
+        a session imports nothing (``late_imports`` names what it would)."""
+        log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
+                                      "protocols": ",".join(self.settings.protocols),
+                                      "tcp_port": self.transport.tcp.port if self.transport.tcp
+                                      else None,
+                                      "tls_port": self.transport.tls.port if self.transport.tls
+                                      else None,
+                                      "ready_ms": round((self.ready_seconds or 0) * 1000)})
+        late_imports.arm()
+        self.ready.set()
+        if self.notifier is not None:  # systemd: READY=1 only now that everything serves
+            self.notifier.ready(f"idle, EVSE {self.config.bus.evse} ready")
+        for callback in self.ready_callbacks:
+            result = callback(self)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def _start_edges(self) -> None:
         await self.board.start()
         wait_connected = getattr(self.board, "wait_connected", None)
         if wait_connected is not None:  # serial MCU: no pilot events before the link is up
@@ -302,22 +377,15 @@ class SeccDaemon:
                 await self.bus.wait_connected(5.0)
             except (TimeoutError, asyncio.TimeoutError):
                 log.warning("bus not connected yet; continuing without it for now")
-        self.transport = await start_evse_transport(
-            EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
-                                tls_context=self.tls_context), self._serve)
-        self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
-        log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
-                                      "protocols": ",".join(self.settings.protocols),
-                                      "tcp_port": self.transport.tcp.port if self.transport.tcp
-                                      else None,
-                                      "tls_port": self.transport.tls.port if self.transport.tls
-                                      else None})
-        self.ready.set()
-        if self.notifier is not None:  # systemd: READY=1 only now that everything serves
-            self.notifier.ready(f"idle, EVSE {self.config.bus.evse} ready")
 
     async def stop(self) -> None:
         self._cancel_communication_setup()
+        if self.bus is not None and self.ready.is_set():
+            try:  # what the sessions reported reaches the outbox before the bus stops
+                await self.events_published(5.0)
+            except (TimeoutError, asyncio.TimeoutError):
+                log.error("session events not all recorded at stop",
+                          extra={"left": self._bus_events.qsize()})
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
