@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from secc import contract
-from secc.common.mqtt import BrokerConfig, BusEndpoint, BusTimeout, BusUnavailable, Incoming, Will
+from secc.common.mqtt import (
+    BrokerConfig,
+    BusEndpoint,
+    BusTimeout,
+    BusUnavailable,
+    Incoming,
+    Will,
+    stop_tasks,
+)
 from secc.bus.outbox import Outbox
 from secc.common.logs import layer_logger
 
@@ -132,11 +140,7 @@ class SeccBusClient:
                     contract.BY_NAME["secc_online"].topic_for(self.evse_id),
                     contract.encode("online", {"online": False, "since": utc_now(),
                                                "client_id": self.client_id}), retain=True)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await stop_tasks(self._tasks, "SECC bus")
         await self.endpoint.close()
         with contextlib.suppress(RuntimeError):  # stopped twice: the thread is gone already
             await self._on_disk(self.outbox.close)

@@ -10,7 +10,6 @@ with ``BusUnavailable`` when the connection drops, so callers can decide to retr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import socket
@@ -75,6 +74,19 @@ def _properties(response_topic: str | None, correlation: bytes | None) -> Proper
     if correlation is not None:
         props.CorrelationData = correlation
     return props
+
+
+async def stop_tasks(tasks: list[asyncio.Task], what: str, timeout: float = 2.0) -> None:
+    """Cancel ``tasks`` and wait for them at most ``timeout`` s: a cancel aiomqtt swallows
+    must not hold up a shutdown (the board's safe state comes after the bus)."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    if pending:
+        log.warning(f"{what} tasks did not stop after cancel: left behind",
+                    extra={"tasks": ", ".join(t.get_name() for t in pending)})
 
 
 @dataclass
@@ -255,8 +267,4 @@ class BusEndpoint:
         await self.reply(request, json.dumps(payload).encode())
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await stop_tasks(list(self._tasks), "bus handler")
