@@ -156,7 +156,8 @@ class Bridge:
 
     async def publish_error(self, evse_id: int | None, code: str, message: str,
                             capability: str | None = None, session_id: str | None = None) -> None:
-        """Field diagnostic on the bus (events/error of one EVSE, or of all)."""
+        """Field diagnostic on the bus (events/error of one EVSE, or of all); also kept in
+        ``problems``, which the next retained CSMS state carries."""
         payload: dict[str, Any] = {"code": code, "message": message[:512], "timestamp": utc_now()}
         if capability:
             payload["capability"] = capability
@@ -167,7 +168,6 @@ class Bridge:
         self.problems.pop(key, None)
         self.problems[key] = {k: payload[k] for k in ("code", "message", "capability",
                                                        "timestamp") if k in payload}
-        await self.publish_csms_state()
         targets = [evse_id] if evse_id is not None else list(self.config.station.evse_ids)
         for target in targets:
             with contextlib.suppress(BusUnavailable):
@@ -401,6 +401,7 @@ class Bridge:
                             "parked in the queue database, not deleted")
                     log.error(text, extra={"message_id": head.message_id})
                     await self.publish_error(None, "QueueDeadLetter", text)
+                    await self.publish_csms_state()
                 continue
             except (asyncio.TimeoutError, TimeoutError):
                 retry = self.queue.mark_failed(head.row_id, "timeout", time.time(), refused=False)

@@ -46,6 +46,7 @@ async def _csms_failure(bridge: Bridge, evse_id: int, exc: BaseException, capabi
         log.error(f"CSMS capability missing: {capability}", extra={
             "evse": evse_id, "capability": capability, "csms_answer": getattr(exc, "code", "")})
         await bridge.publish_error(evse_id, code, message, capability, session_id)
+        await bridge.publish_csms_state()   # the retained state keeps it (secc doctor)
     else:
         log.warning("CSMS call failed", extra={"evse": evse_id, "code": code, "error": message})
     await reply(contract.error_payload(code, message, capability))
@@ -120,6 +121,7 @@ async def on_authorize(bridge: Bridge, evse_id: int, request: dict[str, Any],
             log.error(text, extra={"evse": evse_id, "session": session_id})
             await bridge.publish_error(evse_id, "MissingRootCertificate", text,
                                        "MORootCertificate", session_id)
+            await bridge.publish_csms_state()
         if hashes.entries and not hashes.missing_ocsp_url and not hashes.missing_root:
             payload["iso15118CertificateHashData"] = hashes.entries
         elif bridge.device_model.get("ISO15118Ctrlr", "CentralContractValidationAllowed"):

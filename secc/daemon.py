@@ -601,6 +601,11 @@ class SeccDaemon:
                 log.warning("transaction events still in the outbox: sent after restart",
                             extra={"pending": self.bus.outbox_pending})
 
+    @property
+    def slac_driver(self) -> Any:
+        """The SLAC driver (``secc.slac.driver.SlacDriver``), None with ``start_at_sdp``."""
+        return self._slac
+
     def apply_config(self, config: BoardConfig) -> None:
         """SIGHUP: take over a config ``secc.service.reload_plan`` vetted; sessions started
         from now on use it (a running one keeps its settings)."""

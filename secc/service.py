@@ -83,7 +83,7 @@ def status_source(daemon: Any) -> Any:
     async def text() -> str:
         board = daemon.board
         status.pilot = board.pilot_state.value
-        slac = daemon._slac
+        slac = daemon.slac_driver
         status.plc = None if slac is None or slac.info is None else slac.info.carrier
         status.csms = csms_state(daemon.bus)
         status.stopping = daemon.shutting_down
@@ -104,7 +104,7 @@ def csms_state(bus: Any) -> str | None:
         return None
     if not bus.endpoint.connected:
         return "unreachable (bus down)"
-    if not getattr(bus, "_bridge_online", True):
+    if not bus.bridge_online:
         return "unreachable (OCPP bridge down)"
     return "connected" if bus.csms_available else "offline"
 

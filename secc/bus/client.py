@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from secc import contract
-from secc.common.mqtt import BrokerConfig, BusEndpoint, BusTimeout, BusUnavailable, Incoming, Will
+from secc.common.mqtt import (
+    BrokerConfig,
+    BusEndpoint,
+    BusTimeout,
+    BusUnavailable,
+    Incoming,
+    Will,
+    stop_tasks,
+)
 from secc.bus.outbox import Outbox
 from secc.common.logs import layer_logger
 
@@ -133,11 +141,7 @@ class SeccBusClient:
                     contract.BY_NAME["secc_online"].topic_for(self.evse_id),
                     contract.encode("online", {"online": False, "since": utc_now(),
                                                "client_id": self.client_id}), retain=True)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await stop_tasks(self._tasks, "SECC bus")
         await self.endpoint.close()
         with contextlib.suppress(RuntimeError):  # stopped twice: the thread is gone already
             await self._on_disk(self.outbox.close)
@@ -162,6 +166,11 @@ class SeccBusClient:
             await self.endpoint.publish(contract.BY_NAME["session_state"].topic_for(self.evse_id),
                                         self._state, retain=True)
         self._wake.set()
+
+    @property
+    def bridge_online(self) -> bool:
+        """The bridge's retained ``online`` state as last seen (False before any)."""
+        return self._bridge_online
 
     @property
     def csms_available(self) -> bool:

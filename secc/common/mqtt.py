@@ -10,7 +10,6 @@ with ``BusUnavailable`` when the connection drops, so callers can decide to retr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import socket
@@ -77,6 +76,19 @@ def _properties(response_topic: str | None, correlation: bytes | None) -> Proper
     return props
 
 
+async def stop_tasks(tasks: list[asyncio.Task], what: str, timeout: float = 2.0) -> None:
+    """Cancel ``tasks`` and wait for them at most ``timeout`` s: a cancel aiomqtt swallows
+    must not hold up a shutdown (the board's safe state comes after the bus)."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    if pending:
+        log.warning(f"{what} tasks did not stop after cancel: left behind",
+                    extra={"tasks": ", ".join(t.get_name() for t in pending)})
+
+
 @dataclass
 class BusEndpoint:
     """A reconnecting MQTT v5 client with topic dispatch and request/reply."""
@@ -127,6 +139,12 @@ class BusEndpoint:
                               extra={"client": self.client_id})
             finally:
                 self._on_disconnect()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # aiomqtt can swallow (or turn into MqttError) a cancel that lands while it
+                # connects or closes; without this check the loop reconnected and the owner's
+                # shutdown waited forever
+                raise asyncio.CancelledError
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(backoff * 2, self.broker.backoff_max)
 
@@ -249,8 +267,4 @@ class BusEndpoint:
         await self.reply(request, json.dumps(payload).encode())
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await stop_tasks(list(self._tasks), "bus handler")

@@ -38,6 +38,7 @@ class SystemdNotifier:
         self.address = "\0" + address[1:] if address.startswith("@") else address
         self._sock: socket.socket | None = None
         self.last_status = ""
+        self._last_error = ""
         self.watchdog_usec = 0
         pid = env.get("WATCHDOG_PID")
         if env.get("WATCHDOG_USEC", "").isdigit() and (pid is None or pid == str(os.getpid())):
@@ -60,10 +61,13 @@ class SystemdNotifier:
             return False
         try:
             self._sock.sendto("\n".join(lines).encode(), self.address)
+            self._last_error = ""
             return True
         except OSError as exc:
-            log.warning("systemd notification failed", extra={"error": str(exc),
-                                                              "socket": self.address})
+            if str(exc) != self._last_error:  # once per kind of failure, not every ping
+                self._last_error = str(exc)
+                log.warning("systemd notification failed", extra={"error": str(exc),
+                                                                  "socket": self.address})
             return False
 
     def ready(self, status: str = "") -> bool:
@@ -97,23 +101,29 @@ async def watchdog_loop(notifier: SystemdNotifier,
                         status_interval: float = 2.0) -> None:
     """Run on the event loop being watched: WATCHDOG=1 every half WatchdogSec (so a stalled
     loop misses its pings), and STATUS= refreshed from ``status()`` (plain or async) when it
-    changes."""
+    changes. A status source that fails or takes longer than one step never delays a ping
+    (it is given up for that round; its error is logged once until it changes)."""
     if not notifier.enabled:
         return
     ping = notifier.watchdog_interval
-    step = min(ping or status_interval, status_interval)
+    # a round is at most two steps (status, sleep): pings stay within 1.5 x ping < WatchdogSec
+    step = min(ping / 4, status_interval) if ping else status_interval
     loop = asyncio.get_running_loop()
     next_ping = loop.time()
+    last_error = ""
     while True:
+        if ping is not None and loop.time() >= next_ping:
+            notifier.watchdog()
+            next_ping = loop.time() + ping
         if status is not None:
             try:
                 text = status()
                 if inspect.isawaitable(text):
-                    text = await text
+                    text = await asyncio.wait_for(text, step)
                 notifier.status(str(text))
+                last_error = ""
             except Exception as exc:  # noqa: BLE001 - a status text never stops the pings
-                log.warning("status line failed", extra={"error": repr(exc)})
-        if ping is not None and loop.time() >= next_ping:
-            notifier.watchdog()
-            next_ping = loop.time() + ping
+                if repr(exc) != last_error:
+                    last_error = repr(exc)
+                    log.warning("status line failed", extra={"error": last_error})
         await asyncio.sleep(step)

@@ -77,3 +77,53 @@ async def test_watchdog_pings_come_from_the_loop_and_stop_when_it_stalls(notify_
     assert max(gaps) >= 0.45                             # the stall shows as a missing ping
     assert sorted(gaps)[len(gaps) // 2] < 0.2            # otherwise every ~50 ms
     assert {"STATUS": "idle"} in notify_socket.all()
+
+
+async def test_a_hanging_or_failing_status_source_never_stops_the_pings(notify_socket):
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(notify_socket.path),
+                                "WATCHDOG_USEC": "100000"})
+    calls = []
+
+    async def hanging() -> str:       # e.g. a board read that never answers
+        calls.append("hang")
+        await asyncio.Event().wait()
+        return "never"
+
+    task = asyncio.create_task(watchdog_loop(notifier, hanging))
+    try:
+        await asyncio.to_thread(notify_socket.wait_count, "WATCHDOG", 4)
+    finally:
+        task.cancel()
+    assert len(calls) >= 3 and not any("STATUS" in f for f in notify_socket.all())
+
+    def failing() -> str:
+        raise OSError("board link down")
+
+    before = len(notify_socket.times("WATCHDOG"))
+    task = asyncio.create_task(watchdog_loop(notifier, failing))
+    try:
+        await asyncio.to_thread(notify_socket.wait_count, "WATCHDOG", before + 3)
+    finally:
+        task.cancel()
+
+
+def test_a_vanished_socket_is_reported_once(tmp_path):
+    import logging
+
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "gone")})
+    collect = Collect()
+    logger = logging.getLogger("pysecc.cli")
+    logger.addHandler(collect)
+    try:
+        assert [notifier.watchdog() for _ in range(5)] == [False] * 5
+    finally:
+        logger.removeHandler(collect)
+    assert collect.messages.count("systemd notification failed") == 1

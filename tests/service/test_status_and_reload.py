@@ -68,3 +68,17 @@ def test_a_rating_is_never_raised_above_what_the_board_started_with():
     plan = reload_plan(lowered, config(current=250), started)
     assert plan.apply == ()
     assert "raised to 250: not applied, the board enforces the 200" in plan.refuse[0]
+
+
+def test_applied_reload_reaches_the_next_session_not_the_running_one():
+    from secc.boards import board_from_config
+    from secc.daemon import SeccDaemon
+
+    old = config(current=200)
+    daemon = SeccDaemon(old, board_from_config(old, realtime=False), "lo")
+    running = daemon.settings                       # what a session started now holds
+    new = config(current=120, quirks='["relaxed_cp_state"]')
+    daemon.apply_config(merged_config(old, new, reload_plan(old, new)))
+    assert daemon.settings.limits.max_current == 120
+    assert "relaxed_cp_state" in daemon.settings.quirks
+    assert running.limits.max_current == 200 and not running.quirks
