@@ -94,6 +94,9 @@ def warm_up(settings: Any) -> WarmUpReport:
         schemas += [s for s in PROTOCOL_SCHEMAS.get(version.protocol, ()) if s not in schemas]
     for schema in schemas:
         report.messages += samples.round_trip_all(schema)
+    from secc import contract  # the bus payload validators, compiled once
+
+    contract.compile_validators()
     _warm_crypto()
     for version in versions:
         adapter = load_adapter(version.protocol)
