@@ -3,9 +3,21 @@
 # ruff: noqa
 import re
 
+class JsonSchemaValueException(ValueError):
+    """What a validator raises (the interface of fastjsonschema's exception of that name:
+    ``message``, ``value``, ``name`` such as "data.readings[0]", ``path``, ``rule``)."""
+
+    def __init__(self, message, value=None, name=None, definition=None, rule=None):
+        super().__init__(message)
+        self.message, self.value, self.name = message, value, name
+        self.definition, self.rule = definition, rule
+
+    @property
+    def path(self):
+        return [item for item in re.split(r'[.\[\]]+', self.name or '') if item]
+
 VERSION = "2.22.2"
 from decimal import Decimal
-from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
 NoneType = type(None)
 
 REGEX_PATTERNS = {
