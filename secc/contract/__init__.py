@@ -208,6 +208,14 @@ _VALIDATORS_PRELUDE = [
     "    @property",
     "    def path(self):",
     "        return [item for item in re.split(r'[.\\[\\]]+', self.name or '') if item]",
+    "",
+    "",
+    "class JsonSchemaValuesException(ValueError):",
+    '    """Several errors at once (fastjsonschema\'s fast_fail=False; named by oneOf)."""',
+    "",
+    "    def __init__(self, errors):",
+    "        super().__init__(errors)",
+    "        self.errors = errors",
 ]
 
 

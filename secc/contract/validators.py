@@ -16,6 +16,14 @@ class JsonSchemaValueException(ValueError):
     def path(self):
         return [item for item in re.split(r'[.\[\]]+', self.name or '') if item]
 
+
+class JsonSchemaValuesException(ValueError):
+    """Several errors at once (fastjsonschema's fast_fail=False; named by oneOf)."""
+
+    def __init__(self, errors):
+        super().__init__(errors)
+        self.errors = errors
+
 VERSION = "2.22.2"
 from decimal import Decimal
 NoneType = type(None)

@@ -206,6 +206,36 @@ def test_the_secc_validators_agree_with_jsonschema(data):
         assert expected_valid, f"{name}: invalid payload accepted: {payload!r}"
 
 
+def test_one_of_takes_either_branch_and_refuses_neither():
+    state = {"state": "Charging", "timestamp": "2026-01-01T00:00:00Z"}
+    assert contract.validate("session_state", {**state, "session_id": None})
+    assert contract.validate("session_state", {**state, "session_id": "abcd"})
+    with pytest.raises(contract.BusPayloadError) as info:
+        contract.validate("session_state", {**state, "session_id": 5})
+    assert info.value.path == "session_id"
+
+
+def test_every_generated_name_is_defined():
+    """The validators module carries fastjsonschema's runtime names itself: a name it uses
+    and does not define would fail only on the first payload that takes that branch."""
+    import ast
+    import builtins
+
+    tree = ast.parse(contract.VALIDATORS_FILE.read_text())
+    defined = set(dir(builtins)) | {
+        node.id for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)} | {
+        node.name for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)} | {
+        alias.asname or alias.name for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom) for alias in node.names} | {
+        arg.arg for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+        for arg in node.args.args}
+    used = {node.id for node in ast.walk(tree)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    assert used <= defined, sorted(used - defined)
+
+
 def test_a_refused_timestamp_names_its_field():
     ok = {"online": True, "since": "2026-01-01T00:00:00Z"}
     if "since" not in contract.load_schema("online").get("properties", {}):
