@@ -61,9 +61,15 @@ from secc.pnc.installation import (
     request_exi,
 )
 from secc.pnc.signed import SignedRequest, SignedResponse
+from secc.v2g import failed
 from secc.v2g.core import TERMINATED, Outcome, Reply, SessionCore
-from secc.v2g.dc_session import STOP_STATUS, DcHandlers
-from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
+from secc.v2g.dc_session import STOP_STATUS, DcHandlers, check_ev_limits_physical
+from secc.v2g.eim import (
+    CHARGE_SERVICE_ID,
+    check_payment_selection,
+    check_selected_services,
+    check_service_category,
+)
 from secc.v2g.evse import EnterSafeState, PublishEvent, RequestCertificate, SetContactors
 from secc.v2g.failures import Failure, SessionFailure
 from secc.v2g.paused import PausedSession, PausedSessions
@@ -123,6 +129,9 @@ class Iso2Session(DcHandlers, SessionCore):
                              "SessionStopReq": TERMINATED},
         "SessionStop": {"SessionStopReq": TERMINATED},
     }
+    QUIRK_TRANSITIONS: ClassVar[dict[str, dict[str, dict[str, str]]]] = {
+        "cable_check_after_renegotiation": {"PowerDeliveryDC": {"CableCheckReq": "PreCharge"}},
+    }
 
     def __init__(self, *, energy_transfer_modes: tuple[str, ...] = ("DC_extended",),
                  receipt_required: bool = False, meter_id: str = "PYSECC-METER",
@@ -181,7 +190,9 @@ class Iso2Session(DcHandlers, SessionCore):
 
     def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
         build = FAILED_RESPONSES.get(request_name)
-        return request_name[:-3] + "Res", (build(self, code) if build else None)
+        if build is None:   # any other -2 request: the generic schema-valid FAILED response
+            return failed.failed_response(M, request_name, code, _status(self))
+        return request_name[:-3] + "Res", build(self, code)
 
     @property
     def is_ac(self) -> bool:
@@ -222,9 +233,7 @@ class Iso2Session(DcHandlers, SessionCore):
             if not self.contract_offered:
                 raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
                                      "Contract not offered (TLS only, when enabled)")
-            ids = [s.service_id for s in req.selected_service_list.selected_service]
-            if CHARGE_SERVICE_ID not in ids:
-                raise SessionFailure(Failure.NO_CHARGE_SERVICE_SELECTED, f"selected {ids}")
+            check_selected_services(req.selected_service_list, Failure.NO_CHARGE_SERVICE_SELECTED)
         else:
             check_payment_selection(req.selected_payment_option, req.selected_service_list,
                                     Failure.NO_CHARGE_SERVICE_SELECTED)
@@ -382,6 +391,7 @@ class Iso2Session(DcHandlers, SessionCore):
             raise SessionFailure(Failure.WRONG_ENERGY_TRANSFER_MODE,
                                  f"{mode} not among {self.energy_transfer_modes}")
         self.mode = mode
+        self.cable_check = None   # a (re)negotiated charge gets its own insulation test
         res = M.ChargeParameterDiscoveryResType(response_code="OK", evse_processing="Finished",
                                                 sa_schedule_list=self.sa_schedule_list())
         if mode in AC_MODES:
@@ -389,6 +399,9 @@ class Iso2Session(DcHandlers, SessionCore):
             if p is None:
                 raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER, "AC parameters missing")
             self.ev_max_current_ac = to_float(p.ev_max_current)
+            check_ev_limits_physical(("EVMaxCurrent", self.ev_max_current_ac),
+                                     ("EVMaxVoltage", to_float(p.ev_max_voltage)),
+                                     ("EVMinCurrent", to_float(p.ev_min_current)))
             res.ac_evse_charge_parameter = self.ac_evse_charge_parameter()
         else:
             if req.dc_ev_charge_parameter is None:
