@@ -29,7 +29,7 @@ from secc.contract.reasons import EndReason
 from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
-from secc.session.warmup import WarmUpReport, late_imports, warm_up
+from secc.session.warmup import WarmUpReport, freeze_heap, late_imports, thaw_heap, warm_up
 from secc.v2g.evse import EvseLimits, PublishEvent
 from secc.v2g.paused import PausedSessions
 from secc.v2g.quirks import for_profile
@@ -460,6 +460,7 @@ class SeccDaemon:
                                       "tls_port": self.transport.tls.port if self.transport.tls
                                       else None,
                                       "ready_ms": round((self.ready_seconds or 0) * 1000)})
+        freeze_heap()  # no full GC pass over the warmed-up heap during a session
         late_imports.arm()
         self.ready.set()
         if self.notifier is not None:  # systemd: READY=1 only now that everything serves
@@ -572,6 +573,7 @@ class SeccDaemon:
             with contextlib.suppress(Exception):
                 await self.bus.stop()
         await self.board.close()  # every board enters its safe state on close
+        thaw_heap()
 
     async def shutdown(self, grace: float = 6.0, flush: float = 3.0) -> None:
         """SIGTERM: a running session is stopped as a CSMS stop would (the car is told to

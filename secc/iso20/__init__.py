@@ -65,14 +65,26 @@ from secc.iso20.adapter import (
 from secc.v2g.paused import PausedSession, PausedSessions
 from secc.iso20.power import BptLimits, EvLimits
 from secc.iso20.services import ControlMode, Energy, EnergyService
-from secc.iso20.ac import Iso20AcSession
-from secc.iso20.dc import Iso20DcSession
 from secc.iso20.session import (
     KNOWN_QUIRKS,
     QUIRK_BPT_DISCHARGE_POSITIVE,
     Iso20Config,
     Iso20Session,
 )
+
+
+
+def __getattr__(name: str):
+    """``Iso20DcSession`` / ``Iso20AcSession`` on first use: each pulls its namespace's codec,
+    which a charger of the other output never loads."""
+    if name == "Iso20DcSession":
+        from secc.iso20.dc import Iso20DcSession
+        return Iso20DcSession
+    if name == "Iso20AcSession":
+        from secc.iso20.ac import Iso20AcSession
+        return Iso20AcSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "KNOWN_QUIRKS", "QUIRK_BPT_DISCHARGE_POSITIVE", "BptLimits", "ControlMode", "Energy",

@@ -8,20 +8,17 @@ fills the response ``Header`` (SessionID, TimeStamp), which the core leaves empt
 
 from __future__ import annotations
 
+import importlib
+import sys
 import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import exi_schemas
-from exi_schemas.generated import iso20 as cm
-from exi_schemas.generated import iso20_ac as ac
-from exi_schemas.generated import iso20_dc as dc
 from secc.appprotocol.negotiation import Protocol
 from secc.v2g.paused import PausedSessions
 from secc.iso20.services import Energy
-from secc.iso20.ac import Iso20AcSession
-from secc.iso20.dc import Iso20DcSession
 from secc.iso20.session import Iso20Session
 from secc.v2g.protocol import DecodedRequest
 from secc.v2gtp.header import PayloadType
@@ -31,11 +28,16 @@ SCHEMA_OF_PAYLOAD_TYPE: dict[int, str] = {
     PayloadType.ISO20_DC: "iso20-dc",
     PayloadType.ISO20_AC: "iso20-ac",
 }
-PAYLOAD_TYPE_OF_MODULE: dict[ModuleType, int] = {
-    cm: PayloadType.ISO20_MAIN, dc: PayloadType.ISO20_DC, ac: PayloadType.ISO20_AC,
+#: generated module name -> payload type of its messages
+PAYLOAD_TYPE_OF_MODULE: dict[str, int] = {
+    "exi_schemas.generated.iso20": PayloadType.ISO20_MAIN,
+    "exi_schemas.generated.iso20_dc": PayloadType.ISO20_DC,
+    "exi_schemas.generated.iso20_ac": PayloadType.ISO20_AC,
 }
-_CORES: dict[Energy, type[Iso20Session]] = {Energy.DC: Iso20DcSession,
-                                            Energy.AC: Iso20AcSession}
+#: the core of each namespace, imported by the adapter of that namespace only: a DC charger
+#: never loads the AC handlers and codec (nor an AC charger the DC ones)
+_CORES: dict[Energy, tuple[str, str]] = {Energy.DC: ("secc.iso20.dc", "Iso20DcSession"),
+                                         Energy.AC: ("secc.iso20.ac", "Iso20AcSession")}
 
 
 class UnsupportedPayloadType(ValueError):
@@ -56,6 +58,8 @@ class Iso20Adapter:
         self.paused_sessions = paused_sessions if paused_sessions is not None else \
             PausedSessions()
         self.wall_clock = wall_clock
+        module, name = _CORES[self.energy]
+        self._core_class: type[Iso20Session] = getattr(importlib.import_module(module), name)
 
     @property
     def payload_types(self) -> frozenset[int]:
@@ -64,6 +68,9 @@ class Iso20Adapter:
 
     def decode(self, payload_type: int, payload: bytes) -> DecodedRequest:
         schema = SCHEMA_OF_PAYLOAD_TYPE.get(payload_type)
+        # (the other namespace's payload type decodes, and the core answers
+        # FAILED_SequenceError; the driver's V2GTP connection already refuses it:
+        # ``restrict_payload_types``, so a charger never loads the other codec for a car)
         if schema is None:
             raise UnsupportedPayloadType(f"payload type 0x{payload_type:04x} is not -20 "
                                          "common/DC/AC")
@@ -78,12 +85,13 @@ class Iso20Adapter:
         response.header = module.MessageHeaderType(session_id=session_id,
                                                    time_stamp=int(self.wall_clock()),
                                                    signature=signature)
-        return PAYLOAD_TYPE_OF_MODULE[module], exi_schemas.encode(response, element=response_name)
+        return (PAYLOAD_TYPE_OF_MODULE[module.__name__],
+                exi_schemas.encode(response, element=response_name))
 
     def new_core(self, **kwargs: Any) -> Iso20Session:
         kwargs.setdefault("paused_sessions", self.paused_sessions)
         kwargs.setdefault("wall_clock", self.wall_clock)
-        return _CORES[self.energy](**kwargs)
+        return self._core_class(**kwargs)
 
 
 class Iso20DcAdapter(Iso20Adapter):
@@ -104,10 +112,9 @@ class Iso20AcAdapter(Iso20Adapter):
 
 def _module_of(obj: Any) -> ModuleType:
     name = type(obj).__module__
-    for module in PAYLOAD_TYPE_OF_MODULE:
-        if module.__name__ == name:
-            return module
-    raise TypeError(f"{type(obj).__name__} is not a -20 message")
+    if name not in PAYLOAD_TYPE_OF_MODULE:
+        raise TypeError(f"{type(obj).__name__} is not a -20 message")
+    return sys.modules[name]
 
 
 def adapter_for(protocol: Protocol, **kwargs: Any) -> Iso20Adapter:

@@ -10,22 +10,32 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+import exi_schemas
 from exi_schemas.generated import iso20 as cm
-from exi_schemas.generated import iso20_ac as ac
-from exi_schemas.generated import iso20_dc as dc
 from secc.v2g import failed
 from secc.v2g.evse import EvseLimits
 from secc.v2g.physical import split
 
-#: Which generated module owns each -20 message element (requests and responses).
-MODULE_OF_SCHEMA: dict[str, ModuleType] = {"iso20": cm, "iso20-dc": dc, "iso20-ac": ac}
+# The DC and AC codecs (``iso20_dc``, ``iso20_ac``) are loaded by the namespace that uses them
+# (``secc.iso20.dc`` / ``secc.iso20.ac``, the daemon's warm-up): a DC charger never loads the AC
+# codec nor an AC charger the DC one. Here they are looked up when a message is built.
+
+
+def dc_codec() -> ModuleType:
+    """``exi_schemas.generated.iso20_dc`` (loaded on first use; the warm-up does that)."""
+    return exi_schemas.schema_module("iso20-dc")
+
+
+def ac_codec() -> ModuleType:
+    """``exi_schemas.generated.iso20_ac`` (loaded on first use; the warm-up does that)."""
+    return exi_schemas.schema_module("iso20-ac")
 
 
 def module_of_message(name: str) -> ModuleType:
     if name.startswith("DC_"):
-        return dc
+        return dc_codec()
     if name.startswith("AC_"):
-        return ac
+        return ac_codec()
     return cm
 
 
@@ -49,6 +59,7 @@ def evse_status(module: ModuleType, notification: str, max_delay: int) -> Any:
 
 
 def _dc_cpd_res(limits: EvseLimits) -> Any:
+    dc = dc_codec()
     return dc.DC_CPDResEnergyTransferModeType(
         evse_maximum_charge_power=rational(limits.max_power, dc),
         evse_minimum_charge_power=rational(max(limits.min_current, 1.0) * limits.min_voltage, dc),
@@ -64,6 +75,7 @@ def ac_max_power(limits: EvseLimits) -> float:
 
 
 def _ac_cpd_res(limits: EvseLimits) -> Any:
+    ac = ac_codec()
     return ac.AC_CPDResEnergyTransferModeType(
         evse_maximum_charge_power=rational(ac_max_power(limits), ac),
         evse_minimum_charge_power=rational(limits.ac_phases * limits.ac_nominal_voltage * 6.0,
@@ -76,6 +88,9 @@ def failed_response(request_name: str, code: str, *, evse_id: str, limits: EvseL
     """A schema-valid response to ``request_name`` carrying ``code`` (every required field
     filled with a neutral value; EVSEStatus says Terminate where the message has one)."""
     name = request_name[:-3] + "Res"
+    # only the codec of the namespace ``name`` belongs to (a DC charger has no AC codec)
+    dc = dc_codec() if name.startswith("DC_") else None
+    ac = ac_codec() if name.startswith("AC_") else None
     terminate = {"evse_status": evse_status(module_of_message(name), "Terminate", 0)}
     header = None
     builders: dict[str, Any] = {

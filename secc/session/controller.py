@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from hal.board import IsolationState
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from secc.pnc.installation import CertificateAnswer
 
 log = layer_logger("v2g")
+
+#: Events ``BoardController.events`` keeps: the present session's, at most this many (a DC
+#: session publishes a few dozen; a long-running daemon must not grow with every session).
+EVENTS_KEPT = 256
 
 _ISOLATION = {IsolationState.VALID: Isolation.VALID, IsolationState.WARNING: Isolation.WARNING,
               IsolationState.FAULT: Isolation.FAULT}
@@ -79,7 +84,9 @@ class BoardController:
         self.bus = bus if bus is not None else _bus_of(authorizer)
         self._authorizer = authorizer or AllowListAuthorizer(accept_all=True)
         self._publish = publish
-        self.events: list[PublishEvent] = []
+        #: the events published since the present session started (the newest
+        #: ``EVENTS_KEPT``), for tests and the demo; cleared at every session start
+        self.events: deque[PublishEvent] = deque(maxlen=EVENTS_KEPT)
         self.remote_stop_requested = False
 
     def request_remote_stop(self) -> None:
@@ -88,6 +95,7 @@ class BoardController:
 
     def session_started(self) -> None:
         self.remote_stop_requested = False
+        self.events.clear()
 
     @property
     def authorizer(self) -> Authorizer:

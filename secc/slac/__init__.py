@@ -28,21 +28,27 @@ Diagnostics: ``await driver.modem_firmware()`` (VS_SW_VER: chip + firmware, warn
 QCA7420-class modems that cannot be EVSE-side), ``await driver.vendor_request(VS_RS_DEV_REQ)``.
 """
 
-from secc.slac.config import SlacConfig
-from secc.slac.evse import (
-    Action,
-    EvseSlac,
-    FailureReason,
-    LinkEstablished,
-    LinkLost,
-    MatchFailed,
-    MatchSucceeded,
-    Phase,
-    SendFrame,
-    SetPilotState,
-    SetPwmDuty,
-)
-from secc.slac.messages import MmeError
+import importlib
+
+# Loaded on first use (PEP 562): the board config reads ``secc.slac.config`` on every charger,
+# but a board that starts at SDP (no SLAC) never loads the MME layouts (construct, ~4 MB).
+_HOME: dict[str, str] = {
+    "SlacConfig": "secc.slac.config",
+    **dict.fromkeys(("Action", "EvseSlac", "FailureReason", "LinkEstablished", "LinkLost",
+                     "MatchFailed", "MatchSucceeded", "Phase", "SendFrame", "SetPilotState",
+                     "SetPwmDuty"), "secc.slac.evse"),
+    "MmeError": "secc.slac.messages",
+}
+
+
+def __getattr__(name: str):
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Action", "EvseSlac", "FailureReason", "LinkEstablished", "LinkLost", "MatchFailed",

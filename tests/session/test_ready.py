@@ -12,6 +12,7 @@ summary must name no module imported after READY.
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
 import time
@@ -23,7 +24,7 @@ from secc.common.looplag import LoopLagMonitor
 from secc.config import loads_board_config
 from secc.daemon import session_settings
 from secc.iso2 import PausedSessions
-from secc.session.warmup import LateImportWatch, warm_up
+from secc.session.warmup import LateImportWatch, freeze_heap, thaw_heap, warm_up
 
 BOARD = """
 [board]
@@ -65,6 +66,63 @@ def test_warm_up_of_a_din_only_board_leaves_iso_codecs_alone(tmp_path, test_pki)
     report = warm_up(session_settings(config, PausedSessions()))
     assert report.schemas == ("appprotocol", "din")
     assert report.messages == 36
+
+
+WARM_UP_IN_A_FRESH_PROCESS = """
+import sys
+import secc.daemon
+from secc.config import loads_board_config
+from secc.daemon import session_settings
+from secc.iso2 import PausedSessions
+from secc.session.warmup import warm_up
+warm_up(session_settings(loads_board_config(sys.stdin.read()), PausedSessions()))
+print(" ".join(sorted(m for m in sys.modules if m.startswith(("exi_schemas.generated.",
+                                                              "secc.iso20.")))))
+print(" ".join(sorted(m for m in sys.modules if "." not in m)))
+"""
+
+
+@pytest.mark.parametrize("output, loaded, not_loaded", [
+    ("dc", ("exi_schemas.generated.iso20_dc", "secc.iso20.dc"),
+     ("exi_schemas.generated.iso20_ac", "secc.iso20.ac")),
+    ("ac", ("exi_schemas.generated.iso20_ac", "secc.iso20.ac"),
+     ("exi_schemas.generated.iso20_dc", "secc.iso20.dc")),
+])
+def test_warm_up_loads_only_what_the_board_uses(tmp_path, output, loaded,
+                                                                    not_loaded):
+    import subprocess
+
+    board = BOARD.format(iface="lo", certs=tmp_path).replace('output = "dc"',
+                                                             f'output = "{output}"').replace(
+        "plug_and_charge = true", "plug_and_charge = false").replace(
+        "max_current_a = 200", "max_current_a = 32")
+    lines = subprocess.run([sys.executable, "-c", WARM_UP_IN_A_FRESH_PROCESS], input=board,
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    found, packages = lines[0].split(), set(lines[1].split())
+    assert set(loaded) <= set(found), found
+    assert not set(not_loaded) & set(found), found
+    assert "exi_schemas.generated.iso20_wpt" not in found
+    # the bus contract's validators are compiled ahead of time: no schema library at run
+    # time; SLAC's frame layouts only when SLAC runs (this board starts at SDP)
+    assert not {"jsonschema", "fastjsonschema", "construct"} & packages, packages
+
+
+def test_the_heap_at_ready_is_out_of_the_collectors_reach_until_stop():
+    class Cycle:
+        pass
+
+    garbage = Cycle()
+    garbage.self = garbage
+    del garbage
+    kept = [Cycle() for _ in range(100)]
+    try:
+        frozen = freeze_heap()
+        assert frozen > len(kept) and gc.get_freeze_count() == frozen
+        assert not any(isinstance(o, Cycle) for o in gc.get_objects())  # frozen, not tracked
+    finally:
+        thaw_heap()
+    assert gc.get_freeze_count() == 0
+    assert sum(isinstance(o, Cycle) for o in gc.get_objects()) == len(kept)
 
 
 def test_late_import_watch_names_a_module_imported_after_arming():
@@ -178,6 +236,7 @@ def test_ready_callbacks_run_once_after_the_warm_up_with_the_servers_up(veth_lin
     test_pki.write_secc_files(tmp_path)
     config = loads_board_config(BOARD.format(iface=veth_link.ifnames["secc"], certs=tmp_path))
     seen = []
+    frozen = []
 
     async def main():
         daemon = SeccDaemon(config, board_from_config(config), veth_link.ifnames["secc"],
@@ -188,7 +247,7 @@ def test_ready_callbacks_run_once_after_the_warm_up_with_the_servers_up(veth_lin
 
         daemon.ready_callbacks += [
             lambda d: seen.append(("sync", d.ready.is_set(), d.warm_up_report.messages)),
-            async_callback]
+            async_callback, lambda d: frozen.append(gc.get_freeze_count())]
         assert not daemon.ready.is_set()
         await daemon.start()
         try:
@@ -199,3 +258,4 @@ def test_ready_callbacks_run_once_after_the_warm_up_with_the_servers_up(veth_lin
 
     veth_link.run_coroutine("secc", main).result(60)
     assert seen == [("sync", True, 106), ("async", True, True)]
+    assert frozen[0] > 10_000 and gc.get_freeze_count() == 0  # frozen at READY, thawed at stop
