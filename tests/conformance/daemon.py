@@ -69,9 +69,11 @@ class DaemonUnderTest:
         self.workdir.cleanup()
 
 
-def start_daemon(link, protocol: str, profile: str = "conformance") -> DaemonUnderTest:
+def start_daemon(link, protocol: str, profile: str = "conformance",
+                 slac: bool = False) -> DaemonUnderTest:
     """``secc run`` for ``protocol`` (din | iso2-dc | iso2-ac); waits for its control socket
-    and its SDP server."""
+    and its SDP server. ``slac``: SLAC on the link (``start_at_sdp = false``), for the SLAC
+    tester that also plays the local modem (slac_tester.py)."""
     workdir = tempfile.TemporaryDirectory(prefix="pysecc-conformance-")
     tmp = workdir.name
     os.makedirs(f"{tmp}/certs", exist_ok=True)
@@ -82,7 +84,8 @@ def start_daemon(link, protocol: str, profile: str = "conformance") -> DaemonUnd
         evse_id="ZZ00000" if protocol == "din" else "DE*PNX*E00001*1",
         output="ac" if ac else "dc", max_current=32 if ac else 200,
         max_power=22080 if ac else 150000, iface=link.ifnames["secc"], protocols=protocols,
-        profile=profile, tmp=tmp))
+        profile=profile, tmp=tmp).replace(
+            "start_at_sdp = true", "start_at_sdp = false" if slac else "start_at_sdp = true"))
     log_path = Path(tmp) / "secc.log"
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process
     secc = str(Path(sys.executable).parent / "secc")   # the installed console script
