@@ -103,7 +103,6 @@ class FailureReason(str, Enum):
     NO_SLAC_PARM_REQ = "no_slac_parm_req"            # TT_EVSE_SLAC_init
     NO_START_ATTEN_CHAR = "no_start_atten_char"      # TT_match_sequence after PARM.CNF
     NO_ATTEN_CHAR_RSP = "no_atten_char_rsp"          # TT_match_response x (1 + C_EV_match_retry)
-    ATTEN_CHAR_RSP_FAILED = "atten_char_rsp_failed"
     NO_MATCH_REQ = "no_match_req"                    # TT_EVSE_match_session
     ATTENUATION_TOO_HIGH = "attenuation_too_high"
     SUPERSEDED = "superseded"                        # same EV restarted with a new RunID
@@ -159,6 +158,7 @@ class MatchAttempt:
     atten_char_sends: int = 0
     aag: list[int] = field(default_factory=list)
     attenuation_db: float | None = None
+    start_rejected: bool = False  # an invalid CM_START_ATTEN_CHAR.IND came: no sounding
 
     @property
     def key(self) -> tuple[bytes, bytes]:
@@ -444,6 +444,15 @@ class EvseSlac:
         attempt = self._attempt_for(mme, Step.PARM_CONFIRMED)
         if attempt is None:
             return []
+        problem = _start_atten_char_problem(mme)
+        if problem:
+            # ISO 15118-3 Table A.4 fixes these fields; a sounding announced with other values
+            # is not accepted (ISO 15118-5 style AttenuationCharacterization_013..017): the
+            # attempt then runs out on TT_match_sequence, its sounds are not counted.
+            attempt.start_rejected = True
+            log.info("invalid CM_START_ATTEN_CHAR.IND ignored", extra=self._ctx(
+                **attempt.describe(), problem=problem))
+            return []
         self._begin_sounding(attempt, mme.num_sounds, now)
         return []
 
@@ -460,6 +469,8 @@ class EvseSlac:
         if attempt is None:
             return []
         if attempt.step == Step.PARM_CONFIRMED:  # every START_ATTEN_CHAR.IND was lost
+            if attempt.start_rejected:
+                return []
             self._begin_sounding(attempt, mme.count + 1 + attempt.sounds_seen, now)
         attempt.sounds_seen += 1
         return []
@@ -525,10 +536,14 @@ class EvseSlac:
         attempt = self._attempt_for(mme, Step.ATTEN_CHAR_SENT)
         if attempt is None:
             return []
-        if mme.result != m.ATTEN_CHAR_RSP_SUCCESS:
-            self._drop_attempt(attempt, FailureReason.ATTEN_CHAR_RSP_FAILED,
-                               f"result {mme.result}")
-            return self._after_attempt_dropped(now)
+        problem = _atten_char_rsp_problem(mme, attempt.ev_mac)
+        if problem:
+            # A malformed or unsuccessful RSP counts as no RSP: the IND is repeated every
+            # TT_match_response up to C_EV_match_retry times, then the attempt fails
+            # (ISO 15118-3 Table A.6 field values; ISO 15118-5 style AttenChar_005..011).
+            log.info("invalid CM_ATTEN_CHAR.RSP treated as missing", extra=self._ctx(
+                **attempt.describe(), problem=problem))
+            return []
         attempt.step = Step.WAITING_FOR_MATCH
         # Cars decide between EVSEs after TT_EV_atten_results: MATCH.REQ comes ~0.8-1 s later.
         attempt.deadline = now + self.config.tt_evse_match_session
@@ -537,6 +552,10 @@ class EvseSlac:
         return []
 
     def _on_validate_req(self, mme: m.Mme, now: float) -> list[Action]:
+        if mme.signal_type != 0:  # 0 = PEV S2 toggles, the only signal type (Table A.7)
+            log.info("CM_VALIDATE.REQ with unknown signal type ignored", extra=self._ctx(
+                ev_mac=m.mac_str(mme.src), signal_type=str(mme.signal_type)))
+            return []
         attempt = next((a for a in self.attempts.values() if a.ev_mac == mme.src and a.step in (
             Step.ATTEN_CHAR_SENT, Step.WAITING_FOR_MATCH)), None)
         if attempt is None:
@@ -556,10 +575,12 @@ class EvseSlac:
         attempt = self._attempt_for(mme, Step.ATTEN_CHAR_SENT, Step.WAITING_FOR_MATCH)
         if attempt is None:
             return []
-        if mme.pev_mac != mme.src or mme.evse_mac not in (self.evse_mac, bytes(6)):
-            log.info("CM_SLAC_MATCH.REQ with inconsistent MACs ignored", extra=self._ctx(
-                **attempt.describe(), pev_mac=m.mac_str(mme.pev_mac),
-                evse_mac=m.mac_str(mme.evse_mac)))
+        problem = _match_req_problem(mme, self.evse_mac)
+        if problem:
+            # ISO 15118-3 Table A.8: header 0/0, PEV ID and EVSE ID zero, the EV's and our MAC
+            # (ISO 15118-5 style CmSlacMatch_007..020): anything else is not our EV's request.
+            log.info("invalid CM_SLAC_MATCH.REQ ignored", extra=self._ctx(
+                **attempt.describe(), problem=problem))
             return []
         cnf = m.encode(m.slac_match_cnf(attempt.ev_mac, self.evse_mac, attempt.run_id,
                                         attempt.ev_mac, self.nid, self.nmk))
@@ -671,6 +692,53 @@ class EvseSlac:
         actions: list[Action] = [LinkLost(ev_mac)]
         return actions + self._fail(FailureReason.LINK_LOST,
                                     f"PLC link down for {now - self._link_down_since:.1f} s", now)
+
+
+# --- field checks (ISO 15118-3 Annex A fixed values); each returns "" or what is wrong ------
+ZERO_STATION_ID = bytes(17)
+
+
+def _header_problem(mme: m.Mme) -> str:
+    if (mme.application_type, mme.security_type) != (m.APPLICATION_TYPE_PEV_EVSE,
+                                                     m.SECURITY_TYPE_NONE):
+        return f"application/security type {mme.application_type}/{mme.security_type}"
+    return ""
+
+
+def _start_atten_char_problem(mme: m.Mme) -> str:
+    if problem := _header_problem(mme):
+        return problem
+    if mme.num_sounds == 0:
+        return "NUM_SOUNDS 0"
+    if mme.time_out == 0:
+        return "Time_Out 0"
+    if mme.resp_type != m.RESP_TYPE_OTHER_GP_STATION:
+        return f"RESP_TYPE {mme.resp_type}"
+    return ""
+
+
+def _atten_char_rsp_problem(mme: m.Mme, ev_mac: bytes) -> str:
+    if problem := _header_problem(mme):
+        return problem
+    if bytes(mme.source_address) != ev_mac:
+        return f"SOURCE_ADDRESS {m.mac_str(bytes(mme.source_address))}"
+    if bytes(mme.source_id) != ZERO_STATION_ID or bytes(mme.resp_id) != ZERO_STATION_ID:
+        return "SOURCE_ID/RESP_ID not zero"
+    if mme.result != m.ATTEN_CHAR_RSP_SUCCESS:
+        return f"Result {mme.result}"
+    return ""
+
+
+def _match_req_problem(mme: m.Mme, evse_mac: bytes) -> str:
+    if problem := _header_problem(mme):
+        return problem
+    if bytes(mme.pev_id) != ZERO_STATION_ID or bytes(mme.evse_id) != ZERO_STATION_ID:
+        return "PEV ID/EVSE ID not zero"
+    if mme.pev_mac != mme.src:
+        return f"PEV MAC {m.mac_str(mme.pev_mac)} is not the sender"
+    if mme.evse_mac != evse_mac:
+        return f"EVSE MAC {m.mac_str(mme.evse_mac)} is not ours"
+    return ""
 
 
 # Which MME each phase accepts, and the method that handles it. Everything else is dropped.

@@ -495,3 +495,86 @@ def test_own_frames_echoed_back_are_ignored():
     evse = EvseSlac(SlacConfig(), EVSE_MAC)
     (send,) = evse.pilot_state_b(0.0)
     assert evse.receive_frame(send.frame, 0.0) == []
+
+
+# --- ISO 15118-3 Annex A fixed field values (ISO 15118-5 style SLAC conformance cases) -------
+ZERO_MAC = bytes(6)
+SOME_ID = m.station_id("EV0001")
+
+
+def _with(mme: m.Mme, **fields) -> bytes:
+    for key, value in fields.items():
+        mme.body[key] = value
+    return m.encode(mme)
+
+
+def _atten_char_ind_sent(med) -> None:
+    """PARM.REQ at 1.0, START_ATTEN_CHAR at 1.1 and no sounds: the IND goes out at 1.7."""
+    med.now = 1.0
+    med.inject(_parm_req())
+    med.now = 1.1
+    med.inject(m.encode(m.start_atten_char_ind(EV_MAC, RUN, 10, 6)))
+    med.run_until(1.7001)
+    assert len(evse_frames(med, m.CM_ATTEN_CHAR_IND)) == 1
+
+
+@pytest.mark.parametrize("fields", [
+    dict(application_type=0xFF), dict(security_type=0xFF), dict(num_sounds=0), dict(time_out=0),
+    dict(resp_type=0)], ids=str)
+def test_invalid_start_atten_char_is_not_a_sounding(make_medium, fields):
+    """AttenuationCharacterization_013..017: no CM_ATTEN_CHAR.IND, even when sounds follow."""
+    med = make_medium()
+    _ready(med)
+    med.now = 1.0
+    med.inject(_parm_req())
+    med.now = 1.05
+    med.inject(_with(m.start_atten_char_ind(EV_MAC, RUN, 10, 6), **fields))
+    for i in range(10):
+        med.now = 1.1 + i * 0.03
+        med.inject(m.encode(m.mnbc_sound_ind(EV_MAC, RUN, 9 - i)))
+    med.run_until(3.0)
+    assert evse_frames(med, m.CM_ATTEN_CHAR_IND) == []
+    assert not med.evse.attempts and med.evse.phase == Phase.WAITING_FOR_EV
+
+
+@pytest.mark.parametrize("fields", [
+    dict(application_type=0xFF), dict(security_type=0xFF), dict(source_address=ZERO_MAC),
+    dict(source_id=SOME_ID), dict(resp_id=SOME_ID), dict(result=0xFF)], ids=str)
+def test_invalid_atten_char_rsp_counts_as_missing(make_medium, fields):
+    """AttenuationCharacterization_005..011: IND repeated C_EV_match_retry times, then the
+    attempt is dropped and a MATCH.REQ gets no CNF."""
+    med = make_medium()
+    _ready(med)
+    _atten_char_ind_sent(med)
+    med.inject(_with(m.atten_char_rsp(EVSE_MAC, EV_MAC, RUN), **fields))
+    med.run_until(3.0)
+    assert len(evse_frames(med, m.CM_ATTEN_CHAR_IND)) == 1 + SlacConfig().c_ev_match_retry
+    med.inject(m.encode(m.slac_match_req(EVSE_MAC, EV_MAC, RUN, EVSE_MAC)))
+    assert evse_frames(med, m.CM_SLAC_MATCH_CNF) == []
+
+
+@pytest.mark.parametrize("fields", [
+    dict(application_type=0xFF), dict(security_type=0xFF), dict(pev_id=SOME_ID),
+    dict(pev_mac=ZERO_MAC), dict(evse_id=SOME_ID), dict(evse_mac=ZERO_MAC)], ids=str)
+def test_invalid_match_req_is_ignored_and_a_valid_one_still_matches(make_medium, fields):
+    """CmSlacMatch_007..020."""
+    med = make_medium()
+    _ready(med)
+    _atten_char_ind_sent(med)
+    med.inject(m.encode(m.atten_char_rsp(EVSE_MAC, EV_MAC, RUN)))
+    med.inject(_with(m.slac_match_req(EVSE_MAC, EV_MAC, RUN, EVSE_MAC), **fields))
+    assert evse_frames(med, m.CM_SLAC_MATCH_CNF) == [] and med.evse.phase == Phase.MATCHING
+    med.inject(m.encode(m.slac_match_req(EVSE_MAC, EV_MAC, RUN, EVSE_MAC)))
+    assert len(evse_frames(med, m.CM_SLAC_MATCH_CNF)) == 1
+
+
+def test_validate_req_with_unknown_signal_type_is_ignored(make_medium):
+    """CmValidate_004."""
+    med = make_medium()
+    _ready(med)
+    _atten_char_ind_sent(med)
+    med.inject(m.encode(m.atten_char_rsp(EVSE_MAC, EV_MAC, RUN)))
+    med.inject(_with(m.validate_req(EVSE_MAC, EV_MAC), signal_type=0xFF))
+    assert evse_frames(med, m.CM_VALIDATE_CNF) == []
+    med.inject(m.encode(m.validate_req(EVSE_MAC, EV_MAC)))
+    assert len(evse_frames(med, m.CM_VALIDATE_CNF)) == 1
