@@ -32,8 +32,10 @@ Failure handling (chosen per ISO 15118-3 9.4 / [V2G3-A09-...] and field practice
   above threshold) drops that attempt; with ``restart_on_parm_req`` (default) the EVSE keeps
   waiting for the car's next CM_SLAC_PARM.REQ (cars resend it after an abort), bounded by
   TT_EVSE_SLAC_init; without it the session fails;
-* a session failure (SET_KEY never confirmed, no PARM.REQ within TT_EVSE_SLAC_init, no join
-  within TT_match_join, link lost) emits :class:`MatchFailed`, then with ``state_e``/``state_f``
+* no PARM.REQ within TT_EVSE_SLAC_init (the EV never started, or never restarted, matching)
+  ends SLAC for this plug-in: :class:`MatchFailed`, PWM off (X1), FAILED until unplug;
+* a session failure (SET_KEY never confirmed, no join within TT_match_join, link lost) emits
+  :class:`MatchFailed`, then with ``state_e``/``state_f``
   the pilot goes to E/F for T_step_EF, back to X1 (no PWM), a new NMK is set and 5 % PWM
   restarts SLAC, up to C_sequ_retry times; with ``pwm_off`` (or retries used up) the PWM is
   switched off (X1, 100 %) and the machine stays FAILED until unplug.
@@ -352,10 +354,15 @@ class EvseSlac:
     def _timer_slac_init(self, now: float) -> list[Action]:
         detail = (f"no CM_SLAC_PARM.REQ within TT_EVSE_SLAC_init "
                   f"({self.config.tt_evse_slac_init:g} s)")
-        return self._fail(FailureReason.NO_SLAC_PARM_REQ, detail, now)
+        # The EV never started (or never restarted) matching: the matching process is over,
+        # the oscillator goes off (X1) and a late CM_SLAC_PARM.REQ is not answered until the
+        # next plug-in -- no E/F restart (ISO 15118-5 style CmSlacParm_004..006;
+        # docs/conformance.md "SLAC").
+        return self._fail(FailureReason.NO_SLAC_PARM_REQ, detail, now, may_retry=False)
 
-    def _fail(self, reason: FailureReason, detail: str, now: float) -> list[Action]:
-        retrying = (self.config.failure_action != "pwm_off"
+    def _fail(self, reason: FailureReason, detail: str, now: float,
+              may_retry: bool = True) -> list[Action]:
+        retrying = (may_retry and self.config.failure_action != "pwm_off"
                     and self._ef_retries_used < self.config.c_sequ_retry)
         log.warning("SLAC failed", extra=self._ctx(
             reason=reason.value, detail=detail, retrying=str(retrying)))

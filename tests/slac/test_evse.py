@@ -129,19 +129,36 @@ def test_set_key_success_code_follows_config(make_medium, mode, modem_result, ok
 
 
 # --- TT_EVSE_SLAC_init and failure handling ---------------------------------------------------
-def test_no_ev_fails_after_tt_evse_slac_init_then_ef_retries_then_pwm_off(make_medium):
+def test_no_ev_within_tt_evse_slac_init_switches_the_oscillator_off_until_unplug(make_medium):
+    """CmSlacParm_004: no E/F restart; X1 and a late CM_SLAC_PARM.REQ gets no CNF."""
     config = SlacConfig(failure_action="state_f", c_sequ_retry=2)
     med = make_medium(config=config)
     med.evse_do(med.evse.pilot_state_b(0.0))
     med.run_until(39.99)
     assert failures(med) == []
     med.run_until(40.0)
-    assert failures(med)[0].reason == FailureReason.NO_SLAC_PARM_REQ
+    (failure,) = failures(med)
+    assert failure.reason == FailureReason.NO_SLAC_PARM_REQ and not failure.retrying
+    assert med.actions[-1] == SetPwmDuty(PWM_OFF_PERCENT)
+    assert med.evse.phase == Phase.FAILED and med.evse.next_deadline() is None
+    med.now = 50.0
+    med.inject(_parm_req())
+    assert evse_frames(med, m.CM_SLAC_PARM_CNF) == []
+    med.evse_do(med.evse.pilot_unplugged(60.0))
+    med.evse_do(med.evse.pilot_state_b(61.0))
+    assert med.evse.phase == Phase.WAITING_FOR_EV
+
+
+def test_session_failure_restarts_through_state_f_then_pwm_off(make_medium):
+    config = SlacConfig(failure_action="state_f", c_sequ_retry=2)
+    med = make_medium(config=config, modem=SimModem(set_key_failures=99))
+    med.evse_do(med.evse.pilot_state_b(0.0))
+    assert failures(med)[0].reason == FailureReason.SET_KEY_FAILED
     assert failures(med)[0].retrying and med.actions[-1] == SetPilotState("F")
     assert med.evse.phase == Phase.EF_PAUSE
-    med.run_until(44.0)  # T_step_EF later: X1, new key, 5 %
-    assert med.actions[-2:] == [SetPwmDuty(PWM_OFF_PERCENT), SetPwmDuty(5.0)]
-    assert len(evse_frames(med, m.CM_SET_KEY_REQ)) == 2
+    med.run_until(4.0)  # T_step_EF later: X1, a new key
+    assert SetPwmDuty(PWM_OFF_PERCENT) in med.actions
+    assert len(evse_frames(med, m.CM_SET_KEY_REQ)) == 2 * (1 + config.c_evse_set_key_retry)
     med.run_until(200.0)
     assert [f.retrying for f in failures(med)] == [True, True, False]
     assert med.actions[-1] == SetPwmDuty(PWM_OFF_PERCENT)
@@ -149,9 +166,9 @@ def test_no_ev_fails_after_tt_evse_slac_init_then_ef_retries_then_pwm_off(make_m
 
 
 def test_state_e_failure_action_uses_state_e(make_medium):
-    med = make_medium(config=SlacConfig(failure_action="state_e"))
+    med = make_medium(config=SlacConfig(failure_action="state_e"),
+                      modem=SimModem(set_key_failures=99))
     med.evse_do(med.evse.pilot_state_b(0.0))
-    med.run_until(40.0)
     assert SetPilotState("E") in med.actions
 
 
