@@ -64,7 +64,7 @@ def catalogue_ids() -> dict[str, str]:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not config.getoption("--conformance-table") or not RESULTS:
+    if not config.getoption("--conformance-table", default=False) or not RESULTS:
         return
     from tests.conformance.cases import BY_ID, UNCOVERED_AREAS
 

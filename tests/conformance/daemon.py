@@ -29,9 +29,9 @@ start_at_sdp = true
 
 [v2g]
 protocols = {protocols}
-tls = "none"
+tls = "{tls}"
 profile = "{profile}"
-certificate_dir = "{tmp}/certs"
+certificate_dir = "{certs}"
 
 [sim]
 control_socket = "{tmp}/sim.sock"
@@ -70,21 +70,23 @@ class DaemonUnderTest:
 
 
 def start_daemon(link, protocol: str, profile: str = "conformance",
-                 slac: bool = False) -> DaemonUnderTest:
-    """``secc run`` for ``protocol`` (din | iso2-dc | iso2-ac); waits for its control socket
-    and its SDP server. ``slac``: SLAC on the link (``start_at_sdp = false``), for the SLAC
-    tester that also plays the local modem (slac_tester.py)."""
+                 certs: str | None = None, slac: bool = False) -> DaemonUnderTest:
+    """``secc run`` for ``protocol`` (din | iso2-dc | iso2-ac | iso20-dc); waits for its
+    control socket and its SDP server. -20 needs ``certs`` (TLS 1.3, mutual). ``slac``: SLAC
+    on the link (``start_at_sdp = false``), for the SLAC tester that also plays the local
+    modem (slac_tester.py)."""
     workdir = tempfile.TemporaryDirectory(prefix="pysecc-conformance-")
     tmp = workdir.name
     os.makedirs(f"{tmp}/certs", exist_ok=True)
     ac = protocol == "iso2-ac"
-    protocols = '["din"]' if protocol == "din" else '["iso2"]'
+    protocols = {"din": '["din"]', "iso20-dc": '["iso20"]'}.get(protocol, '["iso2"]')
     board = Path(tmp) / "board.toml"
     board.write_text(BOARD.format(
         evse_id="ZZ00000" if protocol == "din" else "DE*PNX*E00001*1",
         output="ac" if ac else "dc", max_current=32 if ac else 200,
         max_power=22080 if ac else 150000, iface=link.ifnames["secc"], protocols=protocols,
-        profile=profile, tmp=tmp).replace(
+        profile=profile, tmp=tmp, tls="required" if protocol.startswith("iso20") else "none",
+        certs=certs or f"{tmp}/certs").replace(
             "start_at_sdp = true", "start_at_sdp = false" if slac else "start_at_sdp = true"))
     log_path = Path(tmp) / "secc.log"
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process

@@ -102,14 +102,17 @@ class Connection:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, interface: str, address: str, port: int) -> "Connection":
+    async def open(cls, interface: str, address: str, port: int,
+                   ssl_context: Any = None) -> "Connection":
         scope = socket.if_nametoindex(interface)
         sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
         async with asyncio.timeout(5):
             await asyncio.get_running_loop().sock_connect(sock, (address, port, 0, scope))
-        reader, writer = await asyncio.open_connection(sock=sock)
+            reader, writer = await asyncio.open_connection(
+                sock=sock, ssl=ssl_context,
+                server_hostname="" if ssl_context is not None else None)
         return cls(reader, writer)
 
     async def send_raw(self, data: bytes) -> None:
