@@ -116,7 +116,7 @@ async def parm_after_unplug(t: SlacTester, pilot: Pilot, case: SlacCase) -> None
 
 async def parm_after_wakeup(t: SlacTester, pilot: Pilot, case: SlacCase) -> None:
     """The EV repeats CM_SLAC_PARM.REQ from plug-in on; a CNF within T_conn_max_comm."""
-    plugged = case_start(t)
+    plugged = t.plugged_at
     rid = run_id()
     while time.monotonic() - plugged < st.T_CONN_MAX_COMM:
         sent = t.send(t.parm_req(rid))
@@ -314,10 +314,6 @@ async def parm_while_matched(t: SlacTester, pilot: Pilot, case: SlacCase) -> Non
     other = bytes.fromhex("02eeeeee0001")
     sent = t.send(t.parm_req(run_id(), src=other))
     await t.expect_none(m.CM_SLAC_PARM_CNF, st.TT_MATCH_RESPONSE + MARGIN, since=sent)
-
-
-def case_start(t: SlacTester) -> float:
-    return getattr(t, "plugged_at", time.monotonic())
 
 
 # --------------------------------------------------------------------------- the table

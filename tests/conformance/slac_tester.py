@@ -65,6 +65,7 @@ class SlacTester:
     set_keys: list[Received] = field(default_factory=list)   # CM_SET_KEY.REQ seen by the modem
     nw_info_requests: int = 0
     ev_joined: bool = False             # the modem lists the EV's modem in VS_NW_INFO.CNF
+    plugged_at: float = 0.0             # when the car plugged in (CP B), monotonic
     _sock: socket.socket | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 

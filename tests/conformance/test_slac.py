@@ -30,7 +30,7 @@ async def run_slac_case(case: SlacCase, iface: str, pilot: Pilot) -> None:
         await unplug(pilot)
         t.clear()
         t.set_keys.clear()
-        t.plugged_at = time.monotonic()   # type: ignore[attr-defined]
+        t.plugged_at = time.monotonic()
         await pilot.set("B")
         await t.wait_set_key()
         if case.cp != "B":   # the car plugs in (B), then closes S2 before matching starts
