@@ -403,6 +403,13 @@ class EvseSlac:
             log.info("CM_SLAC_PARM.REQ from another EV while matched ignored (cross-talk)",
                      extra=self._ctx(ev_mac=m.mac_str(mme.src)))
             return []
+        if self.phase == Phase.MATCHED and self._link_down_since is None:
+            # Matched and the EV's modem is on our network: no SLAC answer (ISO 15118-5 style
+            # PLCLinkStatus_003). A car that restarts matching has left the network first;
+            # once the modem reports that (link down, still debounced) it is served again.
+            log.info("CM_SLAC_PARM.REQ while matched with the link up ignored",
+                     extra=self._ctx(ev_mac=m.mac_str(mme.src)))
+            return []
         if self.phase in (Phase.JOINING, Phase.MATCHED) or any(
                 a.ev_mac == mme.src for a in self.attempts.values()):
             if not self.config.restart_on_parm_req:

@@ -306,11 +306,18 @@ async def match_after_unplug(t: SlacTester, pilot: Pilot, case: SlacCase) -> Non
 
 # --------------------------------------------------------------------------- link status
 async def parm_while_matched(t: SlacTester, pilot: Pilot, case: SlacCase) -> None:
-    """Matched: a CM_SLAC_PARM.REQ from another station (cross-talk) gets no CNF."""
+    """Matched, the EV's modem on the SECC's network: a new CM_SLAC_PARM.REQ (the EV's, a new
+    RunID; then another station's) gets no CNF."""
     rid = run_id()
     await t.to_match(rid)
     sent = t.send(t.match_req(rid))
     await t.expect(m.CM_SLAC_MATCH_CNF, st.TT_MATCH_RESPONSE, since=sent)
+    polls, deadline = t.nw_info_requests, time.monotonic() + 3.0
+    while t.nw_info_requests < polls + 2:   # the SECC asked its modem and heard the EV joined
+        assert time.monotonic() < deadline, "the SECC never asked its modem for the link"
+        await asyncio.sleep(0.02)
+    sent = t.send(t.parm_req(run_id()))
+    await t.expect_none(m.CM_SLAC_PARM_CNF, st.TT_MATCH_RESPONSE + MARGIN, since=sent)
     other = bytes.fromhex("02eeeeee0001")
     sent = t.send(t.parm_req(run_id(), src=other))
     await t.expect_none(m.CM_SLAC_PARM_CNF, st.TT_MATCH_RESPONSE + MARGIN, since=sent)

@@ -401,7 +401,13 @@ def test_neighbour_parm_req_after_our_match_does_not_reset_it(make_medium):
     med.inject(_parm_req(EV2_MAC, RUN))  # a neighbour's car starts SLAC, heard via cross-talk
     assert med.evse.phase == Phase.MATCHED and med.evse.match.ev_mac == EV_MAC
     assert len(evse_frames(med, m.CM_SLAC_PARM_CNF)) == 1
-    med.inject(_parm_req(EV_MAC, RUN))  # our own car restarting is served
+    med.inject(_parm_req(EV_MAC, RUN))  # our own car, link up: no answer (PLCLinkStatus_003)
+    assert med.evse.phase == Phase.MATCHED
+    assert len(evse_frames(med, m.CM_SLAC_PARM_CNF)) == 1
+    med.modem.drop_link()                 # the car's modem left: restarting is served at once
+    med.run_until(med.now + 0.6)
+    assert med.evse.phase == Phase.MATCHED and failures(med) == []
+    med.inject(_parm_req(EV_MAC, RUN))
     assert med.evse.phase == Phase.MATCHING
 
 
