@@ -229,8 +229,20 @@ class EvseSlac:
         if self.phase != Phase.IDLE:
             log.info("unplugged: SLAC session closed", extra=self._ctx())
             actions.append(SetPwmDuty(PWM_OFF_PERCENT))
+        if self.phase in (Phase.JOINING, Phase.MATCHED):
+            actions += self._leave_network()
         self._reset(Phase.IDLE)
         return actions
+
+    def _leave_network(self) -> list[Action]:
+        """D-LINK_TERMINATE: our modem leaves the logical network the EV was given (a fresh
+        random NMK, never disclosed), within TP_match_leave; its CNF comes in IDLE and is not
+        needed. The next plug-in sets another new NMK anyway."""
+        nmk = self._random(16)
+        log.info("leaving the logical network: new NMK on the modem", extra=self._ctx())
+        frame = m.encode(m.set_key_req(self.modem_mac, self.evse_mac, nmk, m.nid_from_nmk(nmk),
+                                       int.from_bytes(self._random(4), "little")))
+        return [SendFrame(frame, "CM_SET_KEY.REQ")]
 
     def modem_link(self, up: bool, now: float) -> list[Action]:
         """Link status of the PLC network as reported by the driver (or a VS_NW_INFO poll)."""

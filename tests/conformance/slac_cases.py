@@ -323,6 +323,29 @@ async def parm_while_matched(t: SlacTester, pilot: Pilot, case: SlacCase) -> Non
     await t.expect_none(m.CM_SLAC_PARM_CNF, st.TT_MATCH_RESPONSE + MARGIN, since=sent)
 
 
+async def link_left_on_unplug(t: SlacTester, pilot: Pilot, case: SlacCase) -> None:
+    """Matched and joined, the car unplugs: the SECC's node leaves the logical network within
+    TP_match_leave -- its modem is given a new NMK (not the one the EV got)."""
+    rid = run_id()
+    await t.to_match(rid)
+    sent = t.send(t.match_req(rid))
+    cnf = (await t.expect(m.CM_SLAC_MATCH_CNF, st.TT_MATCH_RESPONSE, since=sent)).mme
+    keys = len(t.set_keys)
+    await pilot.set("A")
+    unplugged = time.monotonic()
+    while len(t.set_keys) == keys:
+        assert time.monotonic() - unplugged < st.TP_MATCH_LEAVE + 1.0 + st.SLACK, \
+            "the SECC's modem kept the EV's network key after unplug"
+        await asyncio.sleep(0.01)
+    left = t.set_keys[-1]
+    assert bytes(left.mme.new_key) != bytes(cnf.nmk)
+    # the pilot is debounced before the SECC sees A: TP_match_leave counts from there
+    status = await pilot.status()
+    assert status["cp"] == "A"
+    assert left.at - unplugged <= st.TP_MATCH_LEAVE + st.SLACK, \
+        f"left the network {left.at - unplugged:.3f} s after unplug"
+
+
 # --------------------------------------------------------------------------- the table
 NA_AC_NOMINAL = ("PICS: the SECC has no AC basic-charging fallback (it never leaves 5 % for a "
                  "nominal duty cycle); the N3 AC CmSlacParm cases need one")
@@ -331,7 +354,8 @@ NA_VALIDATE = ("PICS: CM_VALIDATE (BCB-toggle validation, optional in ISO 15118-
                "run)")
 NA_AMP_MAP = "PICS: CM_AMP_MAP (optional amplitude map exchange) is not supported"
 NA_LINK_NAMED = ("N3 names the PLCLinkStatus case without a body (its test-case file is a copy "
-                 "of CmAmpMap): no stimulus to run")
+                 "of CmAmpMap): no stimulus to run (CMN_002/_003 run N3's same-numbered "
+                 "behaviour function)")
 NA_DIODE = "the simulated board's CP hook has no diode-fault state"
 
 MATCH_FIELDS = [  # (odd id, mutation); the even id runs the same after CM_VALIDATE
@@ -390,7 +414,8 @@ CASES: list[SlacCase] = [
     SlacCase(P + "CmSlacMatch_023", match_after_unplug),
     SlacCase(P + "CmSlacMatch_024", match_after_unplug, validate=True),
     *[SlacCase(f"{P}CmAmpMap_{n:03}", na=NA_AMP_MAP) for n in range(1, 9)],
-    *[SlacCase(f"{P}PLCLinkStatus_{n:03}", na=NA_LINK_NAMED) for n in (1, 2, 4, 5)],
+    *[SlacCase(f"{P}PLCLinkStatus_{n:03}", na=NA_LINK_NAMED) for n in (1, 4, 5)],
+    SlacCase(P + "PLCLinkStatus_002", link_left_on_unplug),
     SlacCase(P + "PLCLinkStatus_003", parm_while_matched),
     *[SlacCase(f"TC_SECC_AC_VTB_PLCLinkStatus_{n:03}", na=NA_LINK_NAMED) for n in range(1, 13)],
     *[SlacCase(f"TC_SECC_DC_VTB_PLCLinkStatus_{n:03}", na=NA_LINK_NAMED) for n in range(1, 8)],
