@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conformance.runner import Target, drive_to, run_step
-from tests.conformance.tester import Ev, foreign_session_id
+from tests.conformance.runner import Target, drive_to
+from tests.conformance.tester import Ev
 
 DC = ("din", "iso2-dc")
 ISO2_DC = ("iso2-dc",)

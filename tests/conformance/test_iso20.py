@@ -37,6 +37,17 @@ AC_NS = "urn:iso:std:iso:15118:-20:AC"
 MAIN = 0x8002
 
 
+@pytest.fixture(autouse=True)
+def _in_the_table(request):
+    """These cases appear in the conformance table under their own area."""
+    from tests.conformance.cases import Case
+
+    case_id = request.node.name.removeprefix("test_").split("[")[0]
+    request.node.conformance_case = Case(case_id, "-20 (from the catalogue notes)", ("iso20-dc",))
+    request.node.conformance_protocol = "iso20-dc" + (
+        f"/{request.node.callspec.id}" if hasattr(request.node, "callspec") else "")
+
+
 @pytest.fixture(scope="module")
 def sut20(test_pki, tmp_path_factory):
     from sim.testing.netns import VethLink, netns_supported
