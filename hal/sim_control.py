@@ -23,9 +23,11 @@ someone plays the car's electrical side. Two ways, both switched on in the board
   ``pwm`` with ``duty_percent``, ``state_f`` = -12 V). Anything else gets
   ``{"ok": false, "error": "..."}``. The socket is created with mode 0600 (root only).
 * ``ev_follows_session = true``: for peers that have no pilot at all, the simulated car
-  follows the V2G session by itself: plugged in (B) at start, S2 closes (C) and the battery
-  is switched to the inlet after PowerDeliveryReq(Start), back to B after
-  PowerDeliveryReq(Stop) or SessionStop.
+  follows the V2G session by itself: plugged in (B) at start; S2 closes (C) after
+  PowerDeliveryReq(Start) on an AC board, and on a DC board once authorized (a DC car closes
+  S2 before the cable check, which the SECC refuses in state B); the battery is switched to
+  the inlet after PowerDeliveryReq(Start); back to B after PowerDeliveryReq(Stop) or
+  SessionStop.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ class SessionFollower:
 
     def on_session_event(self, event: Any) -> None:
         kind = getattr(event, "kind", "")
-        if kind == "ChargingStarted":           # PowerDeliveryReq(Start) answered OK
+        if kind == "Authorized" and not self.board.plant.ac:
+            self.board.ev_set_pilot(PilotState.C)   # DC: ready before the cable check
+        elif kind == "ChargingStarted":         # PowerDeliveryReq(Start) answered OK
             self.board.ev_set_pilot(PilotState.C)
             self.board.ev_close_contactors(True)
         elif kind in ("ChargingStopped", "SessionStopped"):

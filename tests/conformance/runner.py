@@ -32,6 +32,7 @@ class Target:
 
     interface: str
     pilot: Pilot
+    moves_pilot: bool = True     # False: a peer without a pilot (the board's car follows)
 
 
 async def plug_in(target: Target) -> None:
@@ -83,7 +84,8 @@ async def run_step(ev: Ev, target: Target, step: str) -> None:
         _, res = await ev.until_finished("ChargeParameterDiscoveryReq")
         ok(res, step)
     elif step == "CableCheck":
-        await target.pilot.set("C")      # the EV is ready (S2 closed) before the cable check
+        if target.moves_pilot:           # the EV is ready (S2 closed) before the cable check
+            await target.pilot.set("C")
         _, res = await ev.until_finished("CableCheckReq", limit=40.0)
         ok(res, step)
         assert res.evse_processing == "Finished"
@@ -100,7 +102,7 @@ async def run_step(ev: Ev, target: Target, step: str) -> None:
     elif step == "PowerDeliveryStart":
         _, res = await ev.request("PowerDeliveryReq", start=True, timeout=5.0)
         ok(res, step)
-        if p.ac:
+        if p.ac and target.moves_pilot:
             await target.pilot.set("C")
     elif step == "ChargeLoop":
         for _ in range(3):
@@ -111,7 +113,8 @@ async def run_step(ev: Ev, target: Target, step: str) -> None:
     elif step == "PowerDeliveryStop":
         _, res = await ev.request("PowerDeliveryReq", start=False, timeout=5.0)
         ok(res, step)
-        await target.pilot.set("B")
+        if target.moves_pilot:
+            await target.pilot.set("B")
     elif step == "WeldingDetection":
         _, res = await ev.request("WeldingDetectionReq")
         ok(res, step)
@@ -125,7 +128,8 @@ async def run_step(ev: Ev, target: Target, step: str) -> None:
 async def drive_to(target: Target, p: Protocol, step: str | None) -> Ev:
     """Plug in, discover, connect and run the GoodCase chain up to ``step`` (None: connect
     only)."""
-    await plug_in(target)
+    if target.moves_pilot:
+        await plug_in(target)
     ev = await connect(target, p)
     if step is None:
         return ev

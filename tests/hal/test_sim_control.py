@@ -51,8 +51,22 @@ async def test_a_tester_sets_the_cp_state_and_reads_pwm_contactors_and_lock(tmp_
     assert not (tmp_path / "sim.sock").exists()
 
 
-def test_the_following_car_closes_s2_only_after_power_delivery_start():
+def test_the_following_dc_car_closes_s2_once_authorized_before_the_cable_check():
     board = SimBoard()
+    car = SessionFollower(board)
+    car.plug_in()
+    car.on_session_event(SimpleNamespace(kind="SessionStarted"))
+    assert board.plant.pilot_raw is PilotState.B
+    car.on_session_event(SimpleNamespace(kind="Authorized"))
+    assert board.plant.pilot_raw is PilotState.C and not board.plant.ev_contactors_closed
+    car.on_session_event(SimpleNamespace(kind="ChargingStarted"))
+    assert board.plant.ev_contactors_closed
+
+
+def test_the_following_ac_car_closes_s2_only_after_power_delivery_start():
+    from hal.sim import SimPlant
+
+    board = SimBoard(plant=SimPlant(ac=True))
     car = SessionFollower(board, battery_voltage_v=410.0)
     car.plug_in()
     assert board.plant.pilot_raw is PilotState.B
