@@ -334,15 +334,17 @@ class SeccDaemon:
             return
         if self.transport is not None:
             self.transport.set_open(True)
+        if self._slac is not None:
+            # The 5 % PWM tells the car to start SLAC: SLAC switches it on once the modem has
+            # the new key (SetPwmDuty after CM_SET_KEY.CNF), never before it can answer.
+            self._slac.pilot_state_b()
+            return
         try:
             await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
         except BoardError as exc:  # e-stop, isolation fault ...: the board refuses, stay safe
             log.warning("EV plugged in but charging is blocked", extra={"error": str(exc)})
             return
-        if self._slac is not None:
-            self._slac.pilot_state_b()
-        else:  # start_at_sdp: the link is up as soon as the car is
-            self._arm_communication_setup()
+        self._arm_communication_setup()  # start_at_sdp: the link is up as soon as the car is
 
     # --- V2G_SECC_CommunicationSetup_Timeout: link up -> a V2G session must start ------------
     def _arm_communication_setup(self) -> None:
@@ -380,7 +382,7 @@ class SeccDaemon:
         if isinstance(action, SetPwmDuty):
             signal = (PilotSignal.x1() if action.percent >= 100
                       else PilotSignal.hlc(action.percent))
-            self._spawn(self.board.set_pilot(signal))
+            self._spawn(self._set_slac_pilot(signal))
         elif isinstance(action, SetPilotState):
             self._spawn(self.board.set_pilot(PilotSignal.state_f()))
         elif isinstance(action, MatchSucceeded):
@@ -394,6 +396,12 @@ class SeccDaemon:
                                               "retrying": action.retrying})
         elif isinstance(action, LinkLost) and self._connection is not None:
             self._connection.abort("PLC link lost")
+
+    async def _set_slac_pilot(self, signal: PilotSignal) -> None:
+        try:
+            await self.board.set_pilot(signal)
+        except BoardError as exc:  # e-stop, isolation fault ...: the board refuses, stay safe
+            log.warning("EV plugged in but charging is blocked", extra={"error": str(exc)})
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

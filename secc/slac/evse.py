@@ -32,8 +32,10 @@ Failure handling (chosen per ISO 15118-3 9.4 / [V2G3-A09-...] and field practice
   above threshold) drops that attempt; with ``restart_on_parm_req`` (default) the EVSE keeps
   waiting for the car's next CM_SLAC_PARM.REQ (cars resend it after an abort), bounded by
   TT_EVSE_SLAC_init; without it the session fails;
-* a session failure (SET_KEY never confirmed, no PARM.REQ within TT_EVSE_SLAC_init, no join
-  within TT_match_join, link lost) emits :class:`MatchFailed`, then with ``state_e``/``state_f``
+* no PARM.REQ within TT_EVSE_SLAC_init (the EV never started, or never restarted, matching)
+  ends SLAC for this plug-in: :class:`MatchFailed`, PWM off (X1), FAILED until unplug;
+* a session failure (SET_KEY never confirmed, no join within TT_match_join, link lost) emits
+  :class:`MatchFailed`, then with ``state_e``/``state_f``
   the pilot goes to E/F for T_step_EF, back to X1 (no PWM), a new NMK is set and 5 % PWM
   restarts SLAC, up to C_sequ_retry times; with ``pwm_off`` (or retries used up) the PWM is
   switched off (X1, 100 %) and the machine stays FAILED until unplug.
@@ -103,7 +105,6 @@ class FailureReason(str, Enum):
     NO_SLAC_PARM_REQ = "no_slac_parm_req"            # TT_EVSE_SLAC_init
     NO_START_ATTEN_CHAR = "no_start_atten_char"      # TT_match_sequence after PARM.CNF
     NO_ATTEN_CHAR_RSP = "no_atten_char_rsp"          # TT_match_response x (1 + C_EV_match_retry)
-    ATTEN_CHAR_RSP_FAILED = "atten_char_rsp_failed"
     NO_MATCH_REQ = "no_match_req"                    # TT_EVSE_match_session
     ATTENUATION_TOO_HIGH = "attenuation_too_high"
     SUPERSEDED = "superseded"                        # same EV restarted with a new RunID
@@ -159,6 +160,7 @@ class MatchAttempt:
     atten_char_sends: int = 0
     aag: list[int] = field(default_factory=list)
     attenuation_db: float | None = None
+    start_rejected: bool = False  # an invalid CM_START_ATTEN_CHAR.IND came: no sounding
 
     @property
     def key(self) -> tuple[bytes, bytes]:
@@ -251,8 +253,20 @@ class EvseSlac:
         if self.phase != Phase.IDLE:
             log.info("unplugged: SLAC session closed", extra=self._ctx())
             actions.append(SetPwmDuty(PWM_OFF_PERCENT))
+        if self.phase in (Phase.JOINING, Phase.MATCHED):
+            actions += self._leave_network()
         self._reset(Phase.IDLE)
         return actions
+
+    def _leave_network(self) -> list[Action]:
+        """D-LINK_TERMINATE: our modem leaves the logical network the EV was given (a fresh
+        random NMK, never disclosed), within TP_match_leave; its CNF comes in IDLE and is not
+        needed. The next plug-in sets another new NMK anyway."""
+        nmk = self._random(16)
+        log.info("leaving the logical network: new NMK on the modem", extra=self._ctx())
+        frame = m.encode(m.set_key_req(self.modem_mac, self.evse_mac, nmk, m.nid_from_nmk(nmk),
+                                       int.from_bytes(self._random(4), "little")))
+        return [SendFrame(frame, "CM_SET_KEY.REQ")]
 
     def modem_link(self, up: bool, now: float) -> list[Action]:
         """Link status of the PLC network as reported by the driver (or a VS_NW_INFO poll)."""
@@ -372,10 +386,15 @@ class EvseSlac:
     def _timer_slac_init(self, now: float) -> list[Action]:
         detail = (f"no CM_SLAC_PARM.REQ within TT_EVSE_SLAC_init "
                   f"({self.config.tt_evse_slac_init:g} s)")
-        return self._fail(FailureReason.NO_SLAC_PARM_REQ, detail, now)
+        # The EV never started (or never restarted) matching: the matching process is over,
+        # the oscillator goes off (X1) and a late CM_SLAC_PARM.REQ is not answered until the
+        # next plug-in -- no E/F restart (ISO 15118-5 style CmSlacParm_004..006;
+        # docs/conformance.md "SLAC").
+        return self._fail(FailureReason.NO_SLAC_PARM_REQ, detail, now, may_retry=False)
 
-    def _fail(self, reason: FailureReason, detail: str, now: float) -> list[Action]:
-        retrying = (self.config.failure_action != "pwm_off"
+    def _fail(self, reason: FailureReason, detail: str, now: float,
+              may_retry: bool = True) -> list[Action]:
+        retrying = (may_retry and self.config.failure_action != "pwm_off"
                     and self._ef_retries_used < self.config.c_sequ_retry)
         log.warning("SLAC failed", extra=self._ctx(
             reason=reason.value, detail=detail, retrying=str(retrying)))
@@ -414,6 +433,13 @@ class EvseSlac:
         if self.phase in (Phase.JOINING, Phase.MATCHED) and self.match is not None \
                 and mme.src != self.match.ev_mac:
             log.info("CM_SLAC_PARM.REQ from another EV while matched ignored (cross-talk)",
+                     extra=self._ctx(ev_mac=m.mac_str(mme.src)))
+            return []
+        if self.phase == Phase.MATCHED and self._link_down_since is None:
+            # Matched and the EV's modem is on our network: no SLAC answer (ISO 15118-5 style
+            # PLCLinkStatus_003). A car that restarts matching has left the network first;
+            # once the modem reports that (link down, still debounced) it is served again.
+            log.info("CM_SLAC_PARM.REQ while matched with the link up ignored",
                      extra=self._ctx(ev_mac=m.mac_str(mme.src)))
             return []
         if self.phase in (Phase.JOINING, Phase.MATCHED) or any(
@@ -464,6 +490,15 @@ class EvseSlac:
         attempt = self._attempt_for(mme, Step.PARM_CONFIRMED)
         if attempt is None:
             return []
+        problem = _start_atten_char_problem(mme)
+        if problem:
+            # ISO 15118-3 Table A.4 fixes these fields; a sounding announced with other values
+            # is not accepted (ISO 15118-5 style AttenuationCharacterization_013..017): the
+            # attempt then runs out on TT_match_sequence, its sounds are not counted.
+            attempt.start_rejected = True
+            log.info("invalid CM_START_ATTEN_CHAR.IND ignored", extra=self._ctx(
+                **attempt.describe(), problem=problem))
+            return []
         self._begin_sounding(attempt, mme.num_sounds, now)
         return []
 
@@ -480,6 +515,8 @@ class EvseSlac:
         if attempt is None:
             return []
         if attempt.step == Step.PARM_CONFIRMED:  # every START_ATTEN_CHAR.IND was lost
+            if attempt.start_rejected:
+                return []
             self._begin_sounding(attempt, mme.count + 1 + attempt.sounds_seen, now)
         attempt.sounds_seen += 1
         return []
@@ -545,10 +582,14 @@ class EvseSlac:
         attempt = self._attempt_for(mme, Step.ATTEN_CHAR_SENT)
         if attempt is None:
             return []
-        if mme.result != m.ATTEN_CHAR_RSP_SUCCESS:
-            self._drop_attempt(attempt, FailureReason.ATTEN_CHAR_RSP_FAILED,
-                               f"result {mme.result}")
-            return self._after_attempt_dropped(now)
+        problem = _atten_char_rsp_problem(mme, attempt.ev_mac)
+        if problem:
+            # A malformed or unsuccessful RSP counts as no RSP: the IND is repeated every
+            # TT_match_response up to C_EV_match_retry times, then the attempt fails
+            # (ISO 15118-3 Table A.6 field values; ISO 15118-5 style AttenChar_005..011).
+            log.info("invalid CM_ATTEN_CHAR.RSP treated as missing", extra=self._ctx(
+                **attempt.describe(), problem=problem))
+            return []
         attempt.step = Step.WAITING_FOR_MATCH
         # Cars decide between EVSEs after TT_EV_atten_results: MATCH.REQ comes ~0.8-1 s later.
         attempt.deadline = now + self.config.tt_evse_match_session
@@ -557,6 +598,10 @@ class EvseSlac:
         return []
 
     def _on_validate_req(self, mme: m.Mme, now: float) -> list[Action]:
+        if mme.signal_type != 0:  # 0 = PEV S2 toggles, the only signal type (Table A.7)
+            log.info("CM_VALIDATE.REQ with unknown signal type ignored", extra=self._ctx(
+                ev_mac=m.mac_str(mme.src), signal_type=str(mme.signal_type)))
+            return []
         attempt = next((a for a in self.attempts.values() if a.ev_mac == mme.src and a.step in (
             Step.ATTEN_CHAR_SENT, Step.WAITING_FOR_MATCH)), None)
         if attempt is None:
@@ -576,10 +621,12 @@ class EvseSlac:
         attempt = self._attempt_for(mme, Step.ATTEN_CHAR_SENT, Step.WAITING_FOR_MATCH)
         if attempt is None:
             return []
-        if mme.pev_mac != mme.src or mme.evse_mac not in (self.evse_mac, bytes(6)):
-            log.info("CM_SLAC_MATCH.REQ with inconsistent MACs ignored", extra=self._ctx(
-                **attempt.describe(), pev_mac=m.mac_str(mme.pev_mac),
-                evse_mac=m.mac_str(mme.evse_mac)))
+        problem = _match_req_problem(mme, self.evse_mac)
+        if problem:
+            # ISO 15118-3 Table A.8: header 0/0, PEV ID and EVSE ID zero, the EV's and our MAC
+            # (ISO 15118-5 style CmSlacMatch_007..020): anything else is not our EV's request.
+            log.info("invalid CM_SLAC_MATCH.REQ ignored", extra=self._ctx(
+                **attempt.describe(), problem=problem))
             return []
         cnf = m.encode(m.slac_match_cnf(attempt.ev_mac, self.evse_mac, attempt.run_id,
                                         attempt.ev_mac, self.nid, self.nmk))
@@ -691,6 +738,53 @@ class EvseSlac:
         actions: list[Action] = [LinkLost(ev_mac)]
         return actions + self._fail(FailureReason.LINK_LOST,
                                     f"PLC link down for {now - self._link_down_since:.1f} s", now)
+
+
+# --- field checks (ISO 15118-3 Annex A fixed values); each returns "" or what is wrong ------
+ZERO_STATION_ID = bytes(17)
+
+
+def _header_problem(mme: m.Mme) -> str:
+    if (mme.application_type, mme.security_type) != (m.APPLICATION_TYPE_PEV_EVSE,
+                                                     m.SECURITY_TYPE_NONE):
+        return f"application/security type {mme.application_type}/{mme.security_type}"
+    return ""
+
+
+def _start_atten_char_problem(mme: m.Mme) -> str:
+    if problem := _header_problem(mme):
+        return problem
+    if mme.num_sounds == 0:
+        return "NUM_SOUNDS 0"
+    if mme.time_out == 0:
+        return "Time_Out 0"
+    if mme.resp_type != m.RESP_TYPE_OTHER_GP_STATION:
+        return f"RESP_TYPE {mme.resp_type}"
+    return ""
+
+
+def _atten_char_rsp_problem(mme: m.Mme, ev_mac: bytes) -> str:
+    if problem := _header_problem(mme):
+        return problem
+    if bytes(mme.source_address) != ev_mac:
+        return f"SOURCE_ADDRESS {m.mac_str(bytes(mme.source_address))}"
+    if bytes(mme.source_id) != ZERO_STATION_ID or bytes(mme.resp_id) != ZERO_STATION_ID:
+        return "SOURCE_ID/RESP_ID not zero"
+    if mme.result != m.ATTEN_CHAR_RSP_SUCCESS:
+        return f"Result {mme.result}"
+    return ""
+
+
+def _match_req_problem(mme: m.Mme, evse_mac: bytes) -> str:
+    if problem := _header_problem(mme):
+        return problem
+    if bytes(mme.pev_id) != ZERO_STATION_ID or bytes(mme.evse_id) != ZERO_STATION_ID:
+        return "PEV ID/EVSE ID not zero"
+    if mme.pev_mac != mme.src:
+        return f"PEV MAC {m.mac_str(mme.pev_mac)} is not the sender"
+    if mme.evse_mac != evse_mac:
+        return f"EVSE MAC {m.mac_str(mme.evse_mac)} is not ours"
+    return ""
 
 
 # Which MME each phase accepts, and the method that handles it. Everything else is dropped.

@@ -67,6 +67,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not config.getoption("--conformance-table", default=False) or not RESULTS:
         return
     from tests.conformance.cases import BY_ID, UNCOVERED_AREAS
+    from tests.conformance.slac_cases import BY_ID as SLAC_BY_ID  # §1.1 rows (test_slac.py)
 
     tr = terminalreporter
     by_area: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -76,7 +77,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     run_ids = {r["id"] for r in RESULTS}
     missing: dict[str, list[str]] = collections.defaultdict(list)
     for case_id, section in catalogue.items():
-        if case_id not in BY_ID and case_id not in run_ids:
+        if case_id not in BY_ID and case_id not in SLAC_BY_ID and case_id not in run_ids:
             missing[section].append(case_id)
     tr.section("conformance table (case x protocol)")
     tr.write_line(f"{'area':48} {'pass':>5} {'fail':>5} {'n/a':>5}")

@@ -75,9 +75,11 @@ def test_every_session_gets_a_new_nmk(make_medium):
     med.run_until(5.0)
     med.evse_do(med.evse.pilot_unplugged(med.now))
     assert med.evse.phase == Phase.IDLE and med.evse.next_deadline() is None
+    # unplugged after the match: the modem leaves the EV's network at once (D-LINK_TERMINATE)
+    assert len(evse_frames(med, m.CM_SET_KEY_REQ)) == 2
     med.evse_do(med.evse.pilot_state_b(med.now))
     keys = [bytes(f.new_key) for f in evse_frames(med, m.CM_SET_KEY_REQ)]
-    assert len(keys) == 2 and keys[0] != keys[1]
+    assert len(keys) == 3 and len(set(keys)) == 3
 
 
 def test_state_b_during_a_session_does_not_restart_it(make_medium):
@@ -152,19 +154,36 @@ def test_set_key_failure_log_names_the_setting(make_medium, caplog, mode, modem_
 
 
 # --- TT_EVSE_SLAC_init and failure handling ---------------------------------------------------
-def test_no_ev_fails_after_tt_evse_slac_init_then_ef_retries_then_pwm_off(make_medium):
+def test_no_ev_within_tt_evse_slac_init_switches_the_oscillator_off_until_unplug(make_medium):
+    """CmSlacParm_004: no E/F restart; X1 and a late CM_SLAC_PARM.REQ gets no CNF."""
     config = SlacConfig(failure_action="state_f", c_sequ_retry=2)
     med = make_medium(config=config)
     med.evse_do(med.evse.pilot_state_b(0.0))
     med.run_until(39.99)
     assert failures(med) == []
     med.run_until(40.0)
-    assert failures(med)[0].reason == FailureReason.NO_SLAC_PARM_REQ
+    (failure,) = failures(med)
+    assert failure.reason == FailureReason.NO_SLAC_PARM_REQ and not failure.retrying
+    assert med.actions[-1] == SetPwmDuty(PWM_OFF_PERCENT)
+    assert med.evse.phase == Phase.FAILED and med.evse.next_deadline() is None
+    med.now = 50.0
+    med.inject(_parm_req())
+    assert evse_frames(med, m.CM_SLAC_PARM_CNF) == []
+    med.evse_do(med.evse.pilot_unplugged(60.0))
+    med.evse_do(med.evse.pilot_state_b(61.0))
+    assert med.evse.phase == Phase.WAITING_FOR_EV
+
+
+def test_session_failure_restarts_through_state_f_then_pwm_off(make_medium):
+    config = SlacConfig(failure_action="state_f", c_sequ_retry=2)
+    med = make_medium(config=config, modem=SimModem(set_key_failures=99))
+    med.evse_do(med.evse.pilot_state_b(0.0))
+    assert failures(med)[0].reason == FailureReason.SET_KEY_FAILED
     assert failures(med)[0].retrying and med.actions[-1] == SetPilotState("F")
     assert med.evse.phase == Phase.EF_PAUSE
-    med.run_until(44.0)  # T_step_EF later: X1, new key, 5 %
-    assert med.actions[-2:] == [SetPwmDuty(PWM_OFF_PERCENT), SetPwmDuty(5.0)]
-    assert len(evse_frames(med, m.CM_SET_KEY_REQ)) == 2
+    med.run_until(4.0)  # T_step_EF later: X1, a new key
+    assert SetPwmDuty(PWM_OFF_PERCENT) in med.actions
+    assert len(evse_frames(med, m.CM_SET_KEY_REQ)) == 2 * (1 + config.c_evse_set_key_retry)
     med.run_until(200.0)
     assert [f.retrying for f in failures(med)] == [True, True, False]
     assert med.actions[-1] == SetPwmDuty(PWM_OFF_PERCENT)
@@ -172,9 +191,9 @@ def test_no_ev_fails_after_tt_evse_slac_init_then_ef_retries_then_pwm_off(make_m
 
 
 def test_state_e_failure_action_uses_state_e(make_medium):
-    med = make_medium(config=SlacConfig(failure_action="state_e"))
+    med = make_medium(config=SlacConfig(failure_action="state_e"),
+                      modem=SimModem(set_key_failures=99))
     med.evse_do(med.evse.pilot_state_b(0.0))
-    med.run_until(40.0)
     assert SetPilotState("E") in med.actions
 
 
@@ -407,7 +426,13 @@ def test_neighbour_parm_req_after_our_match_does_not_reset_it(make_medium):
     med.inject(_parm_req(EV2_MAC, RUN))  # a neighbour's car starts SLAC, heard via cross-talk
     assert med.evse.phase == Phase.MATCHED and med.evse.match.ev_mac == EV_MAC
     assert len(evse_frames(med, m.CM_SLAC_PARM_CNF)) == 1
-    med.inject(_parm_req(EV_MAC, RUN))  # our own car restarting is served
+    med.inject(_parm_req(EV_MAC, RUN))  # our own car, link up: no answer (PLCLinkStatus_003)
+    assert med.evse.phase == Phase.MATCHED
+    assert len(evse_frames(med, m.CM_SLAC_PARM_CNF)) == 1
+    med.modem.drop_link()                 # the car's modem left: restarting is served at once
+    med.run_until(med.now + 0.6)
+    assert med.evse.phase == Phase.MATCHED and failures(med) == []
+    med.inject(_parm_req(EV_MAC, RUN))
     assert med.evse.phase == Phase.MATCHING
 
 
@@ -518,3 +543,86 @@ def test_own_frames_echoed_back_are_ignored():
     evse = EvseSlac(SlacConfig(), EVSE_MAC)
     (send,) = evse.pilot_state_b(0.0)
     assert evse.receive_frame(send.frame, 0.0) == []
+
+
+# --- ISO 15118-3 Annex A fixed field values (ISO 15118-5 style SLAC conformance cases) -------
+ZERO_MAC = bytes(6)
+SOME_ID = m.station_id("EV0001")
+
+
+def _with(mme: m.Mme, **fields) -> bytes:
+    for key, value in fields.items():
+        mme.body[key] = value
+    return m.encode(mme)
+
+
+def _atten_char_ind_sent(med) -> None:
+    """PARM.REQ at 1.0, START_ATTEN_CHAR at 1.1 and no sounds: the IND goes out at 1.7."""
+    med.now = 1.0
+    med.inject(_parm_req())
+    med.now = 1.1
+    med.inject(m.encode(m.start_atten_char_ind(EV_MAC, RUN, 10, 6)))
+    med.run_until(1.7001)
+    assert len(evse_frames(med, m.CM_ATTEN_CHAR_IND)) == 1
+
+
+@pytest.mark.parametrize("fields", [
+    dict(application_type=0xFF), dict(security_type=0xFF), dict(num_sounds=0), dict(time_out=0),
+    dict(resp_type=0)], ids=str)
+def test_invalid_start_atten_char_is_not_a_sounding(make_medium, fields):
+    """AttenuationCharacterization_013..017: no CM_ATTEN_CHAR.IND, even when sounds follow."""
+    med = make_medium()
+    _ready(med)
+    med.now = 1.0
+    med.inject(_parm_req())
+    med.now = 1.05
+    med.inject(_with(m.start_atten_char_ind(EV_MAC, RUN, 10, 6), **fields))
+    for i in range(10):
+        med.now = 1.1 + i * 0.03
+        med.inject(m.encode(m.mnbc_sound_ind(EV_MAC, RUN, 9 - i)))
+    med.run_until(3.0)
+    assert evse_frames(med, m.CM_ATTEN_CHAR_IND) == []
+    assert not med.evse.attempts and med.evse.phase == Phase.WAITING_FOR_EV
+
+
+@pytest.mark.parametrize("fields", [
+    dict(application_type=0xFF), dict(security_type=0xFF), dict(source_address=ZERO_MAC),
+    dict(source_id=SOME_ID), dict(resp_id=SOME_ID), dict(result=0xFF)], ids=str)
+def test_invalid_atten_char_rsp_counts_as_missing(make_medium, fields):
+    """AttenuationCharacterization_005..011: IND repeated C_EV_match_retry times, then the
+    attempt is dropped and a MATCH.REQ gets no CNF."""
+    med = make_medium()
+    _ready(med)
+    _atten_char_ind_sent(med)
+    med.inject(_with(m.atten_char_rsp(EVSE_MAC, EV_MAC, RUN), **fields))
+    med.run_until(3.0)
+    assert len(evse_frames(med, m.CM_ATTEN_CHAR_IND)) == 1 + SlacConfig().c_ev_match_retry
+    med.inject(m.encode(m.slac_match_req(EVSE_MAC, EV_MAC, RUN, EVSE_MAC)))
+    assert evse_frames(med, m.CM_SLAC_MATCH_CNF) == []
+
+
+@pytest.mark.parametrize("fields", [
+    dict(application_type=0xFF), dict(security_type=0xFF), dict(pev_id=SOME_ID),
+    dict(pev_mac=ZERO_MAC), dict(evse_id=SOME_ID), dict(evse_mac=ZERO_MAC)], ids=str)
+def test_invalid_match_req_is_ignored_and_a_valid_one_still_matches(make_medium, fields):
+    """CmSlacMatch_007..020."""
+    med = make_medium()
+    _ready(med)
+    _atten_char_ind_sent(med)
+    med.inject(m.encode(m.atten_char_rsp(EVSE_MAC, EV_MAC, RUN)))
+    med.inject(_with(m.slac_match_req(EVSE_MAC, EV_MAC, RUN, EVSE_MAC), **fields))
+    assert evse_frames(med, m.CM_SLAC_MATCH_CNF) == [] and med.evse.phase == Phase.MATCHING
+    med.inject(m.encode(m.slac_match_req(EVSE_MAC, EV_MAC, RUN, EVSE_MAC)))
+    assert len(evse_frames(med, m.CM_SLAC_MATCH_CNF)) == 1
+
+
+def test_validate_req_with_unknown_signal_type_is_ignored(make_medium):
+    """CmValidate_004."""
+    med = make_medium()
+    _ready(med)
+    _atten_char_ind_sent(med)
+    med.inject(m.encode(m.atten_char_rsp(EVSE_MAC, EV_MAC, RUN)))
+    med.inject(_with(m.validate_req(EVSE_MAC, EV_MAC), signal_type=0xFF))
+    assert evse_frames(med, m.CM_VALIDATE_CNF) == []
+    med.inject(m.encode(m.validate_req(EVSE_MAC, EV_MAC)))
+    assert len(evse_frames(med, m.CM_VALIDATE_CNF)) == 1
