@@ -85,6 +85,9 @@ class Bridge:
         self.bus.set_reply_topic(contract.bridge_reply_topic(client_id))
         self.bus.on_connect.append(self._announce)
         bus_handlers.register(self)
+        from ocpp_bridge.smart_charging_handlers import SmartChargingService
+
+        self.smart_charging = SmartChargingService(self)
 
     def close(self) -> None:
         """Close the databases (after run() was cancelled)."""
@@ -192,7 +195,8 @@ class Bridge:
 
     async def run(self) -> None:
         self.enqueue_security_event("StartupOfTheDevice")
-        await asyncio.gather(self.bus.run(), self._csms_loop())
+        await asyncio.gather(self.bus.run(), self._csms_loop(),
+                             self.smart_charging.refresh_loop())
 
     async def _csms_loop(self) -> None:
         csms = self.config.csms

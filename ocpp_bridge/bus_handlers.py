@@ -58,6 +58,8 @@ async def on_transaction_event(bridge: Bridge, evse_id: int, event: dict[str, An
                                                     now=time.time())
     bridge.wake_queue()
     await reply({"message_id": queued.message_id, "queued": True})
+    if not queued.duplicate:
+        await bridge.smart_charging.transaction_event(evse_id, event)
 
 
 async def on_meter_values(bridge: Bridge, evse_id: int, message: dict[str, Any],

@@ -1,7 +1,7 @@
 """Requests the CSMS sends to the station: one small ``@on`` handler per OCPP action.
 
-Handlers that need the SECC (charging profiles, remote start/stop) forward a command over
-the bus and answer Rejected when the SECC does not reply in ``station.command_timeout``.
+Smart charging (K01/K08/K09/K10) lives in ``ocpp_bridge.smart_charging_handlers``.
+Handlers that need the SECC (remote start/stop) forward a command over the bus and answer Rejected when the SECC does not reply in ``station.command_timeout``.
 Anything not listed here is answered NotImplemented by the ``ocpp`` package.
 """
 
@@ -19,6 +19,7 @@ from ocpp_bridge.certificates import CertificateError
 from ocpp_bridge.device_model import report_data
 from ocpp_bridge.diagnostics import bus_error_for
 from ocpp_bridge.ocpp_io import CsmsCallError, RawChargePoint
+from ocpp_bridge.smart_charging_handlers import SmartChargingHandlers
 from secc.common.logs import layer_logger
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def _ids(item: dict[str, Any]) -> tuple[str, str, str]:
             item.get("attribute_type", "Actual"))
 
 
-class BridgeChargePoint(RawChargePoint):
+class BridgeChargePoint(SmartChargingHandlers, RawChargePoint):
     def __init__(self, station_id: str, connection: Any, bridge: Bridge,
                  response_timeout: float) -> None:
         super().__init__(station_id, connection, response_timeout)
@@ -167,20 +168,6 @@ class BridgeChargePoint(RawChargePoint):
                                                       certificate_hash_data_chain=chains)
 
     # --- smart charging and remote control --------------------------------------------------------
-    @on(Action.set_charging_profile)
-    async def on_set_charging_profile(self, evse_id: int, charging_profile: dict, **_: Any):
-        targets = list(self.bridge.config.station.evse_ids) if evse_id == 0 else [evse_id]
-        if any(t not in self.bridge.config.station.evse_ids for t in targets):
-            return call_result.SetChargingProfile(status="Rejected")
-        profile = snake_to_camel_case(charging_profile)
-        statuses = []
-        for target in targets:
-            reply = await self.bridge.command(target, "set_charging_profile",
-                                              {"charging_profile": profile})
-            statuses.append(reply["status"] if reply else "Rejected")
-        accepted = all(s == "Accepted" for s in statuses)
-        return call_result.SetChargingProfile(status="Accepted" if accepted else "Rejected")
-
     @on(Action.request_start_transaction)
     async def on_request_start_transaction(self, id_token: dict, remote_start_id: int,
                                            evse_id: int | None = None,

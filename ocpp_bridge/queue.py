@@ -242,6 +242,12 @@ class TransactionQueue:
             "SELECT evse_id, session_id, transaction_id FROM transactions WHERE ended = 0"
             " ORDER BY created").fetchall()
 
+    def running_transaction_starts(self) -> list[tuple[int, str, float]]:
+        """(evse_id, transaction_id, created epoch s) of every transaction not yet ended."""
+        return self._db.execute(
+            "SELECT evse_id, transaction_id, created FROM transactions WHERE ended = 0"
+            " ORDER BY created").fetchall()
+
     # --- sending ------------------------------------------------------------------------------
     def head(self) -> QueuedMessage | None:
         """The oldest unsent message: the only one that may be sent now (strict order)."""

@@ -369,6 +369,10 @@ class CsmsStation(RawChargePoint):
     async def on_notify_ev_charging_schedule(self, **_: Any):
         return await self._answer("NotifyEVChargingSchedule", {})
 
+    @on(Action.report_charging_profiles)
+    async def on_report_charging_profiles(self, **_: Any):
+        return await self._answer("ReportChargingProfiles", {})
+
 
 @dataclass
 class TestCsms:
