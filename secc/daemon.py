@@ -121,8 +121,12 @@ class SeccDaemon:
         self._session_id = ""
         self._comm_setup: asyncio.Task | None = None
         self.reporter = None
+        self.smart_charging = None
         if self.bus is not None:
+            from secc.bus.smart_charging import SmartChargingLink
             from secc.bus.transactions import TransactionReporter
+
+            self.smart_charging = SmartChargingLink(self.bus, self.controller)
 
             self.reporter = TransactionReporter(self.bus, self.board,
                                                 self.config.bus.meter_interval)
@@ -137,6 +141,8 @@ class SeccDaemon:
             self._cancel_communication_setup()
         if self.bus is None:
             return
+        if self.smart_charging is not None:
+            self.smart_charging.on_session_event(event, session_id or self._session_id)
         named = BUS_SESSION_EVENTS.get(event.kind)
         if named is not None and session_id:
             name, extra = named
@@ -304,6 +310,8 @@ class SeccDaemon:
             await self._slac.close()
         if self.reporter is not None:
             await self.reporter.close()
+        if self.smart_charging is not None:
+            await self.smart_charging.close()
         if self.bus is not None:
             with contextlib.suppress(Exception):
                 await self.bus.stop()

@@ -61,10 +61,17 @@ from secc.pnc.installation import (
     request_exi,
 )
 from secc.pnc.signed import SignedRequest, SignedResponse
+from secc.v2g.charging_limit import rated_power
 from secc.v2g.core import TERMINATED, Outcome, Reply, SessionCore
 from secc.v2g.dc_session import STOP_STATUS, DcHandlers
 from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
-from secc.v2g.evse import EnterSafeState, PublishEvent, RequestCertificate, SetContactors
+from secc.v2g.evse import (
+    EnterSafeState,
+    PublishEvent,
+    RequestCertificate,
+    SetContactors,
+    StopReason,
+)
 from secc.v2g.failures import Failure, SessionFailure
 from secc.v2g.physical import to_float
 
@@ -169,6 +176,11 @@ class Iso2Session(DcHandlers, SessionCore):
         self.mode: str | None = None
         self.renegotiating = False
         self.ev_max_current_ac: float | None = None
+        # smart charging: what we offered (revision of the CSMS limit, its highest PMax)
+        self.offered_revision: int | None = None
+        self.offered_pmax: float | None = None
+        self.ev_departure_time: int | None = None
+        self.needs_published = False
 
     # --- protocol hooks -----------------------------------------------------------------------
     def receive(self, name: str, body: Any, now: float, session_id: bytes | None = None) -> Reply:
@@ -198,6 +210,10 @@ class Iso2Session(DcHandlers, SessionCore):
     @property
     def is_ac(self) -> bool:
         return self.mode in AC_MODES
+
+    @property
+    def delivers_ac(self) -> bool:
+        return self.is_ac
 
     # --- common handlers ------------------------------------------------------------------------
     def on_SessionSetupReq(self, req: M.SessionSetupReqType, now: float) -> Outcome:
@@ -372,23 +388,29 @@ class Iso2Session(DcHandlers, SessionCore):
             raise SessionFailure(Failure.WRONG_ENERGY_TRANSFER_MODE,
                                  f"{mode} not among {self.energy_transfer_modes}")
         self.mode = mode
-        res = M.ChargeParameterDiscoveryResType(response_code="OK", evse_processing="Finished",
-                                                sa_schedule_list=self.sa_schedule_list())
+        ev_parameter = req.ac_ev_charge_parameter if mode in AC_MODES else \
+            req.dc_ev_charge_parameter
+        if ev_parameter is None:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 f"{'AC' if mode in AC_MODES else 'DC'} parameters missing")
+        self.ev_departure_time = ev_parameter.departure_time
+        res = M.ChargeParameterDiscoveryResType(
+            response_code="OK", evse_processing="Finished",
+            sa_schedule_list=self.sa_schedule_list(req.max_entries_sa_schedule_tuple))
         if mode in AC_MODES:
-            p = req.ac_ev_charge_parameter
-            if p is None:
-                raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER, "AC parameters missing")
-            self.ev_max_current_ac = to_float(p.ev_max_current)
+            self.ev_max_current_ac = to_float(ev_parameter.ev_max_current)
             res.ac_evse_charge_parameter = self.ac_evse_charge_parameter()
         else:
-            if req.dc_ev_charge_parameter is None:
-                raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER, "DC parameters missing")
-            self.remember_ev_dc_limits(req.dc_ev_charge_parameter)
+            self.remember_ev_dc_limits(ev_parameter)
             res.dc_evse_charge_parameter = self.dc_evse_charge_parameter()
+        actions = []
+        if not self.needs_published:  # OCPP NotifyEVChargingNeeds (the bridge asks the CSMS)
+            self.needs_published = True
+            actions.append(PublishEvent("EVChargingNeeds", ev_charging_needs(mode, ev_parameter)))
         next_state = None
         if self.renegotiating:
             next_state = "PowerDeliveryAC" if mode in AC_MODES else "PowerDeliveryDC"
-        return Outcome(res, next_state=next_state)
+        return Outcome(res, next_state=next_state, actions=actions)
 
     def on_PowerDeliveryReq(self, req: M.PowerDeliveryReqType, now: float) -> Outcome:
         progress = req.charge_progress
@@ -399,6 +421,9 @@ class Iso2Session(DcHandlers, SessionCore):
             self.check_charging_profile(req.charging_profile)
             self.renegotiating = False
             actions = self.power_delivery_actions(True, now)
+            if req.charging_profile is not None:  # OCPP NotifyEVChargingSchedule
+                actions.append(PublishEvent("EVChargingSchedule",
+                                            ev_charging_schedule(req.charging_profile)))
         elif progress == "Stop":
             actions = self.power_delivery_actions(False, now)
             if self.is_ac:
@@ -416,8 +441,9 @@ class Iso2Session(DcHandlers, SessionCore):
         starts = [e.charging_profile_entry_start for e in profile.profile_entry]
         if starts != sorted(starts):
             raise SessionFailure(Failure.CHARGING_PROFILE_INVALID, "entries not in time order")
+        offered = self.offered_pmax if self.offered_pmax is not None else self.max_power()
         for entry in profile.profile_entry:  # against the PMax we offered (cars copy it)
-            if to_float(entry.charging_profile_entry_max_power, 0.0) > self.max_power():
+            if to_float(entry.charging_profile_entry_max_power, 0.0) > offered + 0.5:
                 raise SessionFailure(Failure.CHARGING_PROFILE_INVALID,
                                      "profile exceeds the offered PMax")
 
@@ -479,12 +505,33 @@ class Iso2Session(DcHandlers, SessionCore):
                 supported_energy_transfer_mode=M.SupportedEnergyTransferModeType(
                     energy_transfer_mode=list(self.energy_transfer_modes))))
 
-    def sa_schedule_list(self) -> M.SAScheduleListType:
+    def sa_schedule_list(self, max_entries: int | None = None) -> M.SAScheduleListType:
+        """One SAScheduleTuple: the CSMS's composite limit (``pmax_schedule``, capped by our
+        rating) from now until the car's departure time or 24 h, whichever is later; at most
+        ``max_entries`` (the car's MaxEntriesSAScheduleTuple) entries."""
+        rating = rated_power(self.rated_limits, self.is_ac)
+        entries = [(start, min(rating, watts)) for start, watts in self.pmax_schedule] or \
+            [(0, rating)]
+        if max_entries:
+            entries = entries[:max_entries]
+        horizon = max(86400, self.ev_departure_time or 0)
+        entries = [(start, watts) for start, watts in entries if start < horizon]
+        self.offered_revision = self.limit_revision
+        self.offered_pmax = max(watts for _, watts in entries)
+        last = len(entries) - 1
         return M.SAScheduleListType(sa_schedule_tuple=[M.SAScheduleTupleType(
             sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
             p_max_schedule=M.PMaxScheduleType(p_max_schedule_entry=[M.PMaxScheduleEntryType(
-                relative_time_interval=M.RelativeTimeIntervalType(start=0, duration=86400),
-                p_max=self.pv(self.max_power(), "W"))]))])
+                relative_time_interval=M.RelativeTimeIntervalType(
+                    start=start, duration=horizon - start if i == last else None),
+                p_max=self.pv(watts, "W")) for i, (start, watts) in enumerate(entries)]))])
+
+    def renegotiation_pending(self) -> bool:
+        """A new CSMS limit arrived after we offered the schedule: ISO-2 lets the EVSE ask
+        for renegotiation (EVSENotification=ReNegotiation) in the charge loop."""
+        return (self.state in ("ChargingStatus", "CurrentDemand") and not self.renegotiating
+                and self.offered_revision is not None
+                and self.limit_revision != self.offered_revision)
 
     def max_power(self) -> float:
         lim = self.limits
@@ -494,6 +541,8 @@ class Iso2Session(DcHandlers, SessionCore):
 
     def ac_evse_status(self) -> M.AC_EVSEStatusType:
         _, notification = STOP_STATUS[self.stop_reason]
+        if self.stop_reason is StopReason.NONE and self.renegotiation_pending():
+            notification = "ReNegotiation"
         return M.AC_EVSEStatusType(notification_max_delay=0, evse_notification=notification,
                                    rcd=False)
 
@@ -564,3 +613,50 @@ def _no_contract_fields() -> dict[str, Any]:
                 M.ContractSignatureEncryptedPrivateKeyType(id="id1", value=b""),
             "d_hpublickey": M.DiffieHellmanPublickeyType(id="id2", value=b""),
             "e_maid": M.EMAIDType(id="id3", value="")}
+
+
+# --- OCPP smart charging: what the car tells us, in OCPP's words (camelCase) -----------------------
+OCPP_TRANSFER = {"AC_single_phase_core": "AC_single_phase", "AC_three_phase_core": "AC_three_phase"}
+
+
+def ev_charging_needs(mode: str, p: Any) -> dict[str, Any]:
+    """OCPP ChargingNeedsType from the EV's ChargeParameterDiscoveryReq (NotifyEVChargingNeeds;
+    the daemon adds nothing but the bus envelope)."""
+    needs: dict[str, Any] = {"requestedEnergyTransfer": OCPP_TRANSFER.get(mode, "DC")}
+    if p.departure_time is not None:
+        needs["departure_in_s"] = int(p.departure_time)
+    if mode in AC_MODES:
+        needs["acChargingParameters"] = {
+            "energyAmount": round(to_float(p.e_amount, 0.0)),
+            "evMinCurrent": round(to_float(p.ev_min_current, 0.0)),
+            "evMaxCurrent": round(to_float(p.ev_max_current, 0.0)),
+            "evMaxVoltage": round(to_float(p.ev_max_voltage, 0.0))}
+    else:
+        dc: dict[str, Any] = {"evMaxCurrent": round(to_float(p.ev_maximum_current_limit, 0.0)),
+                              "evMaxVoltage": round(to_float(p.ev_maximum_voltage_limit, 0.0))}
+        for key, value in (("evMaxPower", p.ev_maximum_power_limit),
+                           ("energyAmount", p.ev_energy_request),
+                           ("evEnergyCapacity", p.ev_energy_capacity)):
+            if value is not None:
+                dc[key] = round(to_float(value, 0.0))
+        for key, value in (("stateOfCharge", p.dc_ev_status.evresssoc), ("fullSoC", p.full_soc),
+                           ("bulkSoC", p.bulk_soc)):
+            if value is not None:
+                dc[key] = int(value)
+        needs["dcChargingParameters"] = dc
+    return needs
+
+
+def ev_charging_schedule(profile: M.ChargingProfileType) -> dict[str, Any]:
+    """OCPP ChargingScheduleType (W) from the EV's ChargingProfile in PowerDeliveryReq.Start;
+    ``startPeriod`` is seconds from the PowerDeliveryReq (the time base)."""
+    periods = []
+    for entry in profile.profile_entry:
+        period: dict[str, Any] = {"startPeriod": int(entry.charging_profile_entry_start),
+                                  "limit": round(to_float(entry.charging_profile_entry_max_power,
+                                                          0.0), 1)}
+        phases = entry.charging_profile_entry_max_number_of_phases_in_use
+        if phases is not None:
+            period["numberPhases"] = int(phases)
+        periods.append(period)
+    return {"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": periods}

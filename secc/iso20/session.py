@@ -59,6 +59,7 @@ from secc.iso20.table import (
     STOP_SERVICE_RENEGOTIATION,
     S,
 )
+from secc.v2g.charging_limit import Offer
 from secc.v2g.core import DANGEROUS_STOPS, TERMINATED, Outcome, SessionCore
 from secc.v2g.dc import Setpoint
 from secc.v2g.evse import (
@@ -179,6 +180,25 @@ class Iso20Session(SessionCore):
         self._schedule_decided = True
         max_power = self.limits.max_power if watts is None else min(self.limits.max_power, watts)
         self._loop_limits = dataclasses.replace(self.limits, max_power=max_power)
+
+    @property
+    def delivers_ac(self) -> bool:
+        return self.ENERGY is Energy.AC
+
+    def set_charging_limit(self, offer: Offer) -> None:
+        """The CSMS's limit (every request). A new revision mid-session ends a ScheduleExchange
+        wait and, in the scheduled charge loop, asks the car to renegotiate
+        (EVSENotification=ScheduleRenegotiation); dynamic mode just follows the lower
+        ``_loop_limits`` in its next targets."""
+        previous = self.limit_revision
+        super().set_charging_limit(offer)
+        if previous is not None and offer.revision != previous:
+            self._schedule_decided = True
+            if self.state in LOOP_STATES and self.control_mode is ControlMode.SCHEDULED:
+                self.request_schedule_renegotiation()
+        watts = self.schedule_limit
+        self._loop_limits = self.limits if watts is None else dataclasses.replace(
+            self.limits, max_power=min(self.limits.max_power, watts))
 
     def set_power_request(self, watts: float | None) -> None:
         """Dynamic mode target (W; negative discharges a BPT car; None: as much as allowed)."""
@@ -430,6 +450,20 @@ class Iso20Session(SessionCore):
         return Outcome(cm.VehicleCheckOutResType(header=None, response_code=OK,
                                                  evse_check_out_status="Completed"))
 
+    def _power_schedule(self) -> list[tuple[int, float]]:
+        """(duration s, W) entries from now: the CSMS's composite limit (``pmax_schedule``)
+        under our rating and the session's schedule limit; one entry without a CSMS limit."""
+        total = self.config.schedule_duration
+        rated = self.rated_limits.max_power if self.ENERGY is Energy.DC else \
+            msg.ac_max_power(self.rated_limits)
+        if self.schedule_limit is not None:
+            rated = min(rated, self.schedule_limit)
+        points = [(start, min(rated, watts)) for start, watts in self.pmax_schedule
+                  if start < total][:1024] or [(0, rated)]
+        points[0] = (0, self._max_charge_power())
+        ends = [start for start, _ in points[1:]] + [total]
+        return [(end - start, watts) for (start, watts), end in zip(points, ends)]
+
     def _max_charge_power(self) -> float:
         rating = self.limits.max_power if self.ENERGY is Energy.DC else msg.ac_max_power(
             self.limits)
@@ -443,6 +477,8 @@ class Iso20Session(SessionCore):
             "control_mode": self.control_mode.name,
             "departure_time": getattr(req, "departure_time", None),
             "ev_max_charge_power": self.ev.max_charge_power,
+            "ev_max_charge_current": self.ev.max_charge_current,
+            "ev_max_voltage": self.ev.max_voltage,
             "ev_max_discharge_power": self.ev.max_discharge_power}
         for name in ("ev_target_energy_request", "ev_maximum_energy_request",
                      "ev_minimum_energy_request"):
@@ -492,11 +528,11 @@ class Iso20Session(SessionCore):
 
     def _schedule_tuple(self, tuple_id: int, now: float) -> Any:
         anchor = int(self.wall_clock())
-        entry = cm.PowerScheduleEntryType(duration=self.config.schedule_duration,
-                                          power=rational(self._max_charge_power()))
+        entries = [cm.PowerScheduleEntryType(duration=duration, power=rational(watts))
+                   for duration, watts in self._power_schedule()]
         charging = cm.ChargingScheduleType(power_schedule=cm.PowerScheduleType(
             time_anchor=anchor,
-            power_schedule_entries=cm.PowerScheduleEntryListType(power_schedule_entry=[entry])))
+            power_schedule_entries=cm.PowerScheduleEntryListType(power_schedule_entry=entries)))
         discharging = None
         if self.bpt is not None:
             # Discharge power in a schedule is negative by definition (power flows to the grid).

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from secc.authorization import AllowListAuthorizer, Authorizer
 from secc.common.logs import layer_logger
+from secc.v2g.charging_limit import ChargingLimit
 from secc.v2g.evse import (
     Action,
     EnterSafeState,
@@ -76,6 +77,7 @@ class BoardController:
         self._publish = publish
         self.events: list[PublishEvent] = []
         self.remote_stop_requested = False
+        self.charging_limit: ChargingLimit | None = None   # the CSMS's, from the bus
 
     def request_remote_stop(self) -> None:
         """The CSMS asked to stop (RequestStopTransaction); the session sees it next request."""

@@ -189,6 +189,8 @@ class SessionRunner:
     async def refresh(self) -> None:
         """Fresh readings for the core; an EVSE-side stop reason is handed to it at once."""
         await self.controller.refresh(self.core.evse)
+        self.core.charging_limit_changed(getattr(self.controller, "charging_limit", None),
+                                         time.time())
         reason = self.core.evse.stop_reason
         if reason is not StopReason.NONE:
             await self.perform(self.core.evse_stop(reason))

@@ -30,6 +30,7 @@ from secc.v2g.evse import (
     RequestAuthorization,
     StopReason,
 )
+from secc.v2g.charging_limit import ChargingLimit, Offer, offer
 from secc.v2g.failures import Failure, SessionFailure, is_failed, response_code
 from secc.v2g.timers import Timers, V2GTimerConfig
 
@@ -77,6 +78,9 @@ class SessionCore:
                  timers: V2GTimerConfig | None = None, now: float = 0.0,
                  evse_id: str = "ZZ00000", quirks: frozenset[str] = frozenset()) -> None:
         self.limits = limits or EvseLimits()
+        self.rated_limits = self.limits       # the board's; ``limits`` may be lowered by the CSMS
+        self.pmax_schedule: tuple[tuple[int, float], ...] = ()   # (s from now, W) to offer
+        self.limit_revision: int | None = None                   # of the CSMS limit applied
         self.evse = evse or EvseSnapshot()
         self.timer_config = timers or V2GTimerConfig()
         self.evse_id = evse_id
@@ -106,6 +110,24 @@ class SessionCore:
 
     def sequence_timeout_for(self, state: str) -> float:
         return self.timer_config.sequence_timeout
+
+    @property
+    def delivers_ac(self) -> bool:
+        return False
+
+    def charging_limit_changed(self, limit: ChargingLimit | None, wall_now: float) -> None:
+        """EVSE input before each request: the CSMS's limit (bus ``charging_limit``, None for
+        none) at wall-clock time ``wall_now`` (epoch s)."""
+        self.set_charging_limit(offer(self.rated_limits, limit, wall_now, self.delivers_ac,
+                                      self.evse.present_voltage))
+
+    def set_charging_limit(self, offer: Offer) -> None:
+        """The limits the CSMS allows now and the PMax schedule to offer
+        (``secc.v2g.charging_limit.offer``). Protocols that can renegotiate override this to
+        ask the car when ``offer.revision`` changes mid-session."""
+        self.limits = offer.limits
+        self.pmax_schedule = offer.schedule
+        self.limit_revision = offer.revision
 
     # --- the engine ---------------------------------------------------------------------------
     @property
