@@ -514,8 +514,11 @@ class Iso2Session(DcHandlers, SessionCore):
             [(0, rating)]
         if max_entries:
             entries = entries[:max_entries]
-        horizon = max(86400, self.ev_departure_time or 0)
+        # cover the departure time (at most a week); one duration is at most 86400 s
+        horizon = min(max(86400, self.ev_departure_time or 0), 7 * 86400)
         entries = [(start, watts) for start, watts in entries if start < horizon]
+        if horizon - entries[-1][0] > 86400 and (not max_entries or len(entries) < max_entries):
+            entries.append((horizon - 86400, entries[-1][1]))
         self.offered_revision = self.limit_revision
         self.offered_pmax = max(watts for _, watts in entries)
         last = len(entries) - 1
@@ -523,7 +526,7 @@ class Iso2Session(DcHandlers, SessionCore):
             sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
             p_max_schedule=M.PMaxScheduleType(p_max_schedule_entry=[M.PMaxScheduleEntryType(
                 relative_time_interval=M.RelativeTimeIntervalType(
-                    start=start, duration=horizon - start if i == last else None),
+                    start=start, duration=min(horizon - start, 86400) if i == last else None),
                 p_max=self.pv(watts, "W")) for i, (start, watts) in enumerate(entries)]))])
 
     def renegotiation_pending(self) -> bool:

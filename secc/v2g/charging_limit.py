@@ -122,8 +122,8 @@ def offer(rated: EvseLimits, limit: ChargingLimit | None, wall_now: float, ac: b
     for period in limit.periods:
         if wall_now < period.start < min(limit.end, wall_now + horizon):
             add(period.start - wall_now, min(full, limit.watts(period, rated)))
-    if wall_now < limit.end < wall_now + horizon:
-        add(limit.end - wall_now, full)
+    # beyond the limit's end the last period goes on in the offer: the bridge republishes the
+    # limit long before it ends, and promising more than we know would be a renegotiation later
     if len(entries) > max_entries:
         # keep the car's table size: merge the tail into its lowest value (never more power)
         head, tail = entries[:max_entries - 1], entries[max_entries - 1:]
