@@ -61,9 +61,13 @@ class SmartChargingService:
                              evse_max_current_a=station.max_current_a,
                              nominal_voltage=station.nominal_voltage, phases=station.phases)
         self.path = Path(bridge.config.storage.queue).parent / "charging_profiles.json"
-        self.revision = 0
+        # per EVSE: the revision of its limit and what it was (absolute times), so a revision
+        # changes only when the limit does (a new revision makes the SECC renegotiate)
+        self.revisions: dict[int, int] = {}
+        self.signatures: dict[int, dict[str, Any]] = {}
         self.store = self._load()
         self.published: dict[int, dict[str, Any]] = {}
+        self._dirty = False
         bridge.bus.on_connect.append(self._on_bus_connect)
 
     # --- persistence -----------------------------------------------------------------------------
@@ -73,7 +77,9 @@ class SmartChargingService:
         try:
             text = self.path.read_text()
             store = ProfileStore.from_json(text, self.limits)
-            self.revision = int(json.loads(text).get("revision", 0))
+            doc = json.loads(text)
+            self.revisions = {int(k): int(v) for k, v in doc.get("revisions", {}).items()}
+            self.signatures = {int(k): v for k, v in doc.get("signatures", {}).items()}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             broken = self.path.with_suffix(".broken")
             log.error("charging profile file unreadable: starting without profiles, file kept "
@@ -88,7 +94,8 @@ class SmartChargingService:
 
     def save(self) -> None:
         doc = json.loads(self.store.to_json())
-        doc["revision"] = self.revision
+        doc["revisions"] = {str(k): v for k, v in self.revisions.items()}
+        doc["signatures"] = {str(k): v for k, v in self.signatures.items()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w") as f:
@@ -126,7 +133,14 @@ class SmartChargingService:
         duration = schedule.duration
         if len(schedule.periods) > MAX_BUS_PERIODS:  # cut where the next period would begin
             duration = schedule.periods[MAX_BUS_PERIODS].start
-        payload: dict[str, Any] = {"revision": self.revision,
+        signature = {"unit": schedule.unit.value, "end": int(schedule.start) + duration,
+                     "periods": [[int(schedule.start) + p.start, p.limit, p.number_phases]
+                                 for p in schedule.periods[:MAX_BUS_PERIODS]]}
+        if not same_limit(self.signatures.get(evse_id), signature):
+            self.signatures[evse_id] = signature
+            self.revisions[evse_id] = self.revisions.get(evse_id, 0) + 1
+            self._dirty = True
+        payload: dict[str, Any] = {"revision": self.revisions.get(evse_id, 0),
                                    "schedule_start": format_time(schedule.start),
                                    "duration": duration,
                                    "charging_rate_unit": schedule.unit.value,
@@ -136,15 +150,15 @@ class SmartChargingService:
             payload["transaction_id"] = transaction.transaction_id
         return payload
 
-    async def publish(self, reason: str, evse_ids: list[int] | None = None,
-                      changed: bool = True) -> None:
-        """Recompute and publish the retained charging_limit of these EVSEs (default: all).
-        ``changed``: the profiles or transactions changed (a new revision)."""
-        if changed:
-            self.revision += 1
+    async def publish(self, reason: str, evse_ids: list[int] | None = None) -> None:
+        """Recompute and publish the retained charging_limit of these EVSEs (default: all);
+        the revision of an EVSE changes only when its limit does."""
+        self._dirty = False
+        payloads = {evse_id: self.limit_payload(evse_id, reason)
+                    for evse_id in evse_ids or list(self.bridge.config.station.evse_ids)}
+        if self._dirty:
             self.save()
-        for evse_id in evse_ids or list(self.bridge.config.station.evse_ids):
-            payload = self.limit_payload(evse_id, reason)
+        for evse_id, payload in payloads.items():
             self.published[evse_id] = payload
             with contextlib.suppress(BusUnavailable):
                 await self.bridge.bus.publish(
@@ -157,7 +171,7 @@ class SmartChargingService:
                 "periods": len(payload["periods"])})
 
     async def _on_bus_connect(self) -> None:
-        await self.publish("bus connected", changed=False)
+        await self.publish("bus connected")
 
     async def refresh_loop(self) -> None:
         """Keep the published horizon ahead of the clock and drop expired profiles."""
@@ -165,8 +179,10 @@ class SmartChargingService:
             await asyncio.sleep(REFRESH_SECONDS)
             expired = self.store.prune(time.time())
             try:
+                if expired:
+                    self.save()
                 await self.publish(f"expired profiles {[p.id for p in expired]}" if expired
-                                   else "periodic refresh", changed=bool(expired))
+                                   else "periodic refresh")
             except Exception:  # noqa: BLE001 - the loop must survive; next round retries
                 log.exception("charging limit refresh failed")
 
@@ -178,6 +194,8 @@ class SmartChargingService:
         elif kind == "Ended":
             transaction_id = self.bridge.queue.transaction_of(evse_id, event["session_id"])
             removed = self.store.transaction_ended(transaction_id) if transaction_id else []
+            if removed:
+                self.save()
             await self.publish(f"transaction ended on EVSE {evse_id}; TxProfiles removed: "
                                f"{[p.id for p in removed]}")
 
@@ -197,6 +215,7 @@ class SmartChargingService:
                 "evse": evse_id, "profile": profile.get("id"), "reason": exc.reason,
                 "detail": str(exc)})
             return "Rejected", {"reasonCode": exc.reason, "additionalInfo": str(exc)[:512]}
+        self.save()   # before Accepted goes out: an accepted profile survives a crash
         log.info("charging profile installed", extra={
             "evse": evse_id, "profile": profile["id"], "purpose":
             profile["chargingProfilePurpose"], "stack_level": profile["stackLevel"]})
@@ -215,8 +234,30 @@ class SmartChargingService:
             stack_level=criteria.get("stackLevel"))
         if not removed:
             return "Unknown"
+        self.save()
         await self.publish(f"ClearChargingProfile {[p.id for p in removed]}")
         return "Accepted"
+
+
+def _value_at(signature: dict[str, Any], when: int) -> tuple[float, int | None] | None:
+    found = None
+    for start, limit, phases in signature["periods"]:
+        if start <= when:
+            found = (limit, phases)
+    return found
+
+
+def same_limit(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether ``new`` says the same as ``old`` wherever both speak (time passing on and the
+    horizon moving ahead are no change). Signatures: unit, end, [[epoch start, limit,
+    phases], ...]."""
+    if old is None or old["unit"] != new["unit"]:
+        return False
+    start = new["periods"][0][0]
+    end = min(old["end"], new["end"])
+    points = {t for t, _, _ in new["periods"]} | {t for t, _, _ in old["periods"]}
+    points = {max(t, start) for t in points if t < end}
+    return all(_value_at(old, t) == _value_at(new, t) for t in points)
 
 
 def _profile_status(status: str, info: dict[str, str] | None) -> Any:

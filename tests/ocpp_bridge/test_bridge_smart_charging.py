@@ -174,3 +174,32 @@ async def test_notify_ev_charging_needs_and_schedule_reach_the_csms(tmp_path, bu
     assert needs == {"status": "Accepted"} and schedule == {"status": "Accepted"}
     assert csms.messages("NotifyEVChargingNeeds")[0]["evseId"] == 1
     assert csms.messages("NotifyEVChargingSchedule")[0]["chargingSchedule"]["id"] == 1
+
+
+def test_revision_changes_only_when_the_limit_does():
+    from ocpp_bridge.smart_charging_handlers import same_limit
+
+    old = {"unit": "W", "end": 1000 + 86400,
+           "periods": [[1000, 11000.0, None], [1600, 7000.0, None], [2200, 11000.0, None]]}
+    later = {"unit": "W", "end": 1700 + 86400,      # time passed one boundary: same limit
+             "periods": [[1700, 7000.0, None], [2200, 11000.0, None]]}
+    lower = {"unit": "W", "end": 1700 + 86400,
+             "periods": [[1700, 6000.0, None], [2200, 11000.0, None]]}
+    moved = {"unit": "W", "end": 1700 + 86400,
+             "periods": [[1700, 7000.0, None], [2300, 11000.0, None]]}
+    assert same_limit(old, later) and same_limit(old, old)
+    assert not same_limit(old, lower) and not same_limit(old, moved)
+    assert not same_limit(None, old) and not same_limit(old, {**later, "unit": "A"})
+
+
+async def test_transaction_start_without_profiles_keeps_the_revision(tmp_path, bus_broker, csms):
+    async with system(tmp_path, bus_broker, csms) as (bridge, secc, limits):
+        await wait_until(lambda: limits, 5, "initial limit")
+        first = limits[-1]["revision"]
+        await start_transaction(bridge, secc, "sc9")
+        await wait_until(lambda: "transaction started" in limits[-1]["reason"], 5, "republish")
+        assert limits[-1]["revision"] == first          # nothing changed for the car
+        await csms.call(STATION, "SetChargingProfile",
+                        {"evseId": 1, "chargingProfile": tx_default(1, 16.0)})
+        await wait_until(lambda: limits[-1]["periods"][0]["limit"] == 16.0, 5, "limit")
+    assert limits[-1]["revision"] == first + 1
