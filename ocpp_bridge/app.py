@@ -88,11 +88,15 @@ class Bridge:
         from ocpp_bridge.smart_charging_handlers import SmartChargingService
 
         self.smart_charging = SmartChargingService(self)
+        from ocpp_bridge.security import SecurityService
+
+        self.security = SecurityService(self)
 
     def close(self) -> None:
         """Close the databases (after run() was cancelled)."""
         self.queue.close()
         self.auth_cache.close()
+        self.security.close()
 
     # --- state ---------------------------------------------------------------------------------
     @property
@@ -174,6 +178,7 @@ class Bridge:
         payload: dict[str, Any] = {"type": event_type, "timestamp": utc_now()}
         if tech_info:
             payload["techInfo"] = tech_info[:255]
+        self.security.security_log.record(event_type, tech_info)
         self.queue.enqueue_plain(uuid.uuid4().hex, "SecurityEventNotification", payload,
                                  now=time.time())
         self.wake_queue()
@@ -211,10 +216,15 @@ class Bridge:
                 backoff = csms.retry_initial
             except ssl.SSLError as exc:
                 text = tls.explain_failure(exc, ctx, url, trace) if ctx else str(exc)
+                if isinstance(exc, ssl.SSLCertVerificationError) and \
+                        self.security.due("InvalidCsmsCertificate"):
+                    self.enqueue_security_event("InvalidCsmsCertificate", text)
                 await self.publish_error(None, "TlsHandshakeFailed", text)
             except InvalidStatus as exc:
                 status = exc.response.status_code
-                if status == 401:
+                if status == 401 and self.security.due("FailedToAuthenticateAtCsms"):
+                    self.enqueue_security_event("FailedToAuthenticateAtCsms",
+                                                f"HTTP 401 from {url}")
                     log.error("CSMS refused our credentials (HTTP 401): check csms.password / "
                               "SecurityCtrlr.BasicAuthPassword and the station id",
                               extra={"url": url, "station": csms.station_id})

@@ -373,6 +373,14 @@ class CsmsStation(RawChargePoint):
     async def on_report_charging_profiles(self, **_: Any):
         return await self._answer("ReportChargingProfiles", {})
 
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, **_: Any):
+        return await self._answer("LogStatusNotification", {})
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, **_: Any):
+        return await self._answer("FirmwareStatusNotification", {})
+
 
 @dataclass
 class TestCsms:
