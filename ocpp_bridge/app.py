@@ -91,6 +91,9 @@ class Bridge:
         from ocpp_bridge.security import SecurityService
 
         self.security = SecurityService(self)
+        from ocpp_bridge.firmware import FirmwareUpdater
+
+        self.firmware = FirmwareUpdater(self)
 
     def close(self) -> None:
         """Close the databases (after run() was cancelled)."""
@@ -201,7 +204,7 @@ class Bridge:
     async def run(self) -> None:
         self.enqueue_security_event("StartupOfTheDevice")
         await asyncio.gather(self.bus.run(), self._csms_loop(),
-                             self.smart_charging.refresh_loop())
+                             self.smart_charging.refresh_loop(), self.firmware.watch_pending())
 
     async def _csms_loop(self) -> None:
         csms = self.config.csms
@@ -313,8 +316,9 @@ class Bridge:
         info: dict[str, Any] = {"model": station.model[:20], "vendorName": station.vendor[:50]}
         if station.serial_number:
             info["serialNumber"] = station.serial_number
-        if station.firmware_version:
-            info["firmwareVersion"] = station.firmware_version
+        running = self.firmware.running_version() or station.firmware_version
+        if running:
+            info["firmwareVersion"] = running[:50]
         while True:
             reply = await cp.call_raw("BootNotification",
                                       {"chargingStation": info, "reason": reason})

@@ -100,6 +100,7 @@ async def on_session_event(bridge: Bridge, evse_id: int, event: dict[str, Any],
 async def on_secc_online(bridge: Bridge, evse_id: int, online: dict[str, Any],
                          reply: Reply) -> None:
     log.info("SECC liveness", extra={"evse": evse_id, "online": online["online"]})
+    bridge.firmware.secc_online[evse_id] = online["online"]
 
 
 # --- requests -------------------------------------------------------------------------------------

@@ -83,6 +83,10 @@ class StationConfig:
     max_current_a: float = 500.0
     nominal_voltage: float = 230.0
     phases: int = 3
+    # firmware update (docs/firmware.md): what restarts the units on the new version, and
+    # whether installing builds a venv from the package's wheels
+    firmware_restart_command: str = ""
+    firmware_create_venv: bool = True
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from ocpp_bridge.certificates import CertificateError
 from ocpp_bridge.device_model import report_data
 from ocpp_bridge.diagnostics import bus_error_for
 from ocpp_bridge.ocpp_io import CsmsCallError, RawChargePoint
+from ocpp_bridge.firmware import FirmwareHandlers
 from ocpp_bridge.security import SecurityHandlers
 from ocpp_bridge.smart_charging_handlers import SmartChargingHandlers
 from secc.common.logs import layer_logger
@@ -37,7 +38,8 @@ def _ids(item: dict[str, Any]) -> tuple[str, str, str]:
             item.get("attribute_type", "Actual"))
 
 
-class BridgeChargePoint(SmartChargingHandlers, SecurityHandlers, RawChargePoint):
+class BridgeChargePoint(SmartChargingHandlers, SecurityHandlers, FirmwareHandlers,
+                        RawChargePoint):
     def __init__(self, station_id: str, connection: Any, bridge: Bridge,
                  response_timeout: float) -> None:
         super().__init__(station_id, connection, response_timeout)
