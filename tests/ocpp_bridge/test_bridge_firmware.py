@@ -233,3 +233,24 @@ async def test_switch_waits_for_the_running_transaction_to_end(tmp_path, bus_bro
                 await wait_until(lambda: "InstallRebooting" in firmware_statuses(csms, 7), 10,
                                  "switch after the transaction")
     assert bridge.firmware.store.current_version() == "0.5.0"
+
+
+def test_build_script_writes_a_package_and_a_valid_request(tmp_path, maker, capsys):
+    import json
+
+    from ocpp_bridge.firmware import main
+
+    root, signer, _ = maker
+    (tmp_path / "key.pem").write_bytes(signer.key_pem)
+    (tmp_path / "cert.pem").write_bytes(signer.cert_pem)
+    wheel = tmp_path / "pysecc-0.9.0-py3-none-any.whl"
+    wheel.write_bytes(b"payload")
+    out = tmp_path / "pysecc-0.9.0.tar"
+    assert main(["build", "--version", "0.9.0", "--key", str(tmp_path / "key.pem"),
+                 "--cert", str(tmp_path / "cert.pem"), "--out", str(out), str(wheel)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    firmware = printed["updateFirmware"]["firmware"]
+    data = out.read_bytes()
+    assert read_manifest(data)["version"] == "0.9.0"
+    cert = check_signing_certificate(firmware["signingCertificate"], [root.cert])
+    verify_signature(data, cert, firmware["signature"])
