@@ -95,3 +95,28 @@ def test_profile_set_mid_session_lowers_the_iso2_ac_current(veth_link, tmp_path)
     after = [(n, round(v, 1)) for t, n, v in record.evse_limits if t >= run.extra["set_at"]]
     assert ("EVSEMaxCurrent", amps) in after, record.evse_limits
     assert record.renegotiations >= 1
+
+
+def test_profile_set_mid_session_reaches_the_iso20_dc_car(veth_link, tmp_path, test_pki):
+    """-20 scheduled mode over TLS 1.3: the loop limit drops at once, the car is asked to
+    renegotiate (ScheduleRenegotiation) and gets a power schedule with the new limit."""
+    test_pki.write_secc_files(tmp_path)
+
+    def car(board, loop):
+        return EvSessionConfig(
+            on_signals=sim_board_signals(board, loop), interface=veth_link.ifnames["ev"],
+            protocol="iso20", mode="dc", tls=True, v2g_root=tmp_path / "v2g_root.pem",
+            battery=Battery(soc=30, target_soc=95, max_iterations=250),
+            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05))
+
+    run, ev = run_charger_session(veth_link, tmp_path, car,
+                                  during=set_profile_while_charging(LIMIT_W), timeout=120)
+    record = ev.sessions[-1]
+    assert ev.ok, record.failure
+    assert ev.protocol == "iso20"
+    after = [(n, v) for t, n, v in record.evse_limits if t >= run.extra["set_at"]]
+    assert ("EVSEMaximumChargePower", LIMIT_W) in after, record.evse_limits
+    assert ("PowerSchedule", LIMIT_W) in after, record.evse_limits
+    assert record.renegotiations >= 1
+    assert run.messages["NotifyEVChargingNeeds"][0]["chargingNeeds"][
+        "requestedEnergyTransfer"] == "DC"
