@@ -8,7 +8,6 @@ v1.5). ``python -m ocpp_bridge.firmware build`` makes both.
 
 On disk, under ``<storage>/firmware``::
 
-    downloads/<requestId>.tar   the package being checked (deleted after install)
     versions/<version>/         every installed version, side by side (+ ``venv/``)
     current -> versions/<v>     what the units run; switched atomically (symlink rename)
     previous -> versions/<v0>   what a rollback returns to
@@ -68,7 +67,7 @@ log = layer_logger("ocpp")
 
 FORMAT = "pysecc-firmware/1"
 DOWNLOAD_TIMEOUT = 30.0          # s per download attempt
-MAX_PACKAGE_BYTES = 512 * 1024 * 1024
+MAX_PACKAGE_BYTES = 128 * 1024 * 1024   # checked in memory: a CCU has little to spare
 READY_TIMEOUT = 300.0            # s the new version gets to become READY after the switch
 IDLE_POLL = 5.0                  # s between checks for an idle moment
 
@@ -161,8 +160,7 @@ class FirmwareStore:
     root: Path
 
     def __post_init__(self) -> None:
-        for sub in ("downloads", "versions"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        (self.root / "versions").mkdir(parents=True, exist_ok=True)
 
     @property
     def pending_file(self) -> Path:
@@ -192,7 +190,13 @@ class FirmwareStore:
                                    f"version {version} is already running")
         staging = self.root / "versions" / f".{version}.{uuid.uuid4().hex[:6]}"
         with tarfile.open(fileobj=io.BytesIO(package)) as tar:
-            tar.extractall(staging, filter="data")
+            # members were checked by read_manifest: regular files, relative, no ".."
+            for member in tar.getmembers():
+                if not member.isfile():
+                    continue
+                path = staging / member.name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(tar.extractfile(member).read())
         if create_venv:
             wheels = sorted(str(p) for p in staging.rglob("*.whl"))
             subprocess.run([sys.executable, "-m", "venv", str(staging / "venv")], check=True)
