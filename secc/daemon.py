@@ -56,14 +56,16 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
                         max_current=b.max_current_a, max_power=b.max_power_w,
                         ac_max_current=min(b.max_current_a, 63.0))
     iso2_modes = AC_MODES if ac else ("DC_extended",)
-    pnc = {"offer_contract": config.v2g.plug_and_charge,
-           "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem")}
+    # options every ISO 15118 core takes (the -2 and -20 cores share the names)
+    common = {"offer_contract": config.v2g.plug_and_charge,
+           "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem"),
+           "charging_needs_wait": config.bus.charging_needs_wait if config.bus.enabled else 0.0}
     return SessionSettings(
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
         limits=limits, timers=config.v2g.timers, quirks=validate_quirks(config.v2g.quirks),
         core_options={"iso2": {"energy_transfer_modes": iso2_modes, "paused_sessions": paused,
-                               **pnc},
-                      "iso20-dc": dict(pnc), "iso20-ac": dict(pnc)})
+                               **common},
+                      "iso20-dc": dict(common), "iso20-ac": dict(common)})
 
 
 def server_tls_context(config: BoardConfig) -> ssl.SSLContext | None:

@@ -26,6 +26,7 @@ from secc.v2g.evse import PublishEvent
 
 log = layer_logger("bus")
 
+NOTIFY_TIMEOUT = 5.0        # s: the session waits for the needs answer less than this anyway
 ENVELOPE = ("session_id", "protocol")   # added to every event by the session layer
 ISO20_TRANSFER = {"DC": "DC", "DC_BPT": "DC", "AC": "AC_three_phase", "AC_BPT": "AC_three_phase"}
 
@@ -96,15 +97,18 @@ class SmartChargingLink:
         task.add_done_callback(self._tasks.discard)
 
     async def _request(self, name: str, payload: dict[str, Any]) -> None:
+        status = "Failed"
         try:
-            reply = await self.bus.request(name, payload)
+            reply = await self.bus.request(name, payload, timeout=NOTIFY_TIMEOUT)
+            status = reply.get("status", "Failed")
+            log.info("smart charging notification answered", extra={
+                "request": name, "status": status})
         except (BusRequestError, BusTimeout, BusUnavailable, BusPayloadError,
                 asyncio.TimeoutError) as exc:
             log.warning("smart charging notification not delivered", extra={
                 "request": name, "error": str(exc)})
-            return
-        log.info("smart charging notification answered", extra={
-            "request": name, "status": reply.get("status")})
+        if name == "notify_ev_charging_needs":   # ends the session's wait for the CSMS
+            self.controller.charging_needs_answer = (payload["session_id"], status)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -148,7 +148,7 @@ class Iso2Session(DcHandlers, SessionCore):
                  receipt_required: bool = False, meter_id: str = "PYSECC-METER",
                  paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
-                 **kwargs: Any) -> None:
+                 charging_needs_wait: float = 0.0, **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge (Contract) is offered, unless the
         board turns it off (``offer_contract=False``: EVs that prefer PnC then use EIM).
         ``mo_roots``: installed MO root certificates, for the local contract chain check and
@@ -181,6 +181,9 @@ class Iso2Session(DcHandlers, SessionCore):
         self.offered_pmax: float | None = None
         self.ev_departure_time: int | None = None
         self.needs_published = False
+        # s ChargeParameterDiscovery answers Ongoing after NotifyEVChargingNeeds went out, so
+        # the CSMS's charging profile can shape the first SAScheduleList (0: offer at once)
+        self.charging_needs_wait = charging_needs_wait
 
     # --- protocol hooks -----------------------------------------------------------------------
     def receive(self, name: str, body: Any, now: float, session_id: bytes | None = None) -> Reply:
@@ -394,19 +397,25 @@ class Iso2Session(DcHandlers, SessionCore):
             raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
                                  f"{'AC' if mode in AC_MODES else 'DC'} parameters missing")
         self.ev_departure_time = ev_parameter.departure_time
+        actions = []
+        if not self.needs_published:  # OCPP NotifyEVChargingNeeds (the bridge asks the CSMS)
+            self.needs_published = True
+            self.charging_needs_revision = self.limit_revision
+            actions.append(PublishEvent("EVChargingNeeds", ev_charging_needs(mode, ev_parameter)))
+        waiting = not self.renegotiating and self.waiting_for_charging_needs(
+            now, self.charging_needs_wait)
         res = M.ChargeParameterDiscoveryResType(
-            response_code="OK", evse_processing="Finished",
-            sa_schedule_list=self.sa_schedule_list(req.max_entries_sa_schedule_tuple))
+            response_code="OK", evse_processing="Ongoing" if waiting else "Finished",
+            sa_schedule_list=None if waiting
+            else self.sa_schedule_list(req.max_entries_sa_schedule_tuple))
         if mode in AC_MODES:
             self.ev_max_current_ac = to_float(ev_parameter.ev_max_current)
             res.ac_evse_charge_parameter = self.ac_evse_charge_parameter()
         else:
             self.remember_ev_dc_limits(ev_parameter)
             res.dc_evse_charge_parameter = self.dc_evse_charge_parameter()
-        actions = []
-        if not self.needs_published:  # OCPP NotifyEVChargingNeeds (the bridge asks the CSMS)
-            self.needs_published = True
-            actions.append(PublishEvent("EVChargingNeeds", ev_charging_needs(mode, ev_parameter)))
+        if waiting:
+            return Outcome(res, stay=True, actions=actions)
         next_state = None
         if self.renegotiating:
             next_state = "PowerDeliveryAC" if mode in AC_MODES else "PowerDeliveryDC"

@@ -93,6 +93,9 @@ class Iso20Config:
     # Answer ScheduleExchange with Ongoing until ``provide_schedule_limit`` was called (e.g. the
     # CSMS's SetChargingProfile after the EVChargingNeeds event); bounded by ongoing_timeout.
     wait_for_schedule: bool = False
+    # s ScheduleExchange answers Ongoing after EVChargingNeeds (OCPP NotifyEVChargingNeeds) so
+    # the CSMS's answer and profile can shape the first schedule; then the present limit
+    charging_needs_wait: float = 0.0
     # PnC: eMSP provider IDs accepted here (AuthorizationSetupRes SupportedProviders, <= 128);
     # empty: the element is left out (every provider)
     supported_providers: tuple[str, ...] = ()
@@ -109,7 +112,7 @@ class Iso20Session(SessionCore):
                  paused_sessions: PausedSessions | None = None,
                  wall_clock: Callable[[], float] = time.time, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
-                 **kwargs: Any) -> None:
+                 charging_needs_wait: float | None = None, **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge is offered (never over plain TCP),
         unless the board turns it off (``offer_contract=False``). ``mo_roots``: installed MO
         roots for the local contract chain check and complete OCSP data (optional; the CSMS
@@ -125,6 +128,9 @@ class Iso20Session(SessionCore):
         self.contract_ocsp: list[dict[str, str]] = []
         self._pnc_warning: SessionFailure | None = None
         self.config = config or Iso20Config()
+        if charging_needs_wait is not None:   # the ISO-2 core's option name, same wiring
+            self.config = dataclasses.replace(self.config,
+                                              charging_needs_wait=charging_needs_wait)
         foreign = [s.name for s in self.config.services or () if s not in self.ENERGY.services]
         if foreign:
             raise ValueError(f"{', '.join(foreign)} cannot be offered in a "
@@ -491,8 +497,12 @@ class Iso20Session(SessionCore):
         actions: list[Action] = []
         if not self._needs_published:
             self._needs_published = True
+            self.charging_needs_revision = self.limit_revision
             actions.append(PublishEvent("EVChargingNeeds", self._charging_needs(body)))
         processing = "Finished"
+        if not renegotiating and self.waiting_for_charging_needs(
+                now, self.config.charging_needs_wait):
+            processing = "Ongoing"
         if self.config.wait_for_schedule and not self._schedule_decided:
             if self.ongoing_expired("schedule_exchange", now, self.timer_config.ongoing_timeout):
                 raise SessionFailure(Failure.GENERAL, "no schedule from the grid within "

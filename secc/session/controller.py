@@ -78,6 +78,7 @@ class BoardController:
         self.events: list[PublishEvent] = []
         self.remote_stop_requested = False
         self.charging_limit: ChargingLimit | None = None   # the CSMS's, from the bus
+        self.charging_needs_answer: tuple[str, str] | None = None   # (session id, status)
 
     def request_remote_stop(self) -> None:
         """The CSMS asked to stop (RequestStopTransaction); the session sees it next request."""

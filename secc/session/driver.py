@@ -191,6 +191,9 @@ class SessionRunner:
         await self.controller.refresh(self.core.evse)
         self.core.charging_limit_changed(getattr(self.controller, "charging_limit", None),
                                          time.time())
+        answer = getattr(self.controller, "charging_needs_answer", None)
+        if answer is not None:
+            self.core.charging_needs_answered(*answer)
         reason = self.core.evse.stop_reason
         if reason is not StopReason.NONE:
             await self.perform(self.core.evse_stop(reason))

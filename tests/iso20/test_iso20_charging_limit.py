@@ -67,3 +67,21 @@ def test_dynamic_mode_follows_a_new_limit_without_renegotiation(pump_for):
     assert powers[2] == pytest.approx(15_000, rel=0.01)
     pump.run()
     assert pump.evcc.record.failure is None and pump.evcc.record.renegotiations == 0
+
+
+def test_schedule_exchange_waits_for_the_csms_answer(pump_for):
+    pump = pump_for("dc", loops=3, core_kwargs={"charging_needs_wait": 5.0})
+    core = pump.core
+    core.charging_limit_changed(None, WALL)
+    pump.until("ScheduleExchange")
+    first = pump.step()
+    assert first.response.evse_processing == "Ongoing"
+    assert any(e.kind == "EVChargingNeeds" for e in first.reply.actions if hasattr(e, "kind"))
+    core.charging_needs_answered(core.session_id.hex(), "Accepted")
+    core.charging_limit_changed(limit(2, (0, 12_000)), WALL + 1)
+    pump.until("ScheduleExchange")
+    pump.step()
+    done = pump.steps[-1].response
+    assert done.evse_processing == "Finished" and power_schedule(done)[0][1] == 12_000
+    pump.run()
+    assert pump.evcc.record.failure is None and pump.evcc.record.renegotiations == 0

@@ -120,3 +120,31 @@ def test_profile_set_mid_session_reaches_the_iso20_dc_car(veth_link, tmp_path, t
     assert record.renegotiations >= 1
     assert run.messages["NotifyEVChargingNeeds"][0]["chargingNeeds"][
         "requestedEnergyTransfer"] == "DC"
+
+
+def test_csms_answer_to_the_charging_needs_shapes_the_first_schedule(veth_link, tmp_path):
+    """NotifyEVChargingNeeds reaches the CSMS while ChargeParameterDiscovery answers Ongoing;
+    the profile the CSMS sets in reply is in the first SAScheduleList: no renegotiation."""
+    async def profile_for_the_needs(stack, extra):
+        assert await wait_until(lambda: stack.csms.messages("NotifyEVChargingNeeds"), 60)
+        tid = stack.csms.messages("TransactionEvent")[0]["transactionInfo"]["transactionId"]
+        extra["answer"] = await stack.csms.call(STATION_ID, "SetChargingProfile", {
+            "evseId": 1, "chargingProfile": tx_profile(tid, LIMIT_W)})
+
+    def car(board, loop):
+        return EvSessionConfig(
+            on_signals=sim_board_signals(board, loop), interface=veth_link.ifnames["ev"],
+            protocol="iso2", mode="dc", battery=Battery(soc=30, target_soc=95, max_iterations=20),
+            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05))
+
+    run, ev = run_charger_session(veth_link, tmp_path, car, during=profile_for_the_needs,
+                                  timeout=120)
+    record = ev.sessions[-1]
+    assert ev.ok, record.failure
+    assert run.extra["answer"] == {"status": "Accepted"}
+    pmax = [v for _, n, v in record.evse_limits if n == "PMax"]
+    assert pmax == [LIMIT_W] and record.renegotiations == 0
+    assert ("EVSEMaximumPowerLimit", LIMIT_W) in [(n, v) for _, n, v in record.evse_limits]
+    # the car asked again while the CSMS decided
+    steps = record.steps_sent
+    assert steps.count("ChargeParameterDiscovery") >= 2

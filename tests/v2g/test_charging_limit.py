@@ -203,3 +203,48 @@ def test_dc_needs_in_ocpp_words():
         "requestedEnergyTransfer": "DC", "dcChargingParameters": {
             "evMaxCurrent": 200, "evMaxVoltage": 800, "evMaxPower": 150000,
             "stateOfCharge": 42, "fullSoC": 100}}
+
+
+# --- NotifyEVChargingNeeds before the schedule is offered ------------------------------------------
+def dc_cpd(d, now):
+    return d.send("ChargeParameterDiscoveryReq", M.ChargeParameterDiscoveryReqType(
+        requested_energy_transfer_mode="DC_extended",
+        dc_ev_charge_parameter=M.DC_EVChargeParameterType(
+            dc_ev_status=ev_status(), ev_maximum_current_limit=pv(200, "A"),
+            ev_maximum_voltage_limit=pv(800, "V"))), now)
+
+
+def test_iso2_waits_for_the_csms_to_shape_the_first_schedule():
+    d = make(limits=RATED, charging_needs_wait=2.0)
+    s = d.session
+    s.charging_limit_changed(None, WALL)
+    setup(d)
+    reply, res = dc_cpd(d, 1.0)
+    assert res.evse_processing == "Ongoing" and res.sa_schedule_list is None
+    assert res.dc_evse_charge_parameter is not None
+    assert [a.kind for a in reply.actions if isinstance(a, PublishEvent)] == ["EVChargingNeeds"]
+    s.charging_needs_answered(s.session_id.hex(), "Accepted")     # a profile will follow
+    _, res = dc_cpd(d, 1.3)
+    assert res.evse_processing == "Ongoing"
+    s.charging_needs_answered("another-session", "Rejected")        # not ours: ignored
+    s.charging_limit_changed(limit(4, (0, 25_000)), WALL + 1)      # ... here it is
+    reply, res = dc_cpd(d, 1.6)
+    assert res.evse_processing == "Finished" and pmax_entries(res) == [(0, 86400, 25_000)]
+    assert not [a for a in reply.actions if isinstance(a, PublishEvent)]   # needs sent once
+    assert s.state == "CableCheck"
+
+
+def test_iso2_offers_at_once_when_the_csms_declines_and_after_the_wait():
+    d = make(limits=RATED, charging_needs_wait=2.0)
+    d.session.charging_limit_changed(None, WALL)
+    setup(d)
+    assert dc_cpd(d, 1.0)[1].evse_processing == "Ongoing"
+    d.session.charging_needs_answered(d.session.session_id.hex(), "Rejected")
+    assert dc_cpd(d, 1.2)[1].evse_processing == "Finished"
+    late = make(limits=RATED, charging_needs_wait=2.0)
+    late.session.charging_limit_changed(None, WALL)
+    setup(late)
+    assert dc_cpd(late, 1.0)[1].evse_processing == "Ongoing"
+    assert dc_cpd(late, 2.9)[1].evse_processing == "Ongoing"
+    _, res = dc_cpd(late, 3.1)                        # nobody answered: the present limit
+    assert res.evse_processing == "Finished" and pmax_entries(res) == [(0, 86400, 50_000)]
