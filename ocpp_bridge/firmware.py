@@ -70,6 +70,7 @@ DOWNLOAD_TIMEOUT = 30.0          # s per download attempt
 MAX_PACKAGE_BYTES = 128 * 1024 * 1024   # checked in memory: a CCU has little to spare
 READY_TIMEOUT = 300.0            # s the new version gets to become READY after the switch
 IDLE_POLL = 5.0                  # s between checks for an idle moment
+FLUSH_TIMEOUT = 10.0             # s the queue gets to deliver InstallRebooting before restart
 
 
 class FirmwareRejected(Exception):
@@ -324,6 +325,7 @@ class FirmwareUpdater:
                               time.time() + self.ready_timeout)
             log.warning("firmware switched, restarting", extra={
                 "version": manifest["version"], "previous": self.store.previous_version()})
+            await self._drain_queue()
             await self.restart()
         except FirmwareRejected as exc:
             log.error("firmware update stopped", extra={"status": exc.status,
@@ -360,6 +362,14 @@ class FirmwareUpdater:
                 self.notify("InstallScheduled", request_id)
                 told = True
             await asyncio.sleep(self.idle_poll)
+
+    async def _drain_queue(self, timeout: float = FLUSH_TIMEOUT) -> None:
+        """Let the CSMS hear InstallRebooting (and what is queued before it) before the
+        restart; the queue is persistent, so after ``timeout`` the rest goes out later."""
+        deadline = time.monotonic() + timeout
+        while self.bridge.queue.pending() and time.monotonic() < deadline:
+            self.bridge.wake_queue()
+            await asyncio.sleep(0.02)
 
     async def restart(self) -> None:
         """Run the configured restart command (systemd restarts the units on the new
