@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,14 +25,13 @@ from ocpp_bridge.config import (  # noqa: E402
     CsmsConfig,
     StationConfig,
     StorageConfig,
-    to_toml,
 )
 from secc.authorization import AuthorizationRequest  # noqa: E402
 from secc.bus.authorizer import BusAuthorizer  # noqa: E402
-from secc.bus.broker import LocalBroker  # noqa: E402
 from secc.bus.client import SeccBusClient, SeccBusConfig, reading, sample, utc_now  # noqa: E402
 from secc.common.mqtt import BrokerConfig  # noqa: E402
 from sim.testing.broker import MosquittoBroker  # noqa: E402
+from sim.charger import start_bridge_process  # noqa: E402
 from sim.csms import TestCsms  # noqa: E402
 
 ROUND_TRIPS = 300
@@ -46,9 +44,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def main() -> None:
-    await run(LocalBroker(username="bench", password="bench-pw"),
-              "mosquitto with set_tcp_nodelay true (recommended, secc/bus/broker.py)", EVENTS)
     await run(MosquittoBroker(username="bench", password="bench-pw"),
+              "mosquitto with set_tcp_nodelay true (recommended, secc/bus/broker.py)", EVENTS)
+    await run(MosquittoBroker(username="bench", password="bench-pw", tcp_nodelay=False),
               "mosquitto defaults (Nagle on), for comparison", 100)
 
 
@@ -63,10 +61,7 @@ async def run(broker_cm, title: str, events: int) -> None:
             bus=BusConfig(broker.host, broker.port, "bench", "bench-pw", "bridge-bench"),
             storage=StorageConfig(work / "queue.db", work / "certs"),
             station=StationConfig(evse_ids=(1,)))
-        (work / "bridge.toml").write_text(to_toml(config))
-        bridge = subprocess.Popen([sys.executable, "-m", "ocpp_bridge", "--config",
-                                   str(work / "bridge.toml"), "--log-level", "WARNING"],
-                                  cwd=REPO)
+        bridge = start_bridge_process(config, work / "bridge.toml")
         try:
             await csms.wait_for("BootNotification", timeout=20)
             secc = SeccBusClient(SeccBusConfig(

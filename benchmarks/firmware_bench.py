@@ -35,10 +35,8 @@ from ocpp_bridge.config import (  # noqa: E402
     CsmsConfig,
     StationConfig,
     StorageConfig,
-    to_toml,
 )
 from ocpp_bridge.firmware import build_package, sign_package  # noqa: E402
-from secc.bus.broker import LocalBroker  # noqa: E402
 from secc.bus.client import SeccBusClient, SeccBusConfig  # noqa: E402
 from secc.common.mqtt import BrokerConfig  # noqa: E402
 from sim.charger import (  # noqa: E402
@@ -48,12 +46,12 @@ from sim.charger import (  # noqa: E402
     BUS_USER,
     STATION_ID,
     STATION_PASSWORD,
+    start_bridge_process,
 )
 from sim.csms import TestCsms  # noqa: E402
 from sim.file_server import FileServer  # noqa: E402
+from sim.testing.broker import MosquittoBroker  # noqa: E402
 from sim.testing.pki import TestPKI  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def statuses(csms: TestCsms, request_id: int) -> list[tuple[float, str]]:
@@ -76,8 +74,9 @@ async def run(args: argparse.Namespace) -> int:
     root = pki.make_root("Manufacturer Root CA", "pysecc OEM", None)
     signer = pki.issue_leaf(root, "pysecc firmware signing", "pysecc OEM")
     installs, downtimes, back_online = [], [], []
-    with tempfile.TemporaryDirectory() as tmp, LocalBroker(
-            BUS_USER, BUS_PASSWORD, bridge_user=(BRIDGE_USER, BRIDGE_PASSWORD)) as broker:
+    with tempfile.TemporaryDirectory() as tmp, MosquittoBroker(
+            username=BUS_USER, password=BUS_PASSWORD,
+            bridge_user=(BRIDGE_USER, BRIDGE_PASSWORD)) as broker:
         work = Path(tmp)
         csms = await TestCsms(passwords={STATION_ID: STATION_PASSWORD}).start()
         files = FileServer().start()
@@ -89,12 +88,9 @@ async def run(args: argparse.Namespace) -> int:
             station=StationConfig(evse_ids=(1,), firmware_version="0.1.0",
                                   firmware_create_venv=False,
                                   firmware_restart_command="kill -TERM $PPID"))
-        (work / "bridge.toml").write_text(to_toml(config))
 
         def start_bridge() -> subprocess.Popen:
-            return subprocess.Popen([sys.executable, "-m", "ocpp_bridge", "--config",
-                                     str(work / "bridge.toml"), "--log-level", "WARNING"],
-                                    cwd=REPO)
+            return start_bridge_process(config, work / "bridge.toml")
 
         secc = SeccBusClient(SeccBusConfig(
             broker=BrokerConfig(broker.host, broker.port, BUS_USER, BUS_PASSWORD),

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from secc.iso20 import Energy, Iso20Adapter  # noqa: E402
-from sim.iso20_loopback import LoopbackCharger  # noqa: E402
+from sim.iso20_loopback import LoopbackCharger, exchange  # noqa: E402
 from sim.evcc import Battery, EvccConfig  # noqa: E402
 from sim.evcc.iso20 import Iso20Evcc, Iso20Options  # noqa: E402
 
@@ -46,14 +46,7 @@ def session_in_loop(mode: str, service: str, control_mode: int):
     now, out = 0.0, evcc.start(0.0)
     loop_step = f"{mode.upper()}_ChargeLoop"
     while True:
-        charger.tick(core, now)
-        core.evse.cp_state = evcc.cp_state
-        request = adapter.decode(out.payload_type, out.payload)
-        reply = core.receive(request.name, request.body, now, request.session_id)
-        charger.apply(core, reply.actions, now)
-        now += 0.05
-        out = evcc.receive(*adapter.encode(reply.response_name, reply.response,
-                                           core.session_id), now)
+        out, now = exchange(core, adapter, charger, evcc, out, now)
         if out.step == loop_step and evcc.record.loop_iterations >= 2:
             return adapter, core, out.payload_type, out.payload, now
 

@@ -42,8 +42,8 @@ def percentile(values: list[float], p: float) -> float:
 
 
 # --- part 1: CPU per message ------------------------------------------------------------------
-def din_current_demand_req(sid: bytes) -> bytes:
-    M = din
+def current_demand_req(M, sid: bytes) -> bytes:
+    """CurrentDemandReq of DIN (``M`` = din) or ISO-2 (``M`` = iso2): same fields there."""
     return exi_schemas.encode(M.V2G_Message(
         header=M.MessageHeaderType(session_id=sid), body=M.BodyType(
             current_demand_req=M.CurrentDemandReqType(
@@ -52,19 +52,6 @@ def din_current_demand_req(sid: bytes) -> bytes:
                 ev_target_current=M.PhysicalValueType(multiplier=0, unit="A", value=120),
                 ev_maximum_voltage_limit=M.PhysicalValueType(multiplier=0, unit="V", value=450),
                 ev_maximum_current_limit=M.PhysicalValueType(multiplier=0, unit="A", value=200),
-                charging_complete=False,
-                ev_target_voltage=M.PhysicalValueType(multiplier=0, unit="V", value=400)))))
-
-
-def iso2_current_demand_req(sid: bytes) -> bytes:
-    M = iso2
-    return exi_schemas.encode(M.V2G_Message(
-        header=M.MessageHeaderType(session_id=sid), body=M.BodyType(
-            current_demand_req=M.CurrentDemandReqType(
-                dc_ev_status=M.DC_EVStatusType(ev_ready=True, ev_error_code="NO_ERROR",
-                                               evresssoc=55),
-                ev_target_current=M.PhysicalValueType(multiplier=0, unit="A", value=120),
-                ev_maximum_voltage_limit=M.PhysicalValueType(multiplier=0, unit="V", value=450),
                 charging_complete=False,
                 ev_target_voltage=M.PhysicalValueType(multiplier=0, unit="V", value=400)))))
 
@@ -223,9 +210,9 @@ def main() -> int:
     print("== SECC CPU per CurrentDemandReq -> CurrentDemandRes (decode + core + encode)")
     sid = bytes.fromhex("0102030405060708")
     for label, adapter, core, request in (
-            ("DIN  ", DinAdapter(), DinSession(evse_id="00"), din_current_demand_req(sid)),
+            ("DIN  ", DinAdapter(), DinSession(evse_id="00"), current_demand_req(din, sid)),
             ("ISO-2", Iso2Adapter(), Iso2Session(evse_id="DE*PYS*E1*1"),
-             iso2_current_demand_req(sid))):
+             current_demand_req(iso2, sid))):
         core.session_id = sid
         print(f"   {label} {cpu_per_message(adapter, core, request, args.cpu_n):7.1f} µs/message")
 

@@ -127,7 +127,9 @@ def _decode_with(mod: ModuleType, table: tuple, data: bytes, fragment: bool = Fa
         width = (n + 1 if fragment else n).bit_length()
         code = r.code(width, n)
         _uri, local, _cls, dec, _enc = table[code]
-        value = dec(r)
+        value = _decode_relaxed(mod, table, r, code) if fragment else None
+        if value is None:
+            value = dec(r)
         if fragment:
             r.code(width, n + 2)  # the element-fragment grammar loops until ED (code n+1)
     except ExiDecodeError:
@@ -157,10 +159,60 @@ def encode(message: Any, element: str | None = None) -> bytes:
 
 
 def _fragment_table(mod: ModuleType, cls: type | None, xmldsig: bool | None) -> tuple:
-    if xmldsig is None:  # ISO 15118-20 digests SignedInfo with the xmldsig schema's grammar
-        xmldsig = mod.__name__.rsplit(".", 1)[-1].startswith("iso20") and (
-            cls is not None and cls.__name__ == "SignedInfoType")
+    if xmldsig is None:  # ISO 15118-2 (Annex J) and -20 sign SignedInfo as an EXI fragment
+        # of the xmldsig schema's own grammar, not of the message schema's
+        xmldsig = cls is not None and cls.__name__ == "SignedInfoType"
     return mod.XMLDSIG_FRAGMENT_ELEMENTS if xmldsig else mod.FRAGMENT_ELEMENTS
+
+
+class _RelaxedFragment:
+    """EXI 1.0 §8.5.3: an element qname declared with *different* types (ISO 15118-2
+    ``eMAID``: the string ``eMAIDType`` in PaymentDetailsReq, the ``EMAIDType`` with an ``Id``
+    attribute in CertificateInstallationRes/UpdateRes) is encoded in an element fragment with
+    the *relaxed* element fragment grammar: AT(A0..An-1), AT(*), SE(F0..Fm-1), SE(*), EE,
+    CH[untyped] with one event code over all n attributes and m elements, not with either
+    type's grammar. The CPS signs the eMAID element's digest, so the bytes matter.
+
+    ``attributes`` (n) and ``id_index`` are EXIficient's (Josev's codec) for the ISO 15118-2
+    schemas, read off its bytes (``tests/pnc/josev_signature_vectors.json``); libcbv2g encodes
+    the EMAIDType grammar instead (docs/pnc.md)."""
+
+    attributes = 10
+    id_index = 4
+
+    @classmethod
+    def encode(cls, table: tuple, idx: int, element_id: str, value: str) -> bytes:
+        m = len(table)
+        w = Writer()
+        w.bits(EXI_HEADER, 8)
+        width = (m + 1).bit_length()
+        w.bits(idx, width)
+        first = (cls.attributes + m + 3).bit_length()       # ElementFragment_0: n + m + 4 codes
+        w.bits(cls.id_index, first)                          # AT(Id), typed xs:ID -> string
+        w.string(element_id)
+        w.bits(cls.attributes + m + 3, first)                # CH [untyped value]
+        w.string(value)
+        w.bits(m + 1, (m + 2).bit_length())                  # ElementFragment_2: EE
+        w.bits(m + 1, width)                                 # fragment: ED
+        return w.getvalue()
+
+    @classmethod
+    def decode(cls, table: tuple, r: Reader, make: type) -> Any:
+        m = len(table)
+        first = (cls.attributes + m + 3).bit_length()
+        expected = ((first, cls.id_index, "AT(Id)"), (first, cls.attributes + m + 3, "CH"))
+        values = []
+        for width, code, what in expected:
+            if r.bits(width) != code:
+                r.fail(f"relaxed fragment: expected {what}")
+            values.append(r.string())
+        if r.bits((m + 2).bit_length()) != m + 1:
+            r.fail("relaxed fragment: expected EE")
+        return make(id=values[0], value=values[1])
+
+
+def _relaxed(mod: ModuleType, cls: type | None) -> bool:
+    return mod.__name__.endswith(".iso2") and cls is not None and cls.__name__ == "EMAIDType"
 
 
 def encode_fragment(message: Any, element: str | None = None,
@@ -171,21 +223,35 @@ def encode_fragment(message: Any, element: str | None = None,
     sorted by qname): SD, SE(element), content, ED. ``element`` names the element when its
     type is shared (e.g. ``"SignedInfo"`` is unambiguous, body elements are too).
     ``xmldsig=True`` uses the grammar of the xmldsig schema alone; by default that is done
-    for ISO 15118-20 ``SignedInfo`` (as libcbv2g's ``encode_iso20_xmldsigFragment``), while
-    ISO-2/DIN SignedInfo and all signed body elements use the message schema's grammar.
+    for ``SignedInfo`` of every schema (ISO 15118-2 Annex J and -20: the SignatureValue is
+    over SignedInfo encoded with the xmldsig grammar, as libcbv2g's ``*_xmldsigFragment`` and
+    Josev's codec do), while signed body elements use the message schema's grammar
+    (``docs/pnc.md``). ``xmldsig=False`` forces the message schema's fragment grammar.
     """
     mod = _module_of(message)
     table = _fragment_table(mod, type(message), xmldsig)
     idx = _element_index(mod, table, type(message), element)
+    if _relaxed(mod, type(message)):
+        if message.id is None or message.value is None:
+            raise ExiEncodeError("EMAIDType: missing required id or value")
+        return _RelaxedFragment.encode(table, idx, message.id, message.value)
     return _encode_with(table, idx, message, fragment=True)
 
 
 def decode_fragment(data: bytes, schema: str, xmldsig: bool = False) -> tuple[str, Any]:
     """Decode an element fragment produced by ``encode_fragment``: (element name, value).
-    Pass ``xmldsig=True`` for a fragment made with the xmldsig grammar (ISO-20 SignedInfo)."""
+    Pass ``xmldsig=True`` for a fragment made with the xmldsig grammar (any SignedInfo)."""
     mod = schema_module(schema)
     table = mod.XMLDSIG_FRAGMENT_ELEMENTS if xmldsig else mod.FRAGMENT_ELEMENTS
     return _decode_with(mod, table, data, fragment=True)
+
+
+def _decode_relaxed(mod: ModuleType, table: tuple, r: Reader, code: int) -> Any:
+    """The element's content, or None when its qname is not one of the relaxed ones."""
+    cls = table[code][2]
+    if isinstance(cls, type) and _relaxed(mod, cls):
+        return _RelaxedFragment.decode(table, r, cls)
+    return None
 
 
 def _encode_with(table: tuple, idx: int, message: Any, fragment: bool) -> bytes:

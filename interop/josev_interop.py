@@ -42,8 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import exi_schemas
-from secc.common.logs import KeyValueFormatter
+# sim/ (test fixtures, the test CSMS) is not part of the installed product: run from the tree
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import exi_schemas  # noqa: E402
+from secc.common.logs import KeyValueFormatter  # noqa: E402
 
 # --- scenarios --------------------------------------------------------------------------------
 
@@ -64,6 +67,10 @@ class Scenario:
     required: bool = True
     tls_1_3: bool = False                  # Josev's ENABLE_TLS_1_3 (presents the OEM chain)
     note: str = ""
+    # Plug & Charge: Josev's own PKI (create_certs.sh) on both sides, [v2g].plug_and_charge on
+    pnc: bool = False
+    csms: bool = False                     # the bus, the OCPP bridge and the test CSMS decide
+    cert_install: bool = False             # Josev's isCertInstallNeeded (CertificateInstallation)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -89,6 +96,27 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("iso20-dcbpt-tls", "ISO 15118-20 DC_BPT, TLS 1.3, EIM", ("ISO_15118_20_DC",),
              ("DC_BPT",), "DC_extended", "dc", True, "iso20-dc", required=False,
              tls_1_3=True),
+    # Plug & Charge with Josev's own PKI: its contract chain, its MO root in our directory
+    Scenario("iso2-dc-pnc", "ISO 15118-2 DC, TLS 1.2, Plug & Charge (authorized locally)",
+             ("ISO_15118_2",), ("DC",), "DC_extended", "dc", True, "iso2", pnc=True),
+    Scenario("iso2-ac-pnc", "ISO 15118-2 AC, TLS 1.2, Plug & Charge (authorized locally)",
+             ("ISO_15118_2",), ("AC",), "AC_three_phase_core", "ac", True, "iso2", pnc=True),
+    Scenario("iso2-dc-pnc-csms", "ISO 15118-2 DC, TLS 1.2, Plug & Charge, CSMS authorizes",
+             ("ISO_15118_2",), ("DC",), "DC_extended", "dc", True, "iso2", pnc=True,
+             csms=True),
+    Scenario("iso2-ac-pnc-csms", "ISO 15118-2 AC, TLS 1.2, Plug & Charge, CSMS authorizes",
+             ("ISO_15118_2",), ("AC",), "AC_three_phase_core", "ac", True, "iso2", pnc=True,
+             csms=True),
+    Scenario("iso2-dc-certinstall", "ISO 15118-2 DC, TLS 1.2, CertificateInstallation + PnC",
+             ("ISO_15118_2",), ("DC",), "DC_extended", "dc", True, "iso2", pnc=True,
+             csms=True, cert_install=True,
+             note="Josev signs CertificateInstallationReq with its OEM provisioning key; the "
+                  "test CSMS (Get15118EVCertificate) answers a CertificateInstallationRes "
+                  "signed with Josev's CPS key, carrying Josev's contract encrypted for "
+                  "the OEM key"),
+    Scenario("iso20-dc-pnc", "ISO 15118-20 DC, TLS 1.3, Plug & Charge (authorized locally)",
+             ("ISO_15118_20_DC",), ("DC",), "DC_extended", "dc", True, "iso20-dc",
+             required=False, tls_1_3=True, pnc=True),
 )
 
 BOARD = """
@@ -110,6 +138,7 @@ start_at_sdp = true
 protocols = {protocols}
 tls = "optional"
 certificate_dir = "{certs}"
+plug_and_charge = {pnc}
 quirks = ["iso20_price_schedule"]   # Josev <= 0.31 needs a price schedule (PR #435)
 """
 
@@ -192,7 +221,9 @@ def decode_exchange(protocol: str | None, ex: Exchange, first: bool) -> DecodedE
                                detail=f"{type(exc).__name__}: {exc}; bytes "
                                       f"{ex.payload[:48].hex()}")
     code = getattr(obj, "response_code", None)
-    return DecodedExchange(ex.direction, name, getattr(code, "value", code))
+    service = getattr(obj, "selected_authorization_service", None)  # -20 AuthorizationReq
+    return DecodedExchange(ex.direction, name, getattr(code, "value", code),
+                           detail=f"service={service}" if service else "")
 
 
 def pair_up(protocol: str | None, record: list[Exchange]) -> list[tuple[DecodedExchange,
@@ -242,12 +273,88 @@ def write_josev_pki(pki: Any, root: Path) -> Path:
     return root
 
 
+class JosevOwnPki:
+    """Josev's own PKI for Plug & Charge, made by its ``create_certs.sh -v iso-2`` (OpenSSL;
+    keys encrypted with the script's password, kept in ``*Password.txt``) in a copy of its
+    ``iso15118/shared/pki`` folder. The same folder is Josev's ``PKI_PATH``."""
+
+    def __init__(self, josev_python: str, root: Path) -> None:
+        source = subprocess.run(
+            [josev_python, "-c", "import os, iso15118.shared as s; "
+                                 "print(os.path.join(os.path.dirname(s.__file__), 'pki'))"],
+            capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        shutil.copytree(source, root, dirs_exist_ok=True)
+        made = subprocess.run(["bash", "create_certs.sh", "-v", "iso-2"], cwd=root,
+                              capture_output=True, text=True, timeout=180)
+        if made.returncode != 0:
+            raise RuntimeError(f"Josev's create_certs.sh failed: {made.stderr[-800:]}")
+        self.root = root
+        self.certs = root / "iso15118_2" / "certs"
+        self.keys = root / "iso15118_2" / "private_keys"
+
+    def der(self, name: str) -> bytes:
+        return (self.certs / name).read_bytes()
+
+    def key(self, name: str, password_file: str | None = None) -> Any:
+        from cryptography.hazmat.primitives import serialization
+
+        password = (self.keys / password_file).read_text().strip().encode() \
+            if password_file else b"12345"
+        return serialization.load_pem_private_key((self.keys / name).read_bytes(), password)
+
+    def write_secc_files(self, directory: Path) -> Path:
+        """Our certificate directory from Josev's PKI: its SECC chain (leaf, CPO sub-CAs 2 and
+        1) and key (decrypted, 0600), its V2G, MO and OEM roots."""
+        from cryptography.hazmat.primitives import serialization
+
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "secc_chain.pem").write_bytes((self.certs / "cpoCertChain.pem").read_bytes())
+        key = self.key("seccLeaf.key", "seccLeafPassword.txt")
+        key_path = directory / "secc_key.pem"
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        key_path.chmod(0o600)
+        for ours, theirs in (("v2g_root.pem", "v2gRootCACert.pem"),
+                             ("mo_root.pem", "moRootCACert.pem"),
+                             ("oem_root.pem", "oemRootCACert.pem")):
+            (directory / ours).write_bytes((self.certs / theirs).read_bytes())
+        return directory
+
+    def contracts(self) -> Any:
+        """What ``sim.csms.ContractProvisioning`` needs as its ``pki``: Josev's own contract
+        (the one its EVCC uses after installing) and its CPS chain as the signer."""
+        from types import SimpleNamespace
+
+        from cryptography import x509
+
+        pki = self
+        contract_der = self.der("contractLeafCert.der")
+        cn = x509.load_der_x509_certificate(contract_der).subject.get_attributes_for_oid(
+            x509.NameOID.COMMON_NAME)[0].value
+
+        class Contracts:
+            def issue_contract(self, emaid: str) -> Any:  # Josev's, whatever eMAID we'd pick
+                return SimpleNamespace(
+                    leaf=SimpleNamespace(cert_der=contract_der, key=pki.key(
+                        "contractLeaf.key", "contractLeafPassword.txt")),
+                    sub_ca_ders=[pki.der("moSubCA2Cert.der"), pki.der("moSubCA1Cert.der")],
+                    emaid=cn)
+
+            def cps_chain(self) -> tuple[Any, list[Any]]:
+                return (SimpleNamespace(cert_der=pki.der("cpsLeafCert.der"),
+                                        key=pki.key("cpsLeaf.key", "cpsLeafPassword.txt")),
+                        [SimpleNamespace(cert_der=pki.der("cpsSubCA2Cert.der")),
+                         SimpleNamespace(cert_der=pki.der("cpsSubCA1Cert.der"))])
+        return Contracts()
+
+
 def josev_config(s: Scenario) -> dict[str, Any]:
     return {
         "supportedProtocols": list(s.josev_protocols),
         "supportedEnergyServices": list(s.energy_services),
         "energyTransferMode": s.energy_mode,
-        "isCertInstallNeeded": False,
+        "isCertInstallNeeded": s.cert_install,
         "useTls": s.ev_tls,
         "enforceTls": False,
         "sdpRetryCycles": 1,
@@ -265,10 +372,15 @@ class Options:
     pki_dir: Path               # Josev's PKI_PATH
     ac_max_power_w: float = 22000.0
     patches: tuple[str, ...] = ()
+    josev_own: JosevOwnPki | None = None   # Plug & Charge scenarios
+    pnc_certs: Path | None = None          # our certificate directory from Josev's PKI
 
 
 def start_josev(link: Any, s: Scenario, opts: Options, log_path: Path) -> subprocess.Popen:
     workdir, pki_dir = opts.workdir, opts.pki_dir
+    if s.pnc:
+        assert opts.josev_own is not None
+        pki_dir = opts.josev_own.root
     config_path = workdir / f"evcc_{s.key}.json"
     config_path.write_text(json.dumps(josev_config(s), indent=1))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
@@ -330,6 +442,7 @@ class SeccOutcome:
     contactors_closed: bool | None = None
     plant_events: list[str] = field(default_factory=list)
     error: str = ""
+    csms_received: list[str] = field(default_factory=list)   # OCPP actions, PnC via CSMS
 
 
 def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Event,
@@ -337,15 +450,15 @@ def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Even
     """Our daemon in the secc namespace until its first session ended (or Josev exited)."""
     from secc.boards import board_from_config
     from secc.config import loads_board_config
-    from secc.daemon import SeccDaemon, server_tls_context
+    from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
     from sim.vehicle_plant import VehiclePlant
 
     ac = s.board_output == "ac"
-    config = loads_board_config(BOARD.format(
+    board_text = BOARD.format(
         output=s.board_output, max_current=32 if ac else 200,
         max_power=opts.ac_max_power_w if ac else 150000,
         iface=link.ifnames["secc"], protocols=json.dumps(list(s.board_protocols)),
-        certs=opts.certs))
+        certs=opts.pnc_certs if s.pnc else opts.certs, pnc="true" if s.pnc else "false")
     outcome = SeccOutcome()
 
     class RecordingDaemon(SeccDaemon):
@@ -358,9 +471,30 @@ def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Even
             await super()._serve(RecordingConnection(conn, record))
 
     async def main() -> SeccOutcome:
+        backend = None
+        if s.csms:  # broker, test CSMS and the OCPP bridge process, in the secc namespace
+            from sim.charger import ChargerBackend
+            from sim.csms import ContractProvisioning
+
+            work = opts.workdir / f"backend_{s.key}"
+            work.mkdir(parents=True, exist_ok=True)
+            backend = await ChargerBackend(work).start()
+            assert opts.josev_own is not None and backend.csms is not None
+            backend.csms.provisioning = ContractProvisioning(pki=opts.josev_own.contracts())
+        try:
+            return await serve(backend)
+        finally:
+            if backend is not None:
+                outcome.csms_received = backend.received()
+                await backend.stop()
+
+    async def serve(backend: Any) -> SeccOutcome:
+        config = loads_board_config(board_text + (backend.board_bus_section() if backend
+                                                  else ""))
+        bus, authorizer = bus_from_config(config)
         board = board_from_config(config)
-        daemon = RecordingDaemon(config, board, link.ifnames["secc"],
-                                 tls_context=server_tls_context(config))
+        daemon = RecordingDaemon(config, board, link.ifnames["secc"], authorizer=authorizer,
+                                 bus=bus, tls_context=server_tls_context(config))
         plant = VehiclePlant(board, asyncio.get_running_loop(), battery_voltage=400.0)
         daemon.event_listeners.append(plant.on_session_event)
         await daemon.start()
@@ -376,6 +510,8 @@ def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Even
                 await asyncio.sleep(0.05)
         elif not josev_exited.is_set():
             outcome.error = f"no V2G session ended within {SESSION_TIMEOUT_S:.0f} s"
+        if bus is not None:
+            await bus.flush(10)
         outcome.contactors_closed = board.contactors_closed
         outcome.summaries = list(daemon.summaries)
         outcome.plant_events = list(plant.events)
@@ -435,6 +571,20 @@ def judge(s: Scenario, outcome: SeccOutcome, josev_lines: list[str]) -> Result:
         problems.append("no charge loop request reached the SECC")
     if summary is not None and "SessionStopReq" not in names:
         problems.append("no SessionStopReq reached the SECC")
+    if s.pnc and summary is not None:
+        if protocol == "iso2" and "PaymentDetailsReq" not in names:
+            problems.append("Josev did not choose Plug & Charge (no PaymentDetailsReq)")
+        if protocol and protocol.startswith("iso20") and not any(
+                req.name == "AuthorizationReq" and req.detail == "service=PnC"
+                for req, _ in pairs):
+            problems.append("Josev did not choose Plug & Charge (no PnC AuthorizationReq)")
+    if s.csms and "Authorize" not in outcome.csms_received:
+        problems.append(f"the CSMS got no Authorize (it saw {outcome.csms_received})")
+    if s.cert_install:
+        if "CertificateInstallationReq" not in names:
+            problems.append("no CertificateInstallationReq reached the SECC")
+        if "Get15118EVCertificate" not in outcome.csms_received:
+            problems.append("the CSMS got no Get15118EVCertificate")
     if outcome.contactors_closed:
         problems.append("contactors still closed after the session")
     if len(outcome.summaries) > 1:
@@ -524,10 +674,10 @@ def print_result(r: Result, verbose: bool) -> None:
 
 def print_table(results: list[Result], josev_version: str) -> None:
     print(f"\n== Josev {josev_version} EVCC against the pysecc SECC daemon")
-    print(f"{'scenario':<18} {'req':<4} {'result':<6} {'protocol':<9} {'transport':<42} "
+    print(f"{'scenario':<20} {'req':<4} {'result':<6} {'protocol':<9} {'transport':<42} "
           f"{'#req':>4}  end reason")
     for r in results:
-        print(f"{r.scenario.key:<18} {'yes' if r.scenario.required else 'opt':<4} "
+        print(f"{r.scenario.key:<20} {'yes' if r.scenario.required else 'opt':<4} "
               f"{'PASS' if r.passed else 'FAIL':<6} {str(r.protocol):<9} {r.transport:<42} "
               f"{r.requests:>4}  {r.end_reason}")
 
@@ -609,8 +759,14 @@ def main(argv: list[str] | None = None) -> int:
     # Josev runs with its own working directory: a relative interpreter path would not resolve
     josev_python = (str(Path(args.josev_python).absolute()) if os.sep in args.josev_python
                     else shutil.which(args.josev_python) or args.josev_python)
+    josev_own = pnc_certs = None
+    if any(s.pnc for s in chosen):
+        josev_own = JosevOwnPki(josev_python, workdir / "josev-own-pki")
+        pnc_certs = josev_own.write_secc_files(workdir / "secc-certs-josev-pki")
+        print(f"Plug & Charge: Josev's own PKI (create_certs.sh) in {josev_own.root}; our "
+              f"certificate directory {pnc_certs}", flush=True)
     opts = Options(josev_python, workdir, certs, pki_dir, args.ac_max_power_w,
-                   tuple(args.patch_josev))
+                   tuple(args.patch_josev), josev_own, pnc_certs)
     if opts.patches:
         print(f"DIAGNOSTIC RUN: Josev patched in memory with {', '.join(opts.patches)}")
     results = []

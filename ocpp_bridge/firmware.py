@@ -357,7 +357,7 @@ class FirmwareUpdater:
 
     async def _wait_for_idle(self, request_id: int) -> None:
         told = False
-        while self.bridge.queue.running_transactions():
+        while self.bridge.queue.running_transaction_starts():
             if not told:
                 self.notify("InstallScheduled", request_id)
                 told = True

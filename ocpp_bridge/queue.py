@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocpp_bridge.stop_reasons import ocpp_end
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -151,13 +153,16 @@ class TransactionQueue:
             info: dict[str, Any] = {"transactionId": transaction_id}
             if "charging_state" in event:
                 info["chargingState"] = event["charging_state"]
+            trigger = event["trigger_reason"]
             if "stopped_reason" in event:
                 info["stoppedReason"] = event["stopped_reason"]
+            if event["event_type"] == "Ended" and "end_reason" in event:
+                trigger, info["stoppedReason"] = ocpp_end(event["end_reason"])
             if "remote_start_id" in event:
                 info["remoteStartId"] = event["remote_start_id"]
             payload: dict[str, Any] = {
                 "eventType": event["event_type"], "timestamp": event["timestamp"],
-                "triggerReason": event["trigger_reason"], "seqNo": seq,
+                "triggerReason": trigger, "seqNo": seq,
                 "transactionInfo": info, "evse": {"id": evse_id, "connectorId": 1}}
             if offline:
                 payload["offline"] = True
@@ -237,11 +242,6 @@ class TransactionQueue:
             (transaction_id,)).fetchone()
         return (row[0], row[1]) if row else None
 
-    def running_transactions(self) -> list[tuple[int, str, str]]:
-        return self._db.execute(
-            "SELECT evse_id, session_id, transaction_id FROM transactions WHERE ended = 0"
-            " ORDER BY created").fetchall()
-
     def running_transaction_starts(self) -> list[tuple[int, str, float]]:
         """(evse_id, transaction_id, created epoch s) of every transaction not yet ended."""
         return self._db.execute(
@@ -297,6 +297,3 @@ class TransactionQueue:
             "SELECT message_id, action, last_error FROM messages WHERE state = 'dead'"
             " ORDER BY id").fetchall()
 
-    def sent_payloads(self) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self._db.execute(
-            "SELECT payload FROM messages WHERE state = 'sent' ORDER BY id")]

@@ -21,12 +21,12 @@ from typing import Any
 from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, SafeStateReason
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
 from secc.config import BoardConfig
-from secc.iso2 import PausedSessions
 from secc.common.logs import layer_logger
 from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
 from secc.v2g.evse import EvseLimits, PublishEvent
+from secc.v2g.paused import PausedSessions
 from secc.v2g.quirks import validate as validate_quirks
 from secc.v2gtp import V2GTPConnection
 from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_transport
@@ -58,14 +58,15 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
     iso2_modes = AC_MODES if ac else ("DC_extended",)
     # options every ISO 15118 core takes (the -2 and -20 cores share the names)
     common = {"offer_contract": config.v2g.plug_and_charge,
-           "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem"),
-           "charging_needs_wait": config.bus.charging_needs_wait if config.bus.enabled else 0.0}
+              "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem"),
+              "charging_needs_wait": config.bus.charging_needs_wait if config.bus.enabled
+              else 0.0}
     return SessionSettings(
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
         limits=limits, timers=config.v2g.timers, quirks=validate_quirks(config.v2g.quirks),
-        core_options={"iso2": {"energy_transfer_modes": iso2_modes, "paused_sessions": paused,
-                               **common},
-                      "iso20-dc": dict(common), "iso20-ac": dict(common)})
+        core_options={"iso2": {"energy_transfer_modes": iso2_modes, **common},
+                      "iso20-dc": dict(common), "iso20-ac": dict(common)},
+        paused_sessions=paused)
 
 
 def server_tls_context(config: BoardConfig) -> ssl.SSLContext | None:
@@ -138,7 +139,7 @@ class SeccDaemon:
         for listener in self.event_listeners:
             listener(event)
         session_id = str(event.data.get("session_id") or "")
-        if event.kind == "SessionStarted":
+        if event.kind in ("SessionStarted", "SessionResumed"):
             self._session_id = session_id
             self._cancel_communication_setup()
         if self.bus is None:
@@ -267,6 +268,12 @@ class SeccDaemon:
             self._connection.abort("EV unplugged")
         report = await self.board.safe_state(SafeStateReason.EV_UNPLUGGED)
         log.info("EV unplugged: safe state", extra={"safe": report.safe})
+        if self.reporter is not None:  # a paused session's transaction ends with the cable
+            try:
+                await self.reporter.ev_unplugged()
+            except Exception as exc:  # the outbox refused it: say so loudly
+                log.error("transaction event not recorded", extra={"event": "EVUnplugged",
+                                                                   "error": repr(exc)})
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:

@@ -8,7 +8,6 @@ bus and prints what the CSMS received. ``run_bus_demo()`` is what ``sim.demo`` c
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,29 +19,26 @@ from ocpp_bridge.config import (
     CsmsConfig,
     StationConfig,
     StorageConfig,
-    to_toml,
 )
 from secc.authorization import AuthorizationRequest
 from secc.bus.authorizer import BusAuthorizer
-from secc.bus.broker import LocalBroker
+from sim.testing.broker import MosquittoBroker
 from secc.bus.client import SeccBusClient, SeccBusConfig, reading, sample, utc_now
 from secc.common.mqtt import BrokerConfig
+from sim.charger import start_bridge_process
 from sim.csms import TestCsms
 
-REPO = Path(__file__).resolve().parents[1]
 
 
-async def _session(broker: LocalBroker, work: Path) -> int:
+async def _session(broker: MosquittoBroker, work: Path) -> int:
     csms = await TestCsms(passwords={"DEMO-CS1": "demo-password-123"}).start()
     config = BridgeConfig(
         csms=CsmsConfig(url=csms.url, station_id="DEMO-CS1", password="demo-password-123"),
         bus=BusConfig(broker.host, broker.port, "pysecc", "demo-bus", "ocpp-bridge"),
         storage=StorageConfig(work / "queue.db", work / "certs"),
         station=StationConfig(evse_ids=(1,), vendor="pysecc", model="demo"))
-    (work / "bridge.toml").write_text(to_toml(config))
+    bridge = start_bridge_process(config, work / "bridge.toml")
     print(f"   test CSMS at {csms.url}/DEMO-CS1; bridge config {work / 'bridge.toml'}")
-    bridge = subprocess.Popen([sys.executable, "-m", "ocpp_bridge", "--config",
-                               str(work / "bridge.toml"), "--log-level", "WARNING"], cwd=REPO)
     try:
         await csms.wait_for("BootNotification", timeout=20)
         bus = SeccBusClient(SeccBusConfig(
@@ -62,8 +58,8 @@ async def _session(broker: LocalBroker, work: Path) -> int:
             for wh in (0.0, 1500.0, 3000.0):
                 await bus.send_meter_values([reading(utc_now(), [
                     sample("Energy.Active.Import.Register", wh, unit="Wh")])], session_id=sid)
-            await bus.send_transaction_event("Ended", sid, "EVDeparted",
-                                             stopped_reason="EVDisconnected")
+            await bus.send_transaction_event("Ended", sid, "StopAuthorized",
+                                             end_reason="ev_unplugged")
             await bus.publish_state("Available")
             await bus.flush(20)
             await csms.wait_for("TransactionEvent", 5, timeout=20)
@@ -80,7 +76,7 @@ async def _session(broker: LocalBroker, work: Path) -> int:
 
 def run_bus_demo() -> int:
     with tempfile.TemporaryDirectory(prefix="pysecc-bus-demo-") as tmp:
-        with LocalBroker(username="pysecc", password="demo-bus") as broker:
+        with MosquittoBroker(username="pysecc", password="demo-bus") as broker:
             return asyncio.run(_session(broker, Path(tmp)))
 
 

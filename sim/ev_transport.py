@@ -14,7 +14,7 @@ import contextlib
 import socket
 import ssl
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from secc.common.logs import layer_logger
 from secc.sdp.messages import (
@@ -56,8 +56,10 @@ async def discover_secc(interface: str, security: Security = Security.NO_TLS, *,
                         retries: int = SDP_RETRIES, timeout: float = SDP_RESPONSE_TIMEOUT,
                         port: int = SDP_PORT,
                         transport_protocol: TransportProtocol = TransportProtocol.TCP,
+                        on_request: Callable[[int], None] | None = None,
                         ) -> SDPResponse:
-    """Send SDP requests (1 + up to ``retries`` repeats) until a valid response arrives."""
+    """Send SDP requests (1 + up to ``retries`` repeats) until a valid response arrives.
+    ``on_request(n)`` is told of the n-th request sent (tests synchronise on it)."""
     link = await wait_for_link_local(interface)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, link.scope_id)
@@ -70,6 +72,8 @@ async def discover_secc(interface: str, security: Security = Security.NO_TLS, *,
     try:
         for attempt in range(retries + 1):
             transport.sendto(request, (ALL_NODES, port, 0, link.scope_id))
+            if on_request is not None:
+                on_request(attempt + 1)
             deadline = loop.time() + timeout
             while True:
                 remaining = deadline - loop.time()
@@ -175,7 +179,31 @@ def run_secc_and_ev(link, secc_main, ev_main, timeout: float = 30.0):
     return secc_future.result(timeout), ev_result
 
 
+def v2gtp_server_side(interface: str, handler: Callable, **config) -> Callable:
+    """``secc_main`` for ``run_secc_and_ev``: a V2GTP server on ``interface`` running
+    ``handler`` per connection (``config``: more ``V2GTPServerConfig`` fields). It serves until
+    the EV is done and every accepted connection has been served, then returns the server
+    (``refused``, ``handshake_failures`` ...)."""
+    from secc.v2gtp import V2GTPServerConfig, start_v2gtp_server
+    from sim.testing.waits import wait_until
+
+    async def secc_main(ready, ev_done):
+        server = await start_v2gtp_server(V2GTPServerConfig(interface=interface, **config),
+                                          handler)
+        ready.set_result((server.link.address, server.port))
+        try:
+            await wait_for_event(ev_done)
+            await wait_until(lambda: server.connections_in_progress == 0, 10,
+                             "every connection to be served")
+        finally:
+            await server.close()
+        return server
+
+    return secc_main
+
+
 async def wait_for_event(event) -> None:
     """Await a ``threading.Event`` without blocking the loop."""
-    while not event.is_set():
-        await asyncio.sleep(0.01)
+    from sim.testing.waits import wait_for_thread_event
+
+    await wait_for_thread_event(event)

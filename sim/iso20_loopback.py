@@ -129,6 +129,20 @@ def _finished(out: Any) -> bool:
     return not hasattr(out, "payload")
 
 
+def exchange(core: Iso20Session, adapter: Iso20Adapter, charger: LoopbackCharger, evcc: Any,
+             out: Any, now: float, step: float = 0.05) -> tuple[Any, float]:
+    """One request of the car through the codec, the core and the charger model and the
+    response back to the car (no SECC timers): (the car's next output, the new now)."""
+    charger.tick(core, now)
+    core.evse.cp_state = evcc.cp_state
+    request = adapter.decode(out.payload_type, out.payload)
+    reply = core.receive(request.name, request.body, now, request.session_id)
+    charger.apply(core, reply.actions, now)
+    now += step
+    return evcc.receive(*adapter.encode(reply.response_name, reply.response,
+                                        core.session_id), now), now
+
+
 def run_loopback(core: Iso20Session, adapter: Iso20Adapter, evcc: Any,
                  charger: LoopbackCharger | None = None, *, start: float = 0.0,
                  step: float = 0.05, max_exchanges: int = 20_000) -> LoopbackResult:

@@ -9,6 +9,7 @@ printed are the two sides' own logs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import tempfile
@@ -134,7 +135,8 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
 
     async def secc_main(ready, ev_done):
         from secc.daemon import bus_from_config
-        from sim.charger import ChargerBackend, wait_until
+        from sim.charger import ChargerBackend
+        from sim.testing.waits import wait_until
 
         stack = await ChargerBackend(certs).start() if backend else None
         config = loads_board_config(board_text + (stack.board_bus_section() if stack else ""))
@@ -151,21 +153,23 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
         board.ev_set_pilot("B")  # plug-in
         ready.set_result((board, asyncio.get_running_loop()))
         await wait_for_event(ev_done)
-        for _ in range(100):
-            if daemon.summaries:
-                break
-            await asyncio.sleep(0.02)
+        with contextlib.suppress(TimeoutError):   # the result then says what is missing
+            await wait_until(lambda: daemon.summaries, 2, "the session's summary")
         energy = (await board.read_meter()).energy_wh
         board.ev_close_contactors(False)
         board.ev_set_pilot("A")  # unplug
-        await asyncio.sleep(0.2)
+        with contextlib.suppress(TimeoutError):
+            await wait_until(lambda: board.last_safe_state is not None
+                             and board.last_safe_state.reason.value == "ev_unplugged", 5,
+                             "the daemon to see the unplug")
         stop_modem.set()
         await modem
         ocpp = None
         if stack is not None:
             await bus.flush(20)
-            await wait_until(lambda: any(e.startswith("Ended") for e in
-                                         stack.transaction_summary()), 10)
+            with contextlib.suppress(TimeoutError):   # the result then says what is missing
+                await wait_until(lambda: any(e.startswith("Ended") for e in
+                                             stack.transaction_summary()), 10)
             ocpp = (stack.received(), stack.transaction_summary(),
                     [m["idToken"] for m in stack.csms.messages("Authorize")])
         result = (list(daemon.summaries), energy, board.contactors_closed, ocpp)

@@ -5,9 +5,9 @@ The EV simulator speaks only V2G; on a real charger the car also moves the contr
 closes its own contactors. ``VehiclePlant`` does that on a ``SimBoard`` from the session
 events the SECC publishes, as a car would at the same points of the protocol:
 
-* plug-in: pilot B                 * SessionStarted: pilot C, battery voltage at the inlet
+* plug-in: pilot B                 * SessionStarted/Resumed: pilot C, battery voltage at the inlet
 * ChargingStarted: EV contactors closed
-* ChargingStopped / SessionStopped: EV contactors open, pilot B; ``unplug()``: pilot A.
+* ChargingStopped: EV contactors open; SessionPaused/Stopped: also pilot B; ``unplug()``: A.
 
 All calls are marshalled onto the SECC's event loop (the board belongs to it).
 """
@@ -40,12 +40,12 @@ class VehiclePlant:
     def on_session_event(self, event: PublishEvent) -> None:
         """Hook for ``BoardController(publish=...)`` (runs on the SECC loop)."""
         self.events.append(event.kind)
-        if event.kind == "SessionStarted":
+        if event.kind in ("SessionStarted", "SessionResumed"):
             self.board.ev_set_battery_voltage(self.battery_voltage)
             self.board.ev_set_pilot("C")
         elif event.kind == "ChargingStarted":
             self.board.ev_close_contactors(True)
-        elif event.kind in ("ChargingStopped", "SessionStopped"):
+        elif event.kind in ("ChargingStopped", "SessionPaused", "SessionStopped"):
             self.board.ev_close_contactors(False)
-            if event.kind == "SessionStopped":
+            if event.kind != "ChargingStopped":
                 self.board.ev_set_pilot("B")

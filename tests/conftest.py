@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,17 @@ from sim.testing.pki import TestPKI
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _pysecc_logger_restored():
+    """A test that runs a CLI in-process installs our log handler (on a stream pytest closes
+    afterwards) and stops propagation; put the ``pysecc`` logger back so later tests' caplog
+    sees every line."""
+    logger = logging.getLogger("pysecc")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.fixture(scope="session")

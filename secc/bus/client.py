@@ -207,14 +207,18 @@ class SeccBusClient:
     async def send_transaction_event(
             self, event_type: str, session_id: str, trigger_reason: str, *,
             timestamp: str | None = None, charging_state: str | None = None,
-            stopped_reason: str | None = None, id_token: dict[str, str] | None = None,
+            stopped_reason: str | None = None, end_reason: str | None = None,
+            id_token: dict[str, str] | None = None,
             remote_start_id: int | None = None, number_of_phases_used: int | None = None,
             readings: list[dict[str, Any]] | None = None) -> str:
-        """Commit a transaction event to the outbox; returns its message_id at once."""
+        """Commit a transaction event to the outbox; returns its message_id at once.
+        ``end_reason`` (an ``EndReason`` value) says why the session ended; the bridge makes
+        the OCPP trigger and stopped reasons of it."""
         payload: dict[str, Any] = {"message_id": uuid.uuid4().hex, "event_type": event_type,
                                    "session_id": session_id, "timestamp": timestamp or utc_now(),
                                    "trigger_reason": trigger_reason}
         for key, val in (("charging_state", charging_state), ("stopped_reason", stopped_reason),
+                         ("end_reason", end_reason),
                          ("id_token", id_token), ("remote_start_id", remote_start_id),
                          ("number_of_phases_used", number_of_phases_used),
                          ("readings", readings)):
@@ -317,16 +321,25 @@ class SeccBusClient:
             raise ValueError(f"{name} is not a bridge event")
         self._events[name] = handler
 
-    async def _on_event(self, message: Incoming) -> None:
+    @staticmethod
+    def _incoming(message: Incoming) -> tuple[contract.Channel, dict[str, Any]] | None:
+        """The channel and the validated payload of a bridge message (None: not a contract
+        topic); raises ``BusPayloadError`` for a payload the contract refuses."""
         match = contract.match_topic(message.topic)
         if match is None:
-            return
+            return None
         channel, _ = match
+        return channel, contract.decode(channel.schema, message.payload)
+
+    async def _on_event(self, message: Incoming) -> None:
         try:
-            payload = contract.decode(channel.schema, message.payload)
+            incoming = self._incoming(message)
         except contract.BusPayloadError as exc:
             log.warning("invalid bridge event ignored", extra={"error": str(exc)})
             return
+        if incoming is None:
+            return
+        channel, payload = incoming
         if channel.name == "bridge_error":
             log.warning("bridge reports a problem", extra={
                 "code": payload["code"], "capability": payload.get("capability", ""),
@@ -336,15 +349,14 @@ class SeccBusClient:
             await handler(payload)
 
     async def _on_command(self, message: Incoming) -> None:
-        match = contract.match_topic(message.topic)
-        if match is None:
-            return
-        channel, _ = match
         try:
-            payload = contract.decode(channel.schema, message.payload)
+            incoming = self._incoming(message)
         except contract.BusPayloadError as exc:
             await self.endpoint.reply_error(message, "InvalidPayload", str(exc))
             return
+        if incoming is None:
+            return
+        channel, payload = incoming
         handler = self._commands.get(channel.name)
         if handler is None:
             reply = {"status": "Rejected", "reason": f"SECC has no handler for {channel.name}"}

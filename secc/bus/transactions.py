@@ -2,7 +2,11 @@
 
 One table says which transaction event each session event becomes; the reporter adds the
 meter reading to each and, while energy flows, sends a MeterValuePeriodic update every
-``meter_interval`` seconds. Every event goes through the SECC's persistent outbox
+``meter_interval`` seconds. Why a session ended travels as the core's ``EndReason``
+(``end_reason``); the bridge alone turns it into OCPP trigger and stopped reasons
+(``ocpp_bridge/stop_reasons.py``). A paused session (ISO-2/-20 SessionStop(Pause)) keeps its
+transaction open, suspended by the EV, until it resumes, the car starts another session, or
+the cable is unplugged. Every event goes through the SECC's persistent outbox
 (``SeccBusClient.send_transaction_event``), so nothing accepted is lost when the bus or the
 bridge is down.
 """
@@ -17,34 +21,33 @@ from typing import Any
 
 from secc.bus.client import reading, sample, utc_now
 from secc.common.logs import layer_logger
+from secc.contract.reasons import EndReason
 from secc.v2g.evse import PublishEvent
 
 log = layer_logger("bus")
 
-# session event -> (event type, trigger reason, charging state)
+# session event -> (event type, trigger reason, charging state). The trigger of an Ended
+# event is the bridge's to decide from end_reason; the one here is for bridges before it.
 TRANSACTION_EVENTS: dict[str, tuple[str, str, str | None]] = {
     "SessionStarted": ("Started", "EVDetected", "EVConnected"),
     "Authorized": ("Updated", "Authorized", None),
     "ChargingStarted": ("Updated", "ChargingStateChanged", "Charging"),
     "ChargingStopped": ("Updated", "ChargingStateChanged", "EVConnected"),
+    "SessionPaused": ("Updated", "ChargingStateChanged", "SuspendedEV"),
+    "SessionResumed": ("Updated", "ChargingStateChanged", "EVConnected"),
     "SessionStopped": ("Ended", "StopAuthorized", "Idle"),
 }
 
 
-def stopped_reason(reason: str) -> tuple[str, str]:
-    """(trigger reason, stopped reason) of the Ended event from the session's end reason."""
-    text = reason.lower()
-    if "emergency" in text:
-        return "AbnormalCondition", "EmergencyStop"
-    if "isolation" in text:
-        return "AbnormalCondition", "GroundFault"
-    if "remote" in text:  # StopReason.REMOTE_STOP = "remote_stop"
-        return "RemoteStop", "Remote"
-    if "unplug" in text or "connection lost" in text or "timeout" in text:
-        return "EVCommunicationLost", "EVDisconnected" if "unplug" in text else "Timeout"
-    if "ev" in text and "stop" in text:
-        return "StopAuthorized", "StoppedByEV"
-    return "AbnormalCondition", "Other"
+def end_reason_of(event: PublishEvent) -> EndReason:
+    """The ``EndReason`` of a SessionStopped event. Every core sets one; an event without
+    one is a bug, reported as INTERNAL_ERROR rather than dropped (the transaction must end)."""
+    try:
+        return EndReason(event.data["end_reason"])
+    except (KeyError, ValueError):
+        log.error("SessionStopped without a valid end_reason (a bug): reported as internal_error",
+                  extra={"data": repr(event.data)[:200]})
+        return EndReason.INTERNAL_ERROR
 
 
 def _signed_value(signed: Any) -> dict[str, str] | None:
@@ -75,6 +78,7 @@ class TransactionReporter:
         self.meter_interval = meter_interval
         self._periodic: asyncio.Task | None = None
         self._id_token: dict[str, str] | None = None
+        self._paused: str | None = None   # session id of a paused session's open transaction
 
     async def _readings(self, context: str | None = None) -> list[dict[str, Any]]:
         """The meter now; at the transaction's begin and end the energy register is signed
@@ -97,6 +101,13 @@ class TransactionReporter:
         session_id = event.data.get("session_id")
         if mapping is None or not session_id:
             return
+        if event.kind == "SessionStarted" and self._paused not in (None, session_id):
+            # the car came back with a new session instead of resuming: the old one is over
+            await self._end_paused(EndReason.EV_STOPPED)
+        if event.kind == "SessionPaused":
+            self._paused = session_id
+        elif event.kind in ("SessionResumed", "SessionStopped") and self._paused == session_id:
+            self._paused = None
         event_type, trigger, state = mapping
         context = {"Started": "Transaction.Begin", "Ended": "Transaction.End"}.get(event_type)
         kwargs: dict[str, Any] = {"readings": await self._readings(context)}
@@ -107,15 +118,22 @@ class TransactionReporter:
                               "type": event.data.get("id_token_type", "Central")}
             kwargs["id_token"] = self._id_token
         if event.kind == "SessionStopped":
-            # an EVSE-side stop (remote, emergency ...) explains the end better than the car's
-            # SessionStop that followed it
-            why = str(event.data.get("evse_stop_reason") or event.data.get("reason", ""))
-            trigger, kwargs["stopped_reason"] = stopped_reason(why)
+            kwargs["end_reason"] = end_reason_of(event).value
         await self.bus.send_transaction_event(event_type, session_id, trigger, **kwargs)
         if event.kind == "ChargingStarted":
             self._start_periodic(session_id)
-        elif event.kind in ("ChargingStopped", "SessionStopped"):
+        elif event.kind in ("ChargingStopped", "SessionPaused", "SessionStopped"):
             await self._stop_periodic()
+
+    async def ev_unplugged(self) -> None:
+        """The pilot went to A: a paused session's transaction ends now."""
+        await self._end_paused(EndReason.EV_UNPLUGGED)
+
+    async def _end_paused(self, end: EndReason) -> None:
+        if self._paused is not None:
+            await self.on_event(PublishEvent("SessionStopped", {
+                "session_id": self._paused, "reason": "paused session over",
+                "end_reason": end}))
 
     def _start_periodic(self, session_id: str) -> None:
         if self._periodic is None:

@@ -35,6 +35,16 @@ def layer_logger(layer: str) -> logging.Logger:
     return logging.getLogger(f"pysecc.{layer}")
 
 
+class FieldsAdapter(logging.LoggerAdapter):
+    """A logger with fixed fields (e.g. ``protocol``) that keeps the caller's ``extra`` too
+    (the plain ``LoggerAdapter`` of Python < 3.13 replaces it, so ``request=``,
+    ``response_code=`` and ``detail=`` of a log line were lost)."""
+
+    def process(self, msg: object, kwargs: dict) -> tuple[object, dict]:
+        kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+
 @contextlib.contextmanager
 def session_context(session_id: str) -> Iterator[None]:
     """Tag every log line emitted inside this block (and tasks it starts) with the session id."""

@@ -5,7 +5,7 @@ QoS, whether it is retained, and the JSON Schema of its payload (and of the repl
 requests). Both ends validate with :func:`validate`, so a malformed payload is refused at the
 edge with an error that names the field, never half-processed. ``docs/bus.md`` explains the
 rules; ``python -m secc.contract --asyncapi`` prints the same table as AsyncAPI 2.6 JSON
-(checked in as ``secc/bus/asyncapi.json``; a test keeps it up to date).
+(checked in as ``secc/contract/asyncapi.json``; a test keeps it up to date).
 
 Request/response uses MQTT v5: the requester sets *response topic* and *correlation data*;
 the responder publishes the reply (the ``reply_schema`` payload, or a ``bus_error``) there.

@@ -3,12 +3,13 @@
 ``TRANSITIONS`` is the whole sequence rule: which request is allowed in which state and where
 it leads (states are named after the request they wait for). Handlers build responses from
 the EVSE snapshot and return actions; failures are raised and mapped to response codes by the
-core through the one table in ``secc.v2g.failures``.
+core through the one table in ``secc.v2g.failures``. CableCheck, PreCharge and
+WeldingDetection are handled by the ``secc.v2g.dc_session.DcHandlers`` mixin (shared with
+ISO-2).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 from exi_schemas.generated import din as M
@@ -70,7 +71,7 @@ class DinSession(DcHandlers, SessionCore):
                                                         "session_id": self.session_id.hex()})
         return Outcome(M.SessionSetupResType(
             response_code="OK_NewSessionEstablished", evseid=self.din_evse_id(),
-            date_time_now=int(time.time())),
+            date_time_now=int(self.wall_clock())),
             actions=[PublishEvent("SessionStarted", {"protocol": "din",
                                                      "evcc_id": req.evccid.hex()})])
 
@@ -126,7 +127,7 @@ class DinSession(DcHandlers, SessionCore):
         self.log.info("session stopped by the EV")
         return Outcome(M.SessionStopResType(response_code="OK"), next_state=TERMINATED,
                        actions=[SetContactors(False), EnterSafeState("session stopped by EV"),
-                                PublishEvent("SessionStopped", {"reason": "EV SessionStop"})])
+                                self.session_stopped("EV SessionStop", self.ev_stop_end())])
 
     # --- response parts ----------------------------------------------------------------------
     def din_evse_id(self) -> bytes:
@@ -183,7 +184,7 @@ FAILED_RESPONSES: dict[str, Any] = {
     "SessionStopReq": lambda s, c: M.SessionStopResType(response_code=c),
     # requests DIN defines but this EVSE does not serve (PnC, AC) get FAILED_SequenceError
     "PaymentDetailsReq": lambda s, c: M.PaymentDetailsResType(
-        response_code=c, gen_challenge="", date_time_now=int(time.time())),
+        response_code=c, gen_challenge="", date_time_now=int(s.wall_clock())),
     "ChargingStatusReq": None,
     "MeteringReceiptReq": None,
     "CertificateInstallationReq": None,

@@ -4,11 +4,14 @@
 decides the path: ChargeParameterDiscoveryReq.AC/.DC (energy transfer mode) and
 PowerDeliveryReq.Start/.Stop/.Renegotiate (ChargeProgress). After a renegotiation a DC
 session skips cable check and pre-charge: the ChargeParameterDiscovery handler then leads to
-``PowerDeliveryDC`` (the one place a handler picks among the table's targets).
+``PowerDeliveryDC`` (the one place a handler picks among the table's targets). CableCheck,
+PreCharge and WeldingDetection are handled by the ``secc.v2g.dc_session.DcHandlers`` mixin
+(shared with DIN 70121).
 
-Pause and resume: SessionStopReq(Pause) keeps the session's identity in ``PausedSessions``
-(shared per EVSE by the daemon); a later SessionSetupReq carrying that SessionID is answered
-OK_OldSessionJoined.
+Pause and resume: SessionStopReq(Pause) keeps the session's identity in
+``secc.v2g.paused.PausedSessions`` (the one store of -2 and -20, one per EVSE, made by the
+daemon); a later SessionSetupReq carrying that SessionID from the same EVCCID, within the
+store's lifetime, is answered OK_OldSessionJoined.
 
 Plug & Charge (contract authorization, §8.4.3.8-9): offered as PaymentOption ``Contract`` only
 over TLS (``tls=True``). PaymentServiceSelectionReq.Contract leads to PaymentDetails, whose
@@ -31,10 +34,7 @@ answer is FAILED. The CPS's header signature of the answer is kept in
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from cryptography import x509
@@ -73,6 +73,7 @@ from secc.v2g.evse import (
     StopReason,
 )
 from secc.v2g.failures import Failure, SessionFailure
+from secc.v2g.paused import PausedSession, PausedSessions
 from secc.v2g.physical import to_float
 
 SA_SCHEDULE_TUPLE_ID = 1
@@ -80,6 +81,8 @@ AC_MODES = frozenset({"AC_single_phase_core", "AC_three_phase_core"})
 DC_MODES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
 CONTRACT = "Contract"
 GEN_CHALLENGE_BYTES = 16
+#: The one curve of ISO 15118-2 certificates and signatures (a -20 P-521 contract is refused).
+CONTRACT_CURVE = "secp256r1"
 #: OCPP certificateStatus (in the decision's reason) -> why a PnC authorization failed.
 CERTIFICATE_STATUS_FAILURES = {
     "CertificateRevoked": Failure.CERTIFICATE_REVOKED,
@@ -88,22 +91,6 @@ CERTIFICATE_STATUS_FAILURES = {
     "NoCertificateAvailable": Failure.NO_CERTIFICATE_AVAILABLE,
     "CertChainError": Failure.CERT_CHAIN_ERROR,
 }
-
-
-@dataclass
-class PausedSessions:
-    """Sessions paused with SessionStopReq(Pause), by SessionID, for one EVSE."""
-
-    by_id: dict[bytes, bytes] = field(default_factory=dict)  # session id -> EVCCID
-
-    def pause(self, session_id: bytes, evcc_id: bytes) -> None:
-        self.by_id[session_id] = evcc_id
-
-    def resume(self, session_id: bytes, evcc_id: bytes) -> bool:
-        if self.by_id.get(session_id) == evcc_id:
-            del self.by_id[session_id]
-            return True
-        return False
 
 
 class Iso2Session(DcHandlers, SessionCore):
@@ -161,6 +148,7 @@ class Iso2Session(DcHandlers, SessionCore):
         self.contract: ContractChain | None = None
         self.emaid = ""
         self.gen_challenge: bytes | None = None
+        self.contract_proven = False   # AuthorizationReq's challenge + signature checked
         self.contract_pem = ""
         self.contract_ocsp: list[dict[str, str]] = []
         self.header_signature: Any = None
@@ -222,7 +210,9 @@ class Iso2Session(DcHandlers, SessionCore):
     def on_SessionSetupReq(self, req: M.SessionSetupReqType, now: float) -> Outcome:
         self.evcc_id = req.evccid
         old = self.request_session_id
-        if old and old != bytes(8) and self.paused.resume(old, req.evccid):
+        paused = (self.paused.take(old, req.evccid, now) if old and old != bytes(8)
+                  else None)
+        if paused is not None:
             self.session_id = old
             code = "OK_OldSessionJoined"
         else:
@@ -231,10 +221,10 @@ class Iso2Session(DcHandlers, SessionCore):
         self.log.info("ISO 15118-2 session set up", extra={
             "evcc_id": req.evccid.hex(), "session_id": self.session_id.hex(), "code": code})
         return Outcome(M.SessionSetupResType(response_code=code, evseid=self.evse_id,
-                                             evse_time_stamp=int(time.time())),
-                       actions=[PublishEvent("SessionStarted", {
-                           "protocol": "iso2", "evcc_id": req.evccid.hex(),
-                           "resumed": code == "OK_OldSessionJoined"})])
+                                             evse_time_stamp=int(self.wall_clock())),
+                       actions=[PublishEvent(
+                           "SessionResumed" if code == "OK_OldSessionJoined" else "SessionStarted",
+                           {"protocol": "iso2", "evcc_id": req.evccid.hex()})])
 
     def on_ServiceDiscoveryReq(self, req: M.ServiceDiscoveryReqType, now: float) -> Outcome:
         check_service_category(req.service_category)
@@ -265,17 +255,22 @@ class Iso2Session(DcHandlers, SessionCore):
         chain = req.contract_signature_cert_chain
         subs = chain.sub_certificates.certificate if chain.sub_certificates else []
         contract = parse_contract_chain(chain.certificate, subs)
-        check_contract(contract, req.e_maid, mo_roots=self.mo_roots)
+        curve = contract.public_key.curve.name
+        if curve != CONTRACT_CURVE:  # ISO 15118-2 signs with ECDSA on secp256r1 only
+            raise SessionFailure(Failure.CERT_CHAIN_ERROR,
+                                 f"contract key on {curve}; ISO 15118-2 needs {CONTRACT_CURVE}")
+        check_contract(contract, req.e_maid, now=self.wall_datetime(), mo_roots=self.mo_roots)
         # the certificate names the contract for the eMSP (the request's may add a check digit)
         self.contract, self.emaid = contract, normalize_emaid(contract.emaid)
         self.contract_pem = contract.pem
         self.contract_ocsp = ocsp_request_data(contract, self.mo_roots)
-        self.gen_challenge = secrets.token_bytes(GEN_CHALLENGE_BYTES)
+        self.gen_challenge = self.random_bytes(GEN_CHALLENGE_BYTES)
+        self.contract_proven = False
         self.log.info("contract certificate accepted for authorization", extra={
             "emaid": self.emaid, "sub_cas": len(subs)})
         return Outcome(M.PaymentDetailsResType(response_code="OK",
                                                gen_challenge=self.gen_challenge,
-                                               evse_time_stamp=int(time.time())))
+                                               evse_time_stamp=int(self.wall_clock())))
 
     def on_CertificateInstallationReq(self, req: M.CertificateInstallationReqType,
                                       now: float) -> Outcome:
@@ -348,11 +343,22 @@ class Iso2Session(DcHandlers, SessionCore):
                                  f"{type(exc).__name__}: {exc}") from None
 
     def check_contract_authorization(self, req: M.AuthorizationReqType) -> None:
-        """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9)."""
+        """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9).
+
+        Checked once. After AuthorizationRes(Ongoing) the EV repeats AuthorizationReq without
+        Id, GenChallenge and Signature ([V2G2-684]: only the first carries them): a bare
+        repeat is accepted once the proof is in; a repeat that does carry a challenge must
+        carry ours (and its signature is checked again), anything else is ChallengeInvalid."""
         if self.contract is None or self.gen_challenge is None:
             raise SessionFailure(Failure.SEQUENCE_ERROR, "no PaymentDetails before")
+        bare = req.gen_challenge is None and not req.id and self.header_signature is None
+        if bare and self.contract_proven:
+            return
         if req.gen_challenge != self.gen_challenge:
-            raise SessionFailure(Failure.CHALLENGE_INVALID, "GenChallenge is not ours")
+            raise SessionFailure(Failure.CHALLENGE_INVALID,
+                                 "AuthorizationReq without GenChallenge before the challenge "
+                                 "was answered" if req.gen_challenge is None
+                                 else "GenChallenge is not ours")
         if not req.id:
             raise SessionFailure(Failure.SIGNATURE_ERROR, "AuthorizationReq has no Id to sign")
         try:
@@ -360,6 +366,10 @@ class Iso2Session(DcHandlers, SessionCore):
         except xmldsig.XmlDsigError as exc:
             raise SessionFailure(Failure.SIGNATURE_ERROR,
                                  f"{type(exc).__name__}: {exc}") from None
+        if not self.contract_proven:
+            self.log.info("contract key proven: AuthorizationReq signature verified",
+                          extra={"emaid": self.emaid})
+        self.contract_proven = True
 
     def on_AuthorizationReq(self, req: M.AuthorizationReqType, now: float) -> Outcome:
         if self.payment_option == CONTRACT:
@@ -459,15 +469,17 @@ class Iso2Session(DcHandlers, SessionCore):
     def on_SessionStopReq(self, req: M.SessionStopReqType, now: float) -> Outcome:
         pause = req.charging_session == "Pause"
         if pause:
-            self.paused.pause(self.session_id, self.evcc_id)
+            self.paused.put(PausedSession(self.session_id, self.evcc_id, paused_at=now))
         self.log.info("session stopped by the EV", extra={"charging_session":
                                                          req.charging_session})
+        # a pause keeps the transaction open (the car may come back); a stop ends it
+        event = (PublishEvent("SessionPaused", {}) if pause
+                 else self.session_stopped("EV SessionStop", self.ev_stop_end()))
         return Outcome(M.SessionStopResType(response_code="OK"), next_state=TERMINATED,
                        actions=[SetContactors(False),
                                 EnterSafeState("session paused by EV" if pause
                                                else "session stopped by EV"),
-                                PublishEvent("SessionStopped", {"reason": "EV SessionStop",
-                                                                "paused": pause})])
+                                event])
 
     def on_MeteringReceiptReq(self, req: M.MeteringReceiptReqType, now: float) -> Outcome:
         if req.session_id != self.session_id:
@@ -566,7 +578,7 @@ class Iso2Session(DcHandlers, SessionCore):
 
     def meter_info(self) -> M.MeterInfoType:
         return M.MeterInfoType(meter_id=self.meter_id, meter_reading=int(self.evse.meter_wh),
-                               t_meter=int(time.time()))
+                               t_meter=int(self.wall_clock()))
 
 
 def _status(s: Iso2Session) -> dict[str, Any]:
@@ -609,7 +621,7 @@ FAILED_RESPONSES: dict[str, Any] = {
         evse_present_voltage=s.pv(s.evse.present_voltage, "V")),
     "SessionStopReq": lambda s, c: M.SessionStopResType(response_code=c),
     "PaymentDetailsReq": lambda s, c: M.PaymentDetailsResType(
-        response_code=c, gen_challenge=bytes(16), evse_time_stamp=int(time.time())),
+        response_code=c, gen_challenge=bytes(16), evse_time_stamp=int(s.wall_clock())),
     "CertificateInstallationReq": lambda s, c: M.CertificateInstallationResType(
         response_code=c, **_no_contract_fields()),
     "CertificateUpdateReq": lambda s, c: M.CertificateUpdateResType(

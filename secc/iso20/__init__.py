@@ -11,8 +11,15 @@ Modules
 * ``services``  service IDs, control modes, the parameter sets we offer
 * ``power``     charge-loop set-points (DC scheduled/dynamic incl. BPT discharge, AC targets)
 * ``messages``  rational numbers, EVSEStatus, a schema-valid FAILED response for every request
-* ``paused``    ``PausedSessions``: SessionStop(Pause) now, OK_OldSessionJoined later
 * (the in-process charger model + session pump for tests lives in ``sim.iso20_loopback``)
+
+Shared with DIN/ISO-2, so not in this package: ``secc.v2g.core.SessionCore`` (table engine,
+timers, the Ongoing rule, ``EndReason`` and safe states), ``secc.v2g.dc`` (the DC rules:
+cable-check voltage, set-point limits, pre-charge current; -20 has its own DC_CableCheck,
+DC_PreCharge and DC_WeldingDetection handlers in ``dc``, DIN/ISO-2 share theirs in
+``secc.v2g.dc_session.DcHandlers``), ``secc.v2g.paused.PausedSessions`` (SessionStop(Pause)
+now, OK_OldSessionJoined later; one store per EVSE for -2 and -20), ``secc.v2g.failures``
+(failure -> response code), ``secc.pnc`` (contract checks, signatures).
 
 Core construction (``adapter.new_core(**kw)`` or the classes directly)::
 
@@ -55,7 +62,7 @@ from secc.iso20.adapter import (
     UnsupportedPayloadType,
     adapter_for,
 )
-from secc.iso20.paused import PausedSession, PausedSessions
+from secc.v2g.paused import PausedSession, PausedSessions
 from secc.iso20.power import BptLimits, EvLimits
 from secc.iso20.services import ControlMode, Energy, EnergyService
 from secc.iso20.ac import Iso20AcSession

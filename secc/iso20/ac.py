@@ -60,13 +60,9 @@ class Iso20AcSession(Iso20Session):
             if req is bpt_req else None)
         base = msg.ac_cpd_res(self.limits)
         if req is bpt_req:
-            bpt = self.config.bpt
             mode = ac.BPT_AC_CPDResEnergyTransferModeType(
                 **{f: getattr(base, f) for f in base.__slots__},
-                evse_maximum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.max_discharge_power), ac),
-                evse_minimum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.min_discharge_power), ac))
+                **self.discharge_fields(ac, "max_discharge_power", "min_discharge_power"))
             res = ac.AC_ChargeParameterDiscoveryResType(
                 header=None, response_code=OK, bpt_ac_cpd_res_energy_transfer_mode=mode)
         else:

@@ -18,7 +18,7 @@ from exi_schemas.generated import iso20 as cm
 from exi_schemas.generated import iso20_ac as ac
 from exi_schemas.generated import iso20_dc as dc
 from secc.appprotocol.negotiation import Protocol
-from secc.iso20.paused import PausedSessions
+from secc.v2g.paused import PausedSessions
 from secc.iso20.services import Energy
 from secc.iso20.ac import Iso20AcSession
 from secc.iso20.dc import Iso20DcSession
@@ -84,25 +84,19 @@ class Iso20Adapter:
         return _CORES[self.energy](**kwargs)
 
 
-#: One paused-session store per namespace for adapters built without one (the session driver
-#: builds a fresh adapter per connection, so resuming needs a store that outlives it).
-_SHARED_PAUSED: dict[Energy, PausedSessions] = {Energy.DC: PausedSessions(),
-                                                Energy.AC: PausedSessions()}
-
-
 class Iso20DcAdapter(Iso20Adapter):
-    """DC namespace adapter with the process-wide paused-session store (session driver)."""
+    """DC namespace adapter (the session driver's; it hands each core the EVSE's
+    paused-session store)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("paused_sessions", _SHARED_PAUSED[Energy.DC])
         super().__init__(Energy.DC, **kwargs)
 
 
 class Iso20AcAdapter(Iso20Adapter):
-    """AC namespace adapter with the process-wide paused-session store (session driver)."""
+    """AC namespace adapter (the session driver's; it hands each core the EVSE's
+    paused-session store)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("paused_sessions", _SHARED_PAUSED[Energy.AC])
         super().__init__(Energy.AC, **kwargs)
 
 

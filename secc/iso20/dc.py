@@ -64,17 +64,10 @@ class Iso20DcSession(Iso20Session):
         self.ev = ev
         base = msg.dc_cpd_res(self.limits)
         if req is bpt_req:
-            bpt = self.config.bpt
             res_mode = dc.BPT_DC_CPDResEnergyTransferModeType(
                 **{f: getattr(base, f) for f in base.__slots__},
-                evse_maximum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.max_discharge_power), dc),
-                evse_minimum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.min_discharge_power), dc),
-                evse_maximum_discharge_current=rational(
-                    self.discharge_on_wire(bpt.max_discharge_current), dc),
-                evse_minimum_discharge_current=rational(
-                    self.discharge_on_wire(bpt.min_discharge_current), dc))
+                **self.discharge_fields(dc, "max_discharge_power", "min_discharge_power",
+                                        "max_discharge_current", "min_discharge_current"))
             res = dc.DC_ChargeParameterDiscoveryResType(
                 header=None, response_code=OK, bpt_dc_cpd_res_energy_transfer_mode=res_mode)
         else:
@@ -181,8 +174,7 @@ class Iso20DcSession(Iso20Session):
             if bpt:
                 res.bpt_scheduled_dc_cl_res_control_mode = \
                     dc.BPT_Scheduled_DC_CLResControlModeType(
-                        **present, evse_maximum_discharge_current=rational(
-                            self.discharge_on_wire(bpt.max_discharge_current), dc))
+                        **present, **self.discharge_fields(dc, "max_discharge_current"))
             else:
                 res.scheduled_dc_cl_res_control_mode = dc.Scheduled_DC_CLResControlModeType(
                     **present)
@@ -194,12 +186,8 @@ class Iso20DcSession(Iso20Session):
         if bpt:
             res.bpt_dynamic_dc_cl_res_control_mode = dc.BPT_Dynamic_DC_CLResControlModeType(
                 **common,
-                evse_maximum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.max_discharge_power), dc),
-                evse_minimum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.min_discharge_power), dc),
-                evse_maximum_discharge_current=rational(
-                    self.discharge_on_wire(bpt.max_discharge_current), dc),
+                **self.discharge_fields(dc, "max_discharge_power", "min_discharge_power",
+                                        "max_discharge_current"),
                 evse_minimum_voltage=rational(limits.min_voltage, dc))
         else:
             res.dynamic_dc_cl_res_control_mode = dc.Dynamic_DC_CLResControlModeType(**common)

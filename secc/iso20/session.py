@@ -33,19 +33,19 @@ are read by magnitude, so either sign works without the quirk.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
-import datetime as dt
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cryptography import x509
 
 from exi_schemas.generated import iso20 as cm
+from secc.contract.reasons import EndReason
 from secc.iso20 import messages as msg
 from secc.iso20.messages import evse_status, rational, to_float
-from secc.iso20.paused import PausedSession, PausedSessions
+from secc.v2g.paused import PausedSession, PausedSessions
 from secc.iso20.power import (
     BptLimits,
     EvLimits,
@@ -109,8 +109,7 @@ class Iso20Session(SessionCore):
     ENERGY: ClassVar[Energy]
 
     def __init__(self, *, config: Iso20Config | None = None,
-                 paused_sessions: PausedSessions | None = None,
-                 wall_clock: Callable[[], float] = time.time, tls: bool = False,
+                 paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
                  charging_needs_wait: float | None = None, **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge is offered (never over plain TCP),
@@ -137,7 +136,6 @@ class Iso20Session(SessionCore):
                              f"{self.ENERGY.value.upper()} session")
         self.paused_sessions = paused_sessions if paused_sessions is not None else \
             PausedSessions()
-        self.wall_clock = wall_clock
         self.evccid = ""
         self.resumed = False
         self.selected_service: EnergyService | None = None
@@ -161,9 +159,6 @@ class Iso20Session(SessionCore):
         if name == "SessionStopReq":
             return f"{name}.{body.charging_session}"
         return name
-
-    def session_id_of(self, header: Any) -> bytes:
-        return header.session_id
 
     def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
         return msg.failed_response(request_name, code, evse_id=self.evse_id, limits=self.limits,
@@ -233,6 +228,14 @@ class Iso20Session(SessionCore):
         """Our discharge limits as the car expects them (negative; quirk: positive)."""
         return magnitude if QUIRK_BPT_DISCHARGE_POSITIVE in self.quirks else -magnitude
 
+    def discharge_fields(self, module: Any, *limits: str) -> dict[str, Any]:
+        """BPT limits of the config (``max_discharge_power`` ...) as response fields
+        (``evse_maximum_discharge_power`` ...): RationalNumbers of ``module``, signed for
+        the wire."""
+        bpt = self.config.bpt
+        return {"evse_" + name.replace("max_", "maximum_").replace("min_", "minimum_"):
+                rational(self.discharge_on_wire(getattr(bpt, name)), module) for name in limits}
+
     def _check_stop(self, graceful_ok: bool) -> None:
         """Refuse a request after an EVSE-side stop; graceful stops pass where the response
         can tell the car (EVSEStatus) and power is ramped down instead."""
@@ -284,7 +287,7 @@ class Iso20Session(SessionCore):
                 header=None, response_code=OK, authorization_services=[EIM],
                 certificate_installation_service=False,
                 eim_as_res_authorization_mode=cm.EIM_ASResAuthorizationModeType()))
-        self.gen_challenge = pnc.new_gen_challenge()
+        self.gen_challenge = self.random_bytes(pnc.GEN_CHALLENGE_BYTES)
         return Outcome(cm.AuthorizationSetupResType(
             header=None, response_code=OK, authorization_services=[EIM, PNC],
             certificate_installation_service=False,
@@ -380,7 +383,7 @@ class Iso20Session(SessionCore):
             raise SessionFailure(Failure.CERT_CHAIN_ERROR, "contract changed while Ongoing")
         pnc.verify_signature(body.header.signature, mode, contract.public_key)
         # certificate validity is wall-clock time (read through ``wall_clock``, like TimeAnchors)
-        wall_now = dt.datetime.fromtimestamp(self.wall_clock(), tz=dt.timezone.utc)
+        wall_now = self.wall_datetime()
         pnc.check_contract_chain(contract, now=wall_now, mo_roots=self.mo_roots)
         if self.contract is not None:
             return []
@@ -651,7 +654,7 @@ class Iso20Session(SessionCore):
         if kind == "Terminate":
             reason = f"SessionStop Terminate ({body.ev_termination_code or 'no code'})"
             actions += [EnterSafeState(reason),
-                        PublishEvent("SessionStopped", {"reason": reason, "by": "EV"}),
+                        self.session_stopped(reason, EndReason.EV_STOPPED, by="EV"),
                         CloseConnection(reason)]
         elif kind == "Pause":
             self.paused_sessions.put(PausedSession(
@@ -672,14 +675,17 @@ class Iso20Session(SessionCore):
                        next_state=next_state)
 
     # --- energy specific hooks ------------------------------------------------------------------
+    @abc.abstractmethod
     def _start_power(self) -> list[Action]:
-        raise NotImplementedError
+        """Actions that start energy transfer (DC: set-point; AC: contactors)."""
 
+    @abc.abstractmethod
     def _stop_power(self) -> list[Action]:
-        raise NotImplementedError
+        """Actions that stop energy transfer."""
 
+    @abc.abstractmethod
     def _standby_power(self) -> list[Action]:
-        raise NotImplementedError
+        """Actions for Standby (no power, session kept)."""
 
     def _meter_info(self, module: Any, requested: bool) -> Any | None:
         if not requested:

@@ -126,7 +126,7 @@ def parse_contract_chain(leaf_der: bytes, sub_ca_ders: Sequence[bytes] = ()) -> 
     return ContractChain(certificates[0], tuple(certificates[1:]))
 
 
-def check_contract(chain: ContractChain, emaid: str, *, now: dt.datetime | None = None,
+def check_contract(chain: ContractChain, emaid: str, *, now: dt.datetime,
                    mo_roots: Sequence[x509.Certificate] = ()) -> None:
     """What the SECC checks itself before asking the eMSP.
 
@@ -135,7 +135,6 @@ def check_contract(chain: ContractChain, emaid: str, *, now: dt.datetime | None 
     * the anchor, when an MO root of that name is installed (``mo_roots``). Without one the
       chain is not rejected here: the CSMS validates it (OCPP C07 central validation).
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
     named = chain.emaid
     if not same_emaid(named, emaid):
         raise SessionFailure(Failure.CERT_CHAIN_ERROR,

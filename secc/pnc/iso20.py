@@ -55,10 +55,6 @@ ALGORITHMS_OF_CURVE: dict[str, tuple[str, str]] = {
 }
 
 
-def new_gen_challenge() -> bytes:
-    return secrets.token_bytes(GEN_CHALLENGE_BYTES)
-
-
 def check_challenge(received: bytes | None, sent: bytes | None) -> None:
     """[V2G20-2228]: the GenChallenge must be the one of our AuthorizationSetupRes."""
     if sent is None:
@@ -104,12 +100,11 @@ def check_validity(contract: ContractChain, now: dt.datetime) -> None:
                                  f"{cert.not_valid_before_utc:%Y-%m-%d}")
 
 
-def check_contract_chain(contract: ContractChain, *, now: dt.datetime | None = None,
+def check_contract_chain(contract: ContractChain, *, now: dt.datetime,
                          mo_roots: Sequence[x509.Certificate] = ()) -> None:
     """What the SECC checks itself: validity, issuer signatures and CA constraints, and the
     anchor when that MO root is installed (else the CSMS validates; OCPP C07). -20 has no
     eMAID element in AuthorizationReq: the certificate's CN is the eMAID."""
-    now = now or dt.datetime.now(dt.timezone.utc)
     check_validity(contract, now)
     try:
         check_contract(contract, contract.emaid, now=now, mo_roots=mo_roots)

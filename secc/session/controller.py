@@ -129,8 +129,6 @@ class BoardController:
         return StopReason.NONE
 
     async def perform(self, action: Action) -> None:
-        from hal.board import SafeStateReason
-
         board = self.board
         if isinstance(action, SetContactors):
             await (board.close_contactors() if action.closed else board.open_contactors())
@@ -144,11 +142,7 @@ class BoardController:
         elif isinstance(action, StartIsolationCheck):
             await board.set_dc_setpoint(action.voltage, min(1.0, board.dc_capabilities.max_current_a))
         elif isinstance(action, EnterSafeState):
-            try:
-                cause = SafeStateReason(action.cause)
-            except ValueError:
-                cause = SafeStateReason.COMMUNICATION_ERROR
-            report = await board.safe_state(cause)
+            report = await board.safe_state(action.cause)
             if not report.safe:
                 log.error("safe state not proven", extra={"problems": "; ".join(report.problems)})
         elif isinstance(action, PublishEvent):

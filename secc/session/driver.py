@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import exi_schemas
+from hal.board import SafeStateReason
 from exi_schemas.generated import appprotocol as AP
 from secc.appprotocol.negotiation import (
     DIN_2_0,
@@ -44,6 +45,7 @@ from secc.v2g.evse import (
     RequestCertificate,
     StopReason,
 )
+from secc.v2g.paused import PausedSessions
 from secc.v2g.protocol import ProtocolAdapter
 from secc.v2g.timers import V2GTimerConfig
 from secc.v2gtp import ConnectionClosed, PayloadType, ReceiveTimeout, V2GTPConnection
@@ -81,6 +83,8 @@ class SessionSettings:
     quirks: frozenset[str] = frozenset()
     sap_timeout: float = 20.0         # connection -> supportedAppProtocolReq
     core_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"din": {...}}
+    # the EVSE's paused sessions (ISO-2 and -20), shared by every connection's core
+    paused_sessions: PausedSessions = field(default_factory=PausedSessions)
 
 
 @dataclass
@@ -162,6 +166,7 @@ class SessionRunner:
                     await self.finish(reply)
                 continue
             except ConnectionClosed as closed:
+                self.read_pilot()  # unplugged or not: the session's end reason tells
                 await self.perform(self.core.connection_lost(str(closed)))
                 self.summary.end_reason = f"connection closed: {closed}"
                 return
@@ -185,6 +190,12 @@ class SessionRunner:
             self.summary.session_id = self.core.session_id.hex()
             set_session_id(self.summary.session_id)
         await self.finish(reply, started)
+
+    def read_pilot(self) -> None:
+        """The pilot state into the snapshot now (cheap, no I/O), where the board is known."""
+        board = getattr(self.controller, "board", None)
+        if board is not None:
+            self.core.evse.cp_state = board.pilot_state.value
 
     async def refresh(self) -> None:
         """Fresh readings for the core; an EVSE-side stop reason is handed to it at once."""
@@ -220,8 +231,6 @@ class SessionRunner:
             if isinstance(action, PublishEvent) and "session_id" not in action.data:
                 data = {**action.data, "protocol": self.adapter.name,
                         "session_id": self.core.session_id.hex()}
-                if self.core.stop_reason is not StopReason.NONE:
-                    data["evse_stop_reason"] = self.core.stop_reason.value
                 action = PublishEvent(action.kind, data)
             if isinstance(action, RequestAuthorization):
                 task = asyncio.create_task(self.authorize(action))
@@ -274,7 +283,8 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
         getattr(controller, "session_started", lambda: None)()
         options = settings.core_options.get(adapter.name, {})
         if adapter.name in ("iso2", "iso20-dc", "iso20-ac"):  # PnC is offered over TLS only
-            options = {**options, "tls": conn.tls_version is not None}
+            options = {**options, "tls": conn.tls_version is not None,
+                       "paused_sessions": settings.paused_sessions}
         core = adapter.new_core(limits=settings.limits, evse=EvseSnapshot(),
                                 timers=settings.timers, now=asyncio.get_running_loop().time(),
                                 evse_id=settings.evse_id, quirks=settings.quirks, **options)
@@ -289,7 +299,8 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
         summary.end_reason = f"internal error: {exc!r}"
         log.exception("session driver error; entering safe state")
         try:
-            await controller.perform(EnterSafeState("internal error", "communication_error"))
+            await controller.perform(EnterSafeState("internal error",
+                                                    SafeStateReason.COMMUNICATION_ERROR))
         except Exception:
             log.exception("safe state after internal error failed")
     finally:

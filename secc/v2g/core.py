@@ -7,19 +7,28 @@ not in the row of the current state is a sequence error: one lookup, one place.
 
 The core is sans-I/O (aioquic-style): ``receive(name, body, now)`` returns a ``Reply``;
 ``next_deadline()``/``handle_timer(now)`` run the timers; ``authorization_decided(...)`` and
-``evse_stop(...)`` feed outside events. Handlers are methods named ``on_<RequestName>`` that
+``evse_stop(...)`` feed outside events. Time and chance are inputs too: ``now`` (monotonic)
+drives every timer and Ongoing limit, ``wall_clock`` (for time stamps and certificate
+validity) and ``random_bytes`` (SessionIDs, GenChallenges) are injected, so tests run every
+timer in virtual time and every random value from a seed. Handlers are methods named ``on_<RequestName>`` that
 return an ``Outcome`` or raise ``SessionFailure``.
 """
 
 from __future__ import annotations
 
+import abc
+import datetime as dt
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from hal.board import SafeStateReason
 from secc.authorization import AuthorizationDecision, AuthorizationRequest
-from secc.common.logs import layer_logger
+from secc.common.logs import FieldsAdapter, layer_logger
+from secc.contract.reasons import EndReason
 from secc.v2g.evse import (
     Action,
     CloseConnection,
@@ -37,10 +46,33 @@ from secc.v2g.timers import Timers, V2GTimerConfig
 log = layer_logger("v2g")
 
 TERMINATED = "Terminated"
-# hal.board.SafeStateReason value for each EVSE-side stop
-STOP_CAUSES = {StopReason.EMERGENCY: "emergency_stop", StopReason.ISOLATION_FAULT: "isolation_fault",
-               StopReason.MALFUNCTION: "contactor_fault", StopReason.UTILITY: "shutdown",
-               StopReason.REMOTE_STOP: "session_end"}
+# The board's safe-state cause when a session terminates, by the EVSE-side stop in force
+# (NONE: the session failed or timed out on the V2G side).
+STOP_CAUSES: dict[StopReason, SafeStateReason] = {
+    StopReason.NONE: SafeStateReason.COMMUNICATION_ERROR,
+    StopReason.EMERGENCY: SafeStateReason.EMERGENCY_STOP,
+    StopReason.ISOLATION_FAULT: SafeStateReason.ISOLATION_FAULT,
+    StopReason.MALFUNCTION: SafeStateReason.CONTACTOR_FAULT,
+    StopReason.UTILITY: SafeStateReason.SHUTDOWN,
+    StopReason.REMOTE_STOP: SafeStateReason.SESSION_END,
+}
+# Why the session ended when the EVSE side stopped it: this explains the end better than the
+# car's SessionStop or the failure that followed the stop.
+EVSE_STOP_ENDS: dict[StopReason, EndReason] = {
+    StopReason.EMERGENCY: EndReason.EMERGENCY_STOP,
+    StopReason.ISOLATION_FAULT: EndReason.ISOLATION_FAULT,
+    StopReason.MALFUNCTION: EndReason.MALFUNCTION,
+    StopReason.UTILITY: EndReason.POWER_LOSS,
+    StopReason.REMOTE_STOP: EndReason.REMOTE_STOP,
+}
+# Why the session ended when a request failed (others: PROTOCOL_ERROR).
+FAILURE_ENDS: dict[Failure, EndReason] = {
+    Failure.AUTHORIZATION_REJECTED: EndReason.DEAUTHORIZED,
+    Failure.PNC_AUTHORIZATION_REJECTED: EndReason.DEAUTHORIZED,
+    Failure.CONTRACT_CANCELED: EndReason.DEAUTHORIZED,
+    Failure.CERTIFICATE_EXPIRED: EndReason.DEAUTHORIZED,
+    Failure.CERTIFICATE_REVOKED: EndReason.DEAUTHORIZED,
+}
 DANGEROUS_STOPS = frozenset({StopReason.EMERGENCY, StopReason.ISOLATION_FAULT,
                              StopReason.MALFUNCTION, StopReason.UTILITY})
 
@@ -65,7 +97,7 @@ class Reply:
     close: bool = False
 
 
-class SessionCore:
+class SessionCore(abc.ABC):
     """Base class; a protocol sets PROTOCOL, INITIAL_STATE, TRANSITIONS and the handlers."""
 
     PROTOCOL: ClassVar[str]
@@ -76,7 +108,11 @@ class SessionCore:
 
     def __init__(self, *, limits: EvseLimits | None = None, evse: EvseSnapshot | None = None,
                  timers: V2GTimerConfig | None = None, now: float = 0.0,
-                 evse_id: str = "ZZ00000", quirks: frozenset[str] = frozenset()) -> None:
+                 evse_id: str = "ZZ00000", quirks: frozenset[str] = frozenset(),
+                 wall_clock: Callable[[], float] = time.time,
+                 random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> None:
+        self.wall_clock = wall_clock
+        self.random_bytes = random_bytes
         self.limits = limits or EvseLimits()
         self.rated_limits = self.limits       # the board's; ``limits`` may be lowered by the CSMS
         self.pmax_schedule: tuple[tuple[int, float], ...] = ()   # (s from now, W) to offer
@@ -97,19 +133,17 @@ class SessionCore:
         self._ongoing_since: dict[str, float] = {}
         self._authorization_requested = False
         self.request_session_id: bytes | None = None
-        self.log: logging.LoggerAdapter = logging.LoggerAdapter(log, {"protocol": self.PROTOCOL})
+        self.ev_full = False   # the car said it is full (DC ChargingComplete) before stopping
+        self.log: logging.LoggerAdapter = FieldsAdapter(log, {"protocol": self.PROTOCOL})
 
     # --- what protocols provide ---------------------------------------------------------------
     def event_of(self, name: str, body: Any) -> str:
         """Refine a request name into a table event. Default: the name itself."""
         return name
 
-    def session_id_of(self, header: Any) -> bytes:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
         """A schema-valid response to ``request_name`` carrying ``code``."""
-        raise NotImplementedError
 
     def sequence_timeout_for(self, state: str) -> float:
         return self.timer_config.sequence_timeout
@@ -158,10 +192,14 @@ class SessionCore:
         return self.state == TERMINATED
 
     def new_session_id(self) -> bytes:
-        sid = secrets.token_bytes(8)
+        sid = self.random_bytes(8)
         while sid == bytes(8):
-            sid = secrets.token_bytes(8)
+            sid = self.random_bytes(8)
         return sid
+
+    def wall_datetime(self) -> dt.datetime:
+        """The injected wall clock as an aware UTC datetime (certificate validity)."""
+        return dt.datetime.fromtimestamp(self.wall_clock(), tz=dt.timezone.utc)
 
     def receive(self, name: str, body: Any, now: float, session_id: bytes | None = None) -> Reply:
         """Process one request (its body element name and object) at time ``now``."""
@@ -186,13 +224,16 @@ class SessionCore:
                                                       "response_code": code,
                                                       "detail": failure.detail})
             response_name, response = self.failed_response(name, code)
-            return self._terminate(f"{code}: {failure.detail}", response, response_name)
+            return self._terminate(f"{code}: {failure.detail}",
+                                   FAILURE_ENDS.get(failure.failure, EndReason.PROTOCOL_ERROR),
+                                   response, response_name)
         code = self.response_code_of(outcome.response)
         response_name = name[:-3] + "Res"
         if code is not None and is_failed(code):
             self.log.warning("request answered with failure",
                              extra={"request": name, "state": self.state, "response_code": code})
-            return self._terminate(code, outcome.response, response_name, outcome.actions)
+            return self._terminate(code, EndReason.PROTOCOL_ERROR, outcome.response,
+                                   response_name, outcome.actions)
         if not outcome.stay:
             previous = self.state
             self.state = outcome.next_state or self.TRANSITIONS.get(previous, {}).get(
@@ -221,16 +262,27 @@ class SessionCore:
         code = getattr(response, "response_code", None)
         return getattr(code, "value", code)
 
-    def _terminate(self, reason: str, response: Any = None, response_name: str | None = None,
+    def _terminate(self, reason: str, end: EndReason, response: Any = None,
+                   response_name: str | None = None,
                    actions: list[Action] | None = None) -> Reply:
-        cause = STOP_CAUSES.get(self.stop_reason, "communication_error")
         self.state = TERMINATED
         self.timers.clear()
         acts = list(actions or [])
-        acts += [EnterSafeState(reason, cause),
-                 PublishEvent("SessionStopped", {"reason": reason}),
+        acts += [EnterSafeState(reason, STOP_CAUSES[self.stop_reason]),
+                 self.session_stopped(reason, end),
                  CloseConnection(reason)]
         return Reply(response, response_name, acts, close=True)
+
+    def ev_stop_end(self) -> EndReason:
+        """Why the car ended its session normally: full (SOC limit) or just stopped."""
+        return EndReason.SOC_LIMIT_REACHED if self.ev_full else EndReason.EV_STOPPED
+
+    def session_stopped(self, reason: str, end: EndReason, **data: Any) -> PublishEvent:
+        """The SessionStopped event: ``reason`` for the log, ``end_reason`` for the
+        transaction. An EVSE-side stop in force (remote, e-stop ...) is the end reason,
+        whatever the car or the session did after it."""
+        end = EVSE_STOP_ENDS.get(self.stop_reason, end)
+        return PublishEvent("SessionStopped", {"reason": reason, "end_reason": end, **data})
 
     # --- time and outside events ----------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -257,7 +309,7 @@ class SessionCore:
             return None  # the car switched in time
         self.log.warning("timer expired, ending session", extra={"timer": name,
                                                                   "state": self.state})
-        return self._terminate(f"{name} timeout in state {self.state}")
+        return self._terminate(f"{name} timeout in state {self.state}", EndReason.TIMEOUT)
 
     def authorization_decided(self, decision: AuthorizationDecision) -> None:
         self.authorization = decision
@@ -300,19 +352,31 @@ class SessionCore:
                                                    "id_token_type": id_token_type}))
         return True, actions
 
+    # --- the Ongoing rule (one for every protocol) ---------------------------------------------
+    # A step the car polls (authorization, cable check, pre-charge, schedule exchange) starts
+    # its clock at its first request; the first request after ``limit`` seconds fails. Only
+    # requests end an Ongoing step: a car that stops polling meets the sequence timer instead.
     def ongoing_expired(self, step: str, now: float, limit: float) -> bool:
         """True once ``step`` has answered Ongoing for longer than ``limit`` seconds."""
         started = self._ongoing_since.setdefault(step, now)
         return now - started > limit
 
+    def ongoing_running(self, step: str) -> bool:
+        return step in self._ongoing_since
+
     def ongoing_done(self, step: str) -> None:
         self._ongoing_since.pop(step, None)
 
-    def connection_lost(self, reason: str) -> list[Action]:
-        """TCP reset / closed: safe state at once (a paused session may resume later)."""
+    def connection_lost(self, reason: str,
+                        end: EndReason = EndReason.COMMUNICATION_LOST) -> list[Action]:
+        """TCP reset / closed: safe state at once (a paused session may resume later).
+        With the pilot in state A (the snapshot's ``cp_state``) the EV was unplugged."""
         if self.terminated:
             return []
         self.state = TERMINATED
         self.timers.clear()
-        return [EnterSafeState(f"connection lost: {reason}", "communication_error"),
-                PublishEvent("SessionStopped", {"reason": f"connection lost: {reason}"})]
+        if self.evse.cp_state == "A":
+            end = EndReason.EV_UNPLUGGED
+        text = f"connection lost: {reason}"
+        return [EnterSafeState(text, SafeStateReason.COMMUNICATION_ERROR),
+                self.session_stopped(text, end)]

@@ -10,9 +10,6 @@ from dataclasses import dataclass
 
 from secc.v2g.evse import EvseLimits, EvseSnapshot, Isolation
 
-PRECHARGE_TOLERANCE_V = 20.0   # |present - target| within this ends pre-charge on the car's side
-WELDING_SAFE_VOLTAGE = 60.0    # below this the output is considered dead (IEC 61851-23)
-
 
 @dataclass(frozen=True)
 class Setpoint:
@@ -61,6 +58,3 @@ def precharge_setpoint(target_voltage: float, target_current: float,
     """Pre-charge: follow the car's voltage with at most 2 A (IEC 61851-23 CC.5)."""
     return clamp_setpoint(target_voltage, min(target_current, 2.0), limits)
 
-
-def welding_detection_done(evse: EvseSnapshot) -> bool:
-    return abs(evse.present_voltage) < WELDING_SAFE_VOLTAGE

@@ -127,20 +127,23 @@ class DcHandlers:
         self.remember_ev_status(req.dc_ev_status)
         self.check_no_shutdown()
         actions: list[Action] = []
-        if not self.timers.is_armed("cable_check"):
+        if not self.ongoing_running("cable_check"):
             voltage = dc.cable_check_voltage(self.ev_max_voltage, self.limits)
             actions += [SetContactors(True), StartIsolationCheck(voltage)]
-            self.timers.arm("cable_check", now, self.timer_config.cable_check_timeout)
+            self.ongoing_expired("cable_check", now, self.timer_config.cable_check_timeout)
             self.log.info("cable check started", extra={"test_voltage": voltage})
         result = dc.cable_check_finished(self.evse)
         if result is False:
             raise SessionFailure(Failure.GENERAL, "isolation fault during cable check")
         if result is None:
+            if self.ongoing_expired("cable_check", now, self.timer_config.cable_check_timeout):
+                raise SessionFailure(Failure.GENERAL, "cable check did not finish within "
+                                     f"{self.timer_config.cable_check_timeout} s")
             return Outcome(self.M.CableCheckResType(
                 response_code="OK", dc_evse_status=self.dc_evse_status(
                     "EVSE_IsolationMonitoringActive"), evse_processing="Ongoing"),
                 stay=True, actions=actions)
-        self.timers.disarm("cable_check")
+        self.ongoing_done("cable_check")
         self.log.info("cable check passed", extra={"isolation": self.evse.isolation.value})
         actions.append(SetDcOutput(0.0, 0.0, enabled=False))
         return Outcome(self.M.CableCheckResType(
@@ -166,6 +169,7 @@ class DcHandlers:
     def current_demand_step(self, req: Any) -> tuple[dc.Setpoint, list[Action]]:
         """Set-point for a CurrentDemandReq, within the EV's and our limits."""
         self.remember_ev_status(req.dc_ev_status)
+        self.ev_full = bool(req.charging_complete)   # the car's own "I am full"
         self.check_no_shutdown()
         self.ongoing_done("precharge")
         ev_max_v = to_float(req.ev_maximum_voltage_limit, self.ev_max_voltage)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from hal.board import SafeStateReason
 from secc.authorization import AuthorizationRequest
 
 
@@ -117,11 +118,16 @@ class PublishEvent(Action):
 class EnterSafeState(Action):
     """No current, contactors open, lock released only when safe.
 
-    ``cause`` is one of hal.board.SafeStateReason's values: normal ends ("session_end",
-    "communication_error") leave the pilot at +12 V; faults put it in state F."""
+    ``cause`` is the board's ``SafeStateReason``: normal ends (SESSION_END,
+    COMMUNICATION_ERROR) leave the pilot at +12 V; faults put it in state F. ``reason`` is the
+    text for the log."""
 
     reason: str
-    cause: str = "session_end"
+    cause: SafeStateReason = SafeStateReason.SESSION_END
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cause, SafeStateReason):
+            raise TypeError(f"EnterSafeState cause must be a SafeStateReason, not {self.cause!r}")
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,11 @@ class V2GTPConnection:
         return obj.getpeercert(binary_form=True) if obj else None
 
     @property
+    def buffered_bytes(self) -> int:
+        """Bytes of an incomplete message received so far (0 between messages)."""
+        return self._decoder.buffered
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
@@ -199,9 +204,6 @@ class V2GTPConnection:
         self.messages_sent += 1
         log.debug("V2GTP message sent", extra={"payload_type": payload_type_name(payload_type),
                                                 "length": len(payload)})
-
-    async def send_message(self, message: V2GTPMessage) -> None:
-        await self.send(message.payload_type, message.payload)
 
     async def send_raw(self, data: bytes) -> None:
         """Bytes as they are, without framing: for tests and the EV simulator's misbehaviour."""

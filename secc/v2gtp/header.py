@@ -41,10 +41,6 @@ class PayloadType(enum.IntEnum):
     SDP_REQUEST_WIRELESS = 0x9002  # -20, ACDP/WPT
     SDP_RESPONSE_WIRELESS = 0x9003
 
-    @property
-    def is_manufacturer_specific(self) -> bool:
-        return self.value >= 0xA000
-
 
 # The -20 alias, so the -20 engine reads like its standard.
 SAP = PayloadType.EXI

@@ -111,8 +111,9 @@ class V2GTPServer:
         return self.link.sockaddr(self.port)
 
     @property
-    def active_connection(self) -> V2GTPConnection | None:
-        return self.slot.connection if self.slot.busy else None
+    def connections_in_progress(self) -> int:
+        """Accepted connections still being served (handshake, refusal or handler)."""
+        return len(self._tasks)
 
     def _start(self) -> None:
         self._accept_task = asyncio.create_task(self._accept_loop(), name="v2gtp-accept")

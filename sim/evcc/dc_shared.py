@@ -10,18 +10,19 @@ ISO 15118-20 has its own DC messages and does not.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from sim.evcc.core import EvccSession, physical, value_of
 
 
-class DcSharedEvcc(EvccSession):
+class DcSharedEvcc(EvccSession, abc.ABC):
     """Requests and response handlers of the DC steps common to DIN 70121 and ISO 15118-2,
     built from ``self.MESSAGES`` (``exi_schemas.generated.din`` or ``.iso2``)."""
 
+    @abc.abstractmethod
     def _status(self, ready: bool = True) -> Any:
         """DC_EVStatus of the protocol (its fields differ between DIN and ISO-2)."""
-        raise NotImplementedError
 
     def _pv(self, value: float, unit: str) -> Any:
         return physical(self.MESSAGES, value, unit)

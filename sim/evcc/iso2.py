@@ -177,8 +177,9 @@ class Iso2Evcc(DcSharedEvcc):
                 id="ContractChain", certificate=leaf, sub_certificates=subs))
 
     def build_Authorization(self) -> iso2.AuthorizationReqType:
-        if not self.use_contract:
-            return iso2.AuthorizationReqType()  # EIM: no Id, no GenChallenge
+        if not self.use_contract or self._repeating:
+            # EIM, and PnC's repeats while Ongoing ([V2G2-684]): no Id, no GenChallenge
+            return iso2.AuthorizationReqType()
         challenge = self.gen_challenge or bytes(16)
         if self.misbehaviour.pnc_wrong_challenge:
             challenge = bytes(b ^ 0x5A for b in challenge)
@@ -192,6 +193,8 @@ class Iso2Evcc(DcSharedEvcc):
         if step not in ("Authorization", "MeteringReceipt") or not self.use_contract \
                 or self.contract is None:
             return None
+        if step == "Authorization" and self._repeating:
+            return None  # only the first AuthorizationReq is signed ([V2G2-684])
         key = self.contract.key
         if self.misbehaviour.pnc_bad_signature:
             key = ec.generate_private_key(ec.SECP256R1())

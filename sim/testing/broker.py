@@ -1,12 +1,14 @@
-"""Start a private mosquitto broker on a free localhost port, and stop it.
+"""The one mosquitto launcher (tests, demo, benchmarks): a private broker on a free localhost
+port with the bus's production settings (``secc.bus.broker.mosquitto_conf``), stopped on exit.
 
-The broker binds 127.0.0.1 only (the bus is never reachable from outside the box), keeps no
-persistence on disk unless asked, and is killed when the context exits.
+The broker binds 127.0.0.1 only and keeps no persistence on disk unless asked. With
+``username`` it requires that account; with ``bridge_user`` (name, password) as well it has two
+accounts and the contract's ACL, so ``username`` may only act as the SECC and ``bridge_user``
+only as the bridge.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import tempfile
@@ -14,7 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from secc.bus.broker import find_mosquitto, free_tcp_port
+from secc.bus.broker import find_mosquitto, free_tcp_port, mosquitto_conf
+from secc.contract import mosquitto_acl
+
+__all__ = ["MosquittoBroker", "find_mosquitto"]
 
 
 @dataclass
@@ -26,10 +31,12 @@ class MosquittoBroker:
     username: str | None = None
     password: str | None = None
     persistence_dir: Path | None = None
+    bridge_user: tuple[str, str] | None = None
+    tcp_nodelay: bool = True   # False only to measure what Nagle's algorithm costs
     process: subprocess.Popen | None = field(default=None, init=False)
     _workdir: tempfile.TemporaryDirectory | None = field(default=None, init=False)
 
-    def start(self, timeout: float = 10.0) -> "MosquittoBroker":
+    def start(self, timeout: float = 10.0) -> MosquittoBroker:
         binary = find_mosquitto()
         if binary is None:
             raise RuntimeError("mosquitto is not installed (make install runs apt-get install mosquitto)")
@@ -37,24 +44,22 @@ class MosquittoBroker:
             self.port = free_tcp_port(self.host)
         self._workdir = tempfile.TemporaryDirectory(prefix="pysecc-mqtt-")
         work = Path(self._workdir.name)
-        lines = [f"listener {self.port} {self.host}", "log_dest stderr", "log_type error",
-                 "log_type warning",
-                 "set_tcp_nodelay true"]  # else Nagle adds ~40 ms to every bus round trip
-        if os.geteuid() == 0:
-            lines.append("user root")  # keep access to our private 0700 work directory
+        passwd = acl = None
         if self.username:
+            accounts = [(self.username, self.password or "")]
+            if self.bridge_user:
+                accounts.append(self.bridge_user)
             passwd = work / "passwd"
-            passwd.write_text(f"{self.username}:{self.password or ''}\n")
+            passwd.write_text("".join(f"{user}:{pw}\n" for user, pw in accounts))
             passwd.chmod(0o600)
             subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True,
                            capture_output=True)
-            lines += ["allow_anonymous false", f"password_file {passwd}"]
-        else:
-            lines.append("allow_anonymous true")
-        if self.persistence_dir:
-            lines += ["persistence true", f"persistence_location {self.persistence_dir}/"]
+            if self.bridge_user:
+                acl = work / "acl"
+                acl.write_text(mosquitto_acl(self.username, self.bridge_user[0]))
         conf = work / "mosquitto.conf"
-        conf.write_text("\n".join(lines) + "\n")
+        conf.write_text(mosquitto_conf(self.port, passwd, self.persistence_dir, host=self.host,
+                                       acl_file=acl, tcp_nodelay=self.tcp_nodelay))
         self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
@@ -85,8 +90,9 @@ class MosquittoBroker:
             self._workdir.cleanup()
             self._workdir = None
 
-    def __enter__(self) -> "MosquittoBroker":
+    def __enter__(self) -> MosquittoBroker:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
+

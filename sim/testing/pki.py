@@ -252,3 +252,13 @@ class TestPKI:
         files["mo_root"].write_bytes(self.mo_root.cert_pem)
         files["oem_root"].write_bytes(self.oem_root.cert_pem)
         return files
+
+    def write_vehicle_files(self, directory: Path) -> dict[str, Path]:
+        """PEM files for the EV's TLS client certificate (-20 mutual auth): the vehicle
+        leaf + OEM sub-CA chain and its key."""
+        directory.mkdir(parents=True, exist_ok=True)
+        files = {"chain": directory / "chain.pem", "key": directory / "key.pem"}
+        files["chain"].write_bytes(self.vehicle_leaf.cert_pem + self.oem_sub.cert_pem)
+        files["key"].write_bytes(self.vehicle_leaf.key_pem)
+        files["key"].chmod(0o600)
+        return files

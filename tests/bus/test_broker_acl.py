@@ -7,7 +7,7 @@ import asyncio
 
 import aiomqtt
 
-from secc.bus.broker import LocalBroker
+from sim.testing.broker import MosquittoBroker
 from secc.contract import BY_NAME, mosquitto_acl
 
 
@@ -30,7 +30,7 @@ async def _received(broker, user, password, subscribe, publish_as, topic, payloa
 
 async def test_each_side_publishes_only_its_own_channels():
     secc, bridge = ("secc", "secc-pw"), ("bridge", "bridge-pw")
-    with LocalBroker(*secc, bridge_user=bridge) as broker:
+    with MosquittoBroker(username=secc[0], password=secc[1], bridge_user=bridge) as broker:
         stop = BY_NAME["request_stop_transaction"].topic_for(1)   # a bridge command
         event = BY_NAME["session_event"].topic_for(1)             # a SECC event
         # the bridge may command the SECC ...

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import aiomqtt
 from bus_test_credentials import BUS_PASSWORD, BUS_USER
@@ -21,6 +20,7 @@ from secc.bus.authorizer import BusAuthorizer
 from secc.bus.client import SeccBusClient, SeccBusConfig
 from secc.common.mqtt import BrokerConfig, _properties
 from sim.testing.broker import MosquittoBroker
+from sim.testing.waits import wait_until
 
 
 def config(tmp_path, broker, *, password=BUS_PASSWORD, evse_id=1) -> SeccBusConfig:
@@ -44,21 +44,43 @@ async def retained(broker, topic: str, timeout: float = 3.0) -> dict | None:
             return None
 
 
-class FakeBridgeAcker:
-    """A minimal bridge stand-in that acks persisted messages and records them."""
+async def wait_retained(broker, topic: str, predicate, timeout: float = 8.0) -> dict:
+    """The first message on ``topic`` (retained or live) that satisfies ``predicate``."""
+    async with aiomqtt.Client(broker.host, broker.port, username=BUS_USER,
+                              password=BUS_PASSWORD,
+                              protocol=aiomqtt.ProtocolVersion.V5) as client:
+        await client.subscribe(topic, qos=1)
+        async with asyncio.timeout(timeout):
+            async for message in client.messages:
+                payload = json.loads(message.payload)
+                if predicate(payload):
+                    return payload
+    raise AssertionError(f"no matching message on {topic}")
 
-    def __init__(self, broker) -> None:
+
+class FakeBridgeAcker:
+    """A minimal bridge stand-in that acks persisted messages and records them; with
+    ``ack=False`` it only records (a bridge that never answers)."""
+
+    def __init__(self, broker, ack: bool = True) -> None:
         self.broker = broker
+        self.ack = ack
         self.seen: list[dict] = []
+        self.subscribed = asyncio.Event()
+        self.received = asyncio.Event()
 
     async def run(self) -> None:
         async with aiomqtt.Client(self.broker.host, self.broker.port, username=BUS_USER,
                                   password=BUS_PASSWORD,
                                   protocol=aiomqtt.ProtocolVersion.V5) as client:
             await client.subscribe("pysecc/v1/evse/+/transaction_event", qos=1)
+            self.subscribed.set()
             async for message in client.messages:
                 payload = json.loads(message.payload)
                 self.seen.append(payload)
+                self.received.set()
+                if not self.ack:
+                    continue
                 props = message.properties
                 await client.publish(props.ResponseTopic, json.dumps(
                     {"message_id": payload["message_id"], "queued": True}), qos=1,
@@ -90,23 +112,21 @@ def test_last_will_reports_offline_when_the_secc_process_dies(tmp_path, auth_bro
             await client.start()
             await client.wait_connected()
             print("up", flush=True)
-            await asyncio.sleep(60)
+            await asyncio.Event().wait()   # until killed
         asyncio.run(main())
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     try:
         assert proc.stdout.readline().strip() == b"up"
-        time.sleep(0.3)
-        assert asyncio.run(retained(auth_broker, "pysecc/v1/evse/4/online"))["online"] is True
+        online = asyncio.run(wait_retained(auth_broker, "pysecc/v1/evse/4/online",
+                                           lambda p: p["online"] is True))
+        assert online["online"] is True
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline:
-            if asyncio.run(retained(auth_broker, "pysecc/v1/evse/4/online"))["online"] is False:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("last will {online:false} was not published")
+        # the broker publishes the last will within 1.5 x keepalive (2 s)
+        will = asyncio.run(wait_retained(auth_broker, "pysecc/v1/evse/4/online",
+                                         lambda p: p["online"] is False))
+        assert will["online"] is False, "last will {online:false} was not published"
     finally:
         proc.kill()
         proc.wait()
@@ -114,16 +134,22 @@ def test_last_will_reports_offline_when_the_secc_process_dies(tmp_path, auth_bro
 
 async def test_outbox_keeps_unacked_events_across_client_restart(tmp_path, auth_broker):
     cfg = config(tmp_path, auth_broker, evse_id=5)
-    async with SeccBusClient(cfg) as secc:
-        await secc.wait_connected()
-        ids = [await secc.send_transaction_event("Started", "s5", "CablePluggedIn"),
-               await secc.send_transaction_event("Ended", "s5", "EVDeparted")]
-        await asyncio.sleep(0.3)
-        assert secc.outbox_pending == 2     # nobody acked: nothing is deleted
+    silent = FakeBridgeAcker(auth_broker, ack=False)
+    task = asyncio.create_task(silent.run())
+    try:
+        await asyncio.wait_for(silent.subscribed.wait(), 5)
+        async with SeccBusClient(cfg) as secc:
+            await secc.wait_connected()
+            ids = [await secc.send_transaction_event("Started", "s5", "CablePluggedIn"),
+                   await secc.send_transaction_event("Ended", "s5", "EVDeparted")]
+            await asyncio.wait_for(silent.received.wait(), 5)   # sent, never acked ...
+            assert secc.outbox_pending == 2     # ... so nothing is deleted
+    finally:
+        task.cancel()
     acker = FakeBridgeAcker(auth_broker)
     task = asyncio.create_task(acker.run())
     try:
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(acker.subscribed.wait(), 5)
         async with SeccBusClient(cfg) as secc:
             await secc.flush(5)
     finally:
@@ -142,7 +168,7 @@ async def test_client_reconnects_and_resends_after_broker_restart(tmp_path):
             await secc.wait_connected()
             await secc.publish_state("Occupied", session_id="s6")
             broker.stop()
-            await asyncio.sleep(0.3)
+            await wait_until(lambda: not secc.endpoint.connected, 5, "the client to lose the bus")
             assert not secc.endpoint.connected
             message_id = await secc.send_transaction_event("Started", "s6", "Authorized")
             broker = MosquittoBroker(port=port, username=BUS_USER, password=BUS_PASSWORD).start()
@@ -159,9 +185,11 @@ async def test_client_reconnects_and_resends_after_broker_restart(tmp_path):
         broker.stop()
 
 
-async def test_wrong_bus_password_never_connects_and_authorizer_times_out(tmp_path, auth_broker):
+async def test_wrong_bus_password_never_connects_and_authorizer_times_out(tmp_path, auth_broker,
+                                                                          caplog):
     async with SeccBusClient(config(tmp_path, auth_broker, password="wrong")) as secc:
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: caplog.text.count("bus connection lost or refused") >= 2, 10,
+                         "two refused connection attempts")
         assert not secc.endpoint.connected
         decision = await BusAuthorizer(secc, timeout=0.5).authorize(
             AuthorizationRequest("1", "s7", "TOKEN1", "ISO14443"))

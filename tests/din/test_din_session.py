@@ -56,6 +56,16 @@ def charge_parameters(d: Driver, now=0.0):
     return res
 
 
+def to_current_demand(d: Driver) -> None:
+    """Setup, authorization, parameters, cable check and PowerDelivery(start)."""
+    setup_to_charge_parameters(d)
+    authorize(d)
+    charge_parameters(d)
+    d.session.evse.isolation = Isolation.VALID
+    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    d.send("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True), 3.0)
+
+
 def test_full_dc_session(driver):
     d, s = driver, driver.session
     setup_to_charge_parameters(d)
@@ -159,20 +169,19 @@ def test_cable_check_timeout_ends_session(driver):
     setup_to_charge_parameters(driver)
     authorize(driver)
     charge_parameters(driver)
-    driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
-    assert driver.session.next_deadline() == 2.0 + 38.0
-    reply = driver.session.handle_timer(40.0)
-    assert reply.close and driver.session.state == TERMINATED
+    _, res = driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    assert res.evse_processing == "Ongoing"
+    _, res = driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 40.0)
+    assert res.evse_processing == "Ongoing"   # 38 s: still within the limit
+    reply, res = driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 40.1)
+    assert res.response_code == "FAILED" and reply.close
+    assert driver.session.state == TERMINATED
+    assert any(isinstance(a, EnterSafeState) for a in reply.actions)
 
 
 def test_emergency_stop_during_current_demand(driver):
     d, s = driver, driver.session
-    setup_to_charge_parameters(d)
-    authorize(d)
-    charge_parameters(d)
-    s.evse.isolation = Isolation.VALID
-    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
-    d.send("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True), 3.0)
+    to_current_demand(d)
     actions = s.evse_stop(StopReason.EMERGENCY)
     assert any(isinstance(a, EnterSafeState) for a in actions)
     reply, res = d.send("CurrentDemandReq", M.CurrentDemandReqType(
@@ -185,12 +194,7 @@ def test_emergency_stop_during_current_demand(driver):
 
 def test_remote_stop_asks_the_car_to_stop_and_cuts_current(driver):
     d, s = driver, driver.session
-    setup_to_charge_parameters(d)
-    authorize(d)
-    charge_parameters(d)
-    s.evse.isolation = Isolation.VALID
-    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
-    d.send("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True), 3.0)
+    to_current_demand(d)
     assert s.evse_stop(StopReason.REMOTE_STOP) == []
     reply, res = d.send("CurrentDemandReq", M.CurrentDemandReqType(
         dc_ev_status=ev_status(), ev_target_current=pv(100, "A"), ev_target_voltage=pv(400, "V"),

@@ -105,7 +105,8 @@ class ScriptedSecc:
         return self.m.PhysicalValueType(multiplier=multiplier, unit=unit,
                                         value=int(round(value / 10 ** multiplier)))
 
-    def dc_status(self) -> Any:
+    def notification(self) -> str:
+        """The EVSENotification the script asks for at this loop (a renegotiation once)."""
         notification = "None"
         if self.script.stop_after_loops is not None and self.loops >= self.script.stop_after_loops:
             notification = "StopCharging"
@@ -113,20 +114,16 @@ class ScriptedSecc:
                 and self.loops >= self.script.renegotiate_after_loops):
             notification = "ReNegotiation"
             self._renegotiation_sent = True
+        return notification
+
+    def dc_status(self) -> Any:
         return self.m.DC_EVSEStatusType(evse_isolation_status="Valid",
-                                        evse_status_code="EVSE_Ready",
-                                        notification_max_delay=0, evse_notification=notification)
+                                        evse_status_code="EVSE_Ready", notification_max_delay=0,
+                                        evse_notification=self.notification())
 
     def ac_status(self) -> Any:
-        notification = "None"
-        if self.script.stop_after_loops is not None and self.loops >= self.script.stop_after_loops:
-            notification = "StopCharging"
-        if (self.script.renegotiate_after_loops is not None and not self._renegotiation_sent
-                and self.loops >= self.script.renegotiate_after_loops):
-            notification = "ReNegotiation"
-            self._renegotiation_sent = True
-        return iso2.AC_EVSEStatusType(notification_max_delay=0, evse_notification=notification,
-                                      rcd=False)
+        return iso2.AC_EVSEStatusType(notification_max_delay=0,
+                                      evse_notification=self.notification(), rcd=False)
 
     def meter(self) -> Any:
         return self.m.MeterInfoType(meter_id="METER1", meter_reading=1000 + self.loops * 10,

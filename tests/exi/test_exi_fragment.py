@@ -42,12 +42,6 @@ CBV2G_ISO2 = [
      iso2.SalesTariffType(sales_tariff_id=1, sales_tariff_entry=[iso2.SalesTariffEntryType(
          relative_time_interval=iso2.RelativeTimeIntervalType(start=0))]),
      "80ae4008000cfa00"),
-    ("SignedInfo", signed_info(iso2, "#ID1", bytes(range(1, 33))),
-     "80d044ad0e8e8e0745e5eeeeeee5cee665cdee4ce5ea8a45ec6c2dcdedcd2c6c2d85acaf0d25e86ad0e8e8e074"
-     "5e5eeeeeee5cee665cdee4ce5e646060625e60685ef0dad8c8e6d2ce5adadee4ca46cac6c8e6c25ae6d0c264"
-     "6a6c88188d2510c514b43a3a381d1797bbbbbb973b999737b933979918181897981a17bc36b632b73191b9b4"
-     "30991a9b2100081018202830384048505860687078808890"
-     "98a0a8b0b8c0c8d0d8e0e8f0f900fa00"),
 ]
 
 
@@ -57,6 +51,32 @@ def test_iso2_fragment_matches_libcbv2g(name, element, expected):
     data = exi.encode_fragment(element)
     assert data.hex() == expected
     assert exi.decode_fragment(data, "iso2") == (name, element)
+
+
+#: libcbv2g ``encode_iso2_exiFragment`` of a SignedInfo: the *message* schema's fragment grammar
+#: (event 0x0d of the 8-bit iso2 fragment grammar). Not what ISO 15118-2 signs (below).
+ISO2_GRAMMAR_SIGNED_INFO = (
+    "80d044ad0e8e8e0745e5eeeeeee5cee665cdee4ce5ea8a45ec6c2dcdedcd2c6c2d85acaf0d25e86ad0e8e8e074"
+    "5e5eeeeeee5cee665cdee4ce5e646060625e60685ef0dad8c8e6d2ce5adadee4ca46cac6c8e6c25ae6d0c264"
+    "6a6c88188d2510c514b43a3a381d1797bbbbbb973b999737b933979918181897981a17bc36b632b73191b9b4"
+    "30991a9b2100081018202830384048505860687078808890"
+    "98a0a8b0b8c0c8d0d8e0e8f0f900fa00")
+
+
+def test_iso2_signed_info_defaults_to_the_xmldsig_fragment_grammar():
+    """ISO 15118-2 Annex J signs SignedInfo encoded with the xmldsig schema's fragment grammar
+    (first bytes 80 81 12 b4, as Josev's codec and libcbv2g's xmldsig fragment encoder make),
+    not with the iso2 message grammar (80 d0 44 ...): issue 11, docs/pnc.md."""
+    si = signed_info(iso2, "#ID1", bytes(range(1, 33)))
+    data = exi.encode_fragment(si)
+    assert data.hex().startswith("808112b4")
+    assert exi.decode_fragment(data, "iso2", xmldsig=True) == ("SignedInfo", si)
+    # the same content with the message grammar is still there on request, byte-exact
+    forced = exi.encode_fragment(si, xmldsig=False)
+    assert forced.hex() == ISO2_GRAMMAR_SIGNED_INFO
+    assert exi.decode_fragment(forced, "iso2") == ("SignedInfo", si)
+    # the xmldsig grammar is one schema: -2 and -20 SignedInfo of equal content are equal bytes
+    assert data == exi.encode_fragment(signed_info(iso20, "#ID1", bytes(range(1, 33))))
 
 
 def test_signature_digest_is_over_the_fragment_not_the_document():
@@ -69,7 +89,7 @@ def test_signature_digest_is_over_the_fragment_not_the_document():
     assert hashlib.sha256(fragment).digest() != hashlib.sha256(document).digest()
     # SignedInfo carrying that digest is itself a fragment that decodes back.
     si = signed_info(iso2, "#ID1", hashlib.sha256(fragment).digest())
-    assert exi.decode_fragment(exi.encode_fragment(si), "iso2") == ("SignedInfo", si)
+    assert exi.decode_fragment(exi.encode_fragment(si), "iso2", xmldsig=True) == ("SignedInfo", si)
 
 
 def test_iso20_signed_info_uses_the_xmldsig_fragment_grammar():

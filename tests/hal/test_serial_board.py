@@ -26,6 +26,7 @@ from hal.mcu_protocol import Frame, LinkTiming, MsgType, encode_frame
 from hal.mcu_sim import PtyMcu, SimulatedMcu
 from hal.pilot import PilotSignal, PilotSignalKind, PilotState
 from hal.serial_board import SerialBoard
+from sim.testing.waits import wait_until
 
 TIMING = dict(heartbeat_s=0.05, link_timeout_s=0.4, mcu_timeout_s=0.2, ack_timeout_s=0.05,
               max_retries=3)
@@ -36,12 +37,9 @@ class Rig:
         self.board, self.mcu, self.runner = board, mcu, runner
 
     async def until(self, predicate, timeout: float = 2.0) -> float:
-        """Poll ``predicate`` on the running loop; returns the time it took."""
+        """Wait for ``predicate`` on the running loop; returns the time it took."""
         start = time.monotonic()
-        while not predicate():
-            if time.monotonic() - start > timeout:
-                raise AssertionError("condition not reached in time")
-            await asyncio.sleep(0.005)
+        await wait_until(predicate, timeout, "a condition of the serial board rig")
         return time.monotonic() - start
 
     async def next_event(self, queue: asyncio.Queue, kind: type, timeout: float = 2.0):
@@ -219,7 +217,8 @@ async def test_line_noise_and_malformed_payloads_are_dropped_without_harm(rig):
     bad_status = encode_frame(Frame(MsgType.STATUS, 0, b"\x09short"))   # valid CRC, bad body
     os.write(rig.runner.fd, noise + bad_status)
     await rig.until(lambda: board.link.stats.framing_errors + board.link.stats.crc_errors > 0)
-    await asyncio.sleep(0.1)
+    frames = board.link.stats.frames_in
+    await rig.until(lambda: board.link.stats.frames_in >= frames + 3)   # valid frames go on
     assert board.link_up
     await board.lock()                      # and the link still works
     assert board.lock_state is LockState.LOCKED

@@ -160,7 +160,44 @@ def test_every_scenario_config_names_only_protocols_josev_knows():
         assert set(config["supportedProtocols"]) <= josev_protocols
         assert config["useTls"] is scenario.ev_tls
     assert {s.key for s in ji.SCENARIOS if s.required} == {
-        "din-dc-tcp", "din-dc-tls", "iso2-dc-tcp", "iso2-dc-tls", "iso2-ac-tcp", "iso2-ac-tls"}
+        "din-dc-tcp", "din-dc-tls", "iso2-dc-tcp", "iso2-dc-tls", "iso2-ac-tcp", "iso2-ac-tls",
+        "iso2-dc-pnc", "iso2-ac-pnc", "iso2-dc-pnc-csms", "iso2-ac-pnc-csms",
+        "iso2-dc-certinstall"}
+    install = next(s for s in ji.SCENARIOS if s.key == "iso2-dc-certinstall")
+    assert ji.josev_config(install)["isCertInstallNeeded"] is True
+    assert all(s.ev_tls for s in ji.SCENARIOS if s.pnc)  # Josev offers PnC only over TLS
+
+
+def eim_session_record():
+    """A full-enough ISO-2 session the EV authorized by EIM (no PaymentDetailsReq)."""
+    record = sap_pair()
+    for name, req, res in (
+            ("AuthorizationReq", M.AuthorizationReqType(),
+             M.AuthorizationResType(response_code="OK", evse_processing="Finished")),
+            ("ChargingStatusReq", M.ChargingStatusReqType(), None),
+            ("SessionStopReq", M.SessionStopReqType(charging_session="Terminate"),
+             M.SessionStopResType(response_code="OK"))):
+        record.append(exchange("req", iso2_request(name, req)))
+        if res is not None:
+            record.append(exchange("res", iso2_response(name[:-3] + "Res", res)))
+    return record
+
+
+def test_pnc_verdict_needs_payment_details_the_csms_and_the_certificate_request():
+    summary = SessionSummary(protocol="iso2", final_state="Terminated", requests=3)
+    outcome = ji.SeccOutcome(summaries=[summary], records=[eim_session_record()],
+                             tls=["TLSv1.2"], contactors_closed=False,
+                             csms_received=["BootNotification", "TransactionEvent"])
+    scenario = next(s for s in ji.SCENARIOS if s.key == "iso2-dc-certinstall")
+    result = ji.judge(scenario, outcome, josev_lines=[])
+    assert not result.passed
+    assert "Josev did not choose Plug & Charge (no PaymentDetailsReq)" in result.problems
+    assert any(p.startswith("the CSMS got no Authorize") for p in result.problems)
+    assert "no CertificateInstallationReq reached the SECC" in result.problems
+    assert "the CSMS got no Get15118EVCertificate" in result.problems
+    # the same record passes as an EIM scenario: the PnC checks are what failed above
+    eim = next(s for s in ji.SCENARIOS if s.key == "iso2-ac-tls")
+    assert not [p for p in ji.judge(eim, outcome, []).problems if "Plug" in p or "CSMS" in p]
 
 
 # --- opt-in: Josev itself ---------------------------------------------------------------------

@@ -134,18 +134,23 @@ def test_ac_session_with_metering_receipt():
     assert s.state == TERMINATED
 
 
+def ac_charge_then_stop(d):
+    """Setup, authorization, AC parameters, PowerDelivery Start then Stop: SessionStop next."""
+    setup(d)
+    ac_parameters(d)
+    d.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Start",
+                                                      sa_schedule_tuple_id=1), 2.0)
+    d.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Stop",
+                                                      sa_schedule_tuple_id=1), 3.0)
+
+
 def test_pause_and_resume_with_the_old_session_id():
     paused = PausedSessions()
     first = make(("AC_three_phase_core",), paused_sessions=paused)
-    setup(first)
-    ac_parameters(first)
-    first.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Start",
-                                                          sa_schedule_tuple_id=1), 2.0)
-    first.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Stop",
-                                                          sa_schedule_tuple_id=1), 3.0)
+    ac_charge_then_stop(first)
     _, res = first.send("SessionStopReq", M.SessionStopReqType(charging_session="Pause"), 3.1)
     old = first.session.session_id
-    assert res.response_code == "OK" and old in paused.by_id
+    assert res.response_code == "OK" and len(paused) == 1
     second = make(("AC_three_phase_core",), paused_sessions=paused)
     res = setup(second, old_sid=old)
     assert res.response_code == "OK_OldSessionJoined" and second.session.session_id == old

@@ -15,6 +15,7 @@ from secc.iso20.session import Iso20Session
 from secc.v2g.core import Reply
 from sim.evcc import Battery, EvccConfig, Misbehaviour
 from sim.evcc.iso20 import Iso20Evcc, Iso20Options
+from sim.testing.pki import TestPKI
 
 WALL = 1_764_000_000.0
 
@@ -130,3 +131,14 @@ def pump_for():
         adapter, core = make_secc(energy, **(core_kwargs or {}))
         return Pump(core, adapter, make_evcc(energy, **evcc_kwargs), charger)
     return factory
+
+
+# -20 Plug & Charge: a P-521 PKI and a contract from it (one per test module)
+@pytest.fixture(scope="module")
+def pki20() -> TestPKI:
+    return TestPKI.iso20()
+
+
+@pytest.fixture(scope="module")
+def contract(pki20):
+    return pki20.issue_contract()

@@ -11,9 +11,10 @@ import exi_schemas
 from exi_schemas import ExiDecodeError
 from exi_schemas.generated import iso20 as cm
 from exi_schemas.generated import iso20_ac as ac
+from hal.board import SafeStateReason
 from secc.authorization import AuthorizationDecision, AuthorizationStatus
 from secc.iso20 import UnsupportedPayloadType
-from sim.iso20_loopback import LoopbackCharger, run_loopback
+from sim.iso20_loopback import LoopbackCharger, exchange, run_loopback
 from secc.iso20.table import S
 from secc.v2g.evse import EnterSafeState, Isolation, SetContactors, SetDcOutput, StopReason
 from secc.v2g.failures import RESPONSE_CODES
@@ -131,14 +132,7 @@ def test_mutated_requests_in_their_own_state_never_crash_the_core(mode, service,
     out = evcc.start(now)
     while hasattr(out, "payload"):
         payloads.append((out.payload_type, out.payload, evcc.cp_state))
-        charger.tick(core, now)
-        core.evse.cp_state = evcc.cp_state
-        request = adapter.decode(out.payload_type, out.payload)
-        reply = core.receive(request.name, request.body, now, request.session_id)
-        charger.apply(core, reply.actions, now)
-        now += 0.05
-        out = evcc.receive(*adapter.encode(reply.response_name, reply.response,
-                                           core.session_id), now)
+        out, now = exchange(core, adapter, charger, evcc, out, now)
     assert out.record.failure is None
     rng = random.Random(f"{mode}{service}{control_mode}")
     decoded = 0
@@ -365,4 +359,4 @@ def test_emergency_seen_only_in_the_snapshot_fails_with_its_safe_state_cause(pum
     step = pump.step()
     assert step.response.response_code == "FAILED"
     safe = [a for a in step.reply.actions if isinstance(a, EnterSafeState)]
-    assert safe and safe[0].cause == "emergency_stop"
+    assert safe and safe[0].cause is SafeStateReason.EMERGENCY_STOP

@@ -23,16 +23,6 @@ from sim.evcc.failures import ResponseCodeFailed
 from .conftest import Pump, make_evcc, make_secc
 
 
-@pytest.fixture(scope="module")
-def pki20() -> TestPKI:
-    return TestPKI.iso20()
-
-
-@pytest.fixture(scope="module")
-def contract(pki20):
-    return pki20.issue_contract()
-
-
 def pnc_run(pki20, contract, *, tls=True, mo_roots=True, charger=None, misbehaviour=None,
             energy="dc", **core_kwargs):
     """A whole session; certificate validity is checked against the real clock (the PKI and

@@ -10,10 +10,7 @@ directory; the driver tells the -20 core the connection is TLS.
 from __future__ import annotations
 
 from sim.testing.pki import TestPKI
-from sim.charger import run_charger_session
-from sim.evcc.battery import Battery
-from sim.evcc.core import EvccConfig, PncContract
-from sim.evcc.runner import EvSessionConfig, sim_board_signals
+from sim.charger import pnc_car, run_charger_session
 
 
 def test_iso20_plug_and_charge_over_tls13_authorized_by_the_csms_with_emaid_and_ocsp_data(
@@ -26,15 +23,7 @@ def test_iso20_plug_and_charge_over_tls13_authorized_by_the_csms_with_emaid_and_
     contract = mo20.issue_contract()
     (tmp_path / "mo_root.pem").write_bytes(mo20.mo_root.cert_pem)  # the daemon installs it
 
-    def car(board, loop):
-        return EvSessionConfig(
-            on_signals=sim_board_signals(board, loop), interface=veth_link.ifnames["ev"],
-            protocol="iso20", mode="dc", tls=True, v2g_root=tmp_path / "v2g_root.pem",
-            contract=PncContract.from_credential(contract),
-            battery=Battery(soc=30, target_soc=80, max_iterations=3),
-            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
-                            seconds_per_iteration=20.0))
-
+    car = pnc_car(veth_link, tmp_path, "iso20", contract)
     run, ev = run_charger_session(veth_link, tmp_path, car, pnc=True)
     authorize, summaries = run.messages.get("Authorize", []), run.summaries
     assert ev.ok, ev.summary()

@@ -30,16 +30,6 @@ WARNINGS_OR_SIGNATURE_ERROR = {
 
 
 @pytest.fixture(scope="module")
-def pki20() -> TestPKI:
-    return TestPKI.iso20()
-
-
-@pytest.fixture(scope="module")
-def contract(pki20):
-    return pki20.issue_contract()
-
-
-@pytest.fixture(scope="module")
 def pnc_vector(shared_dir):
     path = shared_dir / "exi_vectors" / "vectors.jsonl"
     if not path.exists():

@@ -5,6 +5,7 @@ veth pair, SupportedAppProtocol, then the shared session driver (secc.session) r
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -21,11 +22,11 @@ from secc.v2g.evse import (
     StartIsolationCheck,
 )
 from secc.v2g.timers import V2GTimerConfig
-from secc.v2gtp import V2GTPServerConfig, start_v2gtp_server
-from sim.ev_transport import connect_v2gtp, run_secc_and_ev, wait_for_event
+from sim.ev_transport import connect_v2gtp, run_secc_and_ev, v2gtp_server_side
 from sim.evcc import Battery, EvccConfig, Misbehaviour, protocols
 from sim.evcc.iso20 import Iso20Evcc
 from sim.evcc.runner import drive_evcc, negotiate
+from sim.testing.waits import wait_for_thread_event
 
 
 # The 0.5 s loop timeout is tested in virtual time; on a loaded CI machine real time may stall.
@@ -76,12 +77,9 @@ class SimulatedCharger:
 @pytest.fixture
 def tls_files(tmp_path, test_pki):
     files = test_pki.write_secc_files(tmp_path / "certs")
-    vehicle = tmp_path / "vehicle"
-    vehicle.mkdir()
-    (vehicle / "chain.pem").write_bytes(test_pki.vehicle_leaf.cert_pem + test_pki.oem_sub.cert_pem)
-    (vehicle / "key.pem").write_bytes(test_pki.vehicle_leaf.key_pem)
+    vehicle = test_pki.write_vehicle_files(tmp_path / "vehicle")
     return {"certs": CertificateDirectory(tmp_path / "certs"), "v2g_root": files["v2g_root"],
-            "chain": vehicle / "chain.pem", "key": vehicle / "key.pem"}
+            "chain": vehicle["chain"], "key": vehicle["key"]}
 
 
 @pytest.mark.netns
@@ -97,14 +95,8 @@ def test_iso20_dc_session_over_tls13_with_mutual_auth(veth_link, tls_files):
         results["tls"] = connection.tls_version
         results["summary"] = await run_v2g_session(connection, settings, charger)
 
-    async def secc_main(ready, ev_done):
-        server = await start_v2gtp_server(
-            V2GTPServerConfig(interface=veth_link.ifnames["secc"], ssl_context=server_ctx,
-                              handshake_timeout=5), handler)
-        ready.set_result((server.link.address, server.port))
-        await wait_for_event(ev_done)
-        await asyncio.sleep(0.1)
-        await server.close()
+    secc_main = v2gtp_server_side(veth_link.ifnames["secc"], handler, ssl_context=server_ctx,
+                                  handshake_timeout=5)
 
     async def ev_main(info):
         connection = await connect_v2gtp(veth_link.ifnames["ev"], *info, ssl_context=client_ctx)
@@ -143,17 +135,14 @@ def test_iso20_pause_and_resume_across_two_tls_connections(veth_link, tls_files)
     summaries: list = []
     settings = SessionSettings(evse_id="DE*PYS*E1", protocols=("iso20-dc",), timers=RELAXED)
 
+    first_over = threading.Event()
+
     async def handler(connection):
         summaries.append(await run_v2g_session(connection, settings, charger))
+        first_over.set()
 
-    async def secc_main(ready, ev_done):
-        server = await start_v2gtp_server(
-            V2GTPServerConfig(interface=veth_link.ifnames["secc"], ssl_context=server_ctx,
-                              handshake_timeout=5), handler)
-        ready.set_result((server.link.address, server.port))
-        await wait_for_event(ev_done)
-        await asyncio.sleep(0.1)
-        await server.close()
+    secc_main = v2gtp_server_side(veth_link.ifnames["secc"], handler, ssl_context=server_ctx,
+                                  handshake_timeout=5)
 
     async def one_session(info, misbehaviour, resume):
         connection = await connect_v2gtp(veth_link.ifnames["ev"], *info, ssl_context=client_ctx)
@@ -170,7 +159,7 @@ def test_iso20_pause_and_resume_across_two_tls_connections(veth_link, tls_files)
 
     async def ev_main(info):
         first = await one_session(info, Misbehaviour(pause_instead_of_terminate=True), None)
-        await asyncio.sleep(0.2)
+        await wait_for_thread_event(first_over, 10, "the SECC to end the paused session")
         second = await one_session(info, None, first.session_id)
         return first, second
 

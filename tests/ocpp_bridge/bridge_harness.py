@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from secc.bus.client import SeccBusClient, SeccBusConfig
 from secc.common.mqtt import BrokerConfig
 from sim.testing.broker import MosquittoBroker
 from sim.csms import TestCsms
+from sim.testing.waits import wait_until
 
 STATION = "CS1"
 PASSWORD = "test-password-0123"
@@ -57,15 +57,6 @@ async def running_bridge(config: BridgeConfig):
             await task
         await bridge.bus.close()
         bridge.close()
-
-
-async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 async def online_bridge(bridge: Bridge, csms: TestCsms) -> None:

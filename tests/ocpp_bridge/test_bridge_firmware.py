@@ -222,7 +222,7 @@ async def test_switch_waits_for_the_running_transaction_to_end(tmp_path, bus_bro
             async with SeccBusClient(secc_config(tmp_path, bus_broker, 1)) as secc:
                 await secc.send_transaction_event("Started", "fw1", "CablePluggedIn",
                                                   charging_state="EVConnected")
-                await wait_until(lambda: bridge.queue.running_transactions(), 5, "transaction")
+                await wait_until(lambda: bridge.queue.running_transaction_starts(), 5, "transaction")
                 await csms.call(STATION, "UpdateFirmware",
                                 update_request(files, data, maker[1], request_id=7))
                 await wait_until(lambda: "InstallScheduled" in firmware_statuses(csms, 7), 10,

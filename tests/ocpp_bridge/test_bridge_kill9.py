@@ -49,7 +49,7 @@ async def test_kill_9_bridge_mid_session_loses_and_duplicates_nothing(tmp_path, 
                     kind, "kill1", "MeterValuePeriodic" if kind == "Updated" else "Authorized",
                     readings=[reading(utc_now(), [sample("Energy.Active.Import.Register",
                                                          float(i), unit="Wh")])])
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # the charger's event pace, so kills land mid-stream
                 if i in (12, 27):          # mid-stream: some events acked, some in flight
                     kill9(proc)
                     kills += 1

@@ -100,7 +100,7 @@ async def test_network_loss_during_a_stream_loses_nothing(tmp_path, bus_broker, 
                 await secc.send_meter_values(energy(float(i)), session_id="net1")
                 if i in (8, 19):
                     await csms.disconnect()
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # the meter's pace, so outages land mid-stream
             await secc.flush(10)
             await wait_until(lambda: len(delivered(csms)) == 30, 20, "all events")
     assert energy_values(delivered(csms)) == list(range(30))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from bridge_harness import PASSWORD, STATION, BusSpy, bridge_config, running_bridge, wait_until
@@ -20,6 +19,12 @@ async def tls_csms(pki: CsmsPki, *, mtls: bool) -> TestCsms:
     csms = TestCsms(passwords={STATION: PASSWORD}, tls=pki.server_tls(require_client_cert=mtls),
                     require_client_cert=mtls, pki=pki)
     return await csms.start()
+
+
+def sp3_config(tmp_path, bus_broker, csms, csms_pki, cert, key):
+    """Security profile 3: TLS with the CSMS root, our client certificate, no password."""
+    return bridge_config(tmp_path, bus_broker, csms, security_profile=3, password=None,
+                         ca_file=csms_pki.files["root"], client_cert=cert, client_key=key)
 
 
 async def test_sp1_wrong_password_is_refused_and_logged(tmp_path, bus_broker, csms, pysecc_logs):
@@ -69,8 +74,7 @@ async def test_sp3_mutual_tls_with_station_certificate_connects(tmp_path, bus_br
     csms = await tls_csms(csms_pki, mtls=True)
     cert, key = csms_pki.station_credentials(STATION)
     try:
-        config = bridge_config(tmp_path, bus_broker, csms, security_profile=3, password=None,
-                               ca_file=csms_pki.files["root"], client_cert=cert, client_key=key)
+        config = sp3_config(tmp_path, bus_broker, csms, csms_pki, cert, key)
         async with running_bridge(config) as bridge:
             await wait_until(lambda: bridge.online, 10, "SP3 online")
     finally:
@@ -81,8 +85,7 @@ async def test_sp3_certificate_of_another_station_is_refused(tmp_path, bus_broke
     csms = await tls_csms(csms_pki, mtls=True)
     cert, key = csms_pki.station_credentials("SOMEONE-ELSE")
     try:
-        config = bridge_config(tmp_path, bus_broker, csms, security_profile=3, password=None,
-                               ca_file=csms_pki.files["root"], client_cert=cert, client_key=key)
+        config = sp3_config(tmp_path, bus_broker, csms, csms_pki, cert, key)
         async with running_bridge(config) as bridge:
             await wait_until(lambda: any(e[0] == "refused" for e in csms.events), 10, "refusal")
             assert not bridge.online
@@ -96,10 +99,11 @@ async def test_sp3_client_certificate_from_unknown_ca_fails_handshake(tmp_path, 
     other = CsmsPki(tmp_path / "other-pki")
     cert, key = other.station_credentials(STATION)
     try:
-        config = bridge_config(tmp_path, bus_broker, csms, security_profile=3, password=None,
-                               ca_file=csms_pki.files["root"], client_cert=cert, client_key=key)
+        config = sp3_config(tmp_path, bus_broker, csms, csms_pki, cert, key)
         async with running_bridge(config) as bridge:
-            await asyncio.sleep(1.0)   # several connection attempts with 0.1-0.5 s backoff
+            await wait_until(lambda: sum("refused by the CSMS" in r.getMessage()
+                                         for r in pysecc_logs.records) >= 2, 10,
+                             "two refused connection attempts")
             assert not bridge.online and bridge.csms_connections == 0
     finally:
         await csms.stop()
@@ -131,8 +135,7 @@ async def test_sp3_renewed_station_certificate_is_used_on_the_next_connection(
     csms = await tls_csms(csms_pki, mtls=True)
     cert, key = csms_pki.station_credentials(STATION)
     try:
-        config = bridge_config(tmp_path, bus_broker, csms, security_profile=3, password=None,
-                               ca_file=csms_pki.files["root"], client_cert=cert, client_key=key)
+        config = sp3_config(tmp_path, bus_broker, csms, csms_pki, cert, key)
         async with running_bridge(config) as bridge:
             await wait_until(lambda: bridge.online, 10, "SP3 online")
             answer = await csms.call(STATION, "TriggerMessage",

@@ -44,8 +44,8 @@ class BridgeStandIn:
         self.requests.append({"name": name, **payload})
         if isinstance(self.answer, Exception):
             raise self.answer
-        if self.answer is None:
-            await asyncio.sleep(3600)
+        if self.answer is None:   # the CSMS never answers
+            await asyncio.Event().wait()
         return self.answer
 
 

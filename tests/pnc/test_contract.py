@@ -3,6 +3,7 @@ FAILED reason (never an exception), and the OCPP OCSP request data is complete o
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 
@@ -21,6 +22,9 @@ from secc.pnc.contract import (
 )
 from sim.testing.pki import MO_OCSP_URL, Defect
 from secc.v2g.failures import Failure, SessionFailure
+
+# the test PKI issues certificates valid around the real today
+NOW = dt.datetime.now(dt.timezone.utc)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +45,8 @@ def failure_of(fn, *args, **kwargs) -> Failure:
 def test_valid_chain_parses_and_names_the_emaid(contract, test_pki):
     chain = parsed(contract)
     assert chain.emaid == test_pki.emaid
-    check_contract(chain, test_pki.emaid, mo_roots=[test_pki.mo_root.cert])
-    check_contract(chain, "de-pys-c1234567x")  # hyphens and case do not matter
+    check_contract(chain, test_pki.emaid, now=NOW, mo_roots=[test_pki.mo_root.cert])
+    check_contract(chain, "de-pys-c1234567x", now=NOW)  # hyphens and case do not matter
     assert chain.pem.count("BEGIN CERTIFICATE") == 3
 
 
@@ -70,29 +74,30 @@ def test_truncated_real_certificate_gets_cert_chain_error(contract):
 
 def test_expired_contract_cert_gets_FAILED_CertificateExpired(test_pki):
     expired = test_pki.issue_contract(defect=Defect.EXPIRED)
-    assert failure_of(check_contract, parsed(expired), test_pki.emaid) \
+    assert failure_of(check_contract, parsed(expired), test_pki.emaid, now=NOW) \
         is Failure.CERTIFICATE_EXPIRED
-    assert failure_of(check_contract, parsed(expired), test_pki.emaid,
+    assert failure_of(check_contract, parsed(expired), test_pki.emaid, now=NOW,
                       mo_roots=[test_pki.mo_root.cert]) is Failure.CERTIFICATE_EXPIRED
 
 
 def test_emaid_not_matching_the_certificate_is_rejected(contract):
-    assert failure_of(check_contract, parsed(contract), "DEPYSC9999999X") \
+    assert failure_of(check_contract, parsed(contract), "DEPYSC9999999X", now=NOW) \
         is Failure.CERT_CHAIN_ERROR
 
 
 def test_forged_leaf_and_foreign_root_are_chain_errors(test_pki, contract):
     forged = test_pki.issue_contract(defect=Defect.WRONG_ISSUER)
-    assert failure_of(check_contract, parsed(forged), test_pki.emaid) is Failure.CERT_CHAIN_ERROR
+    assert failure_of(check_contract, parsed(forged), test_pki.emaid,
+                      now=NOW) is Failure.CERT_CHAIN_ERROR
     # an installed root of the same name that did not sign the chain
     impostor = test_pki.make_root("MO Root CA", "pysecc eMSP", "V2G")
-    assert failure_of(check_contract, parsed(contract), test_pki.emaid,
+    assert failure_of(check_contract, parsed(contract), test_pki.emaid, now=NOW,
                       mo_roots=[impostor.cert]) is Failure.CERT_CHAIN_ERROR
 
 
 def test_chain_under_a_root_we_do_not_have_is_left_to_the_csms(test_pki):
     other_root = test_pki.make_root("Other MO Root", "other eMSP", "V2G")
-    check_contract(parsed(test_pki.issue_contract()), test_pki.emaid,
+    check_contract(parsed(test_pki.issue_contract()), test_pki.emaid, now=NOW,
                    mo_roots=[other_root.cert])  # no matching root: not rejected locally
 
 
@@ -148,7 +153,8 @@ def test_vector_contract_chains_get_the_right_failed_code(shared_dir):
         chain = req.contract_signature_cert_chain
         subs = chain.sub_certificates.certificate if chain.sub_certificates else []
         try:
-            check_contract(parse_contract_chain(chain.certificate, subs), req.e_maid)
+            check_contract(parse_contract_chain(chain.certificate, subs), req.e_maid,
+                           now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
         except SessionFailure as failure:
             outcomes[vector_id.split("/")[-1]] = failure.failure
     assert outcomes["sub"] is Failure.CERTIFICATE_EXPIRED

@@ -243,3 +243,63 @@ def test_each_session_gets_its_own_random_challenge(contract):
         until_payment_details(d)
         challenges.add(d.send("PaymentDetailsReq", payment_details(contract))[1].gen_challenge)
     assert len(challenges) == 3
+
+
+# --- [V2G2-684]: the repeats after AuthorizationRes(Ongoing) carry no Id/GenChallenge/Signature
+
+
+def _ongoing(d, contract):
+    until_payment_details(d)
+    _, pd = d.send("PaymentDetailsReq", payment_details(contract))
+    req, sig = signed_authorization(pd.gen_challenge, contract.leaf.key)
+    reply, auth = d.send("AuthorizationReq", req, signature=sig)
+    assert (auth.response_code, auth.evse_processing) == ("OK", "Ongoing")
+    return pd.gen_challenge, reply
+
+
+def test_bare_repeat_while_ongoing_is_accepted_and_the_emsp_asked_once(contract):
+    d = make()
+    _, first = _ongoing(d, contract)
+    asks = [a for a in first.actions if isinstance(a, RequestAuthorization)]
+    for n in range(3):  # the EV polls with bare requests, as Josev and real cars do
+        reply, auth = d.send("AuthorizationReq", M.AuthorizationReqType(), now=0.5 + n)
+        assert (auth.response_code, auth.evse_processing) == ("OK", "Ongoing")
+        asks += [a for a in reply.actions if isinstance(a, RequestAuthorization)]
+    assert len(asks) == 1 and d.session.state == "Authorization"
+    d.session.authorization_decided(AuthorizationDecision(AuthorizationStatus.ACCEPTED))
+    _, auth = d.send("AuthorizationReq", M.AuthorizationReqType(), now=4.0)
+    assert (auth.response_code, auth.evse_processing) == ("OK", "Finished")
+    assert d.session.state == "ChargeParameterDiscovery"
+
+
+def test_bare_first_authorization_in_pnc_gets_FAILED_ChallengeInvalid(contract):
+    d = make()
+    until_payment_details(d)
+    d.send("PaymentDetailsReq", payment_details(contract))
+    reply, auth = d.send("AuthorizationReq", M.AuthorizationReqType())
+    assert auth.response_code == "FAILED_ChallengeInvalid" and reply.close
+    assert not any(isinstance(a, RequestAuthorization) for a in reply.actions)
+    assert d.session.state == TERMINATED
+
+
+def test_repeat_with_a_different_challenge_gets_FAILED_ChallengeInvalid(contract):
+    d = make()
+    challenge, _ = _ongoing(d, contract)
+    other = bytes(b ^ 0x5A for b in challenge)
+    req, sig = signed_authorization(other, contract.leaf.key, id_="auth2")
+    reply, auth = d.send("AuthorizationReq", req, now=0.5, signature=sig)
+    assert auth.response_code == "FAILED_ChallengeInvalid" and reply.close
+    assert d.session.state == TERMINATED
+    # the session is over: a decision arriving now authorizes nothing
+    d.session.authorization_decided(AuthorizationDecision(AuthorizationStatus.ACCEPTED))
+    assert d.session.state == TERMINATED
+
+
+def test_signed_repeat_is_checked_again(contract, test_pki):
+    d = make()
+    challenge, _ = _ongoing(d, contract)
+    req, _ = signed_authorization(challenge, contract.leaf.key)
+    forged = xmldsig.sign([req], test_pki.issue_contract().leaf.key)  # another contract's key
+    _, auth = d.send("AuthorizationReq", req, now=0.5, signature=forged)
+    assert auth.response_code == "FAILED_SignatureError"
+    assert d.session.state == TERMINATED

@@ -5,10 +5,7 @@ Authorize with the eMAID (type eMAID) and the contract's OCSP hash data; the car
 
 from __future__ import annotations
 
-from sim.charger import run_charger_session
-from sim.evcc.battery import Battery
-from sim.evcc.core import EvccConfig, PncContract
-from sim.evcc.runner import EvSessionConfig, sim_board_signals
+from sim.charger import pnc_car, run_charger_session
 
 
 def test_plug_and_charge_over_tls_authorized_by_the_csms_with_emaid_and_ocsp_data(
@@ -16,15 +13,7 @@ def test_plug_and_charge_over_tls_authorized_by_the_csms_with_emaid_and_ocsp_dat
     test_pki.write_secc_files(tmp_path)  # mo_root.pem is there: the SECC checks the chain
     contract = test_pki.issue_contract()
 
-    def car(board, loop):
-        return EvSessionConfig(
-            on_signals=sim_board_signals(board, loop), interface=veth_link.ifnames["ev"],
-            protocol="iso2", mode="dc", tls=True, v2g_root=tmp_path / "v2g_root.pem",
-            contract=PncContract.from_credential(contract),
-            battery=Battery(soc=30, target_soc=80, max_iterations=3),
-            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
-                            seconds_per_iteration=20.0))
-
+    car = pnc_car(veth_link, tmp_path, "iso2", contract)
     run, ev = run_charger_session(veth_link, tmp_path, car, pnc=True)
     authorize, summaries = run.messages.get("Authorize", []), run.summaries
     assert ev.ok, ev.summary()

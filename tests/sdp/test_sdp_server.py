@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import threading
 import time
 
 import pytest
@@ -14,19 +16,20 @@ from sim.testing.netns import inside_netns
 from secc.v2gtp import InterfaceError, PayloadType, encode_message, read_link_local
 from secc.v2gtp.link import wait_for_link_local
 from sim.ev_transport import SDPNoResponse, discover_secc, run_secc_and_ev, wait_for_event
+from sim.testing.waits import wait_for_thread_event, wait_until
 
 pytestmark = pytest.mark.netns
 
 
-def sdp_secc(link, stats: dict, *, delay: float = 0.0, **config):
+def sdp_secc(link, stats: dict, *, start_after: threading.Event | None = None, **config):
     async def secc_main(ready, ev_done):
         address = (await wait_for_link_local(link.ifnames["secc"])).address
-        if delay:  # the EV starts first and must retry
+        if start_after is not None:  # the EV starts first and must retry
             ready.set_result(address)
-            await asyncio.sleep(delay)
+            await wait_for_thread_event(start_after, 10, "the EV's unanswered SDP request")
         server = await start_sdp_server(SDPServerConfig(interface=link.ifnames["secc"],
                                                         **config))
-        if not delay:
+        if start_after is None:
             ready.set_result(address)
         await wait_for_event(ev_done)
         stats.update(answered=server.answered, ignored=server.ignored)
@@ -50,17 +53,22 @@ def test_ev_discovers_the_secc_by_multicast(veth_link):
 
 def test_ev_retries_until_the_secc_is_up(veth_link):
     stats: dict = {}
+    unanswered = threading.Event()   # the SECC starts once the EV's first request went unheard
+    requests: list[int] = []
+
+    def on_request(n: int) -> None:
+        requests.append(n)
+        if n == 2:
+            unanswered.set()
 
     async def ev_main(_):
-        started = time.monotonic()
-        response = await discover_secc(veth_link.ifnames["ev"], Security.TLS, retries=50,
-                                       timeout=0.25)
-        return response, time.monotonic() - started
+        return await discover_secc(veth_link.ifnames["ev"], Security.TLS, retries=50,
+                                   timeout=0.25, on_request=on_request)
 
-    _, (response, took) = run_secc_and_ev(
-        veth_link, sdp_secc(veth_link, stats, delay=0.6, tls_port=50200), ev_main)
+    _, response = run_secc_and_ev(
+        veth_link, sdp_secc(veth_link, stats, start_after=unanswered, tls_port=50200), ev_main)
     assert response.security is Security.TLS and response.port == 50200
-    assert took >= 0.4  # answered only by a retry
+    assert len(requests) >= 2  # answered only by a retry
 
 
 def test_bad_datagrams_are_ignored_and_the_server_keeps_answering(veth_link):
@@ -145,17 +153,18 @@ def test_server_waits_for_duplicate_address_detection(veth_link):
             netns.link("set", index=netns.link_lookup(ifname=name)[0], state="up")
 
     async def main():
-        first = None
-        deadline = time.monotonic() + 1
-        while first is None and time.monotonic() < deadline:  # wait for the address to appear
+        from secc.v2gtp.link import _addresses
+
+        def address_appeared() -> bool:
             try:
-                from secc.v2gtp.link import _addresses
-                if _addresses("dadA"):
-                    first = read_link_local("dadA")
-                    break
+                return bool(_addresses("dadA"))
             except InterfaceError:
-                pass
-            await asyncio.sleep(0.01)
+                return False
+
+        first = None
+        with contextlib.suppress(TimeoutError):   # wait for the address to appear
+            await wait_until(address_appeared, 1.0, "the fe80:: address of dadA")
+            first = read_link_local("dadA")
         started = time.monotonic()
         link = await wait_for_link_local("dadA", timeout=5)
         return first, link, time.monotonic() - started

@@ -13,6 +13,9 @@ from secc.v2gtp import PayloadType
 from tests.din.conftest import REQ_FIELD, ev_status, pv
 
 DIN_NS = "urn:din:70121:2012:MsgDef"
+# the scripted car's request pace (what it does, not a wait for the charger)
+EV_REPEAT_S = 0.02   # repeating a request answered Ongoing, or pre-charge
+EV_LOOP_S = 0.01     # between CurrentDemand requests
 
 
 def sap_request(*offers):
@@ -48,7 +51,7 @@ class ScriptedEv:
             res = await self.request(name, body)
             if getattr(res, "evse_processing", "Finished") == "Finished":
                 return res
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(EV_REPEAT_S)   # the car's Ongoing repeat pace
         raise AssertionError(f"{name} never finished")
 
     async def charge(self, board, call, loops=10):
@@ -76,7 +79,7 @@ class ScriptedEv:
             if abs(res.evse_present_voltage.value * 10 ** res.evse_present_voltage.multiplier
                    - 380) < 20:
                 break
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(EV_REPEAT_S)   # the car's pre-charge request pace
         else:
             raise AssertionError("pre-charge never reached the target")
         await self.request("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True))
@@ -86,7 +89,7 @@ class ScriptedEv:
                 dc_ev_status=ev_status(), ev_target_current=pv(50, "A"),
                 ev_target_voltage=pv(400, "V"), charging_complete=False))
             assert res.response_code == "OK"
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(EV_LOOP_S)   # the car's charge-loop pace
 
     async def stop(self, board, call):
         """PowerDelivery(stop), WeldingDetection, SessionStop; returns SessionStopRes."""

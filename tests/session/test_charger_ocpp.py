@@ -4,11 +4,14 @@ CSMS; every transaction event arrives in order; a remote stop from the CSMS ends
 
 from __future__ import annotations
 
+import re
+
 from sim import session_demo
-from sim.charger import STATION_ID, run_charger_session, wait_until
+from sim.charger import STATION_ID, run_charger_session
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig
 from sim.evcc.runner import EvSessionConfig, sim_board_signals
+from sim.testing.waits import wait_until
 
 
 def test_iso2_session_authorized_by_the_csms_through_the_bridge(veth_link, tmp_path, test_pki):
@@ -19,6 +22,8 @@ def test_iso2_session_authorized_by_the_csms_through_the_bridge(veth_link, tmp_p
     assert result.ok, result.detail
     assert "Authorize" in result.detail
     assert "Started#0(EVDetected) Updated#1(Authorized)" in result.detail
+    # the car ended its session normally: the CSMS hears so, not of an abnormal condition
+    assert re.search(r"Ended#\d+\(ChargingStateChanged\)", result.detail), result.detail
 
 
 def test_remote_stop_from_the_csms_stops_the_car(veth_link, tmp_path, test_pki):

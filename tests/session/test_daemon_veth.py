@@ -12,6 +12,7 @@ from secc.sdp.messages import Security
 from secc.tls.context import iso2_client_context
 from secc.v2gtp import PayloadType
 from sim.ev_transport import connect_to_discovered, discover_secc, run_secc_and_ev, wait_for_event
+from sim.testing.waits import wait_until
 from tests.session.din_script import DIN_NS, ScriptedEv
 
 BOARD = """
@@ -43,10 +44,7 @@ def daemon_runner(link, tls, certs, script):
         holder.update(board=board, loop=asyncio.get_running_loop(), daemon=daemon)
         ready.set_result(True)
         await wait_for_event(ev_done)
-        for _ in range(100):  # let the session finish its bookkeeping
-            if daemon.summaries:
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: daemon.summaries, 10, "the session's summary")
         summaries = list(daemon.summaries)
         closed = board.contactors_closed
         await daemon.stop()
@@ -146,10 +144,7 @@ def test_slac_then_din_session_across_the_plc_link(veth_link, tmp_path, test_pki
         holder.update(board=board, loop=asyncio.get_running_loop())
         ready.set_result(True)
         await wait_for_event(ev_done)
-        for _ in range(100):
-            if daemon.summaries:
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: daemon.summaries, 10, "the session's summary")
         stop_modem.set()
         await modem_task
         result = (list(daemon.summaries), list(daemon.slac_matches), board.pilot_signal)
@@ -189,20 +184,25 @@ def test_no_v2g_session_after_plug_in_ends_in_safe_state(veth_link, tmp_path, te
     config = loads_board_config(text + "[v2g.timers]\ncommunication_setup_timeout = 1\n")
 
     async def secc_side():
+        from hal.board import SafeStateEntered
+
         board = board_from_config(config)
         daemon = SeccDaemon(config, board, veth_link.ifnames["secc"])
         await daemon.start()
+        events = board.subscribe()
+        loop = asyncio.get_running_loop()
+        plugged = loop.time()
         board.ev_set_pilot("B")
-        await asyncio.sleep(0.5)
-        early = board.last_safe_state
-        await asyncio.sleep(1.0)
-        late = board.last_safe_state
+        async with asyncio.timeout(10):
+            while not isinstance(event := await events.get(), SafeStateEntered):
+                pass
+        waited = loop.time() - plugged
         await daemon.stop()
-        return early, late
+        return event.report, waited
 
-    early, late = veth_link.run_coroutine("secc", secc_side).result(30)
-    assert early is None or early.reason is not SafeStateReason.COMMUNICATION_ERROR
-    assert late is not None and late.reason is SafeStateReason.COMMUNICATION_ERROR
+    report, waited = veth_link.run_coroutine("secc", secc_side).result(30)
+    assert report.reason is SafeStateReason.COMMUNICATION_ERROR
+    assert waited >= 1.0   # not before the communication set-up time
 
 
 def test_the_next_session_works_after_a_failed_one(veth_link, tmp_path, test_pki):
@@ -220,10 +220,7 @@ def test_the_next_session_works_after_a_failed_one(veth_link, tmp_path, test_pki
         holder.update(board=board, loop=asyncio.get_running_loop())
         ready.set_result(True)
         await wait_for_event(ev_done)
-        for _ in range(100):
-            if len(daemon.summaries) >= 2:
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: len(daemon.summaries) >= 2, 10, "both sessions' summaries")
         summaries = list(daemon.summaries)
         await daemon.stop()
         return summaries

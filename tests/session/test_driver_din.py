@@ -4,6 +4,7 @@ then a DIN 70121 session to the end; malformed input ends in safe state."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import pytest
@@ -64,16 +65,23 @@ async def test_din_session_end_to_end_over_tcp(board):
     assert kinds[0] == "SessionStarted" and "ChargingStarted" in kinds and "SessionStopped" in kinds
 
 
-async def test_garbage_exi_mid_session_closes_and_goes_safe(board):
-    controller = BoardController(board)
-    settings = SessionSettings(evse_id="00", protocols=("din",))
+@contextlib.asynccontextmanager
+async def din_session_set_up(board, settings=None):
+    """A DIN session through the driver, set up, contactors closed: yields (EV side, the
+    driver's summary future)."""
+    settings = settings or SessionSettings(evse_id="00", protocols=("din",))
     server, ev_conn, done = await loopback_pair(
-        lambda conn: run_v2g_session(conn, settings, controller))
+        lambda conn: run_v2g_session(conn, settings, BoardController(board)))
     async with server:
         ev = ScriptedEv(ev_conn)
         await ev.negotiate((DIN_NS, 1, 1))
         await ev.request("SessionSetupReq", M.SessionSetupReqType(evccid=b"\x02" * 6))
         await board.close_contactors()
+        yield ev_conn, done
+
+
+async def test_garbage_exi_mid_session_closes_and_goes_safe(board):
+    async with din_session_set_up(board) as (ev_conn, done):
         await ev_conn.send(PayloadType.EXI, b"\x80\xff\xff\xff\x00")
         summary = await asyncio.wait_for(done, 5)
     assert "undecodable" in summary.end_reason
@@ -94,15 +102,7 @@ async def test_no_common_protocol_answers_failed_and_ends(board):
 
 
 async def test_ev_reset_mid_session_opens_contactors(board):
-    controller = BoardController(board)
-    settings = SessionSettings(evse_id="00", protocols=("din",))
-    server, ev_conn, done = await loopback_pair(
-        lambda conn: run_v2g_session(conn, settings, controller))
-    async with server:
-        ev = ScriptedEv(ev_conn)
-        await ev.negotiate((DIN_NS, 1, 1))
-        await ev.request("SessionSetupReq", M.SessionSetupReqType(evccid=b"\x02" * 6))
-        await board.close_contactors()
+    async with din_session_set_up(board) as (ev_conn, done):
         ev_conn.abort("test reset")
         summary = await asyncio.wait_for(done, 5)
     assert "connection closed" in summary.end_reason
@@ -133,13 +133,7 @@ async def test_sequence_timeout_closes_the_connection_and_goes_safe(board):
     from secc.v2g.timers import V2GTimerConfig
     settings = SessionSettings(evse_id="00", protocols=("din",),
                                timers=V2GTimerConfig(sequence_timeout=0.3))
-    server, ev_conn, done = await loopback_pair(
-        lambda conn: run_v2g_session(conn, settings, BoardController(board)))
-    async with server:
-        ev = ScriptedEv(ev_conn)
-        await ev.negotiate((DIN_NS, 1, 1))
-        await ev.request("SessionSetupReq", M.SessionSetupReqType(evccid=b"\x02" * 6))
-        await board.close_contactors()
+    async with din_session_set_up(board, settings) as (_, done):
         started = asyncio.get_running_loop().time()
         summary = await asyncio.wait_for(done, 5)  # the EV stays silent
         waited = asyncio.get_running_loop().time() - started

@@ -22,6 +22,7 @@ from secc.slac.driver import SlacDriver
 from secc.slac.evse import LinkEstablished, MatchFailed, MatchSucceeded, SetPwmDuty
 from sim.ev_slac import EvMisbehaviour, run_ev
 from sim.modem import SimModem, run_modem
+from sim.testing.waits import wait_until_sync
 
 pytestmark = pytest.mark.netns
 REPO = Path(__file__).resolve().parents[2]
@@ -241,15 +242,18 @@ def test_cli_capture_records_slac_and_ipv6_only(veth_link, tmp_path):
         assert "capturing" in line, proc.stderr.read()
         ev_mac = veth_link.mac("ev")
         tx = veth_link.socket("ev", socket.AF_PACKET, socket.SOCK_RAW, 0)
+        slac = m.encode(m.slac_parm_req(m.BROADCAST_MAC, ev_mac, bytes(8)))
+        sdp = b"\x01\xfe\x90\x00\x00\x00\x00\x02\x10\x00"
         with tx:
             tx.bind((veth_link.ifnames["ev"], 0))
             tx.send(m.BROADCAST_MAC + ev_mac + b"\x08\x06" + bytes(46))  # ARP-typed: skipped
-            tx.send(m.encode(m.slac_parm_req(m.BROADCAST_MAC, ev_mac, bytes(8))))
+            tx.send(slac)
         udp = veth_link.socket("ev", socket.AF_INET6, socket.SOCK_DGRAM)
         with udp:
-            udp.sendto(b"\x01\xfe\x90\x00\x00\x00\x00\x02\x10\x00",
-                       ("ff02::1", 15118, 0, veth_link.ifindex("ev")))
-        time.sleep(0.5)
+            udp.sendto(sdp, ("ff02::1", 15118, 0, veth_link.ifindex("ev")))
+        # the capture writes each packet at once (sync): wait until both are in the file
+        wait_until_sync(lambda: out.exists() and slac[14:] in out.read_bytes()
+                        and sdp in out.read_bytes(), 10, "both packets in the capture")
         proc.terminate()  # SIGTERM ends the capture cleanly
         out_text, _ = proc.communicate(timeout=20)
     finally:

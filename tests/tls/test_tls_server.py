@@ -20,19 +20,15 @@ from secc.tls import (
     iso20_server_context,
 )
 from secc.v2gtp import ConnectionClosed, PayloadType, V2GTPServerConfig, start_v2gtp_server
-from sim.ev_transport import connect_v2gtp, run_secc_and_ev, wait_for_event
+from sim.ev_transport import connect_v2gtp, run_secc_and_ev, v2gtp_server_side, wait_for_event
 
 
 @pytest.fixture
 def cert_dir(tmp_path, test_pki):
     files = test_pki.write_secc_files(tmp_path / "certs")
-    vehicle = tmp_path / "vehicle"
-    vehicle.mkdir()
-    (vehicle / "chain.pem").write_bytes(test_pki.vehicle_leaf.cert_pem + test_pki.oem_sub.cert_pem)
-    (vehicle / "key.pem").write_bytes(test_pki.vehicle_leaf.key_pem)
+    vehicle = test_pki.write_vehicle_files(tmp_path / "vehicle")
     return {"certs": CertificateDirectory(tmp_path / "certs"), "v2g_root": files["v2g_root"],
-            "vehicle_chain": vehicle / "chain.pem", "vehicle_key": vehicle / "key.pem",
-            "tmp": tmp_path}
+            "vehicle_chain": vehicle["chain"], "vehicle_key": vehicle["key"], "tmp": tmp_path}
 
 
 class Capture(logging.Handler):
@@ -70,15 +66,12 @@ def tls_echo_server(link, ctx, results: dict):
         async for message in connection:
             await connection.send(message.payload_type, message.payload)
 
+    serve = v2gtp_server_side(link.ifnames["secc"], handler, ssl_context=ctx,
+                              handshake_timeout=3)
+
     async def secc_main(ready, ev_done):
-        server = await start_v2gtp_server(
-            V2GTPServerConfig(interface=link.ifnames["secc"], ssl_context=ctx,
-                              handshake_timeout=3), handler)
-        ready.set_result((server.link.address, server.port))
-        await wait_for_event(ev_done)
-        await asyncio.sleep(0.05)
+        server = await serve(ready, ev_done)
         results["handshake_failures"] = list(server.handshake_failures)
-        await server.close()
 
     return secc_main
 

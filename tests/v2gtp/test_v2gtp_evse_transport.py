@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import threading
 
 import pytest
 
@@ -17,6 +17,7 @@ from sim.ev_transport import (
     run_secc_and_ev,
     wait_for_event,
 )
+from sim.testing.waits import wait_for_thread_event
 
 pytestmark = pytest.mark.netns
 
@@ -26,11 +27,16 @@ def test_ev_discovers_tls_connects_and_tcp_is_refused_meanwhile(veth_link, test_
     server_ctx = iso2_server_context(CertificateDirectory(tmp_path))
     client_ctx = iso2_client_context(files["v2g_root"])
     seen: dict = {}
+    tls_session_over = threading.Event()
 
     async def handler(connection):
         seen.setdefault("tls", []).append(connection.tls_version)
-        async for message in connection:
-            await connection.send(message.payload_type, message.payload)
+        try:
+            async for message in connection:
+                await connection.send(message.payload_type, message.payload)
+        finally:
+            if connection.tls_version is not None:
+                tls_session_over.set()
 
     async def secc_main(ready, ev_done):
         transport = await start_evse_transport(
@@ -52,7 +58,7 @@ def test_ev_discovers_tls_connects_and_tcp_is_refused_meanwhile(veth_link, test_
             await plain.send(PayloadType.EXI, b"over tcp")
             await plain.receive(timeout=2)
         await conn.close()
-        await asyncio.sleep(0.1)
+        await wait_for_thread_event(tls_session_over, 10, "the SECC to end the TLS session")
         plain = await connect_v2gtp(veth_link.ifnames["ev"], response.address, ports[0])
         await plain.send(PayloadType.EXI, b"over tcp later")
         later = (await plain.receive(timeout=3)).payload

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -18,28 +19,51 @@ from secc.v2gtp import (
     encode_message,
     start_v2gtp_server,
 )
-from sim.ev_transport import connect_v2gtp, reset_connection, run_secc_and_ev, wait_for_event
+from sim.ev_transport import (
+    connect_v2gtp,
+    reset_connection,
+    run_secc_and_ev,
+    v2gtp_server_side,
+    wait_for_event,
+)
+from sim.testing.waits import wait_for_thread_event, wait_until
 
 pytestmark = pytest.mark.netns
 
 
-def echo_server(link, results: dict, **config_kwargs):
-    """SECC side: echo every message back; record how each connection ended."""
+def echo_server(link, results: dict, *, connections: int = 1,
+                on_bytes: threading.Event | None = None, **config_kwargs):
+    """SECC side: echo every message back; record how each connection ended. After the EV is
+    done it waits until ``connections`` handlers have recorded their close. ``on_bytes`` is
+    set once part of a message has arrived."""
+    all_closed = asyncio.Event()
+
+    async def watch_partial(connection):
+        await wait_until(lambda: connection.buffered_bytes > 0 or connection.closed, 10,
+                         "part of a message")
+        on_bytes.set()
 
     async def handler(connection):
+        watcher = asyncio.create_task(watch_partial(connection)) if on_bytes else None
         try:
             async for message in connection:
                 await connection.send(message.payload_type, message.payload)
         finally:
+            if watcher is not None:
+                watcher.cancel()
             results.setdefault("closes", []).append(connection.close_reason)
             results.setdefault("discarded", []).append(connection.discarded)
+            if len(results["closes"]) >= connections:
+                all_closed.set()
 
     async def secc_main(ready, ev_done):
+        if connections == 0:
+            all_closed.set()
         config = V2GTPServerConfig(interface=link.ifnames["secc"], **config_kwargs)
         server = await start_v2gtp_server(config, handler)
         ready.set_result((server.link.address, server.port))
         await wait_for_event(ev_done)
-        await asyncio.sleep(0.05)  # let the handler record the close
+        await asyncio.wait_for(all_closed.wait(), 10)   # every handler recorded its close
         results["refused"] = server.refused
         await server.close()
         return server.port
@@ -74,7 +98,8 @@ def test_server_binds_the_secc_link_local_address_only(veth_link):
         address, port = info
         return address
 
-    _, address = run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    _, address = run_secc_and_ev(veth_link, echo_server(veth_link, results, connections=0),
+                                 ev_main)
     assert address == veth_link.link_local("secc")
 
 
@@ -160,7 +185,7 @@ def test_slow_loris_header_dribble_times_out(veth_link):
                 await conn.send_raw(data[i:i + 1])
             except OSError:
                 return "reset"
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)   # the dribble itself (the stimulus), not a wait
         with pytest.raises(ConnectionClosed):
             await conn.receive(timeout=2)
         return "closed"
@@ -175,12 +200,12 @@ def test_tcp_reset_mid_message_ends_the_connection_with_truncated_message(veth_l
     async def ev_main(info):
         conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
         await conn.send_raw(encode_message(PayloadType.EXI, b"y" * 500)[:200])
-        await asyncio.sleep(0.1)
+        await wait_for_thread_event(partial_seen, 10, "the SECC to read the partial message")
         reset_connection(conn)
-        await asyncio.sleep(0.2)
         return True
 
-    run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    partial_seen = threading.Event()
+    run_secc_and_ev(veth_link, echo_server(veth_link, results, on_bytes=partial_seen), ev_main)
     assert isinstance(results["closes"][0], TruncatedMessage)
 
 
@@ -221,7 +246,8 @@ def test_replace_policy_hands_the_evse_to_the_new_connection(veth_link):
         return reply
 
     _, reply = run_secc_and_ev(
-        veth_link, echo_server(veth_link, results, busy_policy=BusyPolicy.REPLACE_OLD), ev_main)
+        veth_link, echo_server(veth_link, results, connections=2,
+                               busy_policy=BusyPolicy.REPLACE_OLD), ev_main)
     assert reply == b"two"
     assert results["refused"] == 0
 
@@ -230,28 +256,32 @@ def test_receive_timeout_leaves_the_connection_open_for_the_session_to_decide(ve
     from secc.v2gtp import ReceiveTimeout
 
     results: dict = {}
+    timed_out = threading.Event()
+    done = asyncio.Event()
 
     async def handler(connection):
         with pytest.raises(ReceiveTimeout):
             await connection.receive(timeout=0.2)
         results["timed_out"] = True
+        timed_out.set()
         message = await connection.receive(timeout=2)
         await connection.send(message.payload_type, message.payload)
         with pytest.raises(ConnectionClosed):  # peer closes: the stream ends cleanly
             await connection.receive(timeout=2)
         results["close_reason"] = connection.close_reason
+        done.set()
 
     async def secc_main(ready, ev_done):
         server = await start_v2gtp_server(
             V2GTPServerConfig(interface=veth_link.ifnames["secc"]), handler)
         ready.set_result((server.link.address, server.port))
         await wait_for_event(ev_done)
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(done.wait(), 10)
         await server.close()
 
     async def ev_main(info):
         conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
-        await asyncio.sleep(0.4)
+        await wait_for_thread_event(timed_out, 10, "the SECC's receive timeout")
         await conn.send(PayloadType.EXI, b"late")
         reply = await conn.receive(timeout=2)
         await conn.close()
@@ -264,23 +294,20 @@ def test_receive_timeout_leaves_the_connection_open_for_the_session_to_decide(ve
 
 def test_restricted_payload_types_discard_the_others(veth_link):
     results: dict = {}
+    restricted = threading.Event()
 
     async def handler(connection):
         connection.restrict_payload_types({PayloadType.EXI})
+        restricted.set()
         message = await connection.receive(timeout=2)
         await connection.send(message.payload_type, message.payload)
         results["discarded"] = connection.discarded
 
-    async def secc_main(ready, ev_done):
-        server = await start_v2gtp_server(
-            V2GTPServerConfig(interface=veth_link.ifnames["secc"]), handler)
-        ready.set_result((server.link.address, server.port))
-        await wait_for_event(ev_done)
-        await server.close()
+    secc_main = v2gtp_server_side(veth_link.ifnames["secc"], handler)
 
     async def ev_main(info):
         conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
-        await asyncio.sleep(0.1)  # let the handler restrict first
+        await wait_for_thread_event(restricted, 10, "the handler to restrict first")
         await conn.send(PayloadType.ISO20_DC, b"-20 on a DIN session")
         await conn.send(PayloadType.EXI, b"din")
         reply = await conn.receive(timeout=2)
@@ -312,12 +339,7 @@ def test_handler_crash_is_logged_and_the_server_keeps_serving(veth_link):
         message = await connection.receive(timeout=2)
         await connection.send(message.payload_type, message.payload)
 
-    async def secc_main(ready, ev_done):
-        server = await start_v2gtp_server(
-            V2GTPServerConfig(interface=veth_link.ifnames["secc"]), handler)
-        ready.set_result((server.link.address, server.port))
-        await wait_for_event(ev_done)
-        await server.close()
+    secc_main = v2gtp_server_side(veth_link.ifnames["secc"], handler)
 
     async def ev_main(info):
         first = await connect_v2gtp(veth_link.ifnames["ev"], *info)

@@ -1,10 +1,11 @@
 """Sessions paused with SessionStopReq(Pause), kept so the car can resume them later.
 
--20 lets a car pause (SessionStopReq ChargingSession=Pause), drop the connection, and come
-back with a new SessionSetupReq carrying the old SessionID: the SECC answers
-OK_OldSessionJoined and keeps what was agreed (the car's identity, its authorization). The
-store is shared by the cores of one connector (``Iso20Adapter`` owns one) and is sans-I/O:
-expiry uses the ``now`` passed in.
+ISO 15118-2 and -20 let a car pause (SessionStopReq ChargingSession=Pause), drop the
+connection, and come back with a new SessionSetupReq carrying the old SessionID: the SECC
+answers OK_OldSessionJoined and keeps what was agreed (the car's identity, its authorization;
+-20 also the service and parameter set). One store per EVSE, made by the daemon and handed
+to every core (``paused_sessions=``) of both protocols; bounded (``capacity``) and expiring
+(``lifetime``), sans-I/O: expiry uses the ``now`` passed in.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from secc.authorization import AuthorizationDecision
 @dataclass(frozen=True)
 class PausedSession:
     session_id: bytes
-    evccid: str
+    evccid: str | bytes      # -20: string, ISO-2: hexBinary
     paused_at: float
     authorization: AuthorizationDecision | None = None
     selected_service: int | None = None
