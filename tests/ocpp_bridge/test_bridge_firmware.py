@@ -177,13 +177,15 @@ async def test_version_that_never_gets_ready_is_rolled_back(tmp_path, bus_broker
                             update_request(files, data, maker[1], request_id=3))
             await wait_until(lambda: "InstallRebooting" in firmware_statuses(csms, 3), 10,
                              "switch")
+            await wait_until(lambda: marker.exists(), 10, "restart command")
         # after the restart the SECCs never come online: not READY
         async with station(tmp_path, bus_broker, csms, files, maker, seccs=False) as (
                 bridge, marker):
             await wait_until(lambda: "InstallationFailed" in firmware_statuses(csms, 3), 10,
                              "rollback")
             assert bridge.firmware.store.current_version() is None     # back to the original
-            assert marker.read_text().count("restart") == 2            # switch + rollback
+            await wait_until(lambda: marker.read_text().count("restart") == 2, 10,
+                             "restart after the rollback")            # switch + rollback
     assert firmware_statuses(csms, 3)[-2:] == ["InstallRebooting", "InstallationFailed"]
 
 
