@@ -219,18 +219,19 @@ class Bridge:
                 backoff = csms.retry_initial
             except ssl.SSLError as exc:
                 text = tls.explain_failure(exc, ctx, url, trace) if ctx else str(exc)
+                await self.publish_error(None, "TlsHandshakeFailed", text)
                 if isinstance(exc, ssl.SSLCertVerificationError) and \
                         self.security.due("InvalidCsmsCertificate"):
                     self.enqueue_security_event("InvalidCsmsCertificate", text)
-                await self.publish_error(None, "TlsHandshakeFailed", text)
             except InvalidStatus as exc:
                 status = exc.response.status_code
-                if status == 401 and self.security.due("FailedToAuthenticateAtCsms"):
-                    self.enqueue_security_event("FailedToAuthenticateAtCsms",
-                                                f"HTTP 401 from {url}")
+                if status == 401:
                     log.error("CSMS refused our credentials (HTTP 401): check csms.password / "
                               "SecurityCtrlr.BasicAuthPassword and the station id",
                               extra={"url": url, "station": csms.station_id})
+                    if self.security.due("FailedToAuthenticateAtCsms"):
+                        self.enqueue_security_event("FailedToAuthenticateAtCsms",
+                                                    f"HTTP 401 from {url}")
                 else:
                     log.error("CSMS refused the websocket upgrade",
                               extra={"url": url, "http_status": status})

@@ -129,3 +129,16 @@ async def test_new_get_log_cancels_the_running_upload(tmp_path, bus_broker, csms
             await wait_until(lambda: "Uploaded" in statuses(csms, 21), 10, "second upload")
     assert second["status"] == "AcceptedCanceled"
     assert statuses(csms, 20) == ["Uploading"]
+
+
+async def test_failed_login_is_a_security_event_raised_once(tmp_path, bus_broker, csms):
+    config = bridge_config(tmp_path, bus_broker, csms, password="not-the-password")
+    async with running_bridge(config) as bridge:
+        await wait_until(lambda: sum(e[0] == "refused" for e in csms.events) >= 3, 10,
+                         "three refused attempts")
+        await wait_until(lambda: any("FailedToAuthenticateAtCsms" in x for x in log_lines(
+            bridge.security.paths["SecurityLog"], None, None)), 5, "security log line")
+        lines = log_lines(bridge.security.paths["SecurityLog"], None, None)
+        queued = bridge.queue.pending()
+    assert sum("FailedToAuthenticateAtCsms" in x for x in lines) == 1   # not once per retry
+    assert queued >= 2          # StartupOfTheDevice + the failed login, for when it gets in
