@@ -20,9 +20,6 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from lxml import etree
-
-from . import _convert
 from ._runtime import ExiDecodeError, ExiEncodeError, ExiError, Reader, Writer
 
 #: schema name (as used by the CLI and ``decode``) -> generated module name
@@ -158,11 +155,14 @@ def encode(message: Any, element: str | None = None) -> bytes:
     return _encode_with(_tables[cls], idx, message, fragment=False)
 
 
-def _fragment_table(mod: ModuleType, cls: type | None, xmldsig: bool | None) -> tuple:
+def _fragment_table(mod: ModuleType, cls: type | None, xmldsig: bool | None) -> tuple | None:
     if xmldsig is None:  # ISO 15118-2 (Annex J) and -20 sign SignedInfo as an EXI fragment
         # of the xmldsig schema's own grammar, not of the message schema's
         xmldsig = cls is not None and cls.__name__ == "SignedInfoType"
-    return mod.XMLDSIG_FRAGMENT_ELEMENTS if xmldsig else mod.FRAGMENT_ELEMENTS
+    if xmldsig:
+        return mod.XMLDSIG_FRAGMENT_ELEMENTS
+    # the shared -20 module's own declarations are no namespace's fragment grammar
+    return None if mod.__name__.endswith(".iso20_types") else mod.FRAGMENT_ELEMENTS
 
 
 class _RelaxedFragment:
@@ -216,7 +216,7 @@ def _relaxed(mod: ModuleType, cls: type | None) -> bool:
 
 
 def encode_fragment(message: Any, element: str | None = None,
-                    xmldsig: bool | None = None) -> bytes:
+                    xmldsig: bool | None = None, schema: str | None = None) -> bytes:
     """EXI *element fragment* of ``message`` for XMLDSig digests (ISO 15118-2 §7.9.2.4.2).
 
     Uses the schema-informed fragment grammar (all element declarations, global and local,
@@ -227,9 +227,17 @@ def encode_fragment(message: Any, element: str | None = None,
     over SignedInfo encoded with the xmldsig grammar, as libcbv2g's ``*_xmldsigFragment`` and
     Josev's codec do), while signed body elements use the message schema's grammar
     (``docs/pnc.md``). ``xmldsig=False`` forces the message schema's fragment grammar.
+    The ISO-20 CommonTypes and xmldsig classes are shared by every -20 schema
+    (``generated.iso20_types``): for their fragment in a namespace's full grammar
+    (``xmldsig=False``) name the namespace with ``schema`` (e.g. ``"iso20"``).
     """
-    mod = _module_of(message)
+    mod = schema_module(schema) if schema is not None else _module_of(message)
+    if type(message) not in mod.FIELDS:
+        raise ExiEncodeError(f"{type(message).__name__} is not a class of schema {schema}")
     table = _fragment_table(mod, type(message), xmldsig)
+    if table is None:
+        raise ExiEncodeError(f"{type(message).__name__} is shared by every ISO 15118-20 "
+                             "schema: pass schema= for its fragment in a namespace's grammar")
     idx = _element_index(mod, table, type(message), element)
     if _relaxed(mod, type(message)):
         if message.id is None or message.value is None:
@@ -291,6 +299,8 @@ def body_element(message: Any) -> tuple[str, Any] | None:
 
 def to_dict(message: Any) -> dict:
     """JSON-able dict: base64Binary as base64 text, hexBinary as upper-case hex."""
+    from . import _convert  # XML/JSON conversion (and lxml) is for tools, not the charger
+
     return _convert.to_dict(_module_of(message), message)
 
 
@@ -302,6 +312,8 @@ def from_dict(schema: str, data: dict, element: str | None = None) -> Any:
     """
     mod = schema_module(schema)
     cls = _root_class(mod, schema, element)
+    from . import _convert
+
     return _convert.from_dict(mod, cls, data)
 
 
@@ -319,6 +331,10 @@ def _root_class(mod: ModuleType, schema: str, element: str | None) -> type:
 
 def to_xml(message: Any, element: str | None = None) -> str:
     """The message as an XML document (namespace prefixes as in the test vectors)."""
+    from lxml import etree
+
+    from . import _convert
+
     mod = _module_of(message)
     idx = _element_index(mod, mod.GLOBAL_ELEMENTS, type(message), element)
     uri, local = mod.GLOBAL_ELEMENTS[idx][:2]
@@ -327,6 +343,10 @@ def to_xml(message: Any, element: str | None = None) -> str:
 
 def from_xml(schema: str, xml: str | bytes) -> Any:
     """Parse an XML document of ``schema`` into message classes (the root picks the class)."""
+    from lxml import etree
+
+    from . import _convert
+
     mod = schema_module(schema)
     try:
         root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)

@@ -361,3 +361,16 @@ def _with(obj, selected):
     if selected is not None:
         setattr(obj, selected[0], selected[1])
     return obj
+
+
+class _NoList:
+    """Default of a repeated field in a generated ``__init__``: a fresh list per object
+    (what ``field(default_factory=list)`` does), while an explicit ``None`` stays ``None``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<no list given>"
+
+
+_NO_LIST = _NoList()

@@ -25,13 +25,44 @@ def main(argv: list[str] | None = None) -> int:
     from ocpp_bridge.app import Bridge
 
     async def run() -> None:
-        await Bridge(config).run()
+        bridge = Bridge(config)
+        notify = asyncio.ensure_future(_systemd(bridge))
+        try:
+            await bridge.run()
+        finally:
+            notify.cancel()
 
     try:
         asyncio.run(run())
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+async def _systemd(bridge) -> None:
+    """READY=1 once the bridge serves the bus (the CSMS may be down: it queues), then the
+    watchdog pings and the status line (secc.common.sdnotify)."""
+    from secc.common.sdnotify import SystemdNotifier, watchdog_loop
+
+    notifier = SystemdNotifier()
+    if not notifier.enabled:
+        await asyncio.Event().wait()
+    await bridge.bus.wait_connected()
+    notifier.ready(bridge_status(bridge))
+    await watchdog_loop(notifier, lambda: bridge_status(bridge))
+
+
+def bridge_status(bridge) -> str:
+    """``systemctl status`` line: bus, CSMS link, security profile, queue."""
+    bus = "bus connected" if bridge.bus.connected else "bus DOWN"
+    profile = bridge.config.csms.security_profile
+    if bridge.online:
+        csms = f"CSMS connected (security profile {profile})"
+    elif bridge.cp is not None:
+        csms = f"CSMS registration {bridge.registration or 'pending'}"
+    else:
+        csms = "CSMS offline"
+    return f"{bus}, {csms}, {bridge.queue.pending()} queued"
 
 
 if __name__ == "__main__":

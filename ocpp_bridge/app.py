@@ -72,6 +72,9 @@ class Bridge:
         self.booted = False
         self.connector_status: dict[int, str] = {}
         self.csms_connections = 0
+        # field diagnostics published so far, latest per (code, capability): kept in the
+        # retained csms_connection state so `secc doctor` sees them after the fact
+        self.problems: dict[tuple[str, str], dict[str, Any]] = {}
         self._queue_wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._ws_opened = False
@@ -135,6 +138,8 @@ class Bridge:
         payload = {"connected": self.cp is not None, "registration": self.registration,
                    "security_profile": self.config.csms.security_profile,
                    "queued_messages": self.queue.pending(), "timestamp": utc_now()}
+        if self.problems:
+            payload["problems"] = list(self.problems.values())[-32:]
         with contextlib.suppress(BusUnavailable):
             await self.bus.publish(contract.BY_NAME["csms_connection"].topic,
                                    contract.encode("csms_connection", payload), retain=True)
@@ -148,6 +153,11 @@ class Bridge:
         if session_id:
             payload["session_id"] = session_id
         data = contract.encode("bridge_error", payload)
+        key = (code, capability or "")
+        self.problems.pop(key, None)
+        self.problems[key] = {k: payload[k] for k in ("code", "message", "capability",
+                                                       "timestamp") if k in payload}
+        await self.publish_csms_state()
         targets = [evse_id] if evse_id is not None else list(self.config.station.evse_ids)
         for target in targets:
             with contextlib.suppress(BusUnavailable):

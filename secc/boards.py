@@ -30,6 +30,20 @@ def limits_from_config(config: BoardConfig) -> SafetyLimits:
         max_temperature_c=b.max_temperature_c)
 
 
+def serial_link(config: BoardConfig) -> dict:
+    """SerialBoard's link arguments (port, baud, timing) from ``[serial]``."""
+    from hal.mcu_protocol import LinkTiming
+
+    serial = config.serial
+    assert serial.port is not None          # the config loader requires it where needed
+    timing = LinkTiming(heartbeat_s=serial.heartbeat_ms / 1000,
+                        link_timeout_s=serial.link_timeout_ms / 1000,
+                        mcu_timeout_s=3 * serial.heartbeat_ms / 1000,
+                        ack_timeout_s=serial.ack_timeout_ms / 1000,
+                        max_retries=serial.max_retries)
+    return {"port": serial.port, "baud": serial.baud, "timing": timing}
+
+
 def board_from_config(config: BoardConfig, *, realtime: bool = True) -> BaseBoard:
     """A not-yet-started board; ``await board.start()`` (serial: then ``wait_connected()``).
 
@@ -45,16 +59,21 @@ def board_from_config(config: BoardConfig, *, realtime: bool = True) -> BaseBoar
         return SimBoard(plant=SimPlant(ac=config.board.output == "ac"), realtime=realtime,
                         **common)
     if kind == "serial":
-        from hal.mcu_protocol import LinkTiming
         from hal.serial_board import SerialBoard
 
-        serial = config.serial
-        assert serial.port is not None          # the config loader requires it for "serial"
-        timing = LinkTiming(heartbeat_s=serial.heartbeat_ms / 1000,
-                            link_timeout_s=serial.link_timeout_ms / 1000,
-                            mcu_timeout_s=3 * serial.heartbeat_ms / 1000,
-                            ack_timeout_s=serial.ack_timeout_ms / 1000,
-                            max_retries=serial.max_retries)
-        return SerialBoard(serial.port, baud=serial.baud, timing=timing, **common)
-    raise BoardError(f'board kind "{kind}" is not implemented in this build (use "sim" or '
-                     '"serial")')
+        return SerialBoard(**serial_link(config), **common)
+    if kind == "gpio":
+        from hal.gpio_board import GpioBoardSpec
+
+        g = config.gpio
+        assert g.contactor is not None          # the config loader requires it for "gpio"
+        return GpioBoardSpec(
+            chip=g.chip, contactor=g.contactor, pwm=g.pwm, cp_adc=g.cp_adc,
+            cp_adc_scale=g.cp_adc_scale, cp_adc_offset=g.cp_adc_offset,
+            contactor_feedback=g.contactor_feedback, lock=g.lock, lock_feedback=g.lock_feedback,
+            relays=g.relays, emergency_stop=g.emergency_stop, active_low=g.active_low,
+            pilot=g.pilot, pp_adc=g.pp_adc, pp_adc_scale=g.pp_adc_scale,
+            pp_pullup_ohm=g.pp_pullup_ohm, pp_reference_v=g.pp_reference_v,
+        ).build(serial=serial_link(config) if g.pilot == "mcu" else None, **common)
+    raise BoardError(f'board kind "{kind}" is not implemented in this build (use "sim", '
+                     '"serial" or "gpio")')

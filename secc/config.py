@@ -306,6 +306,46 @@ class SerialSection:
                                       f"({2 * self.heartbeat_ms}), got {self.link_timeout_ms}")
 
 
+_LINE = (0, 511)
+
+
+@dataclass(frozen=True)
+class GpioSection:
+    """``[gpio]``: lines and pilot channels of a ``kind = "gpio"`` board (hal/gpio_board.py);
+    required when kind = "gpio". Line numbers are offsets on ``chip`` (``gpioinfo``)."""
+
+    chip: str = setting("/dev/gpiochip0", pattern=r"/dev/gpiochip\d+",
+                        expect='a gpiochip device like "/dev/gpiochip0"')
+    contactor: int | None = setting(None, range=_LINE)
+    contactor_feedback: int | None = setting(None, range=_LINE)
+    lock: int | None = setting(None, range=_LINE)
+    lock_feedback: int | None = setting(None, range=_LINE)
+    relays: tuple[int, ...] = setting((), unique=True)
+    emergency_stop: int | None = setting(None, range=_LINE)
+    active_low: tuple[int, ...] = setting((), unique=True)
+    # "adc": CP by the PWM channel and the ADC below; "mcu": CP/PP, e-stop, meter and
+    # isolation from the serial MCU of [serial] (only the actuators are on GPIO)
+    pilot: Literal["adc", "mcu"] = "adc"
+    pwm: str = setting("/sys/class/pwm/pwmchip0/pwm0", pattern=r"/sys/\S+",
+                       expect='a sysfs PWM channel like "/sys/class/pwm/pwmchip0/pwm0"')
+    cp_adc: str = setting("/sys/bus/iio/devices/iio:device0/in_voltage0_raw",
+                          pattern=r"/sys/\S+", expect="an IIO in_voltageN_raw file")
+    cp_adc_scale: float = setting(0.01, range=(1e-6, 1.0), unit="V per count")
+    cp_adc_offset: float = setting(0.0, range=(-20, 20), unit="V")
+    # PP (Type 2 socket): the cable's coding resistor through an ADC; caps the PWM current
+    pp_adc: str | None = setting(None, pattern=r"/sys/\S+", expect="an IIO in_voltageN_raw file")
+    pp_adc_scale: float = setting(0.001, range=(1e-6, 1.0), unit="V per count")
+    pp_pullup_ohm: float = setting(330.0, range=(10, 100_000), unit="ohm")
+    pp_reference_v: float = setting(3.3, range=(0.5, 24), unit="V")
+
+    def cross_check(self) -> Iterable[tuple[str, str]]:
+        used = [v for v in (self.contactor, self.contactor_feedback, self.lock,
+                            self.lock_feedback, self.emergency_stop) if v is not None]
+        used += list(self.relays)
+        if len(set(used)) != len(used):
+            yield "contactor", f"expected each line used once, got {sorted(used)}"
+
+
 @dataclass(frozen=True)
 class PilotSection:
     """``[pilot]``: IEC 61851-1 control pilot."""
@@ -389,6 +429,7 @@ class BoardConfig:
 
     board: BoardSection
     serial: SerialSection = field(default_factory=SerialSection)
+    gpio: GpioSection = field(default_factory=GpioSection)
     pilot: PilotSection = field(default_factory=PilotSection)
     plc: PlcSection = field(default_factory=PlcSection)
     slac: SlacConfig = field(default_factory=SlacConfig)
@@ -469,6 +510,18 @@ def parse_board_config(document: dict[str, Any], source: str = "<string>") -> Bo
             issues.append(ConfigIssue(source, "[serial].port",
                                       'expected a device path when [board].kind = "serial", '
                                       "missing"))
+        if built["board"].kind == "gpio":
+            if built["gpio"].contactor is None:
+                issues.append(ConfigIssue(source, "[gpio].contactor", 'expected the line of the '
+                                          'contactor output when [board].kind = "gpio", '
+                                          "missing"))
+            if built["gpio"].pilot == "mcu" and built["serial"].port is None:
+                issues.append(ConfigIssue(source, "[serial].port", 'expected the MCU\'s device '
+                                          'path when [gpio].pilot = "mcu", missing'))
+            if built["board"].output != "ac":
+                issues.append(ConfigIssue(source, "[board].output", 'expected "ac" when '
+                                          '[board].kind = "gpio" (no DC power module on GPIO '
+                                          'lines), got "dc"'))
     if issues:
         raise ConfigError(issues)
     return BoardConfig(**built, source=source)

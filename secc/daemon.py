@@ -14,17 +14,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, SafeStateReason
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
-from secc.config import BoardConfig
 from secc.common.logs import layer_logger
+from secc.common.looplag import monitor as loop_lag
+from secc.config import BoardConfig
+from secc.contract.reasons import EndReason
 from secc.pnc.contract import load_mo_roots
 from secc.session import SessionSettings, SessionSummary, run_v2g_session
 from secc.session.controller import BoardController
+from secc.session.warmup import WarmUpReport, late_imports, warm_up
 from secc.v2g.evse import EvseLimits, PublishEvent
 from secc.v2g.paused import PausedSessions
 from secc.v2g.quirks import validate as validate_quirks
@@ -34,6 +39,10 @@ from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_trans
 log = layer_logger("v2g")
 
 AC_MODES = ("AC_three_phase_core", "AC_single_phase_core")
+# Why a session ends when the daemon is stopped (SIGTERM, `systemctl stop`): a local command
+# at the charger, so OCPP triggerReason StopAuthorized / stoppedReason Local
+# (ocpp_bridge/stop_reasons.py); docs/field-operation.md says why.
+SHUTDOWN_END_REASON = EndReason.LOCAL_STOP
 
 # session event of the cores -> (bus session_event name, extra detail); others stay local
 BUS_SESSION_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -109,6 +118,11 @@ class SeccDaemon:
     summaries: list[SessionSummary] = field(default_factory=list)
     # extra session-event listeners (sync, on the daemon's loop), e.g. the demo's vehicle plant
     event_listeners: list[Any] = field(default_factory=list)
+    # called once, on the loop, when the daemon is READY (after "SECC ready" is logged):
+    # everything a session needs is loaded and warmed, the V2G servers accept. Sync or async.
+    # ``ready`` (an asyncio.Event) is set at the same point.
+    ready_callbacks: list[Callable[[SeccDaemon], Any]] = field(default_factory=list)
+    notifier: Any = None                  # secc.common.sdnotify.SystemdNotifier under systemd
 
     def __post_init__(self) -> None:
         self.paused = PausedSessions()
@@ -121,10 +135,18 @@ class SeccDaemon:
         self._tasks: list[asyncio.Task] = []
         self.slac_matches: list[Any] = []
         self.ready = asyncio.Event()
+        self.ready_seconds: float | None = None   # start() called -> READY
+        self.warm_up_report: WarmUpReport | None = None
+        # session events go to the bus and the outbox from their own task, in order: a
+        # session's next response never waits for an MQTT publish or an outbox commit
+        self._bus_events: asyncio.Queue[PublishEvent] = asyncio.Queue()
         self._session_id = ""
         self._comm_setup: asyncio.Task | None = None
         self.reporter = None
         self.smart_charging = None
+        self.shutting_down = False
+        self._session_done = asyncio.Event()
+        self._session_done.set()
         if self.bus is not None:
             from secc.bus.smart_charging import SmartChargingLink
             from secc.bus.transactions import TransactionReporter
@@ -136,15 +158,35 @@ class SeccDaemon:
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:
+        if self.shutting_down and event.kind == "SessionStopped":
+            # the charger is being stopped (SIGTERM): that, not the car, ended the transaction
+            event = PublishEvent(event.kind, {**event.data, "end_reason": SHUTDOWN_END_REASON})
         for listener in self.event_listeners:
             listener(event)
         session_id = str(event.data.get("session_id") or "")
         if event.kind in ("SessionStarted", "SessionResumed"):
             self._session_id = session_id
             self._cancel_communication_setup()
-        if self.bus is None:
-            return
-        if self.smart_charging is not None:
+        if self.bus is not None:
+            self._bus_events.put_nowait(event)
+
+    async def _publish_bus_events(self) -> None:
+        while True:
+            event = await self._bus_events.get()
+            try:
+                await self._publish_to_bus(event)
+            except Exception:  # one bad event must not stop the ones after it
+                log.exception("session event not published", extra={"event": event.kind})
+            finally:
+                self._bus_events.task_done()
+
+    async def events_published(self, timeout: float = 10.0) -> None:
+        """Wait until every session event so far went to the bus / is committed to the outbox."""
+        await asyncio.wait_for(self._bus_events.join(), timeout)
+
+    async def _publish_to_bus(self, event: PublishEvent) -> None:
+        session_id = str(event.data.get("session_id") or "")
+        if self.smart_charging is not None:   # NotifyEVChargingNeeds/Schedule, in the background
             self.smart_charging.on_session_event(event, session_id or self._session_id)
         named = BUS_SESSION_EVENTS.get(event.kind)
         if named is not None and session_id:
@@ -174,12 +216,17 @@ class SeccDaemon:
 
     # --- V2G connections --------------------------------------------------------------------------
     async def _serve(self, conn: V2GTPConnection) -> None:
+        if self.shutting_down:  # no new sessions while stopping
+            conn.abort("SECC shutting down")
+            return
         self._connection = conn
+        self._session_done.clear()
         try:
             summary = await run_v2g_session(conn, self.settings, self.controller)
             self.summaries.append(summary)
         finally:
             self._connection = None
+            self._session_done.set()
 
     # --- pilot and SLAC ---------------------------------------------------------------------------
     async def _watch_board(self) -> None:
@@ -277,6 +324,51 @@ class SeccDaemon:
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
+        started = time.monotonic()
+        loop_lag.install()
+        # imports and first runs of everything a session needs, in a worker thread while the
+        # board, SLAC and the bus come up (the loop keeps serving heartbeats meanwhile)
+        warming = asyncio.ensure_future(asyncio.to_thread(warm_up, self.settings))
+        try:
+            await self._start_edges()
+        finally:
+            report = await warming  # also when the edges failed: no thread left behind
+        self.warm_up_report = report
+        log.info("warmed up", extra={"protocols": ",".join(report.protocols),
+                                     "schemas": ",".join(report.schemas),
+                                     "messages": report.messages,
+                                     "modules": report.modules_loaded,
+                                     "ms": round(report.seconds * 1000)})
+        self.transport = await start_evse_transport(
+            EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
+                                tls_context=self.tls_context), self._serve)
+        self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
+        if self.bus is not None:
+            self._tasks.append(asyncio.create_task(self._publish_bus_events(),
+                                                   name="bus-events"))
+        self.ready_seconds = time.monotonic() - started
+        await self._announce_ready()
+
+    async def _announce_ready(self) -> None:
+        """The one READY point: log it, set ``ready``, call ``ready_callbacks``; from here on
+        a session imports nothing (``late_imports`` names what it would)."""
+        log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
+                                      "protocols": ",".join(self.settings.protocols),
+                                      "tcp_port": self.transport.tcp.port if self.transport.tcp
+                                      else None,
+                                      "tls_port": self.transport.tls.port if self.transport.tls
+                                      else None,
+                                      "ready_ms": round((self.ready_seconds or 0) * 1000)})
+        late_imports.arm()
+        self.ready.set()
+        if self.notifier is not None:  # systemd: READY=1 only now that everything serves
+            self.notifier.ready(f"idle, EVSE {self.config.bus.evse} ready")
+        for callback in self.ready_callbacks:
+            result = callback(self)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def _start_edges(self) -> None:
         await self.board.start()
         wait_connected = getattr(self.board, "wait_connected", None)
         if wait_connected is not None:  # serial MCU: no pilot events before the link is up
@@ -294,20 +386,15 @@ class SeccDaemon:
                 await self.bus.wait_connected(5.0)
             except (TimeoutError, asyncio.TimeoutError):
                 log.warning("bus not connected yet; continuing without it for now")
-        self.transport = await start_evse_transport(
-            EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
-                                tls_context=self.tls_context), self._serve)
-        self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
-        log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
-                                      "protocols": ",".join(self.settings.protocols),
-                                      "tcp_port": self.transport.tcp.port if self.transport.tcp
-                                      else None,
-                                      "tls_port": self.transport.tls.port if self.transport.tls
-                                      else None})
-        self.ready.set()
 
     async def stop(self) -> None:
         self._cancel_communication_setup()
+        if self.bus is not None and self.ready.is_set():
+            try:  # what the sessions reported reaches the outbox before the bus stops
+                await self.events_published(5.0)
+            except (TimeoutError, asyncio.TimeoutError):
+                log.error("session events not all recorded at stop",
+                          extra={"left": self._bus_events.qsize()})
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -326,6 +413,46 @@ class SeccDaemon:
                 await self.bus.stop()
         await self.board.close()  # every board enters its safe state on close
 
+    async def shutdown(self, grace: float = 6.0, flush: float = 3.0) -> None:
+        """SIGTERM: a running session is stopped as a CSMS stop would (the car is told to
+        stop, ramps its current to 0, the contactors open), cut after ``grace`` seconds (the
+        board's safe state ramps down and opens them); its transaction ends as a local stop
+        (``SHUTDOWN_END_REASON``) and the outbox is flushed to the bridge for ``flush`` s."""
+        self.shutting_down = True
+        if self.notifier is not None:
+            self.notifier.stopping("stopping: ending the session safely")
+        conn = self._connection
+        if conn is not None:
+            log.warning("stopping during a session: asking the car to stop",
+                        extra={"session": self._session_id, "grace_s": grace})
+            self.controller.request_remote_stop()
+            try:
+                await asyncio.wait_for(self._session_done.wait(), grace)
+            except (TimeoutError, asyncio.TimeoutError):
+                log.error("car did not stop in time: cutting the session",
+                          extra={"session": self._session_id})
+                conn.abort("SECC shutting down")
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self._session_done.wait(), 2.0)
+        if self.bus is not None and self.bus.outbox_pending:
+            try:
+                await self.bus.flush(flush)
+            except (TimeoutError, asyncio.TimeoutError):
+                log.warning("transaction events still in the outbox: sent after restart",
+                            extra={"pending": self.bus.outbox_pending})
+
+    def apply_config(self, config: BoardConfig) -> None:
+        """SIGHUP: take over a config ``secc.service.reload_plan`` vetted; sessions started
+        from now on use it (a running one keeps its settings)."""
+        self.config = config
+        self.settings = session_settings(config, self.paused)
+        if self.reporter is not None:
+            self.reporter.meter_interval = config.bus.meter_interval
+        if self._slac is not None:
+            self._slac.config = config.slac
+            if self._slac.machine is not None:
+                self._slac.machine.config = config.slac
+
     async def run(self, stop: asyncio.Event | None = None) -> None:
         try:
             await self.start()
@@ -334,6 +461,7 @@ class SeccDaemon:
             raise
         try:
             await (stop or asyncio.Event()).wait()
+            await self.shutdown()
         finally:
             await self.stop()
 

@@ -150,8 +150,8 @@ def run_charger_session(link, work: Path, ev_config: Any, *, output: str = "dc",
 
     ``ev_config(board, loop)`` returns the car's ``EvSessionConfig`` (``board``/``loop`` for
     ``sim_board_signals``); ``prepare_csms(csms)`` adjusts the test CSMS before the car
-    comes; ``during(stack, extra)`` runs beside the session (e.g. a remote stop) and may
-    store results in ``extra``. ``work`` holds the SECC certificates and the databases."""
+    comes; ``during(stack, extra)`` runs beside the session (e.g. a remote stop; the SECC
+    daemon is ``extra["daemon"]`` meanwhile) and may store results in ``extra``. ``work`` holds the SECC certificates and the databases."""
     from secc.boards import board_from_config
     from secc.config import loads_board_config
     from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
@@ -178,7 +178,11 @@ def run_charger_session(link, work: Path, ev_config: Any, *, output: str = "dc",
                 board.ev_set_pilot("B")
                 ready.set_result((board, asyncio.get_running_loop()))
                 if during is not None:
-                    await during(stack, extra)
+                    extra["daemon"] = daemon     # for ``during``; taken out again below
+                    try:
+                        await during(stack, extra)
+                    finally:
+                        extra.pop("daemon", None)
                 await wait_for_event(ev_done)
                 await bus.flush(20)
                 with contextlib.suppress(TimeoutError):   # the run then shows what is missing

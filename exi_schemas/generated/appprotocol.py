@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((0, 0), (-1, 0))
 _C1 = ((0, 1), (0, 2), None)
@@ -24,7 +24,7 @@ _F8 = ('unsignedByte', 0, 255, None, None, None)
 _F9 = ('unsignedByte', 1, 20, None, None, None)
 _F10 = ('string', None, None, ('OK_SuccessfulNegotiation', 'OK_SuccessfulNegotiationWithMinorDeviation', 'Failed_NoNegotiation'), None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AppProtocolType:
     """{urn:iso:15118:2:2010:AppProtocol}AppProtocolType"""
     protocol_namespace: str
@@ -33,16 +33,54 @@ class AppProtocolType:
     schema_id: int
     priority: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, protocol_namespace, version_number_major, version_number_minor, schema_id, priority) -> None:
+        self.protocol_namespace = protocol_namespace
+        self.version_number_major = version_number_major
+        self.version_number_minor = version_number_minor
+        self.schema_id = schema_id
+        self.priority = priority
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.protocol_namespace, self.version_number_major, self.version_number_minor, self.schema_id, self.priority, ) == (other.protocol_namespace, other.version_number_major, other.version_number_minor, other.schema_id, other.priority, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(protocol_namespace={self.protocol_namespace!r}, version_number_major={self.version_number_major!r}, version_number_minor={self.version_number_minor!r}, schema_id={self.schema_id!r}, priority={self.priority!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class supportedAppProtocolReq:
     """anonymous type"""
     app_protocol: list[AppProtocolType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, app_protocol=_NO_LIST) -> None:
+        self.app_protocol = [] if app_protocol is _NO_LIST else app_protocol
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.app_protocol, ) == (other.app_protocol, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(app_protocol={self.app_protocol!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class supportedAppProtocolRes:
     """anonymous type"""
     response_code: str
     schema_id: int | None = None
+
+    def __init__(self, *, response_code, schema_id=None) -> None:
+        self.response_code = response_code
+        self.schema_id = schema_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.schema_id, ) == (other.response_code, other.schema_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, schema_id={self.schema_id!r})"
 
 def _d_AppProtocolType(r: Reader) -> AppProtocolType:
     rv = r.v; rn = r.n

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((1, 0), (2, 0))
 _K1 = ('h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh')
@@ -217,7 +217,7 @@ _F201 = ('string', None, None, ('AC_single_phase_core', 'AC_three_phase_core', '
 _F202 = ('string', None, None, ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'), None, None)
 _F203 = ('integer', None, None, None, None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_EVChargeParameterType:
     """{urn:din:70121:2012:MsgDataTypes}AC_EVChargeParameterType"""
     departure_time: int
@@ -226,7 +226,22 @@ class AC_EVChargeParameterType:
     ev_max_current: PhysicalValueType
     ev_min_current: PhysicalValueType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time, e_amount, ev_max_voltage, ev_max_current, ev_min_current) -> None:
+        self.departure_time = departure_time
+        self.e_amount = e_amount
+        self.ev_max_voltage = ev_max_voltage
+        self.ev_max_current = ev_max_current
+        self.ev_min_current = ev_min_current
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.e_amount, self.ev_max_voltage, self.ev_max_current, self.ev_min_current, ) == (other.departure_time, other.e_amount, other.ev_max_voltage, other.ev_max_current, other.ev_min_current, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, e_amount={self.e_amount!r}, ev_max_voltage={self.ev_max_voltage!r}, ev_max_current={self.ev_max_current!r}, ev_min_current={self.ev_min_current!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_EVSEChargeParameterType:
     """{urn:din:70121:2012:MsgDataTypes}AC_EVSEChargeParameterType"""
     ac_evse_status: AC_EVSEStatusType
@@ -234,7 +249,21 @@ class AC_EVSEChargeParameterType:
     evse_max_current: PhysicalValueType
     evse_min_current: PhysicalValueType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ac_evse_status, evse_max_voltage, evse_max_current, evse_min_current) -> None:
+        self.ac_evse_status = ac_evse_status
+        self.evse_max_voltage = evse_max_voltage
+        self.evse_max_current = evse_max_current
+        self.evse_min_current = evse_min_current
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ac_evse_status, self.evse_max_voltage, self.evse_max_current, self.evse_min_current, ) == (other.ac_evse_status, other.evse_max_voltage, other.evse_max_current, other.evse_min_current, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ac_evse_status={self.ac_evse_status!r}, evse_max_voltage={self.evse_max_voltage!r}, evse_max_current={self.evse_max_current!r}, evse_min_current={self.evse_min_current!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_EVSEStatusType:
     """{urn:din:70121:2012:MsgDataTypes}AC_EVSEStatusType"""
     power_switch_closed: bool
@@ -242,12 +271,36 @@ class AC_EVSEStatusType:
     notification_max_delay: int
     evse_notification: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, power_switch_closed, rcd, notification_max_delay, evse_notification) -> None:
+        self.power_switch_closed = power_switch_closed
+        self.rcd = rcd
+        self.notification_max_delay = notification_max_delay
+        self.evse_notification = evse_notification
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.power_switch_closed, self.rcd, self.notification_max_delay, self.evse_notification, ) == (other.power_switch_closed, other.rcd, other.notification_max_delay, other.evse_notification, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(power_switch_closed={self.power_switch_closed!r}, rcd={self.rcd!r}, notification_max_delay={self.notification_max_delay!r}, evse_notification={self.evse_notification!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BodyBaseType:
     """{urn:din:70121:2012:MsgDef}BodyBaseType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BodyType:
     """{urn:din:70121:2012:MsgDef}BodyType"""
     body_element: BodyBaseType | None = None
@@ -286,30 +339,122 @@ class BodyType:
     welding_detection_req: WeldingDetectionReqType | None = None
     welding_detection_res: WeldingDetectionResType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, body_element=None, cable_check_req=None, cable_check_res=None, certificate_installation_req=None, certificate_installation_res=None, certificate_update_req=None, certificate_update_res=None, charge_parameter_discovery_req=None, charge_parameter_discovery_res=None, charging_status_req=None, charging_status_res=None, contract_authentication_req=None, contract_authentication_res=None, current_demand_req=None, current_demand_res=None, metering_receipt_req=None, metering_receipt_res=None, payment_details_req=None, payment_details_res=None, power_delivery_req=None, power_delivery_res=None, pre_charge_req=None, pre_charge_res=None, service_detail_req=None, service_detail_res=None, service_discovery_req=None, service_discovery_res=None, service_payment_selection_req=None, service_payment_selection_res=None, session_setup_req=None, session_setup_res=None, session_stop_req=None, session_stop_res=None, welding_detection_req=None, welding_detection_res=None) -> None:
+        self.body_element = body_element
+        self.cable_check_req = cable_check_req
+        self.cable_check_res = cable_check_res
+        self.certificate_installation_req = certificate_installation_req
+        self.certificate_installation_res = certificate_installation_res
+        self.certificate_update_req = certificate_update_req
+        self.certificate_update_res = certificate_update_res
+        self.charge_parameter_discovery_req = charge_parameter_discovery_req
+        self.charge_parameter_discovery_res = charge_parameter_discovery_res
+        self.charging_status_req = charging_status_req
+        self.charging_status_res = charging_status_res
+        self.contract_authentication_req = contract_authentication_req
+        self.contract_authentication_res = contract_authentication_res
+        self.current_demand_req = current_demand_req
+        self.current_demand_res = current_demand_res
+        self.metering_receipt_req = metering_receipt_req
+        self.metering_receipt_res = metering_receipt_res
+        self.payment_details_req = payment_details_req
+        self.payment_details_res = payment_details_res
+        self.power_delivery_req = power_delivery_req
+        self.power_delivery_res = power_delivery_res
+        self.pre_charge_req = pre_charge_req
+        self.pre_charge_res = pre_charge_res
+        self.service_detail_req = service_detail_req
+        self.service_detail_res = service_detail_res
+        self.service_discovery_req = service_discovery_req
+        self.service_discovery_res = service_discovery_res
+        self.service_payment_selection_req = service_payment_selection_req
+        self.service_payment_selection_res = service_payment_selection_res
+        self.session_setup_req = session_setup_req
+        self.session_setup_res = session_setup_res
+        self.session_stop_req = session_stop_req
+        self.session_stop_res = session_stop_res
+        self.welding_detection_req = welding_detection_req
+        self.welding_detection_res = welding_detection_res
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.body_element, self.cable_check_req, self.cable_check_res, self.certificate_installation_req, self.certificate_installation_res, self.certificate_update_req, self.certificate_update_res, self.charge_parameter_discovery_req, self.charge_parameter_discovery_res, self.charging_status_req, self.charging_status_res, self.contract_authentication_req, self.contract_authentication_res, self.current_demand_req, self.current_demand_res, self.metering_receipt_req, self.metering_receipt_res, self.payment_details_req, self.payment_details_res, self.power_delivery_req, self.power_delivery_res, self.pre_charge_req, self.pre_charge_res, self.service_detail_req, self.service_detail_res, self.service_discovery_req, self.service_discovery_res, self.service_payment_selection_req, self.service_payment_selection_res, self.session_setup_req, self.session_setup_res, self.session_stop_req, self.session_stop_res, self.welding_detection_req, self.welding_detection_res, ) == (other.body_element, other.cable_check_req, other.cable_check_res, other.certificate_installation_req, other.certificate_installation_res, other.certificate_update_req, other.certificate_update_res, other.charge_parameter_discovery_req, other.charge_parameter_discovery_res, other.charging_status_req, other.charging_status_res, other.contract_authentication_req, other.contract_authentication_res, other.current_demand_req, other.current_demand_res, other.metering_receipt_req, other.metering_receipt_res, other.payment_details_req, other.payment_details_res, other.power_delivery_req, other.power_delivery_res, other.pre_charge_req, other.pre_charge_res, other.service_detail_req, other.service_detail_res, other.service_discovery_req, other.service_discovery_res, other.service_payment_selection_req, other.service_payment_selection_res, other.session_setup_req, other.session_setup_res, other.session_stop_req, other.session_stop_res, other.welding_detection_req, other.welding_detection_res, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(body_element={self.body_element!r}, cable_check_req={self.cable_check_req!r}, cable_check_res={self.cable_check_res!r}, certificate_installation_req={self.certificate_installation_req!r}, certificate_installation_res={self.certificate_installation_res!r}, certificate_update_req={self.certificate_update_req!r}, certificate_update_res={self.certificate_update_res!r}, charge_parameter_discovery_req={self.charge_parameter_discovery_req!r}, charge_parameter_discovery_res={self.charge_parameter_discovery_res!r}, charging_status_req={self.charging_status_req!r}, charging_status_res={self.charging_status_res!r}, contract_authentication_req={self.contract_authentication_req!r}, contract_authentication_res={self.contract_authentication_res!r}, current_demand_req={self.current_demand_req!r}, current_demand_res={self.current_demand_res!r}, metering_receipt_req={self.metering_receipt_req!r}, metering_receipt_res={self.metering_receipt_res!r}, payment_details_req={self.payment_details_req!r}, payment_details_res={self.payment_details_res!r}, power_delivery_req={self.power_delivery_req!r}, power_delivery_res={self.power_delivery_res!r}, pre_charge_req={self.pre_charge_req!r}, pre_charge_res={self.pre_charge_res!r}, service_detail_req={self.service_detail_req!r}, service_detail_res={self.service_detail_res!r}, service_discovery_req={self.service_discovery_req!r}, service_discovery_res={self.service_discovery_res!r}, service_payment_selection_req={self.service_payment_selection_req!r}, service_payment_selection_res={self.service_payment_selection_res!r}, session_setup_req={self.session_setup_req!r}, session_setup_res={self.session_setup_res!r}, session_stop_req={self.session_stop_req!r}, session_stop_res={self.session_stop_res!r}, welding_detection_req={self.welding_detection_req!r}, welding_detection_res={self.welding_detection_res!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CableCheckReqType:
     """{urn:din:70121:2012:MsgBody}CableCheckReqType"""
     dc_ev_status: DC_EVStatusType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, dc_ev_status) -> None:
+        self.dc_ev_status = dc_ev_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.dc_ev_status, ) == (other.dc_ev_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(dc_ev_status={self.dc_ev_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CableCheckResType:
     """{urn:din:70121:2012:MsgBody}CableCheckResType"""
     response_code: str
     dc_evse_status: DC_EVSEStatusType
     evse_processing: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, dc_evse_status, evse_processing) -> None:
+        self.response_code = response_code
+        self.dc_evse_status = dc_evse_status
+        self.evse_processing = evse_processing
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.dc_evse_status, self.evse_processing, ) == (other.response_code, other.dc_evse_status, other.evse_processing, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, dc_evse_status={self.dc_evse_status!r}, evse_processing={self.evse_processing!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CanonicalizationMethodType:
     """{http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType"""
     algorithm: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, algorithm) -> None:
+        self.algorithm = algorithm
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.algorithm, ) == (other.algorithm, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(algorithm={self.algorithm!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateChainType:
     """{urn:din:70121:2012:MsgDataTypes}CertificateChainType"""
     certificate: bytes
     sub_certificates: SubCertificatesType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, certificate, sub_certificates=None) -> None:
+        self.certificate = certificate
+        self.sub_certificates = sub_certificates
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.certificate, self.sub_certificates, ) == (other.certificate, other.sub_certificates, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(certificate={self.certificate!r}, sub_certificates={self.sub_certificates!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateInstallationReqType:
     """{urn:din:70121:2012:MsgBody}CertificateInstallationReqType"""
     id: str | None = None
@@ -317,7 +462,21 @@ class CertificateInstallationReqType:
     list_of_root_certificate_i_ds: ListOfRootCertificateIDsType
     dh_params: bytes
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, oem_provisioning_cert, list_of_root_certificate_i_ds, dh_params) -> None:
+        self.id = id
+        self.oem_provisioning_cert = oem_provisioning_cert
+        self.list_of_root_certificate_i_ds = list_of_root_certificate_i_ds
+        self.dh_params = dh_params
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.oem_provisioning_cert, self.list_of_root_certificate_i_ds, self.dh_params, ) == (other.id, other.oem_provisioning_cert, other.list_of_root_certificate_i_ds, other.dh_params, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, oem_provisioning_cert={self.oem_provisioning_cert!r}, list_of_root_certificate_i_ds={self.list_of_root_certificate_i_ds!r}, dh_params={self.dh_params!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateInstallationResType:
     """{urn:din:70121:2012:MsgBody}CertificateInstallationResType"""
     id: str
@@ -327,7 +486,23 @@ class CertificateInstallationResType:
     dh_params: bytes
     contract_id: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id, response_code, contract_signature_cert_chain, contract_signature_encrypted_private_key, dh_params, contract_id) -> None:
+        self.id = id
+        self.response_code = response_code
+        self.contract_signature_cert_chain = contract_signature_cert_chain
+        self.contract_signature_encrypted_private_key = contract_signature_encrypted_private_key
+        self.dh_params = dh_params
+        self.contract_id = contract_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.response_code, self.contract_signature_cert_chain, self.contract_signature_encrypted_private_key, self.dh_params, self.contract_id, ) == (other.id, other.response_code, other.contract_signature_cert_chain, other.contract_signature_encrypted_private_key, other.dh_params, other.contract_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, response_code={self.response_code!r}, contract_signature_cert_chain={self.contract_signature_cert_chain!r}, contract_signature_encrypted_private_key={self.contract_signature_encrypted_private_key!r}, dh_params={self.dh_params!r}, contract_id={self.contract_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateUpdateReqType:
     """{urn:din:70121:2012:MsgBody}CertificateUpdateReqType"""
     id: str | None = None
@@ -336,7 +511,22 @@ class CertificateUpdateReqType:
     list_of_root_certificate_i_ds: ListOfRootCertificateIDsType
     dh_params: bytes
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, contract_signature_cert_chain, contract_id, list_of_root_certificate_i_ds, dh_params) -> None:
+        self.id = id
+        self.contract_signature_cert_chain = contract_signature_cert_chain
+        self.contract_id = contract_id
+        self.list_of_root_certificate_i_ds = list_of_root_certificate_i_ds
+        self.dh_params = dh_params
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.contract_signature_cert_chain, self.contract_id, self.list_of_root_certificate_i_ds, self.dh_params, ) == (other.id, other.contract_signature_cert_chain, other.contract_id, other.list_of_root_certificate_i_ds, other.dh_params, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, contract_signature_cert_chain={self.contract_signature_cert_chain!r}, contract_id={self.contract_id!r}, list_of_root_certificate_i_ds={self.list_of_root_certificate_i_ds!r}, dh_params={self.dh_params!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateUpdateResType:
     """{urn:din:70121:2012:MsgBody}CertificateUpdateResType"""
     id: str
@@ -347,7 +537,24 @@ class CertificateUpdateResType:
     contract_id: str
     retry_counter: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id, response_code, contract_signature_cert_chain, contract_signature_encrypted_private_key, dh_params, contract_id, retry_counter) -> None:
+        self.id = id
+        self.response_code = response_code
+        self.contract_signature_cert_chain = contract_signature_cert_chain
+        self.contract_signature_encrypted_private_key = contract_signature_encrypted_private_key
+        self.dh_params = dh_params
+        self.contract_id = contract_id
+        self.retry_counter = retry_counter
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.response_code, self.contract_signature_cert_chain, self.contract_signature_encrypted_private_key, self.dh_params, self.contract_id, self.retry_counter, ) == (other.id, other.response_code, other.contract_signature_cert_chain, other.contract_signature_encrypted_private_key, other.dh_params, other.contract_id, other.retry_counter, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, response_code={self.response_code!r}, contract_signature_cert_chain={self.contract_signature_cert_chain!r}, contract_signature_encrypted_private_key={self.contract_signature_encrypted_private_key!r}, dh_params={self.dh_params!r}, contract_id={self.contract_id!r}, retry_counter={self.retry_counter!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargeParameterDiscoveryReqType:
     """{urn:din:70121:2012:MsgBody}ChargeParameterDiscoveryReqType"""
     ev_requested_energy_transfer_type: str
@@ -355,7 +562,21 @@ class ChargeParameterDiscoveryReqType:
     dc_ev_charge_parameter: DC_EVChargeParameterType | None = None
     ev_charge_parameter: EVChargeParameterType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_requested_energy_transfer_type, ac_ev_charge_parameter=None, dc_ev_charge_parameter=None, ev_charge_parameter=None) -> None:
+        self.ev_requested_energy_transfer_type = ev_requested_energy_transfer_type
+        self.ac_ev_charge_parameter = ac_ev_charge_parameter
+        self.dc_ev_charge_parameter = dc_ev_charge_parameter
+        self.ev_charge_parameter = ev_charge_parameter
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_requested_energy_transfer_type, self.ac_ev_charge_parameter, self.dc_ev_charge_parameter, self.ev_charge_parameter, ) == (other.ev_requested_energy_transfer_type, other.ac_ev_charge_parameter, other.dc_ev_charge_parameter, other.ev_charge_parameter, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_requested_energy_transfer_type={self.ev_requested_energy_transfer_type!r}, ac_ev_charge_parameter={self.ac_ev_charge_parameter!r}, dc_ev_charge_parameter={self.dc_ev_charge_parameter!r}, ev_charge_parameter={self.ev_charge_parameter!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargeParameterDiscoveryResType:
     """{urn:din:70121:2012:MsgBody}ChargeParameterDiscoveryResType"""
     response_code: str
@@ -366,18 +587,57 @@ class ChargeParameterDiscoveryResType:
     dc_evse_charge_parameter: DC_EVSEChargeParameterType | None = None
     evse_charge_parameter: EVSEChargeParameterType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, evse_processing, sa_schedule_list=None, sa_schedules=None, ac_evse_charge_parameter=None, dc_evse_charge_parameter=None, evse_charge_parameter=None) -> None:
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.sa_schedule_list = sa_schedule_list
+        self.sa_schedules = sa_schedules
+        self.ac_evse_charge_parameter = ac_evse_charge_parameter
+        self.dc_evse_charge_parameter = dc_evse_charge_parameter
+        self.evse_charge_parameter = evse_charge_parameter
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.evse_processing, self.sa_schedule_list, self.sa_schedules, self.ac_evse_charge_parameter, self.dc_evse_charge_parameter, self.evse_charge_parameter, ) == (other.response_code, other.evse_processing, other.sa_schedule_list, other.sa_schedules, other.ac_evse_charge_parameter, other.dc_evse_charge_parameter, other.evse_charge_parameter, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, sa_schedule_list={self.sa_schedule_list!r}, sa_schedules={self.sa_schedules!r}, ac_evse_charge_parameter={self.ac_evse_charge_parameter!r}, dc_evse_charge_parameter={self.dc_evse_charge_parameter!r}, evse_charge_parameter={self.evse_charge_parameter!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargingProfileType:
     """{urn:din:70121:2012:MsgDataTypes}ChargingProfileType"""
     sa_schedule_tuple_id: int
     profile_entry: list[ProfileEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, sa_schedule_tuple_id, profile_entry=_NO_LIST) -> None:
+        self.sa_schedule_tuple_id = sa_schedule_tuple_id
+        self.profile_entry = [] if profile_entry is _NO_LIST else profile_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.sa_schedule_tuple_id, self.profile_entry, ) == (other.sa_schedule_tuple_id, other.profile_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(sa_schedule_tuple_id={self.sa_schedule_tuple_id!r}, profile_entry={self.profile_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargingStatusReqType:
     """{urn:din:70121:2012:MsgBody}ChargingStatusReqType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargingStatusResType:
     """{urn:din:70121:2012:MsgBody}ChargingStatusResType"""
     response_code: str
@@ -388,32 +648,98 @@ class ChargingStatusResType:
     receipt_required: bool
     ac_evse_status: AC_EVSEStatusType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, evseid, sa_schedule_tuple_id, evse_max_current=None, meter_info=None, receipt_required, ac_evse_status) -> None:
+        self.response_code = response_code
+        self.evseid = evseid
+        self.sa_schedule_tuple_id = sa_schedule_tuple_id
+        self.evse_max_current = evse_max_current
+        self.meter_info = meter_info
+        self.receipt_required = receipt_required
+        self.ac_evse_status = ac_evse_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.evseid, self.sa_schedule_tuple_id, self.evse_max_current, self.meter_info, self.receipt_required, self.ac_evse_status, ) == (other.response_code, other.evseid, other.sa_schedule_tuple_id, other.evse_max_current, other.meter_info, other.receipt_required, other.ac_evse_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, evseid={self.evseid!r}, sa_schedule_tuple_id={self.sa_schedule_tuple_id!r}, evse_max_current={self.evse_max_current!r}, meter_info={self.meter_info!r}, receipt_required={self.receipt_required!r}, ac_evse_status={self.ac_evse_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ConsumptionCostType:
     """{urn:din:70121:2012:MsgDataTypes}ConsumptionCostType"""
     start_value: int
     cost: list[CostType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, start_value, cost=_NO_LIST) -> None:
+        self.start_value = start_value
+        self.cost = [] if cost is _NO_LIST else cost
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.start_value, self.cost, ) == (other.start_value, other.cost, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(start_value={self.start_value!r}, cost={self.cost!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ContractAuthenticationReqType:
     """{urn:din:70121:2012:MsgBody}ContractAuthenticationReqType"""
     id: str | None = None
     gen_challenge: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, gen_challenge=None) -> None:
+        self.id = id
+        self.gen_challenge = gen_challenge
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.gen_challenge, ) == (other.id, other.gen_challenge, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, gen_challenge={self.gen_challenge!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ContractAuthenticationResType:
     """{urn:din:70121:2012:MsgBody}ContractAuthenticationResType"""
     response_code: str
     evse_processing: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, evse_processing) -> None:
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.evse_processing, ) == (other.response_code, other.evse_processing, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, evse_processing={self.evse_processing!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CostType:
     """{urn:din:70121:2012:MsgDataTypes}CostType"""
     cost_kind: str
     amount: int
     amount_multiplier: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, cost_kind, amount, amount_multiplier=None) -> None:
+        self.cost_kind = cost_kind
+        self.amount = amount
+        self.amount_multiplier = amount_multiplier
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.cost_kind, self.amount, self.amount_multiplier, ) == (other.cost_kind, other.amount, other.amount_multiplier, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(cost_kind={self.cost_kind!r}, amount={self.amount!r}, amount_multiplier={self.amount_multiplier!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CurrentDemandReqType:
     """{urn:din:70121:2012:MsgBody}CurrentDemandReqType"""
     dc_ev_status: DC_EVStatusType
@@ -427,7 +753,27 @@ class CurrentDemandReqType:
     remaining_time_to_bulk_soc: PhysicalValueType | None = None
     ev_target_voltage: PhysicalValueType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, dc_ev_status, ev_target_current, ev_maximum_voltage_limit=None, ev_maximum_current_limit=None, ev_maximum_power_limit=None, bulk_charging_complete=None, charging_complete, remaining_time_to_full_soc=None, remaining_time_to_bulk_soc=None, ev_target_voltage) -> None:
+        self.dc_ev_status = dc_ev_status
+        self.ev_target_current = ev_target_current
+        self.ev_maximum_voltage_limit = ev_maximum_voltage_limit
+        self.ev_maximum_current_limit = ev_maximum_current_limit
+        self.ev_maximum_power_limit = ev_maximum_power_limit
+        self.bulk_charging_complete = bulk_charging_complete
+        self.charging_complete = charging_complete
+        self.remaining_time_to_full_soc = remaining_time_to_full_soc
+        self.remaining_time_to_bulk_soc = remaining_time_to_bulk_soc
+        self.ev_target_voltage = ev_target_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.dc_ev_status, self.ev_target_current, self.ev_maximum_voltage_limit, self.ev_maximum_current_limit, self.ev_maximum_power_limit, self.bulk_charging_complete, self.charging_complete, self.remaining_time_to_full_soc, self.remaining_time_to_bulk_soc, self.ev_target_voltage, ) == (other.dc_ev_status, other.ev_target_current, other.ev_maximum_voltage_limit, other.ev_maximum_current_limit, other.ev_maximum_power_limit, other.bulk_charging_complete, other.charging_complete, other.remaining_time_to_full_soc, other.remaining_time_to_bulk_soc, other.ev_target_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(dc_ev_status={self.dc_ev_status!r}, ev_target_current={self.ev_target_current!r}, ev_maximum_voltage_limit={self.ev_maximum_voltage_limit!r}, ev_maximum_current_limit={self.ev_maximum_current_limit!r}, ev_maximum_power_limit={self.ev_maximum_power_limit!r}, bulk_charging_complete={self.bulk_charging_complete!r}, charging_complete={self.charging_complete!r}, remaining_time_to_full_soc={self.remaining_time_to_full_soc!r}, remaining_time_to_bulk_soc={self.remaining_time_to_bulk_soc!r}, ev_target_voltage={self.ev_target_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CurrentDemandResType:
     """{urn:din:70121:2012:MsgBody}CurrentDemandResType"""
     response_code: str
@@ -441,7 +787,27 @@ class CurrentDemandResType:
     evse_maximum_current_limit: PhysicalValueType | None = None
     evse_maximum_power_limit: PhysicalValueType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, dc_evse_status, evse_present_voltage, evse_present_current, evse_current_limit_achieved, evse_voltage_limit_achieved, evse_power_limit_achieved, evse_maximum_voltage_limit=None, evse_maximum_current_limit=None, evse_maximum_power_limit=None) -> None:
+        self.response_code = response_code
+        self.dc_evse_status = dc_evse_status
+        self.evse_present_voltage = evse_present_voltage
+        self.evse_present_current = evse_present_current
+        self.evse_current_limit_achieved = evse_current_limit_achieved
+        self.evse_voltage_limit_achieved = evse_voltage_limit_achieved
+        self.evse_power_limit_achieved = evse_power_limit_achieved
+        self.evse_maximum_voltage_limit = evse_maximum_voltage_limit
+        self.evse_maximum_current_limit = evse_maximum_current_limit
+        self.evse_maximum_power_limit = evse_maximum_power_limit
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.dc_evse_status, self.evse_present_voltage, self.evse_present_current, self.evse_current_limit_achieved, self.evse_voltage_limit_achieved, self.evse_power_limit_achieved, self.evse_maximum_voltage_limit, self.evse_maximum_current_limit, self.evse_maximum_power_limit, ) == (other.response_code, other.dc_evse_status, other.evse_present_voltage, other.evse_present_current, other.evse_current_limit_achieved, other.evse_voltage_limit_achieved, other.evse_power_limit_achieved, other.evse_maximum_voltage_limit, other.evse_maximum_current_limit, other.evse_maximum_power_limit, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, dc_evse_status={self.dc_evse_status!r}, evse_present_voltage={self.evse_present_voltage!r}, evse_present_current={self.evse_present_current!r}, evse_current_limit_achieved={self.evse_current_limit_achieved!r}, evse_voltage_limit_achieved={self.evse_voltage_limit_achieved!r}, evse_power_limit_achieved={self.evse_power_limit_achieved!r}, evse_maximum_voltage_limit={self.evse_maximum_voltage_limit!r}, evse_maximum_current_limit={self.evse_maximum_current_limit!r}, evse_maximum_power_limit={self.evse_maximum_power_limit!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_EVChargeParameterType:
     """{urn:din:70121:2012:MsgDataTypes}DC_EVChargeParameterType"""
     dc_ev_status: DC_EVStatusType
@@ -453,14 +819,45 @@ class DC_EVChargeParameterType:
     full_soc: int | None = None
     bulk_soc: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, dc_ev_status, ev_maximum_current_limit, ev_maximum_power_limit=None, ev_maximum_voltage_limit, ev_energy_capacity=None, ev_energy_request=None, full_soc=None, bulk_soc=None) -> None:
+        self.dc_ev_status = dc_ev_status
+        self.ev_maximum_current_limit = ev_maximum_current_limit
+        self.ev_maximum_power_limit = ev_maximum_power_limit
+        self.ev_maximum_voltage_limit = ev_maximum_voltage_limit
+        self.ev_energy_capacity = ev_energy_capacity
+        self.ev_energy_request = ev_energy_request
+        self.full_soc = full_soc
+        self.bulk_soc = bulk_soc
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.dc_ev_status, self.ev_maximum_current_limit, self.ev_maximum_power_limit, self.ev_maximum_voltage_limit, self.ev_energy_capacity, self.ev_energy_request, self.full_soc, self.bulk_soc, ) == (other.dc_ev_status, other.ev_maximum_current_limit, other.ev_maximum_power_limit, other.ev_maximum_voltage_limit, other.ev_energy_capacity, other.ev_energy_request, other.full_soc, other.bulk_soc, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(dc_ev_status={self.dc_ev_status!r}, ev_maximum_current_limit={self.ev_maximum_current_limit!r}, ev_maximum_power_limit={self.ev_maximum_power_limit!r}, ev_maximum_voltage_limit={self.ev_maximum_voltage_limit!r}, ev_energy_capacity={self.ev_energy_capacity!r}, ev_energy_request={self.ev_energy_request!r}, full_soc={self.full_soc!r}, bulk_soc={self.bulk_soc!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_EVPowerDeliveryParameterType:
     """{urn:din:70121:2012:MsgDataTypes}DC_EVPowerDeliveryParameterType"""
     dc_ev_status: DC_EVStatusType
     bulk_charging_complete: bool | None = None
     charging_complete: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, dc_ev_status, bulk_charging_complete=None, charging_complete) -> None:
+        self.dc_ev_status = dc_ev_status
+        self.bulk_charging_complete = bulk_charging_complete
+        self.charging_complete = charging_complete
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.dc_ev_status, self.bulk_charging_complete, self.charging_complete, ) == (other.dc_ev_status, other.bulk_charging_complete, other.charging_complete, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(dc_ev_status={self.dc_ev_status!r}, bulk_charging_complete={self.bulk_charging_complete!r}, charging_complete={self.charging_complete!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_EVSEChargeParameterType:
     """{urn:din:70121:2012:MsgDataTypes}DC_EVSEChargeParameterType"""
     dc_evse_status: DC_EVSEStatusType
@@ -473,7 +870,26 @@ class DC_EVSEChargeParameterType:
     evse_peak_current_ripple: PhysicalValueType
     evse_energy_to_be_delivered: PhysicalValueType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, dc_evse_status, evse_maximum_current_limit, evse_maximum_power_limit=None, evse_maximum_voltage_limit, evse_minimum_current_limit, evse_minimum_voltage_limit, evse_current_regulation_tolerance=None, evse_peak_current_ripple, evse_energy_to_be_delivered=None) -> None:
+        self.dc_evse_status = dc_evse_status
+        self.evse_maximum_current_limit = evse_maximum_current_limit
+        self.evse_maximum_power_limit = evse_maximum_power_limit
+        self.evse_maximum_voltage_limit = evse_maximum_voltage_limit
+        self.evse_minimum_current_limit = evse_minimum_current_limit
+        self.evse_minimum_voltage_limit = evse_minimum_voltage_limit
+        self.evse_current_regulation_tolerance = evse_current_regulation_tolerance
+        self.evse_peak_current_ripple = evse_peak_current_ripple
+        self.evse_energy_to_be_delivered = evse_energy_to_be_delivered
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.dc_evse_status, self.evse_maximum_current_limit, self.evse_maximum_power_limit, self.evse_maximum_voltage_limit, self.evse_minimum_current_limit, self.evse_minimum_voltage_limit, self.evse_current_regulation_tolerance, self.evse_peak_current_ripple, self.evse_energy_to_be_delivered, ) == (other.dc_evse_status, other.evse_maximum_current_limit, other.evse_maximum_power_limit, other.evse_maximum_voltage_limit, other.evse_minimum_current_limit, other.evse_minimum_voltage_limit, other.evse_current_regulation_tolerance, other.evse_peak_current_ripple, other.evse_energy_to_be_delivered, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(dc_evse_status={self.dc_evse_status!r}, evse_maximum_current_limit={self.evse_maximum_current_limit!r}, evse_maximum_power_limit={self.evse_maximum_power_limit!r}, evse_maximum_voltage_limit={self.evse_maximum_voltage_limit!r}, evse_minimum_current_limit={self.evse_minimum_current_limit!r}, evse_minimum_voltage_limit={self.evse_minimum_voltage_limit!r}, evse_current_regulation_tolerance={self.evse_current_regulation_tolerance!r}, evse_peak_current_ripple={self.evse_peak_current_ripple!r}, evse_energy_to_be_delivered={self.evse_energy_to_be_delivered!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_EVSEStatusType:
     """{urn:din:70121:2012:MsgDataTypes}DC_EVSEStatusType"""
     evse_isolation_status: str | None = None
@@ -481,7 +897,21 @@ class DC_EVSEStatusType:
     notification_max_delay: int
     evse_notification: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_isolation_status=None, evse_status_code, notification_max_delay, evse_notification) -> None:
+        self.evse_isolation_status = evse_isolation_status
+        self.evse_status_code = evse_status_code
+        self.notification_max_delay = notification_max_delay
+        self.evse_notification = evse_notification
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_isolation_status, self.evse_status_code, self.notification_max_delay, self.evse_notification, ) == (other.evse_isolation_status, other.evse_status_code, other.notification_max_delay, other.evse_notification, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_isolation_status={self.evse_isolation_status!r}, evse_status_code={self.evse_status_code!r}, notification_max_delay={self.notification_max_delay!r}, evse_notification={self.evse_notification!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_EVStatusType:
     """{urn:din:70121:2012:MsgDataTypes}DC_EVStatusType"""
     ev_ready: bool
@@ -490,53 +920,161 @@ class DC_EVStatusType:
     ev_error_code: str
     evresssoc: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_ready, ev_cabin_conditioning=None, evress_conditioning=None, ev_error_code, evresssoc) -> None:
+        self.ev_ready = ev_ready
+        self.ev_cabin_conditioning = ev_cabin_conditioning
+        self.evress_conditioning = evress_conditioning
+        self.ev_error_code = ev_error_code
+        self.evresssoc = evresssoc
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_ready, self.ev_cabin_conditioning, self.evress_conditioning, self.ev_error_code, self.evresssoc, ) == (other.ev_ready, other.ev_cabin_conditioning, other.evress_conditioning, other.ev_error_code, other.evresssoc, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_ready={self.ev_ready!r}, ev_cabin_conditioning={self.ev_cabin_conditioning!r}, evress_conditioning={self.evress_conditioning!r}, ev_error_code={self.ev_error_code!r}, evresssoc={self.evresssoc!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DigestMethodType:
     """{http://www.w3.org/2000/09/xmldsig#}DigestMethodType"""
     algorithm: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, algorithm) -> None:
+        self.algorithm = algorithm
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.algorithm, ) == (other.algorithm, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(algorithm={self.algorithm!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVChargeParameterType:
     """{urn:din:70121:2012:MsgDataTypes}EVChargeParameterType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerDeliveryParameterType:
     """{urn:din:70121:2012:MsgDataTypes}EVPowerDeliveryParameterType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVSEChargeParameterType:
     """{urn:din:70121:2012:MsgDataTypes}EVSEChargeParameterType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVSEStatusType:
     """{urn:din:70121:2012:MsgDataTypes}EVSEStatusType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVStatusType:
     """{urn:din:70121:2012:MsgDataTypes}EVStatusType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EntryType:
     """{urn:din:70121:2012:MsgDataTypes}EntryType"""
     relative_time_interval: RelativeTimeIntervalType | None = None
     time_interval: IntervalType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, relative_time_interval=None, time_interval=None) -> None:
+        self.relative_time_interval = relative_time_interval
+        self.time_interval = time_interval
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.relative_time_interval, self.time_interval, ) == (other.relative_time_interval, other.time_interval, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(relative_time_interval={self.relative_time_interval!r}, time_interval={self.time_interval!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class IntervalType:
     """{urn:din:70121:2012:MsgDataTypes}IntervalType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class KeyInfoType:
     """{http://www.w3.org/2000/09/xmldsig#}KeyInfoType"""
     id: str | None = None
@@ -548,31 +1086,97 @@ class KeyInfoType:
     spki_data: list[SPKIDataType] = field(default_factory=list)
     mgmt_data: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, key_name=_NO_LIST, key_value=_NO_LIST, retrieval_method=_NO_LIST, x509_data=_NO_LIST, pgp_data=_NO_LIST, spki_data=_NO_LIST, mgmt_data=_NO_LIST) -> None:
+        self.id = id
+        self.key_name = [] if key_name is _NO_LIST else key_name
+        self.key_value = [] if key_value is _NO_LIST else key_value
+        self.retrieval_method = [] if retrieval_method is _NO_LIST else retrieval_method
+        self.x509_data = [] if x509_data is _NO_LIST else x509_data
+        self.pgp_data = [] if pgp_data is _NO_LIST else pgp_data
+        self.spki_data = [] if spki_data is _NO_LIST else spki_data
+        self.mgmt_data = [] if mgmt_data is _NO_LIST else mgmt_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.key_name, self.key_value, self.retrieval_method, self.x509_data, self.pgp_data, self.spki_data, self.mgmt_data, ) == (other.id, other.key_name, other.key_value, other.retrieval_method, other.x509_data, other.pgp_data, other.spki_data, other.mgmt_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, key_name={self.key_name!r}, key_value={self.key_value!r}, retrieval_method={self.retrieval_method!r}, x509_data={self.x509_data!r}, pgp_data={self.pgp_data!r}, spki_data={self.spki_data!r}, mgmt_data={self.mgmt_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class KeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}KeyValueType"""
     dsa_key_value: DSAKeyValueType | None = None
     rsa_key_value: RSAKeyValueType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, dsa_key_value=None, rsa_key_value=None) -> None:
+        self.dsa_key_value = dsa_key_value
+        self.rsa_key_value = rsa_key_value
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.dsa_key_value, self.rsa_key_value, ) == (other.dsa_key_value, other.rsa_key_value, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(dsa_key_value={self.dsa_key_value!r}, rsa_key_value={self.rsa_key_value!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ListOfRootCertificateIDsType:
     """{urn:din:70121:2012:MsgDataTypes}ListOfRootCertificateIDsType"""
     root_certificate_id: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, root_certificate_id=_NO_LIST) -> None:
+        self.root_certificate_id = [] if root_certificate_id is _NO_LIST else root_certificate_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.root_certificate_id, ) == (other.root_certificate_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(root_certificate_id={self.root_certificate_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ManifestType:
     """{http://www.w3.org/2000/09/xmldsig#}ManifestType"""
     id: str | None = None
     reference: list[ReferenceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, reference=_NO_LIST) -> None:
+        self.id = id
+        self.reference = [] if reference is _NO_LIST else reference
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.reference, ) == (other.id, other.reference, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, reference={self.reference!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class MessageHeaderType:
     """{urn:din:70121:2012:MsgHeader}MessageHeaderType"""
     session_id: bytes
     notification: NotificationType | None = None
     signature: SignatureType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, session_id, notification=None, signature=None) -> None:
+        self.session_id = session_id
+        self.notification = notification
+        self.signature = signature
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.session_id, self.notification, self.signature, ) == (other.session_id, other.notification, other.signature, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(session_id={self.session_id!r}, notification={self.notification!r}, signature={self.signature!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class MeterInfoType:
     """{urn:din:70121:2012:MsgDataTypes}MeterInfoType"""
     meter_id: str
@@ -581,7 +1185,22 @@ class MeterInfoType:
     meter_status: int | None = None
     t_meter: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, meter_id, meter_reading=None, sig_meter_reading=None, meter_status=None, t_meter=None) -> None:
+        self.meter_id = meter_id
+        self.meter_reading = meter_reading
+        self.sig_meter_reading = sig_meter_reading
+        self.meter_status = meter_status
+        self.t_meter = t_meter
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.meter_id, self.meter_reading, self.sig_meter_reading, self.meter_status, self.t_meter, ) == (other.meter_id, other.meter_reading, other.sig_meter_reading, other.meter_status, other.t_meter, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(meter_id={self.meter_id!r}, meter_reading={self.meter_reading!r}, sig_meter_reading={self.sig_meter_reading!r}, meter_status={self.meter_status!r}, t_meter={self.t_meter!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class MeteringReceiptReqType:
     """{urn:din:70121:2012:MsgBody}MeteringReceiptReqType"""
     id: str | None = None
@@ -589,50 +1208,148 @@ class MeteringReceiptReqType:
     sa_schedule_tuple_id: int | None = None
     meter_info: MeterInfoType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, session_id, sa_schedule_tuple_id=None, meter_info) -> None:
+        self.id = id
+        self.session_id = session_id
+        self.sa_schedule_tuple_id = sa_schedule_tuple_id
+        self.meter_info = meter_info
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.session_id, self.sa_schedule_tuple_id, self.meter_info, ) == (other.id, other.session_id, other.sa_schedule_tuple_id, other.meter_info, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, session_id={self.session_id!r}, sa_schedule_tuple_id={self.sa_schedule_tuple_id!r}, meter_info={self.meter_info!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class MeteringReceiptResType:
     """{urn:din:70121:2012:MsgBody}MeteringReceiptResType"""
     response_code: str
     ac_evse_status: AC_EVSEStatusType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, ac_evse_status) -> None:
+        self.response_code = response_code
+        self.ac_evse_status = ac_evse_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.ac_evse_status, ) == (other.response_code, other.ac_evse_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, ac_evse_status={self.ac_evse_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class NotificationType:
     """{urn:din:70121:2012:MsgDataTypes}NotificationType"""
     fault_code: str
     fault_msg: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, fault_code, fault_msg=None) -> None:
+        self.fault_code = fault_code
+        self.fault_msg = fault_msg
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.fault_code, self.fault_msg, ) == (other.fault_code, other.fault_msg, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(fault_code={self.fault_code!r}, fault_msg={self.fault_msg!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ObjectType:
     """{http://www.w3.org/2000/09/xmldsig#}ObjectType"""
     encoding: str | None = None
     id: str | None = None
     mime_type: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, encoding=None, id=None, mime_type=None) -> None:
+        self.encoding = encoding
+        self.id = id
+        self.mime_type = mime_type
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.encoding, self.id, self.mime_type, ) == (other.encoding, other.id, other.mime_type, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(encoding={self.encoding!r}, id={self.id!r}, mime_type={self.mime_type!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PGPDataType:
     """{http://www.w3.org/2000/09/xmldsig#}PGPDataType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PMaxScheduleEntryType:
     """{urn:din:70121:2012:MsgDataTypes}PMaxScheduleEntryType"""
     relative_time_interval: RelativeTimeIntervalType | None = None
     time_interval: IntervalType | None = None
     p_max: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, relative_time_interval=None, time_interval=None, p_max) -> None:
+        self.relative_time_interval = relative_time_interval
+        self.time_interval = time_interval
+        self.p_max = p_max
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.relative_time_interval, self.time_interval, self.p_max, ) == (other.relative_time_interval, other.time_interval, other.p_max, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(relative_time_interval={self.relative_time_interval!r}, time_interval={self.time_interval!r}, p_max={self.p_max!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PMaxScheduleType:
     """{urn:din:70121:2012:MsgDataTypes}PMaxScheduleType"""
     p_max_schedule_id: int
     p_max_schedule_entry: list[PMaxScheduleEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, p_max_schedule_id, p_max_schedule_entry=_NO_LIST) -> None:
+        self.p_max_schedule_id = p_max_schedule_id
+        self.p_max_schedule_entry = [] if p_max_schedule_entry is _NO_LIST else p_max_schedule_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.p_max_schedule_id, self.p_max_schedule_entry, ) == (other.p_max_schedule_id, other.p_max_schedule_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(p_max_schedule_id={self.p_max_schedule_id!r}, p_max_schedule_entry={self.p_max_schedule_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ParameterSetType:
     """{urn:din:70121:2012:MsgDataTypes}ParameterSetType"""
     parameter_set_id: int
     parameter: list[ParameterType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, parameter_set_id, parameter=_NO_LIST) -> None:
+        self.parameter_set_id = parameter_set_id
+        self.parameter = [] if parameter is _NO_LIST else parameter
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.parameter_set_id, self.parameter, ) == (other.parameter_set_id, other.parameter, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(parameter_set_id={self.parameter_set_id!r}, parameter={self.parameter!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ParameterType:
     """{urn:din:70121:2012:MsgDataTypes}ParameterType"""
     name: str
@@ -644,32 +1361,99 @@ class ParameterType:
     physical_value: PhysicalValueType | None = None
     string_value: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, name, value_type, bool_value=None, byte_value=None, short_value=None, int_value=None, physical_value=None, string_value=None) -> None:
+        self.name = name
+        self.value_type = value_type
+        self.bool_value = bool_value
+        self.byte_value = byte_value
+        self.short_value = short_value
+        self.int_value = int_value
+        self.physical_value = physical_value
+        self.string_value = string_value
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.name, self.value_type, self.bool_value, self.byte_value, self.short_value, self.int_value, self.physical_value, self.string_value, ) == (other.name, other.value_type, other.bool_value, other.byte_value, other.short_value, other.int_value, other.physical_value, other.string_value, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(name={self.name!r}, value_type={self.value_type!r}, bool_value={self.bool_value!r}, byte_value={self.byte_value!r}, short_value={self.short_value!r}, int_value={self.int_value!r}, physical_value={self.physical_value!r}, string_value={self.string_value!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PaymentDetailsReqType:
     """{urn:din:70121:2012:MsgBody}PaymentDetailsReqType"""
     contract_id: str
     contract_signature_cert_chain: CertificateChainType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, contract_id, contract_signature_cert_chain) -> None:
+        self.contract_id = contract_id
+        self.contract_signature_cert_chain = contract_signature_cert_chain
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.contract_id, self.contract_signature_cert_chain, ) == (other.contract_id, other.contract_signature_cert_chain, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(contract_id={self.contract_id!r}, contract_signature_cert_chain={self.contract_signature_cert_chain!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PaymentDetailsResType:
     """{urn:din:70121:2012:MsgBody}PaymentDetailsResType"""
     response_code: str
     gen_challenge: str
     date_time_now: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, gen_challenge, date_time_now) -> None:
+        self.response_code = response_code
+        self.gen_challenge = gen_challenge
+        self.date_time_now = date_time_now
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.gen_challenge, self.date_time_now, ) == (other.response_code, other.gen_challenge, other.date_time_now, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, gen_challenge={self.gen_challenge!r}, date_time_now={self.date_time_now!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PaymentOptionsType:
     """{urn:din:70121:2012:MsgDataTypes}PaymentOptionsType"""
     payment_option: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, payment_option=_NO_LIST) -> None:
+        self.payment_option = [] if payment_option is _NO_LIST else payment_option
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.payment_option, ) == (other.payment_option, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(payment_option={self.payment_option!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PhysicalValueType:
     """{urn:din:70121:2012:MsgDataTypes}PhysicalValueType"""
     multiplier: int
     unit: str | None = None
     value: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, multiplier, unit=None, value) -> None:
+        self.multiplier = multiplier
+        self.unit = unit
+        self.value = value
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.multiplier, self.unit, self.value, ) == (other.multiplier, other.unit, other.value, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(multiplier={self.multiplier!r}, unit={self.unit!r}, value={self.value!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerDeliveryReqType:
     """{urn:din:70121:2012:MsgBody}PowerDeliveryReqType"""
     ready_to_charge_state: bool
@@ -677,7 +1461,21 @@ class PowerDeliveryReqType:
     dc_ev_power_delivery_parameter: DC_EVPowerDeliveryParameterType | None = None
     ev_power_delivery_parameter: EVPowerDeliveryParameterType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ready_to_charge_state, charging_profile=None, dc_ev_power_delivery_parameter=None, ev_power_delivery_parameter=None) -> None:
+        self.ready_to_charge_state = ready_to_charge_state
+        self.charging_profile = charging_profile
+        self.dc_ev_power_delivery_parameter = dc_ev_power_delivery_parameter
+        self.ev_power_delivery_parameter = ev_power_delivery_parameter
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ready_to_charge_state, self.charging_profile, self.dc_ev_power_delivery_parameter, self.ev_power_delivery_parameter, ) == (other.ready_to_charge_state, other.charging_profile, other.dc_ev_power_delivery_parameter, other.ev_power_delivery_parameter, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ready_to_charge_state={self.ready_to_charge_state!r}, charging_profile={self.charging_profile!r}, dc_ev_power_delivery_parameter={self.dc_ev_power_delivery_parameter!r}, ev_power_delivery_parameter={self.ev_power_delivery_parameter!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerDeliveryResType:
     """{urn:din:70121:2012:MsgBody}PowerDeliveryResType"""
     response_code: str
@@ -685,33 +1483,97 @@ class PowerDeliveryResType:
     dc_evse_status: DC_EVSEStatusType | None = None
     evse_status: EVSEStatusType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, ac_evse_status=None, dc_evse_status=None, evse_status=None) -> None:
+        self.response_code = response_code
+        self.ac_evse_status = ac_evse_status
+        self.dc_evse_status = dc_evse_status
+        self.evse_status = evse_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.ac_evse_status, self.dc_evse_status, self.evse_status, ) == (other.response_code, other.ac_evse_status, other.dc_evse_status, other.evse_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, ac_evse_status={self.ac_evse_status!r}, dc_evse_status={self.dc_evse_status!r}, evse_status={self.evse_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PreChargeReqType:
     """{urn:din:70121:2012:MsgBody}PreChargeReqType"""
     dc_ev_status: DC_EVStatusType
     ev_target_voltage: PhysicalValueType
     ev_target_current: PhysicalValueType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, dc_ev_status, ev_target_voltage, ev_target_current) -> None:
+        self.dc_ev_status = dc_ev_status
+        self.ev_target_voltage = ev_target_voltage
+        self.ev_target_current = ev_target_current
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.dc_ev_status, self.ev_target_voltage, self.ev_target_current, ) == (other.dc_ev_status, other.ev_target_voltage, other.ev_target_current, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(dc_ev_status={self.dc_ev_status!r}, ev_target_voltage={self.ev_target_voltage!r}, ev_target_current={self.ev_target_current!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PreChargeResType:
     """{urn:din:70121:2012:MsgBody}PreChargeResType"""
     response_code: str
     dc_evse_status: DC_EVSEStatusType
     evse_present_voltage: PhysicalValueType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, dc_evse_status, evse_present_voltage) -> None:
+        self.response_code = response_code
+        self.dc_evse_status = dc_evse_status
+        self.evse_present_voltage = evse_present_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.dc_evse_status, self.evse_present_voltage, ) == (other.response_code, other.dc_evse_status, other.evse_present_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, dc_evse_status={self.dc_evse_status!r}, evse_present_voltage={self.evse_present_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ProfileEntryType:
     """{urn:din:70121:2012:MsgDataTypes}ProfileEntryType"""
     charging_profile_entry_start: int
     charging_profile_entry_max_power: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, charging_profile_entry_start, charging_profile_entry_max_power) -> None:
+        self.charging_profile_entry_start = charging_profile_entry_start
+        self.charging_profile_entry_max_power = charging_profile_entry_max_power
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.charging_profile_entry_start, self.charging_profile_entry_max_power, ) == (other.charging_profile_entry_start, other.charging_profile_entry_max_power, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(charging_profile_entry_start={self.charging_profile_entry_start!r}, charging_profile_entry_max_power={self.charging_profile_entry_max_power!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class RSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType"""
     modulus: bytes
     exponent: bytes
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, modulus, exponent) -> None:
+        self.modulus = modulus
+        self.exponent = exponent
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.modulus, self.exponent, ) == (other.modulus, other.exponent, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(modulus={self.modulus!r}, exponent={self.exponent!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ReferenceType:
     """{http://www.w3.org/2000/09/xmldsig#}ReferenceType"""
     id: str | None = None
@@ -721,42 +1583,127 @@ class ReferenceType:
     digest_method: DigestMethodType
     digest_value: bytes
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, type=None, uri=None, transforms=None, digest_method, digest_value) -> None:
+        self.id = id
+        self.type = type
+        self.uri = uri
+        self.transforms = transforms
+        self.digest_method = digest_method
+        self.digest_value = digest_value
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.type, self.uri, self.transforms, self.digest_method, self.digest_value, ) == (other.id, other.type, other.uri, other.transforms, other.digest_method, other.digest_value, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, type={self.type!r}, uri={self.uri!r}, transforms={self.transforms!r}, digest_method={self.digest_method!r}, digest_value={self.digest_value!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class RelativeTimeIntervalType:
     """{urn:din:70121:2012:MsgDataTypes}RelativeTimeIntervalType"""
     start: int
     duration: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, start, duration=None) -> None:
+        self.start = start
+        self.duration = duration
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.start, self.duration, ) == (other.start, other.duration, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(start={self.start!r}, duration={self.duration!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class RetrievalMethodType:
     """{http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType"""
     type: str | None = None
     uri: str | None = None
     transforms: TransformsType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, type=None, uri=None, transforms=None) -> None:
+        self.type = type
+        self.uri = uri
+        self.transforms = transforms
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.type, self.uri, self.transforms, ) == (other.type, other.uri, other.transforms, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(type={self.type!r}, uri={self.uri!r}, transforms={self.transforms!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SAScheduleListType:
     """{urn:din:70121:2012:MsgDataTypes}SAScheduleListType"""
     sa_schedule_tuple: list[SAScheduleTupleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, sa_schedule_tuple=_NO_LIST) -> None:
+        self.sa_schedule_tuple = [] if sa_schedule_tuple is _NO_LIST else sa_schedule_tuple
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.sa_schedule_tuple, ) == (other.sa_schedule_tuple, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(sa_schedule_tuple={self.sa_schedule_tuple!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SAScheduleTupleType:
     """{urn:din:70121:2012:MsgDataTypes}SAScheduleTupleType"""
     sa_schedule_tuple_id: int
     p_max_schedule: PMaxScheduleType
     sales_tariff: SalesTariffType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, sa_schedule_tuple_id, p_max_schedule, sales_tariff=None) -> None:
+        self.sa_schedule_tuple_id = sa_schedule_tuple_id
+        self.p_max_schedule = p_max_schedule
+        self.sales_tariff = sales_tariff
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.sa_schedule_tuple_id, self.p_max_schedule, self.sales_tariff, ) == (other.sa_schedule_tuple_id, other.p_max_schedule, other.sales_tariff, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(sa_schedule_tuple_id={self.sa_schedule_tuple_id!r}, p_max_schedule={self.p_max_schedule!r}, sales_tariff={self.sales_tariff!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SASchedulesType:
     """{urn:din:70121:2012:MsgDataTypes}SASchedulesType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SPKIDataType:
     """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SalesTariffEntryType:
     """{urn:din:70121:2012:MsgDataTypes}SalesTariffEntryType"""
     relative_time_interval: RelativeTimeIntervalType | None = None
@@ -764,7 +1711,21 @@ class SalesTariffEntryType:
     e_price_level: int
     consumption_cost: list[ConsumptionCostType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, relative_time_interval=None, time_interval=None, e_price_level, consumption_cost=_NO_LIST) -> None:
+        self.relative_time_interval = relative_time_interval
+        self.time_interval = time_interval
+        self.e_price_level = e_price_level
+        self.consumption_cost = [] if consumption_cost is _NO_LIST else consumption_cost
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.relative_time_interval, self.time_interval, self.e_price_level, self.consumption_cost, ) == (other.relative_time_interval, other.time_interval, other.e_price_level, other.consumption_cost, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(relative_time_interval={self.relative_time_interval!r}, time_interval={self.time_interval!r}, e_price_level={self.e_price_level!r}, consumption_cost={self.consumption_cost!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SalesTariffType:
     """{urn:din:70121:2012:MsgDataTypes}SalesTariffType"""
     id: str
@@ -773,43 +1734,130 @@ class SalesTariffType:
     num_e_price_levels: int
     sales_tariff_entry: list[SalesTariffEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id, sales_tariff_id, sales_tariff_description=None, num_e_price_levels, sales_tariff_entry=_NO_LIST) -> None:
+        self.id = id
+        self.sales_tariff_id = sales_tariff_id
+        self.sales_tariff_description = sales_tariff_description
+        self.num_e_price_levels = num_e_price_levels
+        self.sales_tariff_entry = [] if sales_tariff_entry is _NO_LIST else sales_tariff_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.sales_tariff_id, self.sales_tariff_description, self.num_e_price_levels, self.sales_tariff_entry, ) == (other.id, other.sales_tariff_id, other.sales_tariff_description, other.num_e_price_levels, other.sales_tariff_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, sales_tariff_id={self.sales_tariff_id!r}, sales_tariff_description={self.sales_tariff_description!r}, num_e_price_levels={self.num_e_price_levels!r}, sales_tariff_entry={self.sales_tariff_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SelectedServiceListType:
     """{urn:din:70121:2012:MsgDataTypes}SelectedServiceListType"""
     selected_service: list[SelectedServiceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, selected_service=_NO_LIST) -> None:
+        self.selected_service = [] if selected_service is _NO_LIST else selected_service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.selected_service, ) == (other.selected_service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(selected_service={self.selected_service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SelectedServiceType:
     """{urn:din:70121:2012:MsgDataTypes}SelectedServiceType"""
     service_id: int
     parameter_set_id: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_id, parameter_set_id=None) -> None:
+        self.service_id = service_id
+        self.parameter_set_id = parameter_set_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_id, self.parameter_set_id, ) == (other.service_id, other.parameter_set_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_id={self.service_id!r}, parameter_set_id={self.parameter_set_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceChargeType:
     """{urn:din:70121:2012:MsgDataTypes}ServiceChargeType"""
     service_tag: ServiceTagType
     free_service: bool
     energy_transfer_type: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_tag, free_service, energy_transfer_type) -> None:
+        self.service_tag = service_tag
+        self.free_service = free_service
+        self.energy_transfer_type = energy_transfer_type
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_tag, self.free_service, self.energy_transfer_type, ) == (other.service_tag, other.free_service, other.energy_transfer_type, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_tag={self.service_tag!r}, free_service={self.free_service!r}, energy_transfer_type={self.energy_transfer_type!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDetailReqType:
     """{urn:din:70121:2012:MsgBody}ServiceDetailReqType"""
     service_id: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_id) -> None:
+        self.service_id = service_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_id, ) == (other.service_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_id={self.service_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDetailResType:
     """{urn:din:70121:2012:MsgBody}ServiceDetailResType"""
     response_code: str
     service_id: int
     service_parameter_list: ServiceParameterListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, service_id, service_parameter_list=None) -> None:
+        self.response_code = response_code
+        self.service_id = service_id
+        self.service_parameter_list = service_parameter_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.service_id, self.service_parameter_list, ) == (other.response_code, other.service_id, other.service_parameter_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, service_id={self.service_id!r}, service_parameter_list={self.service_parameter_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDiscoveryReqType:
     """{urn:din:70121:2012:MsgBody}ServiceDiscoveryReqType"""
     service_scope: str | None = None
     service_category: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_scope=None, service_category=None) -> None:
+        self.service_scope = service_scope
+        self.service_category = service_category
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_scope, self.service_category, ) == (other.service_scope, other.service_category, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_scope={self.service_scope!r}, service_category={self.service_category!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDiscoveryResType:
     """{urn:din:70121:2012:MsgBody}ServiceDiscoveryResType"""
     response_code: str
@@ -817,28 +1865,87 @@ class ServiceDiscoveryResType:
     charge_service: ServiceChargeType
     service_list: ServiceTagListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, payment_options, charge_service, service_list=None) -> None:
+        self.response_code = response_code
+        self.payment_options = payment_options
+        self.charge_service = charge_service
+        self.service_list = service_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.payment_options, self.charge_service, self.service_list, ) == (other.response_code, other.payment_options, other.charge_service, other.service_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, payment_options={self.payment_options!r}, charge_service={self.charge_service!r}, service_list={self.service_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceParameterListType:
     """{urn:din:70121:2012:MsgDataTypes}ServiceParameterListType"""
     parameter_set: list[ParameterSetType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, parameter_set=_NO_LIST) -> None:
+        self.parameter_set = [] if parameter_set is _NO_LIST else parameter_set
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.parameter_set, ) == (other.parameter_set, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(parameter_set={self.parameter_set!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServicePaymentSelectionReqType:
     """{urn:din:70121:2012:MsgBody}ServicePaymentSelectionReqType"""
     selected_payment_option: str
     selected_service_list: SelectedServiceListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, selected_payment_option, selected_service_list) -> None:
+        self.selected_payment_option = selected_payment_option
+        self.selected_service_list = selected_service_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.selected_payment_option, self.selected_service_list, ) == (other.selected_payment_option, other.selected_service_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(selected_payment_option={self.selected_payment_option!r}, selected_service_list={self.selected_service_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServicePaymentSelectionResType:
     """{urn:din:70121:2012:MsgBody}ServicePaymentSelectionResType"""
     response_code: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code) -> None:
+        self.response_code = response_code
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, ) == (other.response_code, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceTagListType:
     """{urn:din:70121:2012:MsgDataTypes}ServiceTagListType"""
     service: list[ServiceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service=_NO_LIST) -> None:
+        self.service = [] if service is _NO_LIST else service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service, ) == (other.service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service={self.service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceTagType:
     """{urn:din:70121:2012:MsgDataTypes}ServiceTagType"""
     service_id: int
@@ -846,53 +1953,160 @@ class ServiceTagType:
     service_category: str
     service_scope: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_id, service_name=None, service_category, service_scope=None) -> None:
+        self.service_id = service_id
+        self.service_name = service_name
+        self.service_category = service_category
+        self.service_scope = service_scope
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_id, self.service_name, self.service_category, self.service_scope, ) == (other.service_id, other.service_name, other.service_category, other.service_scope, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_id={self.service_id!r}, service_name={self.service_name!r}, service_category={self.service_category!r}, service_scope={self.service_scope!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceType:
     """{urn:din:70121:2012:MsgDataTypes}ServiceType"""
     service_tag: ServiceTagType
     free_service: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_tag, free_service) -> None:
+        self.service_tag = service_tag
+        self.free_service = free_service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_tag, self.free_service, ) == (other.service_tag, other.free_service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_tag={self.service_tag!r}, free_service={self.free_service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionSetupReqType:
     """{urn:din:70121:2012:MsgBody}SessionSetupReqType"""
     evccid: bytes
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evccid) -> None:
+        self.evccid = evccid
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evccid, ) == (other.evccid, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evccid={self.evccid!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionSetupResType:
     """{urn:din:70121:2012:MsgBody}SessionSetupResType"""
     response_code: str
     evseid: bytes
     date_time_now: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, evseid, date_time_now=None) -> None:
+        self.response_code = response_code
+        self.evseid = evseid
+        self.date_time_now = date_time_now
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.evseid, self.date_time_now, ) == (other.response_code, other.evseid, other.date_time_now, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, evseid={self.evseid!r}, date_time_now={self.date_time_now!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionStopResType:
     """{urn:din:70121:2012:MsgBody}SessionStopResType"""
     response_code: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code) -> None:
+        self.response_code = response_code
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, ) == (other.response_code, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionStopType:
     """{urn:din:70121:2012:MsgBody}SessionStopType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignatureMethodType:
     """{http://www.w3.org/2000/09/xmldsig#}SignatureMethodType"""
     algorithm: str
     hmac_output_length: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, algorithm, hmac_output_length=None) -> None:
+        self.algorithm = algorithm
+        self.hmac_output_length = hmac_output_length
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.algorithm, self.hmac_output_length, ) == (other.algorithm, other.hmac_output_length, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(algorithm={self.algorithm!r}, hmac_output_length={self.hmac_output_length!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignaturePropertiesType:
     """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType"""
     id: str | None = None
     signature_property: list[SignaturePropertyType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, signature_property=_NO_LIST) -> None:
+        self.id = id
+        self.signature_property = [] if signature_property is _NO_LIST else signature_property
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.signature_property, ) == (other.id, other.signature_property, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, signature_property={self.signature_property!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignaturePropertyType:
     """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType"""
     id: str | None = None
     target: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, target) -> None:
+        self.id = id
+        self.target = target
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.target, ) == (other.id, other.target, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, target={self.target!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignatureType:
     """{http://www.w3.org/2000/09/xmldsig#}SignatureType"""
     id: str | None = None
@@ -901,13 +2115,40 @@ class SignatureType:
     key_info: KeyInfoType | None = None
     object: list[ObjectType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, signed_info, signature_value, key_info=None, object=_NO_LIST) -> None:
+        self.id = id
+        self.signed_info = signed_info
+        self.signature_value = signature_value
+        self.key_info = key_info
+        self.object = [] if object is _NO_LIST else object
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.signed_info, self.signature_value, self.key_info, self.object, ) == (other.id, other.signed_info, other.signature_value, other.key_info, other.object, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, signed_info={self.signed_info!r}, signature_value={self.signature_value!r}, key_info={self.key_info!r}, object={self.object!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignatureValueType:
     """{http://www.w3.org/2000/09/xmldsig#}SignatureValueType"""
     id: str | None = None
     value: bytes
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, value) -> None:
+        self.id = id
+        self.value = value
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.value, ) == (other.id, other.value, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, value={self.value!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignedInfoType:
     """{http://www.w3.org/2000/09/xmldsig#}SignedInfoType"""
     id: str | None = None
@@ -915,35 +2156,107 @@ class SignedInfoType:
     signature_method: SignatureMethodType
     reference: list[ReferenceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, canonicalization_method, signature_method, reference=_NO_LIST) -> None:
+        self.id = id
+        self.canonicalization_method = canonicalization_method
+        self.signature_method = signature_method
+        self.reference = [] if reference is _NO_LIST else reference
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.canonicalization_method, self.signature_method, self.reference, ) == (other.id, other.canonicalization_method, other.signature_method, other.reference, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, canonicalization_method={self.canonicalization_method!r}, signature_method={self.signature_method!r}, reference={self.reference!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SubCertificatesType:
     """{urn:din:70121:2012:MsgDataTypes}SubCertificatesType"""
     certificate: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, certificate=_NO_LIST) -> None:
+        self.certificate = [] if certificate is _NO_LIST else certificate
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.certificate, ) == (other.certificate, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(certificate={self.certificate!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class TransformType:
     """{http://www.w3.org/2000/09/xmldsig#}TransformType"""
     algorithm: str
     x_path: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, algorithm, x_path=_NO_LIST) -> None:
+        self.algorithm = algorithm
+        self.x_path = [] if x_path is _NO_LIST else x_path
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.algorithm, self.x_path, ) == (other.algorithm, other.x_path, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(algorithm={self.algorithm!r}, x_path={self.x_path!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class TransformsType:
     """{http://www.w3.org/2000/09/xmldsig#}TransformsType"""
     transform: list[TransformType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, transform=_NO_LIST) -> None:
+        self.transform = [] if transform is _NO_LIST else transform
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.transform, ) == (other.transform, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(transform={self.transform!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WeldingDetectionReqType:
     """{urn:din:70121:2012:MsgBody}WeldingDetectionReqType"""
     dc_ev_status: DC_EVStatusType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, dc_ev_status) -> None:
+        self.dc_ev_status = dc_ev_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.dc_ev_status, ) == (other.dc_ev_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(dc_ev_status={self.dc_ev_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WeldingDetectionResType:
     """{urn:din:70121:2012:MsgBody}WeldingDetectionResType"""
     response_code: str
     dc_evse_status: DC_EVSEStatusType
     evse_present_voltage: PhysicalValueType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, response_code, dc_evse_status, evse_present_voltage) -> None:
+        self.response_code = response_code
+        self.dc_evse_status = dc_evse_status
+        self.evse_present_voltage = evse_present_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.response_code, self.dc_evse_status, self.evse_present_voltage, ) == (other.response_code, other.dc_evse_status, other.evse_present_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(response_code={self.response_code!r}, dc_evse_status={self.dc_evse_status!r}, evse_present_voltage={self.evse_present_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class X509DataType:
     """{http://www.w3.org/2000/09/xmldsig#}X509DataType"""
     x509_issuer_serial: list[X509IssuerSerialType] = field(default_factory=list)
@@ -952,17 +2265,56 @@ class X509DataType:
     x509_certificate: list[bytes] = field(default_factory=list)
     x509_crl: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, x509_issuer_serial=_NO_LIST, x509_ski=_NO_LIST, x509_subject_name=_NO_LIST, x509_certificate=_NO_LIST, x509_crl=_NO_LIST) -> None:
+        self.x509_issuer_serial = [] if x509_issuer_serial is _NO_LIST else x509_issuer_serial
+        self.x509_ski = [] if x509_ski is _NO_LIST else x509_ski
+        self.x509_subject_name = [] if x509_subject_name is _NO_LIST else x509_subject_name
+        self.x509_certificate = [] if x509_certificate is _NO_LIST else x509_certificate
+        self.x509_crl = [] if x509_crl is _NO_LIST else x509_crl
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.x509_issuer_serial, self.x509_ski, self.x509_subject_name, self.x509_certificate, self.x509_crl, ) == (other.x509_issuer_serial, other.x509_ski, other.x509_subject_name, other.x509_certificate, other.x509_crl, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(x509_issuer_serial={self.x509_issuer_serial!r}, x509_ski={self.x509_ski!r}, x509_subject_name={self.x509_subject_name!r}, x509_certificate={self.x509_certificate!r}, x509_crl={self.x509_crl!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class X509IssuerSerialType:
     """{http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType"""
     x509_issuer_name: str
     x509_serial_number: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, x509_issuer_name, x509_serial_number) -> None:
+        self.x509_issuer_name = x509_issuer_name
+        self.x509_serial_number = x509_serial_number
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.x509_issuer_name, self.x509_serial_number, ) == (other.x509_issuer_name, other.x509_serial_number, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(x509_issuer_name={self.x509_issuer_name!r}, x509_serial_number={self.x509_serial_number!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class V2G_Message:
     """anonymous type"""
     header: MessageHeaderType
     body: BodyType
+
+    def __init__(self, *, header, body) -> None:
+        self.header = header
+        self.body = body
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.body, ) == (other.header, other.body, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, body={self.body!r})"
 
 def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     rv = r.v; rn = r.n

@@ -10,7 +10,55 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+
+# the CommonTypes and xmldsig types: one codec for every -20 namespace
+from exi_schemas.generated.iso20_types import (  # noqa: F401
+    CLReqControlModeType, _d_CLReqControlModeType, _e_CLReqControlModeType,
+    CLResControlModeType, _d_CLResControlModeType, _e_CLResControlModeType,
+    CanonicalizationMethodType, _d_CanonicalizationMethodType, _e_CanonicalizationMethodType,
+    ChargeLoopReqType, _d_ChargeLoopReqType, _e_ChargeLoopReqType,
+    ChargeLoopResType, _d_ChargeLoopResType, _e_ChargeLoopResType,
+    ChargeParameterDiscoveryReqType, _d_ChargeParameterDiscoveryReqType, _e_ChargeParameterDiscoveryReqType,
+    ChargeParameterDiscoveryResType, _d_ChargeParameterDiscoveryResType, _e_ChargeParameterDiscoveryResType,
+    DSAKeyValueType, _d_DSAKeyValueType, _e_DSAKeyValueType,
+    DetailedCostType, _d_DetailedCostType, _e_DetailedCostType,
+    DetailedTaxType, _d_DetailedTaxType, _e_DetailedTaxType,
+    DigestMethodType, _d_DigestMethodType, _e_DigestMethodType,
+    DisplayParametersType, _d_DisplayParametersType, _e_DisplayParametersType,
+    Dynamic_CLReqControlModeType, _d_Dynamic_CLReqControlModeType, _e_Dynamic_CLReqControlModeType,
+    Dynamic_CLResControlModeType, _d_Dynamic_CLResControlModeType, _e_Dynamic_CLResControlModeType,
+    EVSEStatusType, _d_EVSEStatusType, _e_EVSEStatusType,
+    KeyInfoType, _d_KeyInfoType, _e_KeyInfoType,
+    KeyValueType, _d_KeyValueType, _e_KeyValueType,
+    ListOfRootCertificateIDsType, _d_ListOfRootCertificateIDsType, _e_ListOfRootCertificateIDsType,
+    ManifestType, _d_ManifestType, _e_ManifestType,
+    MessageHeaderType, _d_MessageHeaderType, _e_MessageHeaderType,
+    MeterInfoType, _d_MeterInfoType, _e_MeterInfoType,
+    ObjectType, _d_ObjectType, _e_ObjectType,
+    PGPDataType, _d_PGPDataType, _e_PGPDataType,
+    RSAKeyValueType, _d_RSAKeyValueType, _e_RSAKeyValueType,
+    RationalNumberType, _d_RationalNumberType, _e_RationalNumberType,
+    ReceiptType, _d_ReceiptType, _e_ReceiptType,
+    ReferenceType, _d_ReferenceType, _e_ReferenceType,
+    RetrievalMethodType, _d_RetrievalMethodType, _e_RetrievalMethodType,
+    SPKIDataType, _d_SPKIDataType, _e_SPKIDataType,
+    Scheduled_CLReqControlModeType, _d_Scheduled_CLReqControlModeType, _e_Scheduled_CLReqControlModeType,
+    Scheduled_CLResControlModeType, _d_Scheduled_CLResControlModeType, _e_Scheduled_CLResControlModeType,
+    SignatureMethodType, _d_SignatureMethodType, _e_SignatureMethodType,
+    SignaturePropertiesType, _d_SignaturePropertiesType, _e_SignaturePropertiesType,
+    SignaturePropertyType, _d_SignaturePropertyType, _e_SignaturePropertyType,
+    SignatureType, _d_SignatureType, _e_SignatureType,
+    SignatureValueType, _d_SignatureValueType, _e_SignatureValueType,
+    SignedInfoType, _d_SignedInfoType, _e_SignedInfoType,
+    TransformType, _d_TransformType, _e_TransformType,
+    TransformsType, _d_TransformsType, _e_TransformsType,
+    V2GMessageType, _d_V2GMessageType, _e_V2GMessageType,
+    V2GRequestType, _d_V2GRequestType, _e_V2GRequestType,
+    V2GResponseType, _d_V2GResponseType, _e_V2GResponseType,
+    X509DataType, _d_X509DataType, _e_X509DataType,
+    X509IssuerSerialType, _d_X509IssuerSerialType, _e_X509IssuerSerialType,
+)
 
 _P0 = ((0, 0), (1, 0))
 _P1 = ((3, 0), (4, 0))
@@ -48,222 +96,135 @@ _C32 = (None, None, None, None, (1, 2), (0, 1))
 _K33 = ('SECP521', 'X448')
 _P34 = ((4, 0), (4, 1), (4, 2))
 _K35 = {'SECP521': 0, 'X448': 1}
-_P36 = ((1, 0), (2, 0))
-_C37 = (None, (1, 2), (0, 1), None)
-_P38 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_K39 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_P40 = ((3, 0), (4, 0), (-1, 0))
-_K41 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_C42 = (None, None, (1, 3), (0, 2), None, None)
-_C43 = (None, None, (2, 3), (1, 2), (0, 2), None)
-_C44 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P45 = ((1, 0), (2, 0), (3, 0))
-_P46 = ((1, 0), (1, 1), (-1, 0))
-_C47 = (None, (1, 2), (0, 2), None, None)
-_C48 = (None, (2, 2), (1, 2), (0, 1), None)
-_C49 = (None, (2, 2), (0, 1))
-_P50 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P51 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P52 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P53 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P54 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P55 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P56 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P57 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P58 = ((8, 0), (9, 0), (-1, 0))
-_P59 = ((9, 0), (-1, 0))
-_C60 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C61 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C62 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C63 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C64 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C65 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C66 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C67 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C68 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C69 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C70 = ((1, 2), (0, 1), None, None, None)
-_P71 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P72 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P73 = ((2, 0), (3, 0), (-1, 0))
-_P74 = ((3, 0), (-1, 0))
-_C75 = ((1, 3), (0, 3), None, None, None)
-_C76 = ((2, 3), (1, 3), (0, 2), None, None)
-_C77 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C78 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P79 = ((6, 0), (7, 0), (-1, 0))
-_P80 = ((7, 0), (-1, 0))
-_C81 = (None, (1, 2), (0, 2), None, None, None, None, None, None)
-_C82 = (None, (2, 2), (1, 2), (0, 1), None, None, None, None, None)
-_C83 = (None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C84 = (None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_P85 = ((0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
-_P86 = ((1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
-_P87 = ((2, 0), (3, 0), (3, 1), (-1, 0))
-_P88 = ((3, 0), (3, 1), (-1, 0))
-_C89 = ((2, 3), (1, 3), (0, 3), None, None)
-_C90 = ((3, 3), (2, 3), (1, 3), (0, 2), None)
-_C91 = ((4, 3), (3, 3), (2, 3), (1, 2), None)
-_C92 = ((5, 3), (4, 3), (3, 3), (2, 2), (0, 1))
-_C93 = ((0, 1), (0, 2))
-_C94 = (None, None, (1, 2), (0, 2), None)
-_C95 = (None, None, (2, 2), (1, 2), (0, 1))
-_P96 = ((1, 0), (1, 1))
-_K97 = ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed')
-_K98 = {'PowerToleranceNotConfirmed': 0, 'PowerToleranceConfirmed': 1}
-_C99 = (None, (0, 1), (0, 2), None)
-_P100 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P101 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P102 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P103 = ((1, 0), (2, 0), (-1, 0))
-_P104 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C105 = ((1, 4), (0, 4), (0, 4))
-_C106 = ((2, 4), (1, 4), (1, 4))
-_C107 = ((3, 4), (2, 4), (2, 4))
-_C108 = ((1, 3), (0, 2), None, None)
-_C109 = ((2, 3), (1, 2), (0, 2), None)
-_C110 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_C111 = ((4, 4), (3, 4), (3, 4))
-_C112 = ((5, 4), (4, 4), (4, 4))
-_C113 = ((6, 4), (5, 4), (5, 4))
-_C114 = ((7, 4), (6, 4), (6, 4))
-_P115 = ((0, 0), (0, 1), (0, 2))
-_P116 = ((-1, 0),)
-_C117 = ((1, 2), (0, 1), (0, 2))
-_P118 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P119 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P120 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P121 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_C122 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C123 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C124 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C125 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C126 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C127 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P128 = ((3, 0), (4, 0), (4, 1))
-_C129 = (None, None, None, (1, 2), (0, 2), None)
-_C130 = (None, None, None, (2, 2), (1, 2), None)
-_C131 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P132 = ((0, 0), (1, 0), (2, 0))
-_C133 = ((1, 2), (0, 2), None, None, None)
-_C134 = ((2, 2), (1, 2), (0, 1), (0, 2), None)
-_C135 = (None, None, None, (1, 2), (0, 1))
-_P136 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
-_K137 = ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation')
-_K138 = ('Charge', 'Discharge')
-_K139 = {'Start': 0, 'Stop': 1, 'Standby': 2, 'ScheduleRenegotiation': 3}
-_K140 = {'Charge': 0, 'Discharge': 1}
-_C141 = (None, None, None, (2, 2), (1, 2), (0, 1))
-_C142 = ((1, 2), (0, 1), None, None, None, None, None)
-_P143 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0))
-_P144 = ((2, 0), (3, 0), (4, 0), (5, 0))
-_P145 = ((3, 0), (4, 0), (5, 0))
-_P146 = ((4, 0), (5, 0))
-_C147 = (None, (1, 3), (0, 3), None, None, None, None)
-_C148 = (None, (2, 3), (1, 3), (0, 2), None, None, None)
-_C149 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None, None)
-_C150 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None)
-_P151 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P152 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P153 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P154 = ((4, 0), (5, 0), (-1, 0))
-_P155 = ((5, 0), (-1, 0))
-_C156 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C157 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C158 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C159 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C160 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P161 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P162 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P163 = ((2, 0), (3, 0), (4, 0))
-_C164 = ((1, 3), (0, 3), None, None, None, None, None)
-_C165 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C166 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C167 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P168 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P169 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_C170 = ((1, 3), (0, 3), None, None, None, None)
-_C171 = ((2, 3), (1, 3), (0, 3), None, None, None)
-_C172 = ((3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C173 = ((4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C174 = ((5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_K175 = ('Pause', 'Terminate', 'ServiceRenegotiation')
-_K176 = {'Pause': 0, 'Terminate': 1, 'ServiceRenegotiation': 2}
-_C177 = (None, (2, 3), (1, 2), (1, 2))
-_P178 = ((2, 0),)
-_C179 = ((1, 2), (0, 1), None, None)
-_C180 = ((1, 2), (0, 1), None, None, None, None)
-_C181 = ((1, 2), (0, 1), None)
-_C182 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C183 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C184 = (None, None, None, (0, 1), (0, 2))
-_C185 = (None, (1, 2), (0, 1), None, None, None, None, None, None)
-_C186 = (None, None, None, (1, 2), (0, 1), None, None, None, None)
-_P187 = ((1, 1), (1, 0), (-1, 0))
-_C188 = (None, (0, 3), (0, 3))
-_C189 = (None, (2, 3), (2, 3))
-_K190 = ('CheckIn', 'Processing', 'Completed')
-_K191 = ('AutoParking', 'MVGuideManual', 'Manual')
-_K192 = {'CheckIn': 0, 'Processing': 1, 'Completed': 2}
-_K193 = {'AutoParking': 0, 'MVGuideManual': 1, 'Manual': 2}
-_C194 = (None, None, None, (1, 3), (0, 2), None, None)
-_C195 = (None, None, None, (2, 3), (1, 2), (0, 2), None)
-_C196 = (None, None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_K197 = ('CheckOut', 'Processing', 'Completed')
-_K198 = {'CheckOut': 0, 'Processing': 1, 'Completed': 2}
-_K199 = ('Scheduled', 'Completed')
-_K200 = {'Scheduled': 0, 'Completed': 1}
-_P201 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P202 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C203 = ((0, 3), (0, 3))
-_C204 = ((1, 3), (1, 3))
-_C205 = ((2, 3), (2, 3))
-_C206 = ((3, 3), (3, 3))
-_C207 = ((4, 3), (4, 3))
-_F208 = ('ID', None, None, None, None, None)
-_F209 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
-_F210 = ('unsignedInt', 1, 4294967295, None, None, None)
-_F211 = ('string', None, None, None, None, 160)
-_F212 = ('string', None, None, None, None, 3)
-_F213 = ('string', None, None, None, None, 255)
-_F214 = ('string', None, None, None, None, 80)
-_F215 = ('string', None, None, ('EIM', 'PnC'), None, None)
-_F216 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
-_F217 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
-_F218 = ('boolean', None, None, None, None, None)
-_F219 = ('anyURI', None, None, None, None, None)
-_F220 = ('base64Binary', None, None, None, None, 1600)
-_F221 = ('unsignedByte', 0, 255, None, None, None)
-_F222 = ('byte', 0, 100, None, None, None)
-_F223 = ('unsignedInt', 0, 4294967295, None, None, None)
-_F224 = ('unsignedShort', 0, 65535, None, None, None)
-_F225 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
-_F226 = ('string', None, None, None, None, None)
-_F227 = ('hexBinary', None, None, None, 8, 8)
-_F228 = ('string', None, None, None, None, 32)
-_F229 = ('base64Binary', None, None, None, None, 64)
-_F230 = ('short', -32768, 32767, None, None, None)
-_F231 = ('byte', -128, 127, None, None, None)
-_F232 = ('int', -2147483648, 2147483647, None, None, None)
-_F233 = ('base64Binary', None, None, None, 16, 16)
-_F234 = ('string', None, None, ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation'), None, None)
-_F235 = ('string', None, None, ('Charge', 'Discharge'), None, None)
-_F236 = ('base64Binary', None, None, None, None, None)
-_F237 = ('unsignedShort', 12, 1024, None, None, None)
-_F238 = ('string', None, None, ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed'), None, None)
-_F239 = ('string', None, None, ('Pause', 'Terminate', 'ServiceRenegotiation'), None, None)
-_F240 = ('integer', None, None, None, None, None)
-_F241 = ('string', None, None, ('SECP521', 'X448'), None, None)
-_F242 = ('base64Binary', None, None, None, 133, 133)
-_F243 = ('base64Binary', None, None, None, 94, 94)
-_F244 = ('base64Binary', None, None, None, 84, 84)
-_F245 = ('base64Binary', None, None, None, 206, 206)
-_F246 = ('string', None, None, ('CheckIn', 'Processing', 'Completed'), None, None)
-_F247 = ('string', None, None, ('AutoParking', 'MVGuideManual', 'Manual'), None, None)
-_F248 = ('string', None, None, ('CheckOut', 'Processing', 'Completed'), None, None)
-_F249 = ('string', None, None, ('Scheduled', 'Completed'), None, None)
+_P36 = ((1, 0), (2, 0), (3, 0))
+_P37 = ((1, 0), (1, 1), (-1, 0))
+_C38 = (None, (1, 2), (0, 2), None, None)
+_C39 = (None, (2, 2), (1, 2), (0, 1), None)
+_C40 = (None, (2, 2), (0, 1))
+_P41 = ((6, 0), (7, 0), (-1, 0))
+_P42 = ((7, 0), (-1, 0))
+_C43 = (None, (1, 2), (0, 2), None, None, None, None, None, None)
+_C44 = (None, (2, 2), (1, 2), (0, 1), None, None, None, None, None)
+_C45 = (None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C46 = (None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_P47 = ((0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
+_P48 = ((1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
+_P49 = ((2, 0), (3, 0), (3, 1), (-1, 0))
+_P50 = ((3, 0), (3, 1), (-1, 0))
+_C51 = ((1, 3), (0, 3), None, None, None)
+_C52 = ((2, 3), (1, 3), (0, 3), None, None)
+_C53 = ((3, 3), (2, 3), (1, 3), (0, 2), None)
+_C54 = ((4, 3), (3, 3), (2, 3), (1, 2), None)
+_C55 = ((5, 3), (4, 3), (3, 3), (2, 2), (0, 1))
+_P56 = ((2, 0), (3, 0), (-1, 0))
+_P57 = ((3, 0), (-1, 0))
+_C58 = ((0, 1), (0, 2))
+_C59 = (None, None, (1, 2), (0, 2), None)
+_C60 = (None, None, (2, 2), (1, 2), (0, 1))
+_P61 = ((1, 0), (1, 1))
+_K62 = ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed')
+_K63 = {'PowerToleranceNotConfirmed': 0, 'PowerToleranceConfirmed': 1}
+_C64 = (None, (0, 1), (0, 2), None)
+_P65 = ((3, 0), (4, 0), (4, 1))
+_C66 = (None, None, None, (1, 2), (0, 2), None)
+_C67 = (None, None, None, (2, 2), (1, 2), None)
+_P68 = ((0, 0), (1, 0), (2, 0))
+_P69 = ((1, 0), (2, 0))
+_C70 = ((1, 2), (0, 2), None, None, None)
+_C71 = ((2, 2), (1, 2), (0, 1), (0, 2), None)
+_C72 = ((1, 2), (0, 1), None, None, None)
+_C73 = (None, None, None, (1, 2), (0, 1))
+_P74 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
+_K75 = ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation')
+_P76 = ((3, 0), (4, 0), (-1, 0))
+_K77 = ('Charge', 'Discharge')
+_K78 = {'Start': 0, 'Stop': 1, 'Standby': 2, 'ScheduleRenegotiation': 3}
+_K79 = {'Charge': 0, 'Discharge': 1}
+_C80 = (None, None, None, (2, 2), (1, 2), (0, 1))
+_K81 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_K82 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_C83 = ((1, 2), (0, 1), None, None, None, None, None)
+_P84 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0))
+_P85 = ((2, 0), (3, 0), (4, 0), (5, 0))
+_P86 = ((3, 0), (4, 0), (5, 0))
+_P87 = ((4, 0), (5, 0))
+_C88 = (None, (1, 3), (0, 3), None, None, None, None)
+_C89 = (None, (2, 3), (1, 3), (0, 2), None, None, None)
+_C90 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None, None)
+_C91 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None)
+_P92 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P93 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P94 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_C95 = ((1, 3), (0, 3), None, None, None, None)
+_C96 = ((2, 3), (1, 3), (0, 3), None, None, None)
+_C97 = ((3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C98 = ((4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C99 = ((5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_K100 = ('Pause', 'Terminate', 'ServiceRenegotiation')
+_K101 = {'Pause': 0, 'Terminate': 1, 'ServiceRenegotiation': 2}
+_C102 = (None, (1, 2), (0, 1), None, None, None, None, None, None)
+_C103 = (None, None, None, (1, 2), (0, 1), None, None, None, None)
+_K104 = ('CheckIn', 'Processing', 'Completed')
+_K105 = ('AutoParking', 'MVGuideManual', 'Manual')
+_P106 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P107 = ((4, 0), (5, 0), (-1, 0))
+_P108 = ((5, 0), (-1, 0))
+_K109 = {'CheckIn': 0, 'Processing': 1, 'Completed': 2}
+_K110 = {'AutoParking': 0, 'MVGuideManual': 1, 'Manual': 2}
+_C111 = (None, None, None, (1, 3), (0, 2), None, None)
+_C112 = (None, None, None, (2, 3), (1, 2), (0, 2), None)
+_C113 = (None, None, None, (3, 3), (2, 2), (1, 2), (0, 1))
+_C114 = (None, None, (1, 3), (0, 2), None, None)
+_C115 = (None, None, (2, 3), (1, 2), (0, 2), None)
+_C116 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
+_K117 = ('CheckOut', 'Processing', 'Completed')
+_K118 = {'CheckOut': 0, 'Processing': 1, 'Completed': 2}
+_K119 = ('Scheduled', 'Completed')
+_K120 = {'Scheduled': 0, 'Completed': 1}
+_F121 = ('ID', None, None, None, None, None)
+_F122 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F123 = ('unsignedInt', 1, 4294967295, None, None, None)
+_F124 = ('string', None, None, None, None, 160)
+_F125 = ('string', None, None, None, None, 3)
+_F126 = ('string', None, None, None, None, 255)
+_F127 = ('string', None, None, None, None, 80)
+_F128 = ('string', None, None, ('EIM', 'PnC'), None, None)
+_F129 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
+_F130 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
+_F131 = ('boolean', None, None, None, None, None)
+_F132 = ('anyURI', None, None, None, None, None)
+_F133 = ('base64Binary', None, None, None, None, 1600)
+_F134 = ('unsignedByte', 0, 255, None, None, None)
+_F135 = ('byte', 0, 100, None, None, None)
+_F136 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F137 = ('unsignedShort', 0, 65535, None, None, None)
+_F138 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
+_F139 = ('string', None, None, None, None, None)
+_F140 = ('hexBinary', None, None, None, 8, 8)
+_F141 = ('string', None, None, None, None, 32)
+_F142 = ('base64Binary', None, None, None, None, 64)
+_F143 = ('short', -32768, 32767, None, None, None)
+_F144 = ('byte', -128, 127, None, None, None)
+_F145 = ('int', -2147483648, 2147483647, None, None, None)
+_F146 = ('base64Binary', None, None, None, 16, 16)
+_F147 = ('string', None, None, ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation'), None, None)
+_F148 = ('string', None, None, ('Charge', 'Discharge'), None, None)
+_F149 = ('base64Binary', None, None, None, None, None)
+_F150 = ('unsignedShort', 12, 1024, None, None, None)
+_F151 = ('string', None, None, ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed'), None, None)
+_F152 = ('string', None, None, ('Pause', 'Terminate', 'ServiceRenegotiation'), None, None)
+_F153 = ('integer', None, None, None, None, None)
+_F154 = ('string', None, None, ('SECP521', 'X448'), None, None)
+_F155 = ('base64Binary', None, None, None, 133, 133)
+_F156 = ('base64Binary', None, None, None, 94, 94)
+_F157 = ('base64Binary', None, None, None, 84, 84)
+_F158 = ('base64Binary', None, None, None, 206, 206)
+_F159 = ('string', None, None, ('CheckIn', 'Processing', 'Completed'), None, None)
+_F160 = ('string', None, None, ('AutoParking', 'MVGuideManual', 'Manual'), None, None)
+_F161 = ('string', None, None, ('CheckOut', 'Processing', 'Completed'), None, None)
+_F162 = ('string', None, None, ('Scheduled', 'Completed'), None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AbsolutePriceScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AbsolutePriceScheduleType"""
     id: str | None = None
@@ -280,18 +241,64 @@ class AbsolutePriceScheduleType:
     overstay_rules: OverstayRuleListType | None = None
     additional_selected_services: AdditionalServiceListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, time_anchor, price_schedule_id, price_schedule_description=None, currency, language, price_algorithm, minimum_cost=None, maximum_cost=None, tax_rules=None, price_rule_stacks, overstay_rules=None, additional_selected_services=None) -> None:
+        self.id = id
+        self.time_anchor = time_anchor
+        self.price_schedule_id = price_schedule_id
+        self.price_schedule_description = price_schedule_description
+        self.currency = currency
+        self.language = language
+        self.price_algorithm = price_algorithm
+        self.minimum_cost = minimum_cost
+        self.maximum_cost = maximum_cost
+        self.tax_rules = tax_rules
+        self.price_rule_stacks = price_rule_stacks
+        self.overstay_rules = overstay_rules
+        self.additional_selected_services = additional_selected_services
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.time_anchor, self.price_schedule_id, self.price_schedule_description, self.currency, self.language, self.price_algorithm, self.minimum_cost, self.maximum_cost, self.tax_rules, self.price_rule_stacks, self.overstay_rules, self.additional_selected_services, ) == (other.id, other.time_anchor, other.price_schedule_id, other.price_schedule_description, other.currency, other.language, other.price_algorithm, other.minimum_cost, other.maximum_cost, other.tax_rules, other.price_rule_stacks, other.overstay_rules, other.additional_selected_services, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, time_anchor={self.time_anchor!r}, price_schedule_id={self.price_schedule_id!r}, price_schedule_description={self.price_schedule_description!r}, currency={self.currency!r}, language={self.language!r}, price_algorithm={self.price_algorithm!r}, minimum_cost={self.minimum_cost!r}, maximum_cost={self.maximum_cost!r}, tax_rules={self.tax_rules!r}, price_rule_stacks={self.price_rule_stacks!r}, overstay_rules={self.overstay_rules!r}, additional_selected_services={self.additional_selected_services!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AdditionalServiceListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AdditionalServiceListType"""
     additional_service: list[AdditionalServiceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, additional_service=_NO_LIST) -> None:
+        self.additional_service = [] if additional_service is _NO_LIST else additional_service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.additional_service, ) == (other.additional_service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(additional_service={self.additional_service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AdditionalServiceType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AdditionalServiceType"""
     service_name: str
     service_fee: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_name, service_fee) -> None:
+        self.service_name = service_name
+        self.service_fee = service_fee
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_name, self.service_fee, ) == (other.service_name, other.service_fee, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_name={self.service_name!r}, service_fee={self.service_fee!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AuthorizationReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationReqType"""
     header: MessageHeaderType
@@ -299,19 +306,57 @@ class AuthorizationReqType:
     eim_a_req_authorization_mode: EIM_AReqAuthorizationModeType | None = None
     pn_c_a_req_authorization_mode: PnC_AReqAuthorizationModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, selected_authorization_service, eim_a_req_authorization_mode=None, pn_c_a_req_authorization_mode=None) -> None:
+        self.header = header
+        self.selected_authorization_service = selected_authorization_service
+        self.eim_a_req_authorization_mode = eim_a_req_authorization_mode
+        self.pn_c_a_req_authorization_mode = pn_c_a_req_authorization_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.selected_authorization_service, self.eim_a_req_authorization_mode, self.pn_c_a_req_authorization_mode, ) == (other.header, other.selected_authorization_service, other.eim_a_req_authorization_mode, other.pn_c_a_req_authorization_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, selected_authorization_service={self.selected_authorization_service!r}, eim_a_req_authorization_mode={self.eim_a_req_authorization_mode!r}, pn_c_a_req_authorization_mode={self.pn_c_a_req_authorization_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AuthorizationResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationResType"""
     header: MessageHeaderType
     response_code: str
     evse_processing: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, ) == (other.header, other.response_code, other.evse_processing, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AuthorizationSetupReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationSetupReqType"""
     header: MessageHeaderType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header) -> None:
+        self.header = header
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, ) == (other.header, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AuthorizationSetupResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationSetupResType"""
     header: MessageHeaderType
@@ -321,28 +366,41 @@ class AuthorizationSetupResType:
     eim_as_res_authorization_mode: EIM_ASResAuthorizationModeType | None = None
     pn_c_as_res_authorization_mode: PnC_ASResAuthorizationModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
-class CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}CLReqControlModeType"""
-    pass
+    def __init__(self, *, header, response_code, authorization_services=_NO_LIST, certificate_installation_service, eim_as_res_authorization_mode=None, pn_c_as_res_authorization_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.authorization_services = [] if authorization_services is _NO_LIST else authorization_services
+        self.certificate_installation_service = certificate_installation_service
+        self.eim_as_res_authorization_mode = eim_as_res_authorization_mode
+        self.pn_c_as_res_authorization_mode = pn_c_as_res_authorization_mode
 
-@dataclass(slots=True, kw_only=True)
-class CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}CLResControlModeType"""
-    pass
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.authorization_services, self.certificate_installation_service, self.eim_as_res_authorization_mode, self.pn_c_as_res_authorization_mode, ) == (other.header, other.response_code, other.authorization_services, other.certificate_installation_service, other.eim_as_res_authorization_mode, other.pn_c_as_res_authorization_mode, )
 
-@dataclass(slots=True, kw_only=True)
-class CanonicalizationMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType"""
-    algorithm: str
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, authorization_services={self.authorization_services!r}, certificate_installation_service={self.certificate_installation_service!r}, eim_as_res_authorization_mode={self.eim_as_res_authorization_mode!r}, pn_c_as_res_authorization_mode={self.pn_c_as_res_authorization_mode!r})"
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateChainType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}CertificateChainType"""
     certificate: bytes
     sub_certificates: SubCertificatesType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, certificate, sub_certificates=None) -> None:
+        self.certificate = certificate
+        self.sub_certificates = sub_certificates
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.certificate, self.sub_certificates, ) == (other.certificate, other.sub_certificates, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(certificate={self.certificate!r}, sub_certificates={self.sub_certificates!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateInstallationReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}CertificateInstallationReqType"""
     header: MessageHeaderType
@@ -351,7 +409,22 @@ class CertificateInstallationReqType:
     maximum_contract_certificate_chains: int
     prioritized_emai_ds: EMAIDListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, oem_provisioning_certificate_chain, list_of_root_certificate_i_ds, maximum_contract_certificate_chains, prioritized_emai_ds=None) -> None:
+        self.header = header
+        self.oem_provisioning_certificate_chain = oem_provisioning_certificate_chain
+        self.list_of_root_certificate_i_ds = list_of_root_certificate_i_ds
+        self.maximum_contract_certificate_chains = maximum_contract_certificate_chains
+        self.prioritized_emai_ds = prioritized_emai_ds
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.oem_provisioning_certificate_chain, self.list_of_root_certificate_i_ds, self.maximum_contract_certificate_chains, self.prioritized_emai_ds, ) == (other.header, other.oem_provisioning_certificate_chain, other.list_of_root_certificate_i_ds, other.maximum_contract_certificate_chains, other.prioritized_emai_ds, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, oem_provisioning_certificate_chain={self.oem_provisioning_certificate_chain!r}, list_of_root_certificate_i_ds={self.list_of_root_certificate_i_ds!r}, maximum_contract_certificate_chains={self.maximum_contract_certificate_chains!r}, prioritized_emai_ds={self.prioritized_emai_ds!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class CertificateInstallationResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}CertificateInstallationResType"""
     header: MessageHeaderType
@@ -361,104 +434,76 @@ class CertificateInstallationResType:
     signed_installation_data: SignedInstallationDataType
     remaining_contract_certificate_chains: int
 
-@dataclass(slots=True, kw_only=True)
-class ChargeLoopReqType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopReqType"""
-    header: MessageHeaderType
-    display_parameters: DisplayParametersType | None = None
-    meter_info_requested: bool
+    def __init__(self, *, header, response_code, evse_processing, cps_certificate_chain, signed_installation_data, remaining_contract_certificate_chains) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.cps_certificate_chain = cps_certificate_chain
+        self.signed_installation_data = signed_installation_data
+        self.remaining_contract_certificate_chains = remaining_contract_certificate_chains
 
-@dataclass(slots=True, kw_only=True)
-class ChargeLoopResType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopResType"""
-    header: MessageHeaderType
-    response_code: str
-    evse_status: EVSEStatusType | None = None
-    meter_info: MeterInfoType | None = None
-    receipt: ReceiptType | None = None
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.cps_certificate_chain, self.signed_installation_data, self.remaining_contract_certificate_chains, ) == (other.header, other.response_code, other.evse_processing, other.cps_certificate_chain, other.signed_installation_data, other.remaining_contract_certificate_chains, )
 
-@dataclass(slots=True, kw_only=True)
-class ChargeParameterDiscoveryReqType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType"""
-    header: MessageHeaderType
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, cps_certificate_chain={self.cps_certificate_chain!r}, signed_installation_data={self.signed_installation_data!r}, remaining_contract_certificate_chains={self.remaining_contract_certificate_chains!r})"
 
-@dataclass(slots=True, kw_only=True)
-class ChargeParameterDiscoveryResType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType"""
-    header: MessageHeaderType
-    response_code: str
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ChargingScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ChargingScheduleType"""
     power_schedule: PowerScheduleType
     absolute_price_schedule: AbsolutePriceScheduleType | None = None
     price_level_schedule: PriceLevelScheduleType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, power_schedule, absolute_price_schedule=None, price_level_schedule=None) -> None:
+        self.power_schedule = power_schedule
+        self.absolute_price_schedule = absolute_price_schedule
+        self.price_level_schedule = price_level_schedule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.power_schedule, self.absolute_price_schedule, self.price_level_schedule, ) == (other.power_schedule, other.absolute_price_schedule, other.price_level_schedule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(power_schedule={self.power_schedule!r}, absolute_price_schedule={self.absolute_price_schedule!r}, price_level_schedule={self.price_level_schedule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ContractCertificateChainType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ContractCertificateChainType"""
     certificate: bytes
     sub_certificates: SubCertificatesType
 
-@dataclass(slots=True, kw_only=True)
-class DSAKeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    pass
+    def __init__(self, *, certificate, sub_certificates) -> None:
+        self.certificate = certificate
+        self.sub_certificates = sub_certificates
 
-@dataclass(slots=True, kw_only=True)
-class DetailedCostType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedCostType"""
-    amount: RationalNumberType
-    cost_per_unit: RationalNumberType
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.certificate, self.sub_certificates, ) == (other.certificate, other.sub_certificates, )
 
-@dataclass(slots=True, kw_only=True)
-class DetailedTaxType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedTaxType"""
-    tax_rule_id: int
-    amount: RationalNumberType
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(certificate={self.certificate!r}, sub_certificates={self.sub_certificates!r})"
 
-@dataclass(slots=True, kw_only=True)
-class DigestMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}DigestMethodType"""
-    algorithm: str
-
-@dataclass(slots=True, kw_only=True)
-class DisplayParametersType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DisplayParametersType"""
-    present_soc: int | None = None
-    minimum_soc: int | None = None
-    target_soc: int | None = None
-    maximum_soc: int | None = None
-    remaining_time_to_minimum_soc: int | None = None
-    remaining_time_to_target_soc: int | None = None
-    remaining_time_to_maximum_soc: int | None = None
-    charging_complete: bool | None = None
-    battery_energy_capacity: RationalNumberType | None = None
-    inlet_hot: bool | None = None
-
-@dataclass(slots=True, kw_only=True)
-class Dynamic_CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLReqControlModeType"""
-    departure_time: int | None = None
-    ev_target_energy_request: RationalNumberType
-    ev_maximum_energy_request: RationalNumberType
-    ev_minimum_energy_request: RationalNumberType
-
-@dataclass(slots=True, kw_only=True)
-class Dynamic_CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLResControlModeType"""
-    departure_time: int | None = None
-    minimum_soc: int | None = None
-    target_soc: int | None = None
-    ack_max_delay: int | None = None
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_EVPPTControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_EVPPTControlModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_SEReqControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_SEReqControlModeType"""
     departure_time: int
@@ -470,7 +515,25 @@ class Dynamic_SEReqControlModeType:
     ev_maximum_v2_x_energy_request: RationalNumberType | None = None
     ev_minimum_v2_x_energy_request: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time, minimum_soc=None, target_soc=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request, ev_maximum_v2_x_energy_request=None, ev_minimum_v2_x_energy_request=None) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_v2_x_energy_request = ev_maximum_v2_x_energy_request
+        self.ev_minimum_v2_x_energy_request = ev_minimum_v2_x_energy_request
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_v2_x_energy_request, self.ev_minimum_v2_x_energy_request, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_v2_x_energy_request, other.ev_minimum_v2_x_energy_request, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_v2_x_energy_request={self.ev_maximum_v2_x_energy_request!r}, ev_minimum_v2_x_energy_request={self.ev_minimum_v2_x_energy_request!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_SEResControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_SEResControlModeType"""
     departure_time: int | None = None
@@ -479,27 +542,83 @@ class Dynamic_SEResControlModeType:
     absolute_price_schedule: AbsolutePriceScheduleType | None = None
     price_level_schedule: PriceLevelScheduleType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, absolute_price_schedule=None, price_level_schedule=None) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.absolute_price_schedule = absolute_price_schedule
+        self.price_level_schedule = price_level_schedule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.absolute_price_schedule, self.price_level_schedule, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.absolute_price_schedule, other.price_level_schedule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, absolute_price_schedule={self.absolute_price_schedule!r}, price_level_schedule={self.price_level_schedule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_SMDTControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_SMDTControlModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EIM_AReqAuthorizationModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EIM_AReqAuthorizationModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EIM_ASResAuthorizationModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EIM_ASResAuthorizationModeType"""
-    pass
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self) -> None:
+        pass
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return () == ()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}()"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EMAIDListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EMAIDListType"""
     emaid: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, emaid=_NO_LIST) -> None:
+        self.emaid = [] if emaid is _NO_LIST else emaid
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.emaid, ) == (other.emaid, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(emaid={self.emaid!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVAbsolutePriceScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVAbsolutePriceScheduleType"""
     time_anchor: int
@@ -507,18 +626,55 @@ class EVAbsolutePriceScheduleType:
     price_algorithm: str
     ev_price_rule_stacks: EVPriceRuleStackListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, time_anchor, currency, price_algorithm, ev_price_rule_stacks) -> None:
+        self.time_anchor = time_anchor
+        self.currency = currency
+        self.price_algorithm = price_algorithm
+        self.ev_price_rule_stacks = ev_price_rule_stacks
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.currency, self.price_algorithm, self.ev_price_rule_stacks, ) == (other.time_anchor, other.currency, other.price_algorithm, other.ev_price_rule_stacks, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, currency={self.currency!r}, price_algorithm={self.price_algorithm!r}, ev_price_rule_stacks={self.ev_price_rule_stacks!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVEnergyOfferType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVEnergyOfferType"""
     ev_power_schedule: EVPowerScheduleType
     ev_absolute_price_schedule: EVAbsolutePriceScheduleType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_power_schedule, ev_absolute_price_schedule) -> None:
+        self.ev_power_schedule = ev_power_schedule
+        self.ev_absolute_price_schedule = ev_absolute_price_schedule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_power_schedule, self.ev_absolute_price_schedule, ) == (other.ev_power_schedule, other.ev_absolute_price_schedule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_power_schedule={self.ev_power_schedule!r}, ev_absolute_price_schedule={self.ev_absolute_price_schedule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerProfileEntryListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPowerProfileEntryListType"""
     ev_power_profile_entry: list[PowerScheduleEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_power_profile_entry=_NO_LIST) -> None:
+        self.ev_power_profile_entry = [] if ev_power_profile_entry is _NO_LIST else ev_power_profile_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_power_profile_entry, ) == (other.ev_power_profile_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_power_profile_entry={self.ev_power_profile_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerProfileType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPowerProfileType"""
     time_anchor: int
@@ -526,121 +682,181 @@ class EVPowerProfileType:
     scheduled_evppt_control_mode: Scheduled_EVPPTControlModeType | None = None
     ev_power_profile_entries: EVPowerProfileEntryListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, time_anchor, dynamic_evppt_control_mode=None, scheduled_evppt_control_mode=None, ev_power_profile_entries) -> None:
+        self.time_anchor = time_anchor
+        self.dynamic_evppt_control_mode = dynamic_evppt_control_mode
+        self.scheduled_evppt_control_mode = scheduled_evppt_control_mode
+        self.ev_power_profile_entries = ev_power_profile_entries
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.dynamic_evppt_control_mode, self.scheduled_evppt_control_mode, self.ev_power_profile_entries, ) == (other.time_anchor, other.dynamic_evppt_control_mode, other.scheduled_evppt_control_mode, other.ev_power_profile_entries, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, dynamic_evppt_control_mode={self.dynamic_evppt_control_mode!r}, scheduled_evppt_control_mode={self.scheduled_evppt_control_mode!r}, ev_power_profile_entries={self.ev_power_profile_entries!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerScheduleEntryListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPowerScheduleEntryListType"""
     ev_power_schedule_entry: list[EVPowerScheduleEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_power_schedule_entry=_NO_LIST) -> None:
+        self.ev_power_schedule_entry = [] if ev_power_schedule_entry is _NO_LIST else ev_power_schedule_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_power_schedule_entry, ) == (other.ev_power_schedule_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_power_schedule_entry={self.ev_power_schedule_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerScheduleEntryType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPowerScheduleEntryType"""
     duration: int
     power: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, duration, power) -> None:
+        self.duration = duration
+        self.power = power
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.duration, self.power, ) == (other.duration, other.power, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(duration={self.duration!r}, power={self.power!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPowerScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPowerScheduleType"""
     time_anchor: int
     ev_power_schedule_entries: EVPowerScheduleEntryListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, time_anchor, ev_power_schedule_entries) -> None:
+        self.time_anchor = time_anchor
+        self.ev_power_schedule_entries = ev_power_schedule_entries
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.ev_power_schedule_entries, ) == (other.time_anchor, other.ev_power_schedule_entries, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, ev_power_schedule_entries={self.ev_power_schedule_entries!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPriceRuleStackListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPriceRuleStackListType"""
     ev_price_rule_stack: list[EVPriceRuleStackType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_price_rule_stack=_NO_LIST) -> None:
+        self.ev_price_rule_stack = [] if ev_price_rule_stack is _NO_LIST else ev_price_rule_stack
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_price_rule_stack, ) == (other.ev_price_rule_stack, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_price_rule_stack={self.ev_price_rule_stack!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPriceRuleStackType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPriceRuleStackType"""
     duration: int
     ev_price_rule: list[EVPriceRuleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, duration, ev_price_rule=_NO_LIST) -> None:
+        self.duration = duration
+        self.ev_price_rule = [] if ev_price_rule is _NO_LIST else ev_price_rule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.duration, self.ev_price_rule, ) == (other.duration, other.ev_price_rule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(duration={self.duration!r}, ev_price_rule={self.ev_price_rule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVPriceRuleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}EVPriceRuleType"""
     energy_fee: RationalNumberType
     power_range_start: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
-class EVSEStatusType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}EVSEStatusType"""
-    notification_max_delay: int
-    evse_notification: str
+    def __init__(self, *, energy_fee, power_range_start) -> None:
+        self.energy_fee = energy_fee
+        self.power_range_start = power_range_start
 
-@dataclass(slots=True, kw_only=True)
-class KeyInfoType:
-    """{http://www.w3.org/2000/09/xmldsig#}KeyInfoType"""
-    id: str | None = None
-    key_name: list[str] = field(default_factory=list)
-    key_value: list[KeyValueType] = field(default_factory=list)
-    retrieval_method: list[RetrievalMethodType] = field(default_factory=list)
-    x509_data: list[X509DataType] = field(default_factory=list)
-    pgp_data: list[PGPDataType] = field(default_factory=list)
-    spki_data: list[SPKIDataType] = field(default_factory=list)
-    mgmt_data: list[str] = field(default_factory=list)
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.energy_fee, self.power_range_start, ) == (other.energy_fee, other.power_range_start, )
 
-@dataclass(slots=True, kw_only=True)
-class KeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}KeyValueType"""
-    dsa_key_value: DSAKeyValueType | None = None
-    rsa_key_value: RSAKeyValueType | None = None
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(energy_fee={self.energy_fee!r}, power_range_start={self.power_range_start!r})"
 
-@dataclass(slots=True, kw_only=True)
-class ListOfRootCertificateIDsType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ListOfRootCertificateIDsType"""
-    root_certificate_id: list[X509IssuerSerialType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class ManifestType:
-    """{http://www.w3.org/2000/09/xmldsig#}ManifestType"""
-    id: str | None = None
-    reference: list[ReferenceType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class MessageHeaderType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}MessageHeaderType"""
-    session_id: bytes
-    time_stamp: int
-    signature: SignatureType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class MeterInfoType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}MeterInfoType"""
-    meter_id: str
-    charged_energy_reading_wh: int
-    bpt_discharged_energy_reading_wh: int | None = None
-    capacitive_energy_reading_va_rh: int | None = None
-    bpt_inductive_energy_reading_va_rh: int | None = None
-    meter_signature: bytes | None = None
-    meter_status: int | None = None
-    meter_timestamp: int | None = None
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class MeteringConfirmationReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}MeteringConfirmationReqType"""
     header: MessageHeaderType
     signed_metering_data: SignedMeteringDataType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, signed_metering_data) -> None:
+        self.header = header
+        self.signed_metering_data = signed_metering_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.signed_metering_data, ) == (other.header, other.signed_metering_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, signed_metering_data={self.signed_metering_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class MeteringConfirmationResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}MeteringConfirmationResType"""
     header: MessageHeaderType
     response_code: str
 
-@dataclass(slots=True, kw_only=True)
-class ObjectType:
-    """{http://www.w3.org/2000/09/xmldsig#}ObjectType"""
-    encoding: str | None = None
-    id: str | None = None
-    mime_type: str | None = None
+    def __init__(self, *, header, response_code) -> None:
+        self.header = header
+        self.response_code = response_code
 
-@dataclass(slots=True, kw_only=True)
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, ) == (other.header, other.response_code, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class OverstayRuleListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}OverstayRuleListType"""
     overstay_time_threshold: int | None = None
     overstay_power_threshold: RationalNumberType | None = None
     overstay_rule: list[OverstayRuleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, overstay_time_threshold=None, overstay_power_threshold=None, overstay_rule=_NO_LIST) -> None:
+        self.overstay_time_threshold = overstay_time_threshold
+        self.overstay_power_threshold = overstay_power_threshold
+        self.overstay_rule = [] if overstay_rule is _NO_LIST else overstay_rule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.overstay_time_threshold, self.overstay_power_threshold, self.overstay_rule, ) == (other.overstay_time_threshold, other.overstay_power_threshold, other.overstay_rule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(overstay_time_threshold={self.overstay_time_threshold!r}, overstay_power_threshold={self.overstay_power_threshold!r}, overstay_rule={self.overstay_rule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class OverstayRuleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}OverstayRuleType"""
     overstay_rule_description: str | None = None
@@ -648,18 +864,39 @@ class OverstayRuleType:
     overstay_fee: RationalNumberType
     overstay_fee_period: int
 
-@dataclass(slots=True, kw_only=True)
-class PGPDataType:
-    """{http://www.w3.org/2000/09/xmldsig#}PGPDataType"""
-    pass
+    def __init__(self, *, overstay_rule_description=None, start_time, overstay_fee, overstay_fee_period) -> None:
+        self.overstay_rule_description = overstay_rule_description
+        self.start_time = start_time
+        self.overstay_fee = overstay_fee
+        self.overstay_fee_period = overstay_fee_period
 
-@dataclass(slots=True, kw_only=True)
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.overstay_rule_description, self.start_time, self.overstay_fee, self.overstay_fee_period, ) == (other.overstay_rule_description, other.start_time, other.overstay_fee, other.overstay_fee_period, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(overstay_rule_description={self.overstay_rule_description!r}, start_time={self.start_time!r}, overstay_fee={self.overstay_fee!r}, overstay_fee_period={self.overstay_fee_period!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ParameterSetType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ParameterSetType"""
     parameter_set_id: int
     parameter: list[ParameterType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, parameter_set_id, parameter=_NO_LIST) -> None:
+        self.parameter_set_id = parameter_set_id
+        self.parameter = [] if parameter is _NO_LIST else parameter
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.parameter_set_id, self.parameter, ) == (other.parameter_set_id, other.parameter, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(parameter_set_id={self.parameter_set_id!r}, parameter={self.parameter!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ParameterType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ParameterType"""
     name: str
@@ -670,20 +907,62 @@ class ParameterType:
     rational_number: RationalNumberType | None = None
     finite_string: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, name, bool_value=None, byte_value=None, short_value=None, int_value=None, rational_number=None, finite_string=None) -> None:
+        self.name = name
+        self.bool_value = bool_value
+        self.byte_value = byte_value
+        self.short_value = short_value
+        self.int_value = int_value
+        self.rational_number = rational_number
+        self.finite_string = finite_string
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.name, self.bool_value, self.byte_value, self.short_value, self.int_value, self.rational_number, self.finite_string, ) == (other.name, other.bool_value, other.byte_value, other.short_value, other.int_value, other.rational_number, other.finite_string, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(name={self.name!r}, bool_value={self.bool_value!r}, byte_value={self.byte_value!r}, short_value={self.short_value!r}, int_value={self.int_value!r}, rational_number={self.rational_number!r}, finite_string={self.finite_string!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PnC_AReqAuthorizationModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PnC_AReqAuthorizationModeType"""
     id: str
     gen_challenge: bytes
     contract_certificate_chain: ContractCertificateChainType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id, gen_challenge, contract_certificate_chain) -> None:
+        self.id = id
+        self.gen_challenge = gen_challenge
+        self.contract_certificate_chain = contract_certificate_chain
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.gen_challenge, self.contract_certificate_chain, ) == (other.id, other.gen_challenge, other.contract_certificate_chain, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, gen_challenge={self.gen_challenge!r}, contract_certificate_chain={self.contract_certificate_chain!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PnC_ASResAuthorizationModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PnC_ASResAuthorizationModeType"""
     gen_challenge: bytes
     supported_providers: SupportedProvidersListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, gen_challenge, supported_providers=None) -> None:
+        self.gen_challenge = gen_challenge
+        self.supported_providers = supported_providers
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.gen_challenge, self.supported_providers, ) == (other.gen_challenge, other.supported_providers, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(gen_challenge={self.gen_challenge!r}, supported_providers={self.supported_providers!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerDeliveryReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PowerDeliveryReqType"""
     header: MessageHeaderType
@@ -692,19 +971,58 @@ class PowerDeliveryReqType:
     ev_power_profile: EVPowerProfileType | None = None
     bpt_channel_selection: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, charge_progress, ev_power_profile=None, bpt_channel_selection=None) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.charge_progress = charge_progress
+        self.ev_power_profile = ev_power_profile
+        self.bpt_channel_selection = bpt_channel_selection
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.charge_progress, self.ev_power_profile, self.bpt_channel_selection, ) == (other.header, other.ev_processing, other.charge_progress, other.ev_power_profile, other.bpt_channel_selection, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, charge_progress={self.charge_progress!r}, ev_power_profile={self.ev_power_profile!r}, bpt_channel_selection={self.bpt_channel_selection!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerDeliveryResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PowerDeliveryResType"""
     header: MessageHeaderType
     response_code: str
     evse_status: EVSEStatusType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_status=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_status = evse_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_status, ) == (other.header, other.response_code, other.evse_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_status={self.evse_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerScheduleEntryListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PowerScheduleEntryListType"""
     power_schedule_entry: list[PowerScheduleEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, power_schedule_entry=_NO_LIST) -> None:
+        self.power_schedule_entry = [] if power_schedule_entry is _NO_LIST else power_schedule_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.power_schedule_entry, ) == (other.power_schedule_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(power_schedule_entry={self.power_schedule_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerScheduleEntryType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PowerScheduleEntryType"""
     duration: int
@@ -712,7 +1030,21 @@ class PowerScheduleEntryType:
     power_l2: RationalNumberType | None = None
     power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, duration, power, power_l2=None, power_l3=None) -> None:
+        self.duration = duration
+        self.power = power
+        self.power_l2 = power_l2
+        self.power_l3 = power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.duration, self.power, self.power_l2, self.power_l3, ) == (other.duration, other.power, other.power_l2, other.power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(duration={self.duration!r}, power={self.power!r}, power_l2={self.power_l2!r}, power_l3={self.power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PowerScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PowerScheduleType"""
     time_anchor: int
@@ -720,18 +1052,55 @@ class PowerScheduleType:
     power_tolerance: RationalNumberType | None = None
     power_schedule_entries: PowerScheduleEntryListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, time_anchor, available_energy=None, power_tolerance=None, power_schedule_entries) -> None:
+        self.time_anchor = time_anchor
+        self.available_energy = available_energy
+        self.power_tolerance = power_tolerance
+        self.power_schedule_entries = power_schedule_entries
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.available_energy, self.power_tolerance, self.power_schedule_entries, ) == (other.time_anchor, other.available_energy, other.power_tolerance, other.power_schedule_entries, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, available_energy={self.available_energy!r}, power_tolerance={self.power_tolerance!r}, power_schedule_entries={self.power_schedule_entries!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceLevelScheduleEntryListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceLevelScheduleEntryListType"""
     price_level_schedule_entry: list[PriceLevelScheduleEntryType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, price_level_schedule_entry=_NO_LIST) -> None:
+        self.price_level_schedule_entry = [] if price_level_schedule_entry is _NO_LIST else price_level_schedule_entry
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.price_level_schedule_entry, ) == (other.price_level_schedule_entry, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(price_level_schedule_entry={self.price_level_schedule_entry!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceLevelScheduleEntryType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceLevelScheduleEntryType"""
     duration: int
     price_level: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, duration, price_level) -> None:
+        self.duration = duration
+        self.price_level = price_level
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.duration, self.price_level, ) == (other.duration, other.price_level, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(duration={self.duration!r}, price_level={self.price_level!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceLevelScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceLevelScheduleType"""
     id: str | None = None
@@ -741,18 +1110,57 @@ class PriceLevelScheduleType:
     number_of_price_levels: int
     price_level_schedule_entries: PriceLevelScheduleEntryListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id=None, time_anchor, price_schedule_id, price_schedule_description=None, number_of_price_levels, price_level_schedule_entries) -> None:
+        self.id = id
+        self.time_anchor = time_anchor
+        self.price_schedule_id = price_schedule_id
+        self.price_schedule_description = price_schedule_description
+        self.number_of_price_levels = number_of_price_levels
+        self.price_level_schedule_entries = price_level_schedule_entries
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.time_anchor, self.price_schedule_id, self.price_schedule_description, self.number_of_price_levels, self.price_level_schedule_entries, ) == (other.id, other.time_anchor, other.price_schedule_id, other.price_schedule_description, other.number_of_price_levels, other.price_level_schedule_entries, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, time_anchor={self.time_anchor!r}, price_schedule_id={self.price_schedule_id!r}, price_schedule_description={self.price_schedule_description!r}, number_of_price_levels={self.number_of_price_levels!r}, price_level_schedule_entries={self.price_level_schedule_entries!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceRuleStackListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceRuleStackListType"""
     price_rule_stack: list[PriceRuleStackType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, price_rule_stack=_NO_LIST) -> None:
+        self.price_rule_stack = [] if price_rule_stack is _NO_LIST else price_rule_stack
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.price_rule_stack, ) == (other.price_rule_stack, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(price_rule_stack={self.price_rule_stack!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceRuleStackType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceRuleStackType"""
     duration: int
     price_rule: list[PriceRuleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, duration, price_rule=_NO_LIST) -> None:
+        self.duration = duration
+        self.price_rule = [] if price_rule is _NO_LIST else price_rule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.duration, self.price_rule, ) == (other.duration, other.price_rule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(duration={self.duration!r}, price_rule={self.price_rule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceRuleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceRuleType"""
     energy_fee: RationalNumberType
@@ -762,58 +1170,43 @@ class PriceRuleType:
     renewable_generation_percentage: int | None = None
     power_range_start: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, energy_fee, parking_fee=None, parking_fee_period=None, carbon_dioxide_emission=None, renewable_generation_percentage=None, power_range_start) -> None:
+        self.energy_fee = energy_fee
+        self.parking_fee = parking_fee
+        self.parking_fee_period = parking_fee_period
+        self.carbon_dioxide_emission = carbon_dioxide_emission
+        self.renewable_generation_percentage = renewable_generation_percentage
+        self.power_range_start = power_range_start
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.energy_fee, self.parking_fee, self.parking_fee_period, self.carbon_dioxide_emission, self.renewable_generation_percentage, self.power_range_start, ) == (other.energy_fee, other.parking_fee, other.parking_fee_period, other.carbon_dioxide_emission, other.renewable_generation_percentage, other.power_range_start, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(energy_fee={self.energy_fee!r}, parking_fee={self.parking_fee!r}, parking_fee_period={self.parking_fee_period!r}, carbon_dioxide_emission={self.carbon_dioxide_emission!r}, renewable_generation_percentage={self.renewable_generation_percentage!r}, power_range_start={self.power_range_start!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class PriceScheduleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}PriceScheduleType"""
     time_anchor: int
     price_schedule_id: int
     price_schedule_description: str | None = None
 
-@dataclass(slots=True, kw_only=True)
-class RSAKeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType"""
-    modulus: bytes
-    exponent: bytes
+    def __init__(self, *, time_anchor, price_schedule_id, price_schedule_description=None) -> None:
+        self.time_anchor = time_anchor
+        self.price_schedule_id = price_schedule_id
+        self.price_schedule_description = price_schedule_description
 
-@dataclass(slots=True, kw_only=True)
-class RationalNumberType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}RationalNumberType"""
-    exponent: int
-    value: int
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.time_anchor, self.price_schedule_id, self.price_schedule_description, ) == (other.time_anchor, other.price_schedule_id, other.price_schedule_description, )
 
-@dataclass(slots=True, kw_only=True)
-class ReceiptType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ReceiptType"""
-    time_anchor: int
-    energy_costs: DetailedCostType | None = None
-    occupancy_costs: DetailedCostType | None = None
-    additional_services_costs: DetailedCostType | None = None
-    overstay_costs: DetailedCostType | None = None
-    tax_costs: list[DetailedTaxType] = field(default_factory=list)
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(time_anchor={self.time_anchor!r}, price_schedule_id={self.price_schedule_id!r}, price_schedule_description={self.price_schedule_description!r})"
 
-@dataclass(slots=True, kw_only=True)
-class ReferenceType:
-    """{http://www.w3.org/2000/09/xmldsig#}ReferenceType"""
-    id: str | None = None
-    type: str | None = None
-    uri: str | None = None
-    transforms: TransformsType | None = None
-    digest_method: DigestMethodType
-    digest_value: bytes
-
-@dataclass(slots=True, kw_only=True)
-class RetrievalMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType"""
-    type: str | None = None
-    uri: str | None = None
-    transforms: TransformsType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class SPKIDataType:
-    """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ScheduleExchangeReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ScheduleExchangeReqType"""
     header: MessageHeaderType
@@ -821,7 +1214,21 @@ class ScheduleExchangeReqType:
     dynamic_se_req_control_mode: Dynamic_SEReqControlModeType | None = None
     scheduled_se_req_control_mode: Scheduled_SEReqControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, maximum_supporting_points, dynamic_se_req_control_mode=None, scheduled_se_req_control_mode=None) -> None:
+        self.header = header
+        self.maximum_supporting_points = maximum_supporting_points
+        self.dynamic_se_req_control_mode = dynamic_se_req_control_mode
+        self.scheduled_se_req_control_mode = scheduled_se_req_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.maximum_supporting_points, self.dynamic_se_req_control_mode, self.scheduled_se_req_control_mode, ) == (other.header, other.maximum_supporting_points, other.dynamic_se_req_control_mode, other.scheduled_se_req_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, maximum_supporting_points={self.maximum_supporting_points!r}, dynamic_se_req_control_mode={self.dynamic_se_req_control_mode!r}, scheduled_se_req_control_mode={self.scheduled_se_req_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ScheduleExchangeResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ScheduleExchangeResType"""
     header: MessageHeaderType
@@ -831,32 +1238,61 @@ class ScheduleExchangeResType:
     dynamic_se_res_control_mode: Dynamic_SEResControlModeType | None = None
     scheduled_se_res_control_mode: Scheduled_SEResControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, go_to_pause=None, dynamic_se_res_control_mode=None, scheduled_se_res_control_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.go_to_pause = go_to_pause
+        self.dynamic_se_res_control_mode = dynamic_se_res_control_mode
+        self.scheduled_se_res_control_mode = scheduled_se_res_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.go_to_pause, self.dynamic_se_res_control_mode, self.scheduled_se_res_control_mode, ) == (other.header, other.response_code, other.evse_processing, other.go_to_pause, other.dynamic_se_res_control_mode, other.scheduled_se_res_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, go_to_pause={self.go_to_pause!r}, dynamic_se_res_control_mode={self.dynamic_se_res_control_mode!r}, scheduled_se_res_control_mode={self.scheduled_se_res_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ScheduleTupleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ScheduleTupleType"""
     schedule_tuple_id: int
     charging_schedule: ChargingScheduleType
     discharging_schedule: ChargingScheduleType | None = None
 
-@dataclass(slots=True, kw_only=True)
-class Scheduled_CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLReqControlModeType"""
-    ev_target_energy_request: RationalNumberType | None = None
-    ev_maximum_energy_request: RationalNumberType | None = None
-    ev_minimum_energy_request: RationalNumberType | None = None
+    def __init__(self, *, schedule_tuple_id, charging_schedule, discharging_schedule=None) -> None:
+        self.schedule_tuple_id = schedule_tuple_id
+        self.charging_schedule = charging_schedule
+        self.discharging_schedule = discharging_schedule
 
-@dataclass(slots=True, kw_only=True)
-class Scheduled_CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLResControlModeType"""
-    pass
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.schedule_tuple_id, self.charging_schedule, self.discharging_schedule, ) == (other.schedule_tuple_id, other.charging_schedule, other.discharging_schedule, )
 
-@dataclass(slots=True, kw_only=True)
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(schedule_tuple_id={self.schedule_tuple_id!r}, charging_schedule={self.charging_schedule!r}, discharging_schedule={self.discharging_schedule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_EVPPTControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_EVPPTControlModeType"""
     selected_schedule_tuple_id: int
     power_tolerance_acceptance: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, selected_schedule_tuple_id, power_tolerance_acceptance=None) -> None:
+        self.selected_schedule_tuple_id = selected_schedule_tuple_id
+        self.power_tolerance_acceptance = power_tolerance_acceptance
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.selected_schedule_tuple_id, self.power_tolerance_acceptance, ) == (other.selected_schedule_tuple_id, other.power_tolerance_acceptance, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(selected_schedule_tuple_id={self.selected_schedule_tuple_id!r}, power_tolerance_acceptance={self.power_tolerance_acceptance!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_SEReqControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_SEReqControlModeType"""
     departure_time: int | None = None
@@ -865,34 +1301,106 @@ class Scheduled_SEReqControlModeType:
     ev_minimum_energy_request: RationalNumberType | None = None
     ev_energy_offer: EVEnergyOfferType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None, ev_energy_offer=None) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_energy_offer = ev_energy_offer
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_energy_offer, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_energy_offer, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_energy_offer={self.ev_energy_offer!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_SEResControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_SEResControlModeType"""
     schedule_tuple: list[ScheduleTupleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, schedule_tuple=_NO_LIST) -> None:
+        self.schedule_tuple = [] if schedule_tuple is _NO_LIST else schedule_tuple
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.schedule_tuple, ) == (other.schedule_tuple, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(schedule_tuple={self.schedule_tuple!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_SMDTControlModeType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_SMDTControlModeType"""
     selected_schedule_tuple_id: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, selected_schedule_tuple_id) -> None:
+        self.selected_schedule_tuple_id = selected_schedule_tuple_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.selected_schedule_tuple_id, ) == (other.selected_schedule_tuple_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(selected_schedule_tuple_id={self.selected_schedule_tuple_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SelectedServiceListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SelectedServiceListType"""
     selected_service: list[SelectedServiceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, selected_service=_NO_LIST) -> None:
+        self.selected_service = [] if selected_service is _NO_LIST else selected_service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.selected_service, ) == (other.selected_service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(selected_service={self.selected_service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SelectedServiceType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SelectedServiceType"""
     service_id: int
     parameter_set_id: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_id, parameter_set_id) -> None:
+        self.service_id = service_id
+        self.parameter_set_id = parameter_set_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_id, self.parameter_set_id, ) == (other.service_id, other.parameter_set_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_id={self.service_id!r}, parameter_set_id={self.parameter_set_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDetailReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceDetailReqType"""
     header: MessageHeaderType
     service_id: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, service_id) -> None:
+        self.header = header
+        self.service_id = service_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.service_id, ) == (other.header, other.service_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, service_id={self.service_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDetailResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceDetailResType"""
     header: MessageHeaderType
@@ -900,13 +1408,39 @@ class ServiceDetailResType:
     service_id: int
     service_parameter_list: ServiceParameterListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, service_id, service_parameter_list) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.service_id = service_id
+        self.service_parameter_list = service_parameter_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.service_id, self.service_parameter_list, ) == (other.header, other.response_code, other.service_id, other.service_parameter_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, service_id={self.service_id!r}, service_parameter_list={self.service_parameter_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDiscoveryReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceDiscoveryReqType"""
     header: MessageHeaderType
     supported_service_i_ds: ServiceIDListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, supported_service_i_ds=None) -> None:
+        self.header = header
+        self.supported_service_i_ds = supported_service_i_ds
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.supported_service_i_ds, ) == (other.header, other.supported_service_i_ds, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, supported_service_i_ds={self.supported_service_i_ds!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceDiscoveryResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceDiscoveryResType"""
     header: MessageHeaderType
@@ -915,54 +1449,164 @@ class ServiceDiscoveryResType:
     energy_transfer_service_list: ServiceListType
     vas_list: ServiceListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, service_renegotiation_supported, energy_transfer_service_list, vas_list=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.service_renegotiation_supported = service_renegotiation_supported
+        self.energy_transfer_service_list = energy_transfer_service_list
+        self.vas_list = vas_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.service_renegotiation_supported, self.energy_transfer_service_list, self.vas_list, ) == (other.header, other.response_code, other.service_renegotiation_supported, other.energy_transfer_service_list, other.vas_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, service_renegotiation_supported={self.service_renegotiation_supported!r}, energy_transfer_service_list={self.energy_transfer_service_list!r}, vas_list={self.vas_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceIDListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceIDListType"""
     service_id: list[int] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_id=_NO_LIST) -> None:
+        self.service_id = [] if service_id is _NO_LIST else service_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_id, ) == (other.service_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_id={self.service_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceListType"""
     service: list[ServiceType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service=_NO_LIST) -> None:
+        self.service = [] if service is _NO_LIST else service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service, ) == (other.service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service={self.service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceParameterListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceParameterListType"""
     parameter_set: list[ParameterSetType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, parameter_set=_NO_LIST) -> None:
+        self.parameter_set = [] if parameter_set is _NO_LIST else parameter_set
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.parameter_set, ) == (other.parameter_set, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(parameter_set={self.parameter_set!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceSelectionReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceSelectionReqType"""
     header: MessageHeaderType
     selected_energy_transfer_service: SelectedServiceType
     selected_vas_list: SelectedServiceListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, selected_energy_transfer_service, selected_vas_list=None) -> None:
+        self.header = header
+        self.selected_energy_transfer_service = selected_energy_transfer_service
+        self.selected_vas_list = selected_vas_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.selected_energy_transfer_service, self.selected_vas_list, ) == (other.header, other.selected_energy_transfer_service, other.selected_vas_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, selected_energy_transfer_service={self.selected_energy_transfer_service!r}, selected_vas_list={self.selected_vas_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceSelectionResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceSelectionResType"""
     header: MessageHeaderType
     response_code: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code) -> None:
+        self.header = header
+        self.response_code = response_code
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, ) == (other.header, other.response_code, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ServiceType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}ServiceType"""
     service_id: int
     free_service: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, service_id, free_service) -> None:
+        self.service_id = service_id
+        self.free_service = free_service
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.service_id, self.free_service, ) == (other.service_id, other.free_service, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(service_id={self.service_id!r}, free_service={self.free_service!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionSetupReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SessionSetupReqType"""
     header: MessageHeaderType
     evccid: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, evccid) -> None:
+        self.header = header
+        self.evccid = evccid
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.evccid, ) == (other.header, other.evccid, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, evccid={self.evccid!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionSetupResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SessionSetupResType"""
     header: MessageHeaderType
     response_code: str
     evseid: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evseid) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evseid = evseid
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evseid, ) == (other.header, other.response_code, other.evseid, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evseid={self.evseid!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionStopReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SessionStopReqType"""
     header: MessageHeaderType
@@ -970,61 +1614,59 @@ class SessionStopReqType:
     ev_termination_code: str | None = None
     ev_termination_explanation: str | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, charging_session, ev_termination_code=None, ev_termination_explanation=None) -> None:
+        self.header = header
+        self.charging_session = charging_session
+        self.ev_termination_code = ev_termination_code
+        self.ev_termination_explanation = ev_termination_explanation
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.charging_session, self.ev_termination_code, self.ev_termination_explanation, ) == (other.header, other.charging_session, other.ev_termination_code, other.ev_termination_explanation, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, charging_session={self.charging_session!r}, ev_termination_code={self.ev_termination_code!r}, ev_termination_explanation={self.ev_termination_explanation!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SessionStopResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SessionStopResType"""
     header: MessageHeaderType
     response_code: str
 
-@dataclass(slots=True, kw_only=True)
-class SignatureMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureMethodType"""
-    algorithm: str
-    hmac_output_length: int | None = None
+    def __init__(self, *, header, response_code) -> None:
+        self.header = header
+        self.response_code = response_code
 
-@dataclass(slots=True, kw_only=True)
-class SignaturePropertiesType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType"""
-    id: str | None = None
-    signature_property: list[SignaturePropertyType] = field(default_factory=list)
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, ) == (other.header, other.response_code, )
 
-@dataclass(slots=True, kw_only=True)
-class SignaturePropertyType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType"""
-    id: str | None = None
-    target: str
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r})"
 
-@dataclass(slots=True, kw_only=True)
-class SignatureType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureType"""
-    id: str | None = None
-    signed_info: SignedInfoType
-    signature_value: SignatureValueType
-    key_info: KeyInfoType | None = None
-    object: list[ObjectType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class SignatureValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureValueType"""
-    id: str | None = None
-    value: bytes
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignedCertificateChainType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SignedCertificateChainType"""
     id: str
     certificate: bytes
     sub_certificates: SubCertificatesType | None = None
 
-@dataclass(slots=True, kw_only=True)
-class SignedInfoType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignedInfoType"""
-    id: str | None = None
-    canonicalization_method: CanonicalizationMethodType
-    signature_method: SignatureMethodType
-    reference: list[ReferenceType] = field(default_factory=list)
+    def __init__(self, *, id, certificate, sub_certificates=None) -> None:
+        self.id = id
+        self.certificate = certificate
+        self.sub_certificates = sub_certificates
 
-@dataclass(slots=True, kw_only=True)
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.certificate, self.sub_certificates, ) == (other.id, other.certificate, other.sub_certificates, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, certificate={self.certificate!r}, sub_certificates={self.sub_certificates!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignedInstallationDataType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SignedInstallationDataType"""
     id: str
@@ -1035,7 +1677,24 @@ class SignedInstallationDataType:
     x448_encrypted_private_key: bytes | None = None
     tpm_encrypted_private_key: bytes | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id, contract_certificate_chain, ecdh_curve, dh_public_key, secp521_encrypted_private_key=None, x448_encrypted_private_key=None, tpm_encrypted_private_key=None) -> None:
+        self.id = id
+        self.contract_certificate_chain = contract_certificate_chain
+        self.ecdh_curve = ecdh_curve
+        self.dh_public_key = dh_public_key
+        self.secp521_encrypted_private_key = secp521_encrypted_private_key
+        self.x448_encrypted_private_key = x448_encrypted_private_key
+        self.tpm_encrypted_private_key = tpm_encrypted_private_key
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.contract_certificate_chain, self.ecdh_curve, self.dh_public_key, self.secp521_encrypted_private_key, self.x448_encrypted_private_key, self.tpm_encrypted_private_key, ) == (other.id, other.contract_certificate_chain, other.ecdh_curve, other.dh_public_key, other.secp521_encrypted_private_key, other.x448_encrypted_private_key, other.tpm_encrypted_private_key, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, contract_certificate_chain={self.contract_certificate_chain!r}, ecdh_curve={self.ecdh_curve!r}, dh_public_key={self.dh_public_key!r}, secp521_encrypted_private_key={self.secp521_encrypted_private_key!r}, x448_encrypted_private_key={self.x448_encrypted_private_key!r}, tpm_encrypted_private_key={self.tpm_encrypted_private_key!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SignedMeteringDataType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SignedMeteringDataType"""
     id: str
@@ -1045,28 +1704,89 @@ class SignedMeteringDataType:
     dynamic_smdt_control_mode: Dynamic_SMDTControlModeType | None = None
     scheduled_smdt_control_mode: Scheduled_SMDTControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, id, session_id, meter_info, receipt=None, dynamic_smdt_control_mode=None, scheduled_smdt_control_mode=None) -> None:
+        self.id = id
+        self.session_id = session_id
+        self.meter_info = meter_info
+        self.receipt = receipt
+        self.dynamic_smdt_control_mode = dynamic_smdt_control_mode
+        self.scheduled_smdt_control_mode = scheduled_smdt_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.id, self.session_id, self.meter_info, self.receipt, self.dynamic_smdt_control_mode, self.scheduled_smdt_control_mode, ) == (other.id, other.session_id, other.meter_info, other.receipt, other.dynamic_smdt_control_mode, other.scheduled_smdt_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(id={self.id!r}, session_id={self.session_id!r}, meter_info={self.meter_info!r}, receipt={self.receipt!r}, dynamic_smdt_control_mode={self.dynamic_smdt_control_mode!r}, scheduled_smdt_control_mode={self.scheduled_smdt_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SubCertificatesType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SubCertificatesType"""
     certificate: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, certificate=_NO_LIST) -> None:
+        self.certificate = [] if certificate is _NO_LIST else certificate
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.certificate, ) == (other.certificate, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(certificate={self.certificate!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class SupportedProvidersListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}SupportedProvidersListType"""
     provider_id: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, provider_id=_NO_LIST) -> None:
+        self.provider_id = [] if provider_id is _NO_LIST else provider_id
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.provider_id, ) == (other.provider_id, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(provider_id={self.provider_id!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class TargetPositionType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}TargetPositionType"""
     target_offset_x: int
     target_offset_y: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, target_offset_x, target_offset_y) -> None:
+        self.target_offset_x = target_offset_x
+        self.target_offset_y = target_offset_y
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.target_offset_x, self.target_offset_y, ) == (other.target_offset_x, other.target_offset_y, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(target_offset_x={self.target_offset_x!r}, target_offset_y={self.target_offset_y!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class TaxRuleListType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}TaxRuleListType"""
     tax_rule: list[TaxRuleType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, tax_rule=_NO_LIST) -> None:
+        self.tax_rule = [] if tax_rule is _NO_LIST else tax_rule
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tax_rule, ) == (other.tax_rule, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tax_rule={self.tax_rule!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class TaxRuleType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}TaxRuleType"""
     tax_rule_id: int
@@ -1078,34 +1798,25 @@ class TaxRuleType:
     applies_to_overstay_fee: bool
     applies_minimum_maximum_cost: bool
 
-@dataclass(slots=True, kw_only=True)
-class TransformType:
-    """{http://www.w3.org/2000/09/xmldsig#}TransformType"""
-    algorithm: str
-    x_path: list[str] = field(default_factory=list)
+    def __init__(self, *, tax_rule_id, tax_rule_name=None, tax_rate, tax_included_in_price=None, applies_to_energy_fee, applies_to_parking_fee, applies_to_overstay_fee, applies_minimum_maximum_cost) -> None:
+        self.tax_rule_id = tax_rule_id
+        self.tax_rule_name = tax_rule_name
+        self.tax_rate = tax_rate
+        self.tax_included_in_price = tax_included_in_price
+        self.applies_to_energy_fee = applies_to_energy_fee
+        self.applies_to_parking_fee = applies_to_parking_fee
+        self.applies_to_overstay_fee = applies_to_overstay_fee
+        self.applies_minimum_maximum_cost = applies_minimum_maximum_cost
 
-@dataclass(slots=True, kw_only=True)
-class TransformsType:
-    """{http://www.w3.org/2000/09/xmldsig#}TransformsType"""
-    transform: list[TransformType] = field(default_factory=list)
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tax_rule_id, self.tax_rule_name, self.tax_rate, self.tax_included_in_price, self.applies_to_energy_fee, self.applies_to_parking_fee, self.applies_to_overstay_fee, self.applies_minimum_maximum_cost, ) == (other.tax_rule_id, other.tax_rule_name, other.tax_rate, other.tax_included_in_price, other.applies_to_energy_fee, other.applies_to_parking_fee, other.applies_to_overstay_fee, other.applies_minimum_maximum_cost, )
 
-@dataclass(slots=True, kw_only=True)
-class V2GMessageType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GMessageType"""
-    header: MessageHeaderType
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tax_rule_id={self.tax_rule_id!r}, tax_rule_name={self.tax_rule_name!r}, tax_rate={self.tax_rate!r}, tax_included_in_price={self.tax_included_in_price!r}, applies_to_energy_fee={self.applies_to_energy_fee!r}, applies_to_parking_fee={self.applies_to_parking_fee!r}, applies_to_overstay_fee={self.applies_to_overstay_fee!r}, applies_minimum_maximum_cost={self.applies_minimum_maximum_cost!r})"
 
-@dataclass(slots=True, kw_only=True)
-class V2GRequestType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class V2GResponseType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GResponseType"""
-    header: MessageHeaderType
-    response_code: str
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class VehicleCheckInReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckInReqType"""
     header: MessageHeaderType
@@ -1115,7 +1826,23 @@ class VehicleCheckInReqType:
     device_offset: int | None = None
     vehicle_travel: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_check_in_status, parking_method, vehicle_frame=None, device_offset=None, vehicle_travel=None) -> None:
+        self.header = header
+        self.ev_check_in_status = ev_check_in_status
+        self.parking_method = parking_method
+        self.vehicle_frame = vehicle_frame
+        self.device_offset = device_offset
+        self.vehicle_travel = vehicle_travel
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_check_in_status, self.parking_method, self.vehicle_frame, self.device_offset, self.vehicle_travel, ) == (other.header, other.ev_check_in_status, other.parking_method, other.vehicle_frame, other.device_offset, other.vehicle_travel, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_check_in_status={self.ev_check_in_status!r}, parking_method={self.parking_method!r}, vehicle_frame={self.vehicle_frame!r}, device_offset={self.device_offset!r}, vehicle_travel={self.vehicle_travel!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class VehicleCheckInResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckInResType"""
     header: MessageHeaderType
@@ -1124,34 +1851,60 @@ class VehicleCheckInResType:
     device_location: int | None = None
     target_distance: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, parking_space=None, device_location=None, target_distance=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.parking_space = parking_space
+        self.device_location = device_location
+        self.target_distance = target_distance
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.parking_space, self.device_location, self.target_distance, ) == (other.header, other.response_code, other.parking_space, other.device_location, other.target_distance, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, parking_space={self.parking_space!r}, device_location={self.device_location!r}, target_distance={self.target_distance!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class VehicleCheckOutReqType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckOutReqType"""
     header: MessageHeaderType
     ev_check_out_status: str
     check_out_time: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_check_out_status, check_out_time) -> None:
+        self.header = header
+        self.ev_check_out_status = ev_check_out_status
+        self.check_out_time = check_out_time
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_check_out_status, self.check_out_time, ) == (other.header, other.ev_check_out_status, other.check_out_time, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_check_out_status={self.ev_check_out_status!r}, check_out_time={self.check_out_time!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class VehicleCheckOutResType:
     """{urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckOutResType"""
     header: MessageHeaderType
     response_code: str
     evse_check_out_status: str
 
-@dataclass(slots=True, kw_only=True)
-class X509DataType:
-    """{http://www.w3.org/2000/09/xmldsig#}X509DataType"""
-    x509_issuer_serial: list[X509IssuerSerialType] = field(default_factory=list)
-    x509_ski: list[bytes] = field(default_factory=list)
-    x509_subject_name: list[str] = field(default_factory=list)
-    x509_certificate: list[bytes] = field(default_factory=list)
-    x509_crl: list[bytes] = field(default_factory=list)
+    def __init__(self, *, header, response_code, evse_check_out_status) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_check_out_status = evse_check_out_status
 
-@dataclass(slots=True, kw_only=True)
-class X509IssuerSerialType:
-    """{http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType"""
-    x509_issuer_name: str
-    x509_serial_number: int
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_check_out_status, ) == (other.header, other.response_code, other.evse_check_out_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_check_out_status={self.evse_check_out_status!r})"
 
 def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
     rv = r.v; rn = r.n
@@ -1818,42 +2571,6 @@ def _e_AuthorizationSetupResType(w: Writer, o: AuthorizationSetupResType) -> Non
         raise ExiEncodeError("AuthorizationSetupResType: missing required eim_as_res_authorization_mode/pn_c_as_res_authorization_mode")
     w.bits(0, 1)
 
-def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return CLReqControlModeType()
-
-def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return CLResControlModeType()
-
-def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    v_algorithm = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P28[r.code(2, 2)]
-    n = 0
-    while it == 1:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P28[r.code(2, 2)]
-    return CanonicalizationMethodType(algorithm=v_algorithm)
-
-def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    w.bits(1, 2)
-
 def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     v_certificate = None
     v_sub_certificates = None
@@ -2173,315 +2890,6 @@ def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResTy
         raise ExiEncodeError(f"value {f_remaining_contract_certificate_chains!r} outside [0, 255]")
     w.bits(((f_remaining_contract_certificate_chains) << 2), 13)
 
-def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_display_parameters = None
-    v_meter_info_requested = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P17[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    it, al = _P36[r.code(2, 2)]
-    if it == 1:
-        v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xb: r.badz(p, 4, b & 0xb)
-    v_meter_info_requested = ((b >> 2) & 0x1) == 1
-    it = -1; al = 0
-    return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
-
-def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeLoopReqType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C20[s1]
-    s = 1
-    w.bits((c1[0]), c1[1])
-    if (f_display_parameters := o.display_parameters) is not None:
-        w.bits(0, 2)
-        _e_DisplayParametersType(w, f_display_parameters)
-        s = 2
-    f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None: raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
-    c2 = _C37[s]
-    s = 3
-    w.bits(((c2[0]) << 4) | ((1 if f_meter_info_requested else 0) << 2), c2[1] + 4)
-
-def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v_evse_status = None
-    v_meter_info = None
-    v_receipt = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P17[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 12
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xfff; r.p = q
-    if b & 0xc08: r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K22[k]
-    e = b & 0x7
-    if e >= 4: r.bad_code(p + 9, e, 4)
-    it, al = _P38[e]
-    if it == 2:
-        v2_notification_max_delay = None
-        v2_evse_notification = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v2_notification_max_delay = r.uintb(65535)
-        p = r.p; q = p + 10
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3ff; r.p = q
-        if b & 0x38c: r.badz(p, 10, b & 0x38c)
-        k = (b >> 4) & 0x7
-        if k >= 6: r.bad(p + 3, 'enum index')
-        v2_evse_notification = _K39[k]
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 8, e, 3)
-        it, al = _P40[e]
-        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
-    if it == 3:
-        v_meter_info = _d_MeterInfoType(r)
-        it, al = _P31[r.code(2, 2)]
-    if it == 4:
-        v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
-
-def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeLoopResType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C20[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
-    s = 2
-    w.bits(((c1[0]) << 9) | ((_K24[f_response_code]) << 1), c1[1] + 9)
-    if (f_evse_status := o.evse_status) is not None:
-        f2_notification_max_delay = f_evse_status.notification_max_delay
-        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-        w.bits(0, 5)
-        w.uint(f2_notification_max_delay)
-        f2_evse_notification = f_evse_status.evse_notification
-        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-        w.bits(((_K41[f2_evse_notification]) << 2), 8)
-        s = 3
-    if (f_meter_info := o.meter_info) is not None:
-        c2 = _C42[s]
-        w.bits((c2[0]), c2[1])
-        _e_MeterInfoType(w, f_meter_info)
-        s = 4
-    if (f_receipt := o.receipt) is not None:
-        c3 = _C43[s]
-        w.bits((c3[0]), c3[1])
-        _e_ReceiptType(w, f_receipt)
-        s = 5
-    c4 = _C44[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P17[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return ChargeParameterDiscoveryReqType(header=v_header)
-
-def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C20[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P17[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 10
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x303: r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K22[k]
-    it = -1; al = 0
-    return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
-
-def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C20[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits(((c1[0]) << 10) | ((_K24[f_response_code]) << 2), c1[1] + 10)
-
 def _d_ChargingScheduleType(r: Reader) -> ChargingScheduleType:
     rv = r.v; rn = r.n
     v_power_schedule = None
@@ -2503,7 +2911,7 @@ def _d_ChargingScheduleType(r: Reader) -> ChargingScheduleType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P45[e]
+    it, al = _P36[e]
     if it == 1:
         v1_available_energy = _d_RationalNumberType(r)
         it, al = _P26[r.code(2, 2)]
@@ -2518,7 +2926,7 @@ def _d_ChargingScheduleType(r: Reader) -> ChargingScheduleType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P46[e]
+    it, al = _P37[e]
     v_power_schedule = PowerScheduleType(time_anchor=v1_time_anchor, available_energy=v1_available_energy, power_tolerance=v1_power_tolerance, power_schedule_entries=v1_power_schedule_entries)
     if it == 1:
         if al == 0:
@@ -2543,13 +2951,13 @@ def _e_ChargingScheduleType(w: Writer, o: ChargingScheduleType) -> None:
         _e_RationalNumberType(w, f1_available_energy)
         s1 = 2
     if (f1_power_tolerance := f_power_schedule.power_tolerance) is not None:
-        c1 = _C47[s1]
+        c1 = _C38[s1]
         w.bits((c1[0]), c1[1])
         _e_RationalNumberType(w, f1_power_tolerance)
         s1 = 3
     f1_power_schedule_entries = f_power_schedule.power_schedule_entries
     if f1_power_schedule_entries is None: raise ExiEncodeError("PowerScheduleType: missing required power_schedule_entries")
-    c2 = _C48[s1]
+    c2 = _C39[s1]
     w.bits((c2[0]), c2[1])
     _e_PowerScheduleEntryListType(w, f1_power_schedule_entries)
     s1 = 4
@@ -2563,7 +2971,7 @@ def _e_ChargingScheduleType(w: Writer, o: ChargingScheduleType) -> None:
         w.bits(1, 2)
         _e_PriceLevelScheduleType(w, f_price_level_schedule)
         s = 2
-    c3 = _C49[s]
+    c3 = _C40[s]
     w.bits((c3[0]), c3[1])
 
 def _d_ContractCertificateChainType(r: Reader) -> ContractCertificateChainType:
@@ -2589,518 +2997,6 @@ def _e_ContractCertificateChainType(w: Writer, o: ContractCertificateChainType) 
     w.bits(0, 2)
     _e_SubCertificatesType(w, f_sub_certificates)
     w.bits(0, 1)
-
-def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    r.fail("content of DSAKeyValueType is not supported by this codec")
-
-def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    raise ExiEncodeError("content of DSAKeyValueType is not supported")
-
-def _d_DetailedCostType(r: Reader) -> DetailedCostType:
-    rv = r.v; rn = r.n
-    v_amount = None
-    v_cost_per_unit = None
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 15
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7fff; r.p = q
-    if b & 0x700e: r.badz(p, 15, b & 0x700e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    v2_exponent = None
-    v2_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v2_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = 1; al = 0
-    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v2_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    it = -1; al = 0
-    return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
-
-def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
-    f_amount = o.amount
-    if f_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-    f1_exponent = f_amount.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_amount.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    f_cost_per_unit = o.cost_per_unit
-    if f_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-    f2_exponent = f_cost_per_unit.exponent
-    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f2_exponent <= 127:
-        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-    f2_value = f_cost_per_unit.value
-    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f2_value <= 32767:
-        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
-    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-    w.bits(0, 3)
-
-def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
-    rv = r.v; rn = r.n
-    v_tax_rule_id = None
-    v_amount = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_tax_rule_id = r.uintb(4294967295)
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 16
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xffff; r.p = q
-    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = -1; al = 0
-    return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
-
-def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
-    f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-    w.bits(0, 2)
-    w.uint(f_tax_rule_id)
-    f_amount = o.amount
-    if f_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
-    f1_exponent = f_amount.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_amount.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    w.bits(0, 3)
-
-def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    v_algorithm = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P28[r.code(2, 2)]
-    n = 0
-    while it == 1:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P28[r.code(2, 2)]
-    return DigestMethodType(algorithm=v_algorithm)
-
-def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    w.bits(1, 2)
-
-def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
-    rv = r.v; rn = r.n
-    v_present_soc = None
-    v_minimum_soc = None
-    v_target_soc = None
-    v_maximum_soc = None
-    v_remaining_time_to_minimum_soc = None
-    v_remaining_time_to_target_soc = None
-    v_remaining_time_to_maximum_soc = None
-    v_charging_complete = None
-    v_battery_energy_capacity = None
-    v_inlet_hot = None
-    it, al = _P50[r.code(4, 11)]
-    if it == 0:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_present_soc = ((b >> 5) & 0x7f)
-        if v_present_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 10: r.bad_code(p + 9, e, 10)
-        it, al = _P51[e]
-    if it == 1:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_minimum_soc = ((b >> 5) & 0x7f)
-        if v_minimum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 9: r.bad_code(p + 9, e, 9)
-        it, al = _P52[e]
-    if it == 2:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_target_soc = ((b >> 5) & 0x7f)
-        if v_target_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 8: r.bad_code(p + 9, e, 8)
-        it, al = _P53[e]
-    if it == 3:
-        p = r.p; q = p + 12
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xfff; r.p = q
-        if b & 0x808: r.badz(p, 12, b & 0x808)
-        v_maximum_soc = ((b >> 4) & 0x7f)
-        if v_maximum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x7
-        if e >= 7: r.bad_code(p + 9, e, 7)
-        it, al = _P54[e]
-    if it == 4:
-        r.zero(1, 'characters')
-        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P55[e]
-    if it == 5:
-        r.zero(1, 'characters')
-        v_remaining_time_to_target_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P56[e]
-    if it == 6:
-        r.zero(1, 'characters')
-        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P57[e]
-    if it == 7:
-        p = r.p; q = p + 5
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1f; r.p = q
-        if b & 0x14: r.badz(p, 5, b & 0x14)
-        v_charging_complete = ((b >> 3) & 0x1) == 1
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 3, e, 3)
-        it, al = _P58[e]
-    if it == 8:
-        v1_exponent = None
-        v1_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v1_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v1_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P59[e]
-        v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    if it == 9:
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xb: r.badz(p, 4, b & 0xb)
-        v_inlet_hot = ((b >> 2) & 0x1) == 1
-        it = -1; al = 0
-    return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
-
-def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
-    s = 0
-    if (f_present_soc := o.present_soc) is not None:
-        if not 0 <= f_present_soc <= 100:
-            raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
-        w.bits(((f_present_soc) << 1), 13)
-        s = 1
-    if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C60[s]
-        if not 0 <= f_minimum_soc <= 100:
-            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
-        s = 2
-    if (f_target_soc := o.target_soc) is not None:
-        c2 = _C61[s]
-        if not 0 <= f_target_soc <= 100:
-            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
-        s = 3
-    if (f_maximum_soc := o.maximum_soc) is not None:
-        c3 = _C62[s]
-        if not 0 <= f_maximum_soc <= 100:
-            raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
-        w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
-        s = 4
-    if (f_remaining_time_to_minimum_soc := o.remaining_time_to_minimum_soc) is not None:
-        c4 = _C63[s]
-        w.bits(((c4[0]) << 1), c4[1] + 1)
-        w.uint(f_remaining_time_to_minimum_soc)
-        w.bits(0, 1)
-        s = 5
-    if (f_remaining_time_to_target_soc := o.remaining_time_to_target_soc) is not None:
-        c5 = _C64[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.uint(f_remaining_time_to_target_soc)
-        w.bits(0, 1)
-        s = 6
-    if (f_remaining_time_to_maximum_soc := o.remaining_time_to_maximum_soc) is not None:
-        c6 = _C65[s]
-        w.bits(((c6[0]) << 1), c6[1] + 1)
-        w.uint(f_remaining_time_to_maximum_soc)
-        w.bits(0, 1)
-        s = 7
-    if (f_charging_complete := o.charging_complete) is not None:
-        c7 = _C66[s]
-        w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
-        s = 8
-    if (f_battery_energy_capacity := o.battery_energy_capacity) is not None:
-        c8 = _C67[s]
-        f1_exponent = f_battery_energy_capacity.exponent
-        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f1_exponent <= 127:
-            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-        f1_value = f_battery_energy_capacity.value
-        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f1_value <= 32767:
-            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-        w.bits(((c8[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c8[1] + 14)
-        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-        w.bits(0, 2)
-        s = 9
-    if (f_inlet_hot := o.inlet_hot) is not None:
-        c9 = _C68[s]
-        w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
-        s = 10
-    c10 = _C69[s]
-    w.bits((c10[0]), c10[1])
-
-def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
-    rv = r.v; rn = r.n
-    v_departure_time = None
-    v_ev_target_energy_request = None
-    v_ev_maximum_energy_request = None
-    v_ev_minimum_energy_request = None
-    it, al = _P0[r.code(2, 2)]
-    if it == 0:
-        r.zero(1, 'characters')
-        v_departure_time = r.uintb(4294967295)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 1; al = 0
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 14
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x300e: r.badz(p, 14, b & 0x300e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    v2_exponent = None
-    v2_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v2_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = 1; al = 0
-    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v2_value <= 32767:
-        r.fail('integer out of range')
-    v3_exponent = None
-    v3_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v3_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    it = 1; al = 0
-    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v3_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
-    it = -1; al = 0
-    return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
-
-def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
-    s = 0
-    if (f_departure_time := o.departure_time) is not None:
-        w.bits(0, 3)
-        w.uint(f_departure_time)
-        w.bits(0, 1)
-        s = 1
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c1 = _C70[s]
-    f1_exponent = f_ev_target_energy_request.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_ev_target_energy_request.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    s = 2
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    f2_exponent = f_ev_maximum_energy_request.exponent
-    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f2_exponent <= 127:
-        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-    f2_value = f_ev_maximum_energy_request.value
-    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f2_value <= 32767:
-        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
-    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
-    f3_exponent = f_ev_minimum_energy_request.exponent
-    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f3_exponent <= 127:
-        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
-    f3_value = f_ev_minimum_energy_request.value
-    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f3_value <= 32767:
-        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
-    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
-    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
-    w.bits(0, 3)
-
-def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
-    rv = r.v; rn = r.n
-    v_departure_time = None
-    v_minimum_soc = None
-    v_target_soc = None
-    v_ack_max_delay = None
-    it, al = _P71[r.code(3, 5)]
-    if it == 0:
-        r.zero(1, 'characters')
-        v_departure_time = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P72[e]
-    if it == 1:
-        p = r.p; q = p + 11
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7ff; r.p = q
-        if b & 0x404: r.badz(p, 11, b & 0x404)
-        v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 9, e, 3)
-        it, al = _P73[e]
-    if it == 2:
-        p = r.p; q = p + 11
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7ff; r.p = q
-        if b & 0x404: r.badz(p, 11, b & 0x404)
-        v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 9, e, 2)
-        it, al = _P74[e]
-    if it == 3:
-        r.zero(1, 'characters')
-        v_ack_max_delay = r.uintb(65535)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-    return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
-
-def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
-    s = 0
-    if (f_departure_time := o.departure_time) is not None:
-        w.bits(0, 4)
-        w.uint(f_departure_time)
-        w.bits(0, 1)
-        s = 1
-    if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C75[s]
-        if not 0 <= f_minimum_soc <= 100:
-            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
-        s = 2
-    if (f_target_soc := o.target_soc) is not None:
-        c2 = _C76[s]
-        if not 0 <= f_target_soc <= 100:
-            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
-        s = 3
-    if (f_ack_max_delay := o.ack_max_delay) is not None:
-        c3 = _C77[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.uint(f_ack_max_delay)
-        w.bits(0, 1)
-        s = 4
-    c4 = _C78[s]
-    w.bits((c4[0]), c4[1])
 
 def _d_Dynamic_EVPPTControlModeType(r: Reader) -> Dynamic_EVPPTControlModeType:
     r.zero(1, 'end of element')
@@ -3132,7 +3028,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P45[e]
+    it, al = _P36[e]
     if it == 1:
         p = r.p; q = p + 11
         if q > rn: rv, rn = r.refill(q)
@@ -3195,7 +3091,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 2, e, 3)
-    it, al = _P79[e]
+    it, al = _P41[e]
     v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 6:
         v4_exponent = None
@@ -3216,7 +3112,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P80[e]
+        it, al = _P42[e]
         v_ev_maximum_v2_x_energy_request = RationalNumberType(exponent=v4_exponent, value=v4_value)
     if it == 7:
         v5_exponent = None
@@ -3252,14 +3148,14 @@ def _e_Dynamic_SEReqControlModeType(w: Writer, o: Dynamic_SEReqControlModeType) 
         w.bits(((f_minimum_soc) << 1), 11)
         s = 2
     if (f_target_soc := o.target_soc) is not None:
-        c1 = _C81[s]
+        c1 = _C43[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_target_soc) << 1), c1[1] + 9)
         s = 3
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required ev_target_energy_request")
-    c2 = _C82[s]
+    c2 = _C44[s]
     f1_exponent = f_ev_target_energy_request.exponent
     if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f1_exponent <= 127:
@@ -3311,7 +3207,7 @@ def _e_Dynamic_SEReqControlModeType(w: Writer, o: Dynamic_SEReqControlModeType) 
         w.bits(0, 2)
         s = 7
     if (f_ev_minimum_v2_x_energy_request := o.ev_minimum_v2_x_energy_request) is not None:
-        c3 = _C83[s]
+        c3 = _C45[s]
         f5_exponent = f_ev_minimum_v2_x_energy_request.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f5_exponent <= 127:
@@ -3324,7 +3220,7 @@ def _e_Dynamic_SEReqControlModeType(w: Writer, o: Dynamic_SEReqControlModeType) 
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 8
-    c4 = _C84[s]
+    c4 = _C46[s]
     w.bits((c4[0]), c4[1])
 
 def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
@@ -3334,7 +3230,7 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
     v_target_soc = None
     v_absolute_price_schedule = None
     v_price_level_schedule = None
-    it, al = _P85[r.code(3, 6)]
+    it, al = _P47[r.code(3, 6)]
     if it == 0:
         r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
@@ -3344,7 +3240,7 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P86[e]
+        it, al = _P48[e]
     if it == 1:
         p = r.p; q = p + 12
         if q > rn: rv, rn = r.refill(q)
@@ -3354,7 +3250,7 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
         if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x7
         if e >= 4: r.bad_code(p + 9, e, 4)
-        it, al = _P87[e]
+        it, al = _P49[e]
     if it == 2:
         p = r.p; q = p + 11
         if q > rn: rv, rn = r.refill(q)
@@ -3364,7 +3260,7 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
         if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
         if e >= 3: r.bad_code(p + 9, e, 3)
-        it, al = _P88[e]
+        it, al = _P50[e]
     if it == 3:
         if al == 0:
             v_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
@@ -3382,28 +3278,28 @@ def _e_Dynamic_SEResControlModeType(w: Writer, o: Dynamic_SEResControlModeType) 
         w.bits(0, 1)
         s = 1
     if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C75[s]
+        c1 = _C51[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     if (f_target_soc := o.target_soc) is not None:
-        c2 = _C89[s]
+        c2 = _C52[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     if (f_absolute_price_schedule := o.absolute_price_schedule) is not None:
-        c3 = _C90[s]
+        c3 = _C53[s]
         w.bits((c3[0]), c3[1])
         _e_AbsolutePriceScheduleType(w, f_absolute_price_schedule)
         s = 4
     elif (f_price_level_schedule := o.price_level_schedule) is not None:
-        c4 = _C91[s]
+        c4 = _C54[s]
         w.bits((c4[0]), c4[1])
         _e_PriceLevelScheduleType(w, f_price_level_schedule)
         s = 4
-    c5 = _C92[s]
+    c5 = _C55[s]
     w.bits((c5[0]), c5[1])
 
 def _d_Dynamic_SMDTControlModeType(r: Reader) -> Dynamic_SMDTControlModeType:
@@ -3612,10 +3508,10 @@ def _d_EVPowerProfileEntryListType(r: Reader) -> EVPowerProfileEntryListType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v1_power = _d_RationalNumberType(r)
-        it, al = _P73[r.code(2, 3)]
+        it, al = _P56[r.code(2, 3)]
         if it == 2:
             v1_power_l2 = _d_RationalNumberType(r)
-            it, al = _P74[r.code(2, 2)]
+            it, al = _P57[r.code(2, 2)]
         if it == 3:
             v1_power_l3 = _d_RationalNumberType(r)
             r.zero(1, 'end of element')
@@ -3636,7 +3532,7 @@ def _e_EVPowerProfileEntryListType(w: Writer, o: EVPowerProfileEntryListType) ->
     n = 0
     for x in o.ev_power_profile_entry:
         if n == 2048: raise ExiEncodeError("EVPowerProfileEntryListType: more than 2048 items of ev_power_profile_entry")
-        c1 = _C93[s]
+        c1 = _C58[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -3651,11 +3547,11 @@ def _e_EVPowerProfileEntryListType(w: Writer, o: EVPowerProfileEntryListType) ->
             _e_RationalNumberType(w, f1_power_l2)
             s1 = 3
         if (f1_power_l3 := x.power_l3) is not None:
-            c2 = _C94[s1]
+            c2 = _C59[s1]
             w.bits((c2[0]), c2[1])
             _e_RationalNumberType(w, f1_power_l3)
             s1 = 4
-        c3 = _C95[s1]
+        c3 = _C60[s1]
         w.bits((c3[0]), c3[1])
         n += 1
         s = 1 if n < 2048 else 1
@@ -3681,7 +3577,7 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P96[e]
+    it, al = _P61[e]
     if al == 0:
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3708,7 +3604,7 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xb: r.badz(p, 4, b & 0xb)
             k = (b >> 2) & 0x1
-            v2_power_tolerance_acceptance = _K97[k]
+            v2_power_tolerance_acceptance = _K62[k]
             it = -1; al = 0
         v_scheduled_evppt_control_mode = Scheduled_EVPPTControlModeType(selected_schedule_tuple_id=v2_selected_schedule_tuple_id, power_tolerance_acceptance=v2_power_tolerance_acceptance)
     r.zero(1, 'next item')
@@ -3736,7 +3632,7 @@ def _e_EVPowerProfileType(w: Writer, o: EVPowerProfileType) -> None:
         s2 = 1
         w.bits(0, 1)
         if (f2_power_tolerance_acceptance := f_scheduled_evppt_control_mode.power_tolerance_acceptance) is not None:
-            w.bits(((_K98[f2_power_tolerance_acceptance]) << 1), 5)
+            w.bits(((_K63[f2_power_tolerance_acceptance]) << 1), 5)
             s2 = 2
         c1 = _C16[s2]
         w.bits((c1[0]), c1[1])
@@ -3788,7 +3684,7 @@ def _e_EVPowerScheduleEntryListType(w: Writer, o: EVPowerScheduleEntryListType) 
     n = 0
     for x in o.ev_power_schedule_entry:
         if n == 1024: raise ExiEncodeError("EVPowerScheduleEntryListType: more than 1024 items of ev_power_schedule_entry")
-        c1 = _C93[s]
+        c1 = _C58[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("EVPowerScheduleEntryType: missing required duration")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -3906,7 +3802,7 @@ def _e_EVPriceRuleStackListType(w: Writer, o: EVPriceRuleStackListType) -> None:
     n = 0
     for x in o.ev_price_rule_stack:
         if n == 1024: raise ExiEncodeError("EVPriceRuleStackListType: more than 1024 items of ev_price_rule_stack")
-        c1 = _C93[s]
+        c1 = _C58[s]
         w.bits((c1[0]), c1[1])
         _e_EVPriceRuleStackType(w, x)
         n += 1
@@ -3962,7 +3858,7 @@ def _e_EVPriceRuleStackType(w: Writer, o: EVPriceRuleStackType) -> None:
     n = 0
     for x in o.ev_price_rule:
         if n == 8: raise ExiEncodeError("EVPriceRuleStackType: more than 8 items of ev_price_rule")
-        c1 = _C99[s]
+        c1 = _C64[s]
         f1_energy_fee = x.energy_fee
         if f1_energy_fee is None: raise ExiEncodeError("EVPriceRuleType: missing required energy_fee")
         w.bits(((c1[0]) << 1), c1[1] + 1)
@@ -4043,476 +3939,6 @@ def _e_EVPriceRuleType(w: Writer, o: EVPriceRuleType) -> None:
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     w.bits(0, 3)
 
-def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
-    rv = r.v; rn = r.n
-    v_notification_max_delay = None
-    v_evse_notification = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_notification_max_delay = r.uintb(65535)
-    p = r.p; q = p + 8
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xff; r.p = q
-    if b & 0xe3: r.badz(p, 8, b & 0xe3)
-    k = (b >> 2) & 0x7
-    if k >= 6: r.bad(p + 3, 'enum index')
-    v_evse_notification = _K39[k]
-    it = -1; al = 0
-    return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
-
-def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    w.bits(0, 2)
-    w.uint(f_notification_max_delay)
-    f_evse_notification = o.evse_notification
-    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits(((_K41[f_evse_notification]) << 2), 8)
-
-def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    v_id = None
-    v_key_name = []
-    v_key_value = []
-    v_retrieval_method = []
-    v_x509_data = []
-    v_pgp_data = []
-    v_spki_data = []
-    v_mgmt_data = []
-    it, al = _P100[r.code(4, 9)]
-    if it == 0:
-        v_id = r.string()
-        it, al = _P101[r.code(4, 8)]
-    n = 0
-    while it == 1:
-        if al == 0:
-            t = r.string_element()
-            v_key_name.append(t)
-        elif al == 1:
-            t = _d_KeyValueType(r)
-            v_key_value.append(t)
-        elif al == 2:
-            v1_type = None
-            v1_uri = None
-            v1_transforms = None
-            it, al = _P102[r.code(3, 4)]
-            if it == 0:
-                v1_type = r.string()
-                it, al = _P103[r.code(2, 3)]
-            if it == 1:
-                v1_uri = r.string()
-                it, al = _P17[r.code(2, 2)]
-            if it == 2:
-                v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'end of element')
-                it = -1; al = 0
-            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
-            v_retrieval_method.append(t)
-        elif al == 3:
-            t = _d_X509DataType(r)
-            v_x509_data.append(t)
-        elif al == 4:
-            t = _d_PGPDataType(r)
-            v_pgp_data.append(t)
-        elif al == 5:
-            t = _d_SPKIDataType(r)
-            v_spki_data.append(t)
-        elif al == 6:
-            t = r.string_element()
-            v_mgmt_data.append(t)
-        elif al == 7:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P104[r.code(4, 9)]
-    return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
-
-def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 4)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.key_name:
-        c1 = _C105[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    for x in o.key_value:
-        c2 = _C106[s]
-        w.bits((c2[0]), c2[1])
-        _e_KeyValueType(w, x)
-        n += 1
-        s = 2
-    for x in o.retrieval_method:
-        c3 = _C107[s]
-        s1 = 0
-        w.bits((c3[0]), c3[1])
-        if (f1_type := x.type) is not None:
-            w.bits(0, 3)
-            w.string(f1_type)
-            s1 = 1
-        if (f1_uri := x.uri) is not None:
-            c4 = _C108[s1]
-            w.bits((c4[0]), c4[1])
-            w.string(f1_uri)
-            s1 = 2
-        if (f1_transforms := x.transforms) is not None:
-            c5 = _C109[s1]
-            w.bits((c5[0]), c5[1])
-            _e_TransformsType(w, f1_transforms)
-            s1 = 3
-        c6 = _C110[s1]
-        w.bits((c6[0]), c6[1])
-        n += 1
-        s = 2
-    for x in o.x509_data:
-        c7 = _C111[s]
-        w.bits((c7[0]), c7[1])
-        _e_X509DataType(w, x)
-        n += 1
-        s = 2
-    for x in o.pgp_data:
-        c8 = _C112[s]
-        w.bits((c8[0]), c8[1])
-        _e_PGPDataType(w, x)
-        n += 1
-        s = 2
-    for x in o.spki_data:
-        c9 = _C113[s]
-        w.bits((c9[0]), c9[1])
-        _e_SPKIDataType(w, x)
-        n += 1
-        s = 2
-    for x in o.mgmt_data:
-        c10 = _C114[s]
-        w.bits(((c10[0]) << 1), c10[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"KeyInfoType: {n} items of key_name/key_value/retrieval_method/x509_data/pgp_data/spki_data/mgmt_data (allowed 1..None)")
-    w.bits(8, 4)
-
-def _d_KeyValueType(r: Reader) -> KeyValueType:
-    v_dsa_key_value = None
-    v_rsa_key_value = None
-    it, al = _P115[r.code(3, 3)]
-    if al == 0:
-        v_dsa_key_value = _d_DSAKeyValueType(r)
-    elif al == 1:
-        v1_modulus = None
-        v1_exponent = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_modulus = r.binary_element()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v1_exponent = r.binary_element()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
-    elif al == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-    it, al = _P116[r.code(2, 1)]
-    return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
-
-def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    s = 0
-    if (f_dsa_key_value := o.dsa_key_value) is not None:
-        w.bits(0, 3)
-        _e_DSAKeyValueType(w, f_dsa_key_value)
-        s = 1
-    elif (f_rsa_key_value := o.rsa_key_value) is not None:
-        f1_modulus = f_rsa_key_value.modulus
-        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-        w.bits(4, 5)
-        w.binary(f1_modulus)
-        f1_exponent = f_rsa_key_value.exponent
-        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-        w.bits(0, 3)
-        w.binary(f1_exponent)
-        w.bits(0, 2)
-        s = 1
-    else:
-        raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
-    w.bits(0, 2)
-
-def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
-    rv = r.v; rn = r.n
-    v_root_certificate_id = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    n = 0
-    while it == 0:
-        v1_x509_issuer_name = None
-        v1_x509_serial_number = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_x509_issuer_name = r.string_element()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x6: r.badz(p, 3, b & 0x6)
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
-        v_root_certificate_id.append(t)
-        n += 1
-        if n < 20:
-            it, al = _P14[r.code(2, 2)]
-        else:
-            r.zero(1, 'end of element')
-            it = -1; al = 0
-    return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
-
-def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
-    s = 0
-    n = 0
-    for x in o.root_certificate_id:
-        if n == 20: raise ExiEncodeError("ListOfRootCertificateIDsType: more than 20 items of root_certificate_id")
-        c1 = _C15[s]
-        f1_x509_issuer_name = x.x509_issuer_name
-        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-        w.bits(((c1[0]) << 2), c1[1] + 2)
-        w.string(f1_x509_issuer_name)
-        f1_x509_serial_number = x.x509_serial_number
-        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
-        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
-        w.bits(0, 2)
-        n += 1
-        s = 1 if n < 20 else 2
-    if n < 1 or n > 20:
-        raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c2 = _C16[s]
-    w.bits((c2[0]), c2[1])
-
-def _d_ManifestType(r: Reader) -> ManifestType:
-    v_id = None
-    v_reference = []
-    it, al = _P0[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    n = 0
-    while it == 1:
-        t = _d_ReferenceType(r)
-        v_reference.append(t)
-        n += 1
-        it, al = _P28[r.code(2, 2)]
-    return ManifestType(id=v_id, reference=v_reference)
-
-def _e_ManifestType(w: Writer, o: ManifestType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.reference:
-        c1 = _C117[s]
-        w.bits((c1[0]), c1[1])
-        _e_ReferenceType(w, x)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"ManifestType: {n} items of reference (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
-    rv = r.v; rn = r.n
-    v_session_id = None
-    v_time_stamp = None
-    v_signature = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P17[e]
-    if it == 2:
-        v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
-
-def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    f_session_id = o.session_id
-    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 2)
-    w.binary(f_session_id)
-    f_time_stamp = o.time_stamp
-    if f_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f_time_stamp)
-    s = 2
-    w.bits(0, 1)
-    if (f_signature := o.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f_signature)
-        s = 3
-    c1 = _C20[s]
-    w.bits((c1[0]), c1[1])
-
-def _d_MeterInfoType(r: Reader) -> MeterInfoType:
-    rv = r.v; rn = r.n
-    v_meter_id = None
-    v_charged_energy_reading_wh = None
-    v_bpt_discharged_energy_reading_wh = None
-    v_capacitive_energy_reading_va_rh = None
-    v_bpt_inductive_energy_reading_va_rh = None
-    v_meter_signature = None
-    v_meter_status = None
-    v_meter_timestamp = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_meter_id = r.string_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 7: r.bad_code(p + 1, e, 7)
-    it, al = _P118[e]
-    if it == 2:
-        r.zero(1, 'characters')
-        v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P119[e]
-    if it == 3:
-        r.zero(1, 'characters')
-        v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P120[e]
-    if it == 4:
-        r.zero(1, 'characters')
-        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P121[e]
-    if it == 5:
-        v_meter_signature = r.binary_element()
-        it, al = _P79[r.code(2, 3)]
-    if it == 6:
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x2: r.badz(p, 2, b & 0x2)
-        sg = (b & 0x1) == 1
-        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v_meter_status <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P80[e]
-    if it == 7:
-        r.zero(1, 'characters')
-        v_meter_timestamp = r.uintb(18446744073709551615)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-    return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
-
-def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    f_meter_id = o.meter_id
-    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
-    w.bits(0, 2)
-    w.string(f_meter_id)
-    f_charged_energy_reading_wh = o.charged_energy_reading_wh
-    if f_charged_energy_reading_wh is None: raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
-    w.bits(0, 3)
-    w.uint(f_charged_energy_reading_wh)
-    s = 2
-    w.bits(0, 1)
-    if (f_bpt_discharged_energy_reading_wh := o.bpt_discharged_energy_reading_wh) is not None:
-        w.bits(0, 4)
-        w.uint(f_bpt_discharged_energy_reading_wh)
-        w.bits(0, 1)
-        s = 3
-    if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
-        c1 = _C122[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.uint(f_capacitive_energy_reading_va_rh)
-        w.bits(0, 1)
-        s = 4
-    if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
-        c2 = _C123[s]
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        w.uint(f_bpt_inductive_energy_reading_va_rh)
-        w.bits(0, 1)
-        s = 5
-    if (f_meter_signature := o.meter_signature) is not None:
-        c3 = _C124[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.binary(f_meter_signature)
-        w.bits(0, 1)
-        s = 6
-    if (f_meter_status := o.meter_status) is not None:
-        c4 = _C125[s]
-        if not -32768 <= f_meter_status <= 32767:
-            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
-        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
-        w.bits(0, 1)
-        s = 7
-    if (f_meter_timestamp := o.meter_timestamp) is not None:
-        c5 = _C126[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.uint(f_meter_timestamp)
-        w.bits(0, 1)
-        s = 8
-    c6 = _C127[s]
-    w.bits((c6[0]), c6[1])
-
 def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
     rv = r.v; rn = r.n
     v_header = None
@@ -4562,7 +3988,7 @@ def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
     r.zero(1, 'next item')
     it = 2; al = 0
     v2_meter_info = _d_MeterInfoType(r)
-    it, al = _P128[r.code(2, 3)]
+    it, al = _P65[r.code(2, 3)]
     if it == 3:
         v2_receipt = _d_ReceiptType(r)
         it, al = _P27[r.code(2, 2)]
@@ -4616,12 +4042,12 @@ def _e_MeteringConfirmationReqType(w: Writer, o: MeteringConfirmationReqType) ->
         _e_ReceiptType(w, f2_receipt)
         s2 = 4
     if (f2_dynamic_smdt_control_mode := f_signed_metering_data.dynamic_smdt_control_mode) is not None:
-        c2 = _C129[s2]
+        c2 = _C66[s2]
         w.bits((c2[0]), c2[1])
         _e_Dynamic_SMDTControlModeType(w, f2_dynamic_smdt_control_mode)
         s2 = 5
     elif (f2_scheduled_smdt_control_mode := f_signed_metering_data.scheduled_smdt_control_mode) is not None:
-        c3 = _C130[s2]
+        c3 = _C67[s2]
         w.bits((c3[0]), c3[1])
         _e_Scheduled_SMDTControlModeType(w, f2_scheduled_smdt_control_mode)
         s2 = 5
@@ -4692,52 +4118,12 @@ def _e_MeteringConfirmationResType(w: Writer, o: MeteringConfirmationResType) ->
     if f_response_code is None: raise ExiEncodeError("MeteringConfirmationResType: missing required response_code")
     w.bits(((c1[0]) << 10) | ((_K24[f_response_code]) << 2), c1[1] + 10)
 
-def _d_ObjectType(r: Reader) -> ObjectType:
-    v_encoding = None
-    v_id = None
-    v_mime_type = None
-    it, al = _P71[r.code(3, 5)]
-    if it == 0:
-        v_encoding = r.string()
-        it, al = _P72[r.code(3, 4)]
-    if it == 1:
-        v_id = r.string()
-        it, al = _P73[r.code(3, 3)]
-    if it == 2:
-        v_mime_type = r.string()
-        it, al = _P74[r.code(2, 2)]
-    n = 0
-    while it == 3:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P74[r.code(2, 2)]
-    return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
-
-def _e_ObjectType(w: Writer, o: ObjectType) -> None:
-    s = 0
-    if (f_encoding := o.encoding) is not None:
-        w.bits(0, 3)
-        w.string(f_encoding)
-        s = 1
-    if (f_id := o.id) is not None:
-        c1 = _C75[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_id)
-        s = 2
-    if (f_mime_type := o.mime_type) is not None:
-        c2 = _C89[s]
-        w.bits((c2[0]), c2[1])
-        w.string(f_mime_type)
-        s = 3
-    c3 = _C131[s]
-    w.bits((c3[0]), c3[1])
-
 def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
     rv = r.v; rn = r.n
     v_overstay_time_threshold = None
     v_overstay_power_threshold = None
     v_overstay_rule = []
-    it, al = _P132[r.code(2, 3)]
+    it, al = _P68[r.code(2, 3)]
     if it == 0:
         r.zero(1, 'characters')
         v_overstay_time_threshold = r.uintb(4294967295)
@@ -4747,7 +4133,7 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P36[e]
+        it, al = _P69[e]
     if it == 1:
         v1_exponent = None
         v1_value = None
@@ -4815,7 +4201,7 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
         w.bits(0, 1)
         s = 1
     if (f_overstay_power_threshold := o.overstay_power_threshold) is not None:
-        c1 = _C133[s]
+        c1 = _C70[s]
         f1_exponent = f_overstay_power_threshold.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -4831,7 +4217,7 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
     n = 0
     for x in o.overstay_rule:
         if n == 5: raise ExiEncodeError("OverstayRuleListType: more than 5 items of overstay_rule")
-        c2 = _C134[s]
+        c2 = _C71[s]
         s2 = 0
         w.bits((c2[0]), c2[1])
         if (f2_overstay_rule_description := x.overstay_rule_description) is not None:
@@ -4841,7 +4227,7 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
             s2 = 1
         f2_start_time = x.start_time
         if f2_start_time is None: raise ExiEncodeError("OverstayRuleType: missing required start_time")
-        c3 = _C70[s2]
+        c3 = _C72[s2]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f2_start_time)
         s2 = 2
@@ -4858,7 +4244,7 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
         s = 3 if n < 5 else 4
     if n < 1 or n > 5:
         raise ExiEncodeError(f"OverstayRuleListType: {n} items of overstay_rule (allowed 1..5)")
-    c4 = _C135[s]
+    c4 = _C73[s]
     w.bits((c4[0]), c4[1])
 
 def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
@@ -4909,7 +4295,7 @@ def _e_OverstayRuleType(w: Writer, o: OverstayRuleType) -> None:
         s = 1
     f_start_time = o.start_time
     if f_start_time is None: raise ExiEncodeError("OverstayRuleType: missing required start_time")
-    c1 = _C70[s]
+    c1 = _C72[s]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.uint(f_start_time)
     s = 2
@@ -4930,12 +4316,6 @@ def _e_OverstayRuleType(w: Writer, o: OverstayRuleType) -> None:
     w.bits(0, 4)
     w.uint(f_overstay_fee_period)
     w.bits(0, 2)
-
-def _d_PGPDataType(r: Reader) -> PGPDataType:
-    r.fail("content of PGPDataType is not supported by this codec")
-
-def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
-    raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     rv = r.v; rn = r.n
@@ -4974,7 +4354,7 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     n = 0
     for x in o.parameter:
         if n == 32: raise ExiEncodeError("ParameterSetType: more than 32 items of parameter")
-        c1 = _C99[s]
+        c1 = _C64[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterType(w, x)
         n += 1
@@ -4996,7 +4376,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     r.zero(1, 'next item')
     it = 0; al = 0
     v_name = r.string()
-    it, al = _P136[r.code(3, 6)]
+    it, al = _P74[r.code(3, 6)]
     if al == 0:
         p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
@@ -5224,10 +4604,10 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     if k >= 3: r.bad(p + 2, 'enum index')
     v_ev_processing = _K23[k]
     k = (b >> 3) & 0x3
-    v_charge_progress = _K137[k]
+    v_charge_progress = _K75[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 10, e, 3)
-    it, al = _P40[e]
+    it, al = _P76[e]
     if it == 3:
         v2_time_anchor = None
         v2_dynamic_evppt_control_mode = None
@@ -5245,7 +4625,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P96[e]
+        it, al = _P61[e]
         if al == 0:
             v2_dynamic_evppt_control_mode = _d_Dynamic_EVPPTControlModeType(r)
         elif al == 1:
@@ -5267,7 +4647,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         k = (b >> 2) & 0x1
-        v_bpt_channel_selection = _K138[k]
+        v_bpt_channel_selection = _K77[k]
         it = -1; al = 0
     return PowerDeliveryReqType(header=v_header, ev_processing=v_ev_processing, charge_progress=v_charge_progress, ev_power_profile=v_ev_power_profile, bpt_channel_selection=v_bpt_channel_selection)
 
@@ -5294,7 +4674,7 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     f_charge_progress = o.charge_progress
     if f_charge_progress is None: raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
     s = 3
-    w.bits(((c1[0]) << 10) | ((_K25[f_ev_processing]) << 6) | ((_K139[f_charge_progress]) << 1), c1[1] + 10)
+    w.bits(((c1[0]) << 10) | ((_K25[f_ev_processing]) << 6) | ((_K78[f_charge_progress]) << 1), c1[1] + 10)
     if (f_ev_power_profile := o.ev_power_profile) is not None:
         f2_time_anchor = f_ev_power_profile.time_anchor
         if f2_time_anchor is None: raise ExiEncodeError("EVPowerProfileType: missing required time_anchor")
@@ -5319,10 +4699,10 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
         w.bits(0, 1)
         s = 4
     if (f_bpt_channel_selection := o.bpt_channel_selection) is not None:
-        c2 = _C129[s]
-        w.bits(((c2[0]) << 3) | ((_K140[f_bpt_channel_selection]) << 1), c2[1] + 3)
+        c2 = _C66[s]
+        w.bits(((c2[0]) << 3) | ((_K79[f_bpt_channel_selection]) << 1), c2[1] + 3)
         s = 5
-    c3 = _C141[s]
+    c3 = _C80[s]
     w.bits((c3[0]), c3[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
@@ -5382,7 +4762,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         if b & 0x1c7: r.badz(p, 9, b & 0x1c7)
         k = (b >> 3) & 0x7
         if k >= 6: r.bad(p + 3, 'enum index')
-        v2_evse_notification = _K39[k]
+        v2_evse_notification = _K81[k]
         v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
         it = -1; al = 0
     return PowerDeliveryResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status)
@@ -5416,7 +4796,7 @@ def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
         w.uint(f2_notification_max_delay)
         f2_evse_notification = f_evse_status.evse_notification
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-        w.bits(((_K41[f2_evse_notification]) << 2), 8)
+        w.bits(((_K82[f2_evse_notification]) << 2), 8)
         s = 3
     c2 = _C20[s]
     w.bits((c2[0]), c2[1])
@@ -5444,10 +4824,10 @@ def _d_PowerScheduleEntryListType(r: Reader) -> PowerScheduleEntryListType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v1_power = _d_RationalNumberType(r)
-        it, al = _P73[r.code(2, 3)]
+        it, al = _P56[r.code(2, 3)]
         if it == 2:
             v1_power_l2 = _d_RationalNumberType(r)
-            it, al = _P74[r.code(2, 2)]
+            it, al = _P57[r.code(2, 2)]
         if it == 3:
             v1_power_l3 = _d_RationalNumberType(r)
             r.zero(1, 'end of element')
@@ -5468,7 +4848,7 @@ def _e_PowerScheduleEntryListType(w: Writer, o: PowerScheduleEntryListType) -> N
     n = 0
     for x in o.power_schedule_entry:
         if n == 1024: raise ExiEncodeError("PowerScheduleEntryListType: more than 1024 items of power_schedule_entry")
-        c1 = _C93[s]
+        c1 = _C58[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -5483,11 +4863,11 @@ def _e_PowerScheduleEntryListType(w: Writer, o: PowerScheduleEntryListType) -> N
             _e_RationalNumberType(w, f1_power_l2)
             s1 = 3
         if (f1_power_l3 := x.power_l3) is not None:
-            c2 = _C94[s1]
+            c2 = _C59[s1]
             w.bits((c2[0]), c2[1])
             _e_RationalNumberType(w, f1_power_l3)
             s1 = 4
-        c3 = _C95[s1]
+        c3 = _C60[s1]
         w.bits((c3[0]), c3[1])
         n += 1
         s = 1 if n < 1024 else 1
@@ -5525,7 +4905,7 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 2, e, 3)
-    it, al = _P73[e]
+    it, al = _P56[e]
     v_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 2:
         v2_exponent = None
@@ -5546,7 +4926,7 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P74[e]
+        it, al = _P57[e]
         v_power_l2 = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 3:
         v3_exponent = None
@@ -5602,7 +4982,7 @@ def _e_PowerScheduleEntryType(w: Writer, o: PowerScheduleEntryType) -> None:
         w.bits(0, 2)
         s = 3
     if (f_power_l3 := o.power_l3) is not None:
-        c1 = _C94[s]
+        c1 = _C59[s]
         f3_exponent = f_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f3_exponent <= 127:
@@ -5615,7 +4995,7 @@ def _e_PowerScheduleEntryType(w: Writer, o: PowerScheduleEntryType) -> None:
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 4
-    c2 = _C95[s]
+    c2 = _C60[s]
     w.bits((c2[0]), c2[1])
 
 def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
@@ -5636,7 +5016,7 @@ def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P45[e]
+    it, al = _P36[e]
     if it == 1:
         v1_exponent = None
         v1_value = None
@@ -5703,7 +5083,7 @@ def _e_PowerScheduleType(w: Writer, o: PowerScheduleType) -> None:
         w.bits(0, 2)
         s = 2
     if (f_power_tolerance := o.power_tolerance) is not None:
-        c1 = _C47[s]
+        c1 = _C38[s]
         f2_exponent = f_power_tolerance.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -5718,7 +5098,7 @@ def _e_PowerScheduleType(w: Writer, o: PowerScheduleType) -> None:
         s = 3
     f_power_schedule_entries = o.power_schedule_entries
     if f_power_schedule_entries is None: raise ExiEncodeError("PowerScheduleType: missing required power_schedule_entries")
-    c2 = _C48[s]
+    c2 = _C39[s]
     w.bits((c2[0]), c2[1])
     _e_PowerScheduleEntryListType(w, f_power_schedule_entries)
     s = 4
@@ -5761,7 +5141,7 @@ def _e_PriceLevelScheduleEntryListType(w: Writer, o: PriceLevelScheduleEntryList
     n = 0
     for x in o.price_level_schedule_entry:
         if n == 1024: raise ExiEncodeError("PriceLevelScheduleEntryListType: more than 1024 items of price_level_schedule_entry")
-        c1 = _C93[s]
+        c1 = _C58[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("PriceLevelScheduleEntryType: missing required duration")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -5857,7 +5237,7 @@ def _e_PriceLevelScheduleType(w: Writer, o: PriceLevelScheduleType) -> None:
         s = 1
     f_time_anchor = o.time_anchor
     if f_time_anchor is None: raise ExiEncodeError("PriceLevelScheduleType: missing required time_anchor")
-    c1 = _C142[s]
+    c1 = _C83[s]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.uint(f_time_anchor)
     s = 2
@@ -5906,7 +5286,7 @@ def _e_PriceRuleStackListType(w: Writer, o: PriceRuleStackListType) -> None:
     n = 0
     for x in o.price_rule_stack:
         if n == 1024: raise ExiEncodeError("PriceRuleStackListType: more than 1024 items of price_rule_stack")
-        c1 = _C93[s]
+        c1 = _C58[s]
         w.bits((c1[0]), c1[1])
         _e_PriceRuleStackType(w, x)
         n += 1
@@ -5952,7 +5332,7 @@ def _e_PriceRuleStackType(w: Writer, o: PriceRuleStackType) -> None:
     n = 0
     for x in o.price_rule:
         if n == 8: raise ExiEncodeError("PriceRuleStackType: more than 8 items of price_rule")
-        c1 = _C99[s]
+        c1 = _C64[s]
         w.bits((c1[0]), c1[1])
         _e_PriceRuleType(w, x)
         n += 1
@@ -5988,7 +5368,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 2, e, 5)
-    it, al = _P143[e]
+    it, al = _P84[e]
     v_energy_fee = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
         v2_exponent = None
@@ -6009,7 +5389,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P144[e]
+        it, al = _P85[e]
         v_parking_fee = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
         r.zero(1, 'characters')
@@ -6020,7 +5400,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P145[e]
+        it, al = _P86[e]
     if it == 3:
         r.zero(1, 'characters')
         v_carbon_dioxide_emission = r.uintb(65535)
@@ -6030,7 +5410,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P146[e]
+        it, al = _P87[e]
     if it == 4:
         p = r.p; q = p + 11
         if q > rn: rv, rn = r.refill(q)
@@ -6087,26 +5467,26 @@ def _e_PriceRuleType(w: Writer, o: PriceRuleType) -> None:
         w.bits(0, 2)
         s = 2
     if (f_parking_fee_period := o.parking_fee_period) is not None:
-        c1 = _C147[s]
+        c1 = _C88[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_parking_fee_period)
         w.bits(0, 1)
         s = 3
     if (f_carbon_dioxide_emission := o.carbon_dioxide_emission) is not None:
-        c2 = _C148[s]
+        c2 = _C89[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_carbon_dioxide_emission)
         w.bits(0, 1)
         s = 4
     if (f_renewable_generation_percentage := o.renewable_generation_percentage) is not None:
-        c3 = _C149[s]
+        c3 = _C90[s]
         if not 0 <= f_renewable_generation_percentage <= 255:
             raise ExiEncodeError(f"value {f_renewable_generation_percentage!r} outside [0, 255]")
         w.bits(((c3[0]) << 10) | ((f_renewable_generation_percentage) << 1), c3[1] + 10)
         s = 5
     f_power_range_start = o.power_range_start
     if f_power_range_start is None: raise ExiEncodeError("PriceRuleType: missing required power_range_start")
-    c4 = _C150[s]
+    c4 = _C91[s]
     f3_exponent = f_power_range_start.exponent
     if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f3_exponent <= 127:
@@ -6169,359 +5549,6 @@ def _e_PriceScheduleType(w: Writer, o: PriceScheduleType) -> None:
     c1 = _C20[s]
     w.bits((c1[0]), c1[1])
 
-def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    v_modulus = None
-    v_exponent = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_modulus = r.binary_element()
-    r.zero(1, 'next item')
-    it = 1; al = 0
-    v_exponent = r.binary_element()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
-
-def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    f_modulus = o.modulus
-    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    w.bits(0, 2)
-    w.binary(f_modulus)
-    f_exponent = o.exponent
-    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 3)
-    w.binary(f_exponent)
-    w.bits(0, 2)
-
-def _d_RationalNumberType(r: Reader) -> RationalNumberType:
-    rv = r.v; rn = r.n
-    v_exponent = None
-    v_value = None
-    p = r.p; q = p + 14
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x300e: r.badz(p, 14, b & 0x300e)
-    v_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = -1; al = 0
-    return RationalNumberType(exponent=v_exponent, value=v_value)
-
-def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
-    f_exponent = o.exponent
-    if f_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f_exponent <= 127:
-        raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
-    f_value = o.value
-    if f_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f_value <= 32767:
-        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits(((f_exponent + 128) << 4) | (1 if f_value < 0 else 0), 14)
-    w.uint(-f_value - 1 if f_value < 0 else f_value)
-    w.bits(0, 2)
-
-def _d_ReceiptType(r: Reader) -> ReceiptType:
-    rv = r.v; rn = r.n
-    v_time_anchor = None
-    v_energy_costs = None
-    v_occupancy_costs = None
-    v_additional_services_costs = None
-    v_overstay_costs = None
-    v_tax_costs = []
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 6: r.bad_code(p + 1, e, 6)
-    it, al = _P151[e]
-    if it == 1:
-        v1_amount = None
-        v1_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v1_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P152[e]
-        v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
-    if it == 2:
-        v2_amount = None
-        v2_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v2_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v2_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P153[e]
-        v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
-    if it == 3:
-        v3_amount = None
-        v3_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v3_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v3_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P154[e]
-        v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
-    if it == 4:
-        v4_amount = None
-        v4_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v4_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v4_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P155[e]
-        v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
-    n = 0
-    while it == 5:
-        v5_tax_rule_id = None
-        v5_amount = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v5_tax_rule_id = r.uintb(4294967295)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 1; al = 0
-        v5_amount = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-        t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
-        v_tax_costs.append(t)
-        n += 1
-        if n < 10:
-            it, al = _P155[r.code(2, 2)]
-        else:
-            r.zero(1, 'end of element')
-            it = -1; al = 0
-    return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
-
-def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
-    f_time_anchor = o.time_anchor
-    if f_time_anchor is None: raise ExiEncodeError("ReceiptType: missing required time_anchor")
-    w.bits(0, 2)
-    w.uint(f_time_anchor)
-    s = 1
-    w.bits(0, 1)
-    if (f_energy_costs := o.energy_costs) is not None:
-        f1_amount = f_energy_costs.amount
-        if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f1_amount)
-        f1_cost_per_unit = f_energy_costs.cost_per_unit
-        if f1_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f1_cost_per_unit)
-        w.bits(0, 1)
-        s = 2
-    if (f_occupancy_costs := o.occupancy_costs) is not None:
-        c1 = _C156[s]
-        f2_amount = f_occupancy_costs.amount
-        if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        _e_RationalNumberType(w, f2_amount)
-        f2_cost_per_unit = f_occupancy_costs.cost_per_unit
-        if f2_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f2_cost_per_unit)
-        w.bits(0, 1)
-        s = 3
-    if (f_additional_services_costs := o.additional_services_costs) is not None:
-        c2 = _C157[s]
-        f3_amount = f_additional_services_costs.amount
-        if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        _e_RationalNumberType(w, f3_amount)
-        f3_cost_per_unit = f_additional_services_costs.cost_per_unit
-        if f3_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f3_cost_per_unit)
-        w.bits(0, 1)
-        s = 4
-    if (f_overstay_costs := o.overstay_costs) is not None:
-        c3 = _C158[s]
-        f4_amount = f_overstay_costs.amount
-        if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        _e_RationalNumberType(w, f4_amount)
-        f4_cost_per_unit = f_overstay_costs.cost_per_unit
-        if f4_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f4_cost_per_unit)
-        w.bits(0, 1)
-        s = 5
-    n = 0
-    for x in o.tax_costs:
-        if n == 10: raise ExiEncodeError("ReceiptType: more than 10 items of tax_costs")
-        c4 = _C159[s]
-        f5_tax_rule_id = x.tax_rule_id
-        if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-        w.bits(((c4[0]) << 2), c4[1] + 2)
-        w.uint(f5_tax_rule_id)
-        f5_amount = x.amount
-        if f5_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
-        w.bits(0, 2)
-        _e_RationalNumberType(w, f5_amount)
-        w.bits(0, 1)
-        n += 1
-        s = 6 if n < 10 else 7
-    if n > 10:
-        raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c5 = _C160[s]
-    w.bits((c5[0]), c5[1])
-
-def _d_ReferenceType(r: Reader) -> ReferenceType:
-    v_id = None
-    v_type = None
-    v_uri = None
-    v_transforms = None
-    v_digest_method = None
-    v_digest_value = None
-    it, al = _P161[r.code(3, 5)]
-    if it == 0:
-        v_id = r.string()
-        it, al = _P162[r.code(3, 4)]
-    if it == 1:
-        v_type = r.string()
-        it, al = _P163[r.code(2, 3)]
-    if it == 2:
-        v_uri = r.string()
-        it, al = _P1[r.code(2, 2)]
-    if it == 3:
-        v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'next item')
-    it = 5; al = 0
-    v_digest_value = r.binary_element()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
-
-def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 3)
-        w.string(f_id)
-        s = 1
-    if (f_type := o.type) is not None:
-        c1 = _C164[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_type)
-        s = 2
-    if (f_uri := o.uri) is not None:
-        c2 = _C165[s]
-        w.bits((c2[0]), c2[1])
-        w.string(f_uri)
-        s = 3
-    if (f_transforms := o.transforms) is not None:
-        c3 = _C166[s]
-        w.bits((c3[0]), c3[1])
-        _e_TransformsType(w, f_transforms)
-        s = 4
-    f_digest_method = o.digest_method
-    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c4 = _C167[s]
-    w.bits((c4[0]), c4[1])
-    _e_DigestMethodType(w, f_digest_method)
-    s = 5
-    f_digest_value = o.digest_value
-    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 2)
-    w.binary(f_digest_value)
-    w.bits(0, 2)
-
-def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    v_type = None
-    v_uri = None
-    v_transforms = None
-    it, al = _P102[r.code(3, 4)]
-    if it == 0:
-        v_type = r.string()
-        it, al = _P103[r.code(2, 3)]
-    if it == 1:
-        v_uri = r.string()
-        it, al = _P17[r.code(2, 2)]
-    if it == 2:
-        v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
-
-def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
-    s = 0
-    if (f_type := o.type) is not None:
-        w.bits(0, 3)
-        w.string(f_type)
-        s = 1
-    if (f_uri := o.uri) is not None:
-        c1 = _C108[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_uri)
-        s = 2
-    if (f_transforms := o.transforms) is not None:
-        c2 = _C109[s]
-        w.bits((c2[0]), c2[1])
-        _e_TransformsType(w, f_transforms)
-        s = 3
-    c3 = _C110[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    r.fail("content of SPKIDataType is not supported by this codec")
-
-def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    raise ExiEncodeError("content of SPKIDataType is not supported")
-
 def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
     rv = r.v; rn = r.n
     v_header = None
@@ -6572,7 +5599,7 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
         v2_ev_maximum_energy_request = None
         v2_ev_minimum_energy_request = None
         v2_ev_energy_offer = None
-        it, al = _P168[r.code(3, 6)]
+        it, al = _P92[r.code(3, 6)]
         if it == 0:
             r.zero(1, 'characters')
             v2_departure_time = r.uintb(4294967295)
@@ -6582,13 +5609,13 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
             if e >= 5: r.bad_code(p + 1, e, 5)
-            it, al = _P169[e]
+            it, al = _P93[e]
         if it == 1:
             v2_ev_target_energy_request = _d_RationalNumberType(r)
-            it, al = _P38[r.code(3, 4)]
+            it, al = _P94[r.code(3, 4)]
         if it == 2:
             v2_ev_maximum_energy_request = _d_RationalNumberType(r)
-            it, al = _P40[r.code(2, 3)]
+            it, al = _P76[r.code(2, 3)]
         if it == 3:
             v2_ev_minimum_energy_request = _d_RationalNumberType(r)
             it, al = _P31[r.code(2, 2)]
@@ -6638,26 +5665,26 @@ def _e_ScheduleExchangeReqType(w: Writer, o: ScheduleExchangeReqType) -> None:
             w.bits(0, 1)
             s2 = 1
         if (f2_ev_target_energy_request := f_scheduled_se_req_control_mode.ev_target_energy_request) is not None:
-            c2 = _C170[s2]
+            c2 = _C95[s2]
             w.bits((c2[0]), c2[1])
             _e_RationalNumberType(w, f2_ev_target_energy_request)
             s2 = 2
         if (f2_ev_maximum_energy_request := f_scheduled_se_req_control_mode.ev_maximum_energy_request) is not None:
-            c3 = _C171[s2]
+            c3 = _C96[s2]
             w.bits((c3[0]), c3[1])
             _e_RationalNumberType(w, f2_ev_maximum_energy_request)
             s2 = 3
         if (f2_ev_minimum_energy_request := f_scheduled_se_req_control_mode.ev_minimum_energy_request) is not None:
-            c4 = _C172[s2]
+            c4 = _C97[s2]
             w.bits((c4[0]), c4[1])
             _e_RationalNumberType(w, f2_ev_minimum_energy_request)
             s2 = 4
         if (f2_ev_energy_offer := f_scheduled_se_req_control_mode.ev_energy_offer) is not None:
-            c5 = _C173[s2]
+            c5 = _C98[s2]
             w.bits((c5[0]), c5[1])
             _e_EVEnergyOfferType(w, f2_ev_energy_offer)
             s2 = 5
-        c6 = _C174[s2]
+        c6 = _C99[s2]
         w.bits((c6[0]), c6[1])
         s = 3
     else:
@@ -6711,7 +5738,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
     v_evse_processing = _K23[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 14, e, 3)
-    it, al = _P128[e]
+    it, al = _P65[e]
     if it == 3:
         p = r.p; q = p + 5
         if q > rn: rv, rn = r.refill(q)
@@ -6727,7 +5754,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
         v2_target_soc = None
         v2_absolute_price_schedule = None
         v2_price_level_schedule = None
-        it, al = _P85[r.code(3, 6)]
+        it, al = _P47[r.code(3, 6)]
         if it == 0:
             r.zero(1, 'characters')
             v2_departure_time = r.uintb(4294967295)
@@ -6737,7 +5764,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
             if e >= 5: r.bad_code(p + 1, e, 5)
-            it, al = _P86[e]
+            it, al = _P48[e]
         if it == 1:
             p = r.p; q = p + 12
             if q > rn: rv, rn = r.refill(q)
@@ -6747,7 +5774,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
             if v2_minimum_soc > 100: r.bad(p + 1, 'range')
             e = b & 0x7
             if e >= 4: r.bad_code(p + 9, e, 4)
-            it, al = _P87[e]
+            it, al = _P49[e]
         if it == 2:
             p = r.p; q = p + 11
             if q > rn: rv, rn = r.refill(q)
@@ -6757,7 +5784,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
             if v2_target_soc > 100: r.bad(p + 1, 'range')
             e = b & 0x3
             if e >= 3: r.bad_code(p + 9, e, 3)
-            it, al = _P88[e]
+            it, al = _P50[e]
         if it == 3:
             if al == 0:
                 v2_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
@@ -6800,7 +5827,7 @@ def _e_ScheduleExchangeResType(w: Writer, o: ScheduleExchangeResType) -> None:
         w.bits(((1 if f_go_to_pause else 0) << 1), 5)
         s = 4
     if (f_dynamic_se_res_control_mode := o.dynamic_se_res_control_mode) is not None:
-        c2 = _C129[s]
+        c2 = _C66[s]
         s2 = 0
         w.bits((c2[0]), c2[1])
         if (f2_departure_time := f_dynamic_se_res_control_mode.departure_time) is not None:
@@ -6809,32 +5836,32 @@ def _e_ScheduleExchangeResType(w: Writer, o: ScheduleExchangeResType) -> None:
             w.bits(0, 1)
             s2 = 1
         if (f2_minimum_soc := f_dynamic_se_res_control_mode.minimum_soc) is not None:
-            c3 = _C75[s2]
+            c3 = _C51[s2]
             if not 0 <= f2_minimum_soc <= 100:
                 raise ExiEncodeError(f"value {f2_minimum_soc!r} outside [0, 100]")
             w.bits(((c3[0]) << 9) | ((f2_minimum_soc) << 1), c3[1] + 9)
             s2 = 2
         if (f2_target_soc := f_dynamic_se_res_control_mode.target_soc) is not None:
-            c4 = _C89[s2]
+            c4 = _C52[s2]
             if not 0 <= f2_target_soc <= 100:
                 raise ExiEncodeError(f"value {f2_target_soc!r} outside [0, 100]")
             w.bits(((c4[0]) << 9) | ((f2_target_soc) << 1), c4[1] + 9)
             s2 = 3
         if (f2_absolute_price_schedule := f_dynamic_se_res_control_mode.absolute_price_schedule) is not None:
-            c5 = _C90[s2]
+            c5 = _C53[s2]
             w.bits((c5[0]), c5[1])
             _e_AbsolutePriceScheduleType(w, f2_absolute_price_schedule)
             s2 = 4
         elif (f2_price_level_schedule := f_dynamic_se_res_control_mode.price_level_schedule) is not None:
-            c6 = _C91[s2]
+            c6 = _C54[s2]
             w.bits((c6[0]), c6[1])
             _e_PriceLevelScheduleType(w, f2_price_level_schedule)
             s2 = 4
-        c7 = _C92[s2]
+        c7 = _C55[s2]
         w.bits((c7[0]), c7[1])
         s = 5
     elif (f_scheduled_se_res_control_mode := o.scheduled_se_res_control_mode) is not None:
-        c8 = _C130[s]
+        c8 = _C67[s]
         w.bits((c8[0]), c8[1])
         _e_Scheduled_SEResControlModeType(w, f_scheduled_se_res_control_mode)
         s = 5
@@ -6862,7 +5889,7 @@ def _d_ScheduleTupleType(r: Reader) -> ScheduleTupleType:
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_power_schedule = _d_PowerScheduleType(r)
-    it, al = _P46[r.code(2, 3)]
+    it, al = _P37[r.code(2, 3)]
     if it == 1:
         if al == 0:
             v1_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
@@ -6879,7 +5906,7 @@ def _d_ScheduleTupleType(r: Reader) -> ScheduleTupleType:
         r.zero(1, 'next item')
         it = 0; al = 0
         v2_power_schedule = _d_PowerScheduleType(r)
-        it, al = _P46[r.code(2, 3)]
+        it, al = _P37[r.code(2, 3)]
         if it == 1:
             if al == 0:
                 v2_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
@@ -6912,7 +5939,7 @@ def _e_ScheduleTupleType(w: Writer, o: ScheduleTupleType) -> None:
         w.bits(1, 2)
         _e_PriceLevelScheduleType(w, f1_price_level_schedule)
         s1 = 2
-    c1 = _C49[s1]
+    c1 = _C40[s1]
     s = 2
     w.bits((c1[0]), c1[1])
     if (f_discharging_schedule := o.discharging_schedule) is not None:
@@ -6929,134 +5956,11 @@ def _e_ScheduleTupleType(w: Writer, o: ScheduleTupleType) -> None:
             w.bits(1, 2)
             _e_PriceLevelScheduleType(w, f2_price_level_schedule)
             s2 = 2
-        c2 = _C49[s2]
+        c2 = _C40[s2]
         w.bits((c2[0]), c2[1])
         s = 3
     c3 = _C20[s]
     w.bits((c3[0]), c3[1])
-
-def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
-    rv = r.v; rn = r.n
-    v_ev_target_energy_request = None
-    v_ev_maximum_energy_request = None
-    v_ev_minimum_energy_request = None
-    it, al = _P102[r.code(3, 4)]
-    if it == 0:
-        v1_exponent = None
-        v1_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v1_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v1_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P103[e]
-        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    if it == 1:
-        v2_exponent = None
-        v2_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v2_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v2_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P17[e]
-        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    if it == 2:
-        v3_exponent = None
-        v3_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v3_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v3_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
-        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
-        it = -1; al = 0
-    return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
-
-def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
-    s = 0
-    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
-        f1_exponent = f_ev_target_energy_request.exponent
-        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f1_exponent <= 127:
-            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-        f1_value = f_ev_target_energy_request.value
-        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f1_value <= 32767:
-            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
-        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-        w.bits(0, 2)
-        s = 1
-    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
-        c1 = _C108[s]
-        f2_exponent = f_ev_maximum_energy_request.exponent
-        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f2_exponent <= 127:
-            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-        f2_value = f_ev_maximum_energy_request.value
-        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f2_value <= 32767:
-            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
-        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-        w.bits(0, 2)
-        s = 2
-    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
-        c2 = _C109[s]
-        f3_exponent = f_ev_minimum_energy_request.exponent
-        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f3_exponent <= 127:
-            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
-        f3_value = f_ev_minimum_energy_request.value
-        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f3_value <= 32767:
-            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
-        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
-        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
-        w.bits(0, 2)
-        s = 3
-    c3 = _C110[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return Scheduled_CLResControlModeType()
-
-def _e_Scheduled_CLResControlModeType(w: Writer, o: Scheduled_CLResControlModeType) -> None:
-    w.bits(0, 1)
 
 def _d_Scheduled_EVPPTControlModeType(r: Reader) -> Scheduled_EVPPTControlModeType:
     rv = r.v; rn = r.n
@@ -7081,7 +5985,7 @@ def _d_Scheduled_EVPPTControlModeType(r: Reader) -> Scheduled_EVPPTControlModeTy
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         k = (b >> 2) & 0x1
-        v_power_tolerance_acceptance = _K97[k]
+        v_power_tolerance_acceptance = _K62[k]
         it = -1; al = 0
     return Scheduled_EVPPTControlModeType(selected_schedule_tuple_id=v_selected_schedule_tuple_id, power_tolerance_acceptance=v_power_tolerance_acceptance)
 
@@ -7093,7 +5997,7 @@ def _e_Scheduled_EVPPTControlModeType(w: Writer, o: Scheduled_EVPPTControlModeTy
     s = 1
     w.bits(0, 1)
     if (f_power_tolerance_acceptance := o.power_tolerance_acceptance) is not None:
-        w.bits(((_K98[f_power_tolerance_acceptance]) << 1), 5)
+        w.bits(((_K63[f_power_tolerance_acceptance]) << 1), 5)
         s = 2
     c1 = _C16[s]
     w.bits((c1[0]), c1[1])
@@ -7105,7 +6009,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
     v_ev_energy_offer = None
-    it, al = _P168[r.code(3, 6)]
+    it, al = _P92[r.code(3, 6)]
     if it == 0:
         r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
@@ -7115,7 +6019,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P169[e]
+        it, al = _P93[e]
     if it == 1:
         v1_exponent = None
         v1_value = None
@@ -7135,7 +6039,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P38[e]
+        it, al = _P94[e]
         v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 2:
         v2_exponent = None
@@ -7156,7 +6060,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P40[e]
+        it, al = _P76[e]
         v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 3:
         v3_exponent = None
@@ -7204,7 +6108,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.bits(0, 1)
         s = 1
     if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
-        c1 = _C170[s]
+        c1 = _C95[s]
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -7218,7 +6122,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.bits(0, 2)
         s = 2
     if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
-        c2 = _C171[s]
+        c2 = _C96[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -7232,7 +6136,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.bits(0, 2)
         s = 3
     if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
-        c3 = _C172[s]
+        c3 = _C97[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f3_exponent <= 127:
@@ -7246,7 +6150,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.bits(0, 2)
         s = 4
     if (f_ev_energy_offer := o.ev_energy_offer) is not None:
-        c4 = _C173[s]
+        c4 = _C98[s]
         f4_ev_power_schedule = f_ev_energy_offer.ev_power_schedule
         if f4_ev_power_schedule is None: raise ExiEncodeError("EVEnergyOfferType: missing required ev_power_schedule")
         w.bits(((c4[0]) << 1), c4[1] + 1)
@@ -7257,7 +6161,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         _e_EVAbsolutePriceScheduleType(w, f4_ev_absolute_price_schedule)
         w.bits(0, 1)
         s = 5
-    c5 = _C174[s]
+    c5 = _C99[s]
     w.bits((c5[0]), c5[1])
 
 def _d_Scheduled_SEResControlModeType(r: Reader) -> Scheduled_SEResControlModeType:
@@ -8215,13 +7119,13 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_charging_session = _K175[k]
+    v_charging_session = _K100[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 5, e, 3)
-    it, al = _P73[e]
+    it, al = _P56[e]
     if it == 2:
         v_ev_termination_code = r.string_element()
-        it, al = _P74[r.code(2, 2)]
+        it, al = _P57[r.code(2, 2)]
     if it == 3:
         v_ev_termination_explanation = r.string_element()
         r.zero(1, 'end of element')
@@ -8249,19 +7153,19 @@ def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
     f_charging_session = o.charging_session
     if f_charging_session is None: raise ExiEncodeError("SessionStopReqType: missing required charging_session")
     s = 2
-    w.bits(((c1[0]) << 5) | ((_K176[f_charging_session]) << 1), c1[1] + 5)
+    w.bits(((c1[0]) << 5) | ((_K101[f_charging_session]) << 1), c1[1] + 5)
     if (f_ev_termination_code := o.ev_termination_code) is not None:
         w.bits(0, 3)
         w.string(f_ev_termination_code)
         w.bits(0, 1)
         s = 3
     if (f_ev_termination_explanation := o.ev_termination_explanation) is not None:
-        c2 = _C94[s]
+        c2 = _C59[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.string(f_ev_termination_explanation)
         w.bits(0, 1)
         s = 4
-    c3 = _C95[s]
+    c3 = _C60[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
@@ -8327,228 +7231,6 @@ def _e_SessionStopResType(w: Writer, o: SessionStopResType) -> None:
     if f_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
     w.bits(((c1[0]) << 10) | ((_K24[f_response_code]) << 2), c1[1] + 10)
 
-def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
-    rv = r.v; rn = r.n
-    v_algorithm = None
-    v_hmac_output_length = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P103[r.code(3, 3)]
-    if it == 1:
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x2: r.badz(p, 2, b & 0x2)
-        sg = (b & 0x1) == 1
-        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P17[e]
-    n = 0
-    while it == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P17[r.code(2, 2)]
-    return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
-
-def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    s = 1
-    if (f_hmac_output_length := o.hmac_output_length) is not None:
-        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
-        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
-        w.bits(0, 1)
-        s = 2
-    c1 = _C177[s]
-    w.bits((c1[0]), c1[1])
-
-def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    v_id = None
-    v_signature_property = []
-    it, al = _P0[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    n = 0
-    while it == 1:
-        t = _d_SignaturePropertyType(r)
-        v_signature_property.append(t)
-        n += 1
-        it, al = _P28[r.code(2, 2)]
-    return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
-
-def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.signature_property:
-        c1 = _C117[s]
-        w.bits((c1[0]), c1[1])
-        _e_SignaturePropertyType(w, x)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"SignaturePropertiesType: {n} items of signature_property (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    v_id = None
-    v_target = None
-    it, al = _P0[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_target = r.string()
-    it, al = _P178[r.code(2, 1)]
-    n = 0
-    while it == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P17[r.code(2, 2)]
-    return SignaturePropertyType(id=v_id, target=v_target)
-
-def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_target = o.target
-    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c1 = _C179[s]
-    w.bits((c1[0]), c1[1])
-    w.string(f_target)
-    s = 2
-    raise ExiEncodeError("SignaturePropertyType: required wildcard content")
-
-def _d_SignatureType(r: Reader) -> SignatureType:
-    rv = r.v; rn = r.n
-    v_id = None
-    v_signed_info = None
-    v_signature_value = None
-    v_key_info = None
-    v_object = []
-    it, al = _P0[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_signed_info = _d_SignedInfoType(r)
-    v1_id = None
-    v1_value = None
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P0[e]
-    if it == 0:
-        v1_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v1_value = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P40[e]
-    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
-    if it == 3:
-        v_key_info = _d_KeyInfoType(r)
-        it, al = _P31[r.code(2, 2)]
-    n = 0
-    while it == 4:
-        t = _d_ObjectType(r)
-        v_object.append(t)
-        n += 1
-        it, al = _P31[r.code(2, 2)]
-    return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
-
-def _e_SignatureType(w: Writer, o: SignatureType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_signed_info = o.signed_info
-    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
-    c1 = _C180[s]
-    w.bits((c1[0]), c1[1])
-    _e_SignedInfoType(w, f_signed_info)
-    s = 2
-    f_signature_value = o.signature_value
-    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
-    s1 = 0
-    w.bits(0, 1)
-    if (f1_id := f_signature_value.id) is not None:
-        w.bits(0, 2)
-        w.string(f1_id)
-        s1 = 1
-    f1_value = f_signature_value.value
-    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c2 = _C181[s1]
-    w.bits((c2[0]), c2[1])
-    w.binary(f1_value)
-    s1 = 2
-    s = 3
-    w.bits(0, 1)
-    if (f_key_info := o.key_info) is not None:
-        w.bits(0, 2)
-        _e_KeyInfoType(w, f_key_info)
-        s = 4
-    n = 0
-    for x in o.object:
-        c3 = _C182[s]
-        w.bits((c3[0]), c3[1])
-        _e_ObjectType(w, x)
-        n += 1
-        s = 5
-    c4 = _C183[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    v_id = None
-    v_value = None
-    it, al = _P0[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_value = r.binary()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return SignatureValueType(id=v_id, value=v_value)
-
-def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_value = o.value
-    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c1 = _C181[s]
-    w.bits((c1[0]), c1[1])
-    w.binary(f_value)
-    s = 2
-    w.bits(0, 1)
-
 def _d_SignedCertificateChainType(r: Reader) -> SignedCertificateChainType:
     v_id = None
     v_certificate = None
@@ -8583,58 +7265,6 @@ def _e_SignedCertificateChainType(w: Writer, o: SignedCertificateChainType) -> N
         s = 3
     c1 = _C20[s]
     w.bits((c1[0]), c1[1])
-
-def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    v_id = None
-    v_canonicalization_method = None
-    v_signature_method = None
-    v_reference = []
-    it, al = _P0[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'next item')
-    it = 2; al = 0
-    v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'next item')
-    it = 3; al = 0
-    n = 0
-    while it == 3:
-        t = _d_ReferenceType(r)
-        v_reference.append(t)
-        n += 1
-        it, al = _P74[r.code(2, 2)]
-    return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
-
-def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c1 = _C70[s]
-    w.bits((c1[0]), c1[1])
-    _e_CanonicalizationMethodType(w, f_canonicalization_method)
-    s = 2
-    f_signature_method = o.signature_method
-    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
-    w.bits(0, 1)
-    _e_SignatureMethodType(w, f_signature_method)
-    s = 3
-    n = 0
-    for x in o.reference:
-        c2 = _C184[s]
-        w.bits((c2[0]), c2[1])
-        _e_ReferenceType(w, x)
-        n += 1
-        s = 4
-    if n < 1:
-        raise ExiEncodeError(f"SignedInfoType: {n} items of reference (allowed 1..None)")
-    w.bits(1, 2)
 
 def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
     rv = r.v; rn = r.n
@@ -8738,7 +7368,7 @@ def _d_SignedMeteringDataType(r: Reader) -> SignedMeteringDataType:
     r.zero(1, 'next item')
     it = 2; al = 0
     v_meter_info = _d_MeterInfoType(r)
-    it, al = _P128[r.code(2, 3)]
+    it, al = _P65[r.code(2, 3)]
     if it == 3:
         v_receipt = _d_ReceiptType(r)
         it, al = _P27[r.code(2, 2)]
@@ -8783,11 +7413,11 @@ def _e_SignedMeteringDataType(w: Writer, o: SignedMeteringDataType) -> None:
         _e_ReceiptType(w, f_receipt)
         s = 4
     if (f_dynamic_smdt_control_mode := o.dynamic_smdt_control_mode) is not None:
-        c1 = _C129[s]
+        c1 = _C66[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         s = 5
     elif (f_scheduled_smdt_control_mode := o.scheduled_smdt_control_mode) is not None:
-        c2 = _C130[s]
+        c2 = _C67[s]
         f2_selected_schedule_tuple_id = f_scheduled_smdt_control_mode.selected_schedule_tuple_id
         if f2_selected_schedule_tuple_id is None: raise ExiEncodeError("Scheduled_SMDTControlModeType: missing required selected_schedule_tuple_id")
         w.bits(((c2[0]) << 2), c2[1] + 2)
@@ -8949,7 +7579,7 @@ def _d_TaxRuleType(r: Reader) -> TaxRuleType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P36[e]
+    it, al = _P69[e]
     if it == 1:
         v_tax_rule_name = r.string_element()
         r.zero(1, 'next item')
@@ -9006,7 +7636,7 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
         s = 2
     f_tax_rate = o.tax_rate
     if f_tax_rate is None: raise ExiEncodeError("TaxRuleType: missing required tax_rate")
-    c1 = _C185[s]
+    c1 = _C102[s]
     f1_exponent = f_tax_rate.exponent
     if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f1_exponent <= 127:
@@ -9025,7 +7655,7 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
         s = 4
     f_applies_to_energy_fee = o.applies_to_energy_fee
     if f_applies_to_energy_fee is None: raise ExiEncodeError("TaxRuleType: missing required applies_to_energy_fee")
-    c2 = _C186[s]
+    c2 = _C103[s]
     s = 5
     f_applies_to_parking_fee = o.applies_to_parking_fee
     if f_applies_to_parking_fee is None: raise ExiEncodeError("TaxRuleType: missing required applies_to_parking_fee")
@@ -9034,237 +7664,6 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
     f_applies_minimum_maximum_cost = o.applies_minimum_maximum_cost
     if f_applies_minimum_maximum_cost is None: raise ExiEncodeError("TaxRuleType: missing required applies_minimum_maximum_cost")
     w.bits(((c2[0]) << 16) | ((1 if f_applies_to_energy_fee else 0) << 14) | ((1 if f_applies_to_parking_fee else 0) << 10) | ((1 if f_applies_to_overstay_fee else 0) << 6) | ((1 if f_applies_minimum_maximum_cost else 0) << 2), c2[1] + 16)
-
-def _d_TransformType(r: Reader) -> TransformType:
-    v_algorithm = None
-    v_x_path = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P187[r.code(3, 3)]
-    n = 0
-    while it == 1:
-        if al == 0:
-            r.fail("wildcard (undeclared) element content is not supported")
-        elif al == 1:
-            t = r.string_element()
-            v_x_path.append(t)
-        n += 1
-        it, al = _P187[r.code(3, 3)]
-    return TransformType(algorithm=v_algorithm, x_path=v_x_path)
-
-def _e_TransformType(w: Writer, o: TransformType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    s = 1
-    n = 0
-    for x in o.x_path:
-        c1 = _C188[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    c2 = _C189[s]
-    w.bits((c2[0]), c2[1])
-
-def _d_TransformsType(r: Reader) -> TransformsType:
-    v_transform = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    n = 0
-    while it == 0:
-        t = _d_TransformType(r)
-        v_transform.append(t)
-        n += 1
-        it, al = _P14[r.code(2, 2)]
-    return TransformsType(transform=v_transform)
-
-def _e_TransformsType(w: Writer, o: TransformsType) -> None:
-    s = 0
-    n = 0
-    for x in o.transform:
-        c1 = _C93[s]
-        w.bits((c1[0]), c1[1])
-        _e_TransformType(w, x)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"TransformsType: {n} items of transform (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_V2GMessageType(r: Reader) -> V2GMessageType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P17[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return V2GMessageType(header=v_header)
-
-def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GMessageType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C20[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_V2GRequestType(r: Reader) -> V2GRequestType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P17[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return V2GRequestType(header=v_header)
-
-def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GRequestType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C20[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_V2GResponseType(r: Reader) -> V2GResponseType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P17[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 10
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x303: r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K22[k]
-    it = -1; al = 0
-    return V2GResponseType(header=v_header, response_code=v_response_code)
-
-def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GResponseType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C20[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("V2GResponseType: missing required response_code")
-    w.bits(((c1[0]) << 10) | ((_K24[f_response_code]) << 2), c1[1] + 10)
 
 def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
     rv = r.v; rn = r.n
@@ -9307,13 +7706,13 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
     if b & 0x19c8: r.badz(p, 13, b & 0x19c8)
     k = (b >> 9) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_ev_check_in_status = _K190[k]
+    v_ev_check_in_status = _K104[k]
     k = (b >> 4) & 0x3
     if k >= 3: r.bad(p + 7, 'enum index')
-    v_parking_method = _K191[k]
+    v_parking_method = _K105[k]
     e = b & 0x7
     if e >= 4: r.bad_code(p + 10, e, 4)
-    it, al = _P153[e]
+    it, al = _P106[e]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -9329,7 +7728,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P154[e]
+        it, al = _P107[e]
     if it == 4:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -9345,7 +7744,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P155[e]
+        it, al = _P108[e]
     if it == 5:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -9385,7 +7784,7 @@ def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
     f_parking_method = o.parking_method
     if f_parking_method is None: raise ExiEncodeError("VehicleCheckInReqType: missing required parking_method")
     s = 3
-    w.bits(((c1[0]) << 10) | ((_K192[f_ev_check_in_status]) << 6) | ((_K193[f_parking_method]) << 1), c1[1] + 10)
+    w.bits(((c1[0]) << 10) | ((_K109[f_ev_check_in_status]) << 6) | ((_K110[f_parking_method]) << 1), c1[1] + 10)
     if (f_vehicle_frame := o.vehicle_frame) is not None:
         if not -32768 <= f_vehicle_frame <= 32767:
             raise ExiEncodeError(f"value {f_vehicle_frame!r} outside [-32768, 32767]")
@@ -9394,7 +7793,7 @@ def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
         w.bits(0, 1)
         s = 4
     if (f_device_offset := o.device_offset) is not None:
-        c2 = _C194[s]
+        c2 = _C111[s]
         if not -32768 <= f_device_offset <= 32767:
             raise ExiEncodeError(f"value {f_device_offset!r} outside [-32768, 32767]")
         w.bits(((c2[0]) << 2) | (1 if f_device_offset < 0 else 0), c2[1] + 2)
@@ -9402,14 +7801,14 @@ def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
         w.bits(0, 1)
         s = 5
     if (f_vehicle_travel := o.vehicle_travel) is not None:
-        c3 = _C195[s]
+        c3 = _C112[s]
         if not -32768 <= f_vehicle_travel <= 32767:
             raise ExiEncodeError(f"value {f_vehicle_travel!r} outside [-32768, 32767]")
         w.bits(((c3[0]) << 2) | (1 if f_vehicle_travel < 0 else 0), c3[1] + 2)
         w.uint(-f_vehicle_travel - 1 if f_vehicle_travel < 0 else f_vehicle_travel)
         w.bits(0, 1)
         s = 6
-    c4 = _C196[s]
+    c4 = _C113[s]
     w.bits((c4[0]), c4[1])
 
 def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
@@ -9455,7 +7854,7 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
     v_response_code = _K22[k]
     e = b & 0x7
     if e >= 4: r.bad_code(p + 9, e, 4)
-    it, al = _P38[e]
+    it, al = _P94[e]
     if it == 2:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -9471,7 +7870,7 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P40[e]
+        it, al = _P76[e]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -9534,7 +7933,7 @@ def _e_VehicleCheckInResType(w: Writer, o: VehicleCheckInResType) -> None:
         w.bits(0, 1)
         s = 3
     if (f_device_location := o.device_location) is not None:
-        c2 = _C42[s]
+        c2 = _C114[s]
         if not -32768 <= f_device_location <= 32767:
             raise ExiEncodeError(f"value {f_device_location!r} outside [-32768, 32767]")
         w.bits(((c2[0]) << 2) | (1 if f_device_location < 0 else 0), c2[1] + 2)
@@ -9542,14 +7941,14 @@ def _e_VehicleCheckInResType(w: Writer, o: VehicleCheckInResType) -> None:
         w.bits(0, 1)
         s = 4
     if (f_target_distance := o.target_distance) is not None:
-        c3 = _C43[s]
+        c3 = _C115[s]
         if not -32768 <= f_target_distance <= 32767:
             raise ExiEncodeError(f"value {f_target_distance!r} outside [-32768, 32767]")
         w.bits(((c3[0]) << 2) | (1 if f_target_distance < 0 else 0), c3[1] + 2)
         w.uint(-f_target_distance - 1 if f_target_distance < 0 else f_target_distance)
         w.bits(0, 1)
         s = 5
-    c4 = _C44[s]
+    c4 = _C116[s]
     w.bits((c4[0]), c4[1])
 
 def _d_VehicleCheckOutReqType(r: Reader) -> VehicleCheckOutReqType:
@@ -9590,7 +7989,7 @@ def _d_VehicleCheckOutReqType(r: Reader) -> VehicleCheckOutReqType:
     if b & 0x67: r.badz(p, 7, b & 0x67)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_ev_check_out_status = _K197[k]
+    v_ev_check_out_status = _K117[k]
     it = 2; al = 0
     v_check_out_time = r.uintb(18446744073709551615)
     p = r.p; q = p + 2
@@ -9622,7 +8021,7 @@ def _e_VehicleCheckOutReqType(w: Writer, o: VehicleCheckOutReqType) -> None:
     if f_ev_check_out_status is None: raise ExiEncodeError("VehicleCheckOutReqType: missing required ev_check_out_status")
     f_check_out_time = o.check_out_time
     if f_check_out_time is None: raise ExiEncodeError("VehicleCheckOutReqType: missing required check_out_time")
-    w.bits(((c1[0]) << 7) | ((_K198[f_ev_check_out_status]) << 3), c1[1] + 7)
+    w.bits(((c1[0]) << 7) | ((_K118[f_ev_check_out_status]) << 3), c1[1] + 7)
     w.uint(f_check_out_time)
     w.bits(0, 2)
 
@@ -9666,7 +8065,7 @@ def _d_VehicleCheckOutResType(r: Reader) -> VehicleCheckOutResType:
     if k >= 40: r.bad(p + 2, 'enum index')
     v_response_code = _K22[k]
     k = (b >> 2) & 0x1
-    v_evse_check_out_status = _K199[k]
+    v_evse_check_out_status = _K119[k]
     it = -1; al = 0
     return VehicleCheckOutResType(header=v_header, response_code=v_response_code, evse_check_out_status=v_evse_check_out_status)
 
@@ -9692,135 +8091,7 @@ def _e_VehicleCheckOutResType(w: Writer, o: VehicleCheckOutResType) -> None:
     if f_response_code is None: raise ExiEncodeError("VehicleCheckOutResType: missing required response_code")
     f_evse_check_out_status = o.evse_check_out_status
     if f_evse_check_out_status is None: raise ExiEncodeError("VehicleCheckOutResType: missing required evse_check_out_status")
-    w.bits(((c1[0]) << 14) | ((_K24[f_response_code]) << 6) | ((_K200[f_evse_check_out_status]) << 2), c1[1] + 14)
-
-def _d_X509DataType(r: Reader) -> X509DataType:
-    rv = r.v; rn = r.n
-    v_x509_issuer_serial = []
-    v_x509_ski = []
-    v_x509_subject_name = []
-    v_x509_certificate = []
-    v_x509_crl = []
-    it, al = _P201[r.code(3, 6)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            v1_x509_issuer_name = None
-            v1_x509_serial_number = None
-            r.zero(1, 'next item')
-            it = 0; al = 0
-            v1_x509_issuer_name = r.string_element()
-            p = r.p; q = p + 3
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x6: r.badz(p, 3, b & 0x6)
-            sg = (b & 0x1) == 1
-            it = 1; al = 0
-            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
-            v_x509_issuer_serial.append(t)
-        elif al == 1:
-            t = r.binary_element()
-            v_x509_ski.append(t)
-        elif al == 2:
-            t = r.string_element()
-            v_x509_subject_name.append(t)
-        elif al == 3:
-            t = r.binary_element()
-            v_x509_certificate.append(t)
-        elif al == 4:
-            t = r.binary_element()
-            v_x509_crl.append(t)
-        elif al == 5:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P202[r.code(3, 7)]
-    return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
-
-def _e_X509DataType(w: Writer, o: X509DataType) -> None:
-    s = 0
-    n = 0
-    for x in o.x509_issuer_serial:
-        c1 = _C203[s]
-        f1_x509_issuer_name = x.x509_issuer_name
-        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-        w.bits(((c1[0]) << 2), c1[1] + 2)
-        w.string(f1_x509_issuer_name)
-        f1_x509_serial_number = x.x509_serial_number
-        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
-        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
-        w.bits(0, 2)
-        n += 1
-        s = 1
-    for x in o.x509_ski:
-        c2 = _C204[s]
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_subject_name:
-        c3 = _C205[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_certificate:
-        c4 = _C206[s]
-        w.bits(((c4[0]) << 1), c4[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_crl:
-        c5 = _C207[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"X509DataType: {n} items of x509_issuer_serial/x509_ski/x509_subject_name/x509_certificate/x509_crl (allowed 1..None)")
-    w.bits(6, 3)
-
-def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
-    rv = r.v; rn = r.n
-    v_x509_issuer_name = None
-    v_x509_serial_number = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_x509_issuer_name = r.string_element()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x6: r.badz(p, 3, b & 0x6)
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = -1; al = 0
-    return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
-
-def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    w.bits(0, 2)
-    w.string(f_x509_issuer_name)
-    f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
-    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
-    w.bits(0, 2)
+    w.bits(((c1[0]) << 14) | ((_K24[f_response_code]) << 6) | ((_K120[f_evse_check_out_status]) << 2), c1[1] + 14)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
@@ -9932,11 +8203,11 @@ def _d_f_BPT_ChannelSelection(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K138[k]
+    v = _K77[k]
     return v
 
 def _e_f_BPT_ChannelSelection(w: Writer, v) -> None:
-    w.bits(((_K140[v]) << 1), 3)
+    w.bits(((_K79[v]) << 1), 3)
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
@@ -10015,11 +8286,11 @@ def _d_f_ChargeProgress(r: Reader):
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K137[k]
+    v = _K75[k]
     return v
 
 def _e_f_ChargeProgress(w: Writer, v) -> None:
-    w.bits(((_K139[v]) << 1), 4)
+    w.bits(((_K78[v]) << 1), 4)
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
@@ -10053,11 +8324,11 @@ def _d_f_ChargingSession(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K175[k]
+    v = _K100[k]
     return v
 
 def _e_f_ChargingSession(w: Writer, v) -> None:
-    w.bits(((_K176[v]) << 1), 4)
+    w.bits(((_K101[v]) << 1), 4)
 
 def _d_f_CheckOutTime(r: Reader):
     rv = r.v; rn = r.n
@@ -10218,11 +8489,11 @@ def _d_f_EVCheckInStatus(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K190[k]
+    v = _K104[k]
     return v
 
 def _e_f_EVCheckInStatus(w: Writer, v) -> None:
-    w.bits(((_K192[v]) << 1), 4)
+    w.bits(((_K109[v]) << 1), 4)
 
 def _d_f_EVCheckOutStatus(r: Reader):
     rv = r.v; rn = r.n
@@ -10232,11 +8503,11 @@ def _d_f_EVCheckOutStatus(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K197[k]
+    v = _K117[k]
     return v
 
 def _e_f_EVCheckOutStatus(w: Writer, v) -> None:
-    w.bits(((_K198[v]) << 1), 4)
+    w.bits(((_K118[v]) << 1), 4)
 
 def _d_f_EVProcessing(r: Reader):
     rv = r.v; rn = r.n
@@ -10259,11 +8530,11 @@ def _d_f_EVSECheckOutStatus(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K199[k]
+    v = _K119[k]
     return v
 
 def _e_f_EVSECheckOutStatus(w: Writer, v) -> None:
-    w.bits(((_K200[v]) << 1), 3)
+    w.bits(((_K120[v]) << 1), 3)
 
 def _d_f_EVSEID(r: Reader):
     rv = r.v; rn = r.n
@@ -10283,11 +8554,11 @@ def _d_f_EVSENotification(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v = _K39[k]
+    v = _K81[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(((_K41[v]) << 1), 5)
+    w.bits(((_K82[v]) << 1), 5)
 
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
@@ -10729,11 +9000,11 @@ def _d_f_ParkingMethod(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K191[k]
+    v = _K105[k]
     return v
 
 def _e_f_ParkingMethod(w: Writer, v) -> None:
-    w.bits(((_K193[v]) << 1), 4)
+    w.bits(((_K110[v]) << 1), 4)
 
 def _d_f_ParkingSpace(r: Reader):
     rv = r.v; rn = r.n
@@ -10772,11 +9043,11 @@ def _d_f_PowerToleranceAcceptance(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K97[k]
+    v = _K62[k]
     return v
 
 def _e_f_PowerToleranceAcceptance(w: Writer, v) -> None:
-    w.bits(((_K98[v]) << 1), 3)
+    w.bits(((_K63[v]) << 1), 3)
 
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
@@ -12237,134 +10508,134 @@ FIELDS = {
 # document), simple-value facets (base type, min, max, enumeration,
 # minLength, maxLength) or None)
 FIELD_RULES = {
-    AbsolutePriceScheduleType: ((0, 0, False, _F208), (1, 1, False, _F209), (2, 1, False, _F210), (3, 0, False, _F211), (4, 1, False, _F212), (5, 1, False, _F212), (6, 1, False, _F213), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 1, False, None), (11, 0, False, None), (12, 0, False, None), ),
+    AbsolutePriceScheduleType: ((0, 0, False, _F121), (1, 1, False, _F122), (2, 1, False, _F123), (3, 0, False, _F124), (4, 1, False, _F125), (5, 1, False, _F125), (6, 1, False, _F126), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 1, False, None), (11, 0, False, None), (12, 0, False, None), ),
     AdditionalServiceListType: ((0, 1, False, None), ),
-    AdditionalServiceType: ((0, 1, False, _F214), (1, 1, False, None), ),
-    AuthorizationReqType: ((0, 1, False, None), (1, 1, False, _F215), (2, 1, False, None), (2, 1, False, None), ),
-    AuthorizationResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 1, False, _F217), ),
+    AdditionalServiceType: ((0, 1, False, _F127), (1, 1, False, None), ),
+    AuthorizationReqType: ((0, 1, False, None), (1, 1, False, _F128), (2, 1, False, None), (2, 1, False, None), ),
+    AuthorizationResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 1, False, _F130), ),
     AuthorizationSetupReqType: ((0, 1, False, None), ),
-    AuthorizationSetupResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 1, False, _F215), (3, 1, False, _F218), (4, 1, False, None), (4, 1, False, None), ),
+    AuthorizationSetupResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 1, False, _F128), (3, 1, False, _F131), (4, 1, False, None), (4, 1, False, None), ),
     CLReqControlModeType: (),
     CLResControlModeType: (),
-    CanonicalizationMethodType: ((0, 1, False, _F219), ),
-    CertificateChainType: ((0, 1, False, _F220), (1, 0, False, None), ),
-    CertificateInstallationReqType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), (3, 1, False, _F221), (4, 0, False, None), ),
-    CertificateInstallationResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 1, False, _F217), (3, 1, False, None), (4, 1, False, None), (5, 1, False, _F221), ),
-    ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F218), ),
-    ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    CanonicalizationMethodType: ((0, 1, False, _F132), ),
+    CertificateChainType: ((0, 1, False, _F133), (1, 0, False, None), ),
+    CertificateInstallationReqType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), (3, 1, False, _F134), (4, 0, False, None), ),
+    CertificateInstallationResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 1, False, _F130), (3, 1, False, None), (4, 1, False, None), (5, 1, False, _F134), ),
+    ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F131), ),
+    ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
     ChargeParameterDiscoveryReqType: ((0, 1, False, None), ),
-    ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F216), ),
+    ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F129), ),
     ChargingScheduleType: ((0, 1, False, None), (1, 0, False, None), (1, 0, False, None), ),
-    ContractCertificateChainType: ((0, 1, False, _F220), (1, 1, False, None), ),
+    ContractCertificateChainType: ((0, 1, False, _F133), (1, 1, False, None), ),
     DSAKeyValueType: (),
     DetailedCostType: ((0, 1, False, None), (1, 1, False, None), ),
-    DetailedTaxType: ((0, 1, False, _F210), (1, 1, False, None), ),
-    DigestMethodType: ((0, 1, False, _F219), ),
-    DisplayParametersType: ((0, 0, False, _F222), (1, 0, False, _F222), (2, 0, False, _F222), (3, 0, False, _F222), (4, 0, False, _F223), (5, 0, False, _F223), (6, 0, False, _F223), (7, 0, False, _F218), (8, 0, False, None), (9, 0, False, _F218), ),
-    Dynamic_CLReqControlModeType: ((0, 0, False, _F223), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    Dynamic_CLResControlModeType: ((0, 0, False, _F223), (1, 0, False, _F222), (2, 0, False, _F222), (3, 0, False, _F224), ),
+    DetailedTaxType: ((0, 1, False, _F123), (1, 1, False, None), ),
+    DigestMethodType: ((0, 1, False, _F132), ),
+    DisplayParametersType: ((0, 0, False, _F135), (1, 0, False, _F135), (2, 0, False, _F135), (3, 0, False, _F135), (4, 0, False, _F136), (5, 0, False, _F136), (6, 0, False, _F136), (7, 0, False, _F131), (8, 0, False, None), (9, 0, False, _F131), ),
+    Dynamic_CLReqControlModeType: ((0, 0, False, _F136), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    Dynamic_CLResControlModeType: ((0, 0, False, _F136), (1, 0, False, _F135), (2, 0, False, _F135), (3, 0, False, _F137), ),
     Dynamic_EVPPTControlModeType: (),
-    Dynamic_SEReqControlModeType: ((0, 1, False, _F223), (1, 0, False, _F222), (2, 0, False, _F222), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, None), (7, 0, False, None), ),
-    Dynamic_SEResControlModeType: ((0, 0, False, _F223), (1, 0, False, _F222), (2, 0, False, _F222), (3, 0, False, None), (3, 0, False, None), ),
+    Dynamic_SEReqControlModeType: ((0, 1, False, _F136), (1, 0, False, _F135), (2, 0, False, _F135), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, None), (7, 0, False, None), ),
+    Dynamic_SEResControlModeType: ((0, 0, False, _F136), (1, 0, False, _F135), (2, 0, False, _F135), (3, 0, False, None), (3, 0, False, None), ),
     Dynamic_SMDTControlModeType: (),
     EIM_AReqAuthorizationModeType: (),
     EIM_ASResAuthorizationModeType: (),
-    EMAIDListType: ((0, 1, False, _F213), ),
-    EVAbsolutePriceScheduleType: ((0, 1, False, _F209), (1, 1, False, _F212), (2, 1, False, _F213), (3, 1, False, None), ),
+    EMAIDListType: ((0, 1, False, _F126), ),
+    EVAbsolutePriceScheduleType: ((0, 1, False, _F122), (1, 1, False, _F125), (2, 1, False, _F126), (3, 1, False, None), ),
     EVEnergyOfferType: ((0, 1, False, None), (1, 1, False, None), ),
     EVPowerProfileEntryListType: ((0, 1, False, None), ),
-    EVPowerProfileType: ((0, 1, False, _F209), (1, 1, False, None), (1, 1, False, None), (2, 1, False, None), ),
+    EVPowerProfileType: ((0, 1, False, _F122), (1, 1, False, None), (1, 1, False, None), (2, 1, False, None), ),
     EVPowerScheduleEntryListType: ((0, 1, False, None), ),
-    EVPowerScheduleEntryType: ((0, 1, False, _F223), (1, 1, False, None), ),
-    EVPowerScheduleType: ((0, 1, False, _F209), (1, 1, False, None), ),
+    EVPowerScheduleEntryType: ((0, 1, False, _F136), (1, 1, False, None), ),
+    EVPowerScheduleType: ((0, 1, False, _F122), (1, 1, False, None), ),
     EVPriceRuleStackListType: ((0, 1, False, None), ),
-    EVPriceRuleStackType: ((0, 1, False, _F223), (1, 1, False, None), ),
+    EVPriceRuleStackType: ((0, 1, False, _F136), (1, 1, False, None), ),
     EVPriceRuleType: ((0, 1, False, None), (1, 1, False, None), ),
-    EVSEStatusType: ((0, 1, False, _F224), (1, 1, False, _F225), ),
-    KeyInfoType: ((0, 0, False, _F208), (1, 1, False, _F226), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F226), ),
+    EVSEStatusType: ((0, 1, False, _F137), (1, 1, False, _F138), ),
+    KeyInfoType: ((0, 0, False, _F121), (1, 1, False, _F139), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F139), ),
     KeyValueType: ((0, 1, False, None), (0, 1, False, None), ),
     ListOfRootCertificateIDsType: ((0, 1, False, None), ),
-    ManifestType: ((0, 0, False, _F208), (1, 1, False, None), ),
-    MessageHeaderType: ((0, 1, False, _F227), (1, 1, False, _F209), (2, 0, False, None), ),
-    MeterInfoType: ((0, 1, False, _F228), (1, 1, False, _F209), (2, 0, False, _F209), (3, 0, False, _F209), (4, 0, False, _F209), (5, 0, False, _F229), (6, 0, False, _F230), (7, 0, False, _F209), ),
+    ManifestType: ((0, 0, False, _F121), (1, 1, False, None), ),
+    MessageHeaderType: ((0, 1, False, _F140), (1, 1, False, _F122), (2, 0, False, None), ),
+    MeterInfoType: ((0, 1, False, _F141), (1, 1, False, _F122), (2, 0, False, _F122), (3, 0, False, _F122), (4, 0, False, _F122), (5, 0, False, _F142), (6, 0, False, _F143), (7, 0, False, _F122), ),
     MeteringConfirmationReqType: ((0, 1, False, None), (1, 1, False, None), ),
-    MeteringConfirmationResType: ((0, 1, False, None), (1, 1, False, _F216), ),
-    ObjectType: ((0, 0, False, _F219), (1, 0, False, _F208), (2, 0, False, _F226), ),
-    OverstayRuleListType: ((0, 0, False, _F223), (1, 0, False, None), (2, 1, False, None), ),
-    OverstayRuleType: ((0, 0, False, _F211), (1, 1, False, _F223), (2, 1, False, None), (3, 1, False, _F223), ),
+    MeteringConfirmationResType: ((0, 1, False, None), (1, 1, False, _F129), ),
+    ObjectType: ((0, 0, False, _F132), (1, 0, False, _F121), (2, 0, False, _F139), ),
+    OverstayRuleListType: ((0, 0, False, _F136), (1, 0, False, None), (2, 1, False, None), ),
+    OverstayRuleType: ((0, 0, False, _F124), (1, 1, False, _F136), (2, 1, False, None), (3, 1, False, _F136), ),
     PGPDataType: (),
-    ParameterSetType: ((0, 1, False, _F224), (1, 1, False, None), ),
-    ParameterType: ((0, 1, False, _F214), (1, 1, False, _F218), (1, 1, False, _F231), (1, 1, False, _F230), (1, 1, False, _F232), (1, 1, False, None), (1, 1, False, _F214), ),
-    PnC_AReqAuthorizationModeType: ((0, 1, False, _F208), (1, 1, False, _F233), (2, 1, False, None), ),
-    PnC_ASResAuthorizationModeType: ((0, 1, False, _F233), (1, 0, False, None), ),
-    PowerDeliveryReqType: ((0, 1, False, None), (1, 1, False, _F217), (2, 1, False, _F234), (3, 0, False, None), (4, 0, False, _F235), ),
-    PowerDeliveryResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 0, False, None), ),
+    ParameterSetType: ((0, 1, False, _F137), (1, 1, False, None), ),
+    ParameterType: ((0, 1, False, _F127), (1, 1, False, _F131), (1, 1, False, _F144), (1, 1, False, _F143), (1, 1, False, _F145), (1, 1, False, None), (1, 1, False, _F127), ),
+    PnC_AReqAuthorizationModeType: ((0, 1, False, _F121), (1, 1, False, _F146), (2, 1, False, None), ),
+    PnC_ASResAuthorizationModeType: ((0, 1, False, _F146), (1, 0, False, None), ),
+    PowerDeliveryReqType: ((0, 1, False, None), (1, 1, False, _F130), (2, 1, False, _F147), (3, 0, False, None), (4, 0, False, _F148), ),
+    PowerDeliveryResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 0, False, None), ),
     PowerScheduleEntryListType: ((0, 1, False, None), ),
-    PowerScheduleEntryType: ((0, 1, False, _F223), (1, 1, False, None), (2, 0, False, None), (3, 0, False, None), ),
-    PowerScheduleType: ((0, 1, False, _F209), (1, 0, False, None), (2, 0, False, None), (3, 1, False, None), ),
+    PowerScheduleEntryType: ((0, 1, False, _F136), (1, 1, False, None), (2, 0, False, None), (3, 0, False, None), ),
+    PowerScheduleType: ((0, 1, False, _F122), (1, 0, False, None), (2, 0, False, None), (3, 1, False, None), ),
     PriceLevelScheduleEntryListType: ((0, 1, False, None), ),
-    PriceLevelScheduleEntryType: ((0, 1, False, _F223), (1, 1, False, _F221), ),
-    PriceLevelScheduleType: ((0, 0, False, _F208), (1, 1, False, _F209), (2, 1, False, _F210), (3, 0, False, _F211), (4, 1, False, _F221), (5, 1, False, None), ),
+    PriceLevelScheduleEntryType: ((0, 1, False, _F136), (1, 1, False, _F134), ),
+    PriceLevelScheduleType: ((0, 0, False, _F121), (1, 1, False, _F122), (2, 1, False, _F123), (3, 0, False, _F124), (4, 1, False, _F134), (5, 1, False, None), ),
     PriceRuleStackListType: ((0, 1, False, None), ),
-    PriceRuleStackType: ((0, 1, False, _F223), (1, 1, False, None), ),
-    PriceRuleType: ((0, 1, False, None), (1, 0, False, None), (2, 0, False, _F223), (3, 0, False, _F224), (4, 0, False, _F221), (5, 1, False, None), ),
-    PriceScheduleType: ((0, 1, False, _F209), (1, 1, False, _F210), (2, 0, False, _F211), ),
-    RSAKeyValueType: ((0, 1, False, _F236), (1, 1, False, _F236), ),
-    RationalNumberType: ((0, 1, False, _F231), (1, 1, False, _F230), ),
-    ReceiptType: ((0, 1, False, _F209), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), ),
-    ReferenceType: ((0, 0, False, _F208), (1, 0, False, _F219), (2, 0, False, _F219), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F236), ),
-    RetrievalMethodType: ((0, 0, False, _F219), (1, 0, False, _F219), (2, 0, False, None), ),
+    PriceRuleStackType: ((0, 1, False, _F136), (1, 1, False, None), ),
+    PriceRuleType: ((0, 1, False, None), (1, 0, False, None), (2, 0, False, _F136), (3, 0, False, _F137), (4, 0, False, _F134), (5, 1, False, None), ),
+    PriceScheduleType: ((0, 1, False, _F122), (1, 1, False, _F123), (2, 0, False, _F124), ),
+    RSAKeyValueType: ((0, 1, False, _F149), (1, 1, False, _F149), ),
+    RationalNumberType: ((0, 1, False, _F144), (1, 1, False, _F143), ),
+    ReceiptType: ((0, 1, False, _F122), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), ),
+    ReferenceType: ((0, 0, False, _F121), (1, 0, False, _F132), (2, 0, False, _F132), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F149), ),
+    RetrievalMethodType: ((0, 0, False, _F132), (1, 0, False, _F132), (2, 0, False, None), ),
     SPKIDataType: (),
-    ScheduleExchangeReqType: ((0, 1, False, None), (1, 1, False, _F237), (2, 1, False, None), (2, 1, False, None), ),
-    ScheduleExchangeResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 1, False, _F217), (3, 0, False, _F218), (4, 1, False, None), (4, 1, False, None), ),
-    ScheduleTupleType: ((0, 1, False, _F210), (1, 1, False, None), (2, 0, False, None), ),
+    ScheduleExchangeReqType: ((0, 1, False, None), (1, 1, False, _F150), (2, 1, False, None), (2, 1, False, None), ),
+    ScheduleExchangeResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 1, False, _F130), (3, 0, False, _F131), (4, 1, False, None), (4, 1, False, None), ),
+    ScheduleTupleType: ((0, 1, False, _F123), (1, 1, False, None), (2, 0, False, None), ),
     Scheduled_CLReqControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), ),
     Scheduled_CLResControlModeType: (),
-    Scheduled_EVPPTControlModeType: ((0, 1, False, _F210), (1, 0, False, _F238), ),
-    Scheduled_SEReqControlModeType: ((0, 0, False, _F223), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    Scheduled_EVPPTControlModeType: ((0, 1, False, _F123), (1, 0, False, _F151), ),
+    Scheduled_SEReqControlModeType: ((0, 0, False, _F136), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
     Scheduled_SEResControlModeType: ((0, 1, False, None), ),
-    Scheduled_SMDTControlModeType: ((0, 1, False, _F210), ),
+    Scheduled_SMDTControlModeType: ((0, 1, False, _F123), ),
     SelectedServiceListType: ((0, 1, False, None), ),
-    SelectedServiceType: ((0, 1, False, _F224), (1, 1, False, _F224), ),
-    ServiceDetailReqType: ((0, 1, False, None), (1, 1, False, _F224), ),
-    ServiceDetailResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 1, False, _F224), (3, 1, False, None), ),
+    SelectedServiceType: ((0, 1, False, _F137), (1, 1, False, _F137), ),
+    ServiceDetailReqType: ((0, 1, False, None), (1, 1, False, _F137), ),
+    ServiceDetailResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 1, False, _F137), (3, 1, False, None), ),
     ServiceDiscoveryReqType: ((0, 1, False, None), (1, 0, False, None), ),
-    ServiceDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 1, False, _F218), (3, 1, False, None), (4, 0, False, None), ),
-    ServiceIDListType: ((0, 1, False, _F224), ),
+    ServiceDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 1, False, _F131), (3, 1, False, None), (4, 0, False, None), ),
+    ServiceIDListType: ((0, 1, False, _F137), ),
     ServiceListType: ((0, 1, False, None), ),
     ServiceParameterListType: ((0, 1, False, None), ),
     ServiceSelectionReqType: ((0, 1, False, None), (1, 1, False, None), (2, 0, False, None), ),
-    ServiceSelectionResType: ((0, 1, False, None), (1, 1, False, _F216), ),
-    ServiceType: ((0, 1, False, _F224), (1, 1, False, _F218), ),
-    SessionSetupReqType: ((0, 1, False, None), (1, 1, False, _F213), ),
-    SessionSetupResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 1, False, _F213), ),
-    SessionStopReqType: ((0, 1, False, None), (1, 1, False, _F239), (2, 0, False, _F214), (3, 0, False, _F211), ),
-    SessionStopResType: ((0, 1, False, None), (1, 1, False, _F216), ),
-    SignatureMethodType: ((0, 1, False, _F219), (1, 0, False, _F240), ),
-    SignaturePropertiesType: ((0, 0, False, _F208), (1, 1, False, None), ),
-    SignaturePropertyType: ((0, 0, False, _F208), (1, 1, False, _F219), ),
-    SignatureType: ((0, 0, False, _F208), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
-    SignatureValueType: ((0, 0, False, _F208), (1, 1, False, _F236), ),
-    SignedCertificateChainType: ((0, 1, False, _F208), (1, 1, False, _F220), (2, 0, False, None), ),
-    SignedInfoType: ((0, 0, False, _F208), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    SignedInstallationDataType: ((0, 1, False, _F208), (1, 1, False, None), (2, 1, False, _F241), (3, 1, False, _F242), (4, 1, False, _F243), (4, 1, False, _F244), (4, 1, False, _F245), ),
-    SignedMeteringDataType: ((0, 1, False, _F208), (1, 1, False, _F227), (2, 1, False, None), (3, 0, False, None), (4, 1, False, None), (4, 1, False, None), ),
-    SubCertificatesType: ((0, 1, False, _F220), ),
-    SupportedProvidersListType: ((0, 1, False, _F214), ),
-    TargetPositionType: ((0, 1, False, _F224), (1, 1, False, _F224), ),
+    ServiceSelectionResType: ((0, 1, False, None), (1, 1, False, _F129), ),
+    ServiceType: ((0, 1, False, _F137), (1, 1, False, _F131), ),
+    SessionSetupReqType: ((0, 1, False, None), (1, 1, False, _F126), ),
+    SessionSetupResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 1, False, _F126), ),
+    SessionStopReqType: ((0, 1, False, None), (1, 1, False, _F152), (2, 0, False, _F127), (3, 0, False, _F124), ),
+    SessionStopResType: ((0, 1, False, None), (1, 1, False, _F129), ),
+    SignatureMethodType: ((0, 1, False, _F132), (1, 0, False, _F153), ),
+    SignaturePropertiesType: ((0, 0, False, _F121), (1, 1, False, None), ),
+    SignaturePropertyType: ((0, 0, False, _F121), (1, 1, False, _F132), ),
+    SignatureType: ((0, 0, False, _F121), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    SignatureValueType: ((0, 0, False, _F121), (1, 1, False, _F149), ),
+    SignedCertificateChainType: ((0, 1, False, _F121), (1, 1, False, _F133), (2, 0, False, None), ),
+    SignedInfoType: ((0, 0, False, _F121), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    SignedInstallationDataType: ((0, 1, False, _F121), (1, 1, False, None), (2, 1, False, _F154), (3, 1, False, _F155), (4, 1, False, _F156), (4, 1, False, _F157), (4, 1, False, _F158), ),
+    SignedMeteringDataType: ((0, 1, False, _F121), (1, 1, False, _F140), (2, 1, False, None), (3, 0, False, None), (4, 1, False, None), (4, 1, False, None), ),
+    SubCertificatesType: ((0, 1, False, _F133), ),
+    SupportedProvidersListType: ((0, 1, False, _F127), ),
+    TargetPositionType: ((0, 1, False, _F137), (1, 1, False, _F137), ),
     TaxRuleListType: ((0, 1, False, None), ),
-    TaxRuleType: ((0, 1, False, _F210), (1, 0, False, _F214), (2, 1, False, None), (3, 0, False, _F218), (4, 1, False, _F218), (5, 1, False, _F218), (6, 1, False, _F218), (7, 1, False, _F218), ),
-    TransformType: ((0, 1, False, _F219), (1, 0, False, _F226), ),
+    TaxRuleType: ((0, 1, False, _F123), (1, 0, False, _F127), (2, 1, False, None), (3, 0, False, _F131), (4, 1, False, _F131), (5, 1, False, _F131), (6, 1, False, _F131), (7, 1, False, _F131), ),
+    TransformType: ((0, 1, False, _F132), (1, 0, False, _F139), ),
     TransformsType: ((0, 1, False, None), ),
     V2GMessageType: ((0, 1, False, None), ),
     V2GRequestType: ((0, 1, False, None), ),
-    V2GResponseType: ((0, 1, False, None), (1, 1, False, _F216), ),
-    VehicleCheckInReqType: ((0, 1, False, None), (1, 1, False, _F246), (2, 1, False, _F247), (3, 0, False, _F230), (4, 0, False, _F230), (5, 0, False, _F230), ),
-    VehicleCheckInResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 0, False, _F230), (3, 0, False, _F230), (4, 0, False, _F230), ),
-    VehicleCheckOutReqType: ((0, 1, False, None), (1, 1, False, _F248), (2, 1, False, _F209), ),
-    VehicleCheckOutResType: ((0, 1, False, None), (1, 1, False, _F216), (2, 1, False, _F249), ),
-    X509DataType: ((0, 1, False, None), (0, 1, False, _F236), (0, 1, False, _F226), (0, 1, False, _F236), (0, 1, False, _F236), ),
-    X509IssuerSerialType: ((0, 1, False, _F226), (1, 1, False, _F240), ),
+    V2GResponseType: ((0, 1, False, None), (1, 1, False, _F129), ),
+    VehicleCheckInReqType: ((0, 1, False, None), (1, 1, False, _F159), (2, 1, False, _F160), (3, 0, False, _F143), (4, 0, False, _F143), (5, 0, False, _F143), ),
+    VehicleCheckInResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 0, False, _F143), (3, 0, False, _F143), (4, 0, False, _F143), ),
+    VehicleCheckOutReqType: ((0, 1, False, None), (1, 1, False, _F161), (2, 1, False, _F122), ),
+    VehicleCheckOutResType: ((0, 1, False, None), (1, 1, False, _F129), (2, 1, False, _F162), ),
+    X509DataType: ((0, 1, False, None), (0, 1, False, _F149), (0, 1, False, _F139), (0, 1, False, _F149), (0, 1, False, _F149), ),
+    X509IssuerSerialType: ((0, 1, False, _F139), (1, 1, False, _F153), ),
 }
 
 # types whose content model this codec does not implement (xmldsig only)

@@ -10,7 +10,55 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+
+# the CommonTypes and xmldsig types: one codec for every -20 namespace
+from exi_schemas.generated.iso20_types import (  # noqa: F401
+    CLReqControlModeType, _d_CLReqControlModeType, _e_CLReqControlModeType,
+    CLResControlModeType, _d_CLResControlModeType, _e_CLResControlModeType,
+    CanonicalizationMethodType, _d_CanonicalizationMethodType, _e_CanonicalizationMethodType,
+    ChargeLoopReqType, _d_ChargeLoopReqType, _e_ChargeLoopReqType,
+    ChargeLoopResType, _d_ChargeLoopResType, _e_ChargeLoopResType,
+    ChargeParameterDiscoveryReqType, _d_ChargeParameterDiscoveryReqType, _e_ChargeParameterDiscoveryReqType,
+    ChargeParameterDiscoveryResType, _d_ChargeParameterDiscoveryResType, _e_ChargeParameterDiscoveryResType,
+    DSAKeyValueType, _d_DSAKeyValueType, _e_DSAKeyValueType,
+    DetailedCostType, _d_DetailedCostType, _e_DetailedCostType,
+    DetailedTaxType, _d_DetailedTaxType, _e_DetailedTaxType,
+    DigestMethodType, _d_DigestMethodType, _e_DigestMethodType,
+    DisplayParametersType, _d_DisplayParametersType, _e_DisplayParametersType,
+    Dynamic_CLReqControlModeType, _d_Dynamic_CLReqControlModeType, _e_Dynamic_CLReqControlModeType,
+    Dynamic_CLResControlModeType, _d_Dynamic_CLResControlModeType, _e_Dynamic_CLResControlModeType,
+    EVSEStatusType, _d_EVSEStatusType, _e_EVSEStatusType,
+    KeyInfoType, _d_KeyInfoType, _e_KeyInfoType,
+    KeyValueType, _d_KeyValueType, _e_KeyValueType,
+    ListOfRootCertificateIDsType, _d_ListOfRootCertificateIDsType, _e_ListOfRootCertificateIDsType,
+    ManifestType, _d_ManifestType, _e_ManifestType,
+    MessageHeaderType, _d_MessageHeaderType, _e_MessageHeaderType,
+    MeterInfoType, _d_MeterInfoType, _e_MeterInfoType,
+    ObjectType, _d_ObjectType, _e_ObjectType,
+    PGPDataType, _d_PGPDataType, _e_PGPDataType,
+    RSAKeyValueType, _d_RSAKeyValueType, _e_RSAKeyValueType,
+    RationalNumberType, _d_RationalNumberType, _e_RationalNumberType,
+    ReceiptType, _d_ReceiptType, _e_ReceiptType,
+    ReferenceType, _d_ReferenceType, _e_ReferenceType,
+    RetrievalMethodType, _d_RetrievalMethodType, _e_RetrievalMethodType,
+    SPKIDataType, _d_SPKIDataType, _e_SPKIDataType,
+    Scheduled_CLReqControlModeType, _d_Scheduled_CLReqControlModeType, _e_Scheduled_CLReqControlModeType,
+    Scheduled_CLResControlModeType, _d_Scheduled_CLResControlModeType, _e_Scheduled_CLResControlModeType,
+    SignatureMethodType, _d_SignatureMethodType, _e_SignatureMethodType,
+    SignaturePropertiesType, _d_SignaturePropertiesType, _e_SignaturePropertiesType,
+    SignaturePropertyType, _d_SignaturePropertyType, _e_SignaturePropertyType,
+    SignatureType, _d_SignatureType, _e_SignatureType,
+    SignatureValueType, _d_SignatureValueType, _e_SignatureValueType,
+    SignedInfoType, _d_SignedInfoType, _e_SignedInfoType,
+    TransformType, _d_TransformType, _e_TransformType,
+    TransformsType, _d_TransformsType, _e_TransformsType,
+    V2GMessageType, _d_V2GMessageType, _e_V2GMessageType,
+    V2GRequestType, _d_V2GRequestType, _e_V2GRequestType,
+    V2GResponseType, _d_V2GResponseType, _e_V2GResponseType,
+    X509DataType, _d_X509DataType, _e_X509DataType,
+    X509IssuerSerialType, _d_X509IssuerSerialType, _e_X509IssuerSerialType,
+)
 
 _P0 = ((1, 0), (2, 0), (3, 0))
 _P1 = ((2, 0), (3, 0))
@@ -198,159 +246,56 @@ _C182 = ((6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, Non
 _C183 = ((7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
 _C184 = ((8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
 _C185 = ((9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P186 = ((1, 0), (-1, 0))
-_C187 = (None, (1, 2), (0, 1), None)
-_P188 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P189 = ((3, 0), (4, 0), (-1, 0))
-_P190 = ((4, 0), (-1, 0))
-_C191 = (None, None, (1, 3), (0, 2), None, None)
-_C192 = (None, None, (2, 3), (1, 2), (0, 2), None)
-_C193 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P194 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P195 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P196 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P197 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P198 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P199 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P200 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P201 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P202 = ((8, 0), (9, 0), (-1, 0))
-_P203 = ((9, 0), (-1, 0))
-_C204 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C205 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C206 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C207 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C208 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C209 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C210 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C211 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C212 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C213 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P214 = ((14, 0), (15, 0), (-1, 0))
-_P215 = ((15, 0), (-1, 0))
-_C216 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C217 = (None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
-_C218 = (None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
-_C219 = (None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None)
-_C220 = (None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
-_C221 = (None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None)
-_C222 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None)
-_C223 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C224 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_C225 = ((1, 2), (0, 1), None, None, None)
-_P226 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P227 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P228 = ((2, 0), (3, 0), (-1, 0))
-_P229 = ((3, 0), (-1, 0))
-_C230 = ((1, 3), (0, 3), None, None, None)
-_C231 = ((2, 3), (1, 3), (0, 2), None, None)
-_C232 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C233 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P234 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P235 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P236 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P237 = ((1, 0), (2, 0), (-1, 0))
-_P238 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C239 = ((1, 4), (0, 4), (0, 4))
-_C240 = ((2, 4), (1, 4), (1, 4))
-_C241 = ((3, 4), (2, 4), (2, 4))
-_C242 = ((1, 3), (0, 2), None, None)
-_C243 = ((2, 3), (1, 2), (0, 2), None)
-_C244 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_C245 = ((4, 4), (3, 4), (3, 4))
-_C246 = ((5, 4), (4, 4), (4, 4))
-_C247 = ((6, 4), (5, 4), (5, 4))
-_C248 = ((7, 4), (6, 4), (6, 4))
-_P249 = ((0, 0), (0, 1), (0, 2))
-_P250 = ((-1, 0),)
-_P251 = ((0, 0), (-1, 0))
-_C252 = ((0, 1), (0, 2), None)
-_C253 = (None, (1, 2), (0, 1))
-_C254 = ((1, 2), (0, 1), (0, 2))
-_P255 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P256 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P257 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P258 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P259 = ((6, 0), (7, 0), (-1, 0))
-_P260 = ((7, 0), (-1, 0))
-_C261 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C262 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C263 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C264 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C265 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C266 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C267 = ((2, 3), (1, 3), (0, 3), None, None)
-_C268 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P269 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P270 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P271 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_C272 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C273 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C274 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C275 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C276 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_C277 = ((1, 3), (0, 3), None, None, None, None, None)
-_C278 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C279 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C280 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P281 = ((10, 0), (11, 0), (12, 0), (13, 0), (14, 0), (-1, 0))
-_P282 = ((11, 0), (12, 0), (13, 0), (14, 0), (-1, 0))
-_P283 = ((12, 0), (13, 0), (14, 0), (-1, 0))
-_P284 = ((13, 0), (14, 0), (-1, 0))
-_P285 = ((14, 0), (-1, 0))
-_C286 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C287 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C288 = ((3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None)
-_C289 = ((4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None)
-_C290 = ((5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None)
-_C291 = ((6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None)
-_C292 = ((7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None, None, None, None, None, None, None)
-_C293 = ((8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
-_C294 = ((9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
-_C295 = (None, None, None, None, None, None, None, None, None, None, (1, 3), (0, 3), None, None, None, None)
-_C296 = (None, None, None, None, None, None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, None, None)
-_C297 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C298 = (None, None, None, None, None, None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C299 = (None, None, None, None, None, None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C300 = (None, (2, 3), (1, 2), (1, 2))
-_P301 = ((2, 0),)
-_C302 = ((1, 2), (0, 1), None, None)
-_C303 = ((1, 2), (0, 1), None, None, None, None)
-_C304 = ((1, 2), (0, 1), None)
-_C305 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C306 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C307 = (None, None, None, (0, 1), (0, 2))
-_P308 = ((1, 1), (1, 0), (-1, 0))
-_C309 = (None, (0, 3), (0, 3))
-_C310 = (None, (2, 3), (2, 3))
-_C311 = ((0, 1), (0, 2))
-_P312 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P313 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C314 = ((0, 3), (0, 3))
-_C315 = ((1, 3), (1, 3))
-_C316 = ((2, 3), (2, 3))
-_C317 = ((3, 3), (3, 3))
-_C318 = ((4, 3), (4, 3))
-_F319 = ('boolean', None, None, None, None, None)
-_F320 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
-_F321 = ('unsignedInt', 0, 4294967295, None, None, None)
-_F322 = ('byte', 0, 100, None, None, None)
-_F323 = ('unsignedShort', 0, 65535, None, None, None)
-_F324 = ('anyURI', None, None, None, None, None)
-_F325 = ('unsignedInt', 1, 4294967295, None, None, None)
-_F326 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
-_F327 = ('ID', None, None, None, None, None)
-_F328 = ('string', None, None, None, None, None)
-_F329 = ('hexBinary', None, None, None, 8, 8)
-_F330 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
-_F331 = ('string', None, None, None, None, 32)
-_F332 = ('base64Binary', None, None, None, None, 64)
-_F333 = ('short', -32768, 32767, None, None, None)
-_F334 = ('base64Binary', None, None, None, None, None)
-_F335 = ('byte', -128, 127, None, None, None)
-_F336 = ('integer', None, None, None, None, None)
+_P186 = ((14, 0), (15, 0), (-1, 0))
+_P187 = ((15, 0), (-1, 0))
+_C188 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C189 = (None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
+_C190 = (None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
+_C191 = (None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None)
+_C192 = (None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
+_C193 = (None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None)
+_C194 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None)
+_C195 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C196 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_P197 = ((10, 0), (11, 0), (12, 0), (13, 0), (14, 0), (-1, 0))
+_P198 = ((11, 0), (12, 0), (13, 0), (14, 0), (-1, 0))
+_P199 = ((12, 0), (13, 0), (14, 0), (-1, 0))
+_P200 = ((13, 0), (14, 0), (-1, 0))
+_P201 = ((14, 0), (-1, 0))
+_C202 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C203 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C204 = ((3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None)
+_C205 = ((4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None)
+_C206 = ((5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None)
+_C207 = ((6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None)
+_C208 = ((7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None, None, None, None, None, None, None)
+_C209 = ((8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
+_C210 = ((9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
+_C211 = (None, None, None, None, None, None, None, None, None, None, (1, 3), (0, 3), None, None, None, None)
+_C212 = (None, None, None, None, None, None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, None, None)
+_C213 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C214 = (None, None, None, None, None, None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C215 = (None, None, None, None, None, None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_F216 = ('boolean', None, None, None, None, None)
+_F217 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
+_F218 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F219 = ('byte', 0, 100, None, None, None)
+_F220 = ('unsignedShort', 0, 65535, None, None, None)
+_F221 = ('anyURI', None, None, None, None, None)
+_F222 = ('unsignedInt', 1, 4294967295, None, None, None)
+_F223 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
+_F224 = ('ID', None, None, None, None, None)
+_F225 = ('string', None, None, None, None, None)
+_F226 = ('hexBinary', None, None, None, 8, 8)
+_F227 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F228 = ('string', None, None, None, None, 32)
+_F229 = ('base64Binary', None, None, None, None, 64)
+_F230 = ('short', -32768, 32767, None, None, None)
+_F231 = ('base64Binary', None, None, None, None, None)
+_F232 = ('byte', -128, 127, None, None, None)
+_F233 = ('integer', None, None, None, None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_CPDReqEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:AC}AC_CPDReqEnergyTransferModeType"""
     ev_maximum_charge_power: RationalNumberType
@@ -360,7 +305,23 @@ class AC_CPDReqEnergyTransferModeType:
     ev_minimum_charge_power_l2: RationalNumberType | None = None
     ev_minimum_charge_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_maximum_charge_power, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None) -> None:
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, ) == (other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_CPDResEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:AC}AC_CPDResEnergyTransferModeType"""
     evse_maximum_charge_power: RationalNumberType
@@ -376,7 +337,29 @@ class AC_CPDResEnergyTransferModeType:
     evse_present_active_power_l2: RationalNumberType | None = None
     evse_present_active_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_maximum_charge_power, evse_maximum_charge_power_l2=None, evse_maximum_charge_power_l3=None, evse_minimum_charge_power, evse_minimum_charge_power_l2=None, evse_minimum_charge_power_l3=None, evse_nominal_frequency, maximum_power_asymmetry=None, evse_power_ramp_limitation=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_maximum_charge_power_l2 = evse_maximum_charge_power_l2
+        self.evse_maximum_charge_power_l3 = evse_maximum_charge_power_l3
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_minimum_charge_power_l2 = evse_minimum_charge_power_l2
+        self.evse_minimum_charge_power_l3 = evse_minimum_charge_power_l3
+        self.evse_nominal_frequency = evse_nominal_frequency
+        self.maximum_power_asymmetry = maximum_power_asymmetry
+        self.evse_power_ramp_limitation = evse_power_ramp_limitation
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_maximum_charge_power_l2, self.evse_maximum_charge_power_l3, self.evse_minimum_charge_power, self.evse_minimum_charge_power_l2, self.evse_minimum_charge_power_l3, self.evse_nominal_frequency, self.maximum_power_asymmetry, self.evse_power_ramp_limitation, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, ) == (other.evse_maximum_charge_power, other.evse_maximum_charge_power_l2, other.evse_maximum_charge_power_l3, other.evse_minimum_charge_power, other.evse_minimum_charge_power_l2, other.evse_minimum_charge_power_l3, other.evse_nominal_frequency, other.maximum_power_asymmetry, other.evse_power_ramp_limitation, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_maximum_charge_power_l2={self.evse_maximum_charge_power_l2!r}, evse_maximum_charge_power_l3={self.evse_maximum_charge_power_l3!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_minimum_charge_power_l2={self.evse_minimum_charge_power_l2!r}, evse_minimum_charge_power_l3={self.evse_minimum_charge_power_l3!r}, evse_nominal_frequency={self.evse_nominal_frequency!r}, maximum_power_asymmetry={self.maximum_power_asymmetry!r}, evse_power_ramp_limitation={self.evse_power_ramp_limitation!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_ChargeLoopReqType:
     """{urn:iso:std:iso:15118:-20:AC}AC_ChargeLoopReqType"""
     header: MessageHeaderType
@@ -388,7 +371,25 @@ class AC_ChargeLoopReqType:
     dynamic_ac_cl_req_control_mode: Dynamic_AC_CLReqControlModeType | None = None
     scheduled_ac_cl_req_control_mode: Scheduled_AC_CLReqControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, display_parameters=None, meter_info_requested, bpt_dynamic_ac_cl_req_control_mode=None, bpt_scheduled_ac_cl_req_control_mode=None, cl_req_control_mode=None, dynamic_ac_cl_req_control_mode=None, scheduled_ac_cl_req_control_mode=None) -> None:
+        self.header = header
+        self.display_parameters = display_parameters
+        self.meter_info_requested = meter_info_requested
+        self.bpt_dynamic_ac_cl_req_control_mode = bpt_dynamic_ac_cl_req_control_mode
+        self.bpt_scheduled_ac_cl_req_control_mode = bpt_scheduled_ac_cl_req_control_mode
+        self.cl_req_control_mode = cl_req_control_mode
+        self.dynamic_ac_cl_req_control_mode = dynamic_ac_cl_req_control_mode
+        self.scheduled_ac_cl_req_control_mode = scheduled_ac_cl_req_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.display_parameters, self.meter_info_requested, self.bpt_dynamic_ac_cl_req_control_mode, self.bpt_scheduled_ac_cl_req_control_mode, self.cl_req_control_mode, self.dynamic_ac_cl_req_control_mode, self.scheduled_ac_cl_req_control_mode, ) == (other.header, other.display_parameters, other.meter_info_requested, other.bpt_dynamic_ac_cl_req_control_mode, other.bpt_scheduled_ac_cl_req_control_mode, other.cl_req_control_mode, other.dynamic_ac_cl_req_control_mode, other.scheduled_ac_cl_req_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, display_parameters={self.display_parameters!r}, meter_info_requested={self.meter_info_requested!r}, bpt_dynamic_ac_cl_req_control_mode={self.bpt_dynamic_ac_cl_req_control_mode!r}, bpt_scheduled_ac_cl_req_control_mode={self.bpt_scheduled_ac_cl_req_control_mode!r}, cl_req_control_mode={self.cl_req_control_mode!r}, dynamic_ac_cl_req_control_mode={self.dynamic_ac_cl_req_control_mode!r}, scheduled_ac_cl_req_control_mode={self.scheduled_ac_cl_req_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_ChargeLoopResType:
     """{urn:iso:std:iso:15118:-20:AC}AC_ChargeLoopResType"""
     header: MessageHeaderType
@@ -403,14 +404,48 @@ class AC_ChargeLoopResType:
     dynamic_ac_cl_res_control_mode: Dynamic_AC_CLResControlModeType | None = None
     scheduled_ac_cl_res_control_mode: Scheduled_AC_CLResControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_status=None, meter_info=None, receipt=None, evse_target_frequency=None, bpt_dynamic_ac_cl_res_control_mode=None, bpt_scheduled_ac_cl_res_control_mode=None, cl_res_control_mode=None, dynamic_ac_cl_res_control_mode=None, scheduled_ac_cl_res_control_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_status = evse_status
+        self.meter_info = meter_info
+        self.receipt = receipt
+        self.evse_target_frequency = evse_target_frequency
+        self.bpt_dynamic_ac_cl_res_control_mode = bpt_dynamic_ac_cl_res_control_mode
+        self.bpt_scheduled_ac_cl_res_control_mode = bpt_scheduled_ac_cl_res_control_mode
+        self.cl_res_control_mode = cl_res_control_mode
+        self.dynamic_ac_cl_res_control_mode = dynamic_ac_cl_res_control_mode
+        self.scheduled_ac_cl_res_control_mode = scheduled_ac_cl_res_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_status, self.meter_info, self.receipt, self.evse_target_frequency, self.bpt_dynamic_ac_cl_res_control_mode, self.bpt_scheduled_ac_cl_res_control_mode, self.cl_res_control_mode, self.dynamic_ac_cl_res_control_mode, self.scheduled_ac_cl_res_control_mode, ) == (other.header, other.response_code, other.evse_status, other.meter_info, other.receipt, other.evse_target_frequency, other.bpt_dynamic_ac_cl_res_control_mode, other.bpt_scheduled_ac_cl_res_control_mode, other.cl_res_control_mode, other.dynamic_ac_cl_res_control_mode, other.scheduled_ac_cl_res_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_status={self.evse_status!r}, meter_info={self.meter_info!r}, receipt={self.receipt!r}, evse_target_frequency={self.evse_target_frequency!r}, bpt_dynamic_ac_cl_res_control_mode={self.bpt_dynamic_ac_cl_res_control_mode!r}, bpt_scheduled_ac_cl_res_control_mode={self.bpt_scheduled_ac_cl_res_control_mode!r}, cl_res_control_mode={self.cl_res_control_mode!r}, dynamic_ac_cl_res_control_mode={self.dynamic_ac_cl_res_control_mode!r}, scheduled_ac_cl_res_control_mode={self.scheduled_ac_cl_res_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_ChargeParameterDiscoveryReqType:
     """{urn:iso:std:iso:15118:-20:AC}AC_ChargeParameterDiscoveryReqType"""
     header: MessageHeaderType
     ac_cpd_req_energy_transfer_mode: AC_CPDReqEnergyTransferModeType | None = None
     bpt_ac_cpd_req_energy_transfer_mode: BPT_AC_CPDReqEnergyTransferModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ac_cpd_req_energy_transfer_mode=None, bpt_ac_cpd_req_energy_transfer_mode=None) -> None:
+        self.header = header
+        self.ac_cpd_req_energy_transfer_mode = ac_cpd_req_energy_transfer_mode
+        self.bpt_ac_cpd_req_energy_transfer_mode = bpt_ac_cpd_req_energy_transfer_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ac_cpd_req_energy_transfer_mode, self.bpt_ac_cpd_req_energy_transfer_mode, ) == (other.header, other.ac_cpd_req_energy_transfer_mode, other.bpt_ac_cpd_req_energy_transfer_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ac_cpd_req_energy_transfer_mode={self.ac_cpd_req_energy_transfer_mode!r}, bpt_ac_cpd_req_energy_transfer_mode={self.bpt_ac_cpd_req_energy_transfer_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AC_ChargeParameterDiscoveryResType:
     """{urn:iso:std:iso:15118:-20:AC}AC_ChargeParameterDiscoveryResType"""
     header: MessageHeaderType
@@ -418,7 +453,21 @@ class AC_ChargeParameterDiscoveryResType:
     ac_cpd_res_energy_transfer_mode: AC_CPDResEnergyTransferModeType | None = None
     bpt_ac_cpd_res_energy_transfer_mode: BPT_AC_CPDResEnergyTransferModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, ac_cpd_res_energy_transfer_mode=None, bpt_ac_cpd_res_energy_transfer_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.ac_cpd_res_energy_transfer_mode = ac_cpd_res_energy_transfer_mode
+        self.bpt_ac_cpd_res_energy_transfer_mode = bpt_ac_cpd_res_energy_transfer_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.ac_cpd_res_energy_transfer_mode, self.bpt_ac_cpd_res_energy_transfer_mode, ) == (other.header, other.response_code, other.ac_cpd_res_energy_transfer_mode, other.bpt_ac_cpd_res_energy_transfer_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, ac_cpd_res_energy_transfer_mode={self.ac_cpd_res_energy_transfer_mode!r}, bpt_ac_cpd_res_energy_transfer_mode={self.bpt_ac_cpd_res_energy_transfer_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_AC_CPDReqEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_AC_CPDReqEnergyTransferModeType"""
     ev_maximum_charge_power: RationalNumberType
@@ -434,7 +483,29 @@ class BPT_AC_CPDReqEnergyTransferModeType:
     ev_minimum_discharge_power_l2: RationalNumberType | None = None
     ev_minimum_discharge_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_maximum_charge_power, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None, ev_maximum_discharge_power, ev_maximum_discharge_power_l2=None, ev_maximum_discharge_power_l3=None, ev_minimum_discharge_power, ev_minimum_discharge_power_l2=None, ev_minimum_discharge_power_l3=None) -> None:
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = ev_minimum_discharge_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, self.ev_maximum_discharge_power, self.ev_maximum_discharge_power_l2, self.ev_maximum_discharge_power_l3, self.ev_minimum_discharge_power, self.ev_minimum_discharge_power_l2, self.ev_minimum_discharge_power_l3, ) == (other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, other.ev_maximum_discharge_power, other.ev_maximum_discharge_power_l2, other.ev_maximum_discharge_power_l3, other.ev_minimum_discharge_power, other.ev_minimum_discharge_power_l2, other.ev_minimum_discharge_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_maximum_discharge_power_l2={self.ev_maximum_discharge_power_l2!r}, ev_maximum_discharge_power_l3={self.ev_maximum_discharge_power_l3!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_minimum_discharge_power_l2={self.ev_minimum_discharge_power_l2!r}, ev_minimum_discharge_power_l3={self.ev_minimum_discharge_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_AC_CPDResEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_AC_CPDResEnergyTransferModeType"""
     evse_maximum_charge_power: RationalNumberType
@@ -456,7 +527,35 @@ class BPT_AC_CPDResEnergyTransferModeType:
     evse_minimum_discharge_power_l2: RationalNumberType | None = None
     evse_minimum_discharge_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_maximum_charge_power, evse_maximum_charge_power_l2=None, evse_maximum_charge_power_l3=None, evse_minimum_charge_power, evse_minimum_charge_power_l2=None, evse_minimum_charge_power_l3=None, evse_nominal_frequency, maximum_power_asymmetry=None, evse_power_ramp_limitation=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None, evse_maximum_discharge_power, evse_maximum_discharge_power_l2=None, evse_maximum_discharge_power_l3=None, evse_minimum_discharge_power, evse_minimum_discharge_power_l2=None, evse_minimum_discharge_power_l3=None) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_maximum_charge_power_l2 = evse_maximum_charge_power_l2
+        self.evse_maximum_charge_power_l3 = evse_maximum_charge_power_l3
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_minimum_charge_power_l2 = evse_minimum_charge_power_l2
+        self.evse_minimum_charge_power_l3 = evse_minimum_charge_power_l3
+        self.evse_nominal_frequency = evse_nominal_frequency
+        self.maximum_power_asymmetry = maximum_power_asymmetry
+        self.evse_power_ramp_limitation = evse_power_ramp_limitation
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
+        self.evse_maximum_discharge_power = evse_maximum_discharge_power
+        self.evse_maximum_discharge_power_l2 = evse_maximum_discharge_power_l2
+        self.evse_maximum_discharge_power_l3 = evse_maximum_discharge_power_l3
+        self.evse_minimum_discharge_power = evse_minimum_discharge_power
+        self.evse_minimum_discharge_power_l2 = evse_minimum_discharge_power_l2
+        self.evse_minimum_discharge_power_l3 = evse_minimum_discharge_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_maximum_charge_power_l2, self.evse_maximum_charge_power_l3, self.evse_minimum_charge_power, self.evse_minimum_charge_power_l2, self.evse_minimum_charge_power_l3, self.evse_nominal_frequency, self.maximum_power_asymmetry, self.evse_power_ramp_limitation, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, self.evse_maximum_discharge_power, self.evse_maximum_discharge_power_l2, self.evse_maximum_discharge_power_l3, self.evse_minimum_discharge_power, self.evse_minimum_discharge_power_l2, self.evse_minimum_discharge_power_l3, ) == (other.evse_maximum_charge_power, other.evse_maximum_charge_power_l2, other.evse_maximum_charge_power_l3, other.evse_minimum_charge_power, other.evse_minimum_charge_power_l2, other.evse_minimum_charge_power_l3, other.evse_nominal_frequency, other.maximum_power_asymmetry, other.evse_power_ramp_limitation, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, other.evse_maximum_discharge_power, other.evse_maximum_discharge_power_l2, other.evse_maximum_discharge_power_l3, other.evse_minimum_discharge_power, other.evse_minimum_discharge_power_l2, other.evse_minimum_discharge_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_maximum_charge_power_l2={self.evse_maximum_charge_power_l2!r}, evse_maximum_charge_power_l3={self.evse_maximum_charge_power_l3!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_minimum_charge_power_l2={self.evse_minimum_charge_power_l2!r}, evse_minimum_charge_power_l3={self.evse_minimum_charge_power_l3!r}, evse_nominal_frequency={self.evse_nominal_frequency!r}, maximum_power_asymmetry={self.maximum_power_asymmetry!r}, evse_power_ramp_limitation={self.evse_power_ramp_limitation!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r}, evse_maximum_discharge_power={self.evse_maximum_discharge_power!r}, evse_maximum_discharge_power_l2={self.evse_maximum_discharge_power_l2!r}, evse_maximum_discharge_power_l3={self.evse_maximum_discharge_power_l3!r}, evse_minimum_discharge_power={self.evse_minimum_discharge_power!r}, evse_minimum_discharge_power_l2={self.evse_minimum_discharge_power_l2!r}, evse_minimum_discharge_power_l3={self.evse_minimum_discharge_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Dynamic_AC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_Dynamic_AC_CLReqControlModeType"""
     departure_time: int | None = None
@@ -484,7 +583,41 @@ class BPT_Dynamic_AC_CLReqControlModeType:
     ev_maximum_v2_x_energy_request: RationalNumberType | None = None
     ev_minimum_v2_x_energy_request: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request, ev_maximum_charge_power, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None, ev_present_active_power, ev_present_active_power_l2=None, ev_present_active_power_l3=None, ev_present_reactive_power, ev_present_reactive_power_l2=None, ev_present_reactive_power_l3=None, ev_maximum_discharge_power, ev_maximum_discharge_power_l2=None, ev_maximum_discharge_power_l3=None, ev_minimum_discharge_power, ev_minimum_discharge_power_l2=None, ev_minimum_discharge_power_l3=None, ev_maximum_v2_x_energy_request=None, ev_minimum_v2_x_energy_request=None) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+        self.ev_present_active_power = ev_present_active_power
+        self.ev_present_active_power_l2 = ev_present_active_power_l2
+        self.ev_present_active_power_l3 = ev_present_active_power_l3
+        self.ev_present_reactive_power = ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = ev_present_reactive_power_l3
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = ev_minimum_discharge_power_l3
+        self.ev_maximum_v2_x_energy_request = ev_maximum_v2_x_energy_request
+        self.ev_minimum_v2_x_energy_request = ev_minimum_v2_x_energy_request
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, self.ev_present_active_power, self.ev_present_active_power_l2, self.ev_present_active_power_l3, self.ev_present_reactive_power, self.ev_present_reactive_power_l2, self.ev_present_reactive_power_l3, self.ev_maximum_discharge_power, self.ev_maximum_discharge_power_l2, self.ev_maximum_discharge_power_l3, self.ev_minimum_discharge_power, self.ev_minimum_discharge_power_l2, self.ev_minimum_discharge_power_l3, self.ev_maximum_v2_x_energy_request, self.ev_minimum_v2_x_energy_request, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, other.ev_present_active_power, other.ev_present_active_power_l2, other.ev_present_active_power_l3, other.ev_present_reactive_power, other.ev_present_reactive_power_l2, other.ev_present_reactive_power_l3, other.ev_maximum_discharge_power, other.ev_maximum_discharge_power_l2, other.ev_maximum_discharge_power_l3, other.ev_minimum_discharge_power, other.ev_minimum_discharge_power_l2, other.ev_minimum_discharge_power_l3, other.ev_maximum_v2_x_energy_request, other.ev_minimum_v2_x_energy_request, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r}, ev_present_active_power={self.ev_present_active_power!r}, ev_present_active_power_l2={self.ev_present_active_power_l2!r}, ev_present_active_power_l3={self.ev_present_active_power_l3!r}, ev_present_reactive_power={self.ev_present_reactive_power!r}, ev_present_reactive_power_l2={self.ev_present_reactive_power_l2!r}, ev_present_reactive_power_l3={self.ev_present_reactive_power_l3!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_maximum_discharge_power_l2={self.ev_maximum_discharge_power_l2!r}, ev_maximum_discharge_power_l3={self.ev_maximum_discharge_power_l3!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_minimum_discharge_power_l2={self.ev_minimum_discharge_power_l2!r}, ev_minimum_discharge_power_l3={self.ev_minimum_discharge_power_l3!r}, ev_maximum_v2_x_energy_request={self.ev_maximum_v2_x_energy_request!r}, ev_minimum_v2_x_energy_request={self.ev_minimum_v2_x_energy_request!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Dynamic_AC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_Dynamic_AC_CLResControlModeType"""
     departure_time: int | None = None
@@ -501,7 +634,30 @@ class BPT_Dynamic_AC_CLResControlModeType:
     evse_present_active_power_l2: RationalNumberType | None = None
     evse_present_active_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, ack_max_delay=None, evse_target_active_power, evse_target_active_power_l2=None, evse_target_active_power_l3=None, evse_target_reactive_power=None, evse_target_reactive_power_l2=None, evse_target_reactive_power_l3=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ack_max_delay = ack_max_delay
+        self.evse_target_active_power = evse_target_active_power
+        self.evse_target_active_power_l2 = evse_target_active_power_l2
+        self.evse_target_active_power_l3 = evse_target_active_power_l3
+        self.evse_target_reactive_power = evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = evse_target_reactive_power_l3
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ack_max_delay, self.evse_target_active_power, self.evse_target_active_power_l2, self.evse_target_active_power_l3, self.evse_target_reactive_power, self.evse_target_reactive_power_l2, self.evse_target_reactive_power_l3, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ack_max_delay, other.evse_target_active_power, other.evse_target_active_power_l2, other.evse_target_active_power_l3, other.evse_target_reactive_power, other.evse_target_reactive_power_l2, other.evse_target_reactive_power_l3, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ack_max_delay={self.ack_max_delay!r}, evse_target_active_power={self.evse_target_active_power!r}, evse_target_active_power_l2={self.evse_target_active_power_l2!r}, evse_target_active_power_l3={self.evse_target_active_power_l3!r}, evse_target_reactive_power={self.evse_target_reactive_power!r}, evse_target_reactive_power_l2={self.evse_target_reactive_power_l2!r}, evse_target_reactive_power_l3={self.evse_target_reactive_power_l3!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Scheduled_AC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_Scheduled_AC_CLReqControlModeType"""
     ev_target_energy_request: RationalNumberType | None = None
@@ -526,7 +682,38 @@ class BPT_Scheduled_AC_CLReqControlModeType:
     ev_minimum_discharge_power_l2: RationalNumberType | None = None
     ev_minimum_discharge_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None, ev_maximum_charge_power=None, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power=None, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None, ev_present_active_power, ev_present_active_power_l2=None, ev_present_active_power_l3=None, ev_present_reactive_power=None, ev_present_reactive_power_l2=None, ev_present_reactive_power_l3=None, ev_maximum_discharge_power=None, ev_maximum_discharge_power_l2=None, ev_maximum_discharge_power_l3=None, ev_minimum_discharge_power=None, ev_minimum_discharge_power_l2=None, ev_minimum_discharge_power_l3=None) -> None:
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+        self.ev_present_active_power = ev_present_active_power
+        self.ev_present_active_power_l2 = ev_present_active_power_l2
+        self.ev_present_active_power_l3 = ev_present_active_power_l3
+        self.ev_present_reactive_power = ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = ev_present_reactive_power_l3
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = ev_minimum_discharge_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, self.ev_present_active_power, self.ev_present_active_power_l2, self.ev_present_active_power_l3, self.ev_present_reactive_power, self.ev_present_reactive_power_l2, self.ev_present_reactive_power_l3, self.ev_maximum_discharge_power, self.ev_maximum_discharge_power_l2, self.ev_maximum_discharge_power_l3, self.ev_minimum_discharge_power, self.ev_minimum_discharge_power_l2, self.ev_minimum_discharge_power_l3, ) == (other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, other.ev_present_active_power, other.ev_present_active_power_l2, other.ev_present_active_power_l3, other.ev_present_reactive_power, other.ev_present_reactive_power_l2, other.ev_present_reactive_power_l3, other.ev_maximum_discharge_power, other.ev_maximum_discharge_power_l2, other.ev_maximum_discharge_power_l3, other.ev_minimum_discharge_power, other.ev_minimum_discharge_power_l2, other.ev_minimum_discharge_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r}, ev_present_active_power={self.ev_present_active_power!r}, ev_present_active_power_l2={self.ev_present_active_power_l2!r}, ev_present_active_power_l3={self.ev_present_active_power_l3!r}, ev_present_reactive_power={self.ev_present_reactive_power!r}, ev_present_reactive_power_l2={self.ev_present_reactive_power_l2!r}, ev_present_reactive_power_l3={self.ev_present_reactive_power_l3!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_maximum_discharge_power_l2={self.ev_maximum_discharge_power_l2!r}, ev_maximum_discharge_power_l3={self.ev_maximum_discharge_power_l3!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_minimum_discharge_power_l2={self.ev_minimum_discharge_power_l2!r}, ev_minimum_discharge_power_l3={self.ev_minimum_discharge_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Scheduled_AC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}BPT_Scheduled_AC_CLResControlModeType"""
     evse_target_active_power: RationalNumberType | None = None
@@ -539,85 +726,26 @@ class BPT_Scheduled_AC_CLResControlModeType:
     evse_present_active_power_l2: RationalNumberType | None = None
     evse_present_active_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
-class CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}CLReqControlModeType"""
-    pass
+    def __init__(self, *, evse_target_active_power=None, evse_target_active_power_l2=None, evse_target_active_power_l3=None, evse_target_reactive_power=None, evse_target_reactive_power_l2=None, evse_target_reactive_power_l3=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None) -> None:
+        self.evse_target_active_power = evse_target_active_power
+        self.evse_target_active_power_l2 = evse_target_active_power_l2
+        self.evse_target_active_power_l3 = evse_target_active_power_l3
+        self.evse_target_reactive_power = evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = evse_target_reactive_power_l3
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
 
-@dataclass(slots=True, kw_only=True)
-class CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}CLResControlModeType"""
-    pass
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_target_active_power, self.evse_target_active_power_l2, self.evse_target_active_power_l3, self.evse_target_reactive_power, self.evse_target_reactive_power_l2, self.evse_target_reactive_power_l3, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, ) == (other.evse_target_active_power, other.evse_target_active_power_l2, other.evse_target_active_power_l3, other.evse_target_reactive_power, other.evse_target_reactive_power_l2, other.evse_target_reactive_power_l3, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, )
 
-@dataclass(slots=True, kw_only=True)
-class CanonicalizationMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType"""
-    algorithm: str
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_target_active_power={self.evse_target_active_power!r}, evse_target_active_power_l2={self.evse_target_active_power_l2!r}, evse_target_active_power_l3={self.evse_target_active_power_l3!r}, evse_target_reactive_power={self.evse_target_reactive_power!r}, evse_target_reactive_power_l2={self.evse_target_reactive_power_l2!r}, evse_target_reactive_power_l3={self.evse_target_reactive_power_l3!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r})"
 
-@dataclass(slots=True, kw_only=True)
-class ChargeLoopReqType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopReqType"""
-    header: MessageHeaderType
-    display_parameters: DisplayParametersType | None = None
-    meter_info_requested: bool
-
-@dataclass(slots=True, kw_only=True)
-class ChargeLoopResType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopResType"""
-    header: MessageHeaderType
-    response_code: str
-    evse_status: EVSEStatusType | None = None
-    meter_info: MeterInfoType | None = None
-    receipt: ReceiptType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class ChargeParameterDiscoveryReqType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class ChargeParameterDiscoveryResType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType"""
-    header: MessageHeaderType
-    response_code: str
-
-@dataclass(slots=True, kw_only=True)
-class DSAKeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class DetailedCostType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedCostType"""
-    amount: RationalNumberType
-    cost_per_unit: RationalNumberType
-
-@dataclass(slots=True, kw_only=True)
-class DetailedTaxType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedTaxType"""
-    tax_rule_id: int
-    amount: RationalNumberType
-
-@dataclass(slots=True, kw_only=True)
-class DigestMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}DigestMethodType"""
-    algorithm: str
-
-@dataclass(slots=True, kw_only=True)
-class DisplayParametersType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DisplayParametersType"""
-    present_soc: int | None = None
-    minimum_soc: int | None = None
-    target_soc: int | None = None
-    maximum_soc: int | None = None
-    remaining_time_to_minimum_soc: int | None = None
-    remaining_time_to_target_soc: int | None = None
-    remaining_time_to_maximum_soc: int | None = None
-    charging_complete: bool | None = None
-    battery_energy_capacity: RationalNumberType | None = None
-    inlet_hot: bool | None = None
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_AC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}Dynamic_AC_CLReqControlModeType"""
     departure_time: int | None = None
@@ -637,7 +765,33 @@ class Dynamic_AC_CLReqControlModeType:
     ev_present_reactive_power_l2: RationalNumberType | None = None
     ev_present_reactive_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request, ev_maximum_charge_power, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None, ev_present_active_power, ev_present_active_power_l2=None, ev_present_active_power_l3=None, ev_present_reactive_power, ev_present_reactive_power_l2=None, ev_present_reactive_power_l3=None) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+        self.ev_present_active_power = ev_present_active_power
+        self.ev_present_active_power_l2 = ev_present_active_power_l2
+        self.ev_present_active_power_l3 = ev_present_active_power_l3
+        self.ev_present_reactive_power = ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = ev_present_reactive_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, self.ev_present_active_power, self.ev_present_active_power_l2, self.ev_present_active_power_l3, self.ev_present_reactive_power, self.ev_present_reactive_power_l2, self.ev_present_reactive_power_l3, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, other.ev_present_active_power, other.ev_present_active_power_l2, other.ev_present_active_power_l3, other.ev_present_reactive_power, other.ev_present_reactive_power_l2, other.ev_present_reactive_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r}, ev_present_active_power={self.ev_present_active_power!r}, ev_present_active_power_l2={self.ev_present_active_power_l2!r}, ev_present_active_power_l3={self.ev_present_active_power_l3!r}, ev_present_reactive_power={self.ev_present_reactive_power!r}, ev_present_reactive_power_l2={self.ev_present_reactive_power_l2!r}, ev_present_reactive_power_l3={self.ev_present_reactive_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_AC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}Dynamic_AC_CLResControlModeType"""
     departure_time: int | None = None
@@ -654,133 +808,30 @@ class Dynamic_AC_CLResControlModeType:
     evse_present_active_power_l2: RationalNumberType | None = None
     evse_present_active_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
-class Dynamic_CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLReqControlModeType"""
-    departure_time: int | None = None
-    ev_target_energy_request: RationalNumberType
-    ev_maximum_energy_request: RationalNumberType
-    ev_minimum_energy_request: RationalNumberType
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, ack_max_delay=None, evse_target_active_power, evse_target_active_power_l2=None, evse_target_active_power_l3=None, evse_target_reactive_power=None, evse_target_reactive_power_l2=None, evse_target_reactive_power_l3=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ack_max_delay = ack_max_delay
+        self.evse_target_active_power = evse_target_active_power
+        self.evse_target_active_power_l2 = evse_target_active_power_l2
+        self.evse_target_active_power_l3 = evse_target_active_power_l3
+        self.evse_target_reactive_power = evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = evse_target_reactive_power_l3
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
 
-@dataclass(slots=True, kw_only=True)
-class Dynamic_CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLResControlModeType"""
-    departure_time: int | None = None
-    minimum_soc: int | None = None
-    target_soc: int | None = None
-    ack_max_delay: int | None = None
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ack_max_delay, self.evse_target_active_power, self.evse_target_active_power_l2, self.evse_target_active_power_l3, self.evse_target_reactive_power, self.evse_target_reactive_power_l2, self.evse_target_reactive_power_l3, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ack_max_delay, other.evse_target_active_power, other.evse_target_active_power_l2, other.evse_target_active_power_l3, other.evse_target_reactive_power, other.evse_target_reactive_power_l2, other.evse_target_reactive_power_l3, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, )
 
-@dataclass(slots=True, kw_only=True)
-class EVSEStatusType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}EVSEStatusType"""
-    notification_max_delay: int
-    evse_notification: str
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ack_max_delay={self.ack_max_delay!r}, evse_target_active_power={self.evse_target_active_power!r}, evse_target_active_power_l2={self.evse_target_active_power_l2!r}, evse_target_active_power_l3={self.evse_target_active_power_l3!r}, evse_target_reactive_power={self.evse_target_reactive_power!r}, evse_target_reactive_power_l2={self.evse_target_reactive_power_l2!r}, evse_target_reactive_power_l3={self.evse_target_reactive_power_l3!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r})"
 
-@dataclass(slots=True, kw_only=True)
-class KeyInfoType:
-    """{http://www.w3.org/2000/09/xmldsig#}KeyInfoType"""
-    id: str | None = None
-    key_name: list[str] = field(default_factory=list)
-    key_value: list[KeyValueType] = field(default_factory=list)
-    retrieval_method: list[RetrievalMethodType] = field(default_factory=list)
-    x509_data: list[X509DataType] = field(default_factory=list)
-    pgp_data: list[PGPDataType] = field(default_factory=list)
-    spki_data: list[SPKIDataType] = field(default_factory=list)
-    mgmt_data: list[str] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class KeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}KeyValueType"""
-    dsa_key_value: DSAKeyValueType | None = None
-    rsa_key_value: RSAKeyValueType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class ListOfRootCertificateIDsType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ListOfRootCertificateIDsType"""
-    root_certificate_id: list[X509IssuerSerialType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class ManifestType:
-    """{http://www.w3.org/2000/09/xmldsig#}ManifestType"""
-    id: str | None = None
-    reference: list[ReferenceType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class MessageHeaderType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}MessageHeaderType"""
-    session_id: bytes
-    time_stamp: int
-    signature: SignatureType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class MeterInfoType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}MeterInfoType"""
-    meter_id: str
-    charged_energy_reading_wh: int
-    bpt_discharged_energy_reading_wh: int | None = None
-    capacitive_energy_reading_va_rh: int | None = None
-    bpt_inductive_energy_reading_va_rh: int | None = None
-    meter_signature: bytes | None = None
-    meter_status: int | None = None
-    meter_timestamp: int | None = None
-
-@dataclass(slots=True, kw_only=True)
-class ObjectType:
-    """{http://www.w3.org/2000/09/xmldsig#}ObjectType"""
-    encoding: str | None = None
-    id: str | None = None
-    mime_type: str | None = None
-
-@dataclass(slots=True, kw_only=True)
-class PGPDataType:
-    """{http://www.w3.org/2000/09/xmldsig#}PGPDataType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class RSAKeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType"""
-    modulus: bytes
-    exponent: bytes
-
-@dataclass(slots=True, kw_only=True)
-class RationalNumberType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}RationalNumberType"""
-    exponent: int
-    value: int
-
-@dataclass(slots=True, kw_only=True)
-class ReceiptType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ReceiptType"""
-    time_anchor: int
-    energy_costs: DetailedCostType | None = None
-    occupancy_costs: DetailedCostType | None = None
-    additional_services_costs: DetailedCostType | None = None
-    overstay_costs: DetailedCostType | None = None
-    tax_costs: list[DetailedTaxType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class ReferenceType:
-    """{http://www.w3.org/2000/09/xmldsig#}ReferenceType"""
-    id: str | None = None
-    type: str | None = None
-    uri: str | None = None
-    transforms: TransformsType | None = None
-    digest_method: DigestMethodType
-    digest_value: bytes
-
-@dataclass(slots=True, kw_only=True)
-class RetrievalMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType"""
-    type: str | None = None
-    uri: str | None = None
-    transforms: TransformsType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class SPKIDataType:
-    """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_AC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}Scheduled_AC_CLReqControlModeType"""
     ev_target_energy_request: RationalNumberType | None = None
@@ -799,7 +850,32 @@ class Scheduled_AC_CLReqControlModeType:
     ev_present_reactive_power_l2: RationalNumberType | None = None
     ev_present_reactive_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None, ev_maximum_charge_power=None, ev_maximum_charge_power_l2=None, ev_maximum_charge_power_l3=None, ev_minimum_charge_power=None, ev_minimum_charge_power_l2=None, ev_minimum_charge_power_l3=None, ev_present_active_power, ev_present_active_power_l2=None, ev_present_active_power_l3=None, ev_present_reactive_power=None, ev_present_reactive_power_l2=None, ev_present_reactive_power_l3=None) -> None:
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = ev_minimum_charge_power_l3
+        self.ev_present_active_power = ev_present_active_power
+        self.ev_present_active_power_l2 = ev_present_active_power_l2
+        self.ev_present_active_power_l3 = ev_present_active_power_l3
+        self.ev_present_reactive_power = ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = ev_present_reactive_power_l3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_maximum_charge_power_l2, self.ev_maximum_charge_power_l3, self.ev_minimum_charge_power, self.ev_minimum_charge_power_l2, self.ev_minimum_charge_power_l3, self.ev_present_active_power, self.ev_present_active_power_l2, self.ev_present_active_power_l3, self.ev_present_reactive_power, self.ev_present_reactive_power_l2, self.ev_present_reactive_power_l3, ) == (other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_maximum_charge_power_l2, other.ev_maximum_charge_power_l3, other.ev_minimum_charge_power, other.ev_minimum_charge_power_l2, other.ev_minimum_charge_power_l3, other.ev_present_active_power, other.ev_present_active_power_l2, other.ev_present_active_power_l3, other.ev_present_reactive_power, other.ev_present_reactive_power_l2, other.ev_present_reactive_power_l3, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_maximum_charge_power_l2={self.ev_maximum_charge_power_l2!r}, ev_maximum_charge_power_l3={self.ev_maximum_charge_power_l3!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_minimum_charge_power_l2={self.ev_minimum_charge_power_l2!r}, ev_minimum_charge_power_l3={self.ev_minimum_charge_power_l3!r}, ev_present_active_power={self.ev_present_active_power!r}, ev_present_active_power_l2={self.ev_present_active_power_l2!r}, ev_present_active_power_l3={self.ev_present_active_power_l3!r}, ev_present_reactive_power={self.ev_present_reactive_power!r}, ev_present_reactive_power_l2={self.ev_present_reactive_power_l2!r}, ev_present_reactive_power_l3={self.ev_present_reactive_power_l3!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_AC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:AC}Scheduled_AC_CLResControlModeType"""
     evse_target_active_power: RationalNumberType | None = None
@@ -812,100 +888,24 @@ class Scheduled_AC_CLResControlModeType:
     evse_present_active_power_l2: RationalNumberType | None = None
     evse_present_active_power_l3: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
-class Scheduled_CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLReqControlModeType"""
-    ev_target_energy_request: RationalNumberType | None = None
-    ev_maximum_energy_request: RationalNumberType | None = None
-    ev_minimum_energy_request: RationalNumberType | None = None
+    def __init__(self, *, evse_target_active_power=None, evse_target_active_power_l2=None, evse_target_active_power_l3=None, evse_target_reactive_power=None, evse_target_reactive_power_l2=None, evse_target_reactive_power_l3=None, evse_present_active_power=None, evse_present_active_power_l2=None, evse_present_active_power_l3=None) -> None:
+        self.evse_target_active_power = evse_target_active_power
+        self.evse_target_active_power_l2 = evse_target_active_power_l2
+        self.evse_target_active_power_l3 = evse_target_active_power_l3
+        self.evse_target_reactive_power = evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = evse_target_reactive_power_l3
+        self.evse_present_active_power = evse_present_active_power
+        self.evse_present_active_power_l2 = evse_present_active_power_l2
+        self.evse_present_active_power_l3 = evse_present_active_power_l3
 
-@dataclass(slots=True, kw_only=True)
-class Scheduled_CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLResControlModeType"""
-    pass
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_target_active_power, self.evse_target_active_power_l2, self.evse_target_active_power_l3, self.evse_target_reactive_power, self.evse_target_reactive_power_l2, self.evse_target_reactive_power_l3, self.evse_present_active_power, self.evse_present_active_power_l2, self.evse_present_active_power_l3, ) == (other.evse_target_active_power, other.evse_target_active_power_l2, other.evse_target_active_power_l3, other.evse_target_reactive_power, other.evse_target_reactive_power_l2, other.evse_target_reactive_power_l3, other.evse_present_active_power, other.evse_present_active_power_l2, other.evse_present_active_power_l3, )
 
-@dataclass(slots=True, kw_only=True)
-class SignatureMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureMethodType"""
-    algorithm: str
-    hmac_output_length: int | None = None
-
-@dataclass(slots=True, kw_only=True)
-class SignaturePropertiesType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType"""
-    id: str | None = None
-    signature_property: list[SignaturePropertyType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class SignaturePropertyType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType"""
-    id: str | None = None
-    target: str
-
-@dataclass(slots=True, kw_only=True)
-class SignatureType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureType"""
-    id: str | None = None
-    signed_info: SignedInfoType
-    signature_value: SignatureValueType
-    key_info: KeyInfoType | None = None
-    object: list[ObjectType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class SignatureValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureValueType"""
-    id: str | None = None
-    value: bytes
-
-@dataclass(slots=True, kw_only=True)
-class SignedInfoType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignedInfoType"""
-    id: str | None = None
-    canonicalization_method: CanonicalizationMethodType
-    signature_method: SignatureMethodType
-    reference: list[ReferenceType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class TransformType:
-    """{http://www.w3.org/2000/09/xmldsig#}TransformType"""
-    algorithm: str
-    x_path: list[str] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class TransformsType:
-    """{http://www.w3.org/2000/09/xmldsig#}TransformsType"""
-    transform: list[TransformType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class V2GMessageType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GMessageType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class V2GRequestType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class V2GResponseType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GResponseType"""
-    header: MessageHeaderType
-    response_code: str
-
-@dataclass(slots=True, kw_only=True)
-class X509DataType:
-    """{http://www.w3.org/2000/09/xmldsig#}X509DataType"""
-    x509_issuer_serial: list[X509IssuerSerialType] = field(default_factory=list)
-    x509_ski: list[bytes] = field(default_factory=list)
-    x509_subject_name: list[str] = field(default_factory=list)
-    x509_certificate: list[bytes] = field(default_factory=list)
-    x509_crl: list[bytes] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class X509IssuerSerialType:
-    """{http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType"""
-    x509_issuer_name: str
-    x509_serial_number: int
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_target_active_power={self.evse_target_active_power!r}, evse_target_active_power_l2={self.evse_target_active_power_l2!r}, evse_target_active_power_l3={self.evse_target_active_power_l3!r}, evse_target_reactive_power={self.evse_target_reactive_power!r}, evse_target_reactive_power_l2={self.evse_target_reactive_power_l2!r}, evse_target_reactive_power_l3={self.evse_target_reactive_power_l3!r}, evse_present_active_power={self.evse_present_active_power!r}, evse_present_active_power_l2={self.evse_present_active_power_l2!r}, evse_present_active_power_l3={self.evse_present_active_power_l3!r})"
 
 def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferModeType:
     rv = r.v; rn = r.n
@@ -5375,680 +5375,6 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
     c9 = _C185[s]
     w.bits((c9[0]), c9[1])
 
-def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return CLReqControlModeType()
-
-def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return CLResControlModeType()
-
-def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    v_algorithm = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P186[r.code(2, 2)]
-    n = 0
-    while it == 1:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P186[r.code(2, 2)]
-    return CanonicalizationMethodType(algorithm=v_algorithm)
-
-def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    w.bits(1, 2)
-
-def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_display_parameters = None
-    v_meter_info_requested = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P24[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    it, al = _P25[r.code(2, 2)]
-    if it == 1:
-        v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xb: r.badz(p, 4, b & 0xb)
-    v_meter_info_requested = ((b >> 2) & 0x1) == 1
-    it = -1; al = 0
-    return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
-
-def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeLoopReqType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C27[s1]
-    s = 1
-    w.bits((c1[0]), c1[1])
-    if (f_display_parameters := o.display_parameters) is not None:
-        w.bits(0, 2)
-        _e_DisplayParametersType(w, f_display_parameters)
-        s = 2
-    f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None: raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
-    c2 = _C187[s]
-    s = 3
-    w.bits(((c2[0]) << 4) | ((1 if f_meter_info_requested else 0) << 2), c2[1] + 4)
-
-def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v_evse_status = None
-    v_meter_info = None
-    v_receipt = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P24[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 12
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xfff; r.p = q
-    if b & 0xc08: r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K29[k]
-    e = b & 0x7
-    if e >= 4: r.bad_code(p + 9, e, 4)
-    it, al = _P188[e]
-    if it == 2:
-        v2_notification_max_delay = None
-        v2_evse_notification = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v2_notification_max_delay = r.uintb(65535)
-        p = r.p; q = p + 10
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3ff; r.p = q
-        if b & 0x38c: r.badz(p, 10, b & 0x38c)
-        k = (b >> 4) & 0x7
-        if k >= 6: r.bad(p + 3, 'enum index')
-        v2_evse_notification = _K31[k]
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 8, e, 3)
-        it, al = _P189[e]
-        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
-    if it == 3:
-        v_meter_info = _d_MeterInfoType(r)
-        it, al = _P190[r.code(2, 2)]
-    if it == 4:
-        v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
-
-def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeLoopResType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C27[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
-    s = 2
-    w.bits(((c1[0]) << 9) | ((_K36[f_response_code]) << 1), c1[1] + 9)
-    if (f_evse_status := o.evse_status) is not None:
-        f2_notification_max_delay = f_evse_status.notification_max_delay
-        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-        w.bits(0, 5)
-        w.uint(f2_notification_max_delay)
-        f2_evse_notification = f_evse_status.evse_notification
-        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-        w.bits(((_K37[f2_evse_notification]) << 2), 8)
-        s = 3
-    if (f_meter_info := o.meter_info) is not None:
-        c2 = _C191[s]
-        w.bits((c2[0]), c2[1])
-        _e_MeterInfoType(w, f_meter_info)
-        s = 4
-    if (f_receipt := o.receipt) is not None:
-        c3 = _C192[s]
-        w.bits((c3[0]), c3[1])
-        _e_ReceiptType(w, f_receipt)
-        s = 5
-    c4 = _C193[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P24[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return ChargeParameterDiscoveryReqType(header=v_header)
-
-def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C27[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P24[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 10
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x303: r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K29[k]
-    it = -1; al = 0
-    return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
-
-def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C27[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits(((c1[0]) << 10) | ((_K36[f_response_code]) << 2), c1[1] + 10)
-
-def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    r.fail("content of DSAKeyValueType is not supported by this codec")
-
-def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    raise ExiEncodeError("content of DSAKeyValueType is not supported")
-
-def _d_DetailedCostType(r: Reader) -> DetailedCostType:
-    rv = r.v; rn = r.n
-    v_amount = None
-    v_cost_per_unit = None
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 15
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7fff; r.p = q
-    if b & 0x700e: r.badz(p, 15, b & 0x700e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    v2_exponent = None
-    v2_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v2_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = 1; al = 0
-    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v2_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    it = -1; al = 0
-    return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
-
-def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
-    f_amount = o.amount
-    if f_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-    f1_exponent = f_amount.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_amount.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    f_cost_per_unit = o.cost_per_unit
-    if f_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-    f2_exponent = f_cost_per_unit.exponent
-    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f2_exponent <= 127:
-        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-    f2_value = f_cost_per_unit.value
-    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f2_value <= 32767:
-        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
-    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-    w.bits(0, 3)
-
-def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
-    rv = r.v; rn = r.n
-    v_tax_rule_id = None
-    v_amount = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_tax_rule_id = r.uintb(4294967295)
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 16
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xffff; r.p = q
-    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = -1; al = 0
-    return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
-
-def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
-    f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-    w.bits(0, 2)
-    w.uint(f_tax_rule_id)
-    f_amount = o.amount
-    if f_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
-    f1_exponent = f_amount.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_amount.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    w.bits(0, 3)
-
-def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    v_algorithm = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P186[r.code(2, 2)]
-    n = 0
-    while it == 1:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P186[r.code(2, 2)]
-    return DigestMethodType(algorithm=v_algorithm)
-
-def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    w.bits(1, 2)
-
-def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
-    rv = r.v; rn = r.n
-    v_present_soc = None
-    v_minimum_soc = None
-    v_target_soc = None
-    v_maximum_soc = None
-    v_remaining_time_to_minimum_soc = None
-    v_remaining_time_to_target_soc = None
-    v_remaining_time_to_maximum_soc = None
-    v_charging_complete = None
-    v_battery_energy_capacity = None
-    v_inlet_hot = None
-    it, al = _P194[r.code(4, 11)]
-    if it == 0:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_present_soc = ((b >> 5) & 0x7f)
-        if v_present_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 10: r.bad_code(p + 9, e, 10)
-        it, al = _P195[e]
-    if it == 1:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_minimum_soc = ((b >> 5) & 0x7f)
-        if v_minimum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 9: r.bad_code(p + 9, e, 9)
-        it, al = _P196[e]
-    if it == 2:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_target_soc = ((b >> 5) & 0x7f)
-        if v_target_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 8: r.bad_code(p + 9, e, 8)
-        it, al = _P197[e]
-    if it == 3:
-        p = r.p; q = p + 12
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xfff; r.p = q
-        if b & 0x808: r.badz(p, 12, b & 0x808)
-        v_maximum_soc = ((b >> 4) & 0x7f)
-        if v_maximum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x7
-        if e >= 7: r.bad_code(p + 9, e, 7)
-        it, al = _P198[e]
-    if it == 4:
-        r.zero(1, 'characters')
-        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P199[e]
-    if it == 5:
-        r.zero(1, 'characters')
-        v_remaining_time_to_target_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P200[e]
-    if it == 6:
-        r.zero(1, 'characters')
-        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P201[e]
-    if it == 7:
-        p = r.p; q = p + 5
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1f; r.p = q
-        if b & 0x14: r.badz(p, 5, b & 0x14)
-        v_charging_complete = ((b >> 3) & 0x1) == 1
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 3, e, 3)
-        it, al = _P202[e]
-    if it == 8:
-        v1_exponent = None
-        v1_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v1_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v1_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P203[e]
-        v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    if it == 9:
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xb: r.badz(p, 4, b & 0xb)
-        v_inlet_hot = ((b >> 2) & 0x1) == 1
-        it = -1; al = 0
-    return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
-
-def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
-    s = 0
-    if (f_present_soc := o.present_soc) is not None:
-        if not 0 <= f_present_soc <= 100:
-            raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
-        w.bits(((f_present_soc) << 1), 13)
-        s = 1
-    if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C204[s]
-        if not 0 <= f_minimum_soc <= 100:
-            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
-        s = 2
-    if (f_target_soc := o.target_soc) is not None:
-        c2 = _C205[s]
-        if not 0 <= f_target_soc <= 100:
-            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
-        s = 3
-    if (f_maximum_soc := o.maximum_soc) is not None:
-        c3 = _C206[s]
-        if not 0 <= f_maximum_soc <= 100:
-            raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
-        w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
-        s = 4
-    if (f_remaining_time_to_minimum_soc := o.remaining_time_to_minimum_soc) is not None:
-        c4 = _C207[s]
-        w.bits(((c4[0]) << 1), c4[1] + 1)
-        w.uint(f_remaining_time_to_minimum_soc)
-        w.bits(0, 1)
-        s = 5
-    if (f_remaining_time_to_target_soc := o.remaining_time_to_target_soc) is not None:
-        c5 = _C208[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.uint(f_remaining_time_to_target_soc)
-        w.bits(0, 1)
-        s = 6
-    if (f_remaining_time_to_maximum_soc := o.remaining_time_to_maximum_soc) is not None:
-        c6 = _C209[s]
-        w.bits(((c6[0]) << 1), c6[1] + 1)
-        w.uint(f_remaining_time_to_maximum_soc)
-        w.bits(0, 1)
-        s = 7
-    if (f_charging_complete := o.charging_complete) is not None:
-        c7 = _C210[s]
-        w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
-        s = 8
-    if (f_battery_energy_capacity := o.battery_energy_capacity) is not None:
-        c8 = _C211[s]
-        f1_exponent = f_battery_energy_capacity.exponent
-        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f1_exponent <= 127:
-            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-        f1_value = f_battery_energy_capacity.value
-        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f1_value <= 32767:
-            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-        w.bits(((c8[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c8[1] + 14)
-        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-        w.bits(0, 2)
-        s = 9
-    if (f_inlet_hot := o.inlet_hot) is not None:
-        c9 = _C212[s]
-        w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
-        s = 10
-    c10 = _C213[s]
-    w.bits((c10[0]), c10[1])
-
 def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlModeType:
     rv = r.v; rn = r.n
     v_departure_time = None
@@ -6313,7 +5639,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 2, e, 3)
-    it, al = _P214[e]
+    it, al = _P186[e]
     v_ev_present_reactive_power = RationalNumberType(exponent=v13_exponent, value=v13_value)
     if it == 14:
         v14_exponent = None
@@ -6334,7 +5660,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P215[e]
+        it, al = _P187[e]
         v_ev_present_reactive_power_l2 = RationalNumberType(exponent=v14_exponent, value=v14_value)
     if it == 15:
         v15_exponent = None
@@ -6366,7 +5692,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_target_energy_request")
-    c1 = _C216[s]
+    c1 = _C188[s]
     f1_exponent = f_ev_target_energy_request.exponent
     if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f1_exponent <= 127:
@@ -6430,7 +5756,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.bits(0, 2)
         s = 6
     if (f_ev_maximum_charge_power_l3 := o.ev_maximum_charge_power_l3) is not None:
-        c2 = _C217[s]
+        c2 = _C189[s]
         f6_exponent = f_ev_maximum_charge_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f6_exponent <= 127:
@@ -6445,7 +5771,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         s = 7
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
     if f_ev_minimum_charge_power is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_minimum_charge_power")
-    c3 = _C218[s]
+    c3 = _C190[s]
     f7_exponent = f_ev_minimum_charge_power.exponent
     if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f7_exponent <= 127:
@@ -6473,7 +5799,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.bits(0, 2)
         s = 9
     if (f_ev_minimum_charge_power_l3 := o.ev_minimum_charge_power_l3) is not None:
-        c4 = _C219[s]
+        c4 = _C191[s]
         f9_exponent = f_ev_minimum_charge_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f9_exponent <= 127:
@@ -6488,7 +5814,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         s = 10
     f_ev_present_active_power = o.ev_present_active_power
     if f_ev_present_active_power is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_present_active_power")
-    c5 = _C220[s]
+    c5 = _C192[s]
     f10_exponent = f_ev_present_active_power.exponent
     if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f10_exponent <= 127:
@@ -6516,7 +5842,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.bits(0, 2)
         s = 12
     if (f_ev_present_active_power_l3 := o.ev_present_active_power_l3) is not None:
-        c6 = _C221[s]
+        c6 = _C193[s]
         f12_exponent = f_ev_present_active_power_l3.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f12_exponent <= 127:
@@ -6531,7 +5857,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         s = 13
     f_ev_present_reactive_power = o.ev_present_reactive_power
     if f_ev_present_reactive_power is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_present_reactive_power")
-    c7 = _C222[s]
+    c7 = _C194[s]
     f13_exponent = f_ev_present_reactive_power.exponent
     if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f13_exponent <= 127:
@@ -6559,7 +5885,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.bits(0, 2)
         s = 15
     if (f_ev_present_reactive_power_l3 := o.ev_present_reactive_power_l3) is not None:
-        c8 = _C223[s]
+        c8 = _C195[s]
         f15_exponent = f_ev_present_reactive_power_l3.exponent
         if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f15_exponent <= 127:
@@ -6572,7 +5898,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.uint(-f15_value - 1 if f15_value < 0 else f15_value)
         w.bits(0, 2)
         s = 16
-    c9 = _C224[s]
+    c9 = _C196[s]
     w.bits((c9[0]), c9[1])
 
 def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlModeType:
@@ -6972,1058 +6298,6 @@ def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlMode
     c12 = _C129[s]
     w.bits((c12[0]), c12[1])
 
-def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
-    rv = r.v; rn = r.n
-    v_departure_time = None
-    v_ev_target_energy_request = None
-    v_ev_maximum_energy_request = None
-    v_ev_minimum_energy_request = None
-    it, al = _P76[r.code(2, 2)]
-    if it == 0:
-        r.zero(1, 'characters')
-        v_departure_time = r.uintb(4294967295)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 1; al = 0
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 14
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x300e: r.badz(p, 14, b & 0x300e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    v2_exponent = None
-    v2_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v2_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = 1; al = 0
-    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v2_value <= 32767:
-        r.fail('integer out of range')
-    v3_exponent = None
-    v3_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v3_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    it = 1; al = 0
-    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v3_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
-    it = -1; al = 0
-    return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
-
-def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
-    s = 0
-    if (f_departure_time := o.departure_time) is not None:
-        w.bits(0, 3)
-        w.uint(f_departure_time)
-        w.bits(0, 1)
-        s = 1
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c1 = _C225[s]
-    f1_exponent = f_ev_target_energy_request.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_ev_target_energy_request.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    s = 2
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    f2_exponent = f_ev_maximum_energy_request.exponent
-    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f2_exponent <= 127:
-        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-    f2_value = f_ev_maximum_energy_request.value
-    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f2_value <= 32767:
-        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
-    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
-    f3_exponent = f_ev_minimum_energy_request.exponent
-    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f3_exponent <= 127:
-        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
-    f3_value = f_ev_minimum_energy_request.value
-    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f3_value <= 32767:
-        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
-    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
-    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
-    w.bits(0, 3)
-
-def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
-    rv = r.v; rn = r.n
-    v_departure_time = None
-    v_minimum_soc = None
-    v_target_soc = None
-    v_ack_max_delay = None
-    it, al = _P226[r.code(3, 5)]
-    if it == 0:
-        r.zero(1, 'characters')
-        v_departure_time = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P227[e]
-    if it == 1:
-        p = r.p; q = p + 11
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7ff; r.p = q
-        if b & 0x404: r.badz(p, 11, b & 0x404)
-        v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 9, e, 3)
-        it, al = _P228[e]
-    if it == 2:
-        p = r.p; q = p + 11
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7ff; r.p = q
-        if b & 0x404: r.badz(p, 11, b & 0x404)
-        v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 9, e, 2)
-        it, al = _P229[e]
-    if it == 3:
-        r.zero(1, 'characters')
-        v_ack_max_delay = r.uintb(65535)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-    return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
-
-def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
-    s = 0
-    if (f_departure_time := o.departure_time) is not None:
-        w.bits(0, 4)
-        w.uint(f_departure_time)
-        w.bits(0, 1)
-        s = 1
-    if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C230[s]
-        if not 0 <= f_minimum_soc <= 100:
-            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
-        s = 2
-    if (f_target_soc := o.target_soc) is not None:
-        c2 = _C231[s]
-        if not 0 <= f_target_soc <= 100:
-            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
-        s = 3
-    if (f_ack_max_delay := o.ack_max_delay) is not None:
-        c3 = _C232[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.uint(f_ack_max_delay)
-        w.bits(0, 1)
-        s = 4
-    c4 = _C233[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
-    rv = r.v; rn = r.n
-    v_notification_max_delay = None
-    v_evse_notification = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_notification_max_delay = r.uintb(65535)
-    p = r.p; q = p + 8
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xff; r.p = q
-    if b & 0xe3: r.badz(p, 8, b & 0xe3)
-    k = (b >> 2) & 0x7
-    if k >= 6: r.bad(p + 3, 'enum index')
-    v_evse_notification = _K31[k]
-    it = -1; al = 0
-    return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
-
-def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    w.bits(0, 2)
-    w.uint(f_notification_max_delay)
-    f_evse_notification = o.evse_notification
-    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits(((_K37[f_evse_notification]) << 2), 8)
-
-def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    v_id = None
-    v_key_name = []
-    v_key_value = []
-    v_retrieval_method = []
-    v_x509_data = []
-    v_pgp_data = []
-    v_spki_data = []
-    v_mgmt_data = []
-    it, al = _P234[r.code(4, 9)]
-    if it == 0:
-        v_id = r.string()
-        it, al = _P235[r.code(4, 8)]
-    n = 0
-    while it == 1:
-        if al == 0:
-            t = r.string_element()
-            v_key_name.append(t)
-        elif al == 1:
-            t = _d_KeyValueType(r)
-            v_key_value.append(t)
-        elif al == 2:
-            v1_type = None
-            v1_uri = None
-            v1_transforms = None
-            it, al = _P236[r.code(3, 4)]
-            if it == 0:
-                v1_type = r.string()
-                it, al = _P237[r.code(2, 3)]
-            if it == 1:
-                v1_uri = r.string()
-                it, al = _P24[r.code(2, 2)]
-            if it == 2:
-                v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'end of element')
-                it = -1; al = 0
-            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
-            v_retrieval_method.append(t)
-        elif al == 3:
-            t = _d_X509DataType(r)
-            v_x509_data.append(t)
-        elif al == 4:
-            t = _d_PGPDataType(r)
-            v_pgp_data.append(t)
-        elif al == 5:
-            t = _d_SPKIDataType(r)
-            v_spki_data.append(t)
-        elif al == 6:
-            t = r.string_element()
-            v_mgmt_data.append(t)
-        elif al == 7:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P238[r.code(4, 9)]
-    return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
-
-def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 4)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.key_name:
-        c1 = _C239[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    for x in o.key_value:
-        c2 = _C240[s]
-        w.bits((c2[0]), c2[1])
-        _e_KeyValueType(w, x)
-        n += 1
-        s = 2
-    for x in o.retrieval_method:
-        c3 = _C241[s]
-        s1 = 0
-        w.bits((c3[0]), c3[1])
-        if (f1_type := x.type) is not None:
-            w.bits(0, 3)
-            w.string(f1_type)
-            s1 = 1
-        if (f1_uri := x.uri) is not None:
-            c4 = _C242[s1]
-            w.bits((c4[0]), c4[1])
-            w.string(f1_uri)
-            s1 = 2
-        if (f1_transforms := x.transforms) is not None:
-            c5 = _C243[s1]
-            w.bits((c5[0]), c5[1])
-            _e_TransformsType(w, f1_transforms)
-            s1 = 3
-        c6 = _C244[s1]
-        w.bits((c6[0]), c6[1])
-        n += 1
-        s = 2
-    for x in o.x509_data:
-        c7 = _C245[s]
-        w.bits((c7[0]), c7[1])
-        _e_X509DataType(w, x)
-        n += 1
-        s = 2
-    for x in o.pgp_data:
-        c8 = _C246[s]
-        w.bits((c8[0]), c8[1])
-        _e_PGPDataType(w, x)
-        n += 1
-        s = 2
-    for x in o.spki_data:
-        c9 = _C247[s]
-        w.bits((c9[0]), c9[1])
-        _e_SPKIDataType(w, x)
-        n += 1
-        s = 2
-    for x in o.mgmt_data:
-        c10 = _C248[s]
-        w.bits(((c10[0]) << 1), c10[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"KeyInfoType: {n} items of key_name/key_value/retrieval_method/x509_data/pgp_data/spki_data/mgmt_data (allowed 1..None)")
-    w.bits(8, 4)
-
-def _d_KeyValueType(r: Reader) -> KeyValueType:
-    v_dsa_key_value = None
-    v_rsa_key_value = None
-    it, al = _P249[r.code(3, 3)]
-    if al == 0:
-        v_dsa_key_value = _d_DSAKeyValueType(r)
-    elif al == 1:
-        v1_modulus = None
-        v1_exponent = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_modulus = r.binary_element()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v1_exponent = r.binary_element()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
-    elif al == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-    it, al = _P250[r.code(2, 1)]
-    return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
-
-def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    s = 0
-    if (f_dsa_key_value := o.dsa_key_value) is not None:
-        w.bits(0, 3)
-        _e_DSAKeyValueType(w, f_dsa_key_value)
-        s = 1
-    elif (f_rsa_key_value := o.rsa_key_value) is not None:
-        f1_modulus = f_rsa_key_value.modulus
-        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-        w.bits(4, 5)
-        w.binary(f1_modulus)
-        f1_exponent = f_rsa_key_value.exponent
-        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-        w.bits(0, 3)
-        w.binary(f1_exponent)
-        w.bits(0, 2)
-        s = 1
-    else:
-        raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
-    w.bits(0, 2)
-
-def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
-    rv = r.v; rn = r.n
-    v_root_certificate_id = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    n = 0
-    while it == 0:
-        v1_x509_issuer_name = None
-        v1_x509_serial_number = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_x509_issuer_name = r.string_element()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x6: r.badz(p, 3, b & 0x6)
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
-        v_root_certificate_id.append(t)
-        n += 1
-        if n < 20:
-            it, al = _P251[r.code(2, 2)]
-        else:
-            r.zero(1, 'end of element')
-            it = -1; al = 0
-    return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
-
-def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
-    s = 0
-    n = 0
-    for x in o.root_certificate_id:
-        if n == 20: raise ExiEncodeError("ListOfRootCertificateIDsType: more than 20 items of root_certificate_id")
-        c1 = _C252[s]
-        f1_x509_issuer_name = x.x509_issuer_name
-        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-        w.bits(((c1[0]) << 2), c1[1] + 2)
-        w.string(f1_x509_issuer_name)
-        f1_x509_serial_number = x.x509_serial_number
-        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
-        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
-        w.bits(0, 2)
-        n += 1
-        s = 1 if n < 20 else 2
-    if n < 1 or n > 20:
-        raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c2 = _C253[s]
-    w.bits((c2[0]), c2[1])
-
-def _d_ManifestType(r: Reader) -> ManifestType:
-    v_id = None
-    v_reference = []
-    it, al = _P76[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    n = 0
-    while it == 1:
-        t = _d_ReferenceType(r)
-        v_reference.append(t)
-        n += 1
-        it, al = _P186[r.code(2, 2)]
-    return ManifestType(id=v_id, reference=v_reference)
-
-def _e_ManifestType(w: Writer, o: ManifestType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.reference:
-        c1 = _C254[s]
-        w.bits((c1[0]), c1[1])
-        _e_ReferenceType(w, x)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"ManifestType: {n} items of reference (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
-    rv = r.v; rn = r.n
-    v_session_id = None
-    v_time_stamp = None
-    v_signature = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P24[e]
-    if it == 2:
-        v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
-
-def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    f_session_id = o.session_id
-    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 2)
-    w.binary(f_session_id)
-    f_time_stamp = o.time_stamp
-    if f_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f_time_stamp)
-    s = 2
-    w.bits(0, 1)
-    if (f_signature := o.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f_signature)
-        s = 3
-    c1 = _C27[s]
-    w.bits((c1[0]), c1[1])
-
-def _d_MeterInfoType(r: Reader) -> MeterInfoType:
-    rv = r.v; rn = r.n
-    v_meter_id = None
-    v_charged_energy_reading_wh = None
-    v_bpt_discharged_energy_reading_wh = None
-    v_capacitive_energy_reading_va_rh = None
-    v_bpt_inductive_energy_reading_va_rh = None
-    v_meter_signature = None
-    v_meter_status = None
-    v_meter_timestamp = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_meter_id = r.string_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 7: r.bad_code(p + 1, e, 7)
-    it, al = _P255[e]
-    if it == 2:
-        r.zero(1, 'characters')
-        v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P256[e]
-    if it == 3:
-        r.zero(1, 'characters')
-        v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P257[e]
-    if it == 4:
-        r.zero(1, 'characters')
-        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P258[e]
-    if it == 5:
-        v_meter_signature = r.binary_element()
-        it, al = _P259[r.code(2, 3)]
-    if it == 6:
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x2: r.badz(p, 2, b & 0x2)
-        sg = (b & 0x1) == 1
-        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v_meter_status <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P260[e]
-    if it == 7:
-        r.zero(1, 'characters')
-        v_meter_timestamp = r.uintb(18446744073709551615)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-    return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
-
-def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    f_meter_id = o.meter_id
-    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
-    w.bits(0, 2)
-    w.string(f_meter_id)
-    f_charged_energy_reading_wh = o.charged_energy_reading_wh
-    if f_charged_energy_reading_wh is None: raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
-    w.bits(0, 3)
-    w.uint(f_charged_energy_reading_wh)
-    s = 2
-    w.bits(0, 1)
-    if (f_bpt_discharged_energy_reading_wh := o.bpt_discharged_energy_reading_wh) is not None:
-        w.bits(0, 4)
-        w.uint(f_bpt_discharged_energy_reading_wh)
-        w.bits(0, 1)
-        s = 3
-    if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
-        c1 = _C261[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.uint(f_capacitive_energy_reading_va_rh)
-        w.bits(0, 1)
-        s = 4
-    if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
-        c2 = _C262[s]
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        w.uint(f_bpt_inductive_energy_reading_va_rh)
-        w.bits(0, 1)
-        s = 5
-    if (f_meter_signature := o.meter_signature) is not None:
-        c3 = _C263[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.binary(f_meter_signature)
-        w.bits(0, 1)
-        s = 6
-    if (f_meter_status := o.meter_status) is not None:
-        c4 = _C264[s]
-        if not -32768 <= f_meter_status <= 32767:
-            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
-        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
-        w.bits(0, 1)
-        s = 7
-    if (f_meter_timestamp := o.meter_timestamp) is not None:
-        c5 = _C265[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.uint(f_meter_timestamp)
-        w.bits(0, 1)
-        s = 8
-    c6 = _C266[s]
-    w.bits((c6[0]), c6[1])
-
-def _d_ObjectType(r: Reader) -> ObjectType:
-    v_encoding = None
-    v_id = None
-    v_mime_type = None
-    it, al = _P226[r.code(3, 5)]
-    if it == 0:
-        v_encoding = r.string()
-        it, al = _P227[r.code(3, 4)]
-    if it == 1:
-        v_id = r.string()
-        it, al = _P228[r.code(3, 3)]
-    if it == 2:
-        v_mime_type = r.string()
-        it, al = _P229[r.code(2, 2)]
-    n = 0
-    while it == 3:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P229[r.code(2, 2)]
-    return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
-
-def _e_ObjectType(w: Writer, o: ObjectType) -> None:
-    s = 0
-    if (f_encoding := o.encoding) is not None:
-        w.bits(0, 3)
-        w.string(f_encoding)
-        s = 1
-    if (f_id := o.id) is not None:
-        c1 = _C230[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_id)
-        s = 2
-    if (f_mime_type := o.mime_type) is not None:
-        c2 = _C267[s]
-        w.bits((c2[0]), c2[1])
-        w.string(f_mime_type)
-        s = 3
-    c3 = _C268[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_PGPDataType(r: Reader) -> PGPDataType:
-    r.fail("content of PGPDataType is not supported by this codec")
-
-def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
-    raise ExiEncodeError("content of PGPDataType is not supported")
-
-def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    v_modulus = None
-    v_exponent = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_modulus = r.binary_element()
-    r.zero(1, 'next item')
-    it = 1; al = 0
-    v_exponent = r.binary_element()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
-
-def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    f_modulus = o.modulus
-    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    w.bits(0, 2)
-    w.binary(f_modulus)
-    f_exponent = o.exponent
-    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 3)
-    w.binary(f_exponent)
-    w.bits(0, 2)
-
-def _d_RationalNumberType(r: Reader) -> RationalNumberType:
-    rv = r.v; rn = r.n
-    v_exponent = None
-    v_value = None
-    p = r.p; q = p + 14
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x300e: r.badz(p, 14, b & 0x300e)
-    v_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = -1; al = 0
-    return RationalNumberType(exponent=v_exponent, value=v_value)
-
-def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
-    f_exponent = o.exponent
-    if f_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f_exponent <= 127:
-        raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
-    f_value = o.value
-    if f_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f_value <= 32767:
-        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits(((f_exponent + 128) << 4) | (1 if f_value < 0 else 0), 14)
-    w.uint(-f_value - 1 if f_value < 0 else f_value)
-    w.bits(0, 2)
-
-def _d_ReceiptType(r: Reader) -> ReceiptType:
-    rv = r.v; rn = r.n
-    v_time_anchor = None
-    v_energy_costs = None
-    v_occupancy_costs = None
-    v_additional_services_costs = None
-    v_overstay_costs = None
-    v_tax_costs = []
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 6: r.bad_code(p + 1, e, 6)
-    it, al = _P269[e]
-    if it == 1:
-        v1_amount = None
-        v1_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v1_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P270[e]
-        v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
-    if it == 2:
-        v2_amount = None
-        v2_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v2_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v2_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P271[e]
-        v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
-    if it == 3:
-        v3_amount = None
-        v3_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v3_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v3_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P2[e]
-        v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
-    if it == 4:
-        v4_amount = None
-        v4_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v4_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v4_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P3[e]
-        v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
-    n = 0
-    while it == 5:
-        v5_tax_rule_id = None
-        v5_amount = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v5_tax_rule_id = r.uintb(4294967295)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 1; al = 0
-        v5_amount = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-        t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
-        v_tax_costs.append(t)
-        n += 1
-        if n < 10:
-            it, al = _P3[r.code(2, 2)]
-        else:
-            r.zero(1, 'end of element')
-            it = -1; al = 0
-    return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
-
-def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
-    f_time_anchor = o.time_anchor
-    if f_time_anchor is None: raise ExiEncodeError("ReceiptType: missing required time_anchor")
-    w.bits(0, 2)
-    w.uint(f_time_anchor)
-    s = 1
-    w.bits(0, 1)
-    if (f_energy_costs := o.energy_costs) is not None:
-        f1_amount = f_energy_costs.amount
-        if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f1_amount)
-        f1_cost_per_unit = f_energy_costs.cost_per_unit
-        if f1_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f1_cost_per_unit)
-        w.bits(0, 1)
-        s = 2
-    if (f_occupancy_costs := o.occupancy_costs) is not None:
-        c1 = _C272[s]
-        f2_amount = f_occupancy_costs.amount
-        if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        _e_RationalNumberType(w, f2_amount)
-        f2_cost_per_unit = f_occupancy_costs.cost_per_unit
-        if f2_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f2_cost_per_unit)
-        w.bits(0, 1)
-        s = 3
-    if (f_additional_services_costs := o.additional_services_costs) is not None:
-        c2 = _C273[s]
-        f3_amount = f_additional_services_costs.amount
-        if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        _e_RationalNumberType(w, f3_amount)
-        f3_cost_per_unit = f_additional_services_costs.cost_per_unit
-        if f3_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f3_cost_per_unit)
-        w.bits(0, 1)
-        s = 4
-    if (f_overstay_costs := o.overstay_costs) is not None:
-        c3 = _C274[s]
-        f4_amount = f_overstay_costs.amount
-        if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        _e_RationalNumberType(w, f4_amount)
-        f4_cost_per_unit = f_overstay_costs.cost_per_unit
-        if f4_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f4_cost_per_unit)
-        w.bits(0, 1)
-        s = 5
-    n = 0
-    for x in o.tax_costs:
-        if n == 10: raise ExiEncodeError("ReceiptType: more than 10 items of tax_costs")
-        c4 = _C275[s]
-        f5_tax_rule_id = x.tax_rule_id
-        if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-        w.bits(((c4[0]) << 2), c4[1] + 2)
-        w.uint(f5_tax_rule_id)
-        f5_amount = x.amount
-        if f5_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
-        w.bits(0, 2)
-        _e_RationalNumberType(w, f5_amount)
-        w.bits(0, 1)
-        n += 1
-        s = 6 if n < 10 else 7
-    if n > 10:
-        raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c5 = _C276[s]
-    w.bits((c5[0]), c5[1])
-
-def _d_ReferenceType(r: Reader) -> ReferenceType:
-    v_id = None
-    v_type = None
-    v_uri = None
-    v_transforms = None
-    v_digest_method = None
-    v_digest_value = None
-    it, al = _P106[r.code(3, 5)]
-    if it == 0:
-        v_id = r.string()
-        it, al = _P107[r.code(3, 4)]
-    if it == 1:
-        v_type = r.string()
-        it, al = _P108[r.code(2, 3)]
-    if it == 2:
-        v_uri = r.string()
-        it, al = _P109[r.code(2, 2)]
-    if it == 3:
-        v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'next item')
-    it = 5; al = 0
-    v_digest_value = r.binary_element()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
-
-def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 3)
-        w.string(f_id)
-        s = 1
-    if (f_type := o.type) is not None:
-        c1 = _C277[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_type)
-        s = 2
-    if (f_uri := o.uri) is not None:
-        c2 = _C278[s]
-        w.bits((c2[0]), c2[1])
-        w.string(f_uri)
-        s = 3
-    if (f_transforms := o.transforms) is not None:
-        c3 = _C279[s]
-        w.bits((c3[0]), c3[1])
-        _e_TransformsType(w, f_transforms)
-        s = 4
-    f_digest_method = o.digest_method
-    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c4 = _C280[s]
-    w.bits((c4[0]), c4[1])
-    _e_DigestMethodType(w, f_digest_method)
-    s = 5
-    f_digest_value = o.digest_value
-    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 2)
-    w.binary(f_digest_value)
-    w.bits(0, 2)
-
-def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    v_type = None
-    v_uri = None
-    v_transforms = None
-    it, al = _P236[r.code(3, 4)]
-    if it == 0:
-        v_type = r.string()
-        it, al = _P237[r.code(2, 3)]
-    if it == 1:
-        v_uri = r.string()
-        it, al = _P24[r.code(2, 2)]
-    if it == 2:
-        v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
-
-def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
-    s = 0
-    if (f_type := o.type) is not None:
-        w.bits(0, 3)
-        w.string(f_type)
-        s = 1
-    if (f_uri := o.uri) is not None:
-        c1 = _C242[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_uri)
-        s = 2
-    if (f_transforms := o.transforms) is not None:
-        c2 = _C243[s]
-        w.bits((c2[0]), c2[1])
-        _e_TransformsType(w, f_transforms)
-        s = 3
-    c3 = _C244[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    r.fail("content of SPKIDataType is not supported by this codec")
-
-def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    raise ExiEncodeError("content of SPKIDataType is not supported")
-
 def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControlModeType:
     rv = r.v; rn = r.n
     v_ev_target_energy_request = None
@@ -8247,7 +6521,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 6: r.bad_code(p + 2, e, 6)
-    it, al = _P281[e]
+    it, al = _P197[e]
     v_ev_present_active_power = RationalNumberType(exponent=v10_exponent, value=v10_value)
     if it == 10:
         v11_exponent = None
@@ -8268,7 +6542,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 2, e, 5)
-        it, al = _P282[e]
+        it, al = _P198[e]
         v_ev_present_active_power_l2 = RationalNumberType(exponent=v11_exponent, value=v11_value)
     if it == 11:
         v12_exponent = None
@@ -8289,7 +6563,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P283[e]
+        it, al = _P199[e]
         v_ev_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
     if it == 12:
         v13_exponent = None
@@ -8310,7 +6584,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P284[e]
+        it, al = _P200[e]
         v_ev_present_reactive_power = RationalNumberType(exponent=v13_exponent, value=v13_value)
     if it == 13:
         v14_exponent = None
@@ -8331,7 +6605,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P285[e]
+        it, al = _P201[e]
         v_ev_present_reactive_power_l2 = RationalNumberType(exponent=v14_exponent, value=v14_value)
     if it == 14:
         v15_exponent = None
@@ -8370,7 +6644,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 1
     if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
-        c1 = _C286[s]
+        c1 = _C202[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -8384,7 +6658,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 2
     if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
-        c2 = _C287[s]
+        c2 = _C203[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f3_exponent <= 127:
@@ -8398,7 +6672,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 3
     if (f_ev_maximum_charge_power := o.ev_maximum_charge_power) is not None:
-        c3 = _C288[s]
+        c3 = _C204[s]
         f4_exponent = f_ev_maximum_charge_power.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f4_exponent <= 127:
@@ -8412,7 +6686,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 4
     if (f_ev_maximum_charge_power_l2 := o.ev_maximum_charge_power_l2) is not None:
-        c4 = _C289[s]
+        c4 = _C205[s]
         f5_exponent = f_ev_maximum_charge_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f5_exponent <= 127:
@@ -8426,7 +6700,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 5
     if (f_ev_maximum_charge_power_l3 := o.ev_maximum_charge_power_l3) is not None:
-        c5 = _C290[s]
+        c5 = _C206[s]
         f6_exponent = f_ev_maximum_charge_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f6_exponent <= 127:
@@ -8440,7 +6714,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 6
     if (f_ev_minimum_charge_power := o.ev_minimum_charge_power) is not None:
-        c6 = _C291[s]
+        c6 = _C207[s]
         f7_exponent = f_ev_minimum_charge_power.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f7_exponent <= 127:
@@ -8454,7 +6728,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 7
     if (f_ev_minimum_charge_power_l2 := o.ev_minimum_charge_power_l2) is not None:
-        c7 = _C292[s]
+        c7 = _C208[s]
         f8_exponent = f_ev_minimum_charge_power_l2.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f8_exponent <= 127:
@@ -8468,7 +6742,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 8
     if (f_ev_minimum_charge_power_l3 := o.ev_minimum_charge_power_l3) is not None:
-        c8 = _C293[s]
+        c8 = _C209[s]
         f9_exponent = f_ev_minimum_charge_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f9_exponent <= 127:
@@ -8483,7 +6757,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         s = 9
     f_ev_present_active_power = o.ev_present_active_power
     if f_ev_present_active_power is None: raise ExiEncodeError("Scheduled_AC_CLReqControlModeType: missing required ev_present_active_power")
-    c9 = _C294[s]
+    c9 = _C210[s]
     f10_exponent = f_ev_present_active_power.exponent
     if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f10_exponent <= 127:
@@ -8511,7 +6785,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 11
     if (f_ev_present_active_power_l3 := o.ev_present_active_power_l3) is not None:
-        c10 = _C295[s]
+        c10 = _C211[s]
         f12_exponent = f_ev_present_active_power_l3.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f12_exponent <= 127:
@@ -8525,7 +6799,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 12
     if (f_ev_present_reactive_power := o.ev_present_reactive_power) is not None:
-        c11 = _C296[s]
+        c11 = _C212[s]
         f13_exponent = f_ev_present_reactive_power.exponent
         if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f13_exponent <= 127:
@@ -8539,7 +6813,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 13
     if (f_ev_present_reactive_power_l2 := o.ev_present_reactive_power_l2) is not None:
-        c12 = _C297[s]
+        c12 = _C213[s]
         f14_exponent = f_ev_present_reactive_power_l2.exponent
         if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f14_exponent <= 127:
@@ -8553,7 +6827,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.bits(0, 2)
         s = 14
     if (f_ev_present_reactive_power_l3 := o.ev_present_reactive_power_l3) is not None:
-        c13 = _C298[s]
+        c13 = _C214[s]
         f15_exponent = f_ev_present_reactive_power_l3.exponent
         if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f15_exponent <= 127:
@@ -8566,7 +6840,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f15_value - 1 if f15_value < 0 else f15_value)
         w.bits(0, 2)
         s = 15
-    c14 = _C299[s]
+    c14 = _C215[s]
     w.bits((c14[0]), c14[1])
 
 def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControlModeType:
@@ -8899,762 +7173,6 @@ def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControl
         s = 9
     c9 = _C185[s]
     w.bits((c9[0]), c9[1])
-
-def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
-    rv = r.v; rn = r.n
-    v_ev_target_energy_request = None
-    v_ev_maximum_energy_request = None
-    v_ev_minimum_energy_request = None
-    it, al = _P236[r.code(3, 4)]
-    if it == 0:
-        v1_exponent = None
-        v1_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v1_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v1_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P237[e]
-        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    if it == 1:
-        v2_exponent = None
-        v2_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v2_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v2_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P24[e]
-        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    if it == 2:
-        v3_exponent = None
-        v3_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v3_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v3_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
-        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
-        it = -1; al = 0
-    return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
-
-def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
-    s = 0
-    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
-        f1_exponent = f_ev_target_energy_request.exponent
-        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f1_exponent <= 127:
-            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-        f1_value = f_ev_target_energy_request.value
-        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f1_value <= 32767:
-            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
-        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-        w.bits(0, 2)
-        s = 1
-    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
-        c1 = _C242[s]
-        f2_exponent = f_ev_maximum_energy_request.exponent
-        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f2_exponent <= 127:
-            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-        f2_value = f_ev_maximum_energy_request.value
-        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f2_value <= 32767:
-            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
-        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-        w.bits(0, 2)
-        s = 2
-    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
-        c2 = _C243[s]
-        f3_exponent = f_ev_minimum_energy_request.exponent
-        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f3_exponent <= 127:
-            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
-        f3_value = f_ev_minimum_energy_request.value
-        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f3_value <= 32767:
-            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
-        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
-        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
-        w.bits(0, 2)
-        s = 3
-    c3 = _C244[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return Scheduled_CLResControlModeType()
-
-def _e_Scheduled_CLResControlModeType(w: Writer, o: Scheduled_CLResControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
-    rv = r.v; rn = r.n
-    v_algorithm = None
-    v_hmac_output_length = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P237[r.code(3, 3)]
-    if it == 1:
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x2: r.badz(p, 2, b & 0x2)
-        sg = (b & 0x1) == 1
-        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P24[e]
-    n = 0
-    while it == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P24[r.code(2, 2)]
-    return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
-
-def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    s = 1
-    if (f_hmac_output_length := o.hmac_output_length) is not None:
-        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
-        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
-        w.bits(0, 1)
-        s = 2
-    c1 = _C300[s]
-    w.bits((c1[0]), c1[1])
-
-def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    v_id = None
-    v_signature_property = []
-    it, al = _P76[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    n = 0
-    while it == 1:
-        t = _d_SignaturePropertyType(r)
-        v_signature_property.append(t)
-        n += 1
-        it, al = _P186[r.code(2, 2)]
-    return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
-
-def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.signature_property:
-        c1 = _C254[s]
-        w.bits((c1[0]), c1[1])
-        _e_SignaturePropertyType(w, x)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"SignaturePropertiesType: {n} items of signature_property (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    v_id = None
-    v_target = None
-    it, al = _P76[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_target = r.string()
-    it, al = _P301[r.code(2, 1)]
-    n = 0
-    while it == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P24[r.code(2, 2)]
-    return SignaturePropertyType(id=v_id, target=v_target)
-
-def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_target = o.target
-    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c1 = _C302[s]
-    w.bits((c1[0]), c1[1])
-    w.string(f_target)
-    s = 2
-    raise ExiEncodeError("SignaturePropertyType: required wildcard content")
-
-def _d_SignatureType(r: Reader) -> SignatureType:
-    rv = r.v; rn = r.n
-    v_id = None
-    v_signed_info = None
-    v_signature_value = None
-    v_key_info = None
-    v_object = []
-    it, al = _P76[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_signed_info = _d_SignedInfoType(r)
-    v1_id = None
-    v1_value = None
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P76[e]
-    if it == 0:
-        v1_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v1_value = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P189[e]
-    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
-    if it == 3:
-        v_key_info = _d_KeyInfoType(r)
-        it, al = _P190[r.code(2, 2)]
-    n = 0
-    while it == 4:
-        t = _d_ObjectType(r)
-        v_object.append(t)
-        n += 1
-        it, al = _P190[r.code(2, 2)]
-    return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
-
-def _e_SignatureType(w: Writer, o: SignatureType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_signed_info = o.signed_info
-    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
-    c1 = _C303[s]
-    w.bits((c1[0]), c1[1])
-    _e_SignedInfoType(w, f_signed_info)
-    s = 2
-    f_signature_value = o.signature_value
-    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
-    s1 = 0
-    w.bits(0, 1)
-    if (f1_id := f_signature_value.id) is not None:
-        w.bits(0, 2)
-        w.string(f1_id)
-        s1 = 1
-    f1_value = f_signature_value.value
-    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c2 = _C304[s1]
-    w.bits((c2[0]), c2[1])
-    w.binary(f1_value)
-    s1 = 2
-    s = 3
-    w.bits(0, 1)
-    if (f_key_info := o.key_info) is not None:
-        w.bits(0, 2)
-        _e_KeyInfoType(w, f_key_info)
-        s = 4
-    n = 0
-    for x in o.object:
-        c3 = _C305[s]
-        w.bits((c3[0]), c3[1])
-        _e_ObjectType(w, x)
-        n += 1
-        s = 5
-    c4 = _C306[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    v_id = None
-    v_value = None
-    it, al = _P76[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_value = r.binary()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return SignatureValueType(id=v_id, value=v_value)
-
-def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_value = o.value
-    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c1 = _C304[s]
-    w.bits((c1[0]), c1[1])
-    w.binary(f_value)
-    s = 2
-    w.bits(0, 1)
-
-def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    v_id = None
-    v_canonicalization_method = None
-    v_signature_method = None
-    v_reference = []
-    it, al = _P76[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'next item')
-    it = 2; al = 0
-    v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'next item')
-    it = 3; al = 0
-    n = 0
-    while it == 3:
-        t = _d_ReferenceType(r)
-        v_reference.append(t)
-        n += 1
-        it, al = _P229[r.code(2, 2)]
-    return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
-
-def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c1 = _C225[s]
-    w.bits((c1[0]), c1[1])
-    _e_CanonicalizationMethodType(w, f_canonicalization_method)
-    s = 2
-    f_signature_method = o.signature_method
-    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
-    w.bits(0, 1)
-    _e_SignatureMethodType(w, f_signature_method)
-    s = 3
-    n = 0
-    for x in o.reference:
-        c2 = _C307[s]
-        w.bits((c2[0]), c2[1])
-        _e_ReferenceType(w, x)
-        n += 1
-        s = 4
-    if n < 1:
-        raise ExiEncodeError(f"SignedInfoType: {n} items of reference (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_TransformType(r: Reader) -> TransformType:
-    v_algorithm = None
-    v_x_path = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P308[r.code(3, 3)]
-    n = 0
-    while it == 1:
-        if al == 0:
-            r.fail("wildcard (undeclared) element content is not supported")
-        elif al == 1:
-            t = r.string_element()
-            v_x_path.append(t)
-        n += 1
-        it, al = _P308[r.code(3, 3)]
-    return TransformType(algorithm=v_algorithm, x_path=v_x_path)
-
-def _e_TransformType(w: Writer, o: TransformType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    s = 1
-    n = 0
-    for x in o.x_path:
-        c1 = _C309[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    c2 = _C310[s]
-    w.bits((c2[0]), c2[1])
-
-def _d_TransformsType(r: Reader) -> TransformsType:
-    v_transform = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    n = 0
-    while it == 0:
-        t = _d_TransformType(r)
-        v_transform.append(t)
-        n += 1
-        it, al = _P251[r.code(2, 2)]
-    return TransformsType(transform=v_transform)
-
-def _e_TransformsType(w: Writer, o: TransformsType) -> None:
-    s = 0
-    n = 0
-    for x in o.transform:
-        c1 = _C311[s]
-        w.bits((c1[0]), c1[1])
-        _e_TransformType(w, x)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"TransformsType: {n} items of transform (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_V2GMessageType(r: Reader) -> V2GMessageType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P24[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return V2GMessageType(header=v_header)
-
-def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GMessageType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C27[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_V2GRequestType(r: Reader) -> V2GRequestType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P24[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return V2GRequestType(header=v_header)
-
-def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GRequestType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C27[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_V2GResponseType(r: Reader) -> V2GResponseType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P24[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 10
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x303: r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K29[k]
-    it = -1; al = 0
-    return V2GResponseType(header=v_header, response_code=v_response_code)
-
-def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GResponseType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C27[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("V2GResponseType: missing required response_code")
-    w.bits(((c1[0]) << 10) | ((_K36[f_response_code]) << 2), c1[1] + 10)
-
-def _d_X509DataType(r: Reader) -> X509DataType:
-    rv = r.v; rn = r.n
-    v_x509_issuer_serial = []
-    v_x509_ski = []
-    v_x509_subject_name = []
-    v_x509_certificate = []
-    v_x509_crl = []
-    it, al = _P312[r.code(3, 6)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            v1_x509_issuer_name = None
-            v1_x509_serial_number = None
-            r.zero(1, 'next item')
-            it = 0; al = 0
-            v1_x509_issuer_name = r.string_element()
-            p = r.p; q = p + 3
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x6: r.badz(p, 3, b & 0x6)
-            sg = (b & 0x1) == 1
-            it = 1; al = 0
-            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
-            v_x509_issuer_serial.append(t)
-        elif al == 1:
-            t = r.binary_element()
-            v_x509_ski.append(t)
-        elif al == 2:
-            t = r.string_element()
-            v_x509_subject_name.append(t)
-        elif al == 3:
-            t = r.binary_element()
-            v_x509_certificate.append(t)
-        elif al == 4:
-            t = r.binary_element()
-            v_x509_crl.append(t)
-        elif al == 5:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P313[r.code(3, 7)]
-    return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
-
-def _e_X509DataType(w: Writer, o: X509DataType) -> None:
-    s = 0
-    n = 0
-    for x in o.x509_issuer_serial:
-        c1 = _C314[s]
-        f1_x509_issuer_name = x.x509_issuer_name
-        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-        w.bits(((c1[0]) << 2), c1[1] + 2)
-        w.string(f1_x509_issuer_name)
-        f1_x509_serial_number = x.x509_serial_number
-        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
-        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
-        w.bits(0, 2)
-        n += 1
-        s = 1
-    for x in o.x509_ski:
-        c2 = _C315[s]
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_subject_name:
-        c3 = _C316[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_certificate:
-        c4 = _C317[s]
-        w.bits(((c4[0]) << 1), c4[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_crl:
-        c5 = _C318[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"X509DataType: {n} items of x509_issuer_serial/x509_ski/x509_subject_name/x509_certificate/x509_crl (allowed 1..None)")
-    w.bits(6, 3)
-
-def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
-    rv = r.v; rn = r.n
-    v_x509_issuer_name = None
-    v_x509_serial_number = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_x509_issuer_name = r.string_element()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x6: r.badz(p, 3, b & 0x6)
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = -1; al = 0
-    return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
-
-def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    w.bits(0, 2)
-    w.string(f_x509_issuer_name)
-    f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
-    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
-    w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
@@ -10869,64 +8387,64 @@ FIELDS = {
 FIELD_RULES = {
     AC_CPDReqEnergyTransferModeType: ((0, 1, False, None), (1, 0, False, None), (2, 0, False, None), (3, 1, False, None), (4, 0, False, None), (5, 0, False, None), ),
     AC_CPDResEnergyTransferModeType: ((0, 1, False, None), (1, 0, False, None), (2, 0, False, None), (3, 1, False, None), (4, 0, False, None), (5, 0, False, None), (6, 1, False, None), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 0, False, None), (11, 0, False, None), ),
-    AC_ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F319), (3, 1, False, None), (3, 1, False, None), (3, 1, True, None), (3, 1, False, None), (3, 1, False, None), ),
-    AC_ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F320), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), (6, 1, False, None), (6, 1, False, None), (6, 1, True, None), (6, 1, False, None), (6, 1, False, None), ),
+    AC_ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F216), (3, 1, False, None), (3, 1, False, None), (3, 1, True, None), (3, 1, False, None), (3, 1, False, None), ),
+    AC_ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F217), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), (6, 1, False, None), (6, 1, False, None), (6, 1, True, None), (6, 1, False, None), (6, 1, False, None), ),
     AC_ChargeParameterDiscoveryReqType: ((0, 1, False, None), (1, 1, False, None), (1, 1, False, None), ),
-    AC_ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F320), (2, 1, False, None), (2, 1, False, None), ),
+    AC_ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F217), (2, 1, False, None), (2, 1, False, None), ),
     BPT_AC_CPDReqEnergyTransferModeType: ((0, 1, False, None), (1, 0, False, None), (2, 0, False, None), (3, 1, False, None), (4, 0, False, None), (5, 0, False, None), (6, 1, False, None), (7, 0, False, None), (8, 0, False, None), (9, 1, False, None), (10, 0, False, None), (11, 0, False, None), ),
     BPT_AC_CPDResEnergyTransferModeType: ((0, 1, False, None), (1, 0, False, None), (2, 0, False, None), (3, 1, False, None), (4, 0, False, None), (5, 0, False, None), (6, 1, False, None), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 0, False, None), (11, 0, False, None), (12, 1, False, None), (13, 0, False, None), (14, 0, False, None), (15, 1, False, None), (16, 0, False, None), (17, 0, False, None), ),
-    BPT_Dynamic_AC_CLReqControlModeType: ((0, 0, False, _F321), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 1, False, None), (8, 0, False, None), (9, 0, False, None), (10, 1, False, None), (11, 0, False, None), (12, 0, False, None), (13, 1, False, None), (14, 0, False, None), (15, 0, False, None), (16, 1, False, None), (17, 0, False, None), (18, 0, False, None), (19, 1, False, None), (20, 0, False, None), (21, 0, False, None), (22, 0, False, None), (23, 0, False, None), ),
-    BPT_Dynamic_AC_CLResControlModeType: ((0, 0, False, _F321), (1, 0, False, _F322), (2, 0, False, _F322), (3, 0, False, _F323), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 0, False, None), (11, 0, False, None), (12, 0, False, None), ),
+    BPT_Dynamic_AC_CLReqControlModeType: ((0, 0, False, _F218), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 1, False, None), (8, 0, False, None), (9, 0, False, None), (10, 1, False, None), (11, 0, False, None), (12, 0, False, None), (13, 1, False, None), (14, 0, False, None), (15, 0, False, None), (16, 1, False, None), (17, 0, False, None), (18, 0, False, None), (19, 1, False, None), (20, 0, False, None), (21, 0, False, None), (22, 0, False, None), (23, 0, False, None), ),
+    BPT_Dynamic_AC_CLResControlModeType: ((0, 0, False, _F218), (1, 0, False, _F219), (2, 0, False, _F219), (3, 0, False, _F220), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 0, False, None), (11, 0, False, None), (12, 0, False, None), ),
     BPT_Scheduled_AC_CLReqControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), (8, 0, False, None), (9, 1, False, None), (10, 0, False, None), (11, 0, False, None), (12, 0, False, None), (13, 0, False, None), (14, 0, False, None), (15, 0, False, None), (16, 0, False, None), (17, 0, False, None), (18, 0, False, None), (19, 0, False, None), (20, 0, False, None), ),
     BPT_Scheduled_AC_CLResControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), (8, 0, False, None), ),
     CLReqControlModeType: (),
     CLResControlModeType: (),
-    CanonicalizationMethodType: ((0, 1, False, _F324), ),
-    ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F319), ),
-    ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F320), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    CanonicalizationMethodType: ((0, 1, False, _F221), ),
+    ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F216), ),
+    ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F217), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
     ChargeParameterDiscoveryReqType: ((0, 1, False, None), ),
-    ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F320), ),
+    ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F217), ),
     DSAKeyValueType: (),
     DetailedCostType: ((0, 1, False, None), (1, 1, False, None), ),
-    DetailedTaxType: ((0, 1, False, _F325), (1, 1, False, None), ),
-    DigestMethodType: ((0, 1, False, _F324), ),
-    DisplayParametersType: ((0, 0, False, _F322), (1, 0, False, _F322), (2, 0, False, _F322), (3, 0, False, _F322), (4, 0, False, _F321), (5, 0, False, _F321), (6, 0, False, _F321), (7, 0, False, _F319), (8, 0, False, None), (9, 0, False, _F319), ),
-    Dynamic_AC_CLReqControlModeType: ((0, 0, False, _F321), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 1, False, None), (8, 0, False, None), (9, 0, False, None), (10, 1, False, None), (11, 0, False, None), (12, 0, False, None), (13, 1, False, None), (14, 0, False, None), (15, 0, False, None), ),
-    Dynamic_AC_CLResControlModeType: ((0, 0, False, _F321), (1, 0, False, _F322), (2, 0, False, _F322), (3, 0, False, _F323), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 0, False, None), (11, 0, False, None), (12, 0, False, None), ),
-    Dynamic_CLReqControlModeType: ((0, 0, False, _F321), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    Dynamic_CLResControlModeType: ((0, 0, False, _F321), (1, 0, False, _F322), (2, 0, False, _F322), (3, 0, False, _F323), ),
-    EVSEStatusType: ((0, 1, False, _F323), (1, 1, False, _F326), ),
-    KeyInfoType: ((0, 0, False, _F327), (1, 1, False, _F328), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F328), ),
+    DetailedTaxType: ((0, 1, False, _F222), (1, 1, False, None), ),
+    DigestMethodType: ((0, 1, False, _F221), ),
+    DisplayParametersType: ((0, 0, False, _F219), (1, 0, False, _F219), (2, 0, False, _F219), (3, 0, False, _F219), (4, 0, False, _F218), (5, 0, False, _F218), (6, 0, False, _F218), (7, 0, False, _F216), (8, 0, False, None), (9, 0, False, _F216), ),
+    Dynamic_AC_CLReqControlModeType: ((0, 0, False, _F218), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 1, False, None), (8, 0, False, None), (9, 0, False, None), (10, 1, False, None), (11, 0, False, None), (12, 0, False, None), (13, 1, False, None), (14, 0, False, None), (15, 0, False, None), ),
+    Dynamic_AC_CLResControlModeType: ((0, 0, False, _F218), (1, 0, False, _F219), (2, 0, False, _F219), (3, 0, False, _F220), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 0, False, None), (11, 0, False, None), (12, 0, False, None), ),
+    Dynamic_CLReqControlModeType: ((0, 0, False, _F218), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    Dynamic_CLResControlModeType: ((0, 0, False, _F218), (1, 0, False, _F219), (2, 0, False, _F219), (3, 0, False, _F220), ),
+    EVSEStatusType: ((0, 1, False, _F220), (1, 1, False, _F223), ),
+    KeyInfoType: ((0, 0, False, _F224), (1, 1, False, _F225), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F225), ),
     KeyValueType: ((0, 1, False, None), (0, 1, False, None), ),
     ListOfRootCertificateIDsType: ((0, 1, False, None), ),
-    ManifestType: ((0, 0, False, _F327), (1, 1, False, None), ),
-    MessageHeaderType: ((0, 1, False, _F329), (1, 1, False, _F330), (2, 0, False, None), ),
-    MeterInfoType: ((0, 1, False, _F331), (1, 1, False, _F330), (2, 0, False, _F330), (3, 0, False, _F330), (4, 0, False, _F330), (5, 0, False, _F332), (6, 0, False, _F333), (7, 0, False, _F330), ),
-    ObjectType: ((0, 0, False, _F324), (1, 0, False, _F327), (2, 0, False, _F328), ),
+    ManifestType: ((0, 0, False, _F224), (1, 1, False, None), ),
+    MessageHeaderType: ((0, 1, False, _F226), (1, 1, False, _F227), (2, 0, False, None), ),
+    MeterInfoType: ((0, 1, False, _F228), (1, 1, False, _F227), (2, 0, False, _F227), (3, 0, False, _F227), (4, 0, False, _F227), (5, 0, False, _F229), (6, 0, False, _F230), (7, 0, False, _F227), ),
+    ObjectType: ((0, 0, False, _F221), (1, 0, False, _F224), (2, 0, False, _F225), ),
     PGPDataType: (),
-    RSAKeyValueType: ((0, 1, False, _F334), (1, 1, False, _F334), ),
-    RationalNumberType: ((0, 1, False, _F335), (1, 1, False, _F333), ),
-    ReceiptType: ((0, 1, False, _F330), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), ),
-    ReferenceType: ((0, 0, False, _F327), (1, 0, False, _F324), (2, 0, False, _F324), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F334), ),
-    RetrievalMethodType: ((0, 0, False, _F324), (1, 0, False, _F324), (2, 0, False, None), ),
+    RSAKeyValueType: ((0, 1, False, _F231), (1, 1, False, _F231), ),
+    RationalNumberType: ((0, 1, False, _F232), (1, 1, False, _F230), ),
+    ReceiptType: ((0, 1, False, _F227), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), ),
+    ReferenceType: ((0, 0, False, _F224), (1, 0, False, _F221), (2, 0, False, _F221), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F231), ),
+    RetrievalMethodType: ((0, 0, False, _F221), (1, 0, False, _F221), (2, 0, False, None), ),
     SPKIDataType: (),
     Scheduled_AC_CLReqControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), (8, 0, False, None), (9, 1, False, None), (10, 0, False, None), (11, 0, False, None), (12, 0, False, None), (13, 0, False, None), (14, 0, False, None), ),
     Scheduled_AC_CLResControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), (8, 0, False, None), ),
     Scheduled_CLReqControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), ),
     Scheduled_CLResControlModeType: (),
-    SignatureMethodType: ((0, 1, False, _F324), (1, 0, False, _F336), ),
-    SignaturePropertiesType: ((0, 0, False, _F327), (1, 1, False, None), ),
-    SignaturePropertyType: ((0, 0, False, _F327), (1, 1, False, _F324), ),
-    SignatureType: ((0, 0, False, _F327), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
-    SignatureValueType: ((0, 0, False, _F327), (1, 1, False, _F334), ),
-    SignedInfoType: ((0, 0, False, _F327), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    TransformType: ((0, 1, False, _F324), (1, 0, False, _F328), ),
+    SignatureMethodType: ((0, 1, False, _F221), (1, 0, False, _F233), ),
+    SignaturePropertiesType: ((0, 0, False, _F224), (1, 1, False, None), ),
+    SignaturePropertyType: ((0, 0, False, _F224), (1, 1, False, _F221), ),
+    SignatureType: ((0, 0, False, _F224), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    SignatureValueType: ((0, 0, False, _F224), (1, 1, False, _F231), ),
+    SignedInfoType: ((0, 0, False, _F224), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    TransformType: ((0, 1, False, _F221), (1, 0, False, _F225), ),
     TransformsType: ((0, 1, False, None), ),
     V2GMessageType: ((0, 1, False, None), ),
     V2GRequestType: ((0, 1, False, None), ),
-    V2GResponseType: ((0, 1, False, None), (1, 1, False, _F320), ),
-    X509DataType: ((0, 1, False, None), (0, 1, False, _F334), (0, 1, False, _F328), (0, 1, False, _F334), (0, 1, False, _F334), ),
-    X509IssuerSerialType: ((0, 1, False, _F328), (1, 1, False, _F336), ),
+    V2GResponseType: ((0, 1, False, None), (1, 1, False, _F217), ),
+    X509DataType: ((0, 1, False, None), (0, 1, False, _F231), (0, 1, False, _F225), (0, 1, False, _F231), (0, 1, False, _F231), ),
+    X509IssuerSerialType: ((0, 1, False, _F225), (1, 1, False, _F233), ),
 }
 
 # types whose content model this codec does not implement (xmldsig only)

@@ -10,7 +10,55 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+
+# the CommonTypes and xmldsig types: one codec for every -20 namespace
+from exi_schemas.generated.iso20_types import (  # noqa: F401
+    CLReqControlModeType, _d_CLReqControlModeType, _e_CLReqControlModeType,
+    CLResControlModeType, _d_CLResControlModeType, _e_CLResControlModeType,
+    CanonicalizationMethodType, _d_CanonicalizationMethodType, _e_CanonicalizationMethodType,
+    ChargeLoopReqType, _d_ChargeLoopReqType, _e_ChargeLoopReqType,
+    ChargeLoopResType, _d_ChargeLoopResType, _e_ChargeLoopResType,
+    ChargeParameterDiscoveryReqType, _d_ChargeParameterDiscoveryReqType, _e_ChargeParameterDiscoveryReqType,
+    ChargeParameterDiscoveryResType, _d_ChargeParameterDiscoveryResType, _e_ChargeParameterDiscoveryResType,
+    DSAKeyValueType, _d_DSAKeyValueType, _e_DSAKeyValueType,
+    DetailedCostType, _d_DetailedCostType, _e_DetailedCostType,
+    DetailedTaxType, _d_DetailedTaxType, _e_DetailedTaxType,
+    DigestMethodType, _d_DigestMethodType, _e_DigestMethodType,
+    DisplayParametersType, _d_DisplayParametersType, _e_DisplayParametersType,
+    Dynamic_CLReqControlModeType, _d_Dynamic_CLReqControlModeType, _e_Dynamic_CLReqControlModeType,
+    Dynamic_CLResControlModeType, _d_Dynamic_CLResControlModeType, _e_Dynamic_CLResControlModeType,
+    EVSEStatusType, _d_EVSEStatusType, _e_EVSEStatusType,
+    KeyInfoType, _d_KeyInfoType, _e_KeyInfoType,
+    KeyValueType, _d_KeyValueType, _e_KeyValueType,
+    ListOfRootCertificateIDsType, _d_ListOfRootCertificateIDsType, _e_ListOfRootCertificateIDsType,
+    ManifestType, _d_ManifestType, _e_ManifestType,
+    MessageHeaderType, _d_MessageHeaderType, _e_MessageHeaderType,
+    MeterInfoType, _d_MeterInfoType, _e_MeterInfoType,
+    ObjectType, _d_ObjectType, _e_ObjectType,
+    PGPDataType, _d_PGPDataType, _e_PGPDataType,
+    RSAKeyValueType, _d_RSAKeyValueType, _e_RSAKeyValueType,
+    RationalNumberType, _d_RationalNumberType, _e_RationalNumberType,
+    ReceiptType, _d_ReceiptType, _e_ReceiptType,
+    ReferenceType, _d_ReferenceType, _e_ReferenceType,
+    RetrievalMethodType, _d_RetrievalMethodType, _e_RetrievalMethodType,
+    SPKIDataType, _d_SPKIDataType, _e_SPKIDataType,
+    Scheduled_CLReqControlModeType, _d_Scheduled_CLReqControlModeType, _e_Scheduled_CLReqControlModeType,
+    Scheduled_CLResControlModeType, _d_Scheduled_CLResControlModeType, _e_Scheduled_CLResControlModeType,
+    SignatureMethodType, _d_SignatureMethodType, _e_SignatureMethodType,
+    SignaturePropertiesType, _d_SignaturePropertiesType, _e_SignaturePropertiesType,
+    SignaturePropertyType, _d_SignaturePropertyType, _e_SignaturePropertyType,
+    SignatureType, _d_SignatureType, _e_SignatureType,
+    SignatureValueType, _d_SignatureValueType, _e_SignatureValueType,
+    SignedInfoType, _d_SignedInfoType, _e_SignedInfoType,
+    TransformType, _d_TransformType, _e_TransformType,
+    TransformsType, _d_TransformsType, _e_TransformsType,
+    V2GMessageType, _d_V2GMessageType, _e_V2GMessageType,
+    V2GRequestType, _d_V2GRequestType, _e_V2GRequestType,
+    V2GResponseType, _d_V2GResponseType, _e_V2GResponseType,
+    X509DataType, _d_X509DataType, _e_X509DataType,
+    X509IssuerSerialType, _d_X509IssuerSerialType, _e_X509IssuerSerialType,
+)
 
 _P0 = ((2, 0), (-1, 0))
 _K1 = ('State_A', 'State_B', 'State_C', 'State_D')
@@ -24,155 +72,68 @@ _K8 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
 _K9 = {'Home': 0, 'Moving': 1, 'EndPosition': 2}
 _K10 = ('Invalid', 'Safe', 'Warning', 'Fault')
 _K11 = {'Invalid': 0, 'Safe': 1, 'Warning': 2, 'Fault': 3}
-_P12 = ((1, 0), (-1, 0))
-_P13 = ((1, 0), (2, 0))
-_C14 = (None, (1, 2), (0, 1), None)
-_P15 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_K16 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_P17 = ((3, 0), (4, 0), (-1, 0))
-_P18 = ((4, 0), (-1, 0))
-_K19 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_C20 = (None, None, (1, 3), (0, 2), None, None)
-_C21 = (None, None, (2, 3), (1, 2), (0, 2), None)
-_C22 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P23 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P24 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P25 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P26 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P27 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P28 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P29 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P30 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P31 = ((8, 0), (9, 0), (-1, 0))
-_P32 = ((9, 0), (-1, 0))
-_C33 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C34 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C35 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C36 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C37 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C38 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C39 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C40 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C41 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C42 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P43 = ((0, 0), (1, 0))
-_C44 = ((1, 2), (0, 1), None, None, None)
-_P45 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P46 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P47 = ((2, 0), (3, 0), (-1, 0))
-_P48 = ((3, 0), (-1, 0))
-_C49 = ((1, 3), (0, 3), None, None, None)
-_C50 = ((2, 3), (1, 3), (0, 2), None, None)
-_C51 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C52 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P53 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P54 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P55 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_K56 = ('StateA', 'StateB', 'StateC', 'StateD', 'StateE')
-_P57 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P58 = ((6, 0), (7, 0), (-1, 0))
-_K59 = ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2')
-_P60 = ((7, 0), (-1, 0))
-_C61 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C62 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_K63 = {'StateA': 0, 'StateB': 1, 'StateC': 2, 'StateD': 3, 'StateE': 4}
-_C64 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C65 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_K66 = {'OK_NoEVError': 0, 'FAILED': 1, 'FAILED_EmergencyEvent': 2, 'FAILED_Breaker': 3, 'FAILED_RESSTemperatureInhibit': 4, 'FAILED_RESS': 5, 'FAILED_ChargingCurrentDifferential': 6, 'FAILED_ChargingVoltageOutOfRange': 7, 'FAILED_Reserved1': 8, 'FAILED_Reserved2': 9}
-_C67 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C68 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P69 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P70 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P71 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P72 = ((1, 0), (2, 0), (-1, 0))
-_P73 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C74 = ((1, 4), (0, 4), (0, 4))
-_C75 = ((2, 4), (1, 4), (1, 4))
-_C76 = ((3, 4), (2, 4), (2, 4))
-_C77 = ((1, 3), (0, 2), None, None)
-_C78 = ((2, 3), (1, 2), (0, 2), None)
-_C79 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_C80 = ((4, 4), (3, 4), (3, 4))
-_C81 = ((5, 4), (4, 4), (4, 4))
-_C82 = ((6, 4), (5, 4), (5, 4))
-_C83 = ((7, 4), (6, 4), (6, 4))
-_P84 = ((0, 0), (0, 1), (0, 2))
-_P85 = ((-1, 0),)
-_P86 = ((0, 0), (-1, 0))
-_C87 = ((0, 1), (0, 2), None)
-_C88 = (None, (1, 2), (0, 1))
-_C89 = ((1, 2), (0, 1), (0, 2))
-_C90 = ((2, 3), (1, 3), (0, 3), None, None)
-_C91 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P92 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P93 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P94 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P95 = ((4, 0), (5, 0), (-1, 0))
-_P96 = ((5, 0), (-1, 0))
-_C97 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C98 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C99 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C100 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C101 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P102 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P103 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P104 = ((2, 0), (3, 0), (4, 0))
-_P105 = ((3, 0), (4, 0))
-_C106 = ((1, 3), (0, 3), None, None, None, None, None)
-_C107 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C108 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C109 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_C110 = (None, (2, 3), (1, 2), (1, 2))
-_P111 = ((2, 0),)
-_C112 = ((1, 2), (0, 1), None, None)
-_C113 = ((1, 2), (0, 1), None, None, None, None)
-_C114 = ((1, 2), (0, 1), None)
-_C115 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C116 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C117 = (None, None, None, (0, 1), (0, 2))
-_P118 = ((1, 1), (1, 0), (-1, 0))
-_C119 = (None, (0, 3), (0, 3))
-_C120 = (None, (2, 3), (2, 3))
-_C121 = ((0, 1), (0, 2))
-_P122 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P123 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C124 = ((0, 3), (0, 3))
-_C125 = ((1, 3), (1, 3))
-_C126 = ((2, 3), (2, 3))
-_C127 = ((3, 3), (3, 3))
-_C128 = ((4, 3), (4, 3))
-_F129 = ('string', None, None, ('State_A', 'State_B', 'State_C', 'State_D'), None, None)
-_F130 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
-_F131 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
-_F132 = ('string', None, None, ('Home', 'Moving', 'EndPosition'), None, None)
-_F133 = ('boolean', None, None, None, None, None)
-_F134 = ('string', None, None, ('Invalid', 'Safe', 'Warning', 'Fault'), None, None)
-_F135 = ('short', -32768, 32767, None, None, None)
-_F136 = ('anyURI', None, None, None, None, None)
-_F137 = ('unsignedInt', 1, 4294967295, None, None, None)
-_F138 = ('byte', 0, 100, None, None, None)
-_F139 = ('unsignedInt', 0, 4294967295, None, None, None)
-_F140 = ('unsignedShort', 0, 65535, None, None, None)
-_F141 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
-_F142 = ('string', None, None, ('StateA', 'StateB', 'StateC', 'StateD', 'StateE'), None, None)
-_F143 = ('string', None, None, ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2'), None, None)
-_F144 = ('ID', None, None, None, None, None)
-_F145 = ('string', None, None, None, None, None)
-_F146 = ('hexBinary', None, None, None, 8, 8)
-_F147 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
-_F148 = ('string', None, None, None, None, 32)
-_F149 = ('base64Binary', None, None, None, None, 64)
-_F150 = ('base64Binary', None, None, None, None, None)
-_F151 = ('byte', -128, 127, None, None, None)
-_F152 = ('integer', None, None, None, None, None)
+_P12 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P13 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P14 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_K15 = ('StateA', 'StateB', 'StateC', 'StateD', 'StateE')
+_P16 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_P17 = ((6, 0), (7, 0), (-1, 0))
+_K18 = ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2')
+_P19 = ((7, 0), (-1, 0))
+_C20 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C21 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_K22 = {'StateA': 0, 'StateB': 1, 'StateC': 2, 'StateD': 3, 'StateE': 4}
+_C23 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C24 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_K25 = {'OK_NoEVError': 0, 'FAILED': 1, 'FAILED_EmergencyEvent': 2, 'FAILED_Breaker': 3, 'FAILED_RESSTemperatureInhibit': 4, 'FAILED_RESS': 5, 'FAILED_ChargingCurrentDifferential': 6, 'FAILED_ChargingVoltageOutOfRange': 7, 'FAILED_Reserved1': 8, 'FAILED_Reserved2': 9}
+_C26 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C27 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_K28 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_K29 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_F30 = ('string', None, None, ('State_A', 'State_B', 'State_C', 'State_D'), None, None)
+_F31 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
+_F32 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
+_F33 = ('string', None, None, ('Home', 'Moving', 'EndPosition'), None, None)
+_F34 = ('boolean', None, None, None, None, None)
+_F35 = ('string', None, None, ('Invalid', 'Safe', 'Warning', 'Fault'), None, None)
+_F36 = ('short', -32768, 32767, None, None, None)
+_F37 = ('anyURI', None, None, None, None, None)
+_F38 = ('unsignedInt', 1, 4294967295, None, None, None)
+_F39 = ('byte', 0, 100, None, None, None)
+_F40 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F41 = ('unsignedShort', 0, 65535, None, None, None)
+_F42 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
+_F43 = ('string', None, None, ('StateA', 'StateB', 'StateC', 'StateD', 'StateE'), None, None)
+_F44 = ('string', None, None, ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2'), None, None)
+_F45 = ('ID', None, None, None, None, None)
+_F46 = ('string', None, None, None, None, None)
+_F47 = ('hexBinary', None, None, None, 8, 8)
+_F48 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F49 = ('string', None, None, None, None, 32)
+_F50 = ('base64Binary', None, None, None, None, 64)
+_F51 = ('base64Binary', None, None, None, None, None)
+_F52 = ('byte', -128, 127, None, None, None)
+_F53 = ('integer', None, None, None, None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_ConnectReqType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_ConnectReqType"""
     header: MessageHeaderType
     ev_electrical_charging_device_status: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_electrical_charging_device_status) -> None:
+        self.header = header
+        self.ev_electrical_charging_device_status = ev_electrical_charging_device_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_electrical_charging_device_status, ) == (other.header, other.ev_electrical_charging_device_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_electrical_charging_device_status={self.ev_electrical_charging_device_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_ConnectResType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_ConnectResType"""
     header: MessageHeaderType
@@ -181,13 +142,40 @@ class ACDP_ConnectResType:
     evse_electrical_charging_device_status: str
     evse_mechanical_charging_device_status: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, evse_electrical_charging_device_status, evse_mechanical_charging_device_status) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.evse_electrical_charging_device_status = evse_electrical_charging_device_status
+        self.evse_mechanical_charging_device_status = evse_mechanical_charging_device_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.evse_electrical_charging_device_status, self.evse_mechanical_charging_device_status, ) == (other.header, other.response_code, other.evse_processing, other.evse_electrical_charging_device_status, other.evse_mechanical_charging_device_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, evse_electrical_charging_device_status={self.evse_electrical_charging_device_status!r}, evse_mechanical_charging_device_status={self.evse_mechanical_charging_device_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_SystemStatusReqType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_SystemStatusReqType"""
     header: MessageHeaderType
     ev_technical_status: EVTechnicalStatusType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_technical_status) -> None:
+        self.header = header
+        self.ev_technical_status = ev_technical_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_technical_status, ) == (other.header, other.ev_technical_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_technical_status={self.ev_technical_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_SystemStatusResType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_SystemStatusResType"""
     header: MessageHeaderType
@@ -202,14 +190,48 @@ class ACDP_SystemStatusResType:
     ev_in_charge_position: bool
     ev_association_status: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_mechanical_charging_device_status, evse_ready_to_charge, evse_isolation_status, evse_disabled, evse_utility_interrupt_event, evse_emergency_shutdown, evse_malfunction, ev_in_charge_position, ev_association_status) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_mechanical_charging_device_status = evse_mechanical_charging_device_status
+        self.evse_ready_to_charge = evse_ready_to_charge
+        self.evse_isolation_status = evse_isolation_status
+        self.evse_disabled = evse_disabled
+        self.evse_utility_interrupt_event = evse_utility_interrupt_event
+        self.evse_emergency_shutdown = evse_emergency_shutdown
+        self.evse_malfunction = evse_malfunction
+        self.ev_in_charge_position = ev_in_charge_position
+        self.ev_association_status = ev_association_status
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_mechanical_charging_device_status, self.evse_ready_to_charge, self.evse_isolation_status, self.evse_disabled, self.evse_utility_interrupt_event, self.evse_emergency_shutdown, self.evse_malfunction, self.ev_in_charge_position, self.ev_association_status, ) == (other.header, other.response_code, other.evse_mechanical_charging_device_status, other.evse_ready_to_charge, other.evse_isolation_status, other.evse_disabled, other.evse_utility_interrupt_event, other.evse_emergency_shutdown, other.evse_malfunction, other.ev_in_charge_position, other.ev_association_status, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_mechanical_charging_device_status={self.evse_mechanical_charging_device_status!r}, evse_ready_to_charge={self.evse_ready_to_charge!r}, evse_isolation_status={self.evse_isolation_status!r}, evse_disabled={self.evse_disabled!r}, evse_utility_interrupt_event={self.evse_utility_interrupt_event!r}, evse_emergency_shutdown={self.evse_emergency_shutdown!r}, evse_malfunction={self.evse_malfunction!r}, ev_in_charge_position={self.ev_in_charge_position!r}, ev_association_status={self.ev_association_status!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_VehiclePositioningReqType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_VehiclePositioningReqType"""
     header: MessageHeaderType
     ev_mobility_status: bool
     ev_positioning_support: bool
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_mobility_status, ev_positioning_support) -> None:
+        self.header = header
+        self.ev_mobility_status = ev_mobility_status
+        self.ev_positioning_support = ev_positioning_support
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_mobility_status, self.ev_positioning_support, ) == (other.header, other.ev_mobility_status, other.ev_positioning_support, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_mobility_status={self.ev_mobility_status!r}, ev_positioning_support={self.ev_positioning_support!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class ACDP_VehiclePositioningResType:
     """{urn:iso:std:iso:15118:-20:ACDP}ACDP_VehiclePositioningResType"""
     header: MessageHeaderType
@@ -222,107 +244,26 @@ class ACDP_VehiclePositioningResType:
     contact_window_yc: int
     ev_in_charge_position: bool
 
-@dataclass(slots=True, kw_only=True)
-class CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}CLReqControlModeType"""
-    pass
+    def __init__(self, *, header, response_code, evse_processing, evse_positioning_support, ev_relative_x_deviation, ev_relative_y_deviation, contact_window_xc, contact_window_yc, ev_in_charge_position) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.evse_positioning_support = evse_positioning_support
+        self.ev_relative_x_deviation = ev_relative_x_deviation
+        self.ev_relative_y_deviation = ev_relative_y_deviation
+        self.contact_window_xc = contact_window_xc
+        self.contact_window_yc = contact_window_yc
+        self.ev_in_charge_position = ev_in_charge_position
 
-@dataclass(slots=True, kw_only=True)
-class CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}CLResControlModeType"""
-    pass
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.evse_positioning_support, self.ev_relative_x_deviation, self.ev_relative_y_deviation, self.contact_window_xc, self.contact_window_yc, self.ev_in_charge_position, ) == (other.header, other.response_code, other.evse_processing, other.evse_positioning_support, other.ev_relative_x_deviation, other.ev_relative_y_deviation, other.contact_window_xc, other.contact_window_yc, other.ev_in_charge_position, )
 
-@dataclass(slots=True, kw_only=True)
-class CanonicalizationMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType"""
-    algorithm: str
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, evse_positioning_support={self.evse_positioning_support!r}, ev_relative_x_deviation={self.ev_relative_x_deviation!r}, ev_relative_y_deviation={self.ev_relative_y_deviation!r}, contact_window_xc={self.contact_window_xc!r}, contact_window_yc={self.contact_window_yc!r}, ev_in_charge_position={self.ev_in_charge_position!r})"
 
-@dataclass(slots=True, kw_only=True)
-class ChargeLoopReqType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopReqType"""
-    header: MessageHeaderType
-    display_parameters: DisplayParametersType | None = None
-    meter_info_requested: bool
-
-@dataclass(slots=True, kw_only=True)
-class ChargeLoopResType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopResType"""
-    header: MessageHeaderType
-    response_code: str
-    evse_status: EVSEStatusType | None = None
-    meter_info: MeterInfoType | None = None
-    receipt: ReceiptType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class ChargeParameterDiscoveryReqType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class ChargeParameterDiscoveryResType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType"""
-    header: MessageHeaderType
-    response_code: str
-
-@dataclass(slots=True, kw_only=True)
-class DSAKeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class DetailedCostType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedCostType"""
-    amount: RationalNumberType
-    cost_per_unit: RationalNumberType
-
-@dataclass(slots=True, kw_only=True)
-class DetailedTaxType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedTaxType"""
-    tax_rule_id: int
-    amount: RationalNumberType
-
-@dataclass(slots=True, kw_only=True)
-class DigestMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}DigestMethodType"""
-    algorithm: str
-
-@dataclass(slots=True, kw_only=True)
-class DisplayParametersType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DisplayParametersType"""
-    present_soc: int | None = None
-    minimum_soc: int | None = None
-    target_soc: int | None = None
-    maximum_soc: int | None = None
-    remaining_time_to_minimum_soc: int | None = None
-    remaining_time_to_target_soc: int | None = None
-    remaining_time_to_maximum_soc: int | None = None
-    charging_complete: bool | None = None
-    battery_energy_capacity: RationalNumberType | None = None
-    inlet_hot: bool | None = None
-
-@dataclass(slots=True, kw_only=True)
-class Dynamic_CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLReqControlModeType"""
-    departure_time: int | None = None
-    ev_target_energy_request: RationalNumberType
-    ev_maximum_energy_request: RationalNumberType
-    ev_minimum_energy_request: RationalNumberType
-
-@dataclass(slots=True, kw_only=True)
-class Dynamic_CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLResControlModeType"""
-    departure_time: int | None = None
-    minimum_soc: int | None = None
-    target_soc: int | None = None
-    ack_max_delay: int | None = None
-
-@dataclass(slots=True, kw_only=True)
-class EVSEStatusType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}EVSEStatusType"""
-    notification_max_delay: int
-    evse_notification: str
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class EVTechnicalStatusType:
     """{urn:iso:std:iso:15118:-20:ACDP}EVTechnicalStatusType"""
     ev_ready_to_charge: bool
@@ -334,204 +275,23 @@ class EVTechnicalStatusType:
     ev_error_code: str | None = None
     ev_timeout: bool | None = None
 
-@dataclass(slots=True, kw_only=True)
-class KeyInfoType:
-    """{http://www.w3.org/2000/09/xmldsig#}KeyInfoType"""
-    id: str | None = None
-    key_name: list[str] = field(default_factory=list)
-    key_value: list[KeyValueType] = field(default_factory=list)
-    retrieval_method: list[RetrievalMethodType] = field(default_factory=list)
-    x509_data: list[X509DataType] = field(default_factory=list)
-    pgp_data: list[PGPDataType] = field(default_factory=list)
-    spki_data: list[SPKIDataType] = field(default_factory=list)
-    mgmt_data: list[str] = field(default_factory=list)
+    def __init__(self, *, ev_ready_to_charge, ev_immobilization_request, ev_immobilized=None, evwlan_strength=None, evcp_status=None, evsoc=None, ev_error_code=None, ev_timeout=None) -> None:
+        self.ev_ready_to_charge = ev_ready_to_charge
+        self.ev_immobilization_request = ev_immobilization_request
+        self.ev_immobilized = ev_immobilized
+        self.evwlan_strength = evwlan_strength
+        self.evcp_status = evcp_status
+        self.evsoc = evsoc
+        self.ev_error_code = ev_error_code
+        self.ev_timeout = ev_timeout
 
-@dataclass(slots=True, kw_only=True)
-class KeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}KeyValueType"""
-    dsa_key_value: DSAKeyValueType | None = None
-    rsa_key_value: RSAKeyValueType | None = None
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_ready_to_charge, self.ev_immobilization_request, self.ev_immobilized, self.evwlan_strength, self.evcp_status, self.evsoc, self.ev_error_code, self.ev_timeout, ) == (other.ev_ready_to_charge, other.ev_immobilization_request, other.ev_immobilized, other.evwlan_strength, other.evcp_status, other.evsoc, other.ev_error_code, other.ev_timeout, )
 
-@dataclass(slots=True, kw_only=True)
-class ListOfRootCertificateIDsType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ListOfRootCertificateIDsType"""
-    root_certificate_id: list[X509IssuerSerialType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class ManifestType:
-    """{http://www.w3.org/2000/09/xmldsig#}ManifestType"""
-    id: str | None = None
-    reference: list[ReferenceType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class MessageHeaderType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}MessageHeaderType"""
-    session_id: bytes
-    time_stamp: int
-    signature: SignatureType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class MeterInfoType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}MeterInfoType"""
-    meter_id: str
-    charged_energy_reading_wh: int
-    bpt_discharged_energy_reading_wh: int | None = None
-    capacitive_energy_reading_va_rh: int | None = None
-    bpt_inductive_energy_reading_va_rh: int | None = None
-    meter_signature: bytes | None = None
-    meter_status: int | None = None
-    meter_timestamp: int | None = None
-
-@dataclass(slots=True, kw_only=True)
-class ObjectType:
-    """{http://www.w3.org/2000/09/xmldsig#}ObjectType"""
-    encoding: str | None = None
-    id: str | None = None
-    mime_type: str | None = None
-
-@dataclass(slots=True, kw_only=True)
-class PGPDataType:
-    """{http://www.w3.org/2000/09/xmldsig#}PGPDataType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class RSAKeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType"""
-    modulus: bytes
-    exponent: bytes
-
-@dataclass(slots=True, kw_only=True)
-class RationalNumberType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}RationalNumberType"""
-    exponent: int
-    value: int
-
-@dataclass(slots=True, kw_only=True)
-class ReceiptType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ReceiptType"""
-    time_anchor: int
-    energy_costs: DetailedCostType | None = None
-    occupancy_costs: DetailedCostType | None = None
-    additional_services_costs: DetailedCostType | None = None
-    overstay_costs: DetailedCostType | None = None
-    tax_costs: list[DetailedTaxType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class ReferenceType:
-    """{http://www.w3.org/2000/09/xmldsig#}ReferenceType"""
-    id: str | None = None
-    type: str | None = None
-    uri: str | None = None
-    transforms: TransformsType | None = None
-    digest_method: DigestMethodType
-    digest_value: bytes
-
-@dataclass(slots=True, kw_only=True)
-class RetrievalMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType"""
-    type: str | None = None
-    uri: str | None = None
-    transforms: TransformsType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class SPKIDataType:
-    """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class Scheduled_CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLReqControlModeType"""
-    ev_target_energy_request: RationalNumberType | None = None
-    ev_maximum_energy_request: RationalNumberType | None = None
-    ev_minimum_energy_request: RationalNumberType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class Scheduled_CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLResControlModeType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class SignatureMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureMethodType"""
-    algorithm: str
-    hmac_output_length: int | None = None
-
-@dataclass(slots=True, kw_only=True)
-class SignaturePropertiesType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType"""
-    id: str | None = None
-    signature_property: list[SignaturePropertyType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class SignaturePropertyType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType"""
-    id: str | None = None
-    target: str
-
-@dataclass(slots=True, kw_only=True)
-class SignatureType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureType"""
-    id: str | None = None
-    signed_info: SignedInfoType
-    signature_value: SignatureValueType
-    key_info: KeyInfoType | None = None
-    object: list[ObjectType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class SignatureValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureValueType"""
-    id: str | None = None
-    value: bytes
-
-@dataclass(slots=True, kw_only=True)
-class SignedInfoType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignedInfoType"""
-    id: str | None = None
-    canonicalization_method: CanonicalizationMethodType
-    signature_method: SignatureMethodType
-    reference: list[ReferenceType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class TransformType:
-    """{http://www.w3.org/2000/09/xmldsig#}TransformType"""
-    algorithm: str
-    x_path: list[str] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class TransformsType:
-    """{http://www.w3.org/2000/09/xmldsig#}TransformsType"""
-    transform: list[TransformType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class V2GMessageType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GMessageType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class V2GRequestType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class V2GResponseType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GResponseType"""
-    header: MessageHeaderType
-    response_code: str
-
-@dataclass(slots=True, kw_only=True)
-class X509DataType:
-    """{http://www.w3.org/2000/09/xmldsig#}X509DataType"""
-    x509_issuer_serial: list[X509IssuerSerialType] = field(default_factory=list)
-    x509_ski: list[bytes] = field(default_factory=list)
-    x509_subject_name: list[str] = field(default_factory=list)
-    x509_certificate: list[bytes] = field(default_factory=list)
-    x509_crl: list[bytes] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class X509IssuerSerialType:
-    """{http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType"""
-    x509_issuer_name: str
-    x509_serial_number: int
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_ready_to_charge={self.ev_ready_to_charge!r}, ev_immobilization_request={self.ev_immobilization_request!r}, ev_immobilized={self.ev_immobilized!r}, evwlan_strength={self.evwlan_strength!r}, evcp_status={self.evcp_status!r}, evsoc={self.evsoc!r}, ev_error_code={self.ev_error_code!r}, ev_timeout={self.ev_timeout!r})"
 
 def _d_ACDP_ConnectReqType(r: Reader) -> ACDP_ConnectReqType:
     rv = r.v; rn = r.n
@@ -1045,892 +805,6 @@ def _e_ACDP_VehiclePositioningResType(w: Writer, o: ACDP_VehiclePositioningResTy
     if f_ev_in_charge_position is None: raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_in_charge_position")
     w.bits(((1 if f_ev_in_charge_position else 0) << 2), 6)
 
-def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return CLReqControlModeType()
-
-def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return CLResControlModeType()
-
-def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    v_algorithm = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P12[r.code(2, 2)]
-    n = 0
-    while it == 1:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P12[r.code(2, 2)]
-    return CanonicalizationMethodType(algorithm=v_algorithm)
-
-def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    w.bits(1, 2)
-
-def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_display_parameters = None
-    v_meter_info_requested = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P0[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    it, al = _P13[r.code(2, 2)]
-    if it == 1:
-        v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xb: r.badz(p, 4, b & 0xb)
-    v_meter_info_requested = ((b >> 2) & 0x1) == 1
-    it = -1; al = 0
-    return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
-
-def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeLoopReqType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C2[s1]
-    s = 1
-    w.bits((c1[0]), c1[1])
-    if (f_display_parameters := o.display_parameters) is not None:
-        w.bits(0, 2)
-        _e_DisplayParametersType(w, f_display_parameters)
-        s = 2
-    f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None: raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
-    c2 = _C14[s]
-    s = 3
-    w.bits(((c2[0]) << 4) | ((1 if f_meter_info_requested else 0) << 2), c2[1] + 4)
-
-def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v_evse_status = None
-    v_meter_info = None
-    v_receipt = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P0[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 12
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xfff; r.p = q
-    if b & 0xc08: r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K4[k]
-    e = b & 0x7
-    if e >= 4: r.bad_code(p + 9, e, 4)
-    it, al = _P15[e]
-    if it == 2:
-        v2_notification_max_delay = None
-        v2_evse_notification = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v2_notification_max_delay = r.uintb(65535)
-        p = r.p; q = p + 10
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3ff; r.p = q
-        if b & 0x38c: r.badz(p, 10, b & 0x38c)
-        k = (b >> 4) & 0x7
-        if k >= 6: r.bad(p + 3, 'enum index')
-        v2_evse_notification = _K16[k]
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 8, e, 3)
-        it, al = _P17[e]
-        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
-    if it == 3:
-        v_meter_info = _d_MeterInfoType(r)
-        it, al = _P18[r.code(2, 2)]
-    if it == 4:
-        v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
-
-def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeLoopResType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C2[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
-    s = 2
-    w.bits(((c1[0]) << 9) | ((_K7[f_response_code]) << 1), c1[1] + 9)
-    if (f_evse_status := o.evse_status) is not None:
-        f2_notification_max_delay = f_evse_status.notification_max_delay
-        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-        w.bits(0, 5)
-        w.uint(f2_notification_max_delay)
-        f2_evse_notification = f_evse_status.evse_notification
-        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-        w.bits(((_K19[f2_evse_notification]) << 2), 8)
-        s = 3
-    if (f_meter_info := o.meter_info) is not None:
-        c2 = _C20[s]
-        w.bits((c2[0]), c2[1])
-        _e_MeterInfoType(w, f_meter_info)
-        s = 4
-    if (f_receipt := o.receipt) is not None:
-        c3 = _C21[s]
-        w.bits((c3[0]), c3[1])
-        _e_ReceiptType(w, f_receipt)
-        s = 5
-    c4 = _C22[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P0[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return ChargeParameterDiscoveryReqType(header=v_header)
-
-def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C2[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P0[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 10
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x303: r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K4[k]
-    it = -1; al = 0
-    return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
-
-def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C2[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits(((c1[0]) << 10) | ((_K7[f_response_code]) << 2), c1[1] + 10)
-
-def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    r.fail("content of DSAKeyValueType is not supported by this codec")
-
-def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    raise ExiEncodeError("content of DSAKeyValueType is not supported")
-
-def _d_DetailedCostType(r: Reader) -> DetailedCostType:
-    rv = r.v; rn = r.n
-    v_amount = None
-    v_cost_per_unit = None
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 15
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7fff; r.p = q
-    if b & 0x700e: r.badz(p, 15, b & 0x700e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    v2_exponent = None
-    v2_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v2_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = 1; al = 0
-    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v2_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    it = -1; al = 0
-    return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
-
-def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
-    f_amount = o.amount
-    if f_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-    f1_exponent = f_amount.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_amount.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    f_cost_per_unit = o.cost_per_unit
-    if f_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-    f2_exponent = f_cost_per_unit.exponent
-    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f2_exponent <= 127:
-        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-    f2_value = f_cost_per_unit.value
-    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f2_value <= 32767:
-        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
-    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-    w.bits(0, 3)
-
-def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
-    rv = r.v; rn = r.n
-    v_tax_rule_id = None
-    v_amount = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_tax_rule_id = r.uintb(4294967295)
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 16
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xffff; r.p = q
-    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = -1; al = 0
-    return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
-
-def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
-    f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-    w.bits(0, 2)
-    w.uint(f_tax_rule_id)
-    f_amount = o.amount
-    if f_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
-    f1_exponent = f_amount.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_amount.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    w.bits(0, 3)
-
-def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    v_algorithm = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P12[r.code(2, 2)]
-    n = 0
-    while it == 1:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P12[r.code(2, 2)]
-    return DigestMethodType(algorithm=v_algorithm)
-
-def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    w.bits(1, 2)
-
-def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
-    rv = r.v; rn = r.n
-    v_present_soc = None
-    v_minimum_soc = None
-    v_target_soc = None
-    v_maximum_soc = None
-    v_remaining_time_to_minimum_soc = None
-    v_remaining_time_to_target_soc = None
-    v_remaining_time_to_maximum_soc = None
-    v_charging_complete = None
-    v_battery_energy_capacity = None
-    v_inlet_hot = None
-    it, al = _P23[r.code(4, 11)]
-    if it == 0:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_present_soc = ((b >> 5) & 0x7f)
-        if v_present_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 10: r.bad_code(p + 9, e, 10)
-        it, al = _P24[e]
-    if it == 1:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_minimum_soc = ((b >> 5) & 0x7f)
-        if v_minimum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 9: r.bad_code(p + 9, e, 9)
-        it, al = _P25[e]
-    if it == 2:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_target_soc = ((b >> 5) & 0x7f)
-        if v_target_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 8: r.bad_code(p + 9, e, 8)
-        it, al = _P26[e]
-    if it == 3:
-        p = r.p; q = p + 12
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xfff; r.p = q
-        if b & 0x808: r.badz(p, 12, b & 0x808)
-        v_maximum_soc = ((b >> 4) & 0x7f)
-        if v_maximum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x7
-        if e >= 7: r.bad_code(p + 9, e, 7)
-        it, al = _P27[e]
-    if it == 4:
-        r.zero(1, 'characters')
-        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P28[e]
-    if it == 5:
-        r.zero(1, 'characters')
-        v_remaining_time_to_target_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P29[e]
-    if it == 6:
-        r.zero(1, 'characters')
-        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P30[e]
-    if it == 7:
-        p = r.p; q = p + 5
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1f; r.p = q
-        if b & 0x14: r.badz(p, 5, b & 0x14)
-        v_charging_complete = ((b >> 3) & 0x1) == 1
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 3, e, 3)
-        it, al = _P31[e]
-    if it == 8:
-        v1_exponent = None
-        v1_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v1_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v1_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P32[e]
-        v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    if it == 9:
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xb: r.badz(p, 4, b & 0xb)
-        v_inlet_hot = ((b >> 2) & 0x1) == 1
-        it = -1; al = 0
-    return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
-
-def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
-    s = 0
-    if (f_present_soc := o.present_soc) is not None:
-        if not 0 <= f_present_soc <= 100:
-            raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
-        w.bits(((f_present_soc) << 1), 13)
-        s = 1
-    if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C33[s]
-        if not 0 <= f_minimum_soc <= 100:
-            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
-        s = 2
-    if (f_target_soc := o.target_soc) is not None:
-        c2 = _C34[s]
-        if not 0 <= f_target_soc <= 100:
-            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
-        s = 3
-    if (f_maximum_soc := o.maximum_soc) is not None:
-        c3 = _C35[s]
-        if not 0 <= f_maximum_soc <= 100:
-            raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
-        w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
-        s = 4
-    if (f_remaining_time_to_minimum_soc := o.remaining_time_to_minimum_soc) is not None:
-        c4 = _C36[s]
-        w.bits(((c4[0]) << 1), c4[1] + 1)
-        w.uint(f_remaining_time_to_minimum_soc)
-        w.bits(0, 1)
-        s = 5
-    if (f_remaining_time_to_target_soc := o.remaining_time_to_target_soc) is not None:
-        c5 = _C37[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.uint(f_remaining_time_to_target_soc)
-        w.bits(0, 1)
-        s = 6
-    if (f_remaining_time_to_maximum_soc := o.remaining_time_to_maximum_soc) is not None:
-        c6 = _C38[s]
-        w.bits(((c6[0]) << 1), c6[1] + 1)
-        w.uint(f_remaining_time_to_maximum_soc)
-        w.bits(0, 1)
-        s = 7
-    if (f_charging_complete := o.charging_complete) is not None:
-        c7 = _C39[s]
-        w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
-        s = 8
-    if (f_battery_energy_capacity := o.battery_energy_capacity) is not None:
-        c8 = _C40[s]
-        f1_exponent = f_battery_energy_capacity.exponent
-        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f1_exponent <= 127:
-            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-        f1_value = f_battery_energy_capacity.value
-        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f1_value <= 32767:
-            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-        w.bits(((c8[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c8[1] + 14)
-        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-        w.bits(0, 2)
-        s = 9
-    if (f_inlet_hot := o.inlet_hot) is not None:
-        c9 = _C41[s]
-        w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
-        s = 10
-    c10 = _C42[s]
-    w.bits((c10[0]), c10[1])
-
-def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
-    rv = r.v; rn = r.n
-    v_departure_time = None
-    v_ev_target_energy_request = None
-    v_ev_maximum_energy_request = None
-    v_ev_minimum_energy_request = None
-    it, al = _P43[r.code(2, 2)]
-    if it == 0:
-        r.zero(1, 'characters')
-        v_departure_time = r.uintb(4294967295)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 1; al = 0
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 14
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x300e: r.badz(p, 14, b & 0x300e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    v2_exponent = None
-    v2_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v2_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = 1; al = 0
-    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v2_value <= 32767:
-        r.fail('integer out of range')
-    v3_exponent = None
-    v3_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v3_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    it = 1; al = 0
-    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v3_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
-    it = -1; al = 0
-    return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
-
-def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
-    s = 0
-    if (f_departure_time := o.departure_time) is not None:
-        w.bits(0, 3)
-        w.uint(f_departure_time)
-        w.bits(0, 1)
-        s = 1
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c1 = _C44[s]
-    f1_exponent = f_ev_target_energy_request.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_ev_target_energy_request.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    s = 2
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    f2_exponent = f_ev_maximum_energy_request.exponent
-    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f2_exponent <= 127:
-        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-    f2_value = f_ev_maximum_energy_request.value
-    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f2_value <= 32767:
-        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
-    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
-    f3_exponent = f_ev_minimum_energy_request.exponent
-    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f3_exponent <= 127:
-        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
-    f3_value = f_ev_minimum_energy_request.value
-    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f3_value <= 32767:
-        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
-    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
-    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
-    w.bits(0, 3)
-
-def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
-    rv = r.v; rn = r.n
-    v_departure_time = None
-    v_minimum_soc = None
-    v_target_soc = None
-    v_ack_max_delay = None
-    it, al = _P45[r.code(3, 5)]
-    if it == 0:
-        r.zero(1, 'characters')
-        v_departure_time = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P46[e]
-    if it == 1:
-        p = r.p; q = p + 11
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7ff; r.p = q
-        if b & 0x404: r.badz(p, 11, b & 0x404)
-        v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 9, e, 3)
-        it, al = _P47[e]
-    if it == 2:
-        p = r.p; q = p + 11
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7ff; r.p = q
-        if b & 0x404: r.badz(p, 11, b & 0x404)
-        v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 9, e, 2)
-        it, al = _P48[e]
-    if it == 3:
-        r.zero(1, 'characters')
-        v_ack_max_delay = r.uintb(65535)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-    return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
-
-def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
-    s = 0
-    if (f_departure_time := o.departure_time) is not None:
-        w.bits(0, 4)
-        w.uint(f_departure_time)
-        w.bits(0, 1)
-        s = 1
-    if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C49[s]
-        if not 0 <= f_minimum_soc <= 100:
-            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
-        s = 2
-    if (f_target_soc := o.target_soc) is not None:
-        c2 = _C50[s]
-        if not 0 <= f_target_soc <= 100:
-            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
-        s = 3
-    if (f_ack_max_delay := o.ack_max_delay) is not None:
-        c3 = _C51[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.uint(f_ack_max_delay)
-        w.bits(0, 1)
-        s = 4
-    c4 = _C52[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
-    rv = r.v; rn = r.n
-    v_notification_max_delay = None
-    v_evse_notification = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_notification_max_delay = r.uintb(65535)
-    p = r.p; q = p + 8
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xff; r.p = q
-    if b & 0xe3: r.badz(p, 8, b & 0xe3)
-    k = (b >> 2) & 0x7
-    if k >= 6: r.bad(p + 3, 'enum index')
-    v_evse_notification = _K16[k]
-    it = -1; al = 0
-    return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
-
-def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    w.bits(0, 2)
-    w.uint(f_notification_max_delay)
-    f_evse_notification = o.evse_notification
-    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits(((_K19[f_evse_notification]) << 2), 8)
-
 def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
     rv = r.v; rn = r.n
     v_ev_ready_to_charge = None
@@ -1949,7 +823,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
     v_ev_immobilization_request = ((b >> 4) & 0x1) == 1
     e = b & 0x7
     if e >= 7: r.bad_code(p + 8, e, 7)
-    it, al = _P53[e]
+    it, al = _P12[e]
     if it == 2:
         p = r.p; q = p + 6
         if q > rn: rv, rn = r.refill(q)
@@ -1958,7 +832,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         v_ev_immobilized = ((b >> 4) & 0x1) == 1
         e = b & 0x7
         if e >= 6: r.bad_code(p + 3, e, 6)
-        it, al = _P54[e]
+        it, al = _P13[e]
     if it == 3:
         v1_exponent = None
         v1_value = None
@@ -1978,7 +852,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 2, e, 5)
-        it, al = _P55[e]
+        it, al = _P14[e]
         v_evwlan_strength = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 4:
         p = r.p; q = p + 8
@@ -1987,10 +861,10 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         if b & 0x88: r.badz(p, 8, b & 0x88)
         k = (b >> 4) & 0x7
         if k >= 5: r.bad(p + 1, 'enum index')
-        v_evcp_status = _K56[k]
+        v_evcp_status = _K15[k]
         e = b & 0x7
         if e >= 4: r.bad_code(p + 5, e, 4)
-        it, al = _P57[e]
+        it, al = _P16[e]
     if it == 5:
         p = r.p; q = p + 11
         if q > rn: rv, rn = r.refill(q)
@@ -2000,7 +874,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         if v_evsoc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
         if e >= 3: r.bad_code(p + 9, e, 3)
-        it, al = _P58[e]
+        it, al = _P17[e]
     if it == 6:
         p = r.p; q = p + 8
         if q > rn: rv, rn = r.refill(q)
@@ -2008,10 +882,10 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         if b & 0x84: r.badz(p, 8, b & 0x84)
         k = (b >> 3) & 0xf
         if k >= 10: r.bad(p + 1, 'enum index')
-        v_ev_error_code = _K59[k]
+        v_ev_error_code = _K18[k]
         e = b & 0x3
         if e >= 2: r.bad_code(p + 6, e, 2)
-        it, al = _P60[e]
+        it, al = _P19[e]
     if it == 7:
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -2032,7 +906,7 @@ def _e_EVTechnicalStatusType(w: Writer, o: EVTechnicalStatusType) -> None:
         w.bits(((1 if f_ev_immobilized else 0) << 1), 6)
         s = 3
     if (f_evwlan_strength := o.evwlan_strength) is not None:
-        c1 = _C61[s]
+        c1 = _C20[s]
         f1_exponent = f_evwlan_strength.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -2046,1621 +920,25 @@ def _e_EVTechnicalStatusType(w: Writer, o: EVTechnicalStatusType) -> None:
         w.bits(0, 2)
         s = 4
     if (f_evcp_status := o.evcp_status) is not None:
-        c2 = _C62[s]
-        w.bits(((c2[0]) << 5) | ((_K63[f_evcp_status]) << 1), c2[1] + 5)
+        c2 = _C21[s]
+        w.bits(((c2[0]) << 5) | ((_K22[f_evcp_status]) << 1), c2[1] + 5)
         s = 5
     if (f_evsoc := o.evsoc) is not None:
-        c3 = _C64[s]
+        c3 = _C23[s]
         if not 0 <= f_evsoc <= 100:
             raise ExiEncodeError(f"value {f_evsoc!r} outside [0, 100]")
         w.bits(((c3[0]) << 9) | ((f_evsoc) << 1), c3[1] + 9)
         s = 6
     if (f_ev_error_code := o.ev_error_code) is not None:
-        c4 = _C65[s]
-        w.bits(((c4[0]) << 6) | ((_K66[f_ev_error_code]) << 1), c4[1] + 6)
+        c4 = _C24[s]
+        w.bits(((c4[0]) << 6) | ((_K25[f_ev_error_code]) << 1), c4[1] + 6)
         s = 7
     if (f_ev_timeout := o.ev_timeout) is not None:
-        c5 = _C67[s]
+        c5 = _C26[s]
         w.bits(((c5[0]) << 3) | ((1 if f_ev_timeout else 0) << 1), c5[1] + 3)
         s = 8
-    c6 = _C68[s]
+    c6 = _C27[s]
     w.bits((c6[0]), c6[1])
-
-def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    v_id = None
-    v_key_name = []
-    v_key_value = []
-    v_retrieval_method = []
-    v_x509_data = []
-    v_pgp_data = []
-    v_spki_data = []
-    v_mgmt_data = []
-    it, al = _P69[r.code(4, 9)]
-    if it == 0:
-        v_id = r.string()
-        it, al = _P70[r.code(4, 8)]
-    n = 0
-    while it == 1:
-        if al == 0:
-            t = r.string_element()
-            v_key_name.append(t)
-        elif al == 1:
-            t = _d_KeyValueType(r)
-            v_key_value.append(t)
-        elif al == 2:
-            v1_type = None
-            v1_uri = None
-            v1_transforms = None
-            it, al = _P71[r.code(3, 4)]
-            if it == 0:
-                v1_type = r.string()
-                it, al = _P72[r.code(2, 3)]
-            if it == 1:
-                v1_uri = r.string()
-                it, al = _P0[r.code(2, 2)]
-            if it == 2:
-                v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'end of element')
-                it = -1; al = 0
-            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
-            v_retrieval_method.append(t)
-        elif al == 3:
-            t = _d_X509DataType(r)
-            v_x509_data.append(t)
-        elif al == 4:
-            t = _d_PGPDataType(r)
-            v_pgp_data.append(t)
-        elif al == 5:
-            t = _d_SPKIDataType(r)
-            v_spki_data.append(t)
-        elif al == 6:
-            t = r.string_element()
-            v_mgmt_data.append(t)
-        elif al == 7:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P73[r.code(4, 9)]
-    return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
-
-def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 4)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.key_name:
-        c1 = _C74[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    for x in o.key_value:
-        c2 = _C75[s]
-        w.bits((c2[0]), c2[1])
-        _e_KeyValueType(w, x)
-        n += 1
-        s = 2
-    for x in o.retrieval_method:
-        c3 = _C76[s]
-        s1 = 0
-        w.bits((c3[0]), c3[1])
-        if (f1_type := x.type) is not None:
-            w.bits(0, 3)
-            w.string(f1_type)
-            s1 = 1
-        if (f1_uri := x.uri) is not None:
-            c4 = _C77[s1]
-            w.bits((c4[0]), c4[1])
-            w.string(f1_uri)
-            s1 = 2
-        if (f1_transforms := x.transforms) is not None:
-            c5 = _C78[s1]
-            w.bits((c5[0]), c5[1])
-            _e_TransformsType(w, f1_transforms)
-            s1 = 3
-        c6 = _C79[s1]
-        w.bits((c6[0]), c6[1])
-        n += 1
-        s = 2
-    for x in o.x509_data:
-        c7 = _C80[s]
-        w.bits((c7[0]), c7[1])
-        _e_X509DataType(w, x)
-        n += 1
-        s = 2
-    for x in o.pgp_data:
-        c8 = _C81[s]
-        w.bits((c8[0]), c8[1])
-        _e_PGPDataType(w, x)
-        n += 1
-        s = 2
-    for x in o.spki_data:
-        c9 = _C82[s]
-        w.bits((c9[0]), c9[1])
-        _e_SPKIDataType(w, x)
-        n += 1
-        s = 2
-    for x in o.mgmt_data:
-        c10 = _C83[s]
-        w.bits(((c10[0]) << 1), c10[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"KeyInfoType: {n} items of key_name/key_value/retrieval_method/x509_data/pgp_data/spki_data/mgmt_data (allowed 1..None)")
-    w.bits(8, 4)
-
-def _d_KeyValueType(r: Reader) -> KeyValueType:
-    v_dsa_key_value = None
-    v_rsa_key_value = None
-    it, al = _P84[r.code(3, 3)]
-    if al == 0:
-        v_dsa_key_value = _d_DSAKeyValueType(r)
-    elif al == 1:
-        v1_modulus = None
-        v1_exponent = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_modulus = r.binary_element()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v1_exponent = r.binary_element()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
-    elif al == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-    it, al = _P85[r.code(2, 1)]
-    return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
-
-def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    s = 0
-    if (f_dsa_key_value := o.dsa_key_value) is not None:
-        w.bits(0, 3)
-        _e_DSAKeyValueType(w, f_dsa_key_value)
-        s = 1
-    elif (f_rsa_key_value := o.rsa_key_value) is not None:
-        f1_modulus = f_rsa_key_value.modulus
-        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-        w.bits(4, 5)
-        w.binary(f1_modulus)
-        f1_exponent = f_rsa_key_value.exponent
-        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-        w.bits(0, 3)
-        w.binary(f1_exponent)
-        w.bits(0, 2)
-        s = 1
-    else:
-        raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
-    w.bits(0, 2)
-
-def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
-    rv = r.v; rn = r.n
-    v_root_certificate_id = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    n = 0
-    while it == 0:
-        v1_x509_issuer_name = None
-        v1_x509_serial_number = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_x509_issuer_name = r.string_element()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x6: r.badz(p, 3, b & 0x6)
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
-        v_root_certificate_id.append(t)
-        n += 1
-        if n < 20:
-            it, al = _P86[r.code(2, 2)]
-        else:
-            r.zero(1, 'end of element')
-            it = -1; al = 0
-    return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
-
-def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
-    s = 0
-    n = 0
-    for x in o.root_certificate_id:
-        if n == 20: raise ExiEncodeError("ListOfRootCertificateIDsType: more than 20 items of root_certificate_id")
-        c1 = _C87[s]
-        f1_x509_issuer_name = x.x509_issuer_name
-        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-        w.bits(((c1[0]) << 2), c1[1] + 2)
-        w.string(f1_x509_issuer_name)
-        f1_x509_serial_number = x.x509_serial_number
-        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
-        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
-        w.bits(0, 2)
-        n += 1
-        s = 1 if n < 20 else 2
-    if n < 1 or n > 20:
-        raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c2 = _C88[s]
-    w.bits((c2[0]), c2[1])
-
-def _d_ManifestType(r: Reader) -> ManifestType:
-    v_id = None
-    v_reference = []
-    it, al = _P43[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    n = 0
-    while it == 1:
-        t = _d_ReferenceType(r)
-        v_reference.append(t)
-        n += 1
-        it, al = _P12[r.code(2, 2)]
-    return ManifestType(id=v_id, reference=v_reference)
-
-def _e_ManifestType(w: Writer, o: ManifestType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.reference:
-        c1 = _C89[s]
-        w.bits((c1[0]), c1[1])
-        _e_ReferenceType(w, x)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"ManifestType: {n} items of reference (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
-    rv = r.v; rn = r.n
-    v_session_id = None
-    v_time_stamp = None
-    v_signature = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P0[e]
-    if it == 2:
-        v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
-
-def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    f_session_id = o.session_id
-    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 2)
-    w.binary(f_session_id)
-    f_time_stamp = o.time_stamp
-    if f_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f_time_stamp)
-    s = 2
-    w.bits(0, 1)
-    if (f_signature := o.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f_signature)
-        s = 3
-    c1 = _C2[s]
-    w.bits((c1[0]), c1[1])
-
-def _d_MeterInfoType(r: Reader) -> MeterInfoType:
-    rv = r.v; rn = r.n
-    v_meter_id = None
-    v_charged_energy_reading_wh = None
-    v_bpt_discharged_energy_reading_wh = None
-    v_capacitive_energy_reading_va_rh = None
-    v_bpt_inductive_energy_reading_va_rh = None
-    v_meter_signature = None
-    v_meter_status = None
-    v_meter_timestamp = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_meter_id = r.string_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 7: r.bad_code(p + 1, e, 7)
-    it, al = _P53[e]
-    if it == 2:
-        r.zero(1, 'characters')
-        v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P54[e]
-    if it == 3:
-        r.zero(1, 'characters')
-        v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P55[e]
-    if it == 4:
-        r.zero(1, 'characters')
-        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P57[e]
-    if it == 5:
-        v_meter_signature = r.binary_element()
-        it, al = _P58[r.code(2, 3)]
-    if it == 6:
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x2: r.badz(p, 2, b & 0x2)
-        sg = (b & 0x1) == 1
-        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v_meter_status <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P60[e]
-    if it == 7:
-        r.zero(1, 'characters')
-        v_meter_timestamp = r.uintb(18446744073709551615)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-    return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
-
-def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    f_meter_id = o.meter_id
-    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
-    w.bits(0, 2)
-    w.string(f_meter_id)
-    f_charged_energy_reading_wh = o.charged_energy_reading_wh
-    if f_charged_energy_reading_wh is None: raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
-    w.bits(0, 3)
-    w.uint(f_charged_energy_reading_wh)
-    s = 2
-    w.bits(0, 1)
-    if (f_bpt_discharged_energy_reading_wh := o.bpt_discharged_energy_reading_wh) is not None:
-        w.bits(0, 4)
-        w.uint(f_bpt_discharged_energy_reading_wh)
-        w.bits(0, 1)
-        s = 3
-    if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
-        c1 = _C61[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.uint(f_capacitive_energy_reading_va_rh)
-        w.bits(0, 1)
-        s = 4
-    if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
-        c2 = _C62[s]
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        w.uint(f_bpt_inductive_energy_reading_va_rh)
-        w.bits(0, 1)
-        s = 5
-    if (f_meter_signature := o.meter_signature) is not None:
-        c3 = _C64[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.binary(f_meter_signature)
-        w.bits(0, 1)
-        s = 6
-    if (f_meter_status := o.meter_status) is not None:
-        c4 = _C65[s]
-        if not -32768 <= f_meter_status <= 32767:
-            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
-        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
-        w.bits(0, 1)
-        s = 7
-    if (f_meter_timestamp := o.meter_timestamp) is not None:
-        c5 = _C67[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.uint(f_meter_timestamp)
-        w.bits(0, 1)
-        s = 8
-    c6 = _C68[s]
-    w.bits((c6[0]), c6[1])
-
-def _d_ObjectType(r: Reader) -> ObjectType:
-    v_encoding = None
-    v_id = None
-    v_mime_type = None
-    it, al = _P45[r.code(3, 5)]
-    if it == 0:
-        v_encoding = r.string()
-        it, al = _P46[r.code(3, 4)]
-    if it == 1:
-        v_id = r.string()
-        it, al = _P47[r.code(3, 3)]
-    if it == 2:
-        v_mime_type = r.string()
-        it, al = _P48[r.code(2, 2)]
-    n = 0
-    while it == 3:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P48[r.code(2, 2)]
-    return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
-
-def _e_ObjectType(w: Writer, o: ObjectType) -> None:
-    s = 0
-    if (f_encoding := o.encoding) is not None:
-        w.bits(0, 3)
-        w.string(f_encoding)
-        s = 1
-    if (f_id := o.id) is not None:
-        c1 = _C49[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_id)
-        s = 2
-    if (f_mime_type := o.mime_type) is not None:
-        c2 = _C90[s]
-        w.bits((c2[0]), c2[1])
-        w.string(f_mime_type)
-        s = 3
-    c3 = _C91[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_PGPDataType(r: Reader) -> PGPDataType:
-    r.fail("content of PGPDataType is not supported by this codec")
-
-def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
-    raise ExiEncodeError("content of PGPDataType is not supported")
-
-def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    v_modulus = None
-    v_exponent = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_modulus = r.binary_element()
-    r.zero(1, 'next item')
-    it = 1; al = 0
-    v_exponent = r.binary_element()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
-
-def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    f_modulus = o.modulus
-    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    w.bits(0, 2)
-    w.binary(f_modulus)
-    f_exponent = o.exponent
-    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 3)
-    w.binary(f_exponent)
-    w.bits(0, 2)
-
-def _d_RationalNumberType(r: Reader) -> RationalNumberType:
-    rv = r.v; rn = r.n
-    v_exponent = None
-    v_value = None
-    p = r.p; q = p + 14
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x300e: r.badz(p, 14, b & 0x300e)
-    v_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = -1; al = 0
-    return RationalNumberType(exponent=v_exponent, value=v_value)
-
-def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
-    f_exponent = o.exponent
-    if f_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f_exponent <= 127:
-        raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
-    f_value = o.value
-    if f_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f_value <= 32767:
-        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits(((f_exponent + 128) << 4) | (1 if f_value < 0 else 0), 14)
-    w.uint(-f_value - 1 if f_value < 0 else f_value)
-    w.bits(0, 2)
-
-def _d_ReceiptType(r: Reader) -> ReceiptType:
-    rv = r.v; rn = r.n
-    v_time_anchor = None
-    v_energy_costs = None
-    v_occupancy_costs = None
-    v_additional_services_costs = None
-    v_overstay_costs = None
-    v_tax_costs = []
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 6: r.bad_code(p + 1, e, 6)
-    it, al = _P92[e]
-    if it == 1:
-        v1_amount = None
-        v1_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v1_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P93[e]
-        v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
-    if it == 2:
-        v2_amount = None
-        v2_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v2_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v2_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P94[e]
-        v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
-    if it == 3:
-        v3_amount = None
-        v3_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v3_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v3_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P95[e]
-        v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
-    if it == 4:
-        v4_amount = None
-        v4_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v4_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v4_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P96[e]
-        v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
-    n = 0
-    while it == 5:
-        v5_tax_rule_id = None
-        v5_amount = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v5_tax_rule_id = r.uintb(4294967295)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 1; al = 0
-        v5_amount = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-        t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
-        v_tax_costs.append(t)
-        n += 1
-        if n < 10:
-            it, al = _P96[r.code(2, 2)]
-        else:
-            r.zero(1, 'end of element')
-            it = -1; al = 0
-    return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
-
-def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
-    f_time_anchor = o.time_anchor
-    if f_time_anchor is None: raise ExiEncodeError("ReceiptType: missing required time_anchor")
-    w.bits(0, 2)
-    w.uint(f_time_anchor)
-    s = 1
-    w.bits(0, 1)
-    if (f_energy_costs := o.energy_costs) is not None:
-        f1_amount = f_energy_costs.amount
-        if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f1_amount)
-        f1_cost_per_unit = f_energy_costs.cost_per_unit
-        if f1_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f1_cost_per_unit)
-        w.bits(0, 1)
-        s = 2
-    if (f_occupancy_costs := o.occupancy_costs) is not None:
-        c1 = _C97[s]
-        f2_amount = f_occupancy_costs.amount
-        if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        _e_RationalNumberType(w, f2_amount)
-        f2_cost_per_unit = f_occupancy_costs.cost_per_unit
-        if f2_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f2_cost_per_unit)
-        w.bits(0, 1)
-        s = 3
-    if (f_additional_services_costs := o.additional_services_costs) is not None:
-        c2 = _C98[s]
-        f3_amount = f_additional_services_costs.amount
-        if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        _e_RationalNumberType(w, f3_amount)
-        f3_cost_per_unit = f_additional_services_costs.cost_per_unit
-        if f3_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f3_cost_per_unit)
-        w.bits(0, 1)
-        s = 4
-    if (f_overstay_costs := o.overstay_costs) is not None:
-        c3 = _C99[s]
-        f4_amount = f_overstay_costs.amount
-        if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        _e_RationalNumberType(w, f4_amount)
-        f4_cost_per_unit = f_overstay_costs.cost_per_unit
-        if f4_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f4_cost_per_unit)
-        w.bits(0, 1)
-        s = 5
-    n = 0
-    for x in o.tax_costs:
-        if n == 10: raise ExiEncodeError("ReceiptType: more than 10 items of tax_costs")
-        c4 = _C100[s]
-        f5_tax_rule_id = x.tax_rule_id
-        if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-        w.bits(((c4[0]) << 2), c4[1] + 2)
-        w.uint(f5_tax_rule_id)
-        f5_amount = x.amount
-        if f5_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
-        w.bits(0, 2)
-        _e_RationalNumberType(w, f5_amount)
-        w.bits(0, 1)
-        n += 1
-        s = 6 if n < 10 else 7
-    if n > 10:
-        raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c5 = _C101[s]
-    w.bits((c5[0]), c5[1])
-
-def _d_ReferenceType(r: Reader) -> ReferenceType:
-    v_id = None
-    v_type = None
-    v_uri = None
-    v_transforms = None
-    v_digest_method = None
-    v_digest_value = None
-    it, al = _P102[r.code(3, 5)]
-    if it == 0:
-        v_id = r.string()
-        it, al = _P103[r.code(3, 4)]
-    if it == 1:
-        v_type = r.string()
-        it, al = _P104[r.code(2, 3)]
-    if it == 2:
-        v_uri = r.string()
-        it, al = _P105[r.code(2, 2)]
-    if it == 3:
-        v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'next item')
-    it = 5; al = 0
-    v_digest_value = r.binary_element()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
-
-def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 3)
-        w.string(f_id)
-        s = 1
-    if (f_type := o.type) is not None:
-        c1 = _C106[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_type)
-        s = 2
-    if (f_uri := o.uri) is not None:
-        c2 = _C107[s]
-        w.bits((c2[0]), c2[1])
-        w.string(f_uri)
-        s = 3
-    if (f_transforms := o.transforms) is not None:
-        c3 = _C108[s]
-        w.bits((c3[0]), c3[1])
-        _e_TransformsType(w, f_transforms)
-        s = 4
-    f_digest_method = o.digest_method
-    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c4 = _C109[s]
-    w.bits((c4[0]), c4[1])
-    _e_DigestMethodType(w, f_digest_method)
-    s = 5
-    f_digest_value = o.digest_value
-    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 2)
-    w.binary(f_digest_value)
-    w.bits(0, 2)
-
-def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    v_type = None
-    v_uri = None
-    v_transforms = None
-    it, al = _P71[r.code(3, 4)]
-    if it == 0:
-        v_type = r.string()
-        it, al = _P72[r.code(2, 3)]
-    if it == 1:
-        v_uri = r.string()
-        it, al = _P0[r.code(2, 2)]
-    if it == 2:
-        v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
-
-def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
-    s = 0
-    if (f_type := o.type) is not None:
-        w.bits(0, 3)
-        w.string(f_type)
-        s = 1
-    if (f_uri := o.uri) is not None:
-        c1 = _C77[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_uri)
-        s = 2
-    if (f_transforms := o.transforms) is not None:
-        c2 = _C78[s]
-        w.bits((c2[0]), c2[1])
-        _e_TransformsType(w, f_transforms)
-        s = 3
-    c3 = _C79[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    r.fail("content of SPKIDataType is not supported by this codec")
-
-def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    raise ExiEncodeError("content of SPKIDataType is not supported")
-
-def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
-    rv = r.v; rn = r.n
-    v_ev_target_energy_request = None
-    v_ev_maximum_energy_request = None
-    v_ev_minimum_energy_request = None
-    it, al = _P71[r.code(3, 4)]
-    if it == 0:
-        v1_exponent = None
-        v1_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v1_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v1_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P72[e]
-        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    if it == 1:
-        v2_exponent = None
-        v2_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v2_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v2_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P0[e]
-        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    if it == 2:
-        v3_exponent = None
-        v3_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v3_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v3_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
-        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
-        it = -1; al = 0
-    return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
-
-def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
-    s = 0
-    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
-        f1_exponent = f_ev_target_energy_request.exponent
-        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f1_exponent <= 127:
-            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-        f1_value = f_ev_target_energy_request.value
-        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f1_value <= 32767:
-            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
-        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-        w.bits(0, 2)
-        s = 1
-    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
-        c1 = _C77[s]
-        f2_exponent = f_ev_maximum_energy_request.exponent
-        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f2_exponent <= 127:
-            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-        f2_value = f_ev_maximum_energy_request.value
-        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f2_value <= 32767:
-            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
-        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-        w.bits(0, 2)
-        s = 2
-    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
-        c2 = _C78[s]
-        f3_exponent = f_ev_minimum_energy_request.exponent
-        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f3_exponent <= 127:
-            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
-        f3_value = f_ev_minimum_energy_request.value
-        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f3_value <= 32767:
-            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
-        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
-        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
-        w.bits(0, 2)
-        s = 3
-    c3 = _C79[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return Scheduled_CLResControlModeType()
-
-def _e_Scheduled_CLResControlModeType(w: Writer, o: Scheduled_CLResControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
-    rv = r.v; rn = r.n
-    v_algorithm = None
-    v_hmac_output_length = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P72[r.code(3, 3)]
-    if it == 1:
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x2: r.badz(p, 2, b & 0x2)
-        sg = (b & 0x1) == 1
-        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P0[e]
-    n = 0
-    while it == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P0[r.code(2, 2)]
-    return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
-
-def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    s = 1
-    if (f_hmac_output_length := o.hmac_output_length) is not None:
-        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
-        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
-        w.bits(0, 1)
-        s = 2
-    c1 = _C110[s]
-    w.bits((c1[0]), c1[1])
-
-def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    v_id = None
-    v_signature_property = []
-    it, al = _P43[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    n = 0
-    while it == 1:
-        t = _d_SignaturePropertyType(r)
-        v_signature_property.append(t)
-        n += 1
-        it, al = _P12[r.code(2, 2)]
-    return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
-
-def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.signature_property:
-        c1 = _C89[s]
-        w.bits((c1[0]), c1[1])
-        _e_SignaturePropertyType(w, x)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"SignaturePropertiesType: {n} items of signature_property (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    v_id = None
-    v_target = None
-    it, al = _P43[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_target = r.string()
-    it, al = _P111[r.code(2, 1)]
-    n = 0
-    while it == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P0[r.code(2, 2)]
-    return SignaturePropertyType(id=v_id, target=v_target)
-
-def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_target = o.target
-    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c1 = _C112[s]
-    w.bits((c1[0]), c1[1])
-    w.string(f_target)
-    s = 2
-    raise ExiEncodeError("SignaturePropertyType: required wildcard content")
-
-def _d_SignatureType(r: Reader) -> SignatureType:
-    rv = r.v; rn = r.n
-    v_id = None
-    v_signed_info = None
-    v_signature_value = None
-    v_key_info = None
-    v_object = []
-    it, al = _P43[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_signed_info = _d_SignedInfoType(r)
-    v1_id = None
-    v1_value = None
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P43[e]
-    if it == 0:
-        v1_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v1_value = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P17[e]
-    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
-    if it == 3:
-        v_key_info = _d_KeyInfoType(r)
-        it, al = _P18[r.code(2, 2)]
-    n = 0
-    while it == 4:
-        t = _d_ObjectType(r)
-        v_object.append(t)
-        n += 1
-        it, al = _P18[r.code(2, 2)]
-    return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
-
-def _e_SignatureType(w: Writer, o: SignatureType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_signed_info = o.signed_info
-    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
-    c1 = _C113[s]
-    w.bits((c1[0]), c1[1])
-    _e_SignedInfoType(w, f_signed_info)
-    s = 2
-    f_signature_value = o.signature_value
-    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
-    s1 = 0
-    w.bits(0, 1)
-    if (f1_id := f_signature_value.id) is not None:
-        w.bits(0, 2)
-        w.string(f1_id)
-        s1 = 1
-    f1_value = f_signature_value.value
-    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c2 = _C114[s1]
-    w.bits((c2[0]), c2[1])
-    w.binary(f1_value)
-    s1 = 2
-    s = 3
-    w.bits(0, 1)
-    if (f_key_info := o.key_info) is not None:
-        w.bits(0, 2)
-        _e_KeyInfoType(w, f_key_info)
-        s = 4
-    n = 0
-    for x in o.object:
-        c3 = _C115[s]
-        w.bits((c3[0]), c3[1])
-        _e_ObjectType(w, x)
-        n += 1
-        s = 5
-    c4 = _C116[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    v_id = None
-    v_value = None
-    it, al = _P43[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_value = r.binary()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return SignatureValueType(id=v_id, value=v_value)
-
-def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_value = o.value
-    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c1 = _C114[s]
-    w.bits((c1[0]), c1[1])
-    w.binary(f_value)
-    s = 2
-    w.bits(0, 1)
-
-def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    v_id = None
-    v_canonicalization_method = None
-    v_signature_method = None
-    v_reference = []
-    it, al = _P43[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'next item')
-    it = 2; al = 0
-    v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'next item')
-    it = 3; al = 0
-    n = 0
-    while it == 3:
-        t = _d_ReferenceType(r)
-        v_reference.append(t)
-        n += 1
-        it, al = _P48[r.code(2, 2)]
-    return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
-
-def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c1 = _C44[s]
-    w.bits((c1[0]), c1[1])
-    _e_CanonicalizationMethodType(w, f_canonicalization_method)
-    s = 2
-    f_signature_method = o.signature_method
-    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
-    w.bits(0, 1)
-    _e_SignatureMethodType(w, f_signature_method)
-    s = 3
-    n = 0
-    for x in o.reference:
-        c2 = _C117[s]
-        w.bits((c2[0]), c2[1])
-        _e_ReferenceType(w, x)
-        n += 1
-        s = 4
-    if n < 1:
-        raise ExiEncodeError(f"SignedInfoType: {n} items of reference (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_TransformType(r: Reader) -> TransformType:
-    v_algorithm = None
-    v_x_path = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P118[r.code(3, 3)]
-    n = 0
-    while it == 1:
-        if al == 0:
-            r.fail("wildcard (undeclared) element content is not supported")
-        elif al == 1:
-            t = r.string_element()
-            v_x_path.append(t)
-        n += 1
-        it, al = _P118[r.code(3, 3)]
-    return TransformType(algorithm=v_algorithm, x_path=v_x_path)
-
-def _e_TransformType(w: Writer, o: TransformType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    s = 1
-    n = 0
-    for x in o.x_path:
-        c1 = _C119[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    c2 = _C120[s]
-    w.bits((c2[0]), c2[1])
-
-def _d_TransformsType(r: Reader) -> TransformsType:
-    v_transform = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    n = 0
-    while it == 0:
-        t = _d_TransformType(r)
-        v_transform.append(t)
-        n += 1
-        it, al = _P86[r.code(2, 2)]
-    return TransformsType(transform=v_transform)
-
-def _e_TransformsType(w: Writer, o: TransformsType) -> None:
-    s = 0
-    n = 0
-    for x in o.transform:
-        c1 = _C121[s]
-        w.bits((c1[0]), c1[1])
-        _e_TransformType(w, x)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"TransformsType: {n} items of transform (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_V2GMessageType(r: Reader) -> V2GMessageType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P0[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return V2GMessageType(header=v_header)
-
-def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GMessageType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C2[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_V2GRequestType(r: Reader) -> V2GRequestType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P0[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return V2GRequestType(header=v_header)
-
-def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GRequestType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C2[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_V2GResponseType(r: Reader) -> V2GResponseType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P0[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 10
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x303: r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K4[k]
-    it = -1; al = 0
-    return V2GResponseType(header=v_header, response_code=v_response_code)
-
-def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GResponseType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C2[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("V2GResponseType: missing required response_code")
-    w.bits(((c1[0]) << 10) | ((_K7[f_response_code]) << 2), c1[1] + 10)
-
-def _d_X509DataType(r: Reader) -> X509DataType:
-    rv = r.v; rn = r.n
-    v_x509_issuer_serial = []
-    v_x509_ski = []
-    v_x509_subject_name = []
-    v_x509_certificate = []
-    v_x509_crl = []
-    it, al = _P122[r.code(3, 6)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            v1_x509_issuer_name = None
-            v1_x509_serial_number = None
-            r.zero(1, 'next item')
-            it = 0; al = 0
-            v1_x509_issuer_name = r.string_element()
-            p = r.p; q = p + 3
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x6: r.badz(p, 3, b & 0x6)
-            sg = (b & 0x1) == 1
-            it = 1; al = 0
-            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
-            v_x509_issuer_serial.append(t)
-        elif al == 1:
-            t = r.binary_element()
-            v_x509_ski.append(t)
-        elif al == 2:
-            t = r.string_element()
-            v_x509_subject_name.append(t)
-        elif al == 3:
-            t = r.binary_element()
-            v_x509_certificate.append(t)
-        elif al == 4:
-            t = r.binary_element()
-            v_x509_crl.append(t)
-        elif al == 5:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P123[r.code(3, 7)]
-    return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
-
-def _e_X509DataType(w: Writer, o: X509DataType) -> None:
-    s = 0
-    n = 0
-    for x in o.x509_issuer_serial:
-        c1 = _C124[s]
-        f1_x509_issuer_name = x.x509_issuer_name
-        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-        w.bits(((c1[0]) << 2), c1[1] + 2)
-        w.string(f1_x509_issuer_name)
-        f1_x509_serial_number = x.x509_serial_number
-        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
-        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
-        w.bits(0, 2)
-        n += 1
-        s = 1
-    for x in o.x509_ski:
-        c2 = _C125[s]
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_subject_name:
-        c3 = _C126[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_certificate:
-        c4 = _C127[s]
-        w.bits(((c4[0]) << 1), c4[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_crl:
-        c5 = _C128[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"X509DataType: {n} items of x509_issuer_serial/x509_ski/x509_subject_name/x509_certificate/x509_crl (allowed 1..None)")
-    w.bits(6, 3)
-
-def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
-    rv = r.v; rn = r.n
-    v_x509_issuer_name = None
-    v_x509_serial_number = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_x509_issuer_name = r.string_element()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x6: r.badz(p, 3, b & 0x6)
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = -1; al = 0
-    return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
-
-def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    w.bits(0, 2)
-    w.string(f_x509_issuer_name)
-    f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
-    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
-    w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
@@ -3846,11 +1124,11 @@ def _d_f_EVCPStatus(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 5: r.bad(p + 1, 'enum index')
-    v = _K56[k]
+    v = _K15[k]
     return v
 
 def _e_f_EVCPStatus(w: Writer, v) -> None:
-    w.bits(((_K63[v]) << 1), 5)
+    w.bits(((_K22[v]) << 1), 5)
 
 def _d_f_EVElectricalChargingDeviceStatus(r: Reader):
     rv = r.v; rn = r.n
@@ -3873,11 +1151,11 @@ def _d_f_EVErrorCode(r: Reader):
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
     if k >= 10: r.bad(p + 1, 'enum index')
-    v = _K59[k]
+    v = _K18[k]
     return v
 
 def _e_f_EVErrorCode(w: Writer, v) -> None:
-    w.bits(((_K66[v]) << 1), 6)
+    w.bits(((_K25[v]) << 1), 6)
 
 def _d_f_EVImmobilizationRequest(r: Reader):
     rv = r.v; rn = r.n
@@ -4075,11 +1353,11 @@ def _d_f_EVSENotification(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v = _K16[k]
+    v = _K28[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(((_K19[v]) << 1), 5)
+    w.bits(((_K29[v]) << 1), 5)
 
 def _d_f_EVSEPositioningSupport(r: Reader):
     rv = r.v; rn = r.n
@@ -5188,57 +2466,57 @@ FIELDS = {
 # document), simple-value facets (base type, min, max, enumeration,
 # minLength, maxLength) or None)
 FIELD_RULES = {
-    ACDP_ConnectReqType: ((0, 1, False, None), (1, 1, False, _F129), ),
-    ACDP_ConnectResType: ((0, 1, False, None), (1, 1, False, _F130), (2, 1, False, _F131), (3, 1, False, _F129), (4, 1, False, _F132), ),
+    ACDP_ConnectReqType: ((0, 1, False, None), (1, 1, False, _F30), ),
+    ACDP_ConnectResType: ((0, 1, False, None), (1, 1, False, _F31), (2, 1, False, _F32), (3, 1, False, _F30), (4, 1, False, _F33), ),
     ACDP_SystemStatusReqType: ((0, 1, False, None), (1, 1, False, None), ),
-    ACDP_SystemStatusResType: ((0, 1, False, None), (1, 1, False, _F130), (2, 1, False, _F132), (3, 1, False, _F133), (4, 1, False, _F134), (5, 1, False, _F133), (6, 1, False, _F133), (7, 1, False, _F133), (8, 1, False, _F133), (9, 1, False, _F133), (10, 1, False, _F133), ),
-    ACDP_VehiclePositioningReqType: ((0, 1, False, None), (1, 1, False, _F133), (2, 1, False, _F133), ),
-    ACDP_VehiclePositioningResType: ((0, 1, False, None), (1, 1, False, _F130), (2, 1, False, _F131), (3, 1, False, _F133), (4, 1, False, _F135), (5, 1, False, _F135), (6, 1, False, _F135), (7, 1, False, _F135), (8, 1, False, _F133), ),
+    ACDP_SystemStatusResType: ((0, 1, False, None), (1, 1, False, _F31), (2, 1, False, _F33), (3, 1, False, _F34), (4, 1, False, _F35), (5, 1, False, _F34), (6, 1, False, _F34), (7, 1, False, _F34), (8, 1, False, _F34), (9, 1, False, _F34), (10, 1, False, _F34), ),
+    ACDP_VehiclePositioningReqType: ((0, 1, False, None), (1, 1, False, _F34), (2, 1, False, _F34), ),
+    ACDP_VehiclePositioningResType: ((0, 1, False, None), (1, 1, False, _F31), (2, 1, False, _F32), (3, 1, False, _F34), (4, 1, False, _F36), (5, 1, False, _F36), (6, 1, False, _F36), (7, 1, False, _F36), (8, 1, False, _F34), ),
     CLReqControlModeType: (),
     CLResControlModeType: (),
-    CanonicalizationMethodType: ((0, 1, False, _F136), ),
-    ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F133), ),
-    ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F130), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    CanonicalizationMethodType: ((0, 1, False, _F37), ),
+    ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F34), ),
+    ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F31), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
     ChargeParameterDiscoveryReqType: ((0, 1, False, None), ),
-    ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F130), ),
+    ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F31), ),
     DSAKeyValueType: (),
     DetailedCostType: ((0, 1, False, None), (1, 1, False, None), ),
-    DetailedTaxType: ((0, 1, False, _F137), (1, 1, False, None), ),
-    DigestMethodType: ((0, 1, False, _F136), ),
-    DisplayParametersType: ((0, 0, False, _F138), (1, 0, False, _F138), (2, 0, False, _F138), (3, 0, False, _F138), (4, 0, False, _F139), (5, 0, False, _F139), (6, 0, False, _F139), (7, 0, False, _F133), (8, 0, False, None), (9, 0, False, _F133), ),
-    Dynamic_CLReqControlModeType: ((0, 0, False, _F139), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    Dynamic_CLResControlModeType: ((0, 0, False, _F139), (1, 0, False, _F138), (2, 0, False, _F138), (3, 0, False, _F140), ),
-    EVSEStatusType: ((0, 1, False, _F140), (1, 1, False, _F141), ),
-    EVTechnicalStatusType: ((0, 1, False, _F133), (1, 1, False, _F133), (2, 0, False, _F133), (3, 0, False, None), (4, 0, False, _F142), (5, 0, False, _F138), (6, 0, False, _F143), (7, 0, False, _F133), ),
-    KeyInfoType: ((0, 0, False, _F144), (1, 1, False, _F145), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F145), ),
+    DetailedTaxType: ((0, 1, False, _F38), (1, 1, False, None), ),
+    DigestMethodType: ((0, 1, False, _F37), ),
+    DisplayParametersType: ((0, 0, False, _F39), (1, 0, False, _F39), (2, 0, False, _F39), (3, 0, False, _F39), (4, 0, False, _F40), (5, 0, False, _F40), (6, 0, False, _F40), (7, 0, False, _F34), (8, 0, False, None), (9, 0, False, _F34), ),
+    Dynamic_CLReqControlModeType: ((0, 0, False, _F40), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    Dynamic_CLResControlModeType: ((0, 0, False, _F40), (1, 0, False, _F39), (2, 0, False, _F39), (3, 0, False, _F41), ),
+    EVSEStatusType: ((0, 1, False, _F41), (1, 1, False, _F42), ),
+    EVTechnicalStatusType: ((0, 1, False, _F34), (1, 1, False, _F34), (2, 0, False, _F34), (3, 0, False, None), (4, 0, False, _F43), (5, 0, False, _F39), (6, 0, False, _F44), (7, 0, False, _F34), ),
+    KeyInfoType: ((0, 0, False, _F45), (1, 1, False, _F46), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F46), ),
     KeyValueType: ((0, 1, False, None), (0, 1, False, None), ),
     ListOfRootCertificateIDsType: ((0, 1, False, None), ),
-    ManifestType: ((0, 0, False, _F144), (1, 1, False, None), ),
-    MessageHeaderType: ((0, 1, False, _F146), (1, 1, False, _F147), (2, 0, False, None), ),
-    MeterInfoType: ((0, 1, False, _F148), (1, 1, False, _F147), (2, 0, False, _F147), (3, 0, False, _F147), (4, 0, False, _F147), (5, 0, False, _F149), (6, 0, False, _F135), (7, 0, False, _F147), ),
-    ObjectType: ((0, 0, False, _F136), (1, 0, False, _F144), (2, 0, False, _F145), ),
+    ManifestType: ((0, 0, False, _F45), (1, 1, False, None), ),
+    MessageHeaderType: ((0, 1, False, _F47), (1, 1, False, _F48), (2, 0, False, None), ),
+    MeterInfoType: ((0, 1, False, _F49), (1, 1, False, _F48), (2, 0, False, _F48), (3, 0, False, _F48), (4, 0, False, _F48), (5, 0, False, _F50), (6, 0, False, _F36), (7, 0, False, _F48), ),
+    ObjectType: ((0, 0, False, _F37), (1, 0, False, _F45), (2, 0, False, _F46), ),
     PGPDataType: (),
-    RSAKeyValueType: ((0, 1, False, _F150), (1, 1, False, _F150), ),
-    RationalNumberType: ((0, 1, False, _F151), (1, 1, False, _F135), ),
-    ReceiptType: ((0, 1, False, _F147), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), ),
-    ReferenceType: ((0, 0, False, _F144), (1, 0, False, _F136), (2, 0, False, _F136), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F150), ),
-    RetrievalMethodType: ((0, 0, False, _F136), (1, 0, False, _F136), (2, 0, False, None), ),
+    RSAKeyValueType: ((0, 1, False, _F51), (1, 1, False, _F51), ),
+    RationalNumberType: ((0, 1, False, _F52), (1, 1, False, _F36), ),
+    ReceiptType: ((0, 1, False, _F48), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), ),
+    ReferenceType: ((0, 0, False, _F45), (1, 0, False, _F37), (2, 0, False, _F37), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F51), ),
+    RetrievalMethodType: ((0, 0, False, _F37), (1, 0, False, _F37), (2, 0, False, None), ),
     SPKIDataType: (),
     Scheduled_CLReqControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), ),
     Scheduled_CLResControlModeType: (),
-    SignatureMethodType: ((0, 1, False, _F136), (1, 0, False, _F152), ),
-    SignaturePropertiesType: ((0, 0, False, _F144), (1, 1, False, None), ),
-    SignaturePropertyType: ((0, 0, False, _F144), (1, 1, False, _F136), ),
-    SignatureType: ((0, 0, False, _F144), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
-    SignatureValueType: ((0, 0, False, _F144), (1, 1, False, _F150), ),
-    SignedInfoType: ((0, 0, False, _F144), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    TransformType: ((0, 1, False, _F136), (1, 0, False, _F145), ),
+    SignatureMethodType: ((0, 1, False, _F37), (1, 0, False, _F53), ),
+    SignaturePropertiesType: ((0, 0, False, _F45), (1, 1, False, None), ),
+    SignaturePropertyType: ((0, 0, False, _F45), (1, 1, False, _F37), ),
+    SignatureType: ((0, 0, False, _F45), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    SignatureValueType: ((0, 0, False, _F45), (1, 1, False, _F51), ),
+    SignedInfoType: ((0, 0, False, _F45), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    TransformType: ((0, 1, False, _F37), (1, 0, False, _F46), ),
     TransformsType: ((0, 1, False, None), ),
     V2GMessageType: ((0, 1, False, None), ),
     V2GRequestType: ((0, 1, False, None), ),
-    V2GResponseType: ((0, 1, False, None), (1, 1, False, _F130), ),
-    X509DataType: ((0, 1, False, None), (0, 1, False, _F150), (0, 1, False, _F145), (0, 1, False, _F150), (0, 1, False, _F150), ),
-    X509IssuerSerialType: ((0, 1, False, _F145), (1, 1, False, _F152), ),
+    V2GResponseType: ((0, 1, False, None), (1, 1, False, _F31), ),
+    X509DataType: ((0, 1, False, None), (0, 1, False, _F51), (0, 1, False, _F46), (0, 1, False, _F51), (0, 1, False, _F51), ),
+    X509IssuerSerialType: ((0, 1, False, _F46), (1, 1, False, _F53), ),
 }
 
 # types whose content model this codec does not implement (xmldsig only)

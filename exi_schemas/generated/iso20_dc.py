@@ -10,7 +10,55 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+
+# the CommonTypes and xmldsig types: one codec for every -20 namespace
+from exi_schemas.generated.iso20_types import (  # noqa: F401
+    CLReqControlModeType, _d_CLReqControlModeType, _e_CLReqControlModeType,
+    CLResControlModeType, _d_CLResControlModeType, _e_CLResControlModeType,
+    CanonicalizationMethodType, _d_CanonicalizationMethodType, _e_CanonicalizationMethodType,
+    ChargeLoopReqType, _d_ChargeLoopReqType, _e_ChargeLoopReqType,
+    ChargeLoopResType, _d_ChargeLoopResType, _e_ChargeLoopResType,
+    ChargeParameterDiscoveryReqType, _d_ChargeParameterDiscoveryReqType, _e_ChargeParameterDiscoveryReqType,
+    ChargeParameterDiscoveryResType, _d_ChargeParameterDiscoveryResType, _e_ChargeParameterDiscoveryResType,
+    DSAKeyValueType, _d_DSAKeyValueType, _e_DSAKeyValueType,
+    DetailedCostType, _d_DetailedCostType, _e_DetailedCostType,
+    DetailedTaxType, _d_DetailedTaxType, _e_DetailedTaxType,
+    DigestMethodType, _d_DigestMethodType, _e_DigestMethodType,
+    DisplayParametersType, _d_DisplayParametersType, _e_DisplayParametersType,
+    Dynamic_CLReqControlModeType, _d_Dynamic_CLReqControlModeType, _e_Dynamic_CLReqControlModeType,
+    Dynamic_CLResControlModeType, _d_Dynamic_CLResControlModeType, _e_Dynamic_CLResControlModeType,
+    EVSEStatusType, _d_EVSEStatusType, _e_EVSEStatusType,
+    KeyInfoType, _d_KeyInfoType, _e_KeyInfoType,
+    KeyValueType, _d_KeyValueType, _e_KeyValueType,
+    ListOfRootCertificateIDsType, _d_ListOfRootCertificateIDsType, _e_ListOfRootCertificateIDsType,
+    ManifestType, _d_ManifestType, _e_ManifestType,
+    MessageHeaderType, _d_MessageHeaderType, _e_MessageHeaderType,
+    MeterInfoType, _d_MeterInfoType, _e_MeterInfoType,
+    ObjectType, _d_ObjectType, _e_ObjectType,
+    PGPDataType, _d_PGPDataType, _e_PGPDataType,
+    RSAKeyValueType, _d_RSAKeyValueType, _e_RSAKeyValueType,
+    RationalNumberType, _d_RationalNumberType, _e_RationalNumberType,
+    ReceiptType, _d_ReceiptType, _e_ReceiptType,
+    ReferenceType, _d_ReferenceType, _e_ReferenceType,
+    RetrievalMethodType, _d_RetrievalMethodType, _e_RetrievalMethodType,
+    SPKIDataType, _d_SPKIDataType, _e_SPKIDataType,
+    Scheduled_CLReqControlModeType, _d_Scheduled_CLReqControlModeType, _e_Scheduled_CLReqControlModeType,
+    Scheduled_CLResControlModeType, _d_Scheduled_CLResControlModeType, _e_Scheduled_CLResControlModeType,
+    SignatureMethodType, _d_SignatureMethodType, _e_SignatureMethodType,
+    SignaturePropertiesType, _d_SignaturePropertiesType, _e_SignaturePropertiesType,
+    SignaturePropertyType, _d_SignaturePropertyType, _e_SignaturePropertyType,
+    SignatureType, _d_SignatureType, _e_SignatureType,
+    SignatureValueType, _d_SignatureValueType, _e_SignatureValueType,
+    SignedInfoType, _d_SignedInfoType, _e_SignedInfoType,
+    TransformType, _d_TransformType, _e_TransformType,
+    TransformsType, _d_TransformsType, _e_TransformsType,
+    V2GMessageType, _d_V2GMessageType, _e_V2GMessageType,
+    V2GRequestType, _d_V2GRequestType, _e_V2GRequestType,
+    V2GResponseType, _d_V2GResponseType, _e_V2GResponseType,
+    X509DataType, _d_X509DataType, _e_X509DataType,
+    X509IssuerSerialType, _d_X509IssuerSerialType, _e_X509IssuerSerialType,
+)
 
 _P0 = ((6, 0), (7, 0))
 _C1 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None, None, None)
@@ -66,161 +114,75 @@ _C50 = ((5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
 _C51 = ((6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
 _C52 = ((7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
 _C53 = ((8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P54 = ((1, 0), (-1, 0))
-_P55 = ((2, 0), (-1, 0))
-_P56 = ((1, 0), (2, 0))
+_P54 = ((6, 0), (-1, 0))
+_C55 = (None, None, None, None, None, None, (1, 2), (0, 1))
+_P56 = ((2, 0), (-1, 0))
 _C57 = (None, None, (1, 2), (0, 1))
-_C58 = (None, (1, 2), (0, 1), None)
-_K59 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
-_P60 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_K61 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_P62 = ((3, 0), (4, 0), (-1, 0))
-_P63 = ((4, 0), (-1, 0))
-_K64 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
-_K65 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_C66 = (None, None, (1, 3), (0, 2), None, None)
-_C67 = (None, None, (2, 3), (1, 2), (0, 2), None)
-_C68 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P69 = ((6, 0), (-1, 0))
-_C70 = (None, None, None, None, None, None, (1, 2), (0, 1))
-_K71 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
-_K72 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
-_P73 = ((4, 0), (4, 1), (4, 2), (4, 3), (4, 4))
-_C74 = (None, (1, 2), (0, 1), None, None, None)
-_P75 = ((2, 0), (3, 0), (4, 0), (5, 0))
-_P76 = ((3, 0), (4, 0), (5, 0))
-_P77 = ((4, 0), (5, 0))
-_P78 = ((10, 0), (10, 1), (10, 2), (10, 3), (10, 4))
-_C79 = (None, None, (1, 3), (0, 2), None, None, None, None, None, None, None, None)
-_C80 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
-_C81 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
-_C82 = ((1, 3), (0, 3), None, None, None)
-_C83 = ((2, 3), (1, 3), (0, 2), None, None)
-_C84 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C85 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P86 = ((1, 0), (1, 1))
-_P87 = ((2, 0), (2, 1))
-_P88 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P89 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P90 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P91 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P92 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P93 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P94 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P95 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P96 = ((8, 0), (9, 0), (-1, 0))
-_P97 = ((9, 0), (-1, 0))
-_C98 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C99 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C100 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C101 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C102 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C103 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C104 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C105 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C106 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C107 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C108 = ((1, 2), (0, 1), None, None, None)
-_P109 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P110 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P111 = ((2, 0), (3, 0), (-1, 0))
-_P112 = ((3, 0), (-1, 0))
-_C113 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
-_C114 = ((1, 3), (0, 3), None, None, None, None, None, None, None)
-_C115 = ((2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
-_C116 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C117 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_P118 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P119 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P120 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P121 = ((1, 0), (2, 0), (-1, 0))
-_P122 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C123 = ((1, 4), (0, 4), (0, 4))
-_C124 = ((2, 4), (1, 4), (1, 4))
-_C125 = ((3, 4), (2, 4), (2, 4))
-_C126 = ((1, 3), (0, 2), None, None)
-_C127 = ((2, 3), (1, 2), (0, 2), None)
-_C128 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_C129 = ((4, 4), (3, 4), (3, 4))
-_C130 = ((5, 4), (4, 4), (4, 4))
-_C131 = ((6, 4), (5, 4), (5, 4))
-_C132 = ((7, 4), (6, 4), (6, 4))
-_P133 = ((0, 0), (0, 1), (0, 2))
-_P134 = ((-1, 0),)
-_P135 = ((0, 0), (-1, 0))
-_C136 = ((0, 1), (0, 2), None)
-_C137 = (None, (1, 2), (0, 1))
-_C138 = ((1, 2), (0, 1), (0, 2))
-_C139 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C140 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C141 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C142 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C143 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C144 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C145 = ((2, 3), (1, 3), (0, 3), None, None)
-_C146 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P147 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P148 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P149 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P150 = ((4, 0), (5, 0), (-1, 0))
-_P151 = ((5, 0), (-1, 0))
-_C152 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C153 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C154 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C155 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C156 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_C157 = ((1, 3), (0, 3), None, None, None, None, None)
-_C158 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C159 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C160 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_C161 = ((1, 3), (0, 2), None, None, None, None, None, None, None, None, None)
-_C162 = ((2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None)
-_C163 = ((3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None)
-_C164 = (None, None, None, None, None, (1, 3), (0, 3), None, None, None, None)
-_C165 = (None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, None, None)
-_C166 = (None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C167 = (None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C168 = (None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C169 = (None, (2, 3), (1, 2), (1, 2))
-_P170 = ((2, 0),)
-_C171 = ((1, 2), (0, 1), None, None)
-_C172 = ((1, 2), (0, 1), None, None, None, None)
-_C173 = ((1, 2), (0, 1), None)
-_C174 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C175 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C176 = (None, None, None, (0, 1), (0, 2))
-_P177 = ((1, 1), (1, 0), (-1, 0))
-_C178 = (None, (0, 3), (0, 3))
-_C179 = (None, (2, 3), (2, 3))
-_C180 = ((0, 1), (0, 2))
-_P181 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P182 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C183 = ((0, 3), (0, 3))
-_C184 = ((1, 3), (1, 3))
-_C185 = ((2, 3), (2, 3))
-_C186 = ((3, 3), (3, 3))
-_C187 = ((4, 3), (4, 3))
-_F188 = ('byte', 0, 100, None, None, None)
-_F189 = ('unsignedInt', 0, 4294967295, None, None, None)
-_F190 = ('unsignedShort', 0, 65535, None, None, None)
-_F191 = ('anyURI', None, None, None, None, None)
-_F192 = ('boolean', None, None, None, None, None)
-_F193 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
-_F194 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
-_F195 = ('unsignedInt', 1, 4294967295, None, None, None)
-_F196 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
-_F197 = ('ID', None, None, None, None, None)
-_F198 = ('string', None, None, None, None, None)
-_F199 = ('hexBinary', None, None, None, 8, 8)
-_F200 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
-_F201 = ('string', None, None, None, None, 32)
-_F202 = ('base64Binary', None, None, None, None, 64)
-_F203 = ('short', -32768, 32767, None, None, None)
-_F204 = ('base64Binary', None, None, None, None, None)
-_F205 = ('byte', -128, 127, None, None, None)
-_F206 = ('integer', None, None, None, None, None)
+_K58 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
+_K59 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
+_K60 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
+_K61 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
+_P62 = ((1, 0), (2, 0))
+_P63 = ((4, 0), (4, 1), (4, 2), (4, 3), (4, 4))
+_C64 = (None, (1, 2), (0, 1), None, None, None)
+_P65 = ((2, 0), (3, 0), (4, 0), (5, 0))
+_K66 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_P67 = ((3, 0), (4, 0), (5, 0))
+_P68 = ((4, 0), (5, 0))
+_P69 = ((10, 0), (10, 1), (10, 2), (10, 3), (10, 4))
+_K70 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_C71 = (None, None, (1, 3), (0, 2), None, None, None, None, None, None, None, None)
+_C72 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
+_C73 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
+_C74 = ((1, 3), (0, 3), None, None, None)
+_C75 = ((2, 3), (1, 3), (0, 2), None, None)
+_C76 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C77 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P78 = ((1, 0), (1, 1))
+_P79 = ((2, 0), (2, 1))
+_C80 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
+_C81 = ((1, 3), (0, 3), None, None, None, None, None, None, None)
+_C82 = ((2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
+_C83 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C84 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_P85 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P86 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P87 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P88 = ((8, 0), (9, 0), (-1, 0))
+_P89 = ((9, 0), (-1, 0))
+_C90 = ((1, 3), (0, 2), None, None, None, None, None, None, None, None, None)
+_C91 = ((2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None)
+_C92 = ((3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None)
+_C93 = (None, None, None, None, None, (1, 3), (0, 3), None, None, None, None)
+_C94 = (None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, None, None)
+_C95 = (None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C96 = (None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C97 = (None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P98 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P99 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P100 = ((2, 0), (3, 0), (-1, 0))
+_P101 = ((3, 0), (-1, 0))
+_F102 = ('byte', 0, 100, None, None, None)
+_F103 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F104 = ('unsignedShort', 0, 65535, None, None, None)
+_F105 = ('anyURI', None, None, None, None, None)
+_F106 = ('boolean', None, None, None, None, None)
+_F107 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
+_F108 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
+_F109 = ('unsignedInt', 1, 4294967295, None, None, None)
+_F110 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
+_F111 = ('ID', None, None, None, None, None)
+_F112 = ('string', None, None, None, None, None)
+_F113 = ('hexBinary', None, None, None, 8, 8)
+_F114 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F115 = ('string', None, None, None, None, 32)
+_F116 = ('base64Binary', None, None, None, None, 64)
+_F117 = ('short', -32768, 32767, None, None, None)
+_F118 = ('base64Binary', None, None, None, None, None)
+_F119 = ('byte', -128, 127, None, None, None)
+_F120 = ('integer', None, None, None, None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_DC_CPDReqEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_DC_CPDReqEnergyTransferModeType"""
     ev_maximum_charge_power: RationalNumberType
@@ -235,7 +197,28 @@ class BPT_DC_CPDReqEnergyTransferModeType:
     ev_maximum_discharge_current: RationalNumberType
     ev_minimum_discharge_current: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_maximum_charge_power, ev_minimum_charge_power, ev_maximum_charge_current, ev_minimum_charge_current, ev_maximum_voltage, ev_minimum_voltage, target_soc=None, ev_maximum_discharge_power, ev_minimum_discharge_power, ev_maximum_discharge_current, ev_minimum_discharge_current) -> None:
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_minimum_charge_current = ev_minimum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+        self.target_soc = target_soc
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = ev_maximum_discharge_current
+        self.ev_minimum_discharge_current = ev_minimum_discharge_current
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_minimum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, self.target_soc, self.ev_maximum_discharge_power, self.ev_minimum_discharge_power, self.ev_maximum_discharge_current, self.ev_minimum_discharge_current, ) == (other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_minimum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, other.target_soc, other.ev_maximum_discharge_power, other.ev_minimum_discharge_power, other.ev_maximum_discharge_current, other.ev_minimum_discharge_current, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_minimum_charge_current={self.ev_minimum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r}, target_soc={self.target_soc!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_maximum_discharge_current={self.ev_maximum_discharge_current!r}, ev_minimum_discharge_current={self.ev_minimum_discharge_current!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_DC_CPDResEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_DC_CPDResEnergyTransferModeType"""
     evse_maximum_charge_power: RationalNumberType
@@ -250,7 +233,28 @@ class BPT_DC_CPDResEnergyTransferModeType:
     evse_maximum_discharge_current: RationalNumberType
     evse_minimum_discharge_current: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_maximum_charge_power, evse_minimum_charge_power, evse_maximum_charge_current, evse_minimum_charge_current, evse_maximum_voltage, evse_minimum_voltage, evse_power_ramp_limitation=None, evse_maximum_discharge_power, evse_minimum_discharge_power, evse_maximum_discharge_current, evse_minimum_discharge_current) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_minimum_charge_current = evse_minimum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
+        self.evse_minimum_voltage = evse_minimum_voltage
+        self.evse_power_ramp_limitation = evse_power_ramp_limitation
+        self.evse_maximum_discharge_power = evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = evse_maximum_discharge_current
+        self.evse_minimum_discharge_current = evse_minimum_discharge_current
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_minimum_charge_current, self.evse_maximum_voltage, self.evse_minimum_voltage, self.evse_power_ramp_limitation, self.evse_maximum_discharge_power, self.evse_minimum_discharge_power, self.evse_maximum_discharge_current, self.evse_minimum_discharge_current, ) == (other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_minimum_charge_current, other.evse_maximum_voltage, other.evse_minimum_voltage, other.evse_power_ramp_limitation, other.evse_maximum_discharge_power, other.evse_minimum_discharge_power, other.evse_maximum_discharge_current, other.evse_minimum_discharge_current, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_minimum_charge_current={self.evse_minimum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r}, evse_minimum_voltage={self.evse_minimum_voltage!r}, evse_power_ramp_limitation={self.evse_power_ramp_limitation!r}, evse_maximum_discharge_power={self.evse_maximum_discharge_power!r}, evse_minimum_discharge_power={self.evse_minimum_discharge_power!r}, evse_maximum_discharge_current={self.evse_maximum_discharge_current!r}, evse_minimum_discharge_current={self.evse_minimum_discharge_current!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Dynamic_DC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_Dynamic_DC_CLReqControlModeType"""
     departure_time: int | None = None
@@ -268,7 +272,31 @@ class BPT_Dynamic_DC_CLReqControlModeType:
     ev_maximum_v2_x_energy_request: RationalNumberType | None = None
     ev_minimum_v2_x_energy_request: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request, ev_maximum_charge_power, ev_minimum_charge_power, ev_maximum_charge_current, ev_maximum_voltage, ev_minimum_voltage, ev_maximum_discharge_power, ev_minimum_discharge_power, ev_maximum_discharge_current, ev_maximum_v2_x_energy_request=None, ev_minimum_v2_x_energy_request=None) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = ev_maximum_discharge_current
+        self.ev_maximum_v2_x_energy_request = ev_maximum_v2_x_energy_request
+        self.ev_minimum_v2_x_energy_request = ev_minimum_v2_x_energy_request
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, self.ev_maximum_discharge_power, self.ev_minimum_discharge_power, self.ev_maximum_discharge_current, self.ev_maximum_v2_x_energy_request, self.ev_minimum_v2_x_energy_request, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, other.ev_maximum_discharge_power, other.ev_minimum_discharge_power, other.ev_maximum_discharge_current, other.ev_maximum_v2_x_energy_request, other.ev_minimum_v2_x_energy_request, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_maximum_discharge_current={self.ev_maximum_discharge_current!r}, ev_maximum_v2_x_energy_request={self.ev_maximum_v2_x_energy_request!r}, ev_minimum_v2_x_energy_request={self.ev_minimum_v2_x_energy_request!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Dynamic_DC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_Dynamic_DC_CLResControlModeType"""
     departure_time: int | None = None
@@ -284,7 +312,29 @@ class BPT_Dynamic_DC_CLResControlModeType:
     evse_maximum_discharge_current: RationalNumberType
     evse_minimum_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, ack_max_delay=None, evse_maximum_charge_power, evse_minimum_charge_power, evse_maximum_charge_current, evse_maximum_voltage, evse_maximum_discharge_power, evse_minimum_discharge_power, evse_maximum_discharge_current, evse_minimum_voltage) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ack_max_delay = ack_max_delay
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
+        self.evse_maximum_discharge_power = evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = evse_maximum_discharge_current
+        self.evse_minimum_voltage = evse_minimum_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ack_max_delay, self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_maximum_voltage, self.evse_maximum_discharge_power, self.evse_minimum_discharge_power, self.evse_maximum_discharge_current, self.evse_minimum_voltage, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ack_max_delay, other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_maximum_voltage, other.evse_maximum_discharge_power, other.evse_minimum_discharge_power, other.evse_maximum_discharge_current, other.evse_minimum_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ack_max_delay={self.ack_max_delay!r}, evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r}, evse_maximum_discharge_power={self.evse_maximum_discharge_power!r}, evse_minimum_discharge_power={self.evse_minimum_discharge_power!r}, evse_maximum_discharge_current={self.evse_maximum_discharge_current!r}, evse_minimum_voltage={self.evse_minimum_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Scheduled_DC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_Scheduled_DC_CLReqControlModeType"""
     ev_target_energy_request: RationalNumberType | None = None
@@ -301,7 +351,30 @@ class BPT_Scheduled_DC_CLReqControlModeType:
     ev_minimum_discharge_power: RationalNumberType | None = None
     ev_maximum_discharge_current: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None, ev_target_current, ev_target_voltage, ev_maximum_charge_power=None, ev_minimum_charge_power=None, ev_maximum_charge_current=None, ev_maximum_voltage=None, ev_minimum_voltage=None, ev_maximum_discharge_power=None, ev_minimum_discharge_power=None, ev_maximum_discharge_current=None) -> None:
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_target_current = ev_target_current
+        self.ev_target_voltage = ev_target_voltage
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+        self.ev_maximum_discharge_power = ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = ev_maximum_discharge_current
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_target_current, self.ev_target_voltage, self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, self.ev_maximum_discharge_power, self.ev_minimum_discharge_power, self.ev_maximum_discharge_current, ) == (other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_target_current, other.ev_target_voltage, other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, other.ev_maximum_discharge_power, other.ev_minimum_discharge_power, other.ev_maximum_discharge_current, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_target_current={self.ev_target_current!r}, ev_target_voltage={self.ev_target_voltage!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r}, ev_maximum_discharge_power={self.ev_maximum_discharge_power!r}, ev_minimum_discharge_power={self.ev_minimum_discharge_power!r}, ev_maximum_discharge_current={self.ev_maximum_discharge_current!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class BPT_Scheduled_DC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}BPT_Scheduled_DC_CLResControlModeType"""
     evse_maximum_charge_power: RationalNumberType | None = None
@@ -313,49 +386,25 @@ class BPT_Scheduled_DC_CLResControlModeType:
     evse_maximum_discharge_current: RationalNumberType | None = None
     evse_minimum_voltage: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
-class CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}CLReqControlModeType"""
-    pass
+    def __init__(self, *, evse_maximum_charge_power=None, evse_minimum_charge_power=None, evse_maximum_charge_current=None, evse_maximum_voltage=None, evse_maximum_discharge_power=None, evse_minimum_discharge_power=None, evse_maximum_discharge_current=None, evse_minimum_voltage=None) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
+        self.evse_maximum_discharge_power = evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = evse_maximum_discharge_current
+        self.evse_minimum_voltage = evse_minimum_voltage
 
-@dataclass(slots=True, kw_only=True)
-class CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}CLResControlModeType"""
-    pass
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_maximum_voltage, self.evse_maximum_discharge_power, self.evse_minimum_discharge_power, self.evse_maximum_discharge_current, self.evse_minimum_voltage, ) == (other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_maximum_voltage, other.evse_maximum_discharge_power, other.evse_minimum_discharge_power, other.evse_maximum_discharge_current, other.evse_minimum_voltage, )
 
-@dataclass(slots=True, kw_only=True)
-class CanonicalizationMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType"""
-    algorithm: str
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r}, evse_maximum_discharge_power={self.evse_maximum_discharge_power!r}, evse_minimum_discharge_power={self.evse_minimum_discharge_power!r}, evse_maximum_discharge_current={self.evse_maximum_discharge_current!r}, evse_minimum_voltage={self.evse_minimum_voltage!r})"
 
-@dataclass(slots=True, kw_only=True)
-class ChargeLoopReqType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopReqType"""
-    header: MessageHeaderType
-    display_parameters: DisplayParametersType | None = None
-    meter_info_requested: bool
-
-@dataclass(slots=True, kw_only=True)
-class ChargeLoopResType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopResType"""
-    header: MessageHeaderType
-    response_code: str
-    evse_status: EVSEStatusType | None = None
-    meter_info: MeterInfoType | None = None
-    receipt: ReceiptType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class ChargeParameterDiscoveryReqType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class ChargeParameterDiscoveryResType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType"""
-    header: MessageHeaderType
-    response_code: str
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_CPDReqEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:DC}DC_CPDReqEnergyTransferModeType"""
     ev_maximum_charge_power: RationalNumberType
@@ -366,7 +415,24 @@ class DC_CPDReqEnergyTransferModeType:
     ev_minimum_voltage: RationalNumberType
     target_soc: int | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_maximum_charge_power, ev_minimum_charge_power, ev_maximum_charge_current, ev_minimum_charge_current, ev_maximum_voltage, ev_minimum_voltage, target_soc=None) -> None:
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_minimum_charge_current = ev_minimum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+        self.target_soc = target_soc
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_minimum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, self.target_soc, ) == (other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_minimum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, other.target_soc, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_minimum_charge_current={self.ev_minimum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r}, target_soc={self.target_soc!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_CPDResEnergyTransferModeType:
     """{urn:iso:std:iso:15118:-20:DC}DC_CPDResEnergyTransferModeType"""
     evse_maximum_charge_power: RationalNumberType
@@ -377,19 +443,60 @@ class DC_CPDResEnergyTransferModeType:
     evse_minimum_voltage: RationalNumberType
     evse_power_ramp_limitation: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evse_maximum_charge_power, evse_minimum_charge_power, evse_maximum_charge_current, evse_minimum_charge_current, evse_maximum_voltage, evse_minimum_voltage, evse_power_ramp_limitation=None) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_minimum_charge_current = evse_minimum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
+        self.evse_minimum_voltage = evse_minimum_voltage
+        self.evse_power_ramp_limitation = evse_power_ramp_limitation
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_minimum_charge_current, self.evse_maximum_voltage, self.evse_minimum_voltage, self.evse_power_ramp_limitation, ) == (other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_minimum_charge_current, other.evse_maximum_voltage, other.evse_minimum_voltage, other.evse_power_ramp_limitation, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_minimum_charge_current={self.evse_minimum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r}, evse_minimum_voltage={self.evse_minimum_voltage!r}, evse_power_ramp_limitation={self.evse_power_ramp_limitation!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_CableCheckReqType:
     """{urn:iso:std:iso:15118:-20:DC}DC_CableCheckReqType"""
     header: MessageHeaderType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header) -> None:
+        self.header = header
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, ) == (other.header, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_CableCheckResType:
     """{urn:iso:std:iso:15118:-20:DC}DC_CableCheckResType"""
     header: MessageHeaderType
     response_code: str
     evse_processing: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, ) == (other.header, other.response_code, other.evse_processing, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_ChargeLoopReqType:
     """{urn:iso:std:iso:15118:-20:DC}DC_ChargeLoopReqType"""
     header: MessageHeaderType
@@ -402,7 +509,26 @@ class DC_ChargeLoopReqType:
     dynamic_dc_cl_req_control_mode: Dynamic_DC_CLReqControlModeType | None = None
     scheduled_dc_cl_req_control_mode: Scheduled_DC_CLReqControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, display_parameters=None, meter_info_requested, ev_present_voltage, bpt_dynamic_dc_cl_req_control_mode=None, bpt_scheduled_dc_cl_req_control_mode=None, cl_req_control_mode=None, dynamic_dc_cl_req_control_mode=None, scheduled_dc_cl_req_control_mode=None) -> None:
+        self.header = header
+        self.display_parameters = display_parameters
+        self.meter_info_requested = meter_info_requested
+        self.ev_present_voltage = ev_present_voltage
+        self.bpt_dynamic_dc_cl_req_control_mode = bpt_dynamic_dc_cl_req_control_mode
+        self.bpt_scheduled_dc_cl_req_control_mode = bpt_scheduled_dc_cl_req_control_mode
+        self.cl_req_control_mode = cl_req_control_mode
+        self.dynamic_dc_cl_req_control_mode = dynamic_dc_cl_req_control_mode
+        self.scheduled_dc_cl_req_control_mode = scheduled_dc_cl_req_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.display_parameters, self.meter_info_requested, self.ev_present_voltage, self.bpt_dynamic_dc_cl_req_control_mode, self.bpt_scheduled_dc_cl_req_control_mode, self.cl_req_control_mode, self.dynamic_dc_cl_req_control_mode, self.scheduled_dc_cl_req_control_mode, ) == (other.header, other.display_parameters, other.meter_info_requested, other.ev_present_voltage, other.bpt_dynamic_dc_cl_req_control_mode, other.bpt_scheduled_dc_cl_req_control_mode, other.cl_req_control_mode, other.dynamic_dc_cl_req_control_mode, other.scheduled_dc_cl_req_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, display_parameters={self.display_parameters!r}, meter_info_requested={self.meter_info_requested!r}, ev_present_voltage={self.ev_present_voltage!r}, bpt_dynamic_dc_cl_req_control_mode={self.bpt_dynamic_dc_cl_req_control_mode!r}, bpt_scheduled_dc_cl_req_control_mode={self.bpt_scheduled_dc_cl_req_control_mode!r}, cl_req_control_mode={self.cl_req_control_mode!r}, dynamic_dc_cl_req_control_mode={self.dynamic_dc_cl_req_control_mode!r}, scheduled_dc_cl_req_control_mode={self.scheduled_dc_cl_req_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_ChargeLoopResType:
     """{urn:iso:std:iso:15118:-20:DC}DC_ChargeLoopResType"""
     header: MessageHeaderType
@@ -421,14 +547,52 @@ class DC_ChargeLoopResType:
     dynamic_dc_cl_res_control_mode: Dynamic_DC_CLResControlModeType | None = None
     scheduled_dc_cl_res_control_mode: Scheduled_DC_CLResControlModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_status=None, meter_info=None, receipt=None, evse_present_current, evse_present_voltage, evse_power_limit_achieved, evse_current_limit_achieved, evse_voltage_limit_achieved, bpt_dynamic_dc_cl_res_control_mode=None, bpt_scheduled_dc_cl_res_control_mode=None, cl_res_control_mode=None, dynamic_dc_cl_res_control_mode=None, scheduled_dc_cl_res_control_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_status = evse_status
+        self.meter_info = meter_info
+        self.receipt = receipt
+        self.evse_present_current = evse_present_current
+        self.evse_present_voltage = evse_present_voltage
+        self.evse_power_limit_achieved = evse_power_limit_achieved
+        self.evse_current_limit_achieved = evse_current_limit_achieved
+        self.evse_voltage_limit_achieved = evse_voltage_limit_achieved
+        self.bpt_dynamic_dc_cl_res_control_mode = bpt_dynamic_dc_cl_res_control_mode
+        self.bpt_scheduled_dc_cl_res_control_mode = bpt_scheduled_dc_cl_res_control_mode
+        self.cl_res_control_mode = cl_res_control_mode
+        self.dynamic_dc_cl_res_control_mode = dynamic_dc_cl_res_control_mode
+        self.scheduled_dc_cl_res_control_mode = scheduled_dc_cl_res_control_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_status, self.meter_info, self.receipt, self.evse_present_current, self.evse_present_voltage, self.evse_power_limit_achieved, self.evse_current_limit_achieved, self.evse_voltage_limit_achieved, self.bpt_dynamic_dc_cl_res_control_mode, self.bpt_scheduled_dc_cl_res_control_mode, self.cl_res_control_mode, self.dynamic_dc_cl_res_control_mode, self.scheduled_dc_cl_res_control_mode, ) == (other.header, other.response_code, other.evse_status, other.meter_info, other.receipt, other.evse_present_current, other.evse_present_voltage, other.evse_power_limit_achieved, other.evse_current_limit_achieved, other.evse_voltage_limit_achieved, other.bpt_dynamic_dc_cl_res_control_mode, other.bpt_scheduled_dc_cl_res_control_mode, other.cl_res_control_mode, other.dynamic_dc_cl_res_control_mode, other.scheduled_dc_cl_res_control_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_status={self.evse_status!r}, meter_info={self.meter_info!r}, receipt={self.receipt!r}, evse_present_current={self.evse_present_current!r}, evse_present_voltage={self.evse_present_voltage!r}, evse_power_limit_achieved={self.evse_power_limit_achieved!r}, evse_current_limit_achieved={self.evse_current_limit_achieved!r}, evse_voltage_limit_achieved={self.evse_voltage_limit_achieved!r}, bpt_dynamic_dc_cl_res_control_mode={self.bpt_dynamic_dc_cl_res_control_mode!r}, bpt_scheduled_dc_cl_res_control_mode={self.bpt_scheduled_dc_cl_res_control_mode!r}, cl_res_control_mode={self.cl_res_control_mode!r}, dynamic_dc_cl_res_control_mode={self.dynamic_dc_cl_res_control_mode!r}, scheduled_dc_cl_res_control_mode={self.scheduled_dc_cl_res_control_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_ChargeParameterDiscoveryReqType:
     """{urn:iso:std:iso:15118:-20:DC}DC_ChargeParameterDiscoveryReqType"""
     header: MessageHeaderType
     bpt_dc_cpd_req_energy_transfer_mode: BPT_DC_CPDReqEnergyTransferModeType | None = None
     dc_cpd_req_energy_transfer_mode: DC_CPDReqEnergyTransferModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, bpt_dc_cpd_req_energy_transfer_mode=None, dc_cpd_req_energy_transfer_mode=None) -> None:
+        self.header = header
+        self.bpt_dc_cpd_req_energy_transfer_mode = bpt_dc_cpd_req_energy_transfer_mode
+        self.dc_cpd_req_energy_transfer_mode = dc_cpd_req_energy_transfer_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.bpt_dc_cpd_req_energy_transfer_mode, self.dc_cpd_req_energy_transfer_mode, ) == (other.header, other.bpt_dc_cpd_req_energy_transfer_mode, other.dc_cpd_req_energy_transfer_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, bpt_dc_cpd_req_energy_transfer_mode={self.bpt_dc_cpd_req_energy_transfer_mode!r}, dc_cpd_req_energy_transfer_mode={self.dc_cpd_req_energy_transfer_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_ChargeParameterDiscoveryResType:
     """{urn:iso:std:iso:15118:-20:DC}DC_ChargeParameterDiscoveryResType"""
     header: MessageHeaderType
@@ -436,7 +600,21 @@ class DC_ChargeParameterDiscoveryResType:
     bpt_dc_cpd_res_energy_transfer_mode: BPT_DC_CPDResEnergyTransferModeType | None = None
     dc_cpd_res_energy_transfer_mode: DC_CPDResEnergyTransferModeType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, bpt_dc_cpd_res_energy_transfer_mode=None, dc_cpd_res_energy_transfer_mode=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.bpt_dc_cpd_res_energy_transfer_mode = bpt_dc_cpd_res_energy_transfer_mode
+        self.dc_cpd_res_energy_transfer_mode = dc_cpd_res_energy_transfer_mode
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.bpt_dc_cpd_res_energy_transfer_mode, self.dc_cpd_res_energy_transfer_mode, ) == (other.header, other.response_code, other.bpt_dc_cpd_res_energy_transfer_mode, other.dc_cpd_res_energy_transfer_mode, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, bpt_dc_cpd_res_energy_transfer_mode={self.bpt_dc_cpd_res_energy_transfer_mode!r}, dc_cpd_res_energy_transfer_mode={self.dc_cpd_res_energy_transfer_mode!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_PreChargeReqType:
     """{urn:iso:std:iso:15118:-20:DC}DC_PreChargeReqType"""
     header: MessageHeaderType
@@ -444,79 +622,79 @@ class DC_PreChargeReqType:
     ev_present_voltage: RationalNumberType
     ev_target_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, ev_present_voltage, ev_target_voltage) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.ev_present_voltage = ev_present_voltage
+        self.ev_target_voltage = ev_target_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.ev_present_voltage, self.ev_target_voltage, ) == (other.header, other.ev_processing, other.ev_present_voltage, other.ev_target_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, ev_present_voltage={self.ev_present_voltage!r}, ev_target_voltage={self.ev_target_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_PreChargeResType:
     """{urn:iso:std:iso:15118:-20:DC}DC_PreChargeResType"""
     header: MessageHeaderType
     response_code: str
     evse_present_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_present_voltage) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_present_voltage = evse_present_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_present_voltage, ) == (other.header, other.response_code, other.evse_present_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_present_voltage={self.evse_present_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_WeldingDetectionReqType:
     """{urn:iso:std:iso:15118:-20:DC}DC_WeldingDetectionReqType"""
     header: MessageHeaderType
     ev_processing: str
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, ) == (other.header, other.ev_processing, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class DC_WeldingDetectionResType:
     """{urn:iso:std:iso:15118:-20:DC}DC_WeldingDetectionResType"""
     header: MessageHeaderType
     response_code: str
     evse_present_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
-class DSAKeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    pass
+    def __init__(self, *, header, response_code, evse_present_voltage) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_present_voltage = evse_present_voltage
 
-@dataclass(slots=True, kw_only=True)
-class DetailedCostType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedCostType"""
-    amount: RationalNumberType
-    cost_per_unit: RationalNumberType
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_present_voltage, ) == (other.header, other.response_code, other.evse_present_voltage, )
 
-@dataclass(slots=True, kw_only=True)
-class DetailedTaxType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedTaxType"""
-    tax_rule_id: int
-    amount: RationalNumberType
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_present_voltage={self.evse_present_voltage!r})"
 
-@dataclass(slots=True, kw_only=True)
-class DigestMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}DigestMethodType"""
-    algorithm: str
-
-@dataclass(slots=True, kw_only=True)
-class DisplayParametersType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DisplayParametersType"""
-    present_soc: int | None = None
-    minimum_soc: int | None = None
-    target_soc: int | None = None
-    maximum_soc: int | None = None
-    remaining_time_to_minimum_soc: int | None = None
-    remaining_time_to_target_soc: int | None = None
-    remaining_time_to_maximum_soc: int | None = None
-    charging_complete: bool | None = None
-    battery_energy_capacity: RationalNumberType | None = None
-    inlet_hot: bool | None = None
-
-@dataclass(slots=True, kw_only=True)
-class Dynamic_CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLReqControlModeType"""
-    departure_time: int | None = None
-    ev_target_energy_request: RationalNumberType
-    ev_maximum_energy_request: RationalNumberType
-    ev_minimum_energy_request: RationalNumberType
-
-@dataclass(slots=True, kw_only=True)
-class Dynamic_CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLResControlModeType"""
-    departure_time: int | None = None
-    minimum_soc: int | None = None
-    target_soc: int | None = None
-    ack_max_delay: int | None = None
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_DC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}Dynamic_DC_CLReqControlModeType"""
     departure_time: int | None = None
@@ -529,7 +707,26 @@ class Dynamic_DC_CLReqControlModeType:
     ev_maximum_voltage: RationalNumberType
     ev_minimum_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, departure_time=None, ev_target_energy_request, ev_maximum_energy_request, ev_minimum_energy_request, ev_maximum_charge_power, ev_minimum_charge_power, ev_maximum_charge_current, ev_maximum_voltage, ev_minimum_voltage) -> None:
+        self.departure_time = departure_time
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, ) == (other.departure_time, other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Dynamic_DC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}Dynamic_DC_CLResControlModeType"""
     departure_time: int | None = None
@@ -541,129 +738,25 @@ class Dynamic_DC_CLResControlModeType:
     evse_maximum_charge_current: RationalNumberType
     evse_maximum_voltage: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
-class EVSEStatusType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}EVSEStatusType"""
-    notification_max_delay: int
-    evse_notification: str
+    def __init__(self, *, departure_time=None, minimum_soc=None, target_soc=None, ack_max_delay=None, evse_maximum_charge_power, evse_minimum_charge_power, evse_maximum_charge_current, evse_maximum_voltage) -> None:
+        self.departure_time = departure_time
+        self.minimum_soc = minimum_soc
+        self.target_soc = target_soc
+        self.ack_max_delay = ack_max_delay
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
 
-@dataclass(slots=True, kw_only=True)
-class KeyInfoType:
-    """{http://www.w3.org/2000/09/xmldsig#}KeyInfoType"""
-    id: str | None = None
-    key_name: list[str] = field(default_factory=list)
-    key_value: list[KeyValueType] = field(default_factory=list)
-    retrieval_method: list[RetrievalMethodType] = field(default_factory=list)
-    x509_data: list[X509DataType] = field(default_factory=list)
-    pgp_data: list[PGPDataType] = field(default_factory=list)
-    spki_data: list[SPKIDataType] = field(default_factory=list)
-    mgmt_data: list[str] = field(default_factory=list)
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.departure_time, self.minimum_soc, self.target_soc, self.ack_max_delay, self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_maximum_voltage, ) == (other.departure_time, other.minimum_soc, other.target_soc, other.ack_max_delay, other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_maximum_voltage, )
 
-@dataclass(slots=True, kw_only=True)
-class KeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}KeyValueType"""
-    dsa_key_value: DSAKeyValueType | None = None
-    rsa_key_value: RSAKeyValueType | None = None
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(departure_time={self.departure_time!r}, minimum_soc={self.minimum_soc!r}, target_soc={self.target_soc!r}, ack_max_delay={self.ack_max_delay!r}, evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r})"
 
-@dataclass(slots=True, kw_only=True)
-class ListOfRootCertificateIDsType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ListOfRootCertificateIDsType"""
-    root_certificate_id: list[X509IssuerSerialType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class ManifestType:
-    """{http://www.w3.org/2000/09/xmldsig#}ManifestType"""
-    id: str | None = None
-    reference: list[ReferenceType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class MessageHeaderType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}MessageHeaderType"""
-    session_id: bytes
-    time_stamp: int
-    signature: SignatureType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class MeterInfoType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}MeterInfoType"""
-    meter_id: str
-    charged_energy_reading_wh: int
-    bpt_discharged_energy_reading_wh: int | None = None
-    capacitive_energy_reading_va_rh: int | None = None
-    bpt_inductive_energy_reading_va_rh: int | None = None
-    meter_signature: bytes | None = None
-    meter_status: int | None = None
-    meter_timestamp: int | None = None
-
-@dataclass(slots=True, kw_only=True)
-class ObjectType:
-    """{http://www.w3.org/2000/09/xmldsig#}ObjectType"""
-    encoding: str | None = None
-    id: str | None = None
-    mime_type: str | None = None
-
-@dataclass(slots=True, kw_only=True)
-class PGPDataType:
-    """{http://www.w3.org/2000/09/xmldsig#}PGPDataType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class RSAKeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType"""
-    modulus: bytes
-    exponent: bytes
-
-@dataclass(slots=True, kw_only=True)
-class RationalNumberType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}RationalNumberType"""
-    exponent: int
-    value: int
-
-@dataclass(slots=True, kw_only=True)
-class ReceiptType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ReceiptType"""
-    time_anchor: int
-    energy_costs: DetailedCostType | None = None
-    occupancy_costs: DetailedCostType | None = None
-    additional_services_costs: DetailedCostType | None = None
-    overstay_costs: DetailedCostType | None = None
-    tax_costs: list[DetailedTaxType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class ReferenceType:
-    """{http://www.w3.org/2000/09/xmldsig#}ReferenceType"""
-    id: str | None = None
-    type: str | None = None
-    uri: str | None = None
-    transforms: TransformsType | None = None
-    digest_method: DigestMethodType
-    digest_value: bytes
-
-@dataclass(slots=True, kw_only=True)
-class RetrievalMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType"""
-    type: str | None = None
-    uri: str | None = None
-    transforms: TransformsType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class SPKIDataType:
-    """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class Scheduled_CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLReqControlModeType"""
-    ev_target_energy_request: RationalNumberType | None = None
-    ev_maximum_energy_request: RationalNumberType | None = None
-    ev_minimum_energy_request: RationalNumberType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class Scheduled_CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLResControlModeType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_DC_CLReqControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}Scheduled_DC_CLReqControlModeType"""
     ev_target_energy_request: RationalNumberType | None = None
@@ -677,7 +770,27 @@ class Scheduled_DC_CLReqControlModeType:
     ev_maximum_voltage: RationalNumberType | None = None
     ev_minimum_voltage: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, ev_target_energy_request=None, ev_maximum_energy_request=None, ev_minimum_energy_request=None, ev_target_current, ev_target_voltage, ev_maximum_charge_power=None, ev_minimum_charge_power=None, ev_maximum_charge_current=None, ev_maximum_voltage=None, ev_minimum_voltage=None) -> None:
+        self.ev_target_energy_request = ev_target_energy_request
+        self.ev_maximum_energy_request = ev_maximum_energy_request
+        self.ev_minimum_energy_request = ev_minimum_energy_request
+        self.ev_target_current = ev_target_current
+        self.ev_target_voltage = ev_target_voltage
+        self.ev_maximum_charge_power = ev_maximum_charge_power
+        self.ev_minimum_charge_power = ev_minimum_charge_power
+        self.ev_maximum_charge_current = ev_maximum_charge_current
+        self.ev_maximum_voltage = ev_maximum_voltage
+        self.ev_minimum_voltage = ev_minimum_voltage
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ev_target_energy_request, self.ev_maximum_energy_request, self.ev_minimum_energy_request, self.ev_target_current, self.ev_target_voltage, self.ev_maximum_charge_power, self.ev_minimum_charge_power, self.ev_maximum_charge_current, self.ev_maximum_voltage, self.ev_minimum_voltage, ) == (other.ev_target_energy_request, other.ev_maximum_energy_request, other.ev_minimum_energy_request, other.ev_target_current, other.ev_target_voltage, other.ev_maximum_charge_power, other.ev_minimum_charge_power, other.ev_maximum_charge_current, other.ev_maximum_voltage, other.ev_minimum_voltage, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ev_target_energy_request={self.ev_target_energy_request!r}, ev_maximum_energy_request={self.ev_maximum_energy_request!r}, ev_minimum_energy_request={self.ev_minimum_energy_request!r}, ev_target_current={self.ev_target_current!r}, ev_target_voltage={self.ev_target_voltage!r}, ev_maximum_charge_power={self.ev_maximum_charge_power!r}, ev_minimum_charge_power={self.ev_minimum_charge_power!r}, ev_maximum_charge_current={self.ev_maximum_charge_current!r}, ev_maximum_voltage={self.ev_maximum_voltage!r}, ev_minimum_voltage={self.ev_minimum_voltage!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class Scheduled_DC_CLResControlModeType:
     """{urn:iso:std:iso:15118:-20:DC}Scheduled_DC_CLResControlModeType"""
     evse_maximum_charge_power: RationalNumberType | None = None
@@ -685,88 +798,19 @@ class Scheduled_DC_CLResControlModeType:
     evse_maximum_charge_current: RationalNumberType | None = None
     evse_maximum_voltage: RationalNumberType | None = None
 
-@dataclass(slots=True, kw_only=True)
-class SignatureMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureMethodType"""
-    algorithm: str
-    hmac_output_length: int | None = None
+    def __init__(self, *, evse_maximum_charge_power=None, evse_minimum_charge_power=None, evse_maximum_charge_current=None, evse_maximum_voltage=None) -> None:
+        self.evse_maximum_charge_power = evse_maximum_charge_power
+        self.evse_minimum_charge_power = evse_minimum_charge_power
+        self.evse_maximum_charge_current = evse_maximum_charge_current
+        self.evse_maximum_voltage = evse_maximum_voltage
 
-@dataclass(slots=True, kw_only=True)
-class SignaturePropertiesType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType"""
-    id: str | None = None
-    signature_property: list[SignaturePropertyType] = field(default_factory=list)
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evse_maximum_charge_power, self.evse_minimum_charge_power, self.evse_maximum_charge_current, self.evse_maximum_voltage, ) == (other.evse_maximum_charge_power, other.evse_minimum_charge_power, other.evse_maximum_charge_current, other.evse_maximum_voltage, )
 
-@dataclass(slots=True, kw_only=True)
-class SignaturePropertyType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType"""
-    id: str | None = None
-    target: str
-
-@dataclass(slots=True, kw_only=True)
-class SignatureType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureType"""
-    id: str | None = None
-    signed_info: SignedInfoType
-    signature_value: SignatureValueType
-    key_info: KeyInfoType | None = None
-    object: list[ObjectType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class SignatureValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureValueType"""
-    id: str | None = None
-    value: bytes
-
-@dataclass(slots=True, kw_only=True)
-class SignedInfoType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignedInfoType"""
-    id: str | None = None
-    canonicalization_method: CanonicalizationMethodType
-    signature_method: SignatureMethodType
-    reference: list[ReferenceType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class TransformType:
-    """{http://www.w3.org/2000/09/xmldsig#}TransformType"""
-    algorithm: str
-    x_path: list[str] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class TransformsType:
-    """{http://www.w3.org/2000/09/xmldsig#}TransformsType"""
-    transform: list[TransformType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class V2GMessageType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GMessageType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class V2GRequestType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class V2GResponseType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GResponseType"""
-    header: MessageHeaderType
-    response_code: str
-
-@dataclass(slots=True, kw_only=True)
-class X509DataType:
-    """{http://www.w3.org/2000/09/xmldsig#}X509DataType"""
-    x509_issuer_serial: list[X509IssuerSerialType] = field(default_factory=list)
-    x509_ski: list[bytes] = field(default_factory=list)
-    x509_subject_name: list[str] = field(default_factory=list)
-    x509_certificate: list[bytes] = field(default_factory=list)
-    x509_crl: list[bytes] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class X509IssuerSerialType:
-    """{http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType"""
-    x509_issuer_name: str
-    x509_serial_number: int
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evse_maximum_charge_power={self.evse_maximum_charge_power!r}, evse_minimum_charge_power={self.evse_minimum_charge_power!r}, evse_maximum_charge_current={self.evse_maximum_charge_current!r}, evse_maximum_voltage={self.evse_maximum_voltage!r})"
 
 def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTransferModeType:
     rv = r.v; rn = r.n
@@ -2818,351 +2862,6 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
     c8 = _C53[s]
     w.bits((c8[0]), c8[1])
 
-def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return CLReqControlModeType()
-
-def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return CLResControlModeType()
-
-def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    v_algorithm = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P54[r.code(2, 2)]
-    n = 0
-    while it == 1:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P54[r.code(2, 2)]
-    return CanonicalizationMethodType(algorithm=v_algorithm)
-
-def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    w.bits(1, 2)
-
-def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_display_parameters = None
-    v_meter_info_requested = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    it, al = _P56[r.code(2, 2)]
-    if it == 1:
-        v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xb: r.badz(p, 4, b & 0xb)
-    v_meter_info_requested = ((b >> 2) & 0x1) == 1
-    it = -1; al = 0
-    return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
-
-def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeLoopReqType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C57[s1]
-    s = 1
-    w.bits((c1[0]), c1[1])
-    if (f_display_parameters := o.display_parameters) is not None:
-        w.bits(0, 2)
-        _e_DisplayParametersType(w, f_display_parameters)
-        s = 2
-    f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None: raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
-    c2 = _C58[s]
-    s = 3
-    w.bits(((c2[0]) << 4) | ((1 if f_meter_info_requested else 0) << 2), c2[1] + 4)
-
-def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v_evse_status = None
-    v_meter_info = None
-    v_receipt = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 12
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xfff; r.p = q
-    if b & 0xc08: r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K59[k]
-    e = b & 0x7
-    if e >= 4: r.bad_code(p + 9, e, 4)
-    it, al = _P60[e]
-    if it == 2:
-        v2_notification_max_delay = None
-        v2_evse_notification = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v2_notification_max_delay = r.uintb(65535)
-        p = r.p; q = p + 10
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3ff; r.p = q
-        if b & 0x38c: r.badz(p, 10, b & 0x38c)
-        k = (b >> 4) & 0x7
-        if k >= 6: r.bad(p + 3, 'enum index')
-        v2_evse_notification = _K61[k]
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 8, e, 3)
-        it, al = _P62[e]
-        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
-    if it == 3:
-        v_meter_info = _d_MeterInfoType(r)
-        it, al = _P63[r.code(2, 2)]
-    if it == 4:
-        v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
-
-def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeLoopResType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C57[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
-    s = 2
-    w.bits(((c1[0]) << 9) | ((_K64[f_response_code]) << 1), c1[1] + 9)
-    if (f_evse_status := o.evse_status) is not None:
-        f2_notification_max_delay = f_evse_status.notification_max_delay
-        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-        w.bits(0, 5)
-        w.uint(f2_notification_max_delay)
-        f2_evse_notification = f_evse_status.evse_notification
-        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-        w.bits(((_K65[f2_evse_notification]) << 2), 8)
-        s = 3
-    if (f_meter_info := o.meter_info) is not None:
-        c2 = _C66[s]
-        w.bits((c2[0]), c2[1])
-        _e_MeterInfoType(w, f_meter_info)
-        s = 4
-    if (f_receipt := o.receipt) is not None:
-        c3 = _C67[s]
-        w.bits((c3[0]), c3[1])
-        _e_ReceiptType(w, f_receipt)
-        s = 5
-    c4 = _C68[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return ChargeParameterDiscoveryReqType(header=v_header)
-
-def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C57[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 10
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x303: r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K59[k]
-    it = -1; al = 0
-    return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
-
-def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C57[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits(((c1[0]) << 10) | ((_K64[f_response_code]) << 2), c1[1] + 10)
-
 def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferModeType:
     rv = r.v; rn = r.n
     v_ev_maximum_charge_power = None
@@ -3255,7 +2954,7 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P69[e]
+    it, al = _P54[e]
     v_ev_minimum_voltage = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
         p = r.p; q = p + 10
@@ -3347,7 +3046,7 @@ def _e_DC_CPDReqEnergyTransferModeType(w: Writer, o: DC_CPDReqEnergyTransferMode
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((f_target_soc) << 1), 11)
         s = 7
-    c1 = _C70[s]
+    c1 = _C55[s]
     w.bits((c1[0]), c1[1])
 
 def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferModeType:
@@ -3442,7 +3141,7 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P69[e]
+    it, al = _P54[e]
     v_evse_minimum_voltage = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
         v7_exponent = None
@@ -3553,7 +3252,7 @@ def _e_DC_CPDResEnergyTransferModeType(w: Writer, o: DC_CPDResEnergyTransferMode
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 7
-    c1 = _C70[s]
+    c1 = _C55[s]
     w.bits((c1[0]), c1[1])
 
 def _d_DC_CableCheckReqType(r: Reader) -> DC_CableCheckReqType:
@@ -3580,7 +3279,7 @@ def _d_DC_CableCheckReqType(r: Reader) -> DC_CableCheckReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
+    it, al = _P56[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -3636,7 +3335,7 @@ def _d_DC_CableCheckResType(r: Reader) -> DC_CableCheckResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
+    it, al = _P56[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -3648,10 +3347,10 @@ def _d_DC_CableCheckResType(r: Reader) -> DC_CableCheckResType:
     if b & 0x6073: r.badz(p, 15, b & 0x6073)
     k = (b >> 7) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K59[k]
+    v_response_code = _K58[k]
     k = (b >> 2) & 0x3
     if k >= 3: r.bad(p + 11, 'enum index')
-    v_evse_processing = _K71[k]
+    v_evse_processing = _K59[k]
     it = -1; al = 0
     return DC_CableCheckResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing)
 
@@ -3677,7 +3376,7 @@ def _e_DC_CableCheckResType(w: Writer, o: DC_CableCheckResType) -> None:
     if f_response_code is None: raise ExiEncodeError("DC_CableCheckResType: missing required response_code")
     f_evse_processing = o.evse_processing
     if f_evse_processing is None: raise ExiEncodeError("DC_CableCheckResType: missing required evse_processing")
-    w.bits(((c1[0]) << 15) | ((_K64[f_response_code]) << 7) | ((_K72[f_evse_processing]) << 2), c1[1] + 15)
+    w.bits(((c1[0]) << 15) | ((_K60[f_response_code]) << 7) | ((_K61[f_evse_processing]) << 2), c1[1] + 15)
 
 def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     rv = r.v; rn = r.n
@@ -3707,13 +3406,13 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
+    it, al = _P56[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    it, al = _P56[r.code(2, 2)]
+    it, al = _P62[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
         r.zero(1, 'next item')
@@ -3737,7 +3436,7 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 2, e, 5)
-    it, al = _P73[e]
+    it, al = _P63[e]
     v_ev_present_voltage = RationalNumberType(exponent=v2_exponent, value=v2_value)
     nm, fn = _DISPATCH0[al]
     sel = (nm, fn(r))
@@ -3771,7 +3470,7 @@ def _e_DC_ChargeLoopReqType(w: Writer, o: DC_ChargeLoopReqType) -> None:
         s = 2
     f_meter_info_requested = o.meter_info_requested
     if f_meter_info_requested is None: raise ExiEncodeError("DC_ChargeLoopReqType: missing required meter_info_requested")
-    c2 = _C74[s]
+    c2 = _C64[s]
     s = 3
     f_ev_present_voltage = o.ev_present_voltage
     if f_ev_present_voltage is None: raise ExiEncodeError("DC_ChargeLoopReqType: missing required ev_present_voltage")
@@ -3844,7 +3543,7 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
+    it, al = _P56[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -3856,10 +3555,10 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K59[k]
+    v_response_code = _K58[k]
     e = b & 0x7
     if e >= 4: r.bad_code(p + 9, e, 4)
-    it, al = _P75[e]
+    it, al = _P65[e]
     if it == 2:
         v2_notification_max_delay = None
         v2_evse_notification = None
@@ -3875,14 +3574,14 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
         if b & 0x38c: r.badz(p, 10, b & 0x38c)
         k = (b >> 4) & 0x7
         if k >= 6: r.bad(p + 3, 'enum index')
-        v2_evse_notification = _K61[k]
+        v2_evse_notification = _K66[k]
         e = b & 0x3
         if e >= 3: r.bad_code(p + 8, e, 3)
-        it, al = _P76[e]
+        it, al = _P67[e]
         v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P77[r.code(2, 2)]
+        it, al = _P68[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
         r.zero(1, 'next item')
@@ -3921,7 +3620,7 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     v_evse_voltage_limit_achieved = ((b >> 4) & 0x1) == 1
     e = b & 0x7
     if e >= 5: r.bad_code(p + 14, e, 5)
-    it, al = _P78[e]
+    it, al = _P69[e]
     v_evse_present_voltage = RationalNumberType(exponent=v4_exponent, value=v4_value)
     nm, fn = _DISPATCH1[al]
     sel = (nm, fn(r))
@@ -3950,7 +3649,7 @@ def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required response_code")
     s = 2
-    w.bits(((c1[0]) << 9) | ((_K64[f_response_code]) << 1), c1[1] + 9)
+    w.bits(((c1[0]) << 9) | ((_K60[f_response_code]) << 1), c1[1] + 9)
     if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
@@ -3958,21 +3657,21 @@ def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
         w.uint(f2_notification_max_delay)
         f2_evse_notification = f_evse_status.evse_notification
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-        w.bits(((_K65[f2_evse_notification]) << 2), 8)
+        w.bits(((_K70[f2_evse_notification]) << 2), 8)
         s = 3
     if (f_meter_info := o.meter_info) is not None:
-        c2 = _C79[s]
+        c2 = _C71[s]
         w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
     if (f_receipt := o.receipt) is not None:
-        c3 = _C80[s]
+        c3 = _C72[s]
         w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
     f_evse_present_current = o.evse_present_current
     if f_evse_present_current is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_present_current")
-    c4 = _C81[s]
+    c4 = _C73[s]
     f3_exponent = f_evse_present_current.exponent
     if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f3_exponent <= 127:
@@ -4027,21 +3726,21 @@ def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
             _e_RationalNumberType(w, f6_evse_maximum_charge_power)
             s6 = 1
         if (f6_evse_minimum_charge_power := f_scheduled_dc_cl_res_control_mode.evse_minimum_charge_power) is not None:
-            c5 = _C82[s6]
+            c5 = _C74[s6]
             w.bits((c5[0]), c5[1])
             _e_RationalNumberType(w, f6_evse_minimum_charge_power)
             s6 = 2
         if (f6_evse_maximum_charge_current := f_scheduled_dc_cl_res_control_mode.evse_maximum_charge_current) is not None:
-            c6 = _C83[s6]
+            c6 = _C75[s6]
             w.bits((c6[0]), c6[1])
             _e_RationalNumberType(w, f6_evse_maximum_charge_current)
             s6 = 3
         if (f6_evse_maximum_voltage := f_scheduled_dc_cl_res_control_mode.evse_maximum_voltage) is not None:
-            c7 = _C84[s6]
+            c7 = _C76[s6]
             w.bits((c7[0]), c7[1])
             _e_RationalNumberType(w, f6_evse_maximum_voltage)
             s6 = 4
-        c8 = _C85[s6]
+        c8 = _C77[s6]
         w.bits((c8[0]), c8[1])
         s = 11
     else:
@@ -4074,13 +3773,13 @@ def _d_DC_ChargeParameterDiscoveryReqType(r: Reader) -> DC_ChargeParameterDiscov
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
+    it, al = _P56[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    it, al = _P86[r.code(2, 2)]
+    it, al = _P78[r.code(2, 2)]
     if al == 0:
         v_bpt_dc_cpd_req_energy_transfer_mode = _d_BPT_DC_CPDReqEnergyTransferModeType(r)
     elif al == 1:
@@ -4148,7 +3847,7 @@ def _d_DC_ChargeParameterDiscoveryResType(r: Reader) -> DC_ChargeParameterDiscov
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
+    it, al = _P56[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -4160,10 +3859,10 @@ def _d_DC_ChargeParameterDiscoveryResType(r: Reader) -> DC_ChargeParameterDiscov
     if b & 0x604: r.badz(p, 11, b & 0x604)
     k = (b >> 3) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K59[k]
+    v_response_code = _K58[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 9, e, 2)
-    it, al = _P87[e]
+    it, al = _P79[e]
     if al == 0:
         v_bpt_dc_cpd_res_energy_transfer_mode = _d_BPT_DC_CPDResEnergyTransferModeType(r)
     elif al == 1:
@@ -4193,7 +3892,7 @@ def _e_DC_ChargeParameterDiscoveryResType(w: Writer, o: DC_ChargeParameterDiscov
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("DC_ChargeParameterDiscoveryResType: missing required response_code")
     s = 2
-    w.bits(((c1[0]) << 9) | ((_K64[f_response_code]) << 1), c1[1] + 9)
+    w.bits(((c1[0]) << 9) | ((_K60[f_response_code]) << 1), c1[1] + 9)
     if (f_bpt_dc_cpd_res_energy_transfer_mode := o.bpt_dc_cpd_res_energy_transfer_mode) is not None:
         w.bits(0, 2)
         _e_BPT_DC_CPDResEnergyTransferModeType(w, f_bpt_dc_cpd_res_energy_transfer_mode)
@@ -4233,7 +3932,7 @@ def _d_DC_PreChargeReqType(r: Reader) -> DC_PreChargeReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
+    it, al = _P56[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -4247,7 +3946,7 @@ def _d_DC_PreChargeReqType(r: Reader) -> DC_PreChargeReqType:
     if b & 0xcf00e: r.badz(p, 20, b & 0xcf00e)
     k = (b >> 16) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_ev_processing = _K71[k]
+    v_ev_processing = _K59[k]
     v2_exponent = ((b >> 4) & 0xff) - 128
     sg = (b & 0x1) == 1
     it = 1; al = 0
@@ -4305,7 +4004,7 @@ def _e_DC_PreChargeReqType(w: Writer, o: DC_PreChargeReqType) -> None:
     if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 20) | ((_K72[f_ev_processing]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 20)
+    w.bits(((c1[0]) << 20) | ((_K61[f_ev_processing]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 20)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_target_voltage = o.ev_target_voltage
     if f_ev_target_voltage is None: raise ExiEncodeError("DC_PreChargeReqType: missing required ev_target_voltage")
@@ -4347,7 +4046,7 @@ def _d_DC_PreChargeResType(r: Reader) -> DC_PreChargeResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
+    it, al = _P56[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -4361,7 +4060,7 @@ def _d_DC_PreChargeResType(r: Reader) -> DC_PreChargeResType:
     if b & 0xc0f00e: r.badz(p, 24, b & 0xc0f00e)
     k = (b >> 16) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K59[k]
+    v_response_code = _K58[k]
     v2_exponent = ((b >> 4) & 0xff) - 128
     sg = (b & 0x1) == 1
     it = 1; al = 0
@@ -4406,7 +4105,7 @@ def _e_DC_PreChargeResType(w: Writer, o: DC_PreChargeResType) -> None:
     if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 24) | ((_K64[f_response_code]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 24)
+    w.bits(((c1[0]) << 24) | ((_K60[f_response_code]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 24)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     w.bits(0, 3)
 
@@ -4435,7 +4134,7 @@ def _d_DC_WeldingDetectionReqType(r: Reader) -> DC_WeldingDetectionReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
+    it, al = _P56[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -4447,7 +4146,7 @@ def _d_DC_WeldingDetectionReqType(r: Reader) -> DC_WeldingDetectionReqType:
     if b & 0x33: r.badz(p, 6, b & 0x33)
     k = (b >> 2) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_ev_processing = _K71[k]
+    v_ev_processing = _K59[k]
     it = -1; al = 0
     return DC_WeldingDetectionReqType(header=v_header, ev_processing=v_ev_processing)
 
@@ -4471,7 +4170,7 @@ def _e_DC_WeldingDetectionReqType(w: Writer, o: DC_WeldingDetectionReqType) -> N
     c1 = _C57[s1]
     f_ev_processing = o.ev_processing
     if f_ev_processing is None: raise ExiEncodeError("DC_WeldingDetectionReqType: missing required ev_processing")
-    w.bits(((c1[0]) << 6) | ((_K72[f_ev_processing]) << 2), c1[1] + 6)
+    w.bits(((c1[0]) << 6) | ((_K61[f_ev_processing]) << 2), c1[1] + 6)
 
 def _d_DC_WeldingDetectionResType(r: Reader) -> DC_WeldingDetectionResType:
     rv = r.v; rn = r.n
@@ -4499,7 +4198,7 @@ def _d_DC_WeldingDetectionResType(r: Reader) -> DC_WeldingDetectionResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
+    it, al = _P56[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -4513,7 +4212,7 @@ def _d_DC_WeldingDetectionResType(r: Reader) -> DC_WeldingDetectionResType:
     if b & 0xc0f00e: r.badz(p, 24, b & 0xc0f00e)
     k = (b >> 16) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K59[k]
+    v_response_code = _K58[k]
     v2_exponent = ((b >> 4) & 0xff) - 128
     sg = (b & 0x1) == 1
     it = 1; al = 0
@@ -4558,521 +4257,9 @@ def _e_DC_WeldingDetectionResType(w: Writer, o: DC_WeldingDetectionResType) -> N
     if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 24) | ((_K64[f_response_code]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 24)
+    w.bits(((c1[0]) << 24) | ((_K60[f_response_code]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 24)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     w.bits(0, 3)
-
-def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    r.fail("content of DSAKeyValueType is not supported by this codec")
-
-def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    raise ExiEncodeError("content of DSAKeyValueType is not supported")
-
-def _d_DetailedCostType(r: Reader) -> DetailedCostType:
-    rv = r.v; rn = r.n
-    v_amount = None
-    v_cost_per_unit = None
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 15
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7fff; r.p = q
-    if b & 0x700e: r.badz(p, 15, b & 0x700e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    v2_exponent = None
-    v2_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v2_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = 1; al = 0
-    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v2_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    it = -1; al = 0
-    return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
-
-def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
-    f_amount = o.amount
-    if f_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-    f1_exponent = f_amount.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_amount.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    f_cost_per_unit = o.cost_per_unit
-    if f_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-    f2_exponent = f_cost_per_unit.exponent
-    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f2_exponent <= 127:
-        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-    f2_value = f_cost_per_unit.value
-    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f2_value <= 32767:
-        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
-    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-    w.bits(0, 3)
-
-def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
-    rv = r.v; rn = r.n
-    v_tax_rule_id = None
-    v_amount = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_tax_rule_id = r.uintb(4294967295)
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 16
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xffff; r.p = q
-    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = -1; al = 0
-    return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
-
-def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
-    f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-    w.bits(0, 2)
-    w.uint(f_tax_rule_id)
-    f_amount = o.amount
-    if f_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
-    f1_exponent = f_amount.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_amount.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    w.bits(0, 3)
-
-def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    v_algorithm = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P54[r.code(2, 2)]
-    n = 0
-    while it == 1:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P54[r.code(2, 2)]
-    return DigestMethodType(algorithm=v_algorithm)
-
-def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    w.bits(1, 2)
-
-def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
-    rv = r.v; rn = r.n
-    v_present_soc = None
-    v_minimum_soc = None
-    v_target_soc = None
-    v_maximum_soc = None
-    v_remaining_time_to_minimum_soc = None
-    v_remaining_time_to_target_soc = None
-    v_remaining_time_to_maximum_soc = None
-    v_charging_complete = None
-    v_battery_energy_capacity = None
-    v_inlet_hot = None
-    it, al = _P88[r.code(4, 11)]
-    if it == 0:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_present_soc = ((b >> 5) & 0x7f)
-        if v_present_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 10: r.bad_code(p + 9, e, 10)
-        it, al = _P89[e]
-    if it == 1:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_minimum_soc = ((b >> 5) & 0x7f)
-        if v_minimum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 9: r.bad_code(p + 9, e, 9)
-        it, al = _P90[e]
-    if it == 2:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_target_soc = ((b >> 5) & 0x7f)
-        if v_target_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 8: r.bad_code(p + 9, e, 8)
-        it, al = _P91[e]
-    if it == 3:
-        p = r.p; q = p + 12
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xfff; r.p = q
-        if b & 0x808: r.badz(p, 12, b & 0x808)
-        v_maximum_soc = ((b >> 4) & 0x7f)
-        if v_maximum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x7
-        if e >= 7: r.bad_code(p + 9, e, 7)
-        it, al = _P92[e]
-    if it == 4:
-        r.zero(1, 'characters')
-        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P93[e]
-    if it == 5:
-        r.zero(1, 'characters')
-        v_remaining_time_to_target_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P94[e]
-    if it == 6:
-        r.zero(1, 'characters')
-        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P95[e]
-    if it == 7:
-        p = r.p; q = p + 5
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1f; r.p = q
-        if b & 0x14: r.badz(p, 5, b & 0x14)
-        v_charging_complete = ((b >> 3) & 0x1) == 1
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 3, e, 3)
-        it, al = _P96[e]
-    if it == 8:
-        v1_exponent = None
-        v1_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v1_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v1_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P97[e]
-        v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    if it == 9:
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xb: r.badz(p, 4, b & 0xb)
-        v_inlet_hot = ((b >> 2) & 0x1) == 1
-        it = -1; al = 0
-    return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
-
-def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
-    s = 0
-    if (f_present_soc := o.present_soc) is not None:
-        if not 0 <= f_present_soc <= 100:
-            raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
-        w.bits(((f_present_soc) << 1), 13)
-        s = 1
-    if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C98[s]
-        if not 0 <= f_minimum_soc <= 100:
-            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
-        s = 2
-    if (f_target_soc := o.target_soc) is not None:
-        c2 = _C99[s]
-        if not 0 <= f_target_soc <= 100:
-            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
-        s = 3
-    if (f_maximum_soc := o.maximum_soc) is not None:
-        c3 = _C100[s]
-        if not 0 <= f_maximum_soc <= 100:
-            raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
-        w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
-        s = 4
-    if (f_remaining_time_to_minimum_soc := o.remaining_time_to_minimum_soc) is not None:
-        c4 = _C101[s]
-        w.bits(((c4[0]) << 1), c4[1] + 1)
-        w.uint(f_remaining_time_to_minimum_soc)
-        w.bits(0, 1)
-        s = 5
-    if (f_remaining_time_to_target_soc := o.remaining_time_to_target_soc) is not None:
-        c5 = _C102[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.uint(f_remaining_time_to_target_soc)
-        w.bits(0, 1)
-        s = 6
-    if (f_remaining_time_to_maximum_soc := o.remaining_time_to_maximum_soc) is not None:
-        c6 = _C103[s]
-        w.bits(((c6[0]) << 1), c6[1] + 1)
-        w.uint(f_remaining_time_to_maximum_soc)
-        w.bits(0, 1)
-        s = 7
-    if (f_charging_complete := o.charging_complete) is not None:
-        c7 = _C104[s]
-        w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
-        s = 8
-    if (f_battery_energy_capacity := o.battery_energy_capacity) is not None:
-        c8 = _C105[s]
-        f1_exponent = f_battery_energy_capacity.exponent
-        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f1_exponent <= 127:
-            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-        f1_value = f_battery_energy_capacity.value
-        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f1_value <= 32767:
-            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-        w.bits(((c8[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c8[1] + 14)
-        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-        w.bits(0, 2)
-        s = 9
-    if (f_inlet_hot := o.inlet_hot) is not None:
-        c9 = _C106[s]
-        w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
-        s = 10
-    c10 = _C107[s]
-    w.bits((c10[0]), c10[1])
-
-def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
-    rv = r.v; rn = r.n
-    v_departure_time = None
-    v_ev_target_energy_request = None
-    v_ev_maximum_energy_request = None
-    v_ev_minimum_energy_request = None
-    it, al = _P2[r.code(2, 2)]
-    if it == 0:
-        r.zero(1, 'characters')
-        v_departure_time = r.uintb(4294967295)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 1; al = 0
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 14
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x300e: r.badz(p, 14, b & 0x300e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    v2_exponent = None
-    v2_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v2_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = 1; al = 0
-    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v2_value <= 32767:
-        r.fail('integer out of range')
-    v3_exponent = None
-    v3_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v3_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    it = 1; al = 0
-    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v3_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
-    it = -1; al = 0
-    return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
-
-def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
-    s = 0
-    if (f_departure_time := o.departure_time) is not None:
-        w.bits(0, 3)
-        w.uint(f_departure_time)
-        w.bits(0, 1)
-        s = 1
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c1 = _C108[s]
-    f1_exponent = f_ev_target_energy_request.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_ev_target_energy_request.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    s = 2
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    f2_exponent = f_ev_maximum_energy_request.exponent
-    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f2_exponent <= 127:
-        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-    f2_value = f_ev_maximum_energy_request.value
-    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f2_value <= 32767:
-        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
-    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
-    f3_exponent = f_ev_minimum_energy_request.exponent
-    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f3_exponent <= 127:
-        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
-    f3_value = f_ev_minimum_energy_request.value
-    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f3_value <= 32767:
-        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
-    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
-    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
-    w.bits(0, 3)
-
-def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
-    rv = r.v; rn = r.n
-    v_departure_time = None
-    v_minimum_soc = None
-    v_target_soc = None
-    v_ack_max_delay = None
-    it, al = _P109[r.code(3, 5)]
-    if it == 0:
-        r.zero(1, 'characters')
-        v_departure_time = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P110[e]
-    if it == 1:
-        p = r.p; q = p + 11
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7ff; r.p = q
-        if b & 0x404: r.badz(p, 11, b & 0x404)
-        v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 9, e, 3)
-        it, al = _P111[e]
-    if it == 2:
-        p = r.p; q = p + 11
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7ff; r.p = q
-        if b & 0x404: r.badz(p, 11, b & 0x404)
-        v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 9, e, 2)
-        it, al = _P112[e]
-    if it == 3:
-        r.zero(1, 'characters')
-        v_ack_max_delay = r.uintb(65535)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-    return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
-
-def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
-    s = 0
-    if (f_departure_time := o.departure_time) is not None:
-        w.bits(0, 4)
-        w.uint(f_departure_time)
-        w.bits(0, 1)
-        s = 1
-    if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C82[s]
-        if not 0 <= f_minimum_soc <= 100:
-            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
-        s = 2
-    if (f_target_soc := o.target_soc) is not None:
-        c2 = _C83[s]
-        if not 0 <= f_target_soc <= 100:
-            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
-        s = 3
-    if (f_ack_max_delay := o.ack_max_delay) is not None:
-        c3 = _C84[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.uint(f_ack_max_delay)
-        w.bits(0, 1)
-        s = 4
-    c4 = _C85[s]
-    w.bits((c4[0]), c4[1])
 
 def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -5214,7 +4401,7 @@ def _e_Dynamic_DC_CLReqControlModeType(w: Writer, o: Dynamic_DC_CLReqControlMode
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_target_energy_request")
-    c1 = _C113[s]
+    c1 = _C80[s]
     f1_exponent = f_ev_target_energy_request.exponent
     if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f1_exponent <= 127:
@@ -5428,26 +4615,26 @@ def _e_Dynamic_DC_CLResControlModeType(w: Writer, o: Dynamic_DC_CLResControlMode
         w.bits(0, 1)
         s = 1
     if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C114[s]
+        c1 = _C81[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     if (f_target_soc := o.target_soc) is not None:
-        c2 = _C115[s]
+        c2 = _C82[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     if (f_ack_max_delay := o.ack_max_delay) is not None:
-        c3 = _C116[s]
+        c3 = _C83[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
     f_evse_maximum_charge_power = o.evse_maximum_charge_power
     if f_evse_maximum_charge_power is None: raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_power")
-    c4 = _C117[s]
+    c4 = _C84[s]
     f1_exponent = f_evse_maximum_charge_power.exponent
     if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f1_exponent <= 127:
@@ -5496,998 +4683,6 @@ def _e_Dynamic_DC_CLResControlModeType(w: Writer, o: Dynamic_DC_CLResControlMode
     w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
     w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     w.bits(0, 3)
-
-def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
-    rv = r.v; rn = r.n
-    v_notification_max_delay = None
-    v_evse_notification = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_notification_max_delay = r.uintb(65535)
-    p = r.p; q = p + 8
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xff; r.p = q
-    if b & 0xe3: r.badz(p, 8, b & 0xe3)
-    k = (b >> 2) & 0x7
-    if k >= 6: r.bad(p + 3, 'enum index')
-    v_evse_notification = _K61[k]
-    it = -1; al = 0
-    return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
-
-def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    w.bits(0, 2)
-    w.uint(f_notification_max_delay)
-    f_evse_notification = o.evse_notification
-    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits(((_K65[f_evse_notification]) << 2), 8)
-
-def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    v_id = None
-    v_key_name = []
-    v_key_value = []
-    v_retrieval_method = []
-    v_x509_data = []
-    v_pgp_data = []
-    v_spki_data = []
-    v_mgmt_data = []
-    it, al = _P118[r.code(4, 9)]
-    if it == 0:
-        v_id = r.string()
-        it, al = _P119[r.code(4, 8)]
-    n = 0
-    while it == 1:
-        if al == 0:
-            t = r.string_element()
-            v_key_name.append(t)
-        elif al == 1:
-            t = _d_KeyValueType(r)
-            v_key_value.append(t)
-        elif al == 2:
-            v1_type = None
-            v1_uri = None
-            v1_transforms = None
-            it, al = _P120[r.code(3, 4)]
-            if it == 0:
-                v1_type = r.string()
-                it, al = _P121[r.code(2, 3)]
-            if it == 1:
-                v1_uri = r.string()
-                it, al = _P55[r.code(2, 2)]
-            if it == 2:
-                v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'end of element')
-                it = -1; al = 0
-            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
-            v_retrieval_method.append(t)
-        elif al == 3:
-            t = _d_X509DataType(r)
-            v_x509_data.append(t)
-        elif al == 4:
-            t = _d_PGPDataType(r)
-            v_pgp_data.append(t)
-        elif al == 5:
-            t = _d_SPKIDataType(r)
-            v_spki_data.append(t)
-        elif al == 6:
-            t = r.string_element()
-            v_mgmt_data.append(t)
-        elif al == 7:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P122[r.code(4, 9)]
-    return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
-
-def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 4)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.key_name:
-        c1 = _C123[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    for x in o.key_value:
-        c2 = _C124[s]
-        w.bits((c2[0]), c2[1])
-        _e_KeyValueType(w, x)
-        n += 1
-        s = 2
-    for x in o.retrieval_method:
-        c3 = _C125[s]
-        s1 = 0
-        w.bits((c3[0]), c3[1])
-        if (f1_type := x.type) is not None:
-            w.bits(0, 3)
-            w.string(f1_type)
-            s1 = 1
-        if (f1_uri := x.uri) is not None:
-            c4 = _C126[s1]
-            w.bits((c4[0]), c4[1])
-            w.string(f1_uri)
-            s1 = 2
-        if (f1_transforms := x.transforms) is not None:
-            c5 = _C127[s1]
-            w.bits((c5[0]), c5[1])
-            _e_TransformsType(w, f1_transforms)
-            s1 = 3
-        c6 = _C128[s1]
-        w.bits((c6[0]), c6[1])
-        n += 1
-        s = 2
-    for x in o.x509_data:
-        c7 = _C129[s]
-        w.bits((c7[0]), c7[1])
-        _e_X509DataType(w, x)
-        n += 1
-        s = 2
-    for x in o.pgp_data:
-        c8 = _C130[s]
-        w.bits((c8[0]), c8[1])
-        _e_PGPDataType(w, x)
-        n += 1
-        s = 2
-    for x in o.spki_data:
-        c9 = _C131[s]
-        w.bits((c9[0]), c9[1])
-        _e_SPKIDataType(w, x)
-        n += 1
-        s = 2
-    for x in o.mgmt_data:
-        c10 = _C132[s]
-        w.bits(((c10[0]) << 1), c10[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"KeyInfoType: {n} items of key_name/key_value/retrieval_method/x509_data/pgp_data/spki_data/mgmt_data (allowed 1..None)")
-    w.bits(8, 4)
-
-def _d_KeyValueType(r: Reader) -> KeyValueType:
-    v_dsa_key_value = None
-    v_rsa_key_value = None
-    it, al = _P133[r.code(3, 3)]
-    if al == 0:
-        v_dsa_key_value = _d_DSAKeyValueType(r)
-    elif al == 1:
-        v1_modulus = None
-        v1_exponent = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_modulus = r.binary_element()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v1_exponent = r.binary_element()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
-    elif al == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-    it, al = _P134[r.code(2, 1)]
-    return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
-
-def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    s = 0
-    if (f_dsa_key_value := o.dsa_key_value) is not None:
-        w.bits(0, 3)
-        _e_DSAKeyValueType(w, f_dsa_key_value)
-        s = 1
-    elif (f_rsa_key_value := o.rsa_key_value) is not None:
-        f1_modulus = f_rsa_key_value.modulus
-        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-        w.bits(4, 5)
-        w.binary(f1_modulus)
-        f1_exponent = f_rsa_key_value.exponent
-        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-        w.bits(0, 3)
-        w.binary(f1_exponent)
-        w.bits(0, 2)
-        s = 1
-    else:
-        raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
-    w.bits(0, 2)
-
-def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
-    rv = r.v; rn = r.n
-    v_root_certificate_id = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    n = 0
-    while it == 0:
-        v1_x509_issuer_name = None
-        v1_x509_serial_number = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_x509_issuer_name = r.string_element()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x6: r.badz(p, 3, b & 0x6)
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
-        v_root_certificate_id.append(t)
-        n += 1
-        if n < 20:
-            it, al = _P135[r.code(2, 2)]
-        else:
-            r.zero(1, 'end of element')
-            it = -1; al = 0
-    return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
-
-def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
-    s = 0
-    n = 0
-    for x in o.root_certificate_id:
-        if n == 20: raise ExiEncodeError("ListOfRootCertificateIDsType: more than 20 items of root_certificate_id")
-        c1 = _C136[s]
-        f1_x509_issuer_name = x.x509_issuer_name
-        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-        w.bits(((c1[0]) << 2), c1[1] + 2)
-        w.string(f1_x509_issuer_name)
-        f1_x509_serial_number = x.x509_serial_number
-        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
-        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
-        w.bits(0, 2)
-        n += 1
-        s = 1 if n < 20 else 2
-    if n < 1 or n > 20:
-        raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c2 = _C137[s]
-    w.bits((c2[0]), c2[1])
-
-def _d_ManifestType(r: Reader) -> ManifestType:
-    v_id = None
-    v_reference = []
-    it, al = _P2[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    n = 0
-    while it == 1:
-        t = _d_ReferenceType(r)
-        v_reference.append(t)
-        n += 1
-        it, al = _P54[r.code(2, 2)]
-    return ManifestType(id=v_id, reference=v_reference)
-
-def _e_ManifestType(w: Writer, o: ManifestType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.reference:
-        c1 = _C138[s]
-        w.bits((c1[0]), c1[1])
-        _e_ReferenceType(w, x)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"ManifestType: {n} items of reference (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
-    rv = r.v; rn = r.n
-    v_session_id = None
-    v_time_stamp = None
-    v_signature = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
-    if it == 2:
-        v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
-
-def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    f_session_id = o.session_id
-    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 2)
-    w.binary(f_session_id)
-    f_time_stamp = o.time_stamp
-    if f_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f_time_stamp)
-    s = 2
-    w.bits(0, 1)
-    if (f_signature := o.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f_signature)
-        s = 3
-    c1 = _C57[s]
-    w.bits((c1[0]), c1[1])
-
-def _d_MeterInfoType(r: Reader) -> MeterInfoType:
-    rv = r.v; rn = r.n
-    v_meter_id = None
-    v_charged_energy_reading_wh = None
-    v_bpt_discharged_energy_reading_wh = None
-    v_capacitive_energy_reading_va_rh = None
-    v_bpt_inductive_energy_reading_va_rh = None
-    v_meter_signature = None
-    v_meter_status = None
-    v_meter_timestamp = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_meter_id = r.string_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 7: r.bad_code(p + 1, e, 7)
-    it, al = _P40[e]
-    if it == 2:
-        r.zero(1, 'characters')
-        v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P41[e]
-    if it == 3:
-        r.zero(1, 'characters')
-        v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P42[e]
-    if it == 4:
-        r.zero(1, 'characters')
-        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P43[e]
-    if it == 5:
-        v_meter_signature = r.binary_element()
-        it, al = _P44[r.code(2, 3)]
-    if it == 6:
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x2: r.badz(p, 2, b & 0x2)
-        sg = (b & 0x1) == 1
-        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v_meter_status <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P45[e]
-    if it == 7:
-        r.zero(1, 'characters')
-        v_meter_timestamp = r.uintb(18446744073709551615)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-    return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
-
-def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    f_meter_id = o.meter_id
-    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
-    w.bits(0, 2)
-    w.string(f_meter_id)
-    f_charged_energy_reading_wh = o.charged_energy_reading_wh
-    if f_charged_energy_reading_wh is None: raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
-    w.bits(0, 3)
-    w.uint(f_charged_energy_reading_wh)
-    s = 2
-    w.bits(0, 1)
-    if (f_bpt_discharged_energy_reading_wh := o.bpt_discharged_energy_reading_wh) is not None:
-        w.bits(0, 4)
-        w.uint(f_bpt_discharged_energy_reading_wh)
-        w.bits(0, 1)
-        s = 3
-    if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
-        c1 = _C139[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.uint(f_capacitive_energy_reading_va_rh)
-        w.bits(0, 1)
-        s = 4
-    if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
-        c2 = _C140[s]
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        w.uint(f_bpt_inductive_energy_reading_va_rh)
-        w.bits(0, 1)
-        s = 5
-    if (f_meter_signature := o.meter_signature) is not None:
-        c3 = _C141[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.binary(f_meter_signature)
-        w.bits(0, 1)
-        s = 6
-    if (f_meter_status := o.meter_status) is not None:
-        c4 = _C142[s]
-        if not -32768 <= f_meter_status <= 32767:
-            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
-        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
-        w.bits(0, 1)
-        s = 7
-    if (f_meter_timestamp := o.meter_timestamp) is not None:
-        c5 = _C143[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.uint(f_meter_timestamp)
-        w.bits(0, 1)
-        s = 8
-    c6 = _C144[s]
-    w.bits((c6[0]), c6[1])
-
-def _d_ObjectType(r: Reader) -> ObjectType:
-    v_encoding = None
-    v_id = None
-    v_mime_type = None
-    it, al = _P109[r.code(3, 5)]
-    if it == 0:
-        v_encoding = r.string()
-        it, al = _P110[r.code(3, 4)]
-    if it == 1:
-        v_id = r.string()
-        it, al = _P111[r.code(3, 3)]
-    if it == 2:
-        v_mime_type = r.string()
-        it, al = _P112[r.code(2, 2)]
-    n = 0
-    while it == 3:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P112[r.code(2, 2)]
-    return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
-
-def _e_ObjectType(w: Writer, o: ObjectType) -> None:
-    s = 0
-    if (f_encoding := o.encoding) is not None:
-        w.bits(0, 3)
-        w.string(f_encoding)
-        s = 1
-    if (f_id := o.id) is not None:
-        c1 = _C82[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_id)
-        s = 2
-    if (f_mime_type := o.mime_type) is not None:
-        c2 = _C145[s]
-        w.bits((c2[0]), c2[1])
-        w.string(f_mime_type)
-        s = 3
-    c3 = _C146[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_PGPDataType(r: Reader) -> PGPDataType:
-    r.fail("content of PGPDataType is not supported by this codec")
-
-def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
-    raise ExiEncodeError("content of PGPDataType is not supported")
-
-def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    v_modulus = None
-    v_exponent = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_modulus = r.binary_element()
-    r.zero(1, 'next item')
-    it = 1; al = 0
-    v_exponent = r.binary_element()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
-
-def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    f_modulus = o.modulus
-    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    w.bits(0, 2)
-    w.binary(f_modulus)
-    f_exponent = o.exponent
-    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 3)
-    w.binary(f_exponent)
-    w.bits(0, 2)
-
-def _d_RationalNumberType(r: Reader) -> RationalNumberType:
-    rv = r.v; rn = r.n
-    v_exponent = None
-    v_value = None
-    p = r.p; q = p + 14
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x300e: r.badz(p, 14, b & 0x300e)
-    v_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = -1; al = 0
-    return RationalNumberType(exponent=v_exponent, value=v_value)
-
-def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
-    f_exponent = o.exponent
-    if f_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f_exponent <= 127:
-        raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
-    f_value = o.value
-    if f_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f_value <= 32767:
-        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits(((f_exponent + 128) << 4) | (1 if f_value < 0 else 0), 14)
-    w.uint(-f_value - 1 if f_value < 0 else f_value)
-    w.bits(0, 2)
-
-def _d_ReceiptType(r: Reader) -> ReceiptType:
-    rv = r.v; rn = r.n
-    v_time_anchor = None
-    v_energy_costs = None
-    v_occupancy_costs = None
-    v_additional_services_costs = None
-    v_overstay_costs = None
-    v_tax_costs = []
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 6: r.bad_code(p + 1, e, 6)
-    it, al = _P147[e]
-    if it == 1:
-        v1_amount = None
-        v1_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v1_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P148[e]
-        v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
-    if it == 2:
-        v2_amount = None
-        v2_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v2_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v2_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P149[e]
-        v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
-    if it == 3:
-        v3_amount = None
-        v3_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v3_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v3_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P150[e]
-        v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
-    if it == 4:
-        v4_amount = None
-        v4_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v4_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v4_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P151[e]
-        v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
-    n = 0
-    while it == 5:
-        v5_tax_rule_id = None
-        v5_amount = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v5_tax_rule_id = r.uintb(4294967295)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 1; al = 0
-        v5_amount = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-        t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
-        v_tax_costs.append(t)
-        n += 1
-        if n < 10:
-            it, al = _P151[r.code(2, 2)]
-        else:
-            r.zero(1, 'end of element')
-            it = -1; al = 0
-    return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
-
-def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
-    f_time_anchor = o.time_anchor
-    if f_time_anchor is None: raise ExiEncodeError("ReceiptType: missing required time_anchor")
-    w.bits(0, 2)
-    w.uint(f_time_anchor)
-    s = 1
-    w.bits(0, 1)
-    if (f_energy_costs := o.energy_costs) is not None:
-        f1_amount = f_energy_costs.amount
-        if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f1_amount)
-        f1_cost_per_unit = f_energy_costs.cost_per_unit
-        if f1_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f1_cost_per_unit)
-        w.bits(0, 1)
-        s = 2
-    if (f_occupancy_costs := o.occupancy_costs) is not None:
-        c1 = _C152[s]
-        f2_amount = f_occupancy_costs.amount
-        if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        _e_RationalNumberType(w, f2_amount)
-        f2_cost_per_unit = f_occupancy_costs.cost_per_unit
-        if f2_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f2_cost_per_unit)
-        w.bits(0, 1)
-        s = 3
-    if (f_additional_services_costs := o.additional_services_costs) is not None:
-        c2 = _C153[s]
-        f3_amount = f_additional_services_costs.amount
-        if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        _e_RationalNumberType(w, f3_amount)
-        f3_cost_per_unit = f_additional_services_costs.cost_per_unit
-        if f3_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f3_cost_per_unit)
-        w.bits(0, 1)
-        s = 4
-    if (f_overstay_costs := o.overstay_costs) is not None:
-        c3 = _C154[s]
-        f4_amount = f_overstay_costs.amount
-        if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        _e_RationalNumberType(w, f4_amount)
-        f4_cost_per_unit = f_overstay_costs.cost_per_unit
-        if f4_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f4_cost_per_unit)
-        w.bits(0, 1)
-        s = 5
-    n = 0
-    for x in o.tax_costs:
-        if n == 10: raise ExiEncodeError("ReceiptType: more than 10 items of tax_costs")
-        c4 = _C155[s]
-        f5_tax_rule_id = x.tax_rule_id
-        if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-        w.bits(((c4[0]) << 2), c4[1] + 2)
-        w.uint(f5_tax_rule_id)
-        f5_amount = x.amount
-        if f5_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
-        w.bits(0, 2)
-        _e_RationalNumberType(w, f5_amount)
-        w.bits(0, 1)
-        n += 1
-        s = 6 if n < 10 else 7
-    if n > 10:
-        raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c5 = _C156[s]
-    w.bits((c5[0]), c5[1])
-
-def _d_ReferenceType(r: Reader) -> ReferenceType:
-    v_id = None
-    v_type = None
-    v_uri = None
-    v_transforms = None
-    v_digest_method = None
-    v_digest_value = None
-    it, al = _P8[r.code(3, 5)]
-    if it == 0:
-        v_id = r.string()
-        it, al = _P9[r.code(3, 4)]
-    if it == 1:
-        v_type = r.string()
-        it, al = _P10[r.code(2, 3)]
-    if it == 2:
-        v_uri = r.string()
-        it, al = _P11[r.code(2, 2)]
-    if it == 3:
-        v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'next item')
-    it = 5; al = 0
-    v_digest_value = r.binary_element()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
-
-def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 3)
-        w.string(f_id)
-        s = 1
-    if (f_type := o.type) is not None:
-        c1 = _C157[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_type)
-        s = 2
-    if (f_uri := o.uri) is not None:
-        c2 = _C158[s]
-        w.bits((c2[0]), c2[1])
-        w.string(f_uri)
-        s = 3
-    if (f_transforms := o.transforms) is not None:
-        c3 = _C159[s]
-        w.bits((c3[0]), c3[1])
-        _e_TransformsType(w, f_transforms)
-        s = 4
-    f_digest_method = o.digest_method
-    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c4 = _C160[s]
-    w.bits((c4[0]), c4[1])
-    _e_DigestMethodType(w, f_digest_method)
-    s = 5
-    f_digest_value = o.digest_value
-    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 2)
-    w.binary(f_digest_value)
-    w.bits(0, 2)
-
-def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    v_type = None
-    v_uri = None
-    v_transforms = None
-    it, al = _P120[r.code(3, 4)]
-    if it == 0:
-        v_type = r.string()
-        it, al = _P121[r.code(2, 3)]
-    if it == 1:
-        v_uri = r.string()
-        it, al = _P55[r.code(2, 2)]
-    if it == 2:
-        v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
-
-def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
-    s = 0
-    if (f_type := o.type) is not None:
-        w.bits(0, 3)
-        w.string(f_type)
-        s = 1
-    if (f_uri := o.uri) is not None:
-        c1 = _C126[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_uri)
-        s = 2
-    if (f_transforms := o.transforms) is not None:
-        c2 = _C127[s]
-        w.bits((c2[0]), c2[1])
-        _e_TransformsType(w, f_transforms)
-        s = 3
-    c3 = _C128[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    r.fail("content of SPKIDataType is not supported by this codec")
-
-def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    raise ExiEncodeError("content of SPKIDataType is not supported")
-
-def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
-    rv = r.v; rn = r.n
-    v_ev_target_energy_request = None
-    v_ev_maximum_energy_request = None
-    v_ev_minimum_energy_request = None
-    it, al = _P120[r.code(3, 4)]
-    if it == 0:
-        v1_exponent = None
-        v1_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v1_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v1_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P121[e]
-        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    if it == 1:
-        v2_exponent = None
-        v2_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v2_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v2_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P55[e]
-        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    if it == 2:
-        v3_exponent = None
-        v3_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v3_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v3_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
-        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
-        it = -1; al = 0
-    return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
-
-def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
-    s = 0
-    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
-        f1_exponent = f_ev_target_energy_request.exponent
-        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f1_exponent <= 127:
-            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-        f1_value = f_ev_target_energy_request.value
-        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f1_value <= 32767:
-            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
-        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-        w.bits(0, 2)
-        s = 1
-    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
-        c1 = _C126[s]
-        f2_exponent = f_ev_maximum_energy_request.exponent
-        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f2_exponent <= 127:
-            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-        f2_value = f_ev_maximum_energy_request.value
-        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f2_value <= 32767:
-            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
-        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-        w.bits(0, 2)
-        s = 2
-    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
-        c2 = _C127[s]
-        f3_exponent = f_ev_minimum_energy_request.exponent
-        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f3_exponent <= 127:
-            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
-        f3_value = f_ev_minimum_energy_request.value
-        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f3_value <= 32767:
-            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
-        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
-        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
-        w.bits(0, 2)
-        s = 3
-    c3 = _C128[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return Scheduled_CLResControlModeType()
-
-def _e_Scheduled_CLResControlModeType(w: Writer, o: Scheduled_CLResControlModeType) -> None:
-    w.bits(0, 1)
 
 def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -6594,7 +4789,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 6: r.bad_code(p + 2, e, 6)
-    it, al = _P93[e]
+    it, al = _P85[e]
     v_ev_target_voltage = RationalNumberType(exponent=v5_exponent, value=v5_value)
     if it == 5:
         v6_exponent = None
@@ -6615,7 +4810,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 2, e, 5)
-        it, al = _P94[e]
+        it, al = _P86[e]
         v_ev_maximum_charge_power = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
         v7_exponent = None
@@ -6636,7 +4831,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P95[e]
+        it, al = _P87[e]
         v_ev_minimum_charge_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 7:
         v8_exponent = None
@@ -6657,7 +4852,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P96[e]
+        it, al = _P88[e]
         v_ev_maximum_charge_current = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 8:
         v9_exponent = None
@@ -6678,7 +4873,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P97[e]
+        it, al = _P89[e]
         v_ev_maximum_voltage = RationalNumberType(exponent=v9_exponent, value=v9_value)
     if it == 9:
         v10_exponent = None
@@ -6717,7 +4912,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.bits(0, 2)
         s = 1
     if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
-        c1 = _C161[s]
+        c1 = _C90[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -6731,7 +4926,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.bits(0, 2)
         s = 2
     if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
-        c2 = _C162[s]
+        c2 = _C91[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f3_exponent <= 127:
@@ -6746,7 +4941,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         s = 3
     f_ev_target_current = o.ev_target_current
     if f_ev_target_current is None: raise ExiEncodeError("Scheduled_DC_CLReqControlModeType: missing required ev_target_current")
-    c3 = _C163[s]
+    c3 = _C92[s]
     f4_exponent = f_ev_target_current.exponent
     if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f4_exponent <= 127:
@@ -6786,7 +4981,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.bits(0, 2)
         s = 6
     if (f_ev_minimum_charge_power := o.ev_minimum_charge_power) is not None:
-        c4 = _C164[s]
+        c4 = _C93[s]
         f7_exponent = f_ev_minimum_charge_power.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f7_exponent <= 127:
@@ -6800,7 +4995,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.bits(0, 2)
         s = 7
     if (f_ev_maximum_charge_current := o.ev_maximum_charge_current) is not None:
-        c5 = _C165[s]
+        c5 = _C94[s]
         f8_exponent = f_ev_maximum_charge_current.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f8_exponent <= 127:
@@ -6814,7 +5009,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.bits(0, 2)
         s = 8
     if (f_ev_maximum_voltage := o.ev_maximum_voltage) is not None:
-        c6 = _C166[s]
+        c6 = _C95[s]
         f9_exponent = f_ev_maximum_voltage.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f9_exponent <= 127:
@@ -6828,7 +5023,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.bits(0, 2)
         s = 9
     if (f_ev_minimum_voltage := o.ev_minimum_voltage) is not None:
-        c7 = _C167[s]
+        c7 = _C96[s]
         f10_exponent = f_ev_minimum_voltage.exponent
         if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f10_exponent <= 127:
@@ -6841,7 +5036,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
         w.bits(0, 2)
         s = 10
-    c8 = _C168[s]
+    c8 = _C97[s]
     w.bits((c8[0]), c8[1])
 
 def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControlModeType:
@@ -6850,7 +5045,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
     v_evse_minimum_charge_power = None
     v_evse_maximum_charge_current = None
     v_evse_maximum_voltage = None
-    it, al = _P109[r.code(3, 5)]
+    it, al = _P98[r.code(3, 5)]
     if it == 0:
         v1_exponent = None
         v1_value = None
@@ -6870,7 +5065,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P110[e]
+        it, al = _P99[e]
         v_evse_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
         v2_exponent = None
@@ -6891,7 +5086,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P111[e]
+        it, al = _P100[e]
         v_evse_minimum_charge_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
         v3_exponent = None
@@ -6912,7 +5107,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P112[e]
+        it, al = _P101[e]
         v_evse_maximum_charge_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 3:
         v4_exponent = None
@@ -6951,7 +5146,7 @@ def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControl
         w.bits(0, 2)
         s = 1
     if (f_evse_minimum_charge_power := o.evse_minimum_charge_power) is not None:
-        c1 = _C82[s]
+        c1 = _C74[s]
         f2_exponent = f_evse_minimum_charge_power.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -6965,7 +5160,7 @@ def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControl
         w.bits(0, 2)
         s = 2
     if (f_evse_maximum_charge_current := o.evse_maximum_charge_current) is not None:
-        c2 = _C83[s]
+        c2 = _C75[s]
         f3_exponent = f_evse_maximum_charge_current.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f3_exponent <= 127:
@@ -6979,7 +5174,7 @@ def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControl
         w.bits(0, 2)
         s = 3
     if (f_evse_maximum_voltage := o.evse_maximum_voltage) is not None:
-        c3 = _C84[s]
+        c3 = _C76[s]
         f4_exponent = f_evse_maximum_voltage.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f4_exponent <= 127:
@@ -6992,641 +5187,8 @@ def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControl
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 4
-    c4 = _C85[s]
+    c4 = _C77[s]
     w.bits((c4[0]), c4[1])
-
-def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
-    rv = r.v; rn = r.n
-    v_algorithm = None
-    v_hmac_output_length = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P121[r.code(3, 3)]
-    if it == 1:
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x2: r.badz(p, 2, b & 0x2)
-        sg = (b & 0x1) == 1
-        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P55[e]
-    n = 0
-    while it == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P55[r.code(2, 2)]
-    return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
-
-def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    s = 1
-    if (f_hmac_output_length := o.hmac_output_length) is not None:
-        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
-        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
-        w.bits(0, 1)
-        s = 2
-    c1 = _C169[s]
-    w.bits((c1[0]), c1[1])
-
-def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    v_id = None
-    v_signature_property = []
-    it, al = _P2[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    n = 0
-    while it == 1:
-        t = _d_SignaturePropertyType(r)
-        v_signature_property.append(t)
-        n += 1
-        it, al = _P54[r.code(2, 2)]
-    return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
-
-def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.signature_property:
-        c1 = _C138[s]
-        w.bits((c1[0]), c1[1])
-        _e_SignaturePropertyType(w, x)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"SignaturePropertiesType: {n} items of signature_property (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    v_id = None
-    v_target = None
-    it, al = _P2[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_target = r.string()
-    it, al = _P170[r.code(2, 1)]
-    n = 0
-    while it == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P55[r.code(2, 2)]
-    return SignaturePropertyType(id=v_id, target=v_target)
-
-def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_target = o.target
-    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c1 = _C171[s]
-    w.bits((c1[0]), c1[1])
-    w.string(f_target)
-    s = 2
-    raise ExiEncodeError("SignaturePropertyType: required wildcard content")
-
-def _d_SignatureType(r: Reader) -> SignatureType:
-    rv = r.v; rn = r.n
-    v_id = None
-    v_signed_info = None
-    v_signature_value = None
-    v_key_info = None
-    v_object = []
-    it, al = _P2[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_signed_info = _d_SignedInfoType(r)
-    v1_id = None
-    v1_value = None
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P2[e]
-    if it == 0:
-        v1_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v1_value = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P62[e]
-    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
-    if it == 3:
-        v_key_info = _d_KeyInfoType(r)
-        it, al = _P63[r.code(2, 2)]
-    n = 0
-    while it == 4:
-        t = _d_ObjectType(r)
-        v_object.append(t)
-        n += 1
-        it, al = _P63[r.code(2, 2)]
-    return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
-
-def _e_SignatureType(w: Writer, o: SignatureType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_signed_info = o.signed_info
-    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
-    c1 = _C172[s]
-    w.bits((c1[0]), c1[1])
-    _e_SignedInfoType(w, f_signed_info)
-    s = 2
-    f_signature_value = o.signature_value
-    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
-    s1 = 0
-    w.bits(0, 1)
-    if (f1_id := f_signature_value.id) is not None:
-        w.bits(0, 2)
-        w.string(f1_id)
-        s1 = 1
-    f1_value = f_signature_value.value
-    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c2 = _C173[s1]
-    w.bits((c2[0]), c2[1])
-    w.binary(f1_value)
-    s1 = 2
-    s = 3
-    w.bits(0, 1)
-    if (f_key_info := o.key_info) is not None:
-        w.bits(0, 2)
-        _e_KeyInfoType(w, f_key_info)
-        s = 4
-    n = 0
-    for x in o.object:
-        c3 = _C174[s]
-        w.bits((c3[0]), c3[1])
-        _e_ObjectType(w, x)
-        n += 1
-        s = 5
-    c4 = _C175[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    v_id = None
-    v_value = None
-    it, al = _P2[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_value = r.binary()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return SignatureValueType(id=v_id, value=v_value)
-
-def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_value = o.value
-    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c1 = _C173[s]
-    w.bits((c1[0]), c1[1])
-    w.binary(f_value)
-    s = 2
-    w.bits(0, 1)
-
-def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    v_id = None
-    v_canonicalization_method = None
-    v_signature_method = None
-    v_reference = []
-    it, al = _P2[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'next item')
-    it = 2; al = 0
-    v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'next item')
-    it = 3; al = 0
-    n = 0
-    while it == 3:
-        t = _d_ReferenceType(r)
-        v_reference.append(t)
-        n += 1
-        it, al = _P112[r.code(2, 2)]
-    return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
-
-def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c1 = _C108[s]
-    w.bits((c1[0]), c1[1])
-    _e_CanonicalizationMethodType(w, f_canonicalization_method)
-    s = 2
-    f_signature_method = o.signature_method
-    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
-    w.bits(0, 1)
-    _e_SignatureMethodType(w, f_signature_method)
-    s = 3
-    n = 0
-    for x in o.reference:
-        c2 = _C176[s]
-        w.bits((c2[0]), c2[1])
-        _e_ReferenceType(w, x)
-        n += 1
-        s = 4
-    if n < 1:
-        raise ExiEncodeError(f"SignedInfoType: {n} items of reference (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_TransformType(r: Reader) -> TransformType:
-    v_algorithm = None
-    v_x_path = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P177[r.code(3, 3)]
-    n = 0
-    while it == 1:
-        if al == 0:
-            r.fail("wildcard (undeclared) element content is not supported")
-        elif al == 1:
-            t = r.string_element()
-            v_x_path.append(t)
-        n += 1
-        it, al = _P177[r.code(3, 3)]
-    return TransformType(algorithm=v_algorithm, x_path=v_x_path)
-
-def _e_TransformType(w: Writer, o: TransformType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    s = 1
-    n = 0
-    for x in o.x_path:
-        c1 = _C178[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    c2 = _C179[s]
-    w.bits((c2[0]), c2[1])
-
-def _d_TransformsType(r: Reader) -> TransformsType:
-    v_transform = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    n = 0
-    while it == 0:
-        t = _d_TransformType(r)
-        v_transform.append(t)
-        n += 1
-        it, al = _P135[r.code(2, 2)]
-    return TransformsType(transform=v_transform)
-
-def _e_TransformsType(w: Writer, o: TransformsType) -> None:
-    s = 0
-    n = 0
-    for x in o.transform:
-        c1 = _C180[s]
-        w.bits((c1[0]), c1[1])
-        _e_TransformType(w, x)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"TransformsType: {n} items of transform (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_V2GMessageType(r: Reader) -> V2GMessageType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return V2GMessageType(header=v_header)
-
-def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GMessageType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C57[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_V2GRequestType(r: Reader) -> V2GRequestType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return V2GRequestType(header=v_header)
-
-def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GRequestType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C57[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_V2GResponseType(r: Reader) -> V2GResponseType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P55[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 10
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x303: r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K59[k]
-    it = -1; al = 0
-    return V2GResponseType(header=v_header, response_code=v_response_code)
-
-def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GResponseType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C57[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("V2GResponseType: missing required response_code")
-    w.bits(((c1[0]) << 10) | ((_K64[f_response_code]) << 2), c1[1] + 10)
-
-def _d_X509DataType(r: Reader) -> X509DataType:
-    rv = r.v; rn = r.n
-    v_x509_issuer_serial = []
-    v_x509_ski = []
-    v_x509_subject_name = []
-    v_x509_certificate = []
-    v_x509_crl = []
-    it, al = _P181[r.code(3, 6)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            v1_x509_issuer_name = None
-            v1_x509_serial_number = None
-            r.zero(1, 'next item')
-            it = 0; al = 0
-            v1_x509_issuer_name = r.string_element()
-            p = r.p; q = p + 3
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x6: r.badz(p, 3, b & 0x6)
-            sg = (b & 0x1) == 1
-            it = 1; al = 0
-            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
-            v_x509_issuer_serial.append(t)
-        elif al == 1:
-            t = r.binary_element()
-            v_x509_ski.append(t)
-        elif al == 2:
-            t = r.string_element()
-            v_x509_subject_name.append(t)
-        elif al == 3:
-            t = r.binary_element()
-            v_x509_certificate.append(t)
-        elif al == 4:
-            t = r.binary_element()
-            v_x509_crl.append(t)
-        elif al == 5:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P182[r.code(3, 7)]
-    return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
-
-def _e_X509DataType(w: Writer, o: X509DataType) -> None:
-    s = 0
-    n = 0
-    for x in o.x509_issuer_serial:
-        c1 = _C183[s]
-        f1_x509_issuer_name = x.x509_issuer_name
-        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-        w.bits(((c1[0]) << 2), c1[1] + 2)
-        w.string(f1_x509_issuer_name)
-        f1_x509_serial_number = x.x509_serial_number
-        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
-        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
-        w.bits(0, 2)
-        n += 1
-        s = 1
-    for x in o.x509_ski:
-        c2 = _C184[s]
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_subject_name:
-        c3 = _C185[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_certificate:
-        c4 = _C186[s]
-        w.bits(((c4[0]) << 1), c4[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_crl:
-        c5 = _C187[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"X509DataType: {n} items of x509_issuer_serial/x509_ski/x509_subject_name/x509_certificate/x509_crl (allowed 1..None)")
-    w.bits(6, 3)
-
-def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
-    rv = r.v; rn = r.n
-    v_x509_issuer_name = None
-    v_x509_serial_number = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_x509_issuer_name = r.string_element()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x6: r.badz(p, 3, b & 0x6)
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = -1; al = 0
-    return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
-
-def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    w.bits(0, 2)
-    w.string(f_x509_issuer_name)
-    f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
-    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
-    w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
@@ -7760,11 +5322,11 @@ def _d_f_EVProcessing(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K71[k]
+    v = _K59[k]
     return v
 
 def _e_f_EVProcessing(w: Writer, v) -> None:
-    w.bits(((_K72[v]) << 1), 4)
+    w.bits(((_K61[v]) << 1), 4)
 
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
@@ -7786,11 +5348,11 @@ def _d_f_EVSENotification(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v = _K61[k]
+    v = _K66[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(((_K65[v]) << 1), 5)
+    w.bits(((_K70[v]) << 1), 5)
 
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
@@ -7812,11 +5374,11 @@ def _d_f_EVSEProcessing(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K71[k]
+    v = _K59[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits(((_K72[v]) << 1), 4)
+    w.bits(((_K61[v]) << 1), 4)
 
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
@@ -8147,11 +5709,11 @@ def _d_f_ResponseCode(r: Reader):
     if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
     if k >= 40: r.bad(p + 1, 'enum index')
-    v = _K59[k]
+    v = _K58[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(((_K64[v]) << 1), 8)
+    w.bits(((_K60[v]) << 1), 8)
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
@@ -8925,72 +6487,72 @@ FIELDS = {
 # document), simple-value facets (base type, min, max, enumeration,
 # minLength, maxLength) or None)
 FIELD_RULES = {
-    BPT_DC_CPDReqEnergyTransferModeType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, _F188), (7, 1, False, None), (8, 1, False, None), (9, 1, False, None), (10, 1, False, None), ),
+    BPT_DC_CPDReqEnergyTransferModeType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, _F102), (7, 1, False, None), (8, 1, False, None), (9, 1, False, None), (10, 1, False, None), ),
     BPT_DC_CPDResEnergyTransferModeType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, None), (7, 1, False, None), (8, 1, False, None), (9, 1, False, None), (10, 1, False, None), ),
-    BPT_Dynamic_DC_CLReqControlModeType: ((0, 0, False, _F189), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 1, False, None), (7, 1, False, None), (8, 1, False, None), (9, 1, False, None), (10, 1, False, None), (11, 1, False, None), (12, 0, False, None), (13, 0, False, None), ),
-    BPT_Dynamic_DC_CLResControlModeType: ((0, 0, False, _F189), (1, 0, False, _F188), (2, 0, False, _F188), (3, 0, False, _F190), (4, 1, False, None), (5, 1, False, None), (6, 1, False, None), (7, 1, False, None), (8, 1, False, None), (9, 1, False, None), (10, 1, False, None), (11, 1, False, None), ),
+    BPT_Dynamic_DC_CLReqControlModeType: ((0, 0, False, _F103), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 1, False, None), (7, 1, False, None), (8, 1, False, None), (9, 1, False, None), (10, 1, False, None), (11, 1, False, None), (12, 0, False, None), (13, 0, False, None), ),
+    BPT_Dynamic_DC_CLResControlModeType: ((0, 0, False, _F103), (1, 0, False, _F102), (2, 0, False, _F102), (3, 0, False, _F104), (4, 1, False, None), (5, 1, False, None), (6, 1, False, None), (7, 1, False, None), (8, 1, False, None), (9, 1, False, None), (10, 1, False, None), (11, 1, False, None), ),
     BPT_Scheduled_DC_CLReqControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), (3, 1, False, None), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 0, False, None), (11, 0, False, None), (12, 0, False, None), ),
     BPT_Scheduled_DC_CLResControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), ),
     CLReqControlModeType: (),
     CLResControlModeType: (),
-    CanonicalizationMethodType: ((0, 1, False, _F191), ),
-    ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F192), ),
-    ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F193), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    CanonicalizationMethodType: ((0, 1, False, _F105), ),
+    ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F106), ),
+    ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F107), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
     ChargeParameterDiscoveryReqType: ((0, 1, False, None), ),
-    ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F193), ),
-    DC_CPDReqEnergyTransferModeType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, _F188), ),
+    ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F107), ),
+    DC_CPDReqEnergyTransferModeType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, _F102), ),
     DC_CPDResEnergyTransferModeType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, None), ),
     DC_CableCheckReqType: ((0, 1, False, None), ),
-    DC_CableCheckResType: ((0, 1, False, None), (1, 1, False, _F193), (2, 1, False, _F194), ),
-    DC_ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F192), (3, 1, False, None), (4, 1, False, None), (4, 1, False, None), (4, 1, True, None), (4, 1, False, None), (4, 1, False, None), ),
-    DC_ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F193), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 1, False, None), (6, 1, False, None), (7, 1, False, _F192), (8, 1, False, _F192), (9, 1, False, _F192), (10, 1, False, None), (10, 1, False, None), (10, 1, True, None), (10, 1, False, None), (10, 1, False, None), ),
+    DC_CableCheckResType: ((0, 1, False, None), (1, 1, False, _F107), (2, 1, False, _F108), ),
+    DC_ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F106), (3, 1, False, None), (4, 1, False, None), (4, 1, False, None), (4, 1, True, None), (4, 1, False, None), (4, 1, False, None), ),
+    DC_ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F107), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 1, False, None), (6, 1, False, None), (7, 1, False, _F106), (8, 1, False, _F106), (9, 1, False, _F106), (10, 1, False, None), (10, 1, False, None), (10, 1, True, None), (10, 1, False, None), (10, 1, False, None), ),
     DC_ChargeParameterDiscoveryReqType: ((0, 1, False, None), (1, 1, False, None), (1, 1, False, None), ),
-    DC_ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F193), (2, 1, False, None), (2, 1, False, None), ),
-    DC_PreChargeReqType: ((0, 1, False, None), (1, 1, False, _F194), (2, 1, False, None), (3, 1, False, None), ),
-    DC_PreChargeResType: ((0, 1, False, None), (1, 1, False, _F193), (2, 1, False, None), ),
-    DC_WeldingDetectionReqType: ((0, 1, False, None), (1, 1, False, _F194), ),
-    DC_WeldingDetectionResType: ((0, 1, False, None), (1, 1, False, _F193), (2, 1, False, None), ),
+    DC_ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F107), (2, 1, False, None), (2, 1, False, None), ),
+    DC_PreChargeReqType: ((0, 1, False, None), (1, 1, False, _F108), (2, 1, False, None), (3, 1, False, None), ),
+    DC_PreChargeResType: ((0, 1, False, None), (1, 1, False, _F107), (2, 1, False, None), ),
+    DC_WeldingDetectionReqType: ((0, 1, False, None), (1, 1, False, _F108), ),
+    DC_WeldingDetectionResType: ((0, 1, False, None), (1, 1, False, _F107), (2, 1, False, None), ),
     DSAKeyValueType: (),
     DetailedCostType: ((0, 1, False, None), (1, 1, False, None), ),
-    DetailedTaxType: ((0, 1, False, _F195), (1, 1, False, None), ),
-    DigestMethodType: ((0, 1, False, _F191), ),
-    DisplayParametersType: ((0, 0, False, _F188), (1, 0, False, _F188), (2, 0, False, _F188), (3, 0, False, _F188), (4, 0, False, _F189), (5, 0, False, _F189), (6, 0, False, _F189), (7, 0, False, _F192), (8, 0, False, None), (9, 0, False, _F192), ),
-    Dynamic_CLReqControlModeType: ((0, 0, False, _F189), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    Dynamic_CLResControlModeType: ((0, 0, False, _F189), (1, 0, False, _F188), (2, 0, False, _F188), (3, 0, False, _F190), ),
-    Dynamic_DC_CLReqControlModeType: ((0, 0, False, _F189), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 1, False, None), (7, 1, False, None), (8, 1, False, None), ),
-    Dynamic_DC_CLResControlModeType: ((0, 0, False, _F189), (1, 0, False, _F188), (2, 0, False, _F188), (3, 0, False, _F190), (4, 1, False, None), (5, 1, False, None), (6, 1, False, None), (7, 1, False, None), ),
-    EVSEStatusType: ((0, 1, False, _F190), (1, 1, False, _F196), ),
-    KeyInfoType: ((0, 0, False, _F197), (1, 1, False, _F198), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F198), ),
+    DetailedTaxType: ((0, 1, False, _F109), (1, 1, False, None), ),
+    DigestMethodType: ((0, 1, False, _F105), ),
+    DisplayParametersType: ((0, 0, False, _F102), (1, 0, False, _F102), (2, 0, False, _F102), (3, 0, False, _F102), (4, 0, False, _F103), (5, 0, False, _F103), (6, 0, False, _F103), (7, 0, False, _F106), (8, 0, False, None), (9, 0, False, _F106), ),
+    Dynamic_CLReqControlModeType: ((0, 0, False, _F103), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    Dynamic_CLResControlModeType: ((0, 0, False, _F103), (1, 0, False, _F102), (2, 0, False, _F102), (3, 0, False, _F104), ),
+    Dynamic_DC_CLReqControlModeType: ((0, 0, False, _F103), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 1, False, None), (7, 1, False, None), (8, 1, False, None), ),
+    Dynamic_DC_CLResControlModeType: ((0, 0, False, _F103), (1, 0, False, _F102), (2, 0, False, _F102), (3, 0, False, _F104), (4, 1, False, None), (5, 1, False, None), (6, 1, False, None), (7, 1, False, None), ),
+    EVSEStatusType: ((0, 1, False, _F104), (1, 1, False, _F110), ),
+    KeyInfoType: ((0, 0, False, _F111), (1, 1, False, _F112), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F112), ),
     KeyValueType: ((0, 1, False, None), (0, 1, False, None), ),
     ListOfRootCertificateIDsType: ((0, 1, False, None), ),
-    ManifestType: ((0, 0, False, _F197), (1, 1, False, None), ),
-    MessageHeaderType: ((0, 1, False, _F199), (1, 1, False, _F200), (2, 0, False, None), ),
-    MeterInfoType: ((0, 1, False, _F201), (1, 1, False, _F200), (2, 0, False, _F200), (3, 0, False, _F200), (4, 0, False, _F200), (5, 0, False, _F202), (6, 0, False, _F203), (7, 0, False, _F200), ),
-    ObjectType: ((0, 0, False, _F191), (1, 0, False, _F197), (2, 0, False, _F198), ),
+    ManifestType: ((0, 0, False, _F111), (1, 1, False, None), ),
+    MessageHeaderType: ((0, 1, False, _F113), (1, 1, False, _F114), (2, 0, False, None), ),
+    MeterInfoType: ((0, 1, False, _F115), (1, 1, False, _F114), (2, 0, False, _F114), (3, 0, False, _F114), (4, 0, False, _F114), (5, 0, False, _F116), (6, 0, False, _F117), (7, 0, False, _F114), ),
+    ObjectType: ((0, 0, False, _F105), (1, 0, False, _F111), (2, 0, False, _F112), ),
     PGPDataType: (),
-    RSAKeyValueType: ((0, 1, False, _F204), (1, 1, False, _F204), ),
-    RationalNumberType: ((0, 1, False, _F205), (1, 1, False, _F203), ),
-    ReceiptType: ((0, 1, False, _F200), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), ),
-    ReferenceType: ((0, 0, False, _F197), (1, 0, False, _F191), (2, 0, False, _F191), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F204), ),
-    RetrievalMethodType: ((0, 0, False, _F191), (1, 0, False, _F191), (2, 0, False, None), ),
+    RSAKeyValueType: ((0, 1, False, _F118), (1, 1, False, _F118), ),
+    RationalNumberType: ((0, 1, False, _F119), (1, 1, False, _F117), ),
+    ReceiptType: ((0, 1, False, _F114), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), ),
+    ReferenceType: ((0, 0, False, _F111), (1, 0, False, _F105), (2, 0, False, _F105), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F118), ),
+    RetrievalMethodType: ((0, 0, False, _F105), (1, 0, False, _F105), (2, 0, False, None), ),
     SPKIDataType: (),
     Scheduled_CLReqControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), ),
     Scheduled_CLResControlModeType: (),
     Scheduled_DC_CLReqControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), (3, 1, False, None), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), ),
     Scheduled_DC_CLResControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), ),
-    SignatureMethodType: ((0, 1, False, _F191), (1, 0, False, _F206), ),
-    SignaturePropertiesType: ((0, 0, False, _F197), (1, 1, False, None), ),
-    SignaturePropertyType: ((0, 0, False, _F197), (1, 1, False, _F191), ),
-    SignatureType: ((0, 0, False, _F197), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
-    SignatureValueType: ((0, 0, False, _F197), (1, 1, False, _F204), ),
-    SignedInfoType: ((0, 0, False, _F197), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    TransformType: ((0, 1, False, _F191), (1, 0, False, _F198), ),
+    SignatureMethodType: ((0, 1, False, _F105), (1, 0, False, _F120), ),
+    SignaturePropertiesType: ((0, 0, False, _F111), (1, 1, False, None), ),
+    SignaturePropertyType: ((0, 0, False, _F111), (1, 1, False, _F105), ),
+    SignatureType: ((0, 0, False, _F111), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    SignatureValueType: ((0, 0, False, _F111), (1, 1, False, _F118), ),
+    SignedInfoType: ((0, 0, False, _F111), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    TransformType: ((0, 1, False, _F105), (1, 0, False, _F112), ),
     TransformsType: ((0, 1, False, None), ),
     V2GMessageType: ((0, 1, False, None), ),
     V2GRequestType: ((0, 1, False, None), ),
-    V2GResponseType: ((0, 1, False, None), (1, 1, False, _F193), ),
-    X509DataType: ((0, 1, False, None), (0, 1, False, _F204), (0, 1, False, _F198), (0, 1, False, _F204), (0, 1, False, _F204), ),
-    X509IssuerSerialType: ((0, 1, False, _F198), (1, 1, False, _F206), ),
+    V2GResponseType: ((0, 1, False, None), (1, 1, False, _F107), ),
+    X509DataType: ((0, 1, False, None), (0, 1, False, _F118), (0, 1, False, _F112), (0, 1, False, _F118), (0, 1, False, _F118), ),
+    X509IssuerSerialType: ((0, 1, False, _F112), (1, 1, False, _F120), ),
 }
 
 # types whose content model this codec does not implement (xmldsig only)

@@ -10,7 +10,55 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+
+# the CommonTypes and xmldsig types: one codec for every -20 namespace
+from exi_schemas.generated.iso20_types import (  # noqa: F401
+    CLReqControlModeType, _d_CLReqControlModeType, _e_CLReqControlModeType,
+    CLResControlModeType, _d_CLResControlModeType, _e_CLResControlModeType,
+    CanonicalizationMethodType, _d_CanonicalizationMethodType, _e_CanonicalizationMethodType,
+    ChargeLoopReqType, _d_ChargeLoopReqType, _e_ChargeLoopReqType,
+    ChargeLoopResType, _d_ChargeLoopResType, _e_ChargeLoopResType,
+    ChargeParameterDiscoveryReqType, _d_ChargeParameterDiscoveryReqType, _e_ChargeParameterDiscoveryReqType,
+    ChargeParameterDiscoveryResType, _d_ChargeParameterDiscoveryResType, _e_ChargeParameterDiscoveryResType,
+    DSAKeyValueType, _d_DSAKeyValueType, _e_DSAKeyValueType,
+    DetailedCostType, _d_DetailedCostType, _e_DetailedCostType,
+    DetailedTaxType, _d_DetailedTaxType, _e_DetailedTaxType,
+    DigestMethodType, _d_DigestMethodType, _e_DigestMethodType,
+    DisplayParametersType, _d_DisplayParametersType, _e_DisplayParametersType,
+    Dynamic_CLReqControlModeType, _d_Dynamic_CLReqControlModeType, _e_Dynamic_CLReqControlModeType,
+    Dynamic_CLResControlModeType, _d_Dynamic_CLResControlModeType, _e_Dynamic_CLResControlModeType,
+    EVSEStatusType, _d_EVSEStatusType, _e_EVSEStatusType,
+    KeyInfoType, _d_KeyInfoType, _e_KeyInfoType,
+    KeyValueType, _d_KeyValueType, _e_KeyValueType,
+    ListOfRootCertificateIDsType, _d_ListOfRootCertificateIDsType, _e_ListOfRootCertificateIDsType,
+    ManifestType, _d_ManifestType, _e_ManifestType,
+    MessageHeaderType, _d_MessageHeaderType, _e_MessageHeaderType,
+    MeterInfoType, _d_MeterInfoType, _e_MeterInfoType,
+    ObjectType, _d_ObjectType, _e_ObjectType,
+    PGPDataType, _d_PGPDataType, _e_PGPDataType,
+    RSAKeyValueType, _d_RSAKeyValueType, _e_RSAKeyValueType,
+    RationalNumberType, _d_RationalNumberType, _e_RationalNumberType,
+    ReceiptType, _d_ReceiptType, _e_ReceiptType,
+    ReferenceType, _d_ReferenceType, _e_ReferenceType,
+    RetrievalMethodType, _d_RetrievalMethodType, _e_RetrievalMethodType,
+    SPKIDataType, _d_SPKIDataType, _e_SPKIDataType,
+    Scheduled_CLReqControlModeType, _d_Scheduled_CLReqControlModeType, _e_Scheduled_CLReqControlModeType,
+    Scheduled_CLResControlModeType, _d_Scheduled_CLResControlModeType, _e_Scheduled_CLResControlModeType,
+    SignatureMethodType, _d_SignatureMethodType, _e_SignatureMethodType,
+    SignaturePropertiesType, _d_SignaturePropertiesType, _e_SignaturePropertiesType,
+    SignaturePropertyType, _d_SignaturePropertyType, _e_SignaturePropertyType,
+    SignatureType, _d_SignatureType, _e_SignatureType,
+    SignatureValueType, _d_SignatureValueType, _e_SignatureValueType,
+    SignedInfoType, _d_SignedInfoType, _e_SignedInfoType,
+    TransformType, _d_TransformType, _e_TransformType,
+    TransformsType, _d_TransformsType, _e_TransformsType,
+    V2GMessageType, _d_V2GMessageType, _e_V2GMessageType,
+    V2GRequestType, _d_V2GRequestType, _e_V2GRequestType,
+    V2GResponseType, _d_V2GResponseType, _e_V2GResponseType,
+    X509DataType, _d_X509DataType, _e_X509DataType,
+    X509IssuerSerialType, _d_X509IssuerSerialType, _e_X509IssuerSerialType,
+)
 
 _P0 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
 _P1 = ((1, 0), (2, 0), (3, 0), (-1, 0))
@@ -23,213 +71,135 @@ _C7 = ((2, 3), (1, 3), (0, 2), None, None)
 _C8 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
 _C9 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
 _C10 = (None, (1, 2), (0, 1))
-_P11 = ((1, 0), (-1, 0))
-_P12 = ((2, 0), (-1, 0))
-_P13 = ((1, 0), (2, 0))
-_C14 = (None, None, (1, 2), (0, 1))
-_C15 = (None, (1, 2), (0, 1), None)
-_K16 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
-_P17 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_K18 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_P19 = ((3, 0), (4, 0), (-1, 0))
-_P20 = ((4, 0), (-1, 0))
-_K21 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
-_K22 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_C23 = (None, None, (1, 3), (0, 2), None, None)
-_C24 = (None, None, (2, 3), (1, 2), (0, 2), None)
-_C25 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P26 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P27 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P28 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P29 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P30 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P31 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P32 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P33 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P34 = ((8, 0), (9, 0), (-1, 0))
-_P35 = ((9, 0), (-1, 0))
-_C36 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C37 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C38 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C39 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C40 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C41 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C42 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C43 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C44 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C45 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P46 = ((0, 0), (1, 0))
-_C47 = ((1, 2), (0, 1), None, None, None)
-_P48 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P49 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P50 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P51 = ((1, 0), (2, 0), (-1, 0))
-_P52 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C53 = ((1, 4), (0, 4), (0, 4))
-_C54 = ((2, 4), (1, 4), (1, 4))
-_C55 = ((3, 4), (2, 4), (2, 4))
-_C56 = ((1, 3), (0, 2), None, None)
-_C57 = ((2, 3), (1, 2), (0, 2), None)
-_C58 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_C59 = ((4, 4), (3, 4), (3, 4))
-_C60 = ((5, 4), (4, 4), (4, 4))
-_C61 = ((6, 4), (5, 4), (5, 4))
-_C62 = ((7, 4), (6, 4), (6, 4))
-_P63 = ((0, 0), (0, 1), (0, 2))
-_P64 = ((-1, 0),)
-_C65 = ((1, 2), (0, 1), (0, 2))
-_P66 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P67 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P68 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P69 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P70 = ((6, 0), (7, 0), (-1, 0))
-_P71 = ((7, 0), (-1, 0))
-_C72 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C73 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C74 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C75 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C76 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C77 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C78 = ((2, 3), (1, 3), (0, 3), None, None)
-_C79 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P80 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P81 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P82 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P83 = ((4, 0), (5, 0), (-1, 0))
-_P84 = ((5, 0), (-1, 0))
-_C85 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C86 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C87 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C88 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C89 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P90 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P91 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P92 = ((2, 0), (3, 0), (4, 0))
-_P93 = ((3, 0), (4, 0))
-_C94 = ((1, 3), (0, 3), None, None, None, None, None)
-_C95 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C96 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C97 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_C98 = (None, (2, 3), (1, 2), (1, 2))
-_P99 = ((2, 0),)
-_C100 = ((1, 2), (0, 1), None, None)
-_C101 = ((1, 2), (0, 1), None, None, None, None)
-_C102 = ((1, 2), (0, 1), None)
-_C103 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C104 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C105 = (None, None, None, (0, 1), (0, 2))
-_P106 = ((1, 1), (1, 0), (-1, 0))
-_C107 = (None, (0, 3), (0, 3))
-_C108 = (None, (2, 3), (2, 3))
-_C109 = ((0, 1), (0, 2))
-_K110 = ('PowerCheck', 'LPE', 'Proprietary')
-_K111 = {'PowerCheck': 0, 'LPE': 1, 'Proprietary': 2}
-_K112 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
-_P113 = ((2, 0), (3, 0))
-_K114 = ('EVResultUnknown', 'EVResultSuccess', 'EVResultFailed')
-_K115 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
-_C116 = (None, None, (1, 2), (0, 1), None, None, None)
-_K117 = {'EVResultUnknown': 0, 'EVResultSuccess': 1, 'EVResultFailed': 2}
-_C118 = (None, None, None, None, (0, 2), (0, 2), None)
-_C119 = (None, None, None, None, (1, 2), (1, 2), (0, 1))
-_C120 = (None, None, None, (1, 3), (0, 2), None, None, None)
-_C121 = (None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C122 = (None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_K123 = ('EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected')
-_P124 = ((6, 0), (7, 0), (8, 0), (-1, 0))
-_P125 = ((7, 0), (8, 0), (-1, 0))
-_P126 = ((8, 0), (-1, 0))
-_C127 = (None, (1, 2), (0, 1), None, None, None, None, None, None, None, None)
-_K128 = {'EVPCNoIssue': 0, 'EVPCTempOverheatDetected': 1, 'EVPCPowerTransferAnomalyDetected': 2, 'EVPCAnomalyDetected': 3}
-_C129 = (None, None, None, None, None, None, (1, 3), (0, 2), None, None, None)
-_C130 = (None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C131 = (None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P132 = ((2, 0), (3, 0), (4, 0), (5, 0))
-_P133 = ((3, 0), (4, 0), (5, 0))
-_P134 = ((4, 0), (5, 0))
-_P135 = ((6, 0), (7, 0))
-_K136 = ('SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected')
-_P137 = ((10, 0), (11, 0), (12, 0), (-1, 0))
-_P138 = ((11, 0), (12, 0), (-1, 0))
-_P139 = ((12, 0), (-1, 0))
-_C140 = (None, None, (1, 3), (0, 2), None, None, None, None, None, None, None, None, None, None, None)
-_C141 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
-_C142 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
-_C143 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None, None, None, None, None, None)
-_K144 = {'SPCNoIssue': 0, 'SPCFODDetected': 1, 'SPCLOPDetected': 2, 'SPCTempOverheatDetected': 3, 'SPCPowerTransferAnomalyDetected': 4, 'SPCAnomalyDetected': 5}
-_C145 = (None, None, None, None, None, None, None, None, None, None, (1, 3), (0, 2), None, None, None)
-_C146 = (None, None, None, None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C147 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P148 = ((6, 0), (-1, 0))
-_C149 = (None, None, None, None, None, None, (0, 2), (0, 2), None)
-_C150 = (None, None, None, None, None, None, (1, 2), (1, 2), (0, 1))
-_K151 = ('MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4')
-_K152 = {'MF-WPT1': 0, 'MF-WPT2': 1, 'MF-WPT3': 2, 'MF-WPT4': 3}
-_C153 = (None, None, None, None, None, None, None, None, None, (0, 2), (0, 2), None)
-_C154 = (None, None, None, None, None, None, None, None, None, (1, 2), (1, 2), (0, 1))
-_K155 = ('Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary')
-_K156 = {'Manual': 0, 'LF_TxEV': 1, 'LF_TxPrimaryDevice': 2, 'LPE': 3, 'Proprietary': 4}
-_C157 = (None, None, None, (0, 2), (0, 2), None, None)
-_C158 = (None, None, None, (1, 2), (1, 2), (0, 2), None)
-_C159 = (None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
-_P160 = ((0, 0), (0, 1))
-_C161 = (None, None, None, None, None, None, (0, 2), (0, 2), None, None)
-_C162 = (None, None, None, None, None, None, (1, 2), (1, 2), (0, 2), None)
-_C163 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
-_P164 = ((1, 0), (1, 1))
-_C165 = (None, (0, 1), (0, 1), (0, 2), None)
-_C166 = (None, None, None, (1, 2), (0, 1))
-_C167 = (None, None, (0, 1), (0, 1), (0, 2), None, None)
-_C168 = (None, None, None, None, (1, 2), (0, 2), None)
-_C169 = (None, None, None, None, (2, 2), (1, 2), (0, 1))
-_K170 = ('External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary')
-_K171 = {'External confirmation': 0, 'LPE': 1, 'LF_TxEV': 2, 'LF_TxPrimaryDevice': 3, 'Optical': 4, 'Proprietary': 5}
-_C172 = ((0, 1), (0, 1), (0, 2), None, None, None, None)
-_P173 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P174 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C175 = ((0, 3), (0, 3))
-_C176 = ((1, 3), (1, 3))
-_C177 = ((2, 3), (2, 3))
-_C178 = ((3, 3), (3, 3))
-_C179 = ((4, 3), (4, 3))
-_F180 = ('string', None, None, None, None, 255)
-_F181 = ('string', None, None, None, None, 12)
-_F182 = ('string', None, None, None, None, 39)
-_F183 = ('unsignedShort', 0, 65535, None, None, None)
-_F184 = ('anyURI', None, None, None, None, None)
-_F185 = ('boolean', None, None, None, None, None)
-_F186 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
-_F187 = ('unsignedInt', 1, 4294967295, None, None, None)
-_F188 = ('byte', 0, 100, None, None, None)
-_F189 = ('unsignedInt', 0, 4294967295, None, None, None)
-_F190 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
-_F191 = ('ID', None, None, None, None, None)
-_F192 = ('string', None, None, None, None, None)
-_F193 = ('hexBinary', None, None, None, 8, 8)
-_F194 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
-_F195 = ('string', None, None, None, None, 32)
-_F196 = ('base64Binary', None, None, None, None, 64)
-_F197 = ('short', -32768, 32767, None, None, None)
-_F198 = ('base64Binary', None, None, None, None, None)
-_F199 = ('byte', -128, 127, None, None, None)
-_F200 = ('integer', None, None, None, None, None)
-_F201 = ('string', None, None, ('PowerCheck', 'LPE', 'Proprietary'), None, None)
-_F202 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
-_F203 = ('string', None, None, ('EVResultUnknown', 'EVResultSuccess', 'EVResultFailed'), None, None)
-_F204 = ('base64Binary', None, None, None, None, 256)
-_F205 = ('string', None, None, ('EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected'), None, None)
-_F206 = ('string', None, None, ('SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected'), None, None)
-_F207 = ('string', None, None, ('MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4'), None, None)
-_F208 = ('string', None, None, ('Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary'), None, None)
-_F209 = ('unsignedByte', 0, 255, None, None, None)
-_F210 = ('string', None, None, ('External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary'), None, None)
+_K11 = ('PowerCheck', 'LPE', 'Proprietary')
+_K12 = {'PowerCheck': 0, 'LPE': 1, 'Proprietary': 2}
+_P13 = ((2, 0), (-1, 0))
+_K14 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
+_P15 = ((2, 0), (3, 0))
+_K16 = ('EVResultUnknown', 'EVResultSuccess', 'EVResultFailed')
+_P17 = ((4, 0), (-1, 0))
+_C18 = (None, None, (1, 2), (0, 1))
+_K19 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
+_C20 = (None, None, (1, 2), (0, 1), None, None, None)
+_K21 = {'EVResultUnknown': 0, 'EVResultSuccess': 1, 'EVResultFailed': 2}
+_C22 = (None, None, None, None, (0, 2), (0, 2), None)
+_C23 = (None, None, None, None, (1, 2), (1, 2), (0, 1))
+_K24 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
+_P25 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P26 = ((4, 0), (5, 0), (-1, 0))
+_P27 = ((5, 0), (-1, 0))
+_K28 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
+_C29 = (None, None, None, (1, 3), (0, 2), None, None, None)
+_C30 = (None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C31 = (None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P32 = ((1, 0), (2, 0))
+_K33 = ('EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected')
+_P34 = ((6, 0), (7, 0), (8, 0), (-1, 0))
+_P35 = ((7, 0), (8, 0), (-1, 0))
+_P36 = ((8, 0), (-1, 0))
+_C37 = (None, (1, 2), (0, 1), None, None, None, None, None, None, None, None)
+_K38 = {'EVPCNoIssue': 0, 'EVPCTempOverheatDetected': 1, 'EVPCPowerTransferAnomalyDetected': 2, 'EVPCAnomalyDetected': 3}
+_C39 = (None, None, None, None, None, None, (1, 3), (0, 2), None, None, None)
+_C40 = (None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C41 = (None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P42 = ((2, 0), (3, 0), (4, 0), (5, 0))
+_K43 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_P44 = ((3, 0), (4, 0), (5, 0))
+_P45 = ((4, 0), (5, 0))
+_P46 = ((6, 0), (7, 0))
+_K47 = ('SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected')
+_P48 = ((10, 0), (11, 0), (12, 0), (-1, 0))
+_P49 = ((11, 0), (12, 0), (-1, 0))
+_P50 = ((12, 0), (-1, 0))
+_K51 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_C52 = (None, None, (1, 3), (0, 2), None, None, None, None, None, None, None, None, None, None, None)
+_C53 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
+_C54 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
+_C55 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None, None, None, None, None, None)
+_K56 = {'SPCNoIssue': 0, 'SPCFODDetected': 1, 'SPCLOPDetected': 2, 'SPCTempOverheatDetected': 3, 'SPCPowerTransferAnomalyDetected': 4, 'SPCAnomalyDetected': 5}
+_C57 = (None, None, None, None, None, None, None, None, None, None, (1, 3), (0, 2), None, None, None)
+_C58 = (None, None, None, None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C59 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P60 = ((6, 0), (-1, 0))
+_C61 = (None, None, None, None, None, None, (0, 2), (0, 2), None)
+_C62 = (None, None, None, None, None, None, (1, 2), (1, 2), (0, 1))
+_K63 = ('MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4')
+_P64 = ((9, 0), (-1, 0))
+_K65 = {'MF-WPT1': 0, 'MF-WPT2': 1, 'MF-WPT3': 2, 'MF-WPT4': 3}
+_C66 = (None, None, None, None, None, None, None, None, None, (0, 2), (0, 2), None)
+_C67 = (None, None, None, None, None, None, None, None, None, (1, 2), (1, 2), (0, 1))
+_K68 = ('Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary')
+_K69 = {'Manual': 0, 'LF_TxEV': 1, 'LF_TxPrimaryDevice': 2, 'LPE': 3, 'Proprietary': 4}
+_P70 = ((3, 0), (4, 0), (-1, 0))
+_C71 = (None, None, None, (0, 2), (0, 2), None, None)
+_C72 = (None, None, None, (1, 2), (1, 2), (0, 2), None)
+_C73 = (None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
+_P74 = ((6, 0), (7, 0), (-1, 0))
+_P75 = ((7, 0), (-1, 0))
+_P76 = ((0, 0), (0, 1))
+_C77 = (None, None, None, None, None, None, (0, 2), (0, 2), None, None)
+_C78 = (None, None, None, None, None, None, (1, 2), (1, 2), (0, 2), None)
+_C79 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
+_P80 = ((1, 0), (1, 1))
+_P81 = ((1, 0), (-1, 0))
+_C82 = (None, (0, 1), (0, 1), (0, 2), None)
+_C83 = (None, None, None, (1, 2), (0, 1))
+_C84 = (None, None, (0, 1), (0, 1), (0, 2), None, None)
+_C85 = (None, None, None, None, (1, 2), (0, 2), None)
+_C86 = (None, None, None, None, (2, 2), (1, 2), (0, 1))
+_K87 = ('External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary')
+_K88 = {'External confirmation': 0, 'LPE': 1, 'LF_TxEV': 2, 'LF_TxPrimaryDevice': 3, 'Optical': 4, 'Proprietary': 5}
+_P89 = ((0, 0), (1, 0))
+_C90 = ((0, 1), (0, 1), (0, 2), None, None, None, None)
+_F91 = ('string', None, None, None, None, 255)
+_F92 = ('string', None, None, None, None, 12)
+_F93 = ('string', None, None, None, None, 39)
+_F94 = ('unsignedShort', 0, 65535, None, None, None)
+_F95 = ('anyURI', None, None, None, None, None)
+_F96 = ('boolean', None, None, None, None, None)
+_F97 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
+_F98 = ('unsignedInt', 1, 4294967295, None, None, None)
+_F99 = ('byte', 0, 100, None, None, None)
+_F100 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F101 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
+_F102 = ('ID', None, None, None, None, None)
+_F103 = ('string', None, None, None, None, None)
+_F104 = ('hexBinary', None, None, None, 8, 8)
+_F105 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F106 = ('string', None, None, None, None, 32)
+_F107 = ('base64Binary', None, None, None, None, 64)
+_F108 = ('short', -32768, 32767, None, None, None)
+_F109 = ('base64Binary', None, None, None, None, None)
+_F110 = ('byte', -128, 127, None, None, None)
+_F111 = ('integer', None, None, None, None, None)
+_F112 = ('string', None, None, ('PowerCheck', 'LPE', 'Proprietary'), None, None)
+_F113 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
+_F114 = ('string', None, None, ('EVResultUnknown', 'EVResultSuccess', 'EVResultFailed'), None, None)
+_F115 = ('base64Binary', None, None, None, None, 256)
+_F116 = ('string', None, None, ('EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected'), None, None)
+_F117 = ('string', None, None, ('SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected'), None, None)
+_F118 = ('string', None, None, ('MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4'), None, None)
+_F119 = ('string', None, None, ('Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary'), None, None)
+_F120 = ('unsignedByte', 0, 255, None, None, None)
+_F121 = ('string', None, None, ('External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary'), None, None)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AlternativeSECCListType:
     """{urn:iso:std:iso:15118:-20:WPT}AlternativeSECCListType"""
     alternative_secc: list[AlternativeSECCType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, alternative_secc=_NO_LIST) -> None:
+        self.alternative_secc = [] if alternative_secc is _NO_LIST else alternative_secc
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.alternative_secc, ) == (other.alternative_secc, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(alternative_secc={self.alternative_secc!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class AlternativeSECCType:
     """{urn:iso:std:iso:15118:-20:WPT}AlternativeSECCType"""
     ssid: str | None = None
@@ -237,296 +207,37 @@ class AlternativeSECCType:
     ip_address: str | None = None
     port: int | None = None
 
-@dataclass(slots=True, kw_only=True)
-class CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}CLReqControlModeType"""
-    pass
+    def __init__(self, *, ssid=None, bssid=None, ip_address=None, port=None) -> None:
+        self.ssid = ssid
+        self.bssid = bssid
+        self.ip_address = ip_address
+        self.port = port
 
-@dataclass(slots=True, kw_only=True)
-class CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}CLResControlModeType"""
-    pass
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ssid, self.bssid, self.ip_address, self.port, ) == (other.ssid, other.bssid, other.ip_address, other.port, )
 
-@dataclass(slots=True, kw_only=True)
-class CanonicalizationMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType"""
-    algorithm: str
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(ssid={self.ssid!r}, bssid={self.bssid!r}, ip_address={self.ip_address!r}, port={self.port!r})"
 
-@dataclass(slots=True, kw_only=True)
-class ChargeLoopReqType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopReqType"""
-    header: MessageHeaderType
-    display_parameters: DisplayParametersType | None = None
-    meter_info_requested: bool
-
-@dataclass(slots=True, kw_only=True)
-class ChargeLoopResType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopResType"""
-    header: MessageHeaderType
-    response_code: str
-    evse_status: EVSEStatusType | None = None
-    meter_info: MeterInfoType | None = None
-    receipt: ReceiptType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class ChargeParameterDiscoveryReqType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class ChargeParameterDiscoveryResType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType"""
-    header: MessageHeaderType
-    response_code: str
-
-@dataclass(slots=True, kw_only=True)
-class DSAKeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class DetailedCostType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedCostType"""
-    amount: RationalNumberType
-    cost_per_unit: RationalNumberType
-
-@dataclass(slots=True, kw_only=True)
-class DetailedTaxType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DetailedTaxType"""
-    tax_rule_id: int
-    amount: RationalNumberType
-
-@dataclass(slots=True, kw_only=True)
-class DigestMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}DigestMethodType"""
-    algorithm: str
-
-@dataclass(slots=True, kw_only=True)
-class DisplayParametersType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}DisplayParametersType"""
-    present_soc: int | None = None
-    minimum_soc: int | None = None
-    target_soc: int | None = None
-    maximum_soc: int | None = None
-    remaining_time_to_minimum_soc: int | None = None
-    remaining_time_to_target_soc: int | None = None
-    remaining_time_to_maximum_soc: int | None = None
-    charging_complete: bool | None = None
-    battery_energy_capacity: RationalNumberType | None = None
-    inlet_hot: bool | None = None
-
-@dataclass(slots=True, kw_only=True)
-class Dynamic_CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLReqControlModeType"""
-    departure_time: int | None = None
-    ev_target_energy_request: RationalNumberType
-    ev_maximum_energy_request: RationalNumberType
-    ev_minimum_energy_request: RationalNumberType
-
-@dataclass(slots=True, kw_only=True)
-class Dynamic_CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLResControlModeType"""
-    departure_time: int | None = None
-    minimum_soc: int | None = None
-    target_soc: int | None = None
-    ack_max_delay: int | None = None
-
-@dataclass(slots=True, kw_only=True)
-class EVSEStatusType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}EVSEStatusType"""
-    notification_max_delay: int
-    evse_notification: str
-
-@dataclass(slots=True, kw_only=True)
-class KeyInfoType:
-    """{http://www.w3.org/2000/09/xmldsig#}KeyInfoType"""
-    id: str | None = None
-    key_name: list[str] = field(default_factory=list)
-    key_value: list[KeyValueType] = field(default_factory=list)
-    retrieval_method: list[RetrievalMethodType] = field(default_factory=list)
-    x509_data: list[X509DataType] = field(default_factory=list)
-    pgp_data: list[PGPDataType] = field(default_factory=list)
-    spki_data: list[SPKIDataType] = field(default_factory=list)
-    mgmt_data: list[str] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class KeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}KeyValueType"""
-    dsa_key_value: DSAKeyValueType | None = None
-    rsa_key_value: RSAKeyValueType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class ListOfRootCertificateIDsType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ListOfRootCertificateIDsType"""
-    root_certificate_id: list[X509IssuerSerialType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class ManifestType:
-    """{http://www.w3.org/2000/09/xmldsig#}ManifestType"""
-    id: str | None = None
-    reference: list[ReferenceType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class MessageHeaderType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}MessageHeaderType"""
-    session_id: bytes
-    time_stamp: int
-    signature: SignatureType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class MeterInfoType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}MeterInfoType"""
-    meter_id: str
-    charged_energy_reading_wh: int
-    bpt_discharged_energy_reading_wh: int | None = None
-    capacitive_energy_reading_va_rh: int | None = None
-    bpt_inductive_energy_reading_va_rh: int | None = None
-    meter_signature: bytes | None = None
-    meter_status: int | None = None
-    meter_timestamp: int | None = None
-
-@dataclass(slots=True, kw_only=True)
-class ObjectType:
-    """{http://www.w3.org/2000/09/xmldsig#}ObjectType"""
-    encoding: str | None = None
-    id: str | None = None
-    mime_type: str | None = None
-
-@dataclass(slots=True, kw_only=True)
-class PGPDataType:
-    """{http://www.w3.org/2000/09/xmldsig#}PGPDataType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class RSAKeyValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType"""
-    modulus: bytes
-    exponent: bytes
-
-@dataclass(slots=True, kw_only=True)
-class RationalNumberType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}RationalNumberType"""
-    exponent: int
-    value: int
-
-@dataclass(slots=True, kw_only=True)
-class ReceiptType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}ReceiptType"""
-    time_anchor: int
-    energy_costs: DetailedCostType | None = None
-    occupancy_costs: DetailedCostType | None = None
-    additional_services_costs: DetailedCostType | None = None
-    overstay_costs: DetailedCostType | None = None
-    tax_costs: list[DetailedTaxType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class ReferenceType:
-    """{http://www.w3.org/2000/09/xmldsig#}ReferenceType"""
-    id: str | None = None
-    type: str | None = None
-    uri: str | None = None
-    transforms: TransformsType | None = None
-    digest_method: DigestMethodType
-    digest_value: bytes
-
-@dataclass(slots=True, kw_only=True)
-class RetrievalMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType"""
-    type: str | None = None
-    uri: str | None = None
-    transforms: TransformsType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class SPKIDataType:
-    """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class Scheduled_CLReqControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLReqControlModeType"""
-    ev_target_energy_request: RationalNumberType | None = None
-    ev_maximum_energy_request: RationalNumberType | None = None
-    ev_minimum_energy_request: RationalNumberType | None = None
-
-@dataclass(slots=True, kw_only=True)
-class Scheduled_CLResControlModeType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLResControlModeType"""
-    pass
-
-@dataclass(slots=True, kw_only=True)
-class SignatureMethodType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureMethodType"""
-    algorithm: str
-    hmac_output_length: int | None = None
-
-@dataclass(slots=True, kw_only=True)
-class SignaturePropertiesType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType"""
-    id: str | None = None
-    signature_property: list[SignaturePropertyType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class SignaturePropertyType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType"""
-    id: str | None = None
-    target: str
-
-@dataclass(slots=True, kw_only=True)
-class SignatureType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureType"""
-    id: str | None = None
-    signed_info: SignedInfoType
-    signature_value: SignatureValueType
-    key_info: KeyInfoType | None = None
-    object: list[ObjectType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class SignatureValueType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignatureValueType"""
-    id: str | None = None
-    value: bytes
-
-@dataclass(slots=True, kw_only=True)
-class SignedInfoType:
-    """{http://www.w3.org/2000/09/xmldsig#}SignedInfoType"""
-    id: str | None = None
-    canonicalization_method: CanonicalizationMethodType
-    signature_method: SignatureMethodType
-    reference: list[ReferenceType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class TransformType:
-    """{http://www.w3.org/2000/09/xmldsig#}TransformType"""
-    algorithm: str
-    x_path: list[str] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class TransformsType:
-    """{http://www.w3.org/2000/09/xmldsig#}TransformsType"""
-    transform: list[TransformType] = field(default_factory=list)
-
-@dataclass(slots=True, kw_only=True)
-class V2GMessageType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GMessageType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class V2GRequestType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType"""
-    header: MessageHeaderType
-
-@dataclass(slots=True, kw_only=True)
-class V2GResponseType:
-    """{urn:iso:std:iso:15118:-20:CommonTypes}V2GResponseType"""
-    header: MessageHeaderType
-    response_code: str
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_AlignmentCheckMethodListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_AlignmentCheckMethodListType"""
     wpt_alignment_check_method: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, wpt_alignment_check_method=_NO_LIST) -> None:
+        self.wpt_alignment_check_method = [] if wpt_alignment_check_method is _NO_LIST else wpt_alignment_check_method
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.wpt_alignment_check_method, ) == (other.wpt_alignment_check_method, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(wpt_alignment_check_method={self.wpt_alignment_check_method!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_AlignmentCheckReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_AlignmentCheckReqType"""
     header: MessageHeaderType
@@ -535,7 +246,22 @@ class WPT_AlignmentCheckReqType:
     ev_result_code: str
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, target_coil_current=None, ev_result_code, vendor_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.target_coil_current = target_coil_current
+        self.ev_result_code = ev_result_code
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.target_coil_current, self.ev_result_code, self.vendor_specific_data_container, ) == (other.header, other.ev_processing, other.target_coil_current, other.ev_result_code, other.vendor_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, target_coil_current={self.target_coil_current!r}, ev_result_code={self.ev_result_code!r}, vendor_specific_data_container={self.vendor_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_AlignmentCheckResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_AlignmentCheckResType"""
     header: MessageHeaderType
@@ -545,7 +271,23 @@ class WPT_AlignmentCheckResType:
     supply_device_current: RationalNumberType | None = None
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, power_transmitted=None, supply_device_current=None, vendor_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.power_transmitted = power_transmitted
+        self.supply_device_current = supply_device_current
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.power_transmitted, self.supply_device_current, self.vendor_specific_data_container, ) == (other.header, other.response_code, other.evse_processing, other.power_transmitted, other.supply_device_current, other.vendor_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, power_transmitted={self.power_transmitted!r}, supply_device_current={self.supply_device_current!r}, vendor_specific_data_container={self.vendor_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_ChargeLoopReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_ChargeLoopReqType"""
     header: MessageHeaderType
@@ -558,7 +300,26 @@ class WPT_ChargeLoopReqType:
     evpc_power_control_parameter: WPT_EVPCPowerControlParameterType | None = None
     manufacturer_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, display_parameters=None, meter_info_requested, evpc_power_request, evpc_power_output, evpc_charge_diagnostics, evpc_operating_frequency=None, evpc_power_control_parameter=None, manufacturer_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.display_parameters = display_parameters
+        self.meter_info_requested = meter_info_requested
+        self.evpc_power_request = evpc_power_request
+        self.evpc_power_output = evpc_power_output
+        self.evpc_charge_diagnostics = evpc_charge_diagnostics
+        self.evpc_operating_frequency = evpc_operating_frequency
+        self.evpc_power_control_parameter = evpc_power_control_parameter
+        self.manufacturer_specific_data_container = [] if manufacturer_specific_data_container is _NO_LIST else manufacturer_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.display_parameters, self.meter_info_requested, self.evpc_power_request, self.evpc_power_output, self.evpc_charge_diagnostics, self.evpc_operating_frequency, self.evpc_power_control_parameter, self.manufacturer_specific_data_container, ) == (other.header, other.display_parameters, other.meter_info_requested, other.evpc_power_request, other.evpc_power_output, other.evpc_charge_diagnostics, other.evpc_operating_frequency, other.evpc_power_control_parameter, other.manufacturer_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, display_parameters={self.display_parameters!r}, meter_info_requested={self.meter_info_requested!r}, evpc_power_request={self.evpc_power_request!r}, evpc_power_output={self.evpc_power_output!r}, evpc_charge_diagnostics={self.evpc_charge_diagnostics!r}, evpc_operating_frequency={self.evpc_operating_frequency!r}, evpc_power_control_parameter={self.evpc_power_control_parameter!r}, manufacturer_specific_data_container={self.manufacturer_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_ChargeLoopResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_ChargeLoopResType"""
     header: MessageHeaderType
@@ -575,7 +336,30 @@ class WPT_ChargeLoopResType:
     spc_power_control_parameter: WPT_SPCPowerControlParameterType | None = None
     manufacturer_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_status=None, meter_info=None, receipt=None, evpc_power_request, sd_power_input=None, spc_max_output_power_limit, spc_min_output_power_limit, spc_charge_diagnostics, spc_operating_frequency=None, spc_power_control_parameter=None, manufacturer_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_status = evse_status
+        self.meter_info = meter_info
+        self.receipt = receipt
+        self.evpc_power_request = evpc_power_request
+        self.sd_power_input = sd_power_input
+        self.spc_max_output_power_limit = spc_max_output_power_limit
+        self.spc_min_output_power_limit = spc_min_output_power_limit
+        self.spc_charge_diagnostics = spc_charge_diagnostics
+        self.spc_operating_frequency = spc_operating_frequency
+        self.spc_power_control_parameter = spc_power_control_parameter
+        self.manufacturer_specific_data_container = [] if manufacturer_specific_data_container is _NO_LIST else manufacturer_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_status, self.meter_info, self.receipt, self.evpc_power_request, self.sd_power_input, self.spc_max_output_power_limit, self.spc_min_output_power_limit, self.spc_charge_diagnostics, self.spc_operating_frequency, self.spc_power_control_parameter, self.manufacturer_specific_data_container, ) == (other.header, other.response_code, other.evse_status, other.meter_info, other.receipt, other.evpc_power_request, other.sd_power_input, other.spc_max_output_power_limit, other.spc_min_output_power_limit, other.spc_charge_diagnostics, other.spc_operating_frequency, other.spc_power_control_parameter, other.manufacturer_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_status={self.evse_status!r}, meter_info={self.meter_info!r}, receipt={self.receipt!r}, evpc_power_request={self.evpc_power_request!r}, sd_power_input={self.sd_power_input!r}, spc_max_output_power_limit={self.spc_max_output_power_limit!r}, spc_min_output_power_limit={self.spc_min_output_power_limit!r}, spc_charge_diagnostics={self.spc_charge_diagnostics!r}, spc_operating_frequency={self.spc_operating_frequency!r}, spc_power_control_parameter={self.spc_power_control_parameter!r}, manufacturer_specific_data_container={self.manufacturer_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_ChargeParameterDiscoveryReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_ChargeParameterDiscoveryReqType"""
     header: MessageHeaderType
@@ -586,7 +370,24 @@ class WPT_ChargeParameterDiscoveryReqType:
     evpc_device_local_control: bool
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, evpc_max_receivable_power, sd_max_ground_clearence, sd_min_ground_clearence, evpc_natural_frequency, evpc_device_local_control, vendor_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.evpc_max_receivable_power = evpc_max_receivable_power
+        self.sd_max_ground_clearence = sd_max_ground_clearence
+        self.sd_min_ground_clearence = sd_min_ground_clearence
+        self.evpc_natural_frequency = evpc_natural_frequency
+        self.evpc_device_local_control = evpc_device_local_control
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.evpc_max_receivable_power, self.sd_max_ground_clearence, self.sd_min_ground_clearence, self.evpc_natural_frequency, self.evpc_device_local_control, self.vendor_specific_data_container, ) == (other.header, other.evpc_max_receivable_power, other.sd_max_ground_clearence, other.sd_min_ground_clearence, other.evpc_natural_frequency, other.evpc_device_local_control, other.vendor_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, evpc_max_receivable_power={self.evpc_max_receivable_power!r}, sd_max_ground_clearence={self.sd_max_ground_clearence!r}, sd_min_ground_clearence={self.sd_min_ground_clearence!r}, evpc_natural_frequency={self.evpc_natural_frequency!r}, evpc_device_local_control={self.evpc_device_local_control!r}, vendor_specific_data_container={self.vendor_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_ChargeParameterDiscoveryResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_ChargeParameterDiscoveryResType"""
     header: MessageHeaderType
@@ -600,14 +401,47 @@ class WPT_ChargeParameterDiscoveryResType:
     pd_max_coil_current: RationalNumberType
     sd_manufacturer_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, pd_input_power_class, sd_min_output_power, sd_max_output_power, sd_max_ground_clearance_support, sd_min_ground_clearance_support, pd_min_coil_current, pd_max_coil_current, sd_manufacturer_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.pd_input_power_class = pd_input_power_class
+        self.sd_min_output_power = sd_min_output_power
+        self.sd_max_output_power = sd_max_output_power
+        self.sd_max_ground_clearance_support = sd_max_ground_clearance_support
+        self.sd_min_ground_clearance_support = sd_min_ground_clearance_support
+        self.pd_min_coil_current = pd_min_coil_current
+        self.pd_max_coil_current = pd_max_coil_current
+        self.sd_manufacturer_specific_data_container = [] if sd_manufacturer_specific_data_container is _NO_LIST else sd_manufacturer_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.pd_input_power_class, self.sd_min_output_power, self.sd_max_output_power, self.sd_max_ground_clearance_support, self.sd_min_ground_clearance_support, self.pd_min_coil_current, self.pd_max_coil_current, self.sd_manufacturer_specific_data_container, ) == (other.header, other.response_code, other.pd_input_power_class, other.sd_min_output_power, other.sd_max_output_power, other.sd_max_ground_clearance_support, other.sd_min_ground_clearance_support, other.pd_min_coil_current, other.pd_max_coil_current, other.sd_manufacturer_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, pd_input_power_class={self.pd_input_power_class!r}, sd_min_output_power={self.sd_min_output_power!r}, sd_max_output_power={self.sd_max_output_power!r}, sd_max_ground_clearance_support={self.sd_max_ground_clearance_support!r}, sd_min_ground_clearance_support={self.sd_min_ground_clearance_support!r}, pd_min_coil_current={self.pd_min_coil_current!r}, pd_max_coil_current={self.pd_max_coil_current!r}, sd_manufacturer_specific_data_container={self.sd_manufacturer_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_CoordinateXYZType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_CoordinateXYZType"""
     coord_x: int
     coord_y: int
     coord_z: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, coord_x, coord_y, coord_z) -> None:
+        self.coord_x = coord_x
+        self.coord_y = coord_y
+        self.coord_z = coord_z
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.coord_x, self.coord_y, self.coord_z, ) == (other.coord_x, other.coord_y, other.coord_z, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(coord_x={self.coord_x!r}, coord_y={self.coord_y!r}, coord_z={self.coord_z!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_EVPCPowerControlParameterType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_EVPCPowerControlParameterType"""
     evpc_coil_current_request: RationalNumberType
@@ -615,12 +449,37 @@ class WPT_EVPCPowerControlParameterType:
     evpc_current_output_information: RationalNumberType
     evpc_voltage_output_information: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, evpc_coil_current_request, evpc_coil_current_information, evpc_current_output_information, evpc_voltage_output_information) -> None:
+        self.evpc_coil_current_request = evpc_coil_current_request
+        self.evpc_coil_current_information = evpc_coil_current_information
+        self.evpc_current_output_information = evpc_current_output_information
+        self.evpc_voltage_output_information = evpc_voltage_output_information
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.evpc_coil_current_request, self.evpc_coil_current_information, self.evpc_current_output_information, self.evpc_voltage_output_information, ) == (other.evpc_coil_current_request, other.evpc_coil_current_information, other.evpc_current_output_information, other.evpc_voltage_output_information, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(evpc_coil_current_request={self.evpc_coil_current_request!r}, evpc_coil_current_information={self.evpc_coil_current_information!r}, evpc_current_output_information={self.evpc_current_output_information!r}, evpc_voltage_output_information={self.evpc_voltage_output_information!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_FinePositioningMethodListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningMethodListType"""
     wpt_fine_positioning_method: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, wpt_fine_positioning_method=_NO_LIST) -> None:
+        self.wpt_fine_positioning_method = [] if wpt_fine_positioning_method is _NO_LIST else wpt_fine_positioning_method
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.wpt_fine_positioning_method, ) == (other.wpt_fine_positioning_method, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(wpt_fine_positioning_method={self.wpt_fine_positioning_method!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_FinePositioningReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningReqType"""
     header: MessageHeaderType
@@ -629,7 +488,22 @@ class WPT_FinePositioningReqType:
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
     wpt_lf_data_package_list: WPT_LF_DataPackageListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, ev_result_code, vendor_specific_data_container=_NO_LIST, wpt_lf_data_package_list=None) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.ev_result_code = ev_result_code
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+        self.wpt_lf_data_package_list = wpt_lf_data_package_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.ev_result_code, self.vendor_specific_data_container, self.wpt_lf_data_package_list, ) == (other.header, other.ev_processing, other.ev_result_code, other.vendor_specific_data_container, other.wpt_lf_data_package_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, ev_result_code={self.ev_result_code!r}, vendor_specific_data_container={self.vendor_specific_data_container!r}, wpt_lf_data_package_list={self.wpt_lf_data_package_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_FinePositioningResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningResType"""
     header: MessageHeaderType
@@ -638,7 +512,22 @@ class WPT_FinePositioningResType:
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
     wpt_lf_data_package_list: WPT_LF_DataPackageListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, vendor_specific_data_container=_NO_LIST, wpt_lf_data_package_list=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+        self.wpt_lf_data_package_list = wpt_lf_data_package_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.vendor_specific_data_container, self.wpt_lf_data_package_list, ) == (other.header, other.response_code, other.evse_processing, other.vendor_specific_data_container, other.wpt_lf_data_package_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, vendor_specific_data_container={self.vendor_specific_data_container!r}, wpt_lf_data_package_list={self.wpt_lf_data_package_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_FinePositioningSetupReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningSetupReqType"""
     header: MessageHeaderType
@@ -650,7 +539,25 @@ class WPT_FinePositioningSetupReqType:
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
     lf_system_setup_data: WPT_LF_SystemSetupDataType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, ev_device_fine_positioning_method_list, ev_device_pairing_method_list, ev_device_alignment_check_method_list, natural_offset, vendor_specific_data_container=_NO_LIST, lf_system_setup_data=None) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.ev_device_fine_positioning_method_list = ev_device_fine_positioning_method_list
+        self.ev_device_pairing_method_list = ev_device_pairing_method_list
+        self.ev_device_alignment_check_method_list = ev_device_alignment_check_method_list
+        self.natural_offset = natural_offset
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+        self.lf_system_setup_data = lf_system_setup_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.ev_device_fine_positioning_method_list, self.ev_device_pairing_method_list, self.ev_device_alignment_check_method_list, self.natural_offset, self.vendor_specific_data_container, self.lf_system_setup_data, ) == (other.header, other.ev_processing, other.ev_device_fine_positioning_method_list, other.ev_device_pairing_method_list, other.ev_device_alignment_check_method_list, other.natural_offset, other.vendor_specific_data_container, other.lf_system_setup_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, ev_device_fine_positioning_method_list={self.ev_device_fine_positioning_method_list!r}, ev_device_pairing_method_list={self.ev_device_pairing_method_list!r}, ev_device_alignment_check_method_list={self.ev_device_alignment_check_method_list!r}, natural_offset={self.natural_offset!r}, vendor_specific_data_container={self.vendor_specific_data_container!r}, lf_system_setup_data={self.lf_system_setup_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_FinePositioningSetupResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningSetupResType"""
     header: MessageHeaderType
@@ -662,54 +569,167 @@ class WPT_FinePositioningSetupResType:
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
     lf_system_setup_data: WPT_LF_SystemSetupDataType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, primary_device_fine_positioning_method_list, primary_device_pairing_method_list, primary_device_alignment_check_method_list, natural_offset, vendor_specific_data_container=_NO_LIST, lf_system_setup_data=None) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.primary_device_fine_positioning_method_list = primary_device_fine_positioning_method_list
+        self.primary_device_pairing_method_list = primary_device_pairing_method_list
+        self.primary_device_alignment_check_method_list = primary_device_alignment_check_method_list
+        self.natural_offset = natural_offset
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+        self.lf_system_setup_data = lf_system_setup_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.primary_device_fine_positioning_method_list, self.primary_device_pairing_method_list, self.primary_device_alignment_check_method_list, self.natural_offset, self.vendor_specific_data_container, self.lf_system_setup_data, ) == (other.header, other.response_code, other.primary_device_fine_positioning_method_list, other.primary_device_pairing_method_list, other.primary_device_alignment_check_method_list, other.natural_offset, other.vendor_specific_data_container, other.lf_system_setup_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, primary_device_fine_positioning_method_list={self.primary_device_fine_positioning_method_list!r}, primary_device_pairing_method_list={self.primary_device_pairing_method_list!r}, primary_device_alignment_check_method_list={self.primary_device_alignment_check_method_list!r}, natural_offset={self.natural_offset!r}, vendor_specific_data_container={self.vendor_specific_data_container!r}, lf_system_setup_data={self.lf_system_setup_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_DataPackageListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_DataPackageListType"""
     num_packages: int
     wpt_lf_data_package: WPT_LF_DataPackageType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, num_packages, wpt_lf_data_package) -> None:
+        self.num_packages = num_packages
+        self.wpt_lf_data_package = wpt_lf_data_package
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.num_packages, self.wpt_lf_data_package, ) == (other.num_packages, other.wpt_lf_data_package, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(num_packages={self.num_packages!r}, wpt_lf_data_package={self.wpt_lf_data_package!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_DataPackageType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_DataPackageType"""
     package_index: int
     lf_tx_data: WPT_LF_TxDataListType | None = None
     lf_rx_data: WPT_LF_RxDataListType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, package_index, lf_tx_data=None, lf_rx_data=None) -> None:
+        self.package_index = package_index
+        self.lf_tx_data = lf_tx_data
+        self.lf_rx_data = lf_rx_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.package_index, self.lf_tx_data, self.lf_rx_data, ) == (other.package_index, other.lf_tx_data, other.lf_rx_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(package_index={self.package_index!r}, lf_tx_data={self.lf_tx_data!r}, lf_rx_data={self.lf_rx_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_ReceiverDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_ReceiverDataType"""
     number_of_receivers: int
     rx_spec_data: list[WPT_TxRxSpecDataType] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, number_of_receivers, rx_spec_data=_NO_LIST) -> None:
+        self.number_of_receivers = number_of_receivers
+        self.rx_spec_data = [] if rx_spec_data is _NO_LIST else rx_spec_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.number_of_receivers, self.rx_spec_data, ) == (other.number_of_receivers, other.rx_spec_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(number_of_receivers={self.number_of_receivers!r}, rx_spec_data={self.rx_spec_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_RxDataListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxDataListType"""
     wpt_lf_rx_data_list: WPT_LF_RxDataType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, wpt_lf_rx_data_list) -> None:
+        self.wpt_lf_rx_data_list = wpt_lf_rx_data_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.wpt_lf_rx_data_list, ) == (other.wpt_lf_rx_data_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(wpt_lf_rx_data_list={self.wpt_lf_rx_data_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_RxDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxDataType"""
     rx_identifier: int
     rssi_data: WPT_LF_RxRSSIListType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, rx_identifier, rssi_data) -> None:
+        self.rx_identifier = rx_identifier
+        self.rssi_data = rssi_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.rx_identifier, self.rssi_data, ) == (other.rx_identifier, other.rssi_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(rx_identifier={self.rx_identifier!r}, rssi_data={self.rssi_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_RxRSSIListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxRSSIListType"""
     rssi_data_list: WPT_LF_RxRSSIType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, rssi_data_list) -> None:
+        self.rssi_data_list = rssi_data_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.rssi_data_list, ) == (other.rssi_data_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(rssi_data_list={self.rssi_data_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_RxRSSIType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxRSSIType"""
     tx_identifier: int
     rssi: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, tx_identifier, rssi) -> None:
+        self.tx_identifier = tx_identifier
+        self.rssi = rssi
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tx_identifier, self.rssi, ) == (other.tx_identifier, other.rssi, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tx_identifier={self.tx_identifier!r}, rssi={self.rssi!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_SystemSetupDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_SystemSetupDataType"""
     lf_transmitter_setup_data: WPT_LF_TransmitterDataType | None = None
     lf_receiver_setup_data: WPT_LF_ReceiverDataType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, lf_transmitter_setup_data=None, lf_receiver_setup_data=None) -> None:
+        self.lf_transmitter_setup_data = lf_transmitter_setup_data
+        self.lf_receiver_setup_data = lf_receiver_setup_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.lf_transmitter_setup_data, self.lf_receiver_setup_data, ) == (other.lf_transmitter_setup_data, other.lf_receiver_setup_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(lf_transmitter_setup_data={self.lf_transmitter_setup_data!r}, lf_receiver_setup_data={self.lf_receiver_setup_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_TransmitterDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_TransmitterDataType"""
     number_of_transmitters: int
@@ -717,23 +737,71 @@ class WPT_LF_TransmitterDataType:
     tx_spec_data: list[WPT_TxRxSpecDataType] = field(default_factory=list)
     tx_package_spec_data: WPT_TxRxPackageSpecDataType | None = None
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, number_of_transmitters, signal_frequency, tx_spec_data=_NO_LIST, tx_package_spec_data=None) -> None:
+        self.number_of_transmitters = number_of_transmitters
+        self.signal_frequency = signal_frequency
+        self.tx_spec_data = [] if tx_spec_data is _NO_LIST else tx_spec_data
+        self.tx_package_spec_data = tx_package_spec_data
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.number_of_transmitters, self.signal_frequency, self.tx_spec_data, self.tx_package_spec_data, ) == (other.number_of_transmitters, other.signal_frequency, other.tx_spec_data, other.tx_package_spec_data, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(number_of_transmitters={self.number_of_transmitters!r}, signal_frequency={self.signal_frequency!r}, tx_spec_data={self.tx_spec_data!r}, tx_package_spec_data={self.tx_package_spec_data!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_TxDataListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_TxDataListType"""
     wpt_lf_tx_data_list: WPT_LF_TxDataType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, wpt_lf_tx_data_list) -> None:
+        self.wpt_lf_tx_data_list = wpt_lf_tx_data_list
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.wpt_lf_tx_data_list, ) == (other.wpt_lf_tx_data_list, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(wpt_lf_tx_data_list={self.wpt_lf_tx_data_list!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_LF_TxDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_LF_TxDataType"""
     tx_identifier: int
     eirp: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, tx_identifier, eirp) -> None:
+        self.tx_identifier = tx_identifier
+        self.eirp = eirp
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tx_identifier, self.eirp, ) == (other.tx_identifier, other.eirp, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tx_identifier={self.tx_identifier!r}, eirp={self.eirp!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_PairingMethodListType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_PairingMethodListType"""
     wpt_pairing_method: list[str] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, wpt_pairing_method=_NO_LIST) -> None:
+        self.wpt_pairing_method = [] if wpt_pairing_method is _NO_LIST else wpt_pairing_method
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.wpt_pairing_method, ) == (other.wpt_pairing_method, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(wpt_pairing_method={self.wpt_pairing_method!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_PairingReqType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_PairingReqType"""
     header: MessageHeaderType
@@ -742,7 +810,22 @@ class WPT_PairingReqType:
     ev_result_code: str
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, ev_processing, observed_id_code=None, ev_result_code, vendor_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.ev_processing = ev_processing
+        self.observed_id_code = observed_id_code
+        self.ev_result_code = ev_result_code
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.ev_processing, self.observed_id_code, self.ev_result_code, self.vendor_specific_data_container, ) == (other.header, other.ev_processing, other.observed_id_code, other.ev_result_code, other.vendor_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, ev_processing={self.ev_processing!r}, observed_id_code={self.observed_id_code!r}, ev_result_code={self.ev_result_code!r}, vendor_specific_data_container={self.vendor_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_PairingResType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_PairingResType"""
     header: MessageHeaderType
@@ -752,12 +835,39 @@ class WPT_PairingResType:
     alternative_secc_list: AlternativeSECCListType | None = None
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, header, response_code, evse_processing, observed_id_code=None, alternative_secc_list=None, vendor_specific_data_container=_NO_LIST) -> None:
+        self.header = header
+        self.response_code = response_code
+        self.evse_processing = evse_processing
+        self.observed_id_code = observed_id_code
+        self.alternative_secc_list = alternative_secc_list
+        self.vendor_specific_data_container = [] if vendor_specific_data_container is _NO_LIST else vendor_specific_data_container
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.header, self.response_code, self.evse_processing, self.observed_id_code, self.alternative_secc_list, self.vendor_specific_data_container, ) == (other.header, other.response_code, other.evse_processing, other.observed_id_code, other.alternative_secc_list, other.vendor_specific_data_container, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(header={self.header!r}, response_code={self.response_code!r}, evse_processing={self.evse_processing!r}, observed_id_code={self.observed_id_code!r}, alternative_secc_list={self.alternative_secc_list!r}, vendor_specific_data_container={self.vendor_specific_data_container!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_SPCPowerControlParameterType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_SPCPowerControlParameterType"""
     spc_primary_device_coil_current_information: RationalNumberType
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, spc_primary_device_coil_current_information) -> None:
+        self.spc_primary_device_coil_current_information = spc_primary_device_coil_current_information
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.spc_primary_device_coil_current_information, ) == (other.spc_primary_device_coil_current_information, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(spc_primary_device_coil_current_information={self.spc_primary_device_coil_current_information!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_TxRxPackageSpecDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_TxRxPackageSpecDataType"""
     pulse_sequence_order: list[WPT_TxRxPulseOrderType] = field(default_factory=list)
@@ -765,33 +875,57 @@ class WPT_TxRxPackageSpecDataType:
     pulse_duration: int
     package_separation_time: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, pulse_sequence_order=_NO_LIST, pulse_separation_time, pulse_duration, package_separation_time) -> None:
+        self.pulse_sequence_order = [] if pulse_sequence_order is _NO_LIST else pulse_sequence_order
+        self.pulse_separation_time = pulse_separation_time
+        self.pulse_duration = pulse_duration
+        self.package_separation_time = package_separation_time
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.pulse_sequence_order, self.pulse_separation_time, self.pulse_duration, self.package_separation_time, ) == (other.pulse_sequence_order, other.pulse_separation_time, other.pulse_duration, other.package_separation_time, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(pulse_sequence_order={self.pulse_sequence_order!r}, pulse_separation_time={self.pulse_separation_time!r}, pulse_duration={self.pulse_duration!r}, package_separation_time={self.package_separation_time!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_TxRxPulseOrderType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_TxRxPulseOrderType"""
     index_number: int
     tx_rx_identifier: int
 
-@dataclass(slots=True, kw_only=True)
+    def __init__(self, *, index_number, tx_rx_identifier) -> None:
+        self.index_number = index_number
+        self.tx_rx_identifier = tx_rx_identifier
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.index_number, self.tx_rx_identifier, ) == (other.index_number, other.tx_rx_identifier, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(index_number={self.index_number!r}, tx_rx_identifier={self.tx_rx_identifier!r})"
+
+@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
 class WPT_TxRxSpecDataType:
     """{urn:iso:std:iso:15118:-20:WPT}WPT_TxRxSpecDataType"""
     tx_rx_identifier: int
     tx_rx_position: WPT_CoordinateXYZType
     tx_rx_orientation: WPT_CoordinateXYZType
 
-@dataclass(slots=True, kw_only=True)
-class X509DataType:
-    """{http://www.w3.org/2000/09/xmldsig#}X509DataType"""
-    x509_issuer_serial: list[X509IssuerSerialType] = field(default_factory=list)
-    x509_ski: list[bytes] = field(default_factory=list)
-    x509_subject_name: list[str] = field(default_factory=list)
-    x509_certificate: list[bytes] = field(default_factory=list)
-    x509_crl: list[bytes] = field(default_factory=list)
+    def __init__(self, *, tx_rx_identifier, tx_rx_position, tx_rx_orientation) -> None:
+        self.tx_rx_identifier = tx_rx_identifier
+        self.tx_rx_position = tx_rx_position
+        self.tx_rx_orientation = tx_rx_orientation
 
-@dataclass(slots=True, kw_only=True)
-class X509IssuerSerialType:
-    """{http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType"""
-    x509_issuer_name: str
-    x509_serial_number: int
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tx_rx_identifier, self.tx_rx_position, self.tx_rx_orientation, ) == (other.tx_rx_identifier, other.tx_rx_position, other.tx_rx_orientation, )
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(tx_rx_identifier={self.tx_rx_identifier!r}, tx_rx_position={self.tx_rx_position!r}, tx_rx_orientation={self.tx_rx_orientation!r})"
 
 def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
     rv = r.v; rn = r.n
@@ -926,2360 +1060,6 @@ def _e_AlternativeSECCType(w: Writer, o: AlternativeSECCType) -> None:
     c4 = _C9[s]
     w.bits((c4[0]), c4[1])
 
-def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return CLReqControlModeType()
-
-def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return CLResControlModeType()
-
-def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    v_algorithm = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P11[r.code(2, 2)]
-    n = 0
-    while it == 1:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P11[r.code(2, 2)]
-    return CanonicalizationMethodType(algorithm=v_algorithm)
-
-def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    w.bits(1, 2)
-
-def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_display_parameters = None
-    v_meter_info_requested = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    it, al = _P13[r.code(2, 2)]
-    if it == 1:
-        v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xb: r.badz(p, 4, b & 0xb)
-    v_meter_info_requested = ((b >> 2) & 0x1) == 1
-    it = -1; al = 0
-    return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
-
-def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeLoopReqType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C14[s1]
-    s = 1
-    w.bits((c1[0]), c1[1])
-    if (f_display_parameters := o.display_parameters) is not None:
-        w.bits(0, 2)
-        _e_DisplayParametersType(w, f_display_parameters)
-        s = 2
-    f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None: raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
-    c2 = _C15[s]
-    s = 3
-    w.bits(((c2[0]) << 4) | ((1 if f_meter_info_requested else 0) << 2), c2[1] + 4)
-
-def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v_evse_status = None
-    v_meter_info = None
-    v_receipt = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 12
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xfff; r.p = q
-    if b & 0xc08: r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K16[k]
-    e = b & 0x7
-    if e >= 4: r.bad_code(p + 9, e, 4)
-    it, al = _P17[e]
-    if it == 2:
-        v2_notification_max_delay = None
-        v2_evse_notification = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v2_notification_max_delay = r.uintb(65535)
-        p = r.p; q = p + 10
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3ff; r.p = q
-        if b & 0x38c: r.badz(p, 10, b & 0x38c)
-        k = (b >> 4) & 0x7
-        if k >= 6: r.bad(p + 3, 'enum index')
-        v2_evse_notification = _K18[k]
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 8, e, 3)
-        it, al = _P19[e]
-        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
-    if it == 3:
-        v_meter_info = _d_MeterInfoType(r)
-        it, al = _P20[r.code(2, 2)]
-    if it == 4:
-        v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
-
-def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeLoopResType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C14[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
-    s = 2
-    w.bits(((c1[0]) << 9) | ((_K21[f_response_code]) << 1), c1[1] + 9)
-    if (f_evse_status := o.evse_status) is not None:
-        f2_notification_max_delay = f_evse_status.notification_max_delay
-        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-        w.bits(0, 5)
-        w.uint(f2_notification_max_delay)
-        f2_evse_notification = f_evse_status.evse_notification
-        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-        w.bits(((_K22[f2_evse_notification]) << 2), 8)
-        s = 3
-    if (f_meter_info := o.meter_info) is not None:
-        c2 = _C23[s]
-        w.bits((c2[0]), c2[1])
-        _e_MeterInfoType(w, f_meter_info)
-        s = 4
-    if (f_receipt := o.receipt) is not None:
-        c3 = _C24[s]
-        w.bits((c3[0]), c3[1])
-        _e_ReceiptType(w, f_receipt)
-        s = 5
-    c4 = _C25[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return ChargeParameterDiscoveryReqType(header=v_header)
-
-def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C14[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 10
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x303: r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K16[k]
-    it = -1; al = 0
-    return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
-
-def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C14[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits(((c1[0]) << 10) | ((_K21[f_response_code]) << 2), c1[1] + 10)
-
-def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    r.fail("content of DSAKeyValueType is not supported by this codec")
-
-def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    raise ExiEncodeError("content of DSAKeyValueType is not supported")
-
-def _d_DetailedCostType(r: Reader) -> DetailedCostType:
-    rv = r.v; rn = r.n
-    v_amount = None
-    v_cost_per_unit = None
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 15
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7fff; r.p = q
-    if b & 0x700e: r.badz(p, 15, b & 0x700e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    v2_exponent = None
-    v2_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v2_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = 1; al = 0
-    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v2_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    it = -1; al = 0
-    return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
-
-def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
-    f_amount = o.amount
-    if f_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-    f1_exponent = f_amount.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_amount.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    f_cost_per_unit = o.cost_per_unit
-    if f_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-    f2_exponent = f_cost_per_unit.exponent
-    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f2_exponent <= 127:
-        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-    f2_value = f_cost_per_unit.value
-    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f2_value <= 32767:
-        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
-    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-    w.bits(0, 3)
-
-def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
-    rv = r.v; rn = r.n
-    v_tax_rule_id = None
-    v_amount = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_tax_rule_id = r.uintb(4294967295)
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 16
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xffff; r.p = q
-    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = -1; al = 0
-    return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
-
-def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
-    f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-    w.bits(0, 2)
-    w.uint(f_tax_rule_id)
-    f_amount = o.amount
-    if f_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
-    f1_exponent = f_amount.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_amount.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    w.bits(0, 3)
-
-def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    v_algorithm = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P11[r.code(2, 2)]
-    n = 0
-    while it == 1:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P11[r.code(2, 2)]
-    return DigestMethodType(algorithm=v_algorithm)
-
-def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    w.bits(1, 2)
-
-def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
-    rv = r.v; rn = r.n
-    v_present_soc = None
-    v_minimum_soc = None
-    v_target_soc = None
-    v_maximum_soc = None
-    v_remaining_time_to_minimum_soc = None
-    v_remaining_time_to_target_soc = None
-    v_remaining_time_to_maximum_soc = None
-    v_charging_complete = None
-    v_battery_energy_capacity = None
-    v_inlet_hot = None
-    it, al = _P26[r.code(4, 11)]
-    if it == 0:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_present_soc = ((b >> 5) & 0x7f)
-        if v_present_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 10: r.bad_code(p + 9, e, 10)
-        it, al = _P27[e]
-    if it == 1:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_minimum_soc = ((b >> 5) & 0x7f)
-        if v_minimum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 9: r.bad_code(p + 9, e, 9)
-        it, al = _P28[e]
-    if it == 2:
-        p = r.p; q = p + 13
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1fff; r.p = q
-        if b & 0x1010: r.badz(p, 13, b & 0x1010)
-        v_target_soc = ((b >> 5) & 0x7f)
-        if v_target_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0xf
-        if e >= 8: r.bad_code(p + 9, e, 8)
-        it, al = _P29[e]
-    if it == 3:
-        p = r.p; q = p + 12
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xfff; r.p = q
-        if b & 0x808: r.badz(p, 12, b & 0x808)
-        v_maximum_soc = ((b >> 4) & 0x7f)
-        if v_maximum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x7
-        if e >= 7: r.bad_code(p + 9, e, 7)
-        it, al = _P30[e]
-    if it == 4:
-        r.zero(1, 'characters')
-        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P31[e]
-    if it == 5:
-        r.zero(1, 'characters')
-        v_remaining_time_to_target_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P32[e]
-    if it == 6:
-        r.zero(1, 'characters')
-        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P33[e]
-    if it == 7:
-        p = r.p; q = p + 5
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x1f; r.p = q
-        if b & 0x14: r.badz(p, 5, b & 0x14)
-        v_charging_complete = ((b >> 3) & 0x1) == 1
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 3, e, 3)
-        it, al = _P34[e]
-    if it == 8:
-        v1_exponent = None
-        v1_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v1_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v1_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P35[e]
-        v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    if it == 9:
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xb: r.badz(p, 4, b & 0xb)
-        v_inlet_hot = ((b >> 2) & 0x1) == 1
-        it = -1; al = 0
-    return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
-
-def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
-    s = 0
-    if (f_present_soc := o.present_soc) is not None:
-        if not 0 <= f_present_soc <= 100:
-            raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
-        w.bits(((f_present_soc) << 1), 13)
-        s = 1
-    if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C36[s]
-        if not 0 <= f_minimum_soc <= 100:
-            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
-        s = 2
-    if (f_target_soc := o.target_soc) is not None:
-        c2 = _C37[s]
-        if not 0 <= f_target_soc <= 100:
-            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
-        s = 3
-    if (f_maximum_soc := o.maximum_soc) is not None:
-        c3 = _C38[s]
-        if not 0 <= f_maximum_soc <= 100:
-            raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
-        w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
-        s = 4
-    if (f_remaining_time_to_minimum_soc := o.remaining_time_to_minimum_soc) is not None:
-        c4 = _C39[s]
-        w.bits(((c4[0]) << 1), c4[1] + 1)
-        w.uint(f_remaining_time_to_minimum_soc)
-        w.bits(0, 1)
-        s = 5
-    if (f_remaining_time_to_target_soc := o.remaining_time_to_target_soc) is not None:
-        c5 = _C40[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.uint(f_remaining_time_to_target_soc)
-        w.bits(0, 1)
-        s = 6
-    if (f_remaining_time_to_maximum_soc := o.remaining_time_to_maximum_soc) is not None:
-        c6 = _C41[s]
-        w.bits(((c6[0]) << 1), c6[1] + 1)
-        w.uint(f_remaining_time_to_maximum_soc)
-        w.bits(0, 1)
-        s = 7
-    if (f_charging_complete := o.charging_complete) is not None:
-        c7 = _C42[s]
-        w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
-        s = 8
-    if (f_battery_energy_capacity := o.battery_energy_capacity) is not None:
-        c8 = _C43[s]
-        f1_exponent = f_battery_energy_capacity.exponent
-        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f1_exponent <= 127:
-            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-        f1_value = f_battery_energy_capacity.value
-        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f1_value <= 32767:
-            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-        w.bits(((c8[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c8[1] + 14)
-        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-        w.bits(0, 2)
-        s = 9
-    if (f_inlet_hot := o.inlet_hot) is not None:
-        c9 = _C44[s]
-        w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
-        s = 10
-    c10 = _C45[s]
-    w.bits((c10[0]), c10[1])
-
-def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
-    rv = r.v; rn = r.n
-    v_departure_time = None
-    v_ev_target_energy_request = None
-    v_ev_maximum_energy_request = None
-    v_ev_minimum_energy_request = None
-    it, al = _P46[r.code(2, 2)]
-    if it == 0:
-        r.zero(1, 'characters')
-        v_departure_time = r.uintb(4294967295)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 1; al = 0
-    v1_exponent = None
-    v1_value = None
-    p = r.p; q = p + 14
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x300e: r.badz(p, 14, b & 0x300e)
-    v1_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v1_value <= 32767:
-        r.fail('integer out of range')
-    v2_exponent = None
-    v2_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v2_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    it = 1; al = 0
-    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v2_value <= 32767:
-        r.fail('integer out of range')
-    v3_exponent = None
-    v3_value = None
-    p = r.p; q = p + 17
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
-    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
-    v3_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    it = 1; al = 0
-    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v3_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
-    it = -1; al = 0
-    return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
-
-def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
-    s = 0
-    if (f_departure_time := o.departure_time) is not None:
-        w.bits(0, 3)
-        w.uint(f_departure_time)
-        w.bits(0, 1)
-        s = 1
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c1 = _C47[s]
-    f1_exponent = f_ev_target_energy_request.exponent
-    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f1_exponent <= 127:
-        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-    f1_value = f_ev_target_energy_request.value
-    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f1_value <= 32767:
-        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
-    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-    s = 2
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    f2_exponent = f_ev_maximum_energy_request.exponent
-    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f2_exponent <= 127:
-        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-    f2_value = f_ev_maximum_energy_request.value
-    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f2_value <= 32767:
-        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
-    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
-    f3_exponent = f_ev_minimum_energy_request.exponent
-    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f3_exponent <= 127:
-        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
-    f3_value = f_ev_minimum_energy_request.value
-    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f3_value <= 32767:
-        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
-    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
-    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
-    w.bits(0, 3)
-
-def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
-    rv = r.v; rn = r.n
-    v_departure_time = None
-    v_minimum_soc = None
-    v_target_soc = None
-    v_ack_max_delay = None
-    it, al = _P0[r.code(3, 5)]
-    if it == 0:
-        r.zero(1, 'characters')
-        v_departure_time = r.uintb(4294967295)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P1[e]
-    if it == 1:
-        p = r.p; q = p + 11
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7ff; r.p = q
-        if b & 0x404: r.badz(p, 11, b & 0x404)
-        v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 9, e, 3)
-        it, al = _P2[e]
-    if it == 2:
-        p = r.p; q = p + 11
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7ff; r.p = q
-        if b & 0x404: r.badz(p, 11, b & 0x404)
-        v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100: r.bad(p + 1, 'range')
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 9, e, 2)
-        it, al = _P3[e]
-    if it == 3:
-        r.zero(1, 'characters')
-        v_ack_max_delay = r.uintb(65535)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-    return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
-
-def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
-    s = 0
-    if (f_departure_time := o.departure_time) is not None:
-        w.bits(0, 4)
-        w.uint(f_departure_time)
-        w.bits(0, 1)
-        s = 1
-    if (f_minimum_soc := o.minimum_soc) is not None:
-        c1 = _C6[s]
-        if not 0 <= f_minimum_soc <= 100:
-            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
-        s = 2
-    if (f_target_soc := o.target_soc) is not None:
-        c2 = _C7[s]
-        if not 0 <= f_target_soc <= 100:
-            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
-        s = 3
-    if (f_ack_max_delay := o.ack_max_delay) is not None:
-        c3 = _C8[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.uint(f_ack_max_delay)
-        w.bits(0, 1)
-        s = 4
-    c4 = _C9[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
-    rv = r.v; rn = r.n
-    v_notification_max_delay = None
-    v_evse_notification = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_notification_max_delay = r.uintb(65535)
-    p = r.p; q = p + 8
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xff; r.p = q
-    if b & 0xe3: r.badz(p, 8, b & 0xe3)
-    k = (b >> 2) & 0x7
-    if k >= 6: r.bad(p + 3, 'enum index')
-    v_evse_notification = _K18[k]
-    it = -1; al = 0
-    return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
-
-def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    w.bits(0, 2)
-    w.uint(f_notification_max_delay)
-    f_evse_notification = o.evse_notification
-    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits(((_K22[f_evse_notification]) << 2), 8)
-
-def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    v_id = None
-    v_key_name = []
-    v_key_value = []
-    v_retrieval_method = []
-    v_x509_data = []
-    v_pgp_data = []
-    v_spki_data = []
-    v_mgmt_data = []
-    it, al = _P48[r.code(4, 9)]
-    if it == 0:
-        v_id = r.string()
-        it, al = _P49[r.code(4, 8)]
-    n = 0
-    while it == 1:
-        if al == 0:
-            t = r.string_element()
-            v_key_name.append(t)
-        elif al == 1:
-            t = _d_KeyValueType(r)
-            v_key_value.append(t)
-        elif al == 2:
-            v1_type = None
-            v1_uri = None
-            v1_transforms = None
-            it, al = _P50[r.code(3, 4)]
-            if it == 0:
-                v1_type = r.string()
-                it, al = _P51[r.code(2, 3)]
-            if it == 1:
-                v1_uri = r.string()
-                it, al = _P12[r.code(2, 2)]
-            if it == 2:
-                v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'end of element')
-                it = -1; al = 0
-            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
-            v_retrieval_method.append(t)
-        elif al == 3:
-            t = _d_X509DataType(r)
-            v_x509_data.append(t)
-        elif al == 4:
-            t = _d_PGPDataType(r)
-            v_pgp_data.append(t)
-        elif al == 5:
-            t = _d_SPKIDataType(r)
-            v_spki_data.append(t)
-        elif al == 6:
-            t = r.string_element()
-            v_mgmt_data.append(t)
-        elif al == 7:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P52[r.code(4, 9)]
-    return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
-
-def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 4)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.key_name:
-        c1 = _C53[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    for x in o.key_value:
-        c2 = _C54[s]
-        w.bits((c2[0]), c2[1])
-        _e_KeyValueType(w, x)
-        n += 1
-        s = 2
-    for x in o.retrieval_method:
-        c3 = _C55[s]
-        s1 = 0
-        w.bits((c3[0]), c3[1])
-        if (f1_type := x.type) is not None:
-            w.bits(0, 3)
-            w.string(f1_type)
-            s1 = 1
-        if (f1_uri := x.uri) is not None:
-            c4 = _C56[s1]
-            w.bits((c4[0]), c4[1])
-            w.string(f1_uri)
-            s1 = 2
-        if (f1_transforms := x.transforms) is not None:
-            c5 = _C57[s1]
-            w.bits((c5[0]), c5[1])
-            _e_TransformsType(w, f1_transforms)
-            s1 = 3
-        c6 = _C58[s1]
-        w.bits((c6[0]), c6[1])
-        n += 1
-        s = 2
-    for x in o.x509_data:
-        c7 = _C59[s]
-        w.bits((c7[0]), c7[1])
-        _e_X509DataType(w, x)
-        n += 1
-        s = 2
-    for x in o.pgp_data:
-        c8 = _C60[s]
-        w.bits((c8[0]), c8[1])
-        _e_PGPDataType(w, x)
-        n += 1
-        s = 2
-    for x in o.spki_data:
-        c9 = _C61[s]
-        w.bits((c9[0]), c9[1])
-        _e_SPKIDataType(w, x)
-        n += 1
-        s = 2
-    for x in o.mgmt_data:
-        c10 = _C62[s]
-        w.bits(((c10[0]) << 1), c10[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"KeyInfoType: {n} items of key_name/key_value/retrieval_method/x509_data/pgp_data/spki_data/mgmt_data (allowed 1..None)")
-    w.bits(8, 4)
-
-def _d_KeyValueType(r: Reader) -> KeyValueType:
-    v_dsa_key_value = None
-    v_rsa_key_value = None
-    it, al = _P63[r.code(3, 3)]
-    if al == 0:
-        v_dsa_key_value = _d_DSAKeyValueType(r)
-    elif al == 1:
-        v1_modulus = None
-        v1_exponent = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_modulus = r.binary_element()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v1_exponent = r.binary_element()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
-    elif al == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-    it, al = _P64[r.code(2, 1)]
-    return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
-
-def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    s = 0
-    if (f_dsa_key_value := o.dsa_key_value) is not None:
-        w.bits(0, 3)
-        _e_DSAKeyValueType(w, f_dsa_key_value)
-        s = 1
-    elif (f_rsa_key_value := o.rsa_key_value) is not None:
-        f1_modulus = f_rsa_key_value.modulus
-        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-        w.bits(4, 5)
-        w.binary(f1_modulus)
-        f1_exponent = f_rsa_key_value.exponent
-        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-        w.bits(0, 3)
-        w.binary(f1_exponent)
-        w.bits(0, 2)
-        s = 1
-    else:
-        raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
-    w.bits(0, 2)
-
-def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
-    rv = r.v; rn = r.n
-    v_root_certificate_id = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    n = 0
-    while it == 0:
-        v1_x509_issuer_name = None
-        v1_x509_serial_number = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_x509_issuer_name = r.string_element()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x6: r.badz(p, 3, b & 0x6)
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
-        v_root_certificate_id.append(t)
-        n += 1
-        if n < 20:
-            it, al = _P4[r.code(2, 2)]
-        else:
-            r.zero(1, 'end of element')
-            it = -1; al = 0
-    return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
-
-def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
-    s = 0
-    n = 0
-    for x in o.root_certificate_id:
-        if n == 20: raise ExiEncodeError("ListOfRootCertificateIDsType: more than 20 items of root_certificate_id")
-        c1 = _C5[s]
-        f1_x509_issuer_name = x.x509_issuer_name
-        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-        w.bits(((c1[0]) << 2), c1[1] + 2)
-        w.string(f1_x509_issuer_name)
-        f1_x509_serial_number = x.x509_serial_number
-        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
-        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
-        w.bits(0, 2)
-        n += 1
-        s = 1 if n < 20 else 2
-    if n < 1 or n > 20:
-        raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c2 = _C10[s]
-    w.bits((c2[0]), c2[1])
-
-def _d_ManifestType(r: Reader) -> ManifestType:
-    v_id = None
-    v_reference = []
-    it, al = _P46[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    n = 0
-    while it == 1:
-        t = _d_ReferenceType(r)
-        v_reference.append(t)
-        n += 1
-        it, al = _P11[r.code(2, 2)]
-    return ManifestType(id=v_id, reference=v_reference)
-
-def _e_ManifestType(w: Writer, o: ManifestType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.reference:
-        c1 = _C65[s]
-        w.bits((c1[0]), c1[1])
-        _e_ReferenceType(w, x)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"ManifestType: {n} items of reference (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
-    rv = r.v; rn = r.n
-    v_session_id = None
-    v_time_stamp = None
-    v_signature = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
-    if it == 2:
-        v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
-
-def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    f_session_id = o.session_id
-    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 2)
-    w.binary(f_session_id)
-    f_time_stamp = o.time_stamp
-    if f_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f_time_stamp)
-    s = 2
-    w.bits(0, 1)
-    if (f_signature := o.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f_signature)
-        s = 3
-    c1 = _C14[s]
-    w.bits((c1[0]), c1[1])
-
-def _d_MeterInfoType(r: Reader) -> MeterInfoType:
-    rv = r.v; rn = r.n
-    v_meter_id = None
-    v_charged_energy_reading_wh = None
-    v_bpt_discharged_energy_reading_wh = None
-    v_capacitive_energy_reading_va_rh = None
-    v_bpt_inductive_energy_reading_va_rh = None
-    v_meter_signature = None
-    v_meter_status = None
-    v_meter_timestamp = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_meter_id = r.string_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 7: r.bad_code(p + 1, e, 7)
-    it, al = _P66[e]
-    if it == 2:
-        r.zero(1, 'characters')
-        v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P67[e]
-    if it == 3:
-        r.zero(1, 'characters')
-        v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P68[e]
-    if it == 4:
-        r.zero(1, 'characters')
-        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P69[e]
-    if it == 5:
-        v_meter_signature = r.binary_element()
-        it, al = _P70[r.code(2, 3)]
-    if it == 6:
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x2: r.badz(p, 2, b & 0x2)
-        sg = (b & 0x1) == 1
-        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v_meter_status <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P71[e]
-    if it == 7:
-        r.zero(1, 'characters')
-        v_meter_timestamp = r.uintb(18446744073709551615)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = -1; al = 0
-    return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
-
-def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    f_meter_id = o.meter_id
-    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
-    w.bits(0, 2)
-    w.string(f_meter_id)
-    f_charged_energy_reading_wh = o.charged_energy_reading_wh
-    if f_charged_energy_reading_wh is None: raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
-    w.bits(0, 3)
-    w.uint(f_charged_energy_reading_wh)
-    s = 2
-    w.bits(0, 1)
-    if (f_bpt_discharged_energy_reading_wh := o.bpt_discharged_energy_reading_wh) is not None:
-        w.bits(0, 4)
-        w.uint(f_bpt_discharged_energy_reading_wh)
-        w.bits(0, 1)
-        s = 3
-    if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
-        c1 = _C72[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.uint(f_capacitive_energy_reading_va_rh)
-        w.bits(0, 1)
-        s = 4
-    if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
-        c2 = _C73[s]
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        w.uint(f_bpt_inductive_energy_reading_va_rh)
-        w.bits(0, 1)
-        s = 5
-    if (f_meter_signature := o.meter_signature) is not None:
-        c3 = _C74[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.binary(f_meter_signature)
-        w.bits(0, 1)
-        s = 6
-    if (f_meter_status := o.meter_status) is not None:
-        c4 = _C75[s]
-        if not -32768 <= f_meter_status <= 32767:
-            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
-        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
-        w.bits(0, 1)
-        s = 7
-    if (f_meter_timestamp := o.meter_timestamp) is not None:
-        c5 = _C76[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.uint(f_meter_timestamp)
-        w.bits(0, 1)
-        s = 8
-    c6 = _C77[s]
-    w.bits((c6[0]), c6[1])
-
-def _d_ObjectType(r: Reader) -> ObjectType:
-    v_encoding = None
-    v_id = None
-    v_mime_type = None
-    it, al = _P0[r.code(3, 5)]
-    if it == 0:
-        v_encoding = r.string()
-        it, al = _P1[r.code(3, 4)]
-    if it == 1:
-        v_id = r.string()
-        it, al = _P2[r.code(3, 3)]
-    if it == 2:
-        v_mime_type = r.string()
-        it, al = _P3[r.code(2, 2)]
-    n = 0
-    while it == 3:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P3[r.code(2, 2)]
-    return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
-
-def _e_ObjectType(w: Writer, o: ObjectType) -> None:
-    s = 0
-    if (f_encoding := o.encoding) is not None:
-        w.bits(0, 3)
-        w.string(f_encoding)
-        s = 1
-    if (f_id := o.id) is not None:
-        c1 = _C6[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_id)
-        s = 2
-    if (f_mime_type := o.mime_type) is not None:
-        c2 = _C78[s]
-        w.bits((c2[0]), c2[1])
-        w.string(f_mime_type)
-        s = 3
-    c3 = _C79[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_PGPDataType(r: Reader) -> PGPDataType:
-    r.fail("content of PGPDataType is not supported by this codec")
-
-def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
-    raise ExiEncodeError("content of PGPDataType is not supported")
-
-def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    v_modulus = None
-    v_exponent = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_modulus = r.binary_element()
-    r.zero(1, 'next item')
-    it = 1; al = 0
-    v_exponent = r.binary_element()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
-
-def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    f_modulus = o.modulus
-    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    w.bits(0, 2)
-    w.binary(f_modulus)
-    f_exponent = o.exponent
-    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 3)
-    w.binary(f_exponent)
-    w.bits(0, 2)
-
-def _d_RationalNumberType(r: Reader) -> RationalNumberType:
-    rv = r.v; rn = r.n
-    v_exponent = None
-    v_value = None
-    p = r.p; q = p + 14
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x300e: r.badz(p, 14, b & 0x300e)
-    v_exponent = ((b >> 4) & 0xff) - 128
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-    if not -32768 <= v_value <= 32767:
-        r.fail('integer out of range')
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = -1; al = 0
-    return RationalNumberType(exponent=v_exponent, value=v_value)
-
-def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
-    f_exponent = o.exponent
-    if f_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if not -128 <= f_exponent <= 127:
-        raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
-    f_value = o.value
-    if f_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-    if not -32768 <= f_value <= 32767:
-        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits(((f_exponent + 128) << 4) | (1 if f_value < 0 else 0), 14)
-    w.uint(-f_value - 1 if f_value < 0 else f_value)
-    w.bits(0, 2)
-
-def _d_ReceiptType(r: Reader) -> ReceiptType:
-    rv = r.v; rn = r.n
-    v_time_anchor = None
-    v_energy_costs = None
-    v_occupancy_costs = None
-    v_additional_services_costs = None
-    v_overstay_costs = None
-    v_tax_costs = []
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 6: r.bad_code(p + 1, e, 6)
-    it, al = _P80[e]
-    if it == 1:
-        v1_amount = None
-        v1_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v1_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v1_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P81[e]
-        v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
-    if it == 2:
-        v2_amount = None
-        v2_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v2_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v2_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P82[e]
-        v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
-    if it == 3:
-        v3_amount = None
-        v3_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v3_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v3_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P83[e]
-        v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
-    if it == 4:
-        v4_amount = None
-        v4_cost_per_unit = None
-        r.zero(1, 'next item')
-        it = 0; al = 0
-        v4_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-        v4_cost_per_unit = _d_RationalNumberType(r)
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P84[e]
-        v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
-    n = 0
-    while it == 5:
-        v5_tax_rule_id = None
-        v5_amount = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v5_tax_rule_id = r.uintb(4294967295)
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 1; al = 0
-        v5_amount = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-        t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
-        v_tax_costs.append(t)
-        n += 1
-        if n < 10:
-            it, al = _P84[r.code(2, 2)]
-        else:
-            r.zero(1, 'end of element')
-            it = -1; al = 0
-    return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
-
-def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
-    f_time_anchor = o.time_anchor
-    if f_time_anchor is None: raise ExiEncodeError("ReceiptType: missing required time_anchor")
-    w.bits(0, 2)
-    w.uint(f_time_anchor)
-    s = 1
-    w.bits(0, 1)
-    if (f_energy_costs := o.energy_costs) is not None:
-        f1_amount = f_energy_costs.amount
-        if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f1_amount)
-        f1_cost_per_unit = f_energy_costs.cost_per_unit
-        if f1_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f1_cost_per_unit)
-        w.bits(0, 1)
-        s = 2
-    if (f_occupancy_costs := o.occupancy_costs) is not None:
-        c1 = _C85[s]
-        f2_amount = f_occupancy_costs.amount
-        if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        _e_RationalNumberType(w, f2_amount)
-        f2_cost_per_unit = f_occupancy_costs.cost_per_unit
-        if f2_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f2_cost_per_unit)
-        w.bits(0, 1)
-        s = 3
-    if (f_additional_services_costs := o.additional_services_costs) is not None:
-        c2 = _C86[s]
-        f3_amount = f_additional_services_costs.amount
-        if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        _e_RationalNumberType(w, f3_amount)
-        f3_cost_per_unit = f_additional_services_costs.cost_per_unit
-        if f3_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f3_cost_per_unit)
-        w.bits(0, 1)
-        s = 4
-    if (f_overstay_costs := o.overstay_costs) is not None:
-        c3 = _C87[s]
-        f4_amount = f_overstay_costs.amount
-        if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        _e_RationalNumberType(w, f4_amount)
-        f4_cost_per_unit = f_overstay_costs.cost_per_unit
-        if f4_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-        w.bits(0, 1)
-        _e_RationalNumberType(w, f4_cost_per_unit)
-        w.bits(0, 1)
-        s = 5
-    n = 0
-    for x in o.tax_costs:
-        if n == 10: raise ExiEncodeError("ReceiptType: more than 10 items of tax_costs")
-        c4 = _C88[s]
-        f5_tax_rule_id = x.tax_rule_id
-        if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-        w.bits(((c4[0]) << 2), c4[1] + 2)
-        w.uint(f5_tax_rule_id)
-        f5_amount = x.amount
-        if f5_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
-        w.bits(0, 2)
-        _e_RationalNumberType(w, f5_amount)
-        w.bits(0, 1)
-        n += 1
-        s = 6 if n < 10 else 7
-    if n > 10:
-        raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c5 = _C89[s]
-    w.bits((c5[0]), c5[1])
-
-def _d_ReferenceType(r: Reader) -> ReferenceType:
-    v_id = None
-    v_type = None
-    v_uri = None
-    v_transforms = None
-    v_digest_method = None
-    v_digest_value = None
-    it, al = _P90[r.code(3, 5)]
-    if it == 0:
-        v_id = r.string()
-        it, al = _P91[r.code(3, 4)]
-    if it == 1:
-        v_type = r.string()
-        it, al = _P92[r.code(2, 3)]
-    if it == 2:
-        v_uri = r.string()
-        it, al = _P93[r.code(2, 2)]
-    if it == 3:
-        v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'next item')
-    it = 5; al = 0
-    v_digest_value = r.binary_element()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
-
-def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 3)
-        w.string(f_id)
-        s = 1
-    if (f_type := o.type) is not None:
-        c1 = _C94[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_type)
-        s = 2
-    if (f_uri := o.uri) is not None:
-        c2 = _C95[s]
-        w.bits((c2[0]), c2[1])
-        w.string(f_uri)
-        s = 3
-    if (f_transforms := o.transforms) is not None:
-        c3 = _C96[s]
-        w.bits((c3[0]), c3[1])
-        _e_TransformsType(w, f_transforms)
-        s = 4
-    f_digest_method = o.digest_method
-    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c4 = _C97[s]
-    w.bits((c4[0]), c4[1])
-    _e_DigestMethodType(w, f_digest_method)
-    s = 5
-    f_digest_value = o.digest_value
-    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 2)
-    w.binary(f_digest_value)
-    w.bits(0, 2)
-
-def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    v_type = None
-    v_uri = None
-    v_transforms = None
-    it, al = _P50[r.code(3, 4)]
-    if it == 0:
-        v_type = r.string()
-        it, al = _P51[r.code(2, 3)]
-    if it == 1:
-        v_uri = r.string()
-        it, al = _P12[r.code(2, 2)]
-    if it == 2:
-        v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
-
-def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
-    s = 0
-    if (f_type := o.type) is not None:
-        w.bits(0, 3)
-        w.string(f_type)
-        s = 1
-    if (f_uri := o.uri) is not None:
-        c1 = _C56[s]
-        w.bits((c1[0]), c1[1])
-        w.string(f_uri)
-        s = 2
-    if (f_transforms := o.transforms) is not None:
-        c2 = _C57[s]
-        w.bits((c2[0]), c2[1])
-        _e_TransformsType(w, f_transforms)
-        s = 3
-    c3 = _C58[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    r.fail("content of SPKIDataType is not supported by this codec")
-
-def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    raise ExiEncodeError("content of SPKIDataType is not supported")
-
-def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
-    rv = r.v; rn = r.n
-    v_ev_target_energy_request = None
-    v_ev_maximum_energy_request = None
-    v_ev_minimum_energy_request = None
-    it, al = _P50[r.code(3, 4)]
-    if it == 0:
-        v1_exponent = None
-        v1_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v1_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v1_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P51[e]
-        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
-    if it == 1:
-        v2_exponent = None
-        v2_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v2_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v2_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xc: r.badz(p, 4, b & 0xc)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P12[e]
-        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    if it == 2:
-        v3_exponent = None
-        v3_value = None
-        p = r.p; q = p + 14
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3fff; r.p = q
-        if b & 0x300e: r.badz(p, 14, b & 0x300e)
-        v3_exponent = ((b >> 4) & 0xff) - 128
-        sg = (b & 0x1) == 1
-        it = 1; al = 0
-        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-        if not -32768 <= v3_value <= 32767:
-            r.fail('integer out of range')
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
-        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
-        it = -1; al = 0
-    return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
-
-def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
-    s = 0
-    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
-        f1_exponent = f_ev_target_energy_request.exponent
-        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f1_exponent <= 127:
-            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
-        f1_value = f_ev_target_energy_request.value
-        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f1_value <= 32767:
-            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
-        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
-        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
-        w.bits(0, 2)
-        s = 1
-    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
-        c1 = _C56[s]
-        f2_exponent = f_ev_maximum_energy_request.exponent
-        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f2_exponent <= 127:
-            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
-        f2_value = f_ev_maximum_energy_request.value
-        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f2_value <= 32767:
-            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
-        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
-        w.bits(0, 2)
-        s = 2
-    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
-        c2 = _C57[s]
-        f3_exponent = f_ev_minimum_energy_request.exponent
-        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
-        if not -128 <= f3_exponent <= 127:
-            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
-        f3_value = f_ev_minimum_energy_request.value
-        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
-        if not -32768 <= f3_value <= 32767:
-            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
-        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
-        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
-        w.bits(0, 2)
-        s = 3
-    c3 = _C58[s]
-    w.bits((c3[0]), c3[1])
-
-def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return Scheduled_CLResControlModeType()
-
-def _e_Scheduled_CLResControlModeType(w: Writer, o: Scheduled_CLResControlModeType) -> None:
-    w.bits(0, 1)
-
-def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
-    rv = r.v; rn = r.n
-    v_algorithm = None
-    v_hmac_output_length = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P51[r.code(3, 3)]
-    if it == 1:
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x2: r.badz(p, 2, b & 0x2)
-        sg = (b & 0x1) == 1
-        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P12[e]
-    n = 0
-    while it == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P12[r.code(2, 2)]
-    return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
-
-def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    s = 1
-    if (f_hmac_output_length := o.hmac_output_length) is not None:
-        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
-        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
-        w.bits(0, 1)
-        s = 2
-    c1 = _C98[s]
-    w.bits((c1[0]), c1[1])
-
-def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    v_id = None
-    v_signature_property = []
-    it, al = _P46[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    n = 0
-    while it == 1:
-        t = _d_SignaturePropertyType(r)
-        v_signature_property.append(t)
-        n += 1
-        it, al = _P11[r.code(2, 2)]
-    return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
-
-def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    n = 0
-    for x in o.signature_property:
-        c1 = _C65[s]
-        w.bits((c1[0]), c1[1])
-        _e_SignaturePropertyType(w, x)
-        n += 1
-        s = 2
-    if n < 1:
-        raise ExiEncodeError(f"SignaturePropertiesType: {n} items of signature_property (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    v_id = None
-    v_target = None
-    it, al = _P46[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_target = r.string()
-    it, al = _P99[r.code(2, 1)]
-    n = 0
-    while it == 2:
-        r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P12[r.code(2, 2)]
-    return SignaturePropertyType(id=v_id, target=v_target)
-
-def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_target = o.target
-    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c1 = _C100[s]
-    w.bits((c1[0]), c1[1])
-    w.string(f_target)
-    s = 2
-    raise ExiEncodeError("SignaturePropertyType: required wildcard content")
-
-def _d_SignatureType(r: Reader) -> SignatureType:
-    rv = r.v; rn = r.n
-    v_id = None
-    v_signed_info = None
-    v_signature_value = None
-    v_key_info = None
-    v_object = []
-    it, al = _P46[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_signed_info = _d_SignedInfoType(r)
-    v1_id = None
-    v1_value = None
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P46[e]
-    if it == 0:
-        v1_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v1_value = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P19[e]
-    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
-    if it == 3:
-        v_key_info = _d_KeyInfoType(r)
-        it, al = _P20[r.code(2, 2)]
-    n = 0
-    while it == 4:
-        t = _d_ObjectType(r)
-        v_object.append(t)
-        n += 1
-        it, al = _P20[r.code(2, 2)]
-    return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
-
-def _e_SignatureType(w: Writer, o: SignatureType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_signed_info = o.signed_info
-    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
-    c1 = _C101[s]
-    w.bits((c1[0]), c1[1])
-    _e_SignedInfoType(w, f_signed_info)
-    s = 2
-    f_signature_value = o.signature_value
-    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
-    s1 = 0
-    w.bits(0, 1)
-    if (f1_id := f_signature_value.id) is not None:
-        w.bits(0, 2)
-        w.string(f1_id)
-        s1 = 1
-    f1_value = f_signature_value.value
-    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c2 = _C102[s1]
-    w.bits((c2[0]), c2[1])
-    w.binary(f1_value)
-    s1 = 2
-    s = 3
-    w.bits(0, 1)
-    if (f_key_info := o.key_info) is not None:
-        w.bits(0, 2)
-        _e_KeyInfoType(w, f_key_info)
-        s = 4
-    n = 0
-    for x in o.object:
-        c3 = _C103[s]
-        w.bits((c3[0]), c3[1])
-        _e_ObjectType(w, x)
-        n += 1
-        s = 5
-    c4 = _C104[s]
-    w.bits((c4[0]), c4[1])
-
-def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    v_id = None
-    v_value = None
-    it, al = _P46[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_value = r.binary()
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return SignatureValueType(id=v_id, value=v_value)
-
-def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_value = o.value
-    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c1 = _C102[s]
-    w.bits((c1[0]), c1[1])
-    w.binary(f_value)
-    s = 2
-    w.bits(0, 1)
-
-def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    v_id = None
-    v_canonicalization_method = None
-    v_signature_method = None
-    v_reference = []
-    it, al = _P46[r.code(2, 2)]
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'next item')
-    it = 2; al = 0
-    v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'next item')
-    it = 3; al = 0
-    n = 0
-    while it == 3:
-        t = _d_ReferenceType(r)
-        v_reference.append(t)
-        n += 1
-        it, al = _P3[r.code(2, 2)]
-    return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
-
-def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
-    s = 0
-    if (f_id := o.id) is not None:
-        w.bits(0, 2)
-        w.string(f_id)
-        s = 1
-    f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c1 = _C47[s]
-    w.bits((c1[0]), c1[1])
-    _e_CanonicalizationMethodType(w, f_canonicalization_method)
-    s = 2
-    f_signature_method = o.signature_method
-    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
-    w.bits(0, 1)
-    _e_SignatureMethodType(w, f_signature_method)
-    s = 3
-    n = 0
-    for x in o.reference:
-        c2 = _C105[s]
-        w.bits((c2[0]), c2[1])
-        _e_ReferenceType(w, x)
-        n += 1
-        s = 4
-    if n < 1:
-        raise ExiEncodeError(f"SignedInfoType: {n} items of reference (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_TransformType(r: Reader) -> TransformType:
-    v_algorithm = None
-    v_x_path = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_algorithm = r.string()
-    it, al = _P106[r.code(3, 3)]
-    n = 0
-    while it == 1:
-        if al == 0:
-            r.fail("wildcard (undeclared) element content is not supported")
-        elif al == 1:
-            t = r.string_element()
-            v_x_path.append(t)
-        n += 1
-        it, al = _P106[r.code(3, 3)]
-    return TransformType(algorithm=v_algorithm, x_path=v_x_path)
-
-def _e_TransformType(w: Writer, o: TransformType) -> None:
-    f_algorithm = o.algorithm
-    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
-    w.bits(0, 1)
-    w.string(f_algorithm)
-    s = 1
-    n = 0
-    for x in o.x_path:
-        c1 = _C107[s]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 2
-    c2 = _C108[s]
-    w.bits((c2[0]), c2[1])
-
-def _d_TransformsType(r: Reader) -> TransformsType:
-    v_transform = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    n = 0
-    while it == 0:
-        t = _d_TransformType(r)
-        v_transform.append(t)
-        n += 1
-        it, al = _P4[r.code(2, 2)]
-    return TransformsType(transform=v_transform)
-
-def _e_TransformsType(w: Writer, o: TransformsType) -> None:
-    s = 0
-    n = 0
-    for x in o.transform:
-        c1 = _C109[s]
-        w.bits((c1[0]), c1[1])
-        _e_TransformType(w, x)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"TransformsType: {n} items of transform (allowed 1..None)")
-    w.bits(1, 2)
-
-def _d_V2GMessageType(r: Reader) -> V2GMessageType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return V2GMessageType(header=v_header)
-
-def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GMessageType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C14[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_V2GRequestType(r: Reader) -> V2GRequestType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'end of element')
-    it = -1; al = 0
-    return V2GRequestType(header=v_header)
-
-def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GRequestType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C14[s1]
-    w.bits(((c1[0]) << 1), c1[1] + 1)
-
-def _d_V2GResponseType(r: Reader) -> V2GResponseType:
-    rv = r.v; rn = r.n
-    v_header = None
-    v_response_code = None
-    v1_session_id = None
-    v1_time_stamp = None
-    v1_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v1_session_id = r.binary_element()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v1_time_stamp = r.uintb(18446744073709551615)
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
-    if it == 2:
-        v1_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    p = r.p; q = p + 10
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x303: r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K16[k]
-    it = -1; al = 0
-    return V2GResponseType(header=v_header, response_code=v_response_code)
-
-def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
-    f_header = o.header
-    if f_header is None: raise ExiEncodeError("V2GResponseType: missing required header")
-    f1_session_id = f_header.session_id
-    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    w.bits(0, 3)
-    w.binary(f1_session_id)
-    f1_time_stamp = f_header.time_stamp
-    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 3)
-    w.uint(f1_time_stamp)
-    s1 = 2
-    w.bits(0, 1)
-    if (f1_signature := f_header.signature) is not None:
-        w.bits(0, 2)
-        _e_SignatureType(w, f1_signature)
-        s1 = 3
-    c1 = _C14[s1]
-    f_response_code = o.response_code
-    if f_response_code is None: raise ExiEncodeError("V2GResponseType: missing required response_code")
-    w.bits(((c1[0]) << 10) | ((_K21[f_response_code]) << 2), c1[1] + 10)
-
 def _d_WPT_AlignmentCheckMethodListType(r: Reader) -> WPT_AlignmentCheckMethodListType:
     rv = r.v; rn = r.n
     v_wpt_alignment_check_method = []
@@ -3293,7 +1073,7 @@ def _d_WPT_AlignmentCheckMethodListType(r: Reader) -> WPT_AlignmentCheckMethodLi
         if b & 0x9: r.badz(p, 4, b & 0x9)
         k = (b >> 1) & 0x3
         if k >= 3: r.bad(p + 1, 'enum index')
-        t = _K110[k]
+        t = _K11[k]
         v_wpt_alignment_check_method.append(t)
         n += 1
         if n < 8:
@@ -3309,7 +1089,7 @@ def _e_WPT_AlignmentCheckMethodListType(w: Writer, o: WPT_AlignmentCheckMethodLi
     for x in o.wpt_alignment_check_method:
         if n == 8: raise ExiEncodeError("WPT_AlignmentCheckMethodListType: more than 8 items of wpt_alignment_check_method")
         c1 = _C5[s]
-        w.bits(((c1[0]) << 4) | ((_K111[x]) << 1), c1[1] + 4)
+        w.bits(((c1[0]) << 4) | ((_K12[x]) << 1), c1[1] + 4)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
@@ -3345,7 +1125,7 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -3357,10 +1137,10 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_ev_processing = _K112[k]
+    v_ev_processing = _K14[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 5, e, 2)
-    it, al = _P113[e]
+    it, al = _P15[e]
     if it == 2:
         v2_exponent = None
         v2_value = None
@@ -3386,17 +1166,17 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v_ev_result_code = _K114[k]
+    v_ev_result_code = _K16[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 4, e, 2)
-    it, al = _P20[e]
+    it, al = _P17[e]
     n = 0
     while it == 4:
         t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P20[r.code(2, 2)]
+            it, al = _P17[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -3419,11 +1199,11 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_ev_processing = o.ev_processing
     if f_ev_processing is None: raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required ev_processing")
     s = 2
-    w.bits(((c1[0]) << 5) | ((_K115[f_ev_processing]) << 1), c1[1] + 5)
+    w.bits(((c1[0]) << 5) | ((_K19[f_ev_processing]) << 1), c1[1] + 5)
     if (f_target_coil_current := o.target_coil_current) is not None:
         f2_exponent = f_target_coil_current.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3439,14 +1219,14 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
         s = 3
     f_ev_result_code = o.ev_result_code
     if f_ev_result_code is None: raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required ev_result_code")
-    c2 = _C116[s]
+    c2 = _C20[s]
     s = 4
     s = 4
-    w.bits(((c2[0]) << 4) | ((_K117[f_ev_result_code]) << 1), c2[1] + 4)
+    w.bits(((c2[0]) << 4) | ((_K21[f_ev_result_code]) << 1), c2[1] + 4)
     n = 0
     for x in o.vendor_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_AlignmentCheckReqType: more than 16 items of vendor_specific_data_container")
-        c3 = _C118[s]
+        c3 = _C22[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -3454,7 +1234,7 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
         s = 5 if n < 16 else 6
     if n > 16:
         raise ExiEncodeError(f"WPT_AlignmentCheckReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c4 = _C119[s]
+    c4 = _C23[s]
     w.bits((c4[0]), c4[1])
 
 def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
@@ -3486,7 +1266,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -3498,13 +1278,13 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
     if b & 0x181c8: r.badz(p, 17, b & 0x181c8)
     k = (b >> 9) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K16[k]
+    v_response_code = _K24[k]
     k = (b >> 4) & 0x3
     if k >= 3: r.bad(p + 11, 'enum index')
-    v_evse_processing = _K112[k]
+    v_evse_processing = _K14[k]
     e = b & 0x7
     if e >= 4: r.bad_code(p + 14, e, 4)
-    it, al = _P82[e]
+    it, al = _P25[e]
     if it == 3:
         v2_exponent = None
         v2_value = None
@@ -3524,7 +1304,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P83[e]
+        it, al = _P26[e]
         v_power_transmitted = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 4:
         v3_exponent = None
@@ -3545,7 +1325,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P84[e]
+        it, al = _P27[e]
         v_supply_device_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
     n = 0
     while it == 5:
@@ -3553,7 +1333,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P84[r.code(2, 2)]
+            it, al = _P27[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -3576,13 +1356,13 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("WPT_AlignmentCheckResType: missing required response_code")
     f_evse_processing = o.evse_processing
     if f_evse_processing is None: raise ExiEncodeError("WPT_AlignmentCheckResType: missing required evse_processing")
     s = 3
-    w.bits(((c1[0]) << 14) | ((_K21[f_response_code]) << 6) | ((_K115[f_evse_processing]) << 1), c1[1] + 14)
+    w.bits(((c1[0]) << 14) | ((_K28[f_response_code]) << 6) | ((_K19[f_evse_processing]) << 1), c1[1] + 14)
     if (f_power_transmitted := o.power_transmitted) is not None:
         f2_exponent = f_power_transmitted.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3597,7 +1377,7 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
         w.bits(0, 2)
         s = 4
     if (f_supply_device_current := o.supply_device_current) is not None:
-        c2 = _C120[s]
+        c2 = _C29[s]
         f3_exponent = f_supply_device_current.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f3_exponent <= 127:
@@ -3613,7 +1393,7 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
     n = 0
     for x in o.vendor_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_AlignmentCheckResType: more than 16 items of vendor_specific_data_container")
-        c3 = _C121[s]
+        c3 = _C30[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -3621,7 +1401,7 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
         s = 6 if n < 16 else 7
     if n > 16:
         raise ExiEncodeError(f"WPT_AlignmentCheckResType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c4 = _C122[s]
+    c4 = _C31[s]
     w.bits((c4[0]), c4[1])
 
 def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
@@ -3656,13 +1436,13 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    it, al = _P13[r.code(2, 2)]
+    it, al = _P32[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
         r.zero(1, 'next item')
@@ -3698,10 +1478,10 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x3c8: r.badz(p, 10, b & 0x3c8)
     k = (b >> 4) & 0x3
-    v_evpc_charge_diagnostics = _K123[k]
+    v_evpc_charge_diagnostics = _K33[k]
     e = b & 0x7
     if e >= 4: r.bad_code(p + 7, e, 4)
-    it, al = _P124[e]
+    it, al = _P34[e]
     v_evpc_power_output = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 6:
         v4_exponent = None
@@ -3722,7 +1502,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P125[e]
+        it, al = _P35[e]
         v_evpc_operating_frequency = RationalNumberType(exponent=v4_exponent, value=v4_value)
     if it == 7:
         v5_evpc_coil_current_request = None
@@ -3747,7 +1527,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P126[e]
+        it, al = _P36[e]
         v_evpc_power_control_parameter = WPT_EVPCPowerControlParameterType(evpc_coil_current_request=v5_evpc_coil_current_request, evpc_coil_current_information=v5_evpc_coil_current_information, evpc_current_output_information=v5_evpc_current_output_information, evpc_voltage_output_information=v5_evpc_voltage_output_information)
     n = 0
     while it == 8:
@@ -3755,7 +1535,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         v_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P126[r.code(2, 2)]
+            it, al = _P36[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -3778,7 +1558,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     s = 1
     w.bits((c1[0]), c1[1])
     if (f_display_parameters := o.display_parameters) is not None:
@@ -3787,7 +1567,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
         s = 2
     f_meter_info_requested = o.meter_info_requested
     if f_meter_info_requested is None: raise ExiEncodeError("WPT_ChargeLoopReqType: missing required meter_info_requested")
-    c2 = _C127[s]
+    c2 = _C37[s]
     s = 3
     f_evpc_power_request = o.evpc_power_request
     if f_evpc_power_request is None: raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_power_request")
@@ -3816,7 +1596,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
     f_evpc_charge_diagnostics = o.evpc_charge_diagnostics
     if f_evpc_charge_diagnostics is None: raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_charge_diagnostics")
     s = 6
-    w.bits(((_K128[f_evpc_charge_diagnostics]) << 1), 7)
+    w.bits(((_K38[f_evpc_charge_diagnostics]) << 1), 7)
     if (f_evpc_operating_frequency := o.evpc_operating_frequency) is not None:
         f4_exponent = f_evpc_operating_frequency.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3831,7 +1611,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
         w.bits(0, 2)
         s = 7
     if (f_evpc_power_control_parameter := o.evpc_power_control_parameter) is not None:
-        c3 = _C129[s]
+        c3 = _C39[s]
         f5_evpc_coil_current_request = f_evpc_power_control_parameter.evpc_coil_current_request
         if f5_evpc_coil_current_request is None: raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_coil_current_request")
         w.bits(((c3[0]) << 1), c3[1] + 1)
@@ -3853,7 +1633,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
     n = 0
     for x in o.manufacturer_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_ChargeLoopReqType: more than 16 items of manufacturer_specific_data_container")
-        c4 = _C130[s]
+        c4 = _C40[s]
         w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -3861,7 +1641,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
         s = 9 if n < 16 else 10
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeLoopReqType: {n} items of manufacturer_specific_data_container (allowed 0..16)")
-    c5 = _C131[s]
+    c5 = _C41[s]
     w.bits((c5[0]), c5[1])
 
 def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
@@ -3900,7 +1680,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -3912,10 +1692,10 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K16[k]
+    v_response_code = _K24[k]
     e = b & 0x7
     if e >= 4: r.bad_code(p + 9, e, 4)
-    it, al = _P132[e]
+    it, al = _P42[e]
     if it == 2:
         v2_notification_max_delay = None
         v2_evse_notification = None
@@ -3931,14 +1711,14 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         if b & 0x38c: r.badz(p, 10, b & 0x38c)
         k = (b >> 4) & 0x7
         if k >= 6: r.bad(p + 3, 'enum index')
-        v2_evse_notification = _K18[k]
+        v2_evse_notification = _K43[k]
         e = b & 0x3
         if e >= 3: r.bad_code(p + 8, e, 3)
-        it, al = _P133[e]
+        it, al = _P44[e]
         v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P134[r.code(2, 2)]
+        it, al = _P45[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
         r.zero(1, 'next item')
@@ -3961,7 +1741,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P135[e]
+    it, al = _P46[e]
     v_evpc_power_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 6:
         v4_exponent = None
@@ -4013,10 +1793,10 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     if b & 0x788: r.badz(p, 11, b & 0x788)
     k = (b >> 4) & 0x7
     if k >= 6: r.bad(p + 4, 'enum index')
-    v_spc_charge_diagnostics = _K136[k]
+    v_spc_charge_diagnostics = _K47[k]
     e = b & 0x7
     if e >= 4: r.bad_code(p + 8, e, 4)
-    it, al = _P137[e]
+    it, al = _P48[e]
     v_spc_min_output_power_limit = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 10:
         v7_exponent = None
@@ -4037,7 +1817,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P138[e]
+        it, al = _P49[e]
         v_spc_operating_frequency = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 11:
         v8_spc_primary_device_coil_current_information = None
@@ -4050,7 +1830,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P139[e]
+        it, al = _P50[e]
         v_spc_power_control_parameter = WPT_SPCPowerControlParameterType(spc_primary_device_coil_current_information=v8_spc_primary_device_coil_current_information)
     n = 0
     while it == 12:
@@ -4058,7 +1838,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         v_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P139[r.code(2, 2)]
+            it, al = _P50[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -4081,11 +1861,11 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required response_code")
     s = 2
-    w.bits(((c1[0]) << 9) | ((_K21[f_response_code]) << 1), c1[1] + 9)
+    w.bits(((c1[0]) << 9) | ((_K28[f_response_code]) << 1), c1[1] + 9)
     if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
@@ -4093,21 +1873,21 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         w.uint(f2_notification_max_delay)
         f2_evse_notification = f_evse_status.evse_notification
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-        w.bits(((_K22[f2_evse_notification]) << 2), 8)
+        w.bits(((_K51[f2_evse_notification]) << 2), 8)
         s = 3
     if (f_meter_info := o.meter_info) is not None:
-        c2 = _C140[s]
+        c2 = _C52[s]
         w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
     if (f_receipt := o.receipt) is not None:
-        c3 = _C141[s]
+        c3 = _C53[s]
         w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
     f_evpc_power_request = o.evpc_power_request
     if f_evpc_power_request is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required evpc_power_request")
-    c4 = _C142[s]
+    c4 = _C54[s]
     f3_exponent = f_evpc_power_request.exponent
     if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f3_exponent <= 127:
@@ -4136,7 +1916,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         s = 7
     f_spc_max_output_power_limit = o.spc_max_output_power_limit
     if f_spc_max_output_power_limit is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_max_output_power_limit")
-    c5 = _C143[s]
+    c5 = _C55[s]
     f5_exponent = f_spc_max_output_power_limit.exponent
     if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f5_exponent <= 127:
@@ -4163,7 +1943,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
     f_spc_charge_diagnostics = o.spc_charge_diagnostics
     if f_spc_charge_diagnostics is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_charge_diagnostics")
     s = 10
-    w.bits(((_K144[f_spc_charge_diagnostics]) << 1), 8)
+    w.bits(((_K56[f_spc_charge_diagnostics]) << 1), 8)
     if (f_spc_operating_frequency := o.spc_operating_frequency) is not None:
         f7_exponent = f_spc_operating_frequency.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4178,7 +1958,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         w.bits(0, 2)
         s = 11
     if (f_spc_power_control_parameter := o.spc_power_control_parameter) is not None:
-        c6 = _C145[s]
+        c6 = _C57[s]
         f8_spc_primary_device_coil_current_information = f_spc_power_control_parameter.spc_primary_device_coil_current_information
         if f8_spc_primary_device_coil_current_information is None: raise ExiEncodeError("WPT_SPCPowerControlParameterType: missing required spc_primary_device_coil_current_information")
         w.bits(((c6[0]) << 1), c6[1] + 1)
@@ -4188,7 +1968,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
     n = 0
     for x in o.manufacturer_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_ChargeLoopResType: more than 16 items of manufacturer_specific_data_container")
-        c7 = _C146[s]
+        c7 = _C58[s]
         w.bits(((c7[0]) << 1), c7[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -4196,7 +1976,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         s = 13 if n < 16 else 14
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeLoopResType: {n} items of manufacturer_specific_data_container (allowed 0..16)")
-    c8 = _C147[s]
+    c8 = _C59[s]
     w.bits((c8[0]), c8[1])
 
 def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDiscoveryReqType:
@@ -4229,7 +2009,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -4279,7 +2059,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     v_evpc_device_local_control = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 2: r.bad_code(p + 6, e, 2)
-    it, al = _P148[e]
+    it, al = _P60[e]
     v_evpc_natural_frequency = RationalNumberType(exponent=v3_exponent, value=v3_value)
     n = 0
     while it == 6:
@@ -4287,7 +2067,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P148[r.code(2, 2)]
+            it, al = _P60[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -4310,7 +2090,7 @@ def _e_WPT_ChargeParameterDiscoveryReqType(w: Writer, o: WPT_ChargeParameterDisc
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_evpc_max_receivable_power = o.evpc_max_receivable_power
     if f_evpc_max_receivable_power is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required evpc_max_receivable_power")
     f2_exponent = f_evpc_max_receivable_power.exponent
@@ -4350,7 +2130,7 @@ def _e_WPT_ChargeParameterDiscoveryReqType(w: Writer, o: WPT_ChargeParameterDisc
     n = 0
     for x in o.vendor_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: more than 16 items of vendor_specific_data_container")
-        c2 = _C149[s]
+        c2 = _C61[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -4358,7 +2138,7 @@ def _e_WPT_ChargeParameterDiscoveryReqType(w: Writer, o: WPT_ChargeParameterDisc
         s = 7 if n < 16 else 8
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeParameterDiscoveryReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c3 = _C150[s]
+    c3 = _C62[s]
     w.bits((c3[0]), c3[1])
 
 def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDiscoveryResType:
@@ -4394,7 +2174,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -4408,9 +2188,9 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     if b & 0x181cf00e: r.badz(p, 29, b & 0x181cf00e)
     k = (b >> 21) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K16[k]
+    v_response_code = _K24[k]
     k = (b >> 16) & 0x3
-    v_pd_input_power_class = _K151[k]
+    v_pd_input_power_class = _K63[k]
     v2_exponent = ((b >> 4) & 0xff) - 128
     sg = (b & 0x1) == 1
     it = 1; al = 0
@@ -4474,7 +2254,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P35[e]
+    it, al = _P64[e]
     v_pd_max_coil_current = RationalNumberType(exponent=v5_exponent, value=v5_value)
     n = 0
     while it == 9:
@@ -4482,7 +2262,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
         v_sd_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P35[r.code(2, 2)]
+            it, al = _P64[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -4505,7 +2285,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDisc
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required response_code")
     f_pd_input_power_class = o.pd_input_power_class
@@ -4520,7 +2300,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDisc
     if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 29) | ((_K21[f_response_code]) << 21) | ((_K152[f_pd_input_power_class]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 29)
+    w.bits(((c1[0]) << 29) | ((_K28[f_response_code]) << 21) | ((_K65[f_pd_input_power_class]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 29)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_sd_max_output_power = o.sd_max_output_power
     if f_sd_max_output_power is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_max_output_power")
@@ -4571,7 +2351,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDisc
     n = 0
     for x in o.sd_manufacturer_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: more than 16 items of sd_manufacturer_specific_data_container")
-        c2 = _C153[s]
+        c2 = _C66[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -4579,7 +2359,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDisc
         s = 10 if n < 16 else 11
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeParameterDiscoveryResType: {n} items of sd_manufacturer_specific_data_container (allowed 0..16)")
-    c3 = _C154[s]
+    c3 = _C67[s]
     w.bits((c3[0]), c3[1])
 
 def _d_WPT_CoordinateXYZType(r: Reader) -> WPT_CoordinateXYZType:
@@ -4771,7 +2551,7 @@ def _d_WPT_FinePositioningMethodListType(r: Reader) -> WPT_FinePositioningMethod
         if b & 0x11: r.badz(p, 5, b & 0x11)
         k = (b >> 1) & 0x7
         if k >= 5: r.bad(p + 1, 'enum index')
-        t = _K155[k]
+        t = _K68[k]
         v_wpt_fine_positioning_method.append(t)
         n += 1
         if n < 8:
@@ -4787,7 +2567,7 @@ def _e_WPT_FinePositioningMethodListType(w: Writer, o: WPT_FinePositioningMethod
     for x in o.wpt_fine_positioning_method:
         if n == 8: raise ExiEncodeError("WPT_FinePositioningMethodListType: more than 8 items of wpt_fine_positioning_method")
         c1 = _C5[s]
-        w.bits(((c1[0]) << 5) | ((_K156[x]) << 1), c1[1] + 5)
+        w.bits(((c1[0]) << 5) | ((_K69[x]) << 1), c1[1] + 5)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
@@ -4823,7 +2603,7 @@ def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -4835,22 +2615,22 @@ def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
     if b & 0xce4: r.badz(p, 12, b & 0xce4)
     k = (b >> 8) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_ev_processing = _K112[k]
+    v_ev_processing = _K14[k]
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 7, 'enum index')
-    v_ev_result_code = _K114[k]
+    v_ev_result_code = _K16[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 10, e, 3)
-    it, al = _P19[e]
+    it, al = _P70[e]
     n = 0
     while it == 3:
         t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P19[r.code(2, 3)]
+            it, al = _P70[r.code(2, 3)]
         else:
-            it, al = _P20[r.code(2, 2)]
+            it, al = _P17[r.code(2, 2)]
     if it == 4:
         v2_num_packages = None
         v2_wpt_lf_data_package = None
@@ -4886,17 +2666,17 @@ def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> N
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_ev_processing = o.ev_processing
     if f_ev_processing is None: raise ExiEncodeError("WPT_FinePositioningReqType: missing required ev_processing")
     f_ev_result_code = o.ev_result_code
     if f_ev_result_code is None: raise ExiEncodeError("WPT_FinePositioningReqType: missing required ev_result_code")
     s = 3
-    w.bits(((c1[0]) << 10) | ((_K115[f_ev_processing]) << 6) | ((_K117[f_ev_result_code]) << 1), c1[1] + 10)
+    w.bits(((c1[0]) << 10) | ((_K19[f_ev_processing]) << 6) | ((_K21[f_ev_result_code]) << 1), c1[1] + 10)
     n = 0
     for x in o.vendor_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_FinePositioningReqType: more than 16 items of vendor_specific_data_container")
-        c2 = _C157[s]
+        c2 = _C71[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -4905,7 +2685,7 @@ def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> N
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
     if (f_wpt_lf_data_package_list := o.wpt_lf_data_package_list) is not None:
-        c3 = _C158[s]
+        c3 = _C72[s]
         f2_num_packages = f_wpt_lf_data_package_list.num_packages
         if f2_num_packages is None: raise ExiEncodeError("WPT_LF_DataPackageListType: missing required num_packages")
         if not 0 <= f2_num_packages <= 255:
@@ -4916,7 +2696,7 @@ def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> N
         _e_WPT_LF_DataPackageType(w, f2_wpt_lf_data_package)
         w.bits(0, 1)
         s = 6
-    c4 = _C159[s]
+    c4 = _C73[s]
     w.bits((c4[0]), c4[1])
 
 def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
@@ -4947,7 +2727,7 @@ def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -4959,22 +2739,22 @@ def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
     if b & 0xc0e4: r.badz(p, 16, b & 0xc0e4)
     k = (b >> 8) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K16[k]
+    v_response_code = _K24[k]
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 11, 'enum index')
-    v_evse_processing = _K112[k]
+    v_evse_processing = _K14[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 14, e, 3)
-    it, al = _P19[e]
+    it, al = _P70[e]
     n = 0
     while it == 3:
         t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P19[r.code(2, 3)]
+            it, al = _P70[r.code(2, 3)]
         else:
-            it, al = _P20[r.code(2, 2)]
+            it, al = _P17[r.code(2, 2)]
     if it == 4:
         v2_num_packages = None
         v2_wpt_lf_data_package = None
@@ -5010,17 +2790,17 @@ def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> N
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("WPT_FinePositioningResType: missing required response_code")
     f_evse_processing = o.evse_processing
     if f_evse_processing is None: raise ExiEncodeError("WPT_FinePositioningResType: missing required evse_processing")
     s = 3
-    w.bits(((c1[0]) << 14) | ((_K21[f_response_code]) << 6) | ((_K115[f_evse_processing]) << 1), c1[1] + 14)
+    w.bits(((c1[0]) << 14) | ((_K28[f_response_code]) << 6) | ((_K19[f_evse_processing]) << 1), c1[1] + 14)
     n = 0
     for x in o.vendor_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_FinePositioningResType: more than 16 items of vendor_specific_data_container")
-        c2 = _C157[s]
+        c2 = _C71[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -5029,7 +2809,7 @@ def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> N
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningResType: {n} items of vendor_specific_data_container (allowed 0..16)")
     if (f_wpt_lf_data_package_list := o.wpt_lf_data_package_list) is not None:
-        c3 = _C158[s]
+        c3 = _C72[s]
         f2_num_packages = f_wpt_lf_data_package_list.num_packages
         if f2_num_packages is None: raise ExiEncodeError("WPT_LF_DataPackageListType: missing required num_packages")
         if not 0 <= f2_num_packages <= 255:
@@ -5040,7 +2820,7 @@ def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> N
         _e_WPT_LF_DataPackageType(w, f2_wpt_lf_data_package)
         w.bits(0, 1)
         s = 6
-    c4 = _C159[s]
+    c4 = _C73[s]
     w.bits((c4[0]), c4[1])
 
 def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReqType:
@@ -5074,7 +2854,7 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -5086,7 +2866,7 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     if b & 0x33: r.badz(p, 6, b & 0x33)
     k = (b >> 2) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_ev_processing = _K112[k]
+    v_ev_processing = _K14[k]
     it = 2; al = 0
     v_ev_device_fine_positioning_method_list = _d_WPT_FinePositioningMethodListType(r)
     r.zero(1, 'next item')
@@ -5107,20 +2887,20 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P70[e]
+    it, al = _P74[e]
     n = 0
     while it == 6:
         t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P70[r.code(2, 3)]
+            it, al = _P74[r.code(2, 3)]
         else:
-            it, al = _P71[r.code(2, 2)]
+            it, al = _P75[r.code(2, 2)]
     if it == 7:
         v2_lf_transmitter_setup_data = None
         v2_lf_receiver_setup_data = None
-        it, al = _P160[r.code(2, 2)]
+        it, al = _P76[r.code(2, 2)]
         if al == 0:
             v2_lf_transmitter_setup_data = _d_WPT_LF_TransmitterDataType(r)
         elif al == 1:
@@ -5150,12 +2930,12 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_ev_processing = o.ev_processing
     if f_ev_processing is None: raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_processing")
     f_ev_device_fine_positioning_method_list = o.ev_device_fine_positioning_method_list
     if f_ev_device_fine_positioning_method_list is None: raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_fine_positioning_method_list")
-    w.bits(((c1[0]) << 6) | ((_K115[f_ev_processing]) << 2), c1[1] + 6)
+    w.bits(((c1[0]) << 6) | ((_K19[f_ev_processing]) << 2), c1[1] + 6)
     _e_WPT_FinePositioningMethodListType(w, f_ev_device_fine_positioning_method_list)
     f_ev_device_pairing_method_list = o.ev_device_pairing_method_list
     if f_ev_device_pairing_method_list is None: raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_pairing_method_list")
@@ -5174,7 +2954,7 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
     n = 0
     for x in o.vendor_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_FinePositioningSetupReqType: more than 16 items of vendor_specific_data_container")
-        c2 = _C161[s]
+        c2 = _C77[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -5183,7 +2963,7 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningSetupReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
     if (f_lf_system_setup_data := o.lf_system_setup_data) is not None:
-        c3 = _C162[s]
+        c3 = _C78[s]
         s2 = 0
         w.bits((c3[0]), c3[1])
         if (f2_lf_transmitter_setup_data := f_lf_system_setup_data.lf_transmitter_setup_data) is not None:
@@ -5198,7 +2978,7 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
             raise ExiEncodeError("WPT_LF_SystemSetupDataType: missing required lf_transmitter_setup_data/lf_receiver_setup_data")
         w.bits(0, 1)
         s = 9
-    c4 = _C163[s]
+    c4 = _C79[s]
     w.bits((c4[0]), c4[1])
 
 def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupResType:
@@ -5232,7 +3012,7 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -5244,7 +3024,7 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K16[k]
+    v_response_code = _K24[k]
     it = 2; al = 0
     v_primary_device_fine_positioning_method_list = _d_WPT_FinePositioningMethodListType(r)
     r.zero(1, 'next item')
@@ -5265,20 +3045,20 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P70[e]
+    it, al = _P74[e]
     n = 0
     while it == 6:
         t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P70[r.code(2, 3)]
+            it, al = _P74[r.code(2, 3)]
         else:
-            it, al = _P71[r.code(2, 2)]
+            it, al = _P75[r.code(2, 2)]
     if it == 7:
         v2_lf_transmitter_setup_data = None
         v2_lf_receiver_setup_data = None
-        it, al = _P160[r.code(2, 2)]
+        it, al = _P76[r.code(2, 2)]
         if al == 0:
             v2_lf_transmitter_setup_data = _d_WPT_LF_TransmitterDataType(r)
         elif al == 1:
@@ -5308,12 +3088,12 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required response_code")
     f_primary_device_fine_positioning_method_list = o.primary_device_fine_positioning_method_list
     if f_primary_device_fine_positioning_method_list is None: raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_fine_positioning_method_list")
-    w.bits(((c1[0]) << 10) | ((_K21[f_response_code]) << 2), c1[1] + 10)
+    w.bits(((c1[0]) << 10) | ((_K28[f_response_code]) << 2), c1[1] + 10)
     _e_WPT_FinePositioningMethodListType(w, f_primary_device_fine_positioning_method_list)
     f_primary_device_pairing_method_list = o.primary_device_pairing_method_list
     if f_primary_device_pairing_method_list is None: raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_pairing_method_list")
@@ -5332,7 +3112,7 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
     n = 0
     for x in o.vendor_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_FinePositioningSetupResType: more than 16 items of vendor_specific_data_container")
-        c2 = _C161[s]
+        c2 = _C77[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -5341,7 +3121,7 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningSetupResType: {n} items of vendor_specific_data_container (allowed 0..16)")
     if (f_lf_system_setup_data := o.lf_system_setup_data) is not None:
-        c3 = _C162[s]
+        c3 = _C78[s]
         s2 = 0
         w.bits((c3[0]), c3[1])
         if (f2_lf_transmitter_setup_data := f_lf_system_setup_data.lf_transmitter_setup_data) is not None:
@@ -5356,7 +3136,7 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
             raise ExiEncodeError("WPT_LF_SystemSetupDataType: missing required lf_transmitter_setup_data/lf_receiver_setup_data")
         w.bits(0, 1)
         s = 9
-    c4 = _C163[s]
+    c4 = _C79[s]
     w.bits((c4[0]), c4[1])
 
 def _d_WPT_LF_DataPackageListType(r: Reader) -> WPT_LF_DataPackageListType:
@@ -5374,7 +3154,7 @@ def _d_WPT_LF_DataPackageListType(r: Reader) -> WPT_LF_DataPackageListType:
     v1_package_index = ((b >> 3) & 0xff)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 23, e, 2)
-    it, al = _P164[e]
+    it, al = _P80[e]
     if al == 0:
         v1_lf_tx_data = _d_WPT_LF_TxDataListType(r)
     elif al == 1:
@@ -5424,7 +3204,7 @@ def _d_WPT_LF_DataPackageType(r: Reader) -> WPT_LF_DataPackageType:
     v_package_index = ((b >> 3) & 0xff)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 11, e, 2)
-    it, al = _P164[e]
+    it, al = _P80[e]
     if al == 0:
         v1_wpt_lf_tx_data_list = None
         r.zero(1, 'next item')
@@ -5509,7 +3289,7 @@ def _d_WPT_LF_ReceiverDataType(r: Reader) -> WPT_LF_ReceiverDataType:
             r.zero(1, 'next item')
             it = 1; al = 0
         elif n < 255:
-            it, al = _P11[r.code(2, 2)]
+            it, al = _P81[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -5525,7 +3305,7 @@ def _e_WPT_LF_ReceiverDataType(w: Writer, o: WPT_LF_ReceiverDataType) -> None:
     n = 0
     for x in o.rx_spec_data:
         if n == 255: raise ExiEncodeError("WPT_LF_ReceiverDataType: more than 255 items of rx_spec_data")
-        c1 = _C165[s]
+        c1 = _C82[s]
         f1_tx_rx_identifier = x.tx_rx_identifier
         if f1_tx_rx_identifier is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_identifier")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -5543,7 +3323,7 @@ def _e_WPT_LF_ReceiverDataType(w: Writer, o: WPT_LF_ReceiverDataType) -> None:
         s = 2 if n < 2 else 3 if n < 255 else 4
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_LF_ReceiverDataType: {n} items of rx_spec_data (allowed 2..255)")
-    c2 = _C166[s]
+    c2 = _C83[s]
     w.bits((c2[0]), c2[1])
 
 def _d_WPT_LF_RxDataListType(r: Reader) -> WPT_LF_RxDataListType:
@@ -5712,7 +3492,7 @@ def _e_WPT_LF_RxRSSIType(w: Writer, o: WPT_LF_RxRSSIType) -> None:
 def _d_WPT_LF_SystemSetupDataType(r: Reader) -> WPT_LF_SystemSetupDataType:
     v_lf_transmitter_setup_data = None
     v_lf_receiver_setup_data = None
-    it, al = _P160[r.code(2, 2)]
+    it, al = _P76[r.code(2, 2)]
     if al == 0:
         v_lf_transmitter_setup_data = _d_WPT_LF_TransmitterDataType(r)
     elif al == 1:
@@ -5820,7 +3600,7 @@ def _e_WPT_LF_TransmitterDataType(w: Writer, o: WPT_LF_TransmitterDataType) -> N
     n = 0
     for x in o.tx_spec_data:
         if n == 255: raise ExiEncodeError("WPT_LF_TransmitterDataType: more than 255 items of tx_spec_data")
-        c1 = _C167[s]
+        c1 = _C84[s]
         f2_tx_rx_identifier = x.tx_rx_identifier
         if f2_tx_rx_identifier is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_identifier")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -5839,11 +3619,11 @@ def _e_WPT_LF_TransmitterDataType(w: Writer, o: WPT_LF_TransmitterDataType) -> N
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_LF_TransmitterDataType: {n} items of tx_spec_data (allowed 2..255)")
     if (f_tx_package_spec_data := o.tx_package_spec_data) is not None:
-        c2 = _C168[s]
+        c2 = _C85[s]
         w.bits((c2[0]), c2[1])
         _e_WPT_TxRxPackageSpecDataType(w, f_tx_package_spec_data)
         s = 6
-    c3 = _C169[s]
+    c3 = _C86[s]
     w.bits((c3[0]), c3[1])
 
 def _d_WPT_LF_TxDataListType(r: Reader) -> WPT_LF_TxDataListType:
@@ -5946,7 +3726,7 @@ def _d_WPT_PairingMethodListType(r: Reader) -> WPT_PairingMethodListType:
         if b & 0x11: r.badz(p, 5, b & 0x11)
         k = (b >> 1) & 0x7
         if k >= 6: r.bad(p + 1, 'enum index')
-        t = _K170[k]
+        t = _K87[k]
         v_wpt_pairing_method.append(t)
         n += 1
         if n < 8:
@@ -5962,7 +3742,7 @@ def _e_WPT_PairingMethodListType(w: Writer, o: WPT_PairingMethodListType) -> Non
     for x in o.wpt_pairing_method:
         if n == 8: raise ExiEncodeError("WPT_PairingMethodListType: more than 8 items of wpt_pairing_method")
         c1 = _C5[s]
-        w.bits(((c1[0]) << 5) | ((_K171[x]) << 1), c1[1] + 5)
+        w.bits(((c1[0]) << 5) | ((_K88[x]) << 1), c1[1] + 5)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
@@ -5998,7 +3778,7 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -6010,10 +3790,10 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_ev_processing = _K112[k]
+    v_ev_processing = _K14[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 5, e, 2)
-    it, al = _P113[e]
+    it, al = _P15[e]
     if it == 2:
         r.zero(1, 'characters')
         v_observed_id_code = r.uintb(4294967295)
@@ -6028,17 +3808,17 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v_ev_result_code = _K114[k]
+    v_ev_result_code = _K16[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 4, e, 2)
-    it, al = _P20[e]
+    it, al = _P17[e]
     n = 0
     while it == 4:
         t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P20[r.code(2, 2)]
+            it, al = _P17[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -6061,11 +3841,11 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_ev_processing = o.ev_processing
     if f_ev_processing is None: raise ExiEncodeError("WPT_PairingReqType: missing required ev_processing")
     s = 2
-    w.bits(((c1[0]) << 5) | ((_K115[f_ev_processing]) << 1), c1[1] + 5)
+    w.bits(((c1[0]) << 5) | ((_K19[f_ev_processing]) << 1), c1[1] + 5)
     if (f_observed_id_code := o.observed_id_code) is not None:
         w.bits(0, 3)
         w.uint(f_observed_id_code)
@@ -6073,14 +3853,14 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
         s = 3
     f_ev_result_code = o.ev_result_code
     if f_ev_result_code is None: raise ExiEncodeError("WPT_PairingReqType: missing required ev_result_code")
-    c2 = _C116[s]
+    c2 = _C20[s]
     s = 4
     s = 4
-    w.bits(((c2[0]) << 4) | ((_K117[f_ev_result_code]) << 1), c2[1] + 4)
+    w.bits(((c2[0]) << 4) | ((_K21[f_ev_result_code]) << 1), c2[1] + 4)
     n = 0
     for x in o.vendor_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_PairingReqType: more than 16 items of vendor_specific_data_container")
-        c3 = _C118[s]
+        c3 = _C22[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -6088,7 +3868,7 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
         s = 5 if n < 16 else 6
     if n > 16:
         raise ExiEncodeError(f"WPT_PairingReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c4 = _C119[s]
+    c4 = _C23[s]
     w.bits((c4[0]), c4[1])
 
 def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
@@ -6120,7 +3900,7 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P12[e]
+    it, al = _P13[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -6132,13 +3912,13 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
     if b & 0x181c8: r.badz(p, 17, b & 0x181c8)
     k = (b >> 9) & 0x3f
     if k >= 40: r.bad(p + 2, 'enum index')
-    v_response_code = _K16[k]
+    v_response_code = _K24[k]
     k = (b >> 4) & 0x3
     if k >= 3: r.bad(p + 11, 'enum index')
-    v_evse_processing = _K112[k]
+    v_evse_processing = _K14[k]
     e = b & 0x7
     if e >= 4: r.bad_code(p + 14, e, 4)
-    it, al = _P82[e]
+    it, al = _P25[e]
     if it == 3:
         r.zero(1, 'characters')
         v_observed_id_code = r.uintb(4294967295)
@@ -6148,17 +3928,17 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P83[e]
+        it, al = _P26[e]
     if it == 4:
         v_alternative_secc_list = _d_AlternativeSECCListType(r)
-        it, al = _P84[r.code(2, 2)]
+        it, al = _P27[r.code(2, 2)]
     n = 0
     while it == 5:
         t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P84[r.code(2, 2)]
+            it, al = _P27[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -6181,27 +3961,27 @@ def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c1 = _C14[s1]
+    c1 = _C18[s1]
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("WPT_PairingResType: missing required response_code")
     f_evse_processing = o.evse_processing
     if f_evse_processing is None: raise ExiEncodeError("WPT_PairingResType: missing required evse_processing")
     s = 3
-    w.bits(((c1[0]) << 14) | ((_K21[f_response_code]) << 6) | ((_K115[f_evse_processing]) << 1), c1[1] + 14)
+    w.bits(((c1[0]) << 14) | ((_K28[f_response_code]) << 6) | ((_K19[f_evse_processing]) << 1), c1[1] + 14)
     if (f_observed_id_code := o.observed_id_code) is not None:
         w.bits(0, 4)
         w.uint(f_observed_id_code)
         w.bits(0, 1)
         s = 4
     if (f_alternative_secc_list := o.alternative_secc_list) is not None:
-        c2 = _C120[s]
+        c2 = _C29[s]
         w.bits((c2[0]), c2[1])
         _e_AlternativeSECCListType(w, f_alternative_secc_list)
         s = 5
     n = 0
     for x in o.vendor_specific_data_container:
         if n == 16: raise ExiEncodeError("WPT_PairingResType: more than 16 items of vendor_specific_data_container")
-        c3 = _C121[s]
+        c3 = _C30[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -6209,7 +3989,7 @@ def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
         s = 6 if n < 16 else 7
     if n > 16:
         raise ExiEncodeError(f"WPT_PairingResType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c4 = _C122[s]
+    c4 = _C31[s]
     w.bits((c4[0]), c4[1])
 
 def _d_WPT_SPCPowerControlParameterType(r: Reader) -> WPT_SPCPowerControlParameterType:
@@ -6286,7 +4066,7 @@ def _d_WPT_TxRxPackageSpecDataType(r: Reader) -> WPT_TxRxPackageSpecDataType:
             r.zero(1, 'next item')
             it = 0; al = 0
         elif n < 255:
-            it, al = _P46[r.code(2, 2)]
+            it, al = _P89[r.code(2, 2)]
         else:
             r.zero(1, 'next item')
             it = 1; al = 0
@@ -6316,7 +4096,7 @@ def _e_WPT_TxRxPackageSpecDataType(w: Writer, o: WPT_TxRxPackageSpecDataType) ->
     n = 0
     for x in o.pulse_sequence_order:
         if n == 255: raise ExiEncodeError("WPT_TxRxPackageSpecDataType: more than 255 items of pulse_sequence_order")
-        c1 = _C172[s]
+        c1 = _C90[s]
         f1_index_number = x.index_number
         if f1_index_number is None: raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required index_number")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -6332,7 +4112,7 @@ def _e_WPT_TxRxPackageSpecDataType(w: Writer, o: WPT_TxRxPackageSpecDataType) ->
         raise ExiEncodeError(f"WPT_TxRxPackageSpecDataType: {n} items of pulse_sequence_order (allowed 2..255)")
     f_pulse_separation_time = o.pulse_separation_time
     if f_pulse_separation_time is None: raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required pulse_separation_time")
-    c2 = _C116[s]
+    c2 = _C20[s]
     w.bits(((c2[0]) << 1), c2[1] + 1)
     w.uint(f_pulse_separation_time)
     s = 4
@@ -6506,134 +4286,6 @@ def _e_WPT_TxRxSpecDataType(w: Writer, o: WPT_TxRxSpecDataType) -> None:
     w.bits((1 if f2_coord_z < 0 else 0), 4)
     w.uint(-f2_coord_z - 1 if f2_coord_z < 0 else f2_coord_z)
     w.bits(0, 3)
-
-def _d_X509DataType(r: Reader) -> X509DataType:
-    rv = r.v; rn = r.n
-    v_x509_issuer_serial = []
-    v_x509_ski = []
-    v_x509_subject_name = []
-    v_x509_certificate = []
-    v_x509_crl = []
-    it, al = _P173[r.code(3, 6)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            v1_x509_issuer_name = None
-            v1_x509_serial_number = None
-            r.zero(1, 'next item')
-            it = 0; al = 0
-            v1_x509_issuer_name = r.string_element()
-            p = r.p; q = p + 3
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x6: r.badz(p, 3, b & 0x6)
-            sg = (b & 0x1) == 1
-            it = 1; al = 0
-            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
-            v_x509_issuer_serial.append(t)
-        elif al == 1:
-            t = r.binary_element()
-            v_x509_ski.append(t)
-        elif al == 2:
-            t = r.string_element()
-            v_x509_subject_name.append(t)
-        elif al == 3:
-            t = r.binary_element()
-            v_x509_certificate.append(t)
-        elif al == 4:
-            t = r.binary_element()
-            v_x509_crl.append(t)
-        elif al == 5:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P174[r.code(3, 7)]
-    return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
-
-def _e_X509DataType(w: Writer, o: X509DataType) -> None:
-    s = 0
-    n = 0
-    for x in o.x509_issuer_serial:
-        c1 = _C175[s]
-        f1_x509_issuer_name = x.x509_issuer_name
-        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-        w.bits(((c1[0]) << 2), c1[1] + 2)
-        w.string(f1_x509_issuer_name)
-        f1_x509_serial_number = x.x509_serial_number
-        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
-        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
-        w.bits(0, 2)
-        n += 1
-        s = 1
-    for x in o.x509_ski:
-        c2 = _C176[s]
-        w.bits(((c2[0]) << 1), c2[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_subject_name:
-        c3 = _C177[s]
-        w.bits(((c3[0]) << 1), c3[1] + 1)
-        w.string(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_certificate:
-        c4 = _C178[s]
-        w.bits(((c4[0]) << 1), c4[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    for x in o.x509_crl:
-        c5 = _C179[s]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"X509DataType: {n} items of x509_issuer_serial/x509_ski/x509_subject_name/x509_certificate/x509_crl (allowed 1..None)")
-    w.bits(6, 3)
-
-def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
-    rv = r.v; rn = r.n
-    v_x509_issuer_name = None
-    v_x509_serial_number = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    v_x509_issuer_name = r.string_element()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x6: r.badz(p, 3, b & 0x6)
-    sg = (b & 0x1) == 1
-    it = 1; al = 0
-    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = -1; al = 0
-    return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
-
-def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    w.bits(0, 2)
-    w.string(f_x509_issuer_name)
-    f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
-    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
-    w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
@@ -6836,11 +4488,11 @@ def _d_f_EVPCChargeDiagnostics(r: Reader):
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K123[k]
+    v = _K33[k]
     return v
 
 def _e_f_EVPCChargeDiagnostics(w: Writer, v) -> None:
-    w.bits(((_K128[v]) << 1), 4)
+    w.bits(((_K38[v]) << 1), 4)
 
 def _d_f_EVPCDeviceLocalControl(r: Reader):
     rv = r.v; rn = r.n
@@ -6862,11 +4514,11 @@ def _d_f_EVProcessing(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K112[k]
+    v = _K14[k]
     return v
 
 def _e_f_EVProcessing(w: Writer, v) -> None:
-    w.bits(((_K115[v]) << 1), 4)
+    w.bits(((_K19[v]) << 1), 4)
 
 def _d_f_EVResultCode(r: Reader):
     rv = r.v; rn = r.n
@@ -6876,11 +4528,11 @@ def _d_f_EVResultCode(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K114[k]
+    v = _K16[k]
     return v
 
 def _e_f_EVResultCode(w: Writer, v) -> None:
-    w.bits(((_K117[v]) << 1), 4)
+    w.bits(((_K21[v]) << 1), 4)
 
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
@@ -6890,11 +4542,11 @@ def _d_f_EVSENotification(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v = _K18[k]
+    v = _K43[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(((_K22[v]) << 1), 5)
+    w.bits(((_K51[v]) << 1), 5)
 
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
@@ -6904,11 +4556,11 @@ def _d_f_EVSEProcessing(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K112[k]
+    v = _K14[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits(((_K115[v]) << 1), 4)
+    w.bits(((_K19[v]) << 1), 4)
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
@@ -7233,11 +4885,11 @@ def _d_f_PDInputPowerClass(r: Reader):
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K151[k]
+    v = _K63[k]
     return v
 
 def _e_f_PDInputPowerClass(w: Writer, v) -> None:
-    w.bits(((_K152[v]) << 1), 4)
+    w.bits(((_K65[v]) << 1), 4)
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
@@ -7400,11 +5052,11 @@ def _d_f_ResponseCode(r: Reader):
     if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
     if k >= 40: r.bad(p + 1, 'enum index')
-    v = _K16[k]
+    v = _K24[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(((_K21[v]) << 1), 8)
+    w.bits(((_K28[v]) << 1), 8)
 
 def _d_f_RxIdentifier(r: Reader):
     rv = r.v; rn = r.n
@@ -7484,11 +5136,11 @@ def _d_f_SPCChargeDiagnostics(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v = _K136[k]
+    v = _K47[k]
     return v
 
 def _e_f_SPCChargeDiagnostics(w: Writer, v) -> None:
-    w.bits(((_K144[v]) << 1), 5)
+    w.bits(((_K56[v]) << 1), 5)
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
@@ -7643,11 +5295,11 @@ def _d_f_WPT_AlignmentCheckMethod(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K110[k]
+    v = _K11[k]
     return v
 
 def _e_f_WPT_AlignmentCheckMethod(w: Writer, v) -> None:
-    w.bits(((_K111[v]) << 1), 4)
+    w.bits(((_K12[v]) << 1), 4)
 
 def _d_f_WPT_FinePositioningMethod(r: Reader):
     rv = r.v; rn = r.n
@@ -7657,11 +5309,11 @@ def _d_f_WPT_FinePositioningMethod(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 5: r.bad(p + 1, 'enum index')
-    v = _K155[k]
+    v = _K68[k]
     return v
 
 def _e_f_WPT_FinePositioningMethod(w: Writer, v) -> None:
-    w.bits(((_K156[v]) << 1), 5)
+    w.bits(((_K69[v]) << 1), 5)
 
 def _d_f_WPT_PairingMethod(r: Reader):
     rv = r.v; rn = r.n
@@ -7671,11 +5323,11 @@ def _d_f_WPT_PairingMethod(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v = _K170[k]
+    v = _K87[k]
     return v
 
 def _e_f_WPT_PairingMethod(w: Writer, v) -> None:
-    w.bits(((_K171[v]) << 1), 5)
+    w.bits(((_K88[v]) << 1), 5)
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
@@ -8379,83 +6031,83 @@ FIELDS = {
 # minLength, maxLength) or None)
 FIELD_RULES = {
     AlternativeSECCListType: ((0, 1, False, None), ),
-    AlternativeSECCType: ((0, 0, False, _F180), (1, 0, False, _F181), (2, 0, False, _F182), (3, 0, False, _F183), ),
+    AlternativeSECCType: ((0, 0, False, _F91), (1, 0, False, _F92), (2, 0, False, _F93), (3, 0, False, _F94), ),
     CLReqControlModeType: (),
     CLResControlModeType: (),
-    CanonicalizationMethodType: ((0, 1, False, _F184), ),
-    ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F185), ),
-    ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F186), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    CanonicalizationMethodType: ((0, 1, False, _F95), ),
+    ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F96), ),
+    ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F97), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), ),
     ChargeParameterDiscoveryReqType: ((0, 1, False, None), ),
-    ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F186), ),
+    ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F97), ),
     DSAKeyValueType: (),
     DetailedCostType: ((0, 1, False, None), (1, 1, False, None), ),
-    DetailedTaxType: ((0, 1, False, _F187), (1, 1, False, None), ),
-    DigestMethodType: ((0, 1, False, _F184), ),
-    DisplayParametersType: ((0, 0, False, _F188), (1, 0, False, _F188), (2, 0, False, _F188), (3, 0, False, _F188), (4, 0, False, _F189), (5, 0, False, _F189), (6, 0, False, _F189), (7, 0, False, _F185), (8, 0, False, None), (9, 0, False, _F185), ),
-    Dynamic_CLReqControlModeType: ((0, 0, False, _F189), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    Dynamic_CLResControlModeType: ((0, 0, False, _F189), (1, 0, False, _F188), (2, 0, False, _F188), (3, 0, False, _F183), ),
-    EVSEStatusType: ((0, 1, False, _F183), (1, 1, False, _F190), ),
-    KeyInfoType: ((0, 0, False, _F191), (1, 1, False, _F192), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F192), ),
+    DetailedTaxType: ((0, 1, False, _F98), (1, 1, False, None), ),
+    DigestMethodType: ((0, 1, False, _F95), ),
+    DisplayParametersType: ((0, 0, False, _F99), (1, 0, False, _F99), (2, 0, False, _F99), (3, 0, False, _F99), (4, 0, False, _F100), (5, 0, False, _F100), (6, 0, False, _F100), (7, 0, False, _F96), (8, 0, False, None), (9, 0, False, _F96), ),
+    Dynamic_CLReqControlModeType: ((0, 0, False, _F100), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    Dynamic_CLResControlModeType: ((0, 0, False, _F100), (1, 0, False, _F99), (2, 0, False, _F99), (3, 0, False, _F94), ),
+    EVSEStatusType: ((0, 1, False, _F94), (1, 1, False, _F101), ),
+    KeyInfoType: ((0, 0, False, _F102), (1, 1, False, _F103), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F103), ),
     KeyValueType: ((0, 1, False, None), (0, 1, False, None), ),
     ListOfRootCertificateIDsType: ((0, 1, False, None), ),
-    ManifestType: ((0, 0, False, _F191), (1, 1, False, None), ),
-    MessageHeaderType: ((0, 1, False, _F193), (1, 1, False, _F194), (2, 0, False, None), ),
-    MeterInfoType: ((0, 1, False, _F195), (1, 1, False, _F194), (2, 0, False, _F194), (3, 0, False, _F194), (4, 0, False, _F194), (5, 0, False, _F196), (6, 0, False, _F197), (7, 0, False, _F194), ),
-    ObjectType: ((0, 0, False, _F184), (1, 0, False, _F191), (2, 0, False, _F192), ),
+    ManifestType: ((0, 0, False, _F102), (1, 1, False, None), ),
+    MessageHeaderType: ((0, 1, False, _F104), (1, 1, False, _F105), (2, 0, False, None), ),
+    MeterInfoType: ((0, 1, False, _F106), (1, 1, False, _F105), (2, 0, False, _F105), (3, 0, False, _F105), (4, 0, False, _F105), (5, 0, False, _F107), (6, 0, False, _F108), (7, 0, False, _F105), ),
+    ObjectType: ((0, 0, False, _F95), (1, 0, False, _F102), (2, 0, False, _F103), ),
     PGPDataType: (),
-    RSAKeyValueType: ((0, 1, False, _F198), (1, 1, False, _F198), ),
-    RationalNumberType: ((0, 1, False, _F199), (1, 1, False, _F197), ),
-    ReceiptType: ((0, 1, False, _F194), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), ),
-    ReferenceType: ((0, 0, False, _F191), (1, 0, False, _F184), (2, 0, False, _F184), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F198), ),
-    RetrievalMethodType: ((0, 0, False, _F184), (1, 0, False, _F184), (2, 0, False, None), ),
+    RSAKeyValueType: ((0, 1, False, _F109), (1, 1, False, _F109), ),
+    RationalNumberType: ((0, 1, False, _F110), (1, 1, False, _F108), ),
+    ReceiptType: ((0, 1, False, _F105), (1, 0, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, None), ),
+    ReferenceType: ((0, 0, False, _F102), (1, 0, False, _F95), (2, 0, False, _F95), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F109), ),
+    RetrievalMethodType: ((0, 0, False, _F95), (1, 0, False, _F95), (2, 0, False, None), ),
     SPKIDataType: (),
     Scheduled_CLReqControlModeType: ((0, 0, False, None), (1, 0, False, None), (2, 0, False, None), ),
     Scheduled_CLResControlModeType: (),
-    SignatureMethodType: ((0, 1, False, _F184), (1, 0, False, _F200), ),
-    SignaturePropertiesType: ((0, 0, False, _F191), (1, 1, False, None), ),
-    SignaturePropertyType: ((0, 0, False, _F191), (1, 1, False, _F184), ),
-    SignatureType: ((0, 0, False, _F191), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
-    SignatureValueType: ((0, 0, False, _F191), (1, 1, False, _F198), ),
-    SignedInfoType: ((0, 0, False, _F191), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    TransformType: ((0, 1, False, _F184), (1, 0, False, _F192), ),
+    SignatureMethodType: ((0, 1, False, _F95), (1, 0, False, _F111), ),
+    SignaturePropertiesType: ((0, 0, False, _F102), (1, 1, False, None), ),
+    SignaturePropertyType: ((0, 0, False, _F102), (1, 1, False, _F95), ),
+    SignatureType: ((0, 0, False, _F102), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    SignatureValueType: ((0, 0, False, _F102), (1, 1, False, _F109), ),
+    SignedInfoType: ((0, 0, False, _F102), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    TransformType: ((0, 1, False, _F95), (1, 0, False, _F103), ),
     TransformsType: ((0, 1, False, None), ),
     V2GMessageType: ((0, 1, False, None), ),
     V2GRequestType: ((0, 1, False, None), ),
-    V2GResponseType: ((0, 1, False, None), (1, 1, False, _F186), ),
-    WPT_AlignmentCheckMethodListType: ((0, 1, False, _F201), ),
-    WPT_AlignmentCheckReqType: ((0, 1, False, None), (1, 1, False, _F202), (2, 0, False, None), (3, 1, False, _F203), (4, 0, False, _F204), ),
-    WPT_AlignmentCheckResType: ((0, 1, False, None), (1, 1, False, _F186), (2, 1, False, _F202), (3, 0, False, None), (4, 0, False, None), (5, 0, False, _F204), ),
-    WPT_ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F185), (3, 1, False, None), (4, 1, False, None), (5, 1, False, _F205), (6, 0, False, None), (7, 0, False, None), (8, 0, False, _F204), ),
-    WPT_ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F186), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 1, False, None), (6, 0, False, None), (7, 1, False, None), (8, 1, False, None), (9, 1, False, _F206), (10, 0, False, None), (11, 0, False, None), (12, 0, False, _F204), ),
-    WPT_ChargeParameterDiscoveryReqType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, _F183), (3, 1, False, _F183), (4, 1, False, None), (5, 1, False, _F185), (6, 0, False, _F204), ),
-    WPT_ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F186), (2, 1, False, _F207), (3, 1, False, None), (4, 1, False, None), (5, 1, False, _F183), (6, 1, False, _F183), (7, 1, False, None), (8, 1, False, None), (9, 0, False, _F204), ),
-    WPT_CoordinateXYZType: ((0, 1, False, _F197), (1, 1, False, _F197), (2, 1, False, _F197), ),
+    V2GResponseType: ((0, 1, False, None), (1, 1, False, _F97), ),
+    WPT_AlignmentCheckMethodListType: ((0, 1, False, _F112), ),
+    WPT_AlignmentCheckReqType: ((0, 1, False, None), (1, 1, False, _F113), (2, 0, False, None), (3, 1, False, _F114), (4, 0, False, _F115), ),
+    WPT_AlignmentCheckResType: ((0, 1, False, None), (1, 1, False, _F97), (2, 1, False, _F113), (3, 0, False, None), (4, 0, False, None), (5, 0, False, _F115), ),
+    WPT_ChargeLoopReqType: ((0, 1, False, None), (1, 0, False, None), (2, 1, False, _F96), (3, 1, False, None), (4, 1, False, None), (5, 1, False, _F116), (6, 0, False, None), (7, 0, False, None), (8, 0, False, _F115), ),
+    WPT_ChargeLoopResType: ((0, 1, False, None), (1, 1, False, _F97), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 1, False, None), (6, 0, False, None), (7, 1, False, None), (8, 1, False, None), (9, 1, False, _F117), (10, 0, False, None), (11, 0, False, None), (12, 0, False, _F115), ),
+    WPT_ChargeParameterDiscoveryReqType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, _F94), (3, 1, False, _F94), (4, 1, False, None), (5, 1, False, _F96), (6, 0, False, _F115), ),
+    WPT_ChargeParameterDiscoveryResType: ((0, 1, False, None), (1, 1, False, _F97), (2, 1, False, _F118), (3, 1, False, None), (4, 1, False, None), (5, 1, False, _F94), (6, 1, False, _F94), (7, 1, False, None), (8, 1, False, None), (9, 0, False, _F115), ),
+    WPT_CoordinateXYZType: ((0, 1, False, _F108), (1, 1, False, _F108), (2, 1, False, _F108), ),
     WPT_EVPCPowerControlParameterType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    WPT_FinePositioningMethodListType: ((0, 1, False, _F208), ),
-    WPT_FinePositioningReqType: ((0, 1, False, None), (1, 1, False, _F202), (2, 1, False, _F203), (3, 0, False, _F204), (4, 0, False, None), ),
-    WPT_FinePositioningResType: ((0, 1, False, None), (1, 1, False, _F186), (2, 1, False, _F202), (3, 0, False, _F204), (4, 0, False, None), ),
-    WPT_FinePositioningSetupReqType: ((0, 1, False, None), (1, 1, False, _F202), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, _F183), (6, 0, False, _F204), (7, 0, False, None), ),
-    WPT_FinePositioningSetupResType: ((0, 1, False, None), (1, 1, False, _F186), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, _F183), (6, 0, False, _F204), (7, 0, False, None), ),
-    WPT_LF_DataPackageListType: ((0, 1, False, _F209), (1, 1, False, None), ),
-    WPT_LF_DataPackageType: ((0, 1, False, _F209), (1, 1, False, None), (1, 1, False, None), ),
-    WPT_LF_ReceiverDataType: ((0, 1, False, _F209), (1, 2, False, None), ),
+    WPT_FinePositioningMethodListType: ((0, 1, False, _F119), ),
+    WPT_FinePositioningReqType: ((0, 1, False, None), (1, 1, False, _F113), (2, 1, False, _F114), (3, 0, False, _F115), (4, 0, False, None), ),
+    WPT_FinePositioningResType: ((0, 1, False, None), (1, 1, False, _F97), (2, 1, False, _F113), (3, 0, False, _F115), (4, 0, False, None), ),
+    WPT_FinePositioningSetupReqType: ((0, 1, False, None), (1, 1, False, _F113), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, _F94), (6, 0, False, _F115), (7, 0, False, None), ),
+    WPT_FinePositioningSetupResType: ((0, 1, False, None), (1, 1, False, _F97), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, _F94), (6, 0, False, _F115), (7, 0, False, None), ),
+    WPT_LF_DataPackageListType: ((0, 1, False, _F120), (1, 1, False, None), ),
+    WPT_LF_DataPackageType: ((0, 1, False, _F120), (1, 1, False, None), (1, 1, False, None), ),
+    WPT_LF_ReceiverDataType: ((0, 1, False, _F120), (1, 2, False, None), ),
     WPT_LF_RxDataListType: ((0, 1, False, None), ),
-    WPT_LF_RxDataType: ((0, 1, False, _F187), (1, 1, False, None), ),
+    WPT_LF_RxDataType: ((0, 1, False, _F98), (1, 1, False, None), ),
     WPT_LF_RxRSSIListType: ((0, 1, False, None), ),
-    WPT_LF_RxRSSIType: ((0, 1, False, _F187), (1, 1, False, None), ),
+    WPT_LF_RxRSSIType: ((0, 1, False, _F98), (1, 1, False, None), ),
     WPT_LF_SystemSetupDataType: ((0, 1, False, None), (0, 1, False, None), ),
-    WPT_LF_TransmitterDataType: ((0, 1, False, _F209), (1, 1, False, None), (2, 2, False, None), (3, 0, False, None), ),
+    WPT_LF_TransmitterDataType: ((0, 1, False, _F120), (1, 1, False, None), (2, 2, False, None), (3, 0, False, None), ),
     WPT_LF_TxDataListType: ((0, 1, False, None), ),
-    WPT_LF_TxDataType: ((0, 1, False, _F187), (1, 1, False, None), ),
-    WPT_PairingMethodListType: ((0, 1, False, _F210), ),
-    WPT_PairingReqType: ((0, 1, False, None), (1, 1, False, _F202), (2, 0, False, _F187), (3, 1, False, _F203), (4, 0, False, _F204), ),
-    WPT_PairingResType: ((0, 1, False, None), (1, 1, False, _F186), (2, 1, False, _F202), (3, 0, False, _F187), (4, 0, False, None), (5, 0, False, _F204), ),
+    WPT_LF_TxDataType: ((0, 1, False, _F98), (1, 1, False, None), ),
+    WPT_PairingMethodListType: ((0, 1, False, _F121), ),
+    WPT_PairingReqType: ((0, 1, False, None), (1, 1, False, _F113), (2, 0, False, _F98), (3, 1, False, _F114), (4, 0, False, _F115), ),
+    WPT_PairingResType: ((0, 1, False, None), (1, 1, False, _F97), (2, 1, False, _F113), (3, 0, False, _F98), (4, 0, False, None), (5, 0, False, _F115), ),
     WPT_SPCPowerControlParameterType: ((0, 1, False, None), ),
-    WPT_TxRxPackageSpecDataType: ((0, 2, False, None), (1, 1, False, _F183), (2, 1, False, _F183), (3, 1, False, _F183), ),
-    WPT_TxRxPulseOrderType: ((0, 1, False, _F183), (1, 1, False, _F187), ),
-    WPT_TxRxSpecDataType: ((0, 1, False, _F187), (1, 1, False, None), (2, 1, False, None), ),
-    X509DataType: ((0, 1, False, None), (0, 1, False, _F198), (0, 1, False, _F192), (0, 1, False, _F198), (0, 1, False, _F198), ),
-    X509IssuerSerialType: ((0, 1, False, _F192), (1, 1, False, _F200), ),
+    WPT_TxRxPackageSpecDataType: ((0, 2, False, None), (1, 1, False, _F94), (2, 1, False, _F94), (3, 1, False, _F94), ),
+    WPT_TxRxPulseOrderType: ((0, 1, False, _F94), (1, 1, False, _F98), ),
+    WPT_TxRxSpecDataType: ((0, 1, False, _F98), (1, 1, False, None), (2, 1, False, None), ),
+    X509DataType: ((0, 1, False, None), (0, 1, False, _F109), (0, 1, False, _F103), (0, 1, False, _F109), (0, 1, False, _F109), ),
+    X509IssuerSerialType: ((0, 1, False, _F103), (1, 1, False, _F111), ),
 }
 
 # types whose content model this codec does not implement (xmldsig only)

@@ -26,6 +26,10 @@ SCHEMAS: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 _ISO20 = {"v2gci_ct": "urn:iso:std:iso:15118:-20:CommonTypes",
           "xmlsig": "http://www.w3.org/2000/09/xmldsig#"}
+# the types every -20 namespace shares, generated once; the namespace modules import them
+ISO20_SHARED = "iso20_types"
+SCHEMAS[ISO20_SHARED] = ("ISO 15118-20 CommonTypes and xmldsig",
+                         "iso15118_20/V2G_CI_CommonTypes.xsd", dict(_ISO20))
 for _name, _file, _prefix, _uri in (
         ("iso20", "CommonMessages", "v2gci_cm", "CommonMessages"),
         ("iso20_dc", "DC", "v2gci_dc", "DC"), ("iso20_ac", "AC", "v2gci_ac", "AC"),
@@ -39,11 +43,24 @@ def default_schema_dir() -> str:
     return os.path.join(os.path.dirname(repo), "shared", "exi_schemas")
 
 
-def generate(schema_dir: str, name: str) -> str:
-    title, root, prefixes = SCHEMAS[name]
-    schema = xsd.load(os.path.join(schema_dir, root))
-    files = sorted({os.path.basename(p) for p in _files(os.path.join(schema_dir, root))})
-    return ModuleEmitter(schema, title, ", ".join(files)).emit(prefixes)
+def _emitter(schema_dir: str, name: str, cache: dict[str, ModuleEmitter]) -> ModuleEmitter:
+    if name not in cache:
+        title, root, _prefixes = SCHEMAS[name]
+        schema = xsd.load(os.path.join(schema_dir, root))
+        files = sorted({os.path.basename(p) for p in _files(os.path.join(schema_dir, root))})
+        shared = None
+        if name.startswith("iso20") and name != ISO20_SHARED:
+            shared = _emitter(schema_dir, ISO20_SHARED, cache)
+        cache[name] = ModuleEmitter(schema, title, ", ".join(files), shared=shared,
+                                    shared_module=ISO20_SHARED)
+    return cache[name]
+
+
+def generate(schema_dir: str, name: str, cache: dict[str, ModuleEmitter] | None = None) -> str:
+    """The source of module ``name``. Emit the shared -20 module with the same ``cache``
+    as the modules importing it (its grammars decide what they may import)."""
+    cache = {} if cache is None else cache
+    return _emitter(schema_dir, name, cache).emit(SCHEMAS[name][2])
 
 
 def _files(root: str) -> list[str]:
@@ -52,4 +69,6 @@ def _files(root: str) -> list[str]:
 
 
 def generate_all(schema_dir: str, only: list[str] | None = None) -> dict[str, str]:
-    return {name: generate(schema_dir, name) for name in SCHEMAS if not only or name in only}
+    cache: dict[str, ModuleEmitter] = {}
+    return {name: generate(schema_dir, name, cache) for name in SCHEMAS
+            if not only or name in only}

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
+from exi_schemas._runtime import _NO_LIST, ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 '''
 
@@ -59,11 +59,28 @@ def simple_desc(st: SimpleType) -> str:
             "hexBinary": "hex"}[st.builtin]
 
 
+def _alt_shape(alt) -> tuple:
+    if isinstance(alt, (AttributeUse, ElementDecl)):
+        typ = alt.type
+        tref = typ.name if isinstance(typ, ComplexType) else simple_desc(typ)
+        return (type(alt).__name__, alt.qname, tref, getattr(alt, "abstract", None))
+    if isinstance(alt, SimpleType):
+        return ("value", simple_desc(alt))
+    return (type(alt).__name__,)
+
+
 class ModuleEmitter:
-    def __init__(self, schema: Schema, title: str, files: str) -> None:
+    def __init__(self, schema: Schema, title: str, files: str,
+                 shared: ModuleEmitter | None = None, shared_module: str = "") -> None:
+        """``shared``: the emitter of a module this one imports the named types of (the
+        ISO 15118-20 CommonTypes and xmldsig codec, ``iso20_types``) instead of emitting its
+        own copy; a type is taken from there only when its grammar, and that of every type
+        it contains, is the same in both schemas."""
         self.schema = schema
         self.title = title
         self.files = files
+        self.shared = shared
+        self.shared_module = shared_module
         self.lines: list[str] = []
         self.late_consts: list[str] = []  # tables of functions, emitted after them
         self._inline_count = 0
@@ -93,6 +110,35 @@ class ModuleEmitter:
                 self.types.append(ct)
         for ct in self.types:
             self.grammars[id(ct)] = G.build(self.schema, ct)
+        self.imported: set[int] = set()  # id(ComplexType) of types taken from ``shared``
+        if self.shared is not None:
+            theirs = {ct.name: ct for ct in self.shared.types if ct.name is not None}
+            memo: dict[int, bool] = {}
+            for ct in self.types:
+                if self._same_as_shared(ct, theirs, memo):
+                    self.imported.add(id(ct))
+
+    def _shape(self, emitter: ModuleEmitter, ct: ComplexType) -> tuple:
+        g = emitter.grammars[id(ct)]
+        return (g.supported, ct.mixed, emitter.class_of[id(ct)], tuple(
+            (it.kind, it.min, it.max, it.open_loop, tuple(_alt_shape(a) for a in it.alts))
+            for it in g.items))
+
+    def _same_as_shared(self, ct: ComplexType, theirs: dict, memo: dict[int, bool]) -> bool:
+        if id(ct) in memo:
+            return memo[id(ct)]
+        other = theirs.get(ct.name) if ct.name is not None else None
+        memo[id(ct)] = other is not None  # assumed while recursing (cycles)
+        same = other is not None and self._shape(self, ct) == self._shape(self.shared, other)
+        if same:
+            for it in self.grammars[id(ct)].items:
+                for alt in it.alts:
+                    typ = getattr(alt, "type", None)
+                    if isinstance(typ, ComplexType) and not self._same_as_shared(typ, theirs,
+                                                                                 memo):
+                        same = False
+        memo[id(ct)] = same
+        return same
 
     def const(self, value: str, prefix: str = "_K") -> str:
         name = self._const_cache.get(value)
@@ -208,16 +254,39 @@ class ModuleEmitter:
         name = self.class_of[id(ct)]
         L = self.lines
         L.append("")
-        L.append("@dataclass(slots=True, kw_only=True)")
+        # __init__, __eq__ and __repr__ are written out here (as @dataclass would make them)
+        # so that they come compiled from the .pyc: @dataclass compiles them from source at
+        # every import, 3 exec() per class, most of a codec module's import time (issue 13)
+        L.append("@dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)")
         L.append(f"class {name}:")
         what = f"{{{ct.name[0]}}}{ct.name[1]}" if ct.name else "anonymous type"
         L.append(f'    """{what}"""')
         flds = self.fields(g)
+        params, assigns = [], []
         for fname, _i, _a, _kind, _q, typ, lo, hi in flds:
             ann, default = self.annotation(typ, lo, hi)
             L.append(f"    {fname}: {ann}{default}")
-        if not flds:
-            L.append("    pass")
+            if "default_factory" in default:
+                params.append(f"{fname}=_NO_LIST")
+                assigns.append(f"        self.{fname} = [] if {fname} is _NO_LIST else {fname}")
+            else:
+                params.append(f"{fname}=None" if default else fname)
+                assigns.append(f"        self.{fname} = {fname}")
+        names = [f[0] for f in flds]
+        L.append("")
+        L.append(f"    def __init__(self{', *, ' + ', '.join(params) if params else ''}) -> None:")
+        L.extend(assigns or ["        pass"])
+        L.append("")
+        L.append("    def __eq__(self, other):")
+        L.append("        if other.__class__ is not self.__class__:")
+        L.append("            return NotImplemented")
+        mine = "".join(f"self.{n}, " for n in names)
+        theirs = "".join(f"other.{n}, " for n in names)
+        L.append(f"        return ({mine}) == ({theirs})")
+        L.append("")
+        L.append("    def __repr__(self) -> str:")
+        shown = ", ".join(f"{n}={{self.{n}!r}}" for n in names)
+        L.append(f'        return f"{{self.__class__.__qualname__}}({shown})"')
 
     def meta(self, ct: ComplexType) -> str:
         g = self.grammars[id(ct)]
@@ -829,9 +898,10 @@ class ModuleEmitter:
 
     def emit(self, namespaces: dict[str, str]) -> str:
         self.tables: list[str] = []
-        for ct in self.types:
+        own = [ct for ct in self.types if id(ct) not in self.imported]
+        for ct in own:
             self.emit_class(ct)
-        for ct in self.types:
+        for ct in own:
             self.emit_decoder(ct)
             self.emit_encoder(ct)
         self.emit_table("GLOBAL_ELEMENTS", self.globals_sorted(), "_g")
@@ -863,7 +933,14 @@ class ModuleEmitter:
                     else "UNSUPPORTED: set = set()")
         ns = "NAMESPACES = {" + ", ".join(f"{k!r}: {v!r}" for k, v in namespaces.items()) + "}"
         late = "\n".join(f"_DISPATCH{k} = {v}" for k, v in enumerate(self.late_consts))
-        return (HEADER.format(title=self.title, files=self.files)
+        imports = ""
+        if self.imported:
+            names = sorted(self.class_of[id(ct)] for ct in self.types if id(ct) in self.imported)
+            rows = "".join(f"    {n}, _d_{n}, _e_{n},\n" for n in names)
+            imports = (f"# the CommonTypes and xmldsig types: one codec for every -20 namespace\n"
+                       f"from exi_schemas.generated.{self.shared_module} import (  # noqa: F401\n"
+                       f"{rows})\n\n")
+        return (HEADER.format(title=self.title, files=self.files) + imports
                 + "\n".join(self.consts) + "\n" + "\n".join(self.lines) + "\n\n"
                 + late + "\n\n"
                 + "\n\n".join(self.tables) + "\n" + "\n".join(meta) + "\n\n" + ns + "\n")

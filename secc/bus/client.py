@@ -22,6 +22,7 @@ resent until the bridge acks that they are in *its* persistent queue.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import json
@@ -97,6 +98,9 @@ class SeccBusClient:
         self.client_id = self.config.client_id or f"secc-{evse}-{uuid.uuid4().hex[:8]}"
         online = contract.BY_NAME["secc_online"]
         self.outbox = Outbox(self.config.outbox_path)
+        # every outbox call (validation, SQLite commit with fsync) runs on this one thread,
+        # in order: the event loop the sessions share never waits for the disk
+        self._disk = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="secc-outbox")
         self.endpoint = BusEndpoint(
             self.config.broker, self.client_id,
             will=Will(online.topic_for(evse), contract.encode("online", {"online": False})))
@@ -135,7 +139,9 @@ class SeccBusClient:
             with contextlib.suppress(BaseException):
                 await task
         await self.endpoint.close()
-        self.outbox.close()
+        with contextlib.suppress(RuntimeError):  # stopped twice: the thread is gone already
+            await self._on_disk(self.outbox.close)
+        self._disk.shutdown(wait=True)
 
     async def __aenter__(self) -> SeccBusClient:
         await self.start()
@@ -224,20 +230,29 @@ class SeccBusClient:
                          ("readings", readings)):
             if val is not None:
                 payload[key] = val
-        return self._persist("transaction_event", payload)
+        return await self._persist("transaction_event", payload)
 
     async def send_meter_values(self, readings: list[dict[str, Any]], *,
                                 session_id: str | None = None) -> str:
         payload: dict[str, Any] = {"message_id": uuid.uuid4().hex, "readings": readings}
         if session_id:
             payload["session_id"] = session_id
-        return self._persist("meter_values", payload)
+        return await self._persist("meter_values", payload)
 
-    def _persist(self, channel: str, payload: dict[str, Any]) -> str:
+    async def _on_disk(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._disk, fn, *args)
+
+    async def _persist(self, channel: str, payload: dict[str, Any]) -> str:
+        """Validate and commit (fsync) on the outbox thread; returns once committed, so
+        "accepted" still means "on disk"."""
         if not self.csms_available:
             payload["generated_offline"] = True
-        contract.validate(contract.BY_NAME[channel].schema, payload)
-        message_id = self.outbox.add(channel, self.evse_id, payload)
+
+        def commit() -> str:
+            contract.validate(contract.BY_NAME[channel].schema, payload)
+            return self.outbox.add(channel, self.evse_id, payload)
+
+        message_id = await self._on_disk(commit)
         self._wake.set()
         return message_id
 
@@ -248,14 +263,14 @@ class SeccBusClient:
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until the bridge has acked everything in the outbox."""
         async def empty() -> None:
-            while self.outbox.pending():
+            while await self._on_disk(self.outbox.pending):
                 await asyncio.sleep(0.02)
         await asyncio.wait_for(empty(), timeout)
 
     async def _drain_outbox(self) -> None:
         delay = self.config.retry_initial
         while True:
-            row = self.outbox.oldest()
+            row = await self._on_disk(self.outbox.oldest)
             if row is None or not self.endpoint.connected:
                 self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -281,9 +296,10 @@ class SeccBusClient:
             if "error" in reply:
                 log.error("bridge refused an outbox message for good; parked (kept on disk)",
                           extra={"message_id": row.message_id, "error": reply["error"]})
-                self.outbox.park(row.message_id, json.dumps(reply["error"]))
+                await self._on_disk(self.outbox.park, row.message_id,
+                                    json.dumps(reply["error"]))
             elif reply["message_id"] == row.message_id:
-                self.outbox.remove(row.message_id)
+                await self._on_disk(self.outbox.remove, row.message_id)
 
     # --- requests and commands ---------------------------------------------------------------
     async def request(self, name: str, payload: dict[str, Any],

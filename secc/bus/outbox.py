@@ -5,12 +5,17 @@ power cut after the commit keeps it) *before* the session layer is told it was s
 client then sends rows oldest first, one at a time, and deletes a row only when the bridge
 replies that it has committed the message to its own queue. Resending after a lost ack is
 harmless: the bridge deduplicates on ``message_id``.
+
+An fsync takes 10-200 ms on eMMC or SD cards: the client calls these methods from one worker
+thread (``SeccBusClient``), never from the event loop the sessions run on. The connection is
+shared under a lock, so the few synchronous readers (``pending``) stay safe.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,7 +36,8 @@ class Outbox:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(
@@ -42,35 +48,42 @@ class Outbox:
     def add(self, channel: str, evse_id: str, payload: dict[str, Any]) -> str:
         """Commit one message; fills in ``message_id`` when absent and returns it."""
         payload.setdefault("message_id", uuid.uuid4().hex)
-        self._db.execute(
-            "INSERT INTO outbox (channel, evse_id, message_id, payload, created)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (channel, str(evse_id), payload["message_id"], json.dumps(payload), time.time()))
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO outbox (channel, evse_id, message_id, payload, created)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (channel, str(evse_id), payload["message_id"], json.dumps(payload), time.time()))
         return payload["message_id"]
 
     def oldest(self) -> OutboxRow | None:
-        row = self._db.execute(
-            "SELECT id, channel, evse_id, message_id, payload FROM outbox"
-            " WHERE dead_reason IS NULL ORDER BY id LIMIT 1").fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, channel, evse_id, message_id, payload FROM outbox"
+                " WHERE dead_reason IS NULL ORDER BY id LIMIT 1").fetchone()
         if row is None:
             return None
         return OutboxRow(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
     def remove(self, message_id: str) -> None:
-        self._db.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
+        with self._lock:
+            self._db.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
 
     def park(self, message_id: str, reason: str) -> None:
         """Keep a message the bridge refuses for good (contract mismatch) but stop sending it."""
-        self._db.execute("UPDATE outbox SET dead_reason = ? WHERE message_id = ?",
-                         (reason, message_id))
+        with self._lock:
+            self._db.execute("UPDATE outbox SET dead_reason = ? WHERE message_id = ?",
+                             (reason, message_id))
 
     def pending(self) -> int:
-        return self._db.execute(
-            "SELECT COUNT(*) FROM outbox WHERE dead_reason IS NULL").fetchone()[0]
+        with self._lock:
+            return self._db.execute(
+                "SELECT COUNT(*) FROM outbox WHERE dead_reason IS NULL").fetchone()[0]
 
     def parked(self) -> list[tuple[str, str]]:
-        return self._db.execute(
-            "SELECT message_id, dead_reason FROM outbox WHERE dead_reason IS NOT NULL").fetchall()
+        with self._lock:
+            return self._db.execute("SELECT message_id, dead_reason FROM outbox"
+                                    " WHERE dead_reason IS NOT NULL").fetchall()
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()

@@ -33,7 +33,9 @@ from secc.appprotocol.negotiation import (
     negotiate,
 )
 from secc.common.logs import layer_logger, session_context, set_session_id
+from secc.common.looplag import monitor as loop_lag
 from secc.session.controller import EvseController
+from secc.session.warmup import late_imports
 from secc.v2g.core import Reply, SessionCore
 from secc.v2g.evse import (
     Action,
@@ -95,6 +97,8 @@ class SessionSummary:
     requests: int = 0
     end_reason: str = ""
     processing_ms: list[float] = field(default_factory=list)  # per request, decode->encode
+    loop_stalls: int = 0          # event-loop callbacks over the lag threshold (any task's)
+    late_imports: list[str] = field(default_factory=list)  # modules first imported meanwhile
 
 
 def supported_versions(names: tuple[str, ...]) -> list[SupportedVersion]:
@@ -274,6 +278,8 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
     """Serve one V2G connection to its end. Never raises for peer behaviour."""
     summary = SessionSummary()
     runner: SessionRunner | None = None
+    stalls_before = loop_lag.count
+    late_imports.new_modules()  # whatever came before this session is not its fault
     try:
         protocol = await negotiate_app_protocol(conn, settings, summary)
         if protocol is None:
@@ -309,7 +315,11 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
             if not runner.core.terminated:
                 await runner.perform(runner.core.connection_lost("driver ended"))
         await conn.close()
+    summary.loop_stalls = loop_lag.count - stalls_before
+    summary.late_imports = late_imports.new_modules()
     log.info("V2G session ended", extra={"protocol": summary.protocol,
                                          "requests": summary.requests,
-                                         "reason": summary.end_reason})
+                                         "reason": summary.end_reason,
+                                         "loop_stalls": summary.loop_stalls,
+                                         "late_imports": len(summary.late_imports)})
     return summary

@@ -11,8 +11,9 @@ way it also hears frames that a co-located process (a simulated modem, a bridge)
 on the same interface, which a protocol-bound socket would miss. Our own transmissions are
 dropped by source MAC.
 
-Interface facts come from netlink (pyroute2): it must exist; a down interface is brought up;
-its MAC, MTU and carrier are read, and :meth:`SlacDriver.link_local` waits for a
+Interface facts come from the kernel's interface ioctls and /proc (no netlink library: that
+alone was 8 MB of the daemon's RSS, issue 13): it must exist; a down interface is brought up;
+its MAC, MTU and carrier (IFF_RUNNING) are read, and :meth:`SlacDriver.link_local` waits for a
 non-tentative fe80:: address (SDP/V2G must bind to it, FIELD_NOTES "Transport"). Carrier
 loss is reported to the machine as modem link loss (debounced there).
 """
@@ -20,15 +21,16 @@ loss is reported to the machine as modem link loss (debounced there).
 from __future__ import annotations
 
 import asyncio
+import os
 import contextlib
 import ctypes
+import fcntl
+import ipaddress
 import socket
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from pyroute2 import IPRoute
 
 from secc.common.logs import layer_logger
 from secc.slac import messages as m
@@ -41,6 +43,8 @@ ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26
 PACKET_OUTGOING = 4
 IFA_F_TENTATIVE = 0x40
+SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCGIFMTU, SIOCGIFHWADDR = 0x8913, 0x8914, 0x8921, 0x8927
+IFF_UP, IFF_RUNNING = 0x1, 0x40
 MIN_IPV6_MTU = 1280
 
 
@@ -92,32 +96,41 @@ class InterfaceError(RuntimeError):
     """The PLC interface is missing or unusable (the message says how to fix it)."""
 
 
+def _ifreq(sock: socket.socket, request: int, iface: str, data: bytes = b"") -> bytes:
+    """One ``struct ifreq`` ioctl on ``iface``; returns the 24-byte union part."""
+    ifr = struct.pack("16s24s", iface.encode(), data)
+    return fcntl.ioctl(sock.fileno(), request, ifr)[16:]
+
+
 def interface_info(iface: str, bring_up: bool = True) -> InterfaceInfo:
-    with IPRoute() as ipr:
-        found = ipr.link_lookup(ifname=iface)
-        if not found:
-            raise InterfaceError(f"PLC interface {iface!r} does not exist")
-        index = found[0]
-        link = ipr.get_links(index)[0]
-        if bring_up and not link["flags"] & 1:  # IFF_UP
+    """Facts of ``iface`` in the calling thread's network namespace."""
+    try:
+        index = socket.if_nametoindex(iface)
+    except OSError:
+        raise InterfaceError(f"PLC interface {iface!r} does not exist") from None
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        flags = struct.unpack_from("H", _ifreq(sock, SIOCGIFFLAGS, iface))[0]
+        if bring_up and not flags & IFF_UP:
             log.info("PLC interface is down: bringing it up", extra={"iface": iface})
-            ipr.link("set", index=index, state="up")
-            link = ipr.get_links(index)[0]
-        mac = link.get_attr("IFLA_ADDRESS") or "00:00:00:00:00:00"
-        return InterfaceInfo(
-            name=iface, index=index, mac=bytes.fromhex(mac.replace(":", "")),
-            mtu=int(link.get_attr("IFLA_MTU") or 0), up=bool(link["flags"] & 1),
-            carrier=bool(link.get_attr("IFLA_CARRIER")))
+            _ifreq(sock, SIOCSIFFLAGS, iface, struct.pack("H", flags | IFF_UP))
+            flags = struct.unpack_from("H", _ifreq(sock, SIOCGIFFLAGS, iface))[0]
+        mac = _ifreq(sock, SIOCGIFHWADDR, iface)[2:8]   # sockaddr: family, then the address
+        mtu = struct.unpack_from("i", _ifreq(sock, SIOCGIFMTU, iface))[0]
+    return InterfaceInfo(name=iface, index=index, mac=bytes(mac), mtu=mtu,
+                         up=bool(flags & IFF_UP), carrier=bool(flags & IFF_RUNNING))
 
 
 def find_link_local(index: int) -> str | None:
-    """The interface's non-tentative fe80:: address, if it has one yet."""
-    with IPRoute() as ipr:
-        for addr in ipr.get_addr(family=socket.AF_INET6, index=index):
-            value = addr.get_attr("IFA_ADDRESS") or ""
-            flags = addr.get_attr("IFA_FLAGS") or addr["flags"]
-            if value.startswith("fe80:") and not flags & IFA_F_TENTATIVE:
-                return value
+    """The interface's non-tentative fe80:: address, if it has one yet (the calling thread's
+    namespace: /proc/thread-self/net)."""
+    with open("/proc/thread-self/net/if_inet6") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) < 6 or int(fields[1], 16) != index:
+                continue
+            address = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
+            if address.is_link_local and not int(fields[4], 16) & IFA_F_TENTATIVE:
+                return str(address)
     return None
 
 
@@ -212,12 +225,26 @@ class SlacDriver:
     # --- vendor diagnostics (outside the SLAC state machine) ---------------------------------
     async def vendor_request(self, mmtype: int, timeout: float = 1.0) -> m.Mme:
         """Send a Qualcomm VS_*.REQ to the local modem and return its CNF."""
-        assert self._loop is not None and self.info is not None
-        cnf_type = mmtype | m.MODE_CNF
+        assert self.info is not None
+        return await self._confirmed(
+            m.vs_request(mmtype, self.config.modem_mac_bytes, self.info.mac), timeout)
+
+    async def set_key_probe(self, timeout: float = 1.0) -> m.Mme:
+        """One CM_SET_KEY.REQ with a fresh random NMK (what every new SLAC session does) and
+        the modem's CNF, whatever its result: for ``secc doctor``, outside the state machine.
+        Never while a car is matched: the modem leaves the car's network."""
+        assert self.info is not None
+        nmk = os.urandom(16)
+        return await self._confirmed(
+            m.set_key_req(self.config.modem_mac_bytes, self.info.mac, nmk, m.nid_from_nmk(nmk),
+                          int.from_bytes(os.urandom(4), "little")), timeout)
+
+    async def _confirmed(self, request: m.Mme, timeout: float) -> m.Mme:
+        assert self._loop is not None
+        cnf_type = request.mmtype | m.MODE_CNF
         future: asyncio.Future[m.Mme] = self._loop.create_future()
         self._vendor_waiters[cnf_type] = future
-        self._send(m.encode(m.vs_request(mmtype, self.config.modem_mac_bytes, self.info.mac)),
-                   m.mmtype_name(mmtype))
+        self._send(m.encode(request), m.mmtype_name(request.mmtype))
         try:
             return await asyncio.wait_for(future, timeout)
         finally:
@@ -323,3 +350,4 @@ class SlacDriver:
                     "iface": self.iface})
                 self.modem_link(False)
             carrier = info.carrier
+            self.info = info  # carrier and MTU as now (secc doctor, the status line)

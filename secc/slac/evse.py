@@ -179,6 +179,30 @@ class Match:
 _session_counter = itertools.count(1)
 
 
+
+def set_key_result_ok(result: int, mode: str) -> bool:
+    """Does CM_SET_KEY.CNF ``result`` mean success under ``[slac].set_key_success_mode``?"""
+    if mode == "modem_compat_0x01":
+        return result == 0x01
+    if mode == "hpgp_standard_0x00":
+        return result == 0x00
+    return result in (0x00, 0x01)
+
+
+def set_key_result_hint(result: int, mode: str) -> str:
+    """What to tell the field engineer when a CM_SET_KEY.CNF result is not ``mode``'s success
+    code: a modem answering the other convention's success code needs the setting changed."""
+    if result == 0x00 and mode == "modem_compat_0x01":
+        return ("the modem answered 0x00, HomePlug GP's success code, where "
+                '[slac].set_key_success_mode = "modem_compat_0x01" expects QCA\'s 0x01; if '
+                'this modem follows HomePlug GP, set [slac].set_key_success_mode = '
+                '"accept_0x00_or_0x01" (or "hpgp_standard_0x00")')
+    if result == 0x01 and mode == "hpgp_standard_0x00":
+        return ("the modem answered 0x01, QCA firmware's success code, where "
+                '[slac].set_key_success_mode = "hpgp_standard_0x00" expects 0x00; set '
+                '[slac].set_key_success_mode = "modem_compat_0x01" (or "accept_0x00_or_0x01")')
+    return "the modem refused the key (a result no success convention uses)"
+
 class EvseSlac:
     """One charge point's SLAC, EVSE side. See the module docstring for the protocol."""
 
@@ -316,17 +340,13 @@ class EvseSlac:
         return [SendFrame(frame, "CM_SET_KEY.REQ")]
 
     def _set_key_result_ok(self, result: int) -> bool:
-        mode = self.config.set_key_success_mode
-        if mode == "modem_compat_0x01":
-            return result == 0x01
-        if mode == "hpgp_standard_0x00":
-            return result == 0x00
-        return result in (0x00, 0x01)
+        return set_key_result_ok(result, self.config.set_key_success_mode)
 
     def _on_set_key_cnf(self, mme: m.Mme, now: float) -> list[Action]:
         if not self._set_key_result_ok(mme.result):
             log.warning("CM_SET_KEY.CNF reports failure", extra=self._ctx(
-                result=f"0x{mme.result:02X}", attempt=str(self._set_key_sends)))
+                result=f"0x{mme.result:02X}", attempt=str(self._set_key_sends),
+                hint=set_key_result_hint(mme.result, self.config.set_key_success_mode)))
             self._timers.pop("set_key", None)
             return self._retry_set_key(now, f"result 0x{mme.result:02X}")
         self._timers.pop("set_key", None)

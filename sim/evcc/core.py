@@ -84,6 +84,7 @@ class Misbehaviour:
     garbage: frozenset[str] = frozenset()       # send bytes that are not EXI instead
     pause_instead_of_terminate: bool = False    # ISO-2/-20: SessionStop(Pause)
     renegotiate_after: int | None = None        # ISO-2/-20: renegotiate after N loops
+    ignore_evse_stop: bool = False              # ISO-2: keep charging through StopCharging
     # Plug & Charge (ISO-2 or -20 with a contract)
     pnc_wrong_challenge: bool = False           # AuthorizationReq echoes another GenChallenge
     pnc_bad_signature: bool = False             # sign AuthorizationReq with a stranger's key

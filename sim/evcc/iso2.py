@@ -402,7 +402,8 @@ class Iso2Evcc(DcSharedEvcc):
                 notification == "ReNegotiation"):
             self.charge_progress = "Renegotiate"
             return "PowerDelivery"
-        reason = self.stop_reason() or evse_stop_reason(evse_status)
+        reason = self.stop_reason() or (None if knobs.ignore_evse_stop
+                                        else evse_stop_reason(evse_status))
         if reason:
             self.record.stop_reason = reason
             self.charge_progress = "Stop"

@@ -354,7 +354,11 @@ async def _one_connection(config: EvSessionConfig, result: EvSessionResult,
     result.setup_seconds["connect"] = time.monotonic() - started
     result.tls_version = connection.tls_version
     try:
-        protocol, code = await negotiate(connection, offers, config.mode)
+        started = time.monotonic()
+        try:
+            protocol, code = await negotiate(connection, offers, config.mode)
+        finally:  # a timed-out negotiation is recorded too (benchmarks)
+            result.setup_seconds["app_protocol"] = time.monotonic() - started
         result.protocol, result.negotiation_code = protocol.name, code
         connection.restrict_payload_types(protocol.payload_types)
         log.info(f"SupportedAppProtocol OK: {protocol.name} ({code})")

@@ -63,13 +63,29 @@ def test_bridge_unit_has_no_capabilities_and_runs_the_bridge_module():
     assert "-m ocpp_bridge --config" in unit["Service.ExecStart"][0]
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze absent")
+@pytest.mark.parametrize("name, watchdog", [("pysecc-secc@.service", "10s"),
+                                            ("pysecc-ocpp-bridge.service", "30s")])
+def test_units_are_notify_type_with_a_watchdog(name, watchdog):
+    unit = directives(UNITS / name)
+    assert unit["Service.Type"] == ["notify"]
+    assert unit["Service.NotifyAccess"] == ["main"]
+    assert unit["Service.WatchdogSec"] == [watchdog]
+
+
+def test_secc_unit_reloads_with_sighup_and_has_time_to_end_a_session():
+    unit = directives(UNITS / "pysecc-secc@.service")
+    assert unit["Service.ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert unit["Service.TimeoutStopSec"] == ["20s"]   # shutdown(): 6 s + 2 s + 3 s flush
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="systemd-analyze absent (make install installs the systemd package)")
 def test_systemd_analyze_verify_accepts_the_units_without_warnings(tmp_path):
     # verify checks that ExecStart binaries exist: point them at this checkout's venv, and
     # instantiate the template.
     for src, dst in (("pysecc-secc@.service", "pysecc-secc@sim.service"),
                      ("pysecc-ocpp-bridge.service", "pysecc-ocpp-bridge.service")):
-        text = (UNITS / src).read_text().replace("/opt/pysecc/.venv/bin", str(VENV_BIN))
+        text = (UNITS / src).read_text().replace("/opt/pysecc/bin", str(VENV_BIN))
         (tmp_path / dst).write_text(text)
     done = subprocess.run(
         ["systemd-analyze", "verify", "--man=no",
@@ -79,10 +95,11 @@ def test_systemd_analyze_verify_accepts_the_units_without_warnings(tmp_path):
     assert done.stderr.strip() == "", done.stderr
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze absent")
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="systemd-analyze absent (make install installs the systemd package)")
 def test_systemd_analyze_verify_would_catch_a_typo(tmp_path):
     text = (UNITS / "pysecc-ocpp-bridge.service").read_text()
-    text = text.replace("/opt/pysecc/.venv/bin", str(VENV_BIN)).replace("Restart=", "Restrat=")
+    text = text.replace("/opt/pysecc/bin", str(VENV_BIN)).replace("Restart=", "Restrat=")
     (tmp_path / "pysecc-ocpp-bridge.service").write_text(text)
     done = subprocess.run(["systemd-analyze", "verify", "--man=no",
                            str(tmp_path / "pysecc-ocpp-bridge.service")],

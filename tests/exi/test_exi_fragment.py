@@ -100,9 +100,12 @@ def test_iso20_signed_info_uses_the_xmldsig_fragment_grammar():
     assert data[0] == 0x80 and data[1] >> 2 == 32
     assert len(iso20.XMLDSIG_FRAGMENT_ELEMENTS) == 45
     assert exi.decode_fragment(data, "iso20", xmldsig=True) == ("SignedInfo", si)
-    # the full CommonMessages fragment grammar is still available on request
-    full = exi.encode_fragment(si, xmldsig=False)
+    # the full CommonMessages fragment grammar is still available on request; SignedInfoType
+    # is shared by every -20 schema (generated.iso20_types), so the request names the schema
+    full = exi.encode_fragment(si, xmldsig=False, schema="iso20")
     assert exi.decode_fragment(full, "iso20") == ("SignedInfo", si)
+    with pytest.raises(exi.ExiEncodeError, match="schema="):
+        exi.encode_fragment(si, xmldsig=False)
 
 
 def test_iso20_fragment_grammar_matches_libcbv2g_event_numbering():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hal.board import BoardError, LockState
+from hal.board import LockState
 from secc.boards import board_from_config
 from hal.mcu_sim import PtyMcu, SimulatedMcu
 from hal.serial_board import SerialBoard
@@ -49,8 +49,10 @@ async def test_serial_config_builds_a_serial_board_that_connects_to_the_mcu():
     assert runner.mcu.plant.lock_feedback is LockState.UNLOCKED   # close() went safe
 
 
-async def test_gpio_kind_is_refused_clearly():
-    config = load_board_config(REPO / "board_configs/sim.toml")
-    config = dataclasses.replace(config, board=dataclasses.replace(config.board, kind="gpio"))
-    with pytest.raises(BoardError, match='"gpio" is not implemented'):
-        board_from_config(config)
+async def test_gpio_kind_builds_a_gpio_board_that_claims_nothing_before_start():
+    from hal.gpio_board import GpioBoard
+
+    board = board_from_config(load_board_config(REPO / "board_configs/example-gpio.toml"))
+    assert isinstance(board, GpioBoard)
+    assert board.lines is None                # lines are requested by start(), not here
+    assert board.wiring.relays == ("relay0",) and board.wiring.emergency_stop

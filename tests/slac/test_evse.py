@@ -128,6 +128,29 @@ def test_set_key_success_code_follows_config(make_medium, mode, modem_result, ok
     assert (med.evse.phase == Phase.WAITING_FOR_EV) is ok
 
 
+
+@pytest.mark.parametrize("mode, modem_result, proposed", [
+    ("modem_compat_0x01", 0x00, '"accept_0x00_or_0x01"'),
+    ("hpgp_standard_0x00", 0x01, '"modem_compat_0x01"'),
+])
+def test_set_key_failure_log_names_the_setting(make_medium, caplog, mode, modem_result,
+                                               proposed):
+    """The daemon's own log line tells the field engineer which setting to change."""
+    import logging
+
+    logger = logging.getLogger("pysecc")
+    logger.addHandler(caplog.handler)
+    try:
+        med = make_medium(config=SlacConfig(set_key_success_mode=mode),
+                          modem=SimModem(success_result=modem_result))
+        med.evse_do(med.evse.pilot_state_b(0.0))
+    finally:
+        logger.removeHandler(caplog.handler)
+    record = next(r for r in caplog.records if r.getMessage() == "CM_SET_KEY.CNF reports failure")
+    assert record.result == f"0x{modem_result:02X}"
+    assert "[slac].set_key_success_mode" in record.hint and proposed in record.hint
+
+
 # --- TT_EVSE_SLAC_init and failure handling ---------------------------------------------------
 def test_no_ev_fails_after_tt_evse_slac_init_then_ef_retries_then_pwm_off(make_medium):
     config = SlacConfig(failure_action="state_f", c_sequ_retry=2)
