@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # sim/ (EV simulator, test CSMS, fixtures) is not part of the installed wheel: run it from here
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install test demo bench lint interop clean system-deps install-ccu
+.PHONY: install test demo bench lint interop clean system-deps install-ccu conformance
 
 install: $(STAMP)
 
@@ -46,6 +46,12 @@ install-ccu:
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The ISO 15118-4/-5 style conformance suite (tests/conformance, docs/conformance.md) with its
+# long-timer cases, printed as a table by area.
+conformance: install
+	$(PY) -m pytest -q -p no:cacheprovider tests/conformance --conformance-table \
+		-m "conformance_long or not conformance_long"
 
 demo: install
 	$(PY) -m sim.demo

@@ -15,6 +15,7 @@ import abc
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from hal.board import (
     Board,
@@ -28,6 +29,7 @@ from hal.board import (
     DcOutput,
     EmergencyStopChanged,
     EventHub,
+    InsulationTest,
     IsolationChanged,
     IsolationReading,
     IsolationState,
@@ -74,6 +76,8 @@ class BaseBoard(Board):
         self._last_contactor_feedback: bool | None = False
         self._estop = False
         self._isolation_state = IsolationState.NOT_MEASURED
+        self._isolation_reading: IsolationReading | None = None
+        self._insulation_test: InsulationTest | None = None
         self._hot_sensors: set[str] = set()
         self._in_safe_state = False
         self._safe_state_lock: asyncio.Lock | None = None
@@ -141,6 +145,8 @@ class BaseBoard(Board):
             self._hub.publish(EmergencyStopChanged(at=now, active=active))
 
     def _input_isolation(self, reading: IsolationReading) -> None:
+        self._isolation_reading = reading
+        self._follow_insulation_test(reading.at)
         if reading.state != self._isolation_state:
             self._isolation_state = reading.state
             log.info("isolation", extra={"state": reading.state.value,
@@ -354,10 +360,65 @@ class BaseBoard(Board):
         if self._estop or self._in_fault():
             raise BoardError(
                 "set-point refused: emergency stop, isolation fault or over-temperature")
+        test = self._insulation_test
+        if test is not None and voltage_v != test.voltage_v:
+            self._abort_insulation_test(f"set-point changed to {voltage_v} V")
         await self._drive_dc(voltage_v, current_a, True)
 
     async def dc_off(self) -> None:
+        self._abort_insulation_test("output switched off")
         await self._drive_dc(0.0, 0.0, False)
+
+    # ------------------------------------------------------------------ insulation test
+    async def start_insulation_test(self, voltage_v: float, token: int) -> None:
+        """Drive the output to the test voltage at a small current (the cable and inlet only
+        need charging) and follow the test in :meth:`insulation_test`."""
+        await self.set_dc_setpoint(voltage_v, min(1.0, self._capabilities.max_current_a))
+        self._insulation_test = InsulationTest(token=token, voltage_v=voltage_v,
+                                               started_at=self._clock())
+        log.info("insulation test started", extra={"voltage": voltage_v, "token": token})
+
+    def _abort_insulation_test(self, why: str) -> None:
+        test = self._insulation_test
+        if test is not None and not test.complete:
+            log.warning("insulation test aborted", extra={"token": test.token, "why": why})
+            self._insulation_test = None
+
+    def insulation_test(self) -> InsulationTest | None:
+        self._follow_insulation_test(self._clock())
+        return self._insulation_test
+
+    def _follow_insulation_test(self, now: float) -> None:
+        """Advance the running test from the present output voltage and the latest reading:
+        the hold restarts whenever the output leaves the test voltage."""
+        test = self._insulation_test
+        if test is None or test.complete:
+            return
+        reading = self._isolation_reading
+        if (reading is not None and reading.state is IsolationState.FAULT
+                and reading.at >= test.started_at):
+            self._insulation_test = replace(test, complete=True, state=reading.state,
+                                            resistance_ohm=reading.resistance_ohm)
+            log.warning("insulation test failed", extra={"token": test.token,
+                                                         "ohm": reading.resistance_ohm})
+            return
+        held = (self._output_present().voltage_v
+                >= self.limits.insulation_test_voltage_fraction * test.voltage_v)
+        if not held:
+            if test.held_since is not None:
+                self._insulation_test = replace(test, held_since=None)
+            return
+        if test.held_since is None:
+            test = self._insulation_test = replace(test, held_since=now)
+        if reading is None or reading.at < test.held_since:
+            return     # no measurement at the test voltage yet
+        held_long = now - test.held_since >= self.limits.insulation_test_hold_s
+        if held_long and reading.state in (IsolationState.VALID, IsolationState.WARNING):
+            self._insulation_test = replace(test, complete=True, state=reading.state,
+                                            resistance_ohm=reading.resistance_ohm)
+            log.info("insulation test complete", extra={
+                "token": test.token, "state": reading.state.value,
+                "ohm": reading.resistance_ohm, "held_s": round(now - test.held_since, 3)})
 
     async def read_dc_output(self) -> DcOutput:
         return self._output_present()

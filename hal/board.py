@@ -39,7 +39,7 @@ _log = logging.getLogger("pysecc.hal")  # the "hal" layer of secc.common.logs
 __all__ = [
     "Board", "BoardError", "BoardEvent", "BoardLinkChanged", "ContactorError", "ContactorFault",
     "ContactorFaultKind", "DcCapabilities", "DcOutput", "EmergencyStopChanged", "EventHub",
-    "IsolationChanged", "IsolationReading", "IsolationState", "LinkDown", "LockError",
+    "InsulationTest", "IsolationChanged", "IsolationReading", "IsolationState", "LinkDown", "LockError",
     "LockFault", "LockFaultKind", "LockState", "McuReset", "MeterReading", "OverTemperature",
     "PilotSignal",
     "PilotState", "PilotStateChanged", "SafeStateEntered", "SafeStateReason", "SafeStateReport",
@@ -98,6 +98,25 @@ class IsolationReading:
     resistance_ohm: float | None
     state: IsolationState
     at: float
+
+
+@dataclass(frozen=True)
+class InsulationTest:
+    """The insulation test of a DC cable check (IEC 61851-23 CC.4.1), as the board runs it.
+
+    Started by :meth:`Board.start_insulation_test` under the caller's ``token``. The board
+    drives the output to ``voltage_v`` and holds it; the test is ``complete`` once the output
+    stayed at the test voltage for ``SafetyLimits.insulation_test_hold_s`` and the monitor
+    produced a reading during that hold (``state``), or at once on a FAULT reading during the
+    hold. A reading taken before the hold (idle, stale, another voltage) never completes it."""
+
+    token: int
+    voltage_v: float
+    started_at: float
+    held_since: float | None = None
+    complete: bool = False
+    state: IsolationState = IsolationState.NOT_MEASURED
+    resistance_ohm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +180,8 @@ class SafetyLimits:
     current_ramp_down_timeout_s: float = 1.0
     max_temperature_c: float = 90.0         # any sensor above this: OverTemperature, safe state
     temperature_hysteresis_c: float = 5.0   # cleared only this far below the limit
+    insulation_test_hold_s: float = 1.0     # cable check: test voltage held this long, measured
+    insulation_test_voltage_fraction: float = 0.95   # "held" = output >= this x test voltage
 
 
 # --------------------------------------------------------------------------- events
@@ -397,6 +418,14 @@ class Board(abc.ABC):
     # isolation -----------------------------------------------------------
     @abc.abstractmethod
     async def read_isolation(self) -> IsolationReading: ...
+
+    @abc.abstractmethod
+    async def start_insulation_test(self, voltage_v: float, token: int) -> None:
+        """Start the cable check's insulation test at ``voltage_v`` (replaces any earlier one)."""
+
+    @abc.abstractmethod
+    def insulation_test(self) -> InsulationTest | None:
+        """The last test started, with its progress; None if none was started."""
 
     # DC power module -----------------------------------------------------
     @property

@@ -103,6 +103,11 @@ class SimPlant:
     lock_jammed: bool = False
     emergency_stop: bool = False
     isolation_resistance_ohm: float | None = 10e6
+    output_voltage_cap_v: float | None = None   # power module fault: cannot go above this
+    # insulation monitor: measures every imd_period_s; a reading keeps the time it was taken
+    imd_period_s: float = 0.2
+    imd_resistance_ohm: float | None = 10e6     # last measurement (from before: stale)
+    imd_measured_at: float = 0.0
     # meter and sensors
     energy_import_wh: float = 0.0
     energy_export_wh: float = 0.0
@@ -134,10 +139,16 @@ class SimPlant:
         self.pilot_signal = PilotSignal.state_f()
 
     # -- physics
+    def measure_isolation(self) -> None:
+        self.imd_resistance_ohm = self.isolation_resistance_ohm
+        self.imd_measured_at = self.now
+
     def step(self, dt: float) -> None:
         self.now += dt
         if dt <= 0:
             return
+        if self.now - self.imd_measured_at >= self.imd_period_s - 1e-9:
+            self.measure_isolation()
         if self.ac:
             self._step_ac()
         else:
@@ -174,10 +185,13 @@ class SimPlant:
         elif energised:
             # Capacitive inlet (CableCheck / PreCharge): dV/dt = I / C, capped by the slew.
             limit = max(self.dc_target_current_a, 0.0)
+            target_v = self.dc_target_voltage_v
+            if self.output_voltage_cap_v is not None:
+                target_v = min(target_v, self.output_voltage_cap_v)
             max_dv = min(limit / self.inlet_capacitance_f, self.voltage_slew_v_per_s) * dt
-            if self.dc_target_voltage_v < self.output_voltage_v:
+            if target_v < self.output_voltage_v:
                 max_dv = self.voltage_slew_v_per_s * dt     # the module can sink to go down
-            new_v = _towards(self.output_voltage_v, self.dc_target_voltage_v, max_dv)
+            new_v = _towards(self.output_voltage_v, target_v, max_dv)
             self.output_current_a = self.inlet_capacitance_f * (new_v - self.output_voltage_v) / dt
             self.output_voltage_v = new_v
         else:
@@ -339,9 +353,10 @@ class SimBoard(BaseBoard):
         return DcOutput(self.plant.output_voltage_v, self.plant.output_current_a, self.plant.now)
 
     def _isolation(self) -> IsolationReading:
-        ohm = self.plant.isolation_resistance_ohm
+        """The monitor's last measurement, stamped with when it was taken."""
+        ohm = self.plant.imd_resistance_ohm
         return IsolationReading(ohm, isolation_state(ohm, self._capabilities.max_voltage_v),
-                                self.plant.now)
+                                self.plant.imd_measured_at)
 
     # ------------------------------------------------------------------ readings
     async def read_meter(self, signed: bool = False) -> MeterReading:
@@ -367,8 +382,15 @@ class SimBoard(BaseBoard):
         self.plant.ev_battery_voltage_v = volts
 
     def inject_isolation_resistance(self, ohm: float | None) -> None:
+        """The insulation resistance changes; the monitor measures it at once."""
         self.plant.isolation_resistance_ohm = ohm
+        self.plant.measure_isolation()
         self._scan()
+
+    def inject_output_voltage_cap(self, volts: float | None) -> None:
+        """Power module fault: the output cannot rise above ``volts`` (None: healthy). An
+        insulation test at a higher voltage then never holds its voltage, never completes."""
+        self.plant.output_voltage_cap_v = volts
 
     def inject_welded_contactor(self, welded: bool = True) -> None:
         self.plant.welded = welded

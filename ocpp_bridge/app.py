@@ -24,6 +24,7 @@ import uuid
 from typing import Any
 
 import websockets
+from cryptography.hazmat.primitives import serialization
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -31,10 +32,12 @@ from ocpp_bridge import tls, tls_trace
 from ocpp_bridge.certificates import CertificateStore
 from ocpp_bridge.config import BridgeConfig
 from ocpp_bridge.device_model import DeviceModel
-from ocpp_bridge.diagnostics import CsmsOffline
+from ocpp_bridge.diagnostics import CsmsOffline, CsmsPending
 from ocpp_bridge.ocpp_io import CsmsCallError
+from ocpp_bridge.local_auth import LocalAuthList
 from ocpp_bridge.offline_auth import AuthCache
 from ocpp_bridge.queue import TransactionQueue
+from ocpp_bridge.status import StatusReporter
 from secc import contract
 from secc.common.mqtt import BrokerConfig, BusEndpoint, BusTimeout, BusUnavailable, Will
 from secc.common.logs import layer_logger
@@ -46,6 +49,13 @@ SUBPROTOCOL = "ocpp2.0.1"
 # bus session_state.state -> OCPP ConnectorStatusEnumType
 CONNECTOR_STATUS = {"Available": "Available", "Occupied": "Occupied", "Charging": "Occupied",
                     "Reserved": "Reserved", "Unavailable": "Unavailable", "Faulted": "Faulted"}
+
+
+def describe_failure(exc: BaseException, timeout: float | None = None) -> str:
+    """A log-ready text for a failed CSMS call (a bare TimeoutError has an empty str())."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return f"no answer within {timeout:g} s" if timeout else "no answer in time"
+    return str(exc) or type(exc).__name__
 
 
 def utc_now() -> str:
@@ -64,13 +74,20 @@ class Bridge:
                                       message_attempts=csms.message_attempts)
         self.certificates = CertificateStore(config.storage.certificates)
         self.auth_cache = AuthCache(config.storage.queue.parent / "auth_cache.db")
+        self.local_list = LocalAuthList(config.storage.queue.parent / "local_auth_list.db")
         self.device_model = DeviceModel(config.storage.queue.parent / "device_model.json")
         self.device_model.set_local("SecurityCtrlr", "SecurityProfile", csms.security_profile)
         self.device_model.set_local("SecurityCtrlr", "Identity", csms.station_id)
+        self.device_model.live[("LocalAuthListCtrlr", "Entries")] = self.local_list.entries
+        self.device_model.live[("SecurityCtrlr", "CertificateEntries")] = \
+            lambda: len(self.certificates.installed_ids(None))
         self.cp: Any = None
         self.registration: str | None = None
         self.booted = False
-        self.connector_status: dict[int, str] = {}
+        self.boot_reason = "PowerUp"        # RemoteReset after a Reset of the whole station
+        self.reconnect_now = False          # set when we drop the connection on purpose
+        self.connector_status: dict[int, str] = {}   # latest per EVSE, from the SECC
+        self.status = StatusReporter(self)
         self.csms_connections = 0
         # field diagnostics published so far, latest per (code, capability): kept in the
         # retained csms_connection state so `secc doctor` sees them after the fact
@@ -78,6 +95,7 @@ class Bridge:
         self._queue_wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._ws_opened = False
+        self._invalid_csms_certificate: str | None = None   # queued, in this failure streak
         client_id = config.bus.client_id
         self.bus = BusEndpoint(
             BrokerConfig(config.bus.host, config.bus.port, config.bus.username,
@@ -102,6 +120,7 @@ class Bridge:
         """Close the databases (after run() was cancelled)."""
         self.queue.close()
         self.auth_cache.close()
+        self.local_list.close()
         self.security.close()
 
     # --- state ---------------------------------------------------------------------------------
@@ -120,6 +139,7 @@ class Bridge:
 
     def wake_queue(self) -> None:
         self._queue_wake.set()
+        self.status.queue_progress()
 
     def evse_ok(self, evse_id: str | None) -> int | None:
         if evse_id is None or not evse_id.isdigit():
@@ -171,7 +191,7 @@ class Bridge:
             raw = await self.bus.request(channel.topic_for(evse_id),
                                          contract.encode(channel.schema, payload),
                                          self.config.station.command_timeout)
-            reply = contract.decode_reply("command_response", raw)
+            reply = contract.decode_reply(channel.reply_schema or "command_response", raw)
         except (BusTimeout, BusUnavailable, contract.BusPayloadError) as exc:
             log.warning("SECC did not answer a command", extra={"evse": evse_id,
                                                                 "command": name, "error": str(exc)})
@@ -182,8 +202,10 @@ class Bridge:
     async def call_csms(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """A direct (not queued) CSMS call; raises CsmsOffline, CsmsCallError, TimeoutError."""
         cp = self.cp
-        if cp is None or self.registration != "Accepted":
+        if cp is None:
             raise CsmsOffline("not connected to the CSMS")
+        if self.registration != "Accepted":
+            raise CsmsPending(f"BootNotification {self.registration or 'not answered yet'}")
         return await cp.call_raw(action, payload)
 
     def enqueue_security_event(self, event_type: str, tech_info: str = "") -> None:
@@ -208,8 +230,10 @@ class Bridge:
         signed = self.config.storage.certificates / "ChargingStationCertificate"
         if csms.security_profile == 3 and (signed / "chain.pem").exists():
             cert, key = signed / "chain.pem", signed / "key.pem"  # renewed via CertificateSigned
+        installed = [root.public_bytes(serialization.Encoding.PEM).decode()
+                     for root in self.certificates.roots("CSMSRootCertificate")]
         return tls.client_context(csms.ca_file, cert if csms.security_profile == 3 else None,
-                                  key if csms.security_profile == 3 else None)
+                                  key if csms.security_profile == 3 else None, installed)
 
     async def run(self) -> None:
         self.enqueue_security_event("StartupOfTheDevice")
@@ -231,7 +255,10 @@ class Bridge:
                 text = tls.explain_failure(exc, ctx, url, trace) if ctx else str(exc)
                 await self.publish_error(None, "TlsHandshakeFailed", text)
                 if isinstance(exc, ssl.SSLCertVerificationError) and \
-                        self.security.due("InvalidCsmsCertificate"):
+                        self._invalid_csms_certificate is None:
+                    # once per failure streak (reset after a successful connection); the
+                    # event goes to the security log and the persistent queue
+                    self._invalid_csms_certificate = text
                     self.enqueue_security_event("InvalidCsmsCertificate", text)
             except InvalidStatus as exc:
                 status = exc.response.status_code
@@ -247,9 +274,14 @@ class Bridge:
                               extra={"url": url, "http_status": status})
             except (OSError, websockets.exceptions.WebSocketException, asyncio.TimeoutError,
                     TimeoutError) as exc:
-                log.warning("CSMS connection failed or lost", extra={
-                    "url": url, "error": f"{type(exc).__name__}: {exc}",
-                    "retry_in": round(backoff, 2)})
+                if self._ws_opened:   # it was up: a fresh failure, start the backoff over
+                    backoff = csms.retry_initial
+                if self.reconnect_now:
+                    log.info("reconnecting to the CSMS (station reset)", extra={"url": url})
+                else:
+                    log.warning("CSMS connection failed or lost", extra={
+                        "url": url, "error": f"{type(exc).__name__}: {exc}",
+                        "retry_in": round(backoff, 2)})
                 if trace is not None and trace.server_version and not self._ws_opened:
                     # TLS 1.3: a refused client certificate surfaces only after the handshake,
                     # as an alert (when asyncio lets us read it) or a bare close.
@@ -270,6 +302,9 @@ class Bridge:
                     self.cp.cancel_requests()
                 self.cp = None
                 await self.publish_csms_state()
+            if self.reconnect_now:   # our own disconnect (Reset): no backoff
+                self.reconnect_now = False
+                continue
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(backoff * 2, csms.retry_max)
 
@@ -288,6 +323,7 @@ class Bridge:
                 log.warning("CSMS did not confirm the ocpp2.0.1 subprotocol",
                             extra={"subprotocol": ws.subprotocol})
             self._ws_opened = True
+            self._invalid_csms_certificate = None   # a later rejection is a new event
             cp = BridgeChargePoint(csms.station_id, ws, self, csms.response_timeout)
             self.csms_connections += 1
             self.cp = cp
@@ -308,18 +344,17 @@ class Bridge:
 
     async def _online_work(self, cp: Any) -> None:
         if not self.booted or self.registration != "Accepted":
-            await self.boot(cp, "PowerUp")
+            await self.boot(cp, self.boot_reason)
+            self.boot_reason = "PowerUp"
         await self.publish_csms_state()
         self.queue.prune(time.time())
         self.queue.reset_backoff()
         self.wake_queue()
-        for evse_id, status in sorted(self.connector_status.items()):
-            try:
-                await self.send_status(cp, evse_id, status)
-            except (CsmsCallError, TimeoutError) as exc:
-                log.warning("StatusNotification failed", extra={"evse": evse_id,
-                                                                "error": str(exc)})
-        await asyncio.gather(self._heartbeat_loop(cp), self._send_queue(cp))
+        self.status.connection_up(cp)
+        try:
+            await asyncio.gather(self._heartbeat_loop(cp), self._send_queue(cp))
+        finally:
+            self.status.connection_down()
 
     async def boot(self, cp: Any, reason: str) -> None:
         """BootNotification until Accepted (Pending/Rejected: wait the interval, retry)."""
@@ -357,7 +392,8 @@ class Bridge:
             try:
                 await cp.call_raw("Heartbeat", {})
             except (CsmsCallError, asyncio.TimeoutError, TimeoutError) as exc:
-                log.warning("Heartbeat failed", extra={"error": str(exc)})
+                log.warning("Heartbeat failed", extra={"error": describe_failure(
+                    exc, self.config.csms.response_timeout)})
 
     async def _send_queue(self, cp: Any) -> None:
         """Send the head of the persistent queue, in order, until the connection drops."""
@@ -386,6 +422,7 @@ class Bridge:
                             extra={"action": head.action, "retry_at": round(retry, 1)})
                 continue
             self.queue.mark_sent(head.row_id)
+            self.status.queue_progress()
             if head.action == "TransactionEvent" and "idTokenInfo" in answer:
                 await self._authorization_update(head.payload, answer["idTokenInfo"]["status"])
 

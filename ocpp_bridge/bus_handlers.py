@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp_bridge.certificates import CertificateError, contract_ocsp_data
 from ocpp_bridge.diagnostics import CsmsOffline, bus_error_for
+from ocpp_bridge.local_auth import authorize_from_list
 from ocpp_bridge.offline_auth import cache_expiry, validate_contract_offline
 from secc import contract
 from secc.common.mqtt import BusUnavailable, Incoming
@@ -75,20 +76,12 @@ async def on_meter_values(bridge: Bridge, evse_id: int, message: dict[str, Any],
 async def on_session_state(bridge: Bridge, evse_id: int, state: dict[str, Any],
                            reply: Reply) -> None:
     status = bridge.connector_status_for(state["state"])
+    bridge.status.after_message(evse_id, state.get("after_message_id"))
     if bridge.connector_status.get(evse_id) == status:
         return
     bridge.connector_status[evse_id] = status
-    cp = bridge.cp
-    if cp is None or not bridge.online:
-        return  # sent for every EVSE after the next (re)connect
-
-    async def notify() -> None:
-        try:
-            await bridge.send_status(cp, evse_id, status)
-        except Exception as exc:  # noqa: BLE001 - resent after the next (re)connect anyway
-            log.warning("StatusNotification failed", extra={"evse": evse_id, "error": str(exc)})
-
-    bridge.spawn(notify())  # do not hold up the ordered bus handlers for a CSMS round trip
+    # sent when online, after this EVSE's queued TransactionEvents (ocpp_bridge/status.py)
+    bridge.status.changed(evse_id)
 
 
 async def on_session_event(bridge: Bridge, evse_id: int, event: dict[str, Any],
@@ -171,8 +164,13 @@ def _authorize_offline(bridge: Bridge, request: dict[str, Any]) -> dict[str, Any
         status, certificate_status, reason = validate_contract_offline(chain,
                                                                        bridge.certificates)
         return {"status": status, "certificate_status": certificate_status, "reason": reason}
-    if model.get("AuthCtrlr", "LocalAuthorizeOffline") and model.get("AuthCacheCtrlr",
-                                                                      "Enabled"):
+    if not model.get("AuthCtrlr", "LocalAuthorizeOffline"):
+        return None
+    listed = authorize_from_list(bridge, request["id_token"], request["id_token_type"],
+                                 time.time())
+    if listed is not None:   # C14: the local list decides before the cache
+        return listed
+    if model.get("AuthCacheCtrlr", "Enabled"):
         cached = bridge.auth_cache.lookup(request["id_token"], request["id_token_type"],
                                           time.time())
         if cached == "Accepted":

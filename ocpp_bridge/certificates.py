@@ -186,6 +186,14 @@ class CertificateStore:
         log.info("signed certificate installed", extra={
             "type": certificate_type, "subject": chain[0].subject.rfc4514_string()})
 
+    def record_chain(self, certificate_type: str, chain_pem: str) -> None:
+        """Keep a copy of a chain whose key another process holds (the SECC's V2G chain), for
+        GetInstalledCertificateIds."""
+        load_pem_chain(chain_pem)
+        folder = self.directory / certificate_type
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "chain.pem").write_text(chain_pem)
+
     def signed_chain(self, certificate_type: str) -> list[x509.Certificate]:
         path = self.directory / certificate_type / "chain.pem"
         return load_pem_chain(path.read_bytes()) if path.exists() else []

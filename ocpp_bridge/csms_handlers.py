@@ -1,8 +1,11 @@
 """Requests the CSMS sends to the station: one small ``@on`` handler per OCPP action.
 
-Smart charging (K01/K08/K09/K10) lives in ``ocpp_bridge.smart_charging_handlers``.
-Handlers that need the SECC (remote start/stop) forward a command over the bus and answer Rejected when the SECC does not reply in ``station.command_timeout``.
-Anything not listed here is answered NotImplemented by the ``ocpp`` package.
+Handlers that need the SECC (remote start/stop) forward a command over the bus and answer
+Rejected when the SECC does not reply in ``station.command_timeout``.
+The Core and Local Auth List handlers live in ``core_profile`` and ``local_auth``; smart
+charging (K01/K08/K09/K10) in ``smart_charging_handlers``; security events and GetLog in
+``security``; SignedUpdateFirmware in ``firmware``. An OCPP 2.0.1 action without a handler is
+answered NotSupported, an unknown one NotImplemented (``ocpp_io.unhandled_action_error``).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from ocpp.routing import after, on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
-from ocpp_bridge.app import utc_now
 from ocpp_bridge.certificates import CertificateError
+from ocpp_bridge.core_profile import CoreHandlers, send_report
 from ocpp_bridge.device_model import report_data
 from ocpp_bridge.diagnostics import bus_error_for
+from ocpp_bridge.local_auth import LocalListHandlers
 from ocpp_bridge.ocpp_io import CsmsCallError, RawChargePoint
 from ocpp_bridge.firmware import FirmwareHandlers
 from ocpp_bridge.security import SecurityHandlers
@@ -29,17 +33,13 @@ if TYPE_CHECKING:
 
 log = layer_logger("ocpp")
 
-TRIGGERABLE = frozenset({"BootNotification", "Heartbeat", "StatusNotification",
-                         "SignChargingStationCertificate", "SignV2GCertificate"})
-
-
 def _ids(item: dict[str, Any]) -> tuple[str, str, str]:
     return (item["component"]["name"], item["variable"]["name"],
             item.get("attribute_type", "Actual"))
 
 
-class BridgeChargePoint(SmartChargingHandlers, SecurityHandlers, FirmwareHandlers,
-                        RawChargePoint):
+class BridgeChargePoint(CoreHandlers, LocalListHandlers, SmartChargingHandlers,
+                        SecurityHandlers, FirmwareHandlers, RawChargePoint):
     def __init__(self, station_id: str, connection: Any, bridge: Bridge,
                  response_timeout: float) -> None:
         super().__init__(station_id, connection, response_timeout)
@@ -75,74 +75,71 @@ class BridgeChargePoint(SmartChargingHandlers, SecurityHandlers, FirmwareHandler
 
     @on(Action.get_base_report)
     def on_get_base_report(self, request_id: int, report_base: str, **_: Any):
+        if report_base == "SummaryInventory":   # optional in B07; we have no summary view
+            return call_result.GetBaseReport(status="NotSupported")
         return call_result.GetBaseReport(status="Accepted")
 
     @after(Action.get_base_report)
     async def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
         """B07: send the device model in NotifyReport messages of ItemsPerMessage each."""
+        if report_base == "SummaryInventory":
+            return
         items = report_data(self.bridge.device_model, report_base == "ConfigurationInventory")
-        size = self.bridge.device_model.get("DeviceDataCtrlr", "ItemsPerMessage")
-        chunks = [items[i:i + size] for i in range(0, len(items), size)] or [[]]
-        try:
-            for seq_no, chunk in enumerate(chunks):
-                payload: dict[str, Any] = {"requestId": request_id, "generatedAt": utc_now(),
-                                           "seqNo": seq_no, "tbc": seq_no < len(chunks) - 1}
-                if chunk:
-                    payload["reportData"] = chunk
-                await self.call_raw("NotifyReport", payload)
-        except (CsmsCallError, TimeoutError) as exc:
-            log.warning("NotifyReport failed", extra={"error": str(exc)})
-
-    # --- triggers ---------------------------------------------------------------------------------
-    @on(Action.trigger_message)
-    def on_trigger_message(self, requested_message: str, **_: Any):
-        status = "Accepted" if requested_message in TRIGGERABLE else "NotImplemented"
-        return call_result.TriggerMessage(status=status)
-
-    @after(Action.trigger_message)
-    async def after_trigger_message(self, requested_message: str, evse: dict | None = None,
-                                    **_: Any) -> None:
-        try:
-            if requested_message == "BootNotification":
-                await self.bridge.boot(self, "Triggered")
-            elif requested_message == "Heartbeat":
-                await self.call_raw("Heartbeat", {})
-            elif requested_message == "StatusNotification":
-                for evse_id, status in sorted(self.bridge.connector_status.items()):
-                    if evse is None or evse.get("id") == evse_id:
-                        await self.bridge.send_status(self, evse_id, status)
-            elif requested_message == "SignChargingStationCertificate":
-                await self._sign_certificate("ChargingStationCertificate")
-            elif requested_message == "SignV2GCertificate":
-                await self._sign_certificate("V2GCertificate")
-        except (CsmsCallError, TimeoutError) as exc:
-            log.warning("triggered message failed", extra={"message": requested_message,
-                                                           "error": str(exc)})
+        await send_report(self, request_id, items)
 
     async def _sign_certificate(self, certificate_type: str) -> None:
         model = self.bridge.device_model
+        country = model.get("ISO15118Ctrlr", "CountryName")
         if certificate_type == "V2GCertificate":
+            # the SECC holds the TLS key: each SECC makes its own key and CSR (bus create_csr)
             common_name = model.get("ISO15118Ctrlr", "SeccId") or self.id
             organization = model.get("ISO15118Ctrlr", "OrganizationName")
+            csrs = []
+            for evse_id in self.bridge.config.station.evse_ids:
+                reply = await self.bridge.command(evse_id, "create_csr", {
+                    "certificate_type": "V2GCertificate", "common_name": common_name,
+                    "organization": organization, "country": country})
+                if reply and reply.get("csr"):
+                    csrs.append(reply["csr"])
+                else:
+                    log.error("SignCertificate(V2GCertificate) not sent: the SECC made no CSR",
+                              extra={"evse": evse_id, "reply": reply})
         else:
-            common_name = self.id
-            organization = model.get("SecurityCtrlr", "OrganizationName")
-        csr = self.bridge.certificates.make_csr(certificate_type, common_name, organization,
-                                                model.get("ISO15118Ctrlr", "CountryName"))
-        try:
-            reply = await self.call_raw("SignCertificate", {"csr": csr,
-                                                            "certificateType": certificate_type})
-        except CsmsCallError as exc:
-            code, message, capability = bus_error_for(exc, "SignCertificate")
-            log.error(message, extra={"capability": capability})
-            return
-        log.info("SignCertificate answered", extra={"status": reply["status"],
-                                                    "type": certificate_type})
+            csrs = [self.bridge.certificates.make_csr(
+                certificate_type, self.id, model.get("SecurityCtrlr", "OrganizationName"),
+                country)]
+        for csr in csrs:
+            try:
+                reply = await self.call_raw("SignCertificate", {
+                    "csr": csr, "certificateType": certificate_type})
+            except CsmsCallError as exc:
+                code, message, capability = bus_error_for(exc, "SignCertificate")
+                log.error(message, extra={"capability": capability})
+                return
+            log.info("SignCertificate answered", extra={"status": reply["status"],
+                                                        "type": certificate_type})
+
+    async def _to_seccs(self, certificate_type: str, pem: str) -> list[dict]:
+        """install_certificate to every EVSE's SECC; their answers (None: no answer)."""
+        return [await self.bridge.command(evse_id, "install_certificate", {
+                    "certificate_type": certificate_type, "certificate": pem})
+                for evse_id in self.bridge.config.station.evse_ids]
 
     # --- certificates -----------------------------------------------------------------------------
     @on(Action.certificate_signed)
-    def on_certificate_signed(self, certificate_chain: str,
-                              certificate_type: str = "ChargingStationCertificate", **_: Any):
+    async def on_certificate_signed(self, certificate_chain: str,
+                                    certificate_type: str = "ChargingStationCertificate",
+                                    **_: Any):
+        if certificate_type == "V2GCertificate":  # for the SECC's pending key
+            replies = await self._to_seccs("V2GCertificateChain", certificate_chain)
+            if any(r and r["status"] == "Accepted" for r in replies):
+                self.bridge.certificates.record_chain("V2GCertificate", certificate_chain)
+                return call_result.CertificateSigned(status="Accepted")
+            reasons = "; ".join((r or {}).get("reason", "no answer") for r in replies)
+            log.warning("CertificateSigned(V2GCertificate) rejected by the SECC",
+                        extra={"error": reasons})
+            self.bridge.enqueue_security_event("InvalidChargingStationCertificate", reasons)
+            return call_result.CertificateSigned(status="Rejected")
         try:
             self.bridge.certificates.install_signed(certificate_type, certificate_chain)
         except CertificateError as exc:
@@ -152,8 +149,19 @@ class BridgeChargePoint(SmartChargingHandlers, SecurityHandlers, FirmwareHandler
         return call_result.CertificateSigned(status="Accepted")
 
     @on(Action.install_certificate)
-    def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any):
+    async def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any):
         status = self.bridge.certificates.install_root(certificate_type, certificate)
+        if status == "Accepted" and certificate_type in ("V2GRootCertificate",
+                                                         "MORootCertificate"):
+            replies = await self._to_seccs(certificate_type, certificate)  # used at once
+            answered = [r for r in replies if r]
+            if len(answered) < len(replies):
+                log.warning("InstallCertificate: a SECC did not answer; it lacks the root until "
+                            "it is installed again", extra={"type": certificate_type})
+            if not answered or any(r["status"] != "Accepted" for r in answered):
+                log.warning("InstallCertificate: a SECC refused the root, or none answered",
+                            extra={"type": certificate_type, "replies": replies})
+                status = "Failed"
         return call_result.InstallCertificate(status=status)
 
     @on(Action.delete_certificate)

@@ -47,8 +47,15 @@ DEFINITIONS: dict[tuple[str, str], VariableDef] = {
     ("OCPPCommCtrlr", "MessageTimeout"): VariableDef(int, "ReadWrite", 10, min_value=1),
     ("AuthCtrlr", "AuthorizeRemoteStart"): VariableDef(bool, "ReadWrite", True),
     ("AuthCtrlr", "LocalAuthorizeOffline"): VariableDef(bool, "ReadWrite", False),
+    ("AuthCtrlr", "LocalPreAuthorize"): VariableDef(bool, "ReadOnly", False),
     ("AuthCacheCtrlr", "Enabled"): VariableDef(bool, "ReadWrite", True),
+    ("AuthCacheCtrlr", "Available"): VariableDef(bool, "ReadOnly", True),
     ("AuthCacheCtrlr", "LifeTime"): VariableDef(int, "ReadWrite", 7 * 86400, min_value=0),
+    ("LocalAuthListCtrlr", "Enabled"): VariableDef(bool, "ReadWrite", True),
+    ("LocalAuthListCtrlr", "Available"): VariableDef(bool, "ReadOnly", True),
+    ("LocalAuthListCtrlr", "Entries"): VariableDef(int, "ReadOnly", 0),
+    ("LocalAuthListCtrlr", "ItemsPerMessage"): VariableDef(int, "ReadOnly", 250),
+    ("LocalAuthListCtrlr", "BytesPerMessage"): VariableDef(int, "ReadOnly", 2 ** 20),
     ("SampledDataCtrlr", "TxUpdatedInterval"): VariableDef(int, "ReadWrite", 60, min_value=0),
     ("SampledDataCtrlr", "SignReadings"): VariableDef(bool, "ReadWrite", True),
     ("SmartChargingCtrlr", "Enabled"): VariableDef(bool, "ReadWrite", True),
@@ -57,6 +64,7 @@ DEFINITIONS: dict[tuple[str, str], VariableDef] = {
     ("SmartChargingCtrlr", "PeriodsPerSchedule"): VariableDef(int, "ReadOnly", 24),
     ("SmartChargingCtrlr", "RateUnit"): VariableDef(str, "ReadOnly", "A,W"),
     ("DeviceDataCtrlr", "ItemsPerMessage"): VariableDef(int, "ReadOnly", 32),
+    ("DeviceDataCtrlr", "BytesPerMessage"): VariableDef(int, "ReadOnly", 2 ** 20),
 }
 
 KNOWN_COMPONENTS = {component for component, _ in DEFINITIONS}
@@ -89,6 +97,8 @@ class DeviceModel:
         self.path = path
         self._values: dict[tuple[str, str], Any] = {k: d.default for k, d in DEFINITIONS.items()}
         self._values.update(overrides or {})
+        # read-only variables the bridge computes when asked (counts of stored entries)
+        self.live: dict[tuple[str, str], Any] = {}
         if path and path.exists():
             try:
                 stored = json.loads(path.read_text())
@@ -101,7 +111,8 @@ class DeviceModel:
                           extra={"path": str(path), "error": str(exc)})
 
     def get(self, component: str, variable: str) -> Any:
-        return self._values[(component, variable)]
+        live = self.live.get((component, variable))
+        return live() if live is not None else self._values[(component, variable)]
 
     def set_local(self, component: str, variable: str, value: Any) -> None:
         """Set from the bridge itself (e.g. the configured security profile)."""
@@ -118,7 +129,7 @@ class DeviceModel:
             return "NotSupportedAttributeType", None
         if definition.mutability == "WriteOnly":
             return "Rejected", None
-        return "Accepted", _render(self._values[(component, variable)])
+        return "Accepted", _render(self.get(component, variable))
 
     def set_variable(self, component: str, variable: str, text: str,
                      attribute: str = "Actual") -> str:

@@ -18,6 +18,7 @@ Three things the package does not do the way a charger needs:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import json
@@ -25,10 +26,18 @@ import uuid
 from typing import Any
 
 from jsonschema import Draft4Validator
+from websockets.exceptions import ConnectionClosed
 from jsonschema.exceptions import ValidationError as SchemaValidationError
-from ocpp.exceptions import FormatViolationError, OCPPError, TypeConstraintViolationError
+from ocpp.exceptions import (
+    FormatViolationError,
+    NotImplementedError as OcppNotImplemented,
+    NotSupportedError as OcppNotSupported,
+    OCPPError,
+    TypeConstraintViolationError,
+)
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator, unpack
 from ocpp.v201 import ChargePoint
+from ocpp.v201.enums import Action
 
 from secc.common.logs import layer_logger
 
@@ -42,6 +51,11 @@ RELAXED_MAX_LENGTH: dict[tuple[str, int, str], int] = {
 }
 
 
+LOGGED_FRAME_CHARS = 2000    # frames are logged (debug) cut to this length
+
+OCPP_201_ACTIONS = frozenset(a.value for a in Action)
+
+
 class CsmsCallError(Exception):
     """The CSMS answered our CALL with a CALLERROR."""
 
@@ -51,6 +65,36 @@ class CsmsCallError(Exception):
         self.description = description
         self.details = details
         super().__init__(f"{action}: CALLERROR {code}: {description}")
+
+
+class CsmsAnswerInvalid(CsmsCallError):
+    """The CSMS answered with a CALLRESULT that breaks the OCPP schema, and *we* refused it
+    (e.g. an exiResponse over 17000 characters); the CSMS itself accepted the request."""
+
+    def __init__(self, action: str, code: str, description: str) -> None:
+        super().__init__(action, code, description)
+        self.args = (f"{action}: the bridge rejected the CSMS's answer: {description}",)
+
+
+def unhandled_action_error(action: str) -> OCPPError:
+    """OCPP-J 2.0.1 section 4.3: NotImplemented = "Requested Action is not known by receiver",
+    NotSupported = "Requested Action is recognized but not supported by the receiver". (The
+    ``ocpp`` package answers the other way round.)"""
+    if action in OCPP_201_ACTIONS:
+        return OcppNotSupported(details={"cause": f"{action} is not supported by this station"})
+    return OcppNotImplemented(details={"cause": f"{action} is not an OCPP 2.0.1 action"})
+
+
+def schema_error_text(exc: SchemaValidationError) -> str:
+    """A short, loggable description of a schema violation (never the offending value:
+    an over-long exiResponse would make a 17 kB log line)."""
+    path = "/".join(str(p) for p in exc.absolute_path) or "<root>"
+    if exc.validator == "maxLength" and isinstance(exc.instance, str):
+        return f"{path}: {len(exc.instance)} characters, more than the {exc.validator_value} allowed"
+    if exc.validator in ("maxLength", "minLength", "maximum", "minimum", "enum", "type",
+                         "pattern", "maxItems", "minItems"):
+        return f"{path}: violates {exc.validator} {str(exc.validator_value)[:100]}"
+    return f"{path}: {exc.message[:200]}"
 
 
 @functools.cache
@@ -75,9 +119,10 @@ def validate_ocpp(action: str, message_type: int, payload: dict[str, Any]) -> No
     try:
         validator.validate(payload)
     except SchemaValidationError as exc:
+        text = f"{action}: {schema_error_text(exc)}"
         if exc.validator in ("type", "maxLength"):
-            raise TypeConstraintViolationError(details={"cause": exc.message}) from None
-        raise FormatViolationError(details={"cause": f"{action}: {exc.message}"}) from None
+            raise TypeConstraintViolationError(details={"cause": text}) from None
+        raise FormatViolationError(details={"cause": text}) from None
 
 
 class RawChargePoint(ChargePoint):
@@ -101,15 +146,20 @@ class RawChargePoint(ChargePoint):
         try:
             validate_ocpp(action, MessageType.CallResult, response.payload)
         except OCPPError as exc:
-            log.warning("CSMS sent an invalid CALLRESULT", extra={"action": action,
-                                                                  "error": str(exc.details)})
-            raise CsmsCallError(action, exc.code, f"invalid CALLRESULT: {exc.details}") from None
+            cause = str((exc.details or {}).get("cause", exc.description))[:300]
+            log.warning("CSMS sent an invalid CALLRESULT; the bridge rejects it",
+                        extra={"action": action, "error": cause})
+            raise CsmsAnswerInvalid(action, exc.code, cause) from None
         return response.payload
+
+    async def _send(self, message: str) -> None:
+        log.debug("send", extra={"frame": message[:LOGGED_FRAME_CHARS]})
+        await self._connection.send(message)
 
     async def start(self) -> None:
         while True:
             raw = await self._connection.recv()
-            log.debug("received", extra={"frame": raw[:2000]})
+            log.debug("received", extra={"frame": raw[:LOGGED_FRAME_CHARS]})
             await self._route(raw)
 
     async def _route(self, raw: str | bytes) -> None:
@@ -125,16 +175,26 @@ class RawChargePoint(ChargePoint):
         self._request_tasks.add(task)
         task.add_done_callback(self._request_tasks.discard)
 
+    def handles(self, action: str) -> bool:
+        return "_on_action" in self.route_map.get(action, {})
+
     async def _handle_call_safely(self, message: Call) -> None:
         try:
+            if not self.handles(message.action):
+                raise unhandled_action_error(message.action)
             await self._handle_call(message)
         except OCPPError as error:
             log.warning("CSMS request refused", extra={"action": message.action,
                                                        "error": error.code})
-            await self._send(message.create_call_error(error).to_json())
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(message.create_call_error(error).to_json())
+        except ConnectionClosed:
+            log.info("connection closed before the answer went out",
+                     extra={"action": message.action})
         except Exception:  # noqa: BLE001 - answer, never die on one request
             log.exception("CSMS request handler failed", extra={"action": message.action})
-            await self._send(message.create_call_error(RuntimeError()).to_json())
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(message.create_call_error(RuntimeError()).to_json())
 
     async def _reject_frame(self, raw: str | bytes, exc: OCPPError) -> None:
         """Answer a malformed frame with CALLERROR when it has a message id, else just log."""

@@ -54,6 +54,10 @@ class AuthCache:
             return None
         return row[0]
 
+    def clear(self) -> int:
+        """ClearCache: forget every entry; returns how many there were."""
+        return self._db.execute("DELETE FROM auth_cache").rowcount
+
     def close(self) -> None:
         self._db.close()
 

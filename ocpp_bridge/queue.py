@@ -190,7 +190,9 @@ class TransactionQueue:
         otherwise a MeterValues request."""
         session_id = message.get("session_id")
         running = None
-        if session_id:
+        triggered = all(s.get("context") == "Trigger"
+                        for r in message["readings"] for s in r["samples"])
+        if session_id and not triggered:   # TriggerMessage(MeterValues) -> MeterValues
             running = self._db.execute(
                 "SELECT 1 FROM transactions WHERE evse_id = ? AND session_id = ? AND ended = 0",
                 (evse_id, session_id)).fetchone()
@@ -247,6 +249,34 @@ class TransactionQueue:
         return self._db.execute(
             "SELECT evse_id, transaction_id, created FROM transactions WHERE ended = 0"
             " ORDER BY created").fetchall()
+
+    def message_state(self, message_id: str) -> str | None:
+        """queued, sent or dead; None when the message has not arrived (or was pruned)."""
+        row = self._db.execute("SELECT state FROM messages WHERE message_id = ?",
+                               (message_id,)).fetchone()
+        return row[0] if row else None
+
+    def queued_for_transaction(self, transaction_id: str) -> int:
+        return self._db.execute(
+            "SELECT COUNT(*) FROM messages WHERE state = 'queued' AND action = 'TransactionEvent'"
+            " AND json_extract(payload, '$.transactionInfo.transactionId') = ?",
+            (transaction_id,)).fetchone()[0]
+
+    def transaction_running(self, transaction_id: str) -> bool:
+        row = self._db.execute("SELECT ended FROM transactions WHERE transaction_id = ?",
+                               (transaction_id,)).fetchone()
+        return bool(row) and not row[0]
+
+    def has_open_transaction(self, evse_id: int) -> bool:
+        """A transaction of this EVSE whose Ended event has not arrived yet."""
+        return self._db.execute("SELECT 1 FROM transactions WHERE evse_id = ? AND ended = 0"
+                                " LIMIT 1", (evse_id,)).fetchone() is not None
+
+    def queued_transaction_events(self, evse_id: int) -> int:
+        """TransactionEvents of this EVSE not yet delivered to the CSMS."""
+        return self._db.execute(
+            "SELECT COUNT(*) FROM messages WHERE state = 'queued' AND action = 'TransactionEvent'"
+            " AND json_extract(payload, '$.evse.id') = ?", (evse_id,)).fetchone()[0]
 
     # --- sending ------------------------------------------------------------------------------
     def head(self) -> QueuedMessage | None:

@@ -34,6 +34,7 @@ OCPP_END_REASONS: dict[EndReason, tuple[str, str]] = {
     EndReason.PROTOCOL_ERROR: ("AbnormalCondition", "Other"),
     EndReason.DEAUTHORIZED: ("Deauthorized", "DeAuthorized"),
     EndReason.REMOTE_STOP: ("RemoteStop", "Remote"),
+    EndReason.IMMEDIATE_RESET: ("ResetCommand", "ImmediateReset"),
     EndReason.LOCAL_STOP: ("StopAuthorized", "Local"),
     EndReason.EMERGENCY_STOP: ("AbnormalCondition", "EmergencyStop"),
     EndReason.ISOLATION_FAULT: ("AbnormalCondition", "GroundFault"),

@@ -29,9 +29,14 @@ OCPP_TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA3
 
 
 def client_context(ca_file: Path | None, client_cert: Path | None = None,
-                   client_key: Path | None = None) -> ssl.SSLContext:
+                   client_key: Path | None = None,
+                   installed_roots: list[str] | None = None) -> ssl.SSLContext:
+    """``installed_roots``: PEM CSMS roots the CSMS installed with InstallCertificate
+    (CSMSRootCertificate); trusted next to ``ca_file`` so a CSMS can move to a new root."""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
                                      cafile=str(ca_file) if ca_file else None)
+    for pem in installed_roots or ():
+        ctx.load_verify_locations(cadata=pem)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(OCPP_TLS12_CIPHERS)
     if client_cert and client_key:
@@ -52,7 +57,8 @@ def explain_failure(exc: BaseException, ctx: ssl.SSLContext, url: str,
     verify = getattr(exc, "verify_message", None)
     hints = {
         "CERTIFICATE_VERIFY_FAILED": "the CSMS certificate does not chain to csms.ca_file "
-                                     "(or its name/validity is wrong); install the right "
+                                     "nor to an installed CSMSRootCertificate (or its "
+                                     "name/validity is wrong); install the right "
                                      "CSMSRootCertificate",
         "TLSV1_ALERT_PROTOCOL_VERSION": "no common TLS version",
         "SSLV3_ALERT_HANDSHAKE_FAILURE": "no common cipher suite, or the CSMS wanted a client "

@@ -27,7 +27,8 @@ def limits_from_config(config: BoardConfig) -> SafetyLimits:
         unlock_max_current_a=b.unlock_max_current_a,
         unlock_max_voltage_v=b.unlock_max_voltage_v,
         discharge_timeout_s=b.discharge_timeout,
-        max_temperature_c=b.max_temperature_c)
+        max_temperature_c=b.max_temperature_c,
+        insulation_test_hold_s=b.insulation_test_hold)
 
 
 def serial_link(config: BoardConfig) -> dict:

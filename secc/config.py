@@ -282,6 +282,8 @@ class BoardSection:
     unlock_max_current_a: float = setting(1.0, range=(0, 10), unit="A")
     discharge_timeout: float = setting(2.0, range=(0.1, 30), unit="s")
     max_temperature_c: float = setting(90.0, range=(30, 200), unit="°C")
+    # cable check: the insulation test holds the test voltage this long (IEC 61851-23 CC.4.1)
+    insulation_test_hold: float = setting(1.0, range=(0.1, 30), unit="s")
 
     def cross_check(self) -> Iterable[tuple[str, str]]:
         if self.min_voltage_v > self.max_voltage_v:
@@ -378,6 +380,14 @@ class V2gSection:
     # the CSMS serves the 15118 messages (Authorize with certificate data, Get15118EVCertificate);
     # EVs that prefer PnC would otherwise try it and fail instead of using EIM.
     plug_and_charge: bool = False
+    # ISO 15118-20 mutual TLS: the vehicle certificate is checked against the OEM roots in
+    # certificate_dir/oem_root.pem. With none installed: "no_vehicle_certificate" serves -20
+    # without asking for one (a warning at start), "no_iso20_tls" offers no TLS 1.3 at all.
+    without_oem_root: Literal["no_vehicle_certificate", "no_iso20_tls"] = \
+        "no_vehicle_certificate"
+    # "field": the safe field leniencies (secc.v2g.quirks.DEFAULT_FIELD_QUIRKS) + quirks;
+    # "conformance": the standards' tables strictly, + quirks (docs/conformance.md)
+    profile: Literal["field", "conformance"] = "field"
     quirks: tuple[str, ...] = setting((), pattern=r"[a-z0-9_]{1,64}", unique=True,
                                       expect="a quirk profile name (a-z, 0-9, _)")
 
@@ -416,6 +426,20 @@ class BusSection:
 
 
 @dataclass(frozen=True)
+class SimSection:
+    """``[sim]``: the simulated board's car side for outside testers (hal/sim_control.py).
+
+    ``control_socket``: a Unix socket where a tester sets the car's CP state and reads PWM,
+    contactors and lock (JSON lines); empty: none. ``ev_follows_session``: the simulated car
+    plugs in at start and follows the V2G session (S2 closes after PowerDeliveryReq(Start)),
+    for peers without a pilot. Both only with ``[board].kind = "sim"``."""
+
+    control_socket: str = setting("", pattern=r"(/\S*)?", expect="an absolute socket path")
+    ev_follows_session: bool = False
+    ev_battery_voltage_v: float = setting(400.0, range=(50, 1500), unit="V")
+
+
+@dataclass(frozen=True)
 class LoggingSection:
     """``[logging]``: format and level for the daemon (the CLI flags override them)."""
 
@@ -435,6 +459,7 @@ class BoardConfig:
     slac: SlacConfig = field(default_factory=SlacConfig)
     v2g: V2gSection = field(default_factory=V2gSection)
     bus: BusSection = field(default_factory=BusSection)
+    sim: SimSection = field(default_factory=SimSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     source: str = ""
 
@@ -480,6 +505,7 @@ FIELD_RULES: dict[type, dict[str, Rule]] = {
         "cable_check_timeout": Rule(range=(1, 120), unit="s"),
         "precharge_timeout": Rule(range=(1, 60), unit="s"),
         "cp_state_detection_timeout": Rule(range=(0.1, 10), unit="s"),
+        "message_timeout": Rule(range=(0.5, 120), unit="s"),
     },
 }
 
@@ -506,6 +532,11 @@ def parse_board_config(document: dict[str, Any], source: str = "<string>") -> Bo
         if section is not None:
             built[name] = section
     if not issues:
+        sim = built["sim"]
+        if built["board"].kind != "sim" and (sim.control_socket or sim.ev_follows_session):
+            issues.append(ConfigIssue(source, "[sim]",
+                                      'only for [board].kind = "sim" (a real car moves a real '
+                                      "pilot)"))
         if built["board"].kind == "serial" and built["serial"].port is None:
             issues.append(ConfigIssue(source, "[serial].port",
                                       'expected a device path when [board].kind = "serial", '

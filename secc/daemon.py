@@ -32,7 +32,7 @@ from secc.session.controller import BoardController
 from secc.session.warmup import WarmUpReport, late_imports, warm_up
 from secc.v2g.evse import EvseLimits, PublishEvent
 from secc.v2g.paused import PausedSessions
-from secc.v2g.quirks import validate as validate_quirks
+from secc.v2g.quirks import for_profile
 from secc.v2gtp import V2GTPConnection
 from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_transport
 
@@ -72,7 +72,8 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
               else 0.0}
     return SessionSettings(
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
-        limits=limits, timers=config.v2g.timers, quirks=validate_quirks(config.v2g.quirks),
+        limits=limits, timers=config.v2g.timers,
+        quirks=for_profile(config.v2g.profile, config.v2g.quirks),
         core_options={"iso2": {"energy_transfer_modes": iso2_modes, **common},
                       "iso20-dc": dict(common), "iso20-ac": dict(common)},
         paused_sessions=paused)
@@ -88,22 +89,40 @@ def server_tls_context(config: BoardConfig) -> ssl.SSLContext | None:
         # for TLS drop DIN and fail (seen with Josev's EVCC)
         log.info("TLS not offered: DIN 70121 is the only protocol")
         return None
-    from secc.tls.context import CertificateDirectory, TLSConfigError, iso2_server_context
+    from secc.tls.context import CertificateDirectory, TLSConfigError
 
-    certs = CertificateDirectory(Path(config.v2g.certificate_dir))
     try:
-        ctx = iso2_server_context(certs)
+        ctx = tls_context_for(config, CertificateDirectory(Path(config.v2g.certificate_dir)))
     except TLSConfigError as exc:
         if config.v2g.tls == "required":
             raise
         log.warning("TLS not offered: certificates missing", extra={"error": str(exc)})
         return None
-    if "iso20" in config.v2g.protocols:
+    return ctx
+
+
+def tls_context_for(config: BoardConfig, certs: Any) -> ssl.SSLContext:
+    """The V2G server context for one SECC chain (``secc.tls.context.CertificateDirectory``):
+    TLS 1.2 for -2 and, with -20 offered, 1.3 with the vehicle roots for client auth."""
+    from secc.tls.context import iso2_server_context
+
+    ctx = iso2_server_context(certs)
+    if "iso20" not in config.v2g.protocols:
+        return ctx
+    oem_roots = certs.path / "oem_root.pem"
+    if oem_roots.is_file() and oem_roots.read_bytes().strip():
         ctx.maximum_version = ssl.TLSVersion.TLSv1_3
-        for root in certs.vehicle_roots():
-            ctx.load_verify_locations(cafile=str(root))
-        if certs.vehicle_roots():
-            ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(cafile=str(oem_roots))  # the vehicle's chain ends there
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    elif config.v2g.without_oem_root == "no_iso20_tls":
+        log.warning("no OEM root installed: ISO 15118-20 over TLS 1.3 not offered "
+                    "([v2g].without_oem_root = no_iso20_tls)",
+                    extra={"missing": str(oem_roots), "fix": "secc certs import oem-root FILE"})
+    else:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        log.warning("no OEM root installed: ISO 15118-20 vehicle certificates are not "
+                    "requested ([v2g].without_oem_root = no_vehicle_certificate)",
+                    extra={"missing": str(oem_roots), "fix": "secc certs import oem-root FILE"})
     return ctx
 
 
@@ -127,6 +146,11 @@ class SeccDaemon:
     def __post_init__(self) -> None:
         self.paused = PausedSessions()
         self.settings = session_settings(self.config, self.paused)
+        if self.config.v2g.plug_and_charge:  # keep the contract chains seen (secc certs list)
+            from secc.cert_commands import ContractCachingAuthorizer
+
+            self.authorizer = ContractCachingAuthorizer(self.authorizer,
+                                                        Path(self.config.v2g.certificate_dir))
         self.controller = BoardController(self.board, self.authorizer, self._publish,
                                           bus=self.bus)
         self.transport: EVSETransport | None = None
@@ -135,6 +159,7 @@ class SeccDaemon:
         self._tasks: list[asyncio.Task] = []
         self.slac_matches: list[Any] = []
         self.ready = asyncio.Event()
+        self.tls_selector: Any = None   # secc.tls.selection.TlsChainSelector, from start()
         self.ready_seconds: float | None = None   # start() called -> READY
         self.warm_up_report: WarmUpReport | None = None
         # session events go to the bus and the outbox from their own task, in order: a
@@ -142,6 +167,10 @@ class SeccDaemon:
         self._bus_events: asyncio.Queue[PublishEvent] = asyncio.Queue()
         self._session_id = ""
         self._comm_setup: asyncio.Task | None = None
+        self._sim_control = None
+        self._sim_follower = None
+        if self.config.board.kind == "sim" and hasattr(self.board, "plant"):
+            self._setup_sim_car()
         self.reporter = None
         self.smart_charging = None
         self.shutting_down = False
@@ -155,12 +184,41 @@ class SeccDaemon:
 
             self.reporter = TransactionReporter(self.bus, self.board,
                                                 self.config.bus.meter_interval)
+        self.commands = None   # CSMS commands via the bridge (reset, availability, unlock...)
+        self._stop_cause: EndReason | None = None
+        if self.bus is not None:
+            from secc.session.evse_commands import EvseCommands
+
+            self.commands = EvseCommands(
+                self.board, self.bus, hlc_duty_percent=self.config.slac.hlc_pwm_duty_percent,
+                session_active=lambda: self._connection is not None,
+                stop_session=self._stop_session, reporter=self.reporter,
+                offer_charging=self._plugged_in,
+                state_path=Path(self.config.bus.state_dir)
+                / f"availability-{self.config.board.name}.json")
+
+    def _setup_sim_car(self) -> None:
+        """``[sim]``: the control-pilot hook for external testers and the self-following
+        simulated car (hal/sim_control.py)."""
+        from hal.sim_control import SessionFollower, SimControlServer
+
+        sim = self.config.sim
+        if sim.control_socket:
+            self._sim_control = SimControlServer(self.board, sim.control_socket)
+        if sim.ev_follows_session:
+            self._sim_follower = SessionFollower(self.board, sim.ev_battery_voltage_v)
+            self.event_listeners.append(self._sim_follower.on_session_event)
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:
         if self.shutting_down and event.kind == "SessionStopped":
             # the charger is being stopped (SIGTERM): that, not the car, ended the transaction
             event = PublishEvent(event.kind, {**event.data, "end_reason": SHUTDOWN_END_REASON})
+        elif event.kind == "SessionStopped" and self._stop_cause is not None:
+            # the CSMS's Reset ended it, not a plain stop
+            event = PublishEvent(event.kind, {**event.data, "end_reason": self._stop_cause})
+        if event.kind == "SessionStopped":
+            self._stop_cause = None
         for listener in self.event_listeners:
             listener(event)
         session_id = str(event.data.get("session_id") or "")
@@ -188,6 +246,10 @@ class SeccDaemon:
         session_id = str(event.data.get("session_id") or "")
         if self.smart_charging is not None:   # NotifyEVChargingNeeds/Schedule, in the background
             self.smart_charging.on_session_event(event, session_id or self._session_id)
+        if self.commands is not None and event.kind in ("SessionStarted", "ChargingStarted",
+                                                        "ChargingStopped"):
+            self.commands.charging = event.kind == "ChargingStarted"
+            await self.commands.publish_state(session_id)
         named = BUS_SESSION_EVENTS.get(event.kind)
         if named is not None and session_id:
             name, extra = named
@@ -214,19 +276,47 @@ class SeccDaemon:
         log.info("remote stop requested", extra={"session": self._session_id})
         return {"status": "Accepted", "session_id": self._session_id}
 
+    def _stop_session(self, cause: EndReason) -> None:
+        """Stop the running session as a remote stop does, reporting ``cause`` (Reset)."""
+        self._stop_cause = cause
+        self.controller.request_remote_stop()
+
     # --- V2G connections --------------------------------------------------------------------------
     async def _serve(self, conn: V2GTPConnection) -> None:
         if self.shutting_down:  # no new sessions while stopping
             conn.abort("SECC shutting down")
             return
+        if self.commands is not None and not self.commands.may_offer_charging():
+            # no PWM is offered, so a conforming car never gets here; one that does is refused
+            log.warning("V2G connection refused: EVSE inoperative or resetting")
+            conn.abort("EVSE inoperative")
+            return
         self._connection = conn
         self._session_done.clear()
         try:
+            await self._resume_hlc_pilot()
             summary = await run_v2g_session(conn, self.settings, self.controller)
             self.summaries.append(summary)
         finally:
-            self._connection = None
-            self._session_done.set()
+            if self._connection is conn:   # a superseding connection may have taken over
+                self._connection = None
+                if self.commands is not None:   # Scheduled availability/reset, then the state
+                    with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                        await self.events_published(5.0)   # the Ended event is in the outbox
+                    await self.commands.session_ended()
+                    await self.commands.publish_state()
+                self._session_done.set()
+
+    async def _resume_hlc_pilot(self) -> None:
+        """A car that reconnects (superseding its stale connection, whose session ended in
+        the safe state with the oscillator off) while still plugged in gets the 5 % PWM
+        back: digital communication only, no energy."""
+        if (self.board.pilot_state in (PilotState.B, PilotState.C, PilotState.D)
+                and self.board.pilot_signal.kind.value != "pwm"):
+            try:
+                await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
+            except BoardError as exc:
+                log.warning("pilot not resumed for the new connection", extra={"error": str(exc)})
 
     # --- pilot and SLAC ---------------------------------------------------------------------------
     async def _watch_board(self) -> None:
@@ -243,8 +333,16 @@ class SeccDaemon:
                 await self._plugged_in()
             elif event.state is PilotState.A:
                 await self._unplugged()
+            if self.commands is not None:
+                await self.commands.publish_state(self._session_id or None
+                                                  if self._connection else None)
 
     async def _plugged_in(self) -> None:
+        if self.commands is not None and not self.commands.may_offer_charging():
+            log.info("EV plugged in, EVSE inoperative: no PWM, no session")
+            return
+        if self.transport is not None:
+            self.transport.set_open(True)
         try:
             await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
         except BoardError as exc:  # e-stop, isolation fault ...: the board refuses, stay safe
@@ -269,8 +367,13 @@ class SeccDaemon:
         timeout = self.settings.timers.communication_setup_timeout
         await asyncio.sleep(timeout)
         self._comm_setup = None
-        log.error("no V2G session within the communication set-up time: safe state",
+        log.error("no V2G session within the communication set-up time: safe state, SDP and "
+                  "V2G closed until the next plug-in",
                   extra={"timeout_s": timeout, "slac": self._slac is not None})
+        if self.transport is not None:
+            self.transport.set_open(False)
+        if self._connection is not None:
+            self._connection.abort("communication set-up time is over")
         await self.board.safe_state(SafeStateReason.COMMUNICATION_ERROR)
 
     def _on_slac_action(self, action: Any) -> None:
@@ -339,13 +442,20 @@ class SeccDaemon:
                                      "messages": report.messages,
                                      "modules": report.modules_loaded,
                                      "ms": round(report.seconds * 1000)})
+        self._warn_expiring_certificates()
+        self.tls_selector = self._tls_selector()
         self.transport = await start_evse_transport(
             EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
-                                tls_context=self.tls_context), self._serve)
+                                tls_context=self.tls_context, tls_selector=self.tls_selector),
+            self._serve)
         self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
         if self.bus is not None:
             self._tasks.append(asyncio.create_task(self._publish_bus_events(),
                                                    name="bus-events"))
+        if self.commands is not None:
+            if not self.commands.operative:   # kept from before the restart
+                await self.board.set_pilot(PilotSignal.x1())
+            await self.commands.publish_state()
         self.ready_seconds = time.monotonic() - started
         await self._announce_ready()
 
@@ -381,20 +491,81 @@ class SeccDaemon:
             await self._slac.open()
         if self.bus is not None:
             self.bus.on_command("request_stop_transaction", self._on_remote_stop)
+            from secc.cert_commands import CertificateCommands
+
+            certs = CertificateCommands(Path(self.config.v2g.certificate_dir),
+                                        self._certificates_changed)
+            self.bus.on_command("create_csr", certs.create_csr)
+            self.bus.on_command("install_certificate", certs.install_certificate)
+            self.commands.register()
             await self.bus.start()
             try:  # a charger whose broker is late still charges: authorization waits then
                 await self.bus.wait_connected(5.0)
             except (TimeoutError, asyncio.TimeoutError):
                 log.warning("bus not connected yet; continuing without it for now")
+        self.transport = await start_evse_transport(
+            EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
+                                tls_context=self.tls_context,
+                                message_timeout=self.config.v2g.timers.message_timeout),
+            self._serve)
+        self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
+        if self._sim_control is not None:
+            await self._sim_control.start()
+        if self._sim_follower is not None:
+            self._sim_follower.plug_in()
+        log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
+                                      "protocols": ",".join(self.settings.protocols),
+                                      "tcp_port": self.transport.tcp.port if self.transport.tcp
+                                      else None,
+                                      "tls_port": self.transport.tls.port if self.transport.tls
+                                      else None})
+        self.ready.set()
+
+    def _warn_expiring_certificates(self) -> None:
+        """Ahead of time (30 days), at every start: certificates about to expire or expired."""
+        from secc.certstore import CertificateStore, common_name
+
+        try:
+            expiring = CertificateStore(Path(self.config.v2g.certificate_dir)).expiring()
+        except Exception as exc:  # noqa: BLE001 - a warning must never stop the charger
+            log.warning("certificate store unreadable", extra={"error": str(exc)})
+            return
+        for entry, state in expiring:
+            log.warning(f"certificate {state}: {entry.role} {common_name(entry.cert.subject)}",
+                        extra={"file": str(entry.where), "fingerprint": entry.id[:12],
+                               "fix": "secc certs list; renew via SignCertificate or "
+                                      "secc certs import"})
+
+    async def _certificates_changed(self, kind: str) -> None:
+        """A certificate from the CSMS is in the store: use it now. New TLS handshakes get the
+        rebuilt contexts (a new SECC chain, new V2G roots), new sessions the MO roots."""
+        if kind == "MORootCertificate":
+            self.settings = await asyncio.to_thread(session_settings, self.config, self.paused)
+        if self.tls_selector is not None:
+            await asyncio.to_thread(self.tls_selector.reload)
+        log.info("certificates in use", extra={"changed": kind})
+
+    def _tls_selector(self) -> Any:
+        """SECC chain per the car's trusted_ca_keys (``secc.tls.selection``), when TLS is on
+        and the certificate directory is the one the context came from."""
+        if self.tls_context is None:
+            return None
+        from secc.tls.selection import TlsChainSelector
+
+        selector = TlsChainSelector(Path(self.config.v2g.certificate_dir),
+                                    lambda certs: tls_context_for(self.config, certs),
+                                    default=self.tls_context)
+        try:
+            selector.reload(rebuild_default=False)
+        except Exception as exc:  # noqa: BLE001 - the given context still serves
+            log.warning("TLS chain selection off", extra={"error": str(exc)})
+            return None
+        return selector
 
     async def stop(self) -> None:
         self._cancel_communication_setup()
-        if self.bus is not None and self.ready.is_set():
-            try:  # what the sessions reported reaches the outbox before the bus stops
-                await self.events_published(5.0)
-            except (TimeoutError, asyncio.TimeoutError):
-                log.error("session events not all recorded at stop",
-                          extra={"left": self._bus_events.qsize()})
+        if self._sim_control is not None:
+            await self._sim_control.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -177,6 +177,7 @@ def run_charger_session(link, work: Path, ev_config: Any, *, output: str = "dc",
             try:
                 board.ev_set_pilot("B")
                 ready.set_result((board, asyncio.get_running_loop()))
+                extra["daemon"] = daemon
                 if during is not None:
                     extra["daemon"] = daemon     # for ``during``; taken out again below
                     try:

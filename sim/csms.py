@@ -41,7 +41,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from ocpp.charge_point import camel_to_snake_case
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, \
+    snake_to_camel_case
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp.messages import MessageType
@@ -102,11 +103,12 @@ class CsmsPki:
     """The CSMS's TLS PKI (not ISO 15118's): root, server cert, station CA, client certs."""
 
     directory: Path
+    root_name: str = "CSMS Root CA"   # a CSMS moving to a new root: give it its own name
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.root_key = ec.generate_private_key(ec.SECP256R1())
-        self.root = _cert("CSMS Root CA", self.root_key, None, self.root_key, ca=True)
+        self.root = _cert(self.root_name, self.root_key, None, self.root_key, ca=True)
         self.server_key = ec.generate_private_key(ec.SECP256R1())
         self.server = _cert("localhost", self.server_key, self.root.subject, self.root_key,
                             ca=False, eku=[ExtendedKeyUsageOID.SERVER_AUTH],
@@ -292,6 +294,21 @@ class CsmsStation(RawChargePoint):
             _default_answer(action, request, behaviour.mode)
         return getattr(call_result, action)(**camel_to_snake_case(payload))
 
+    def handles(self, action: str) -> bool:
+        return super().handles(action) or hasattr(call_result, action)
+
+    async def _handle_call(self, msg: Any) -> Any:
+        """A station message without its own handler below (LogStatusNotification, ...) is
+        still schema-checked and answered per behaviour, so the CSMS learns new messages
+        without code."""
+        if msg.action not in self.route_map and hasattr(call_result, msg.action):
+            validate_ocpp(msg.action, MessageType.Call, msg.payload)
+            answer = await self._answer(msg.action, msg.payload)
+            payload = snake_to_camel_case(remove_nones(serialize_as_dict(answer)))
+            await self._send(msg.create_call_result(payload).to_json())
+            return None
+        return await super()._handle_call(msg)
+
     def _last(self, action: str) -> dict[str, Any]:
         for item in reversed(self.csms.received):
             if item.action == action and item.station_id == self.id:
@@ -354,8 +371,11 @@ class CsmsStation(RawChargePoint):
     @on(Action.sign_certificate)
     async def on_sign_certificate(self, csr: str, certificate_type: str = "", **_: Any):
         answer = await self._answer("SignCertificate", {})
-        if self.csms.pki is not None and answer.status == "Accepted" and self.csms.auto_sign:
-            chain = self.csms.pki.sign_csr(csr)
+        signer = self.csms.v2g_signer if certificate_type == "V2GCertificate" and \
+            self.csms.v2g_signer is not None else (self.csms.pki.sign_csr if self.csms.pki
+                                                   else None)
+        if signer is not None and answer.status == "Accepted" and self.csms.auto_sign:
+            chain = signer(csr)
             self.csms.spawn(self.call_raw("CertificateSigned", {
                 "certificateChain": chain,
                 "certificateType": certificate_type or "ChargingStationCertificate"}))
@@ -402,6 +422,7 @@ class TestCsms:
     client_serials: list[str] = field(default_factory=list)  # SP3: serial of each client cert
     pnc_authorize: bool = True     # False: Authorize with certificate data -> NotImplemented
     provisioning: ContractProvisioning | None = None   # eMSP/CPS for Get15118EVCertificate
+    v2g_signer: Any = None   # CSR PEM -> chain PEM under a V2G root, for SignCertificate(V2G...)
     _server: Any = None
     _tasks: set[asyncio.Task] = field(default_factory=set)
 

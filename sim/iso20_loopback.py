@@ -23,6 +23,7 @@ from secc.v2g.evse import (
     Action,
     CloseConnection,
     EnterSafeState,
+    InsulationTestResult,
     Isolation,
     PublishEvent,
     RequestAuthorization,
@@ -46,6 +47,7 @@ class LoopbackCharger:
     safe_state_reasons: list[str] = field(default_factory=list)
     closed: str | None = None
     _isolation_due: float | None = None
+    _isolation_test: StartIsolationCheck | None = None
     _authorization_due: float | None = None
     _last_tick: float | None = None
 
@@ -63,6 +65,7 @@ class LoopbackCharger:
                     evse.present_voltage = action.voltage
             elif isinstance(action, StartIsolationCheck):
                 evse.isolation = Isolation.INVALID
+                self._isolation_test = action
                 self._isolation_due = now + self.isolation_delay
             elif isinstance(action, RequestAuthorization):
                 self._authorization_due = now + self.authorization_delay
@@ -80,6 +83,9 @@ class LoopbackCharger:
         evse = core.evse
         if self._isolation_due is not None and now >= self._isolation_due:
             evse.isolation = self.isolation_result
+            test = self._isolation_test
+            evse.insulation_test = InsulationTestResult(test.token, test.voltage, complete=True,
+                                                        state=self.isolation_result)
             self._isolation_due = None
         if self._authorization_due is not None and now >= self._authorization_due:
             self._authorization_due = None

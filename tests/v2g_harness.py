@@ -29,3 +29,16 @@ class Driver:
         body = exi_schemas.decode(data, self.adapter.schema).body
         return reply, next(getattr(body, k) for k in body.__slots__
                            if getattr(body, k) is not None)
+
+
+def finish_insulation_test(session, state=None, voltage=None):
+    """The board completes the insulation test the session's cable check started (what a
+    real board reports after holding the test voltage); a no-op before any cable check."""
+    from secc.v2g.evse import InsulationTestResult, Isolation
+
+    check = getattr(session, "cable_check", None)
+    if check is None or not check.started:
+        return
+    session.evse.insulation_test = InsulationTestResult(
+        check.token, check.voltage if voltage is None else voltage, complete=True,
+        state=Isolation.VALID if state is None else state)

@@ -22,6 +22,8 @@ log = layer_logger("bus")
 ERROR_STATUS: dict[str, AuthorizationStatus] = {
     "Timeout": AuthorizationStatus.TIMEOUT,
     "CsmsOffline": AuthorizationStatus.TIMEOUT,
+    "CsmsPending": AuthorizationStatus.TIMEOUT,
+    "InvalidCsmsAnswer": AuthorizationStatus.UNKNOWN,
     "NotSupportedByCsms": AuthorizationStatus.UNKNOWN,
     "CsmsRejected": AuthorizationStatus.INVALID,
     "InvalidPayload": AuthorizationStatus.INVALID,

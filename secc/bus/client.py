@@ -108,6 +108,7 @@ class SeccBusClient:
         self.endpoint.on_connect.append(self._announce)
         self._bridge_online = False
         self._csms_accepted = False
+        self._last_persisted: str | None = None
         self.endpoint.subscribe(contract.BY_NAME["bridge_online"].topic, self._on_bridge_state,
                                 inline=True)
         self.endpoint.subscribe(contract.BY_NAME["csms_connection"].topic,
@@ -187,6 +188,8 @@ class SeccBusClient:
                                    "timestamp": utc_now()}
         if protocol:
             payload["protocol"] = protocol
+        if self._last_persisted:   # the bridge holds the state until that message is through
+            payload["after_message_id"] = self._last_persisted
         self._state = contract.encode("session_state", payload)
         with contextlib.suppress(BusUnavailable):
             await self.endpoint.publish(contract.BY_NAME["session_state"].topic_for(self.evse_id),
@@ -253,6 +256,7 @@ class SeccBusClient:
             return self.outbox.add(channel, self.evse_id, payload)
 
         message_id = await self._on_disk(commit)
+        self._last_persisted = message_id
         self._wake.set()
         return message_id
 
@@ -378,4 +382,5 @@ class SeccBusClient:
             reply = {"status": "Rejected", "reason": f"SECC has no handler for {channel.name}"}
         else:
             reply = await handler(payload)
-        await self.endpoint.reply(message, contract.encode("command_response", reply))
+        await self.endpoint.reply(message, contract.encode(channel.reply_schema or
+                                                           "command_response", reply))

@@ -78,6 +78,7 @@ class TransactionReporter:
         self.meter_interval = meter_interval
         self._periodic: asyncio.Task | None = None
         self._id_token: dict[str, str] | None = None
+        self.session_id: str | None = None     # the running transaction's session
         self._paused: str | None = None   # session id of a paused session's open transaction
 
     async def _readings(self, context: str | None = None) -> list[dict[str, Any]]:
@@ -109,6 +110,7 @@ class TransactionReporter:
         elif event.kind in ("SessionResumed", "SessionStopped") and self._paused == session_id:
             self._paused = None
         event_type, trigger, state = mapping
+        self.session_id = None if event_type == "Ended" else str(session_id)
         context = {"Started": "Transaction.Begin", "Ended": "Transaction.End"}.get(event_type)
         kwargs: dict[str, Any] = {"readings": await self._readings(context)}
         if state:
@@ -125,6 +127,17 @@ class TransactionReporter:
         elif event.kind in ("ChargingStopped", "SessionPaused", "SessionStopped"):
             await self._stop_periodic()
 
+    async def triggered_meter_values(self) -> str:
+        """TriggerMessage(MeterValues): a reading now, context Trigger (a MeterValues
+        message even during a transaction)."""
+        return await self.bus.send_meter_values(await self._readings("Trigger"))
+
+    async def triggered_transaction_event(self) -> str | None:
+        """TriggerMessage(TransactionEvent): Updated/Trigger for the running transaction."""
+        if self.session_id is None:
+            return None
+        return await self.bus.send_transaction_event("Updated", self.session_id, "Trigger",
+                                                     readings=await self._readings("Trigger"))
     async def ev_unplugged(self) -> None:
         """The pilot went to A: a paused session's transaction ends now."""
         await self._end_paused(EndReason.EV_UNPLUGGED)

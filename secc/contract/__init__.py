@@ -125,6 +125,28 @@ CHANNELS: tuple[Channel, ...] = (
             Publisher.BRIDGE, Kind.REQUEST, "request_stop_transaction_command",
             "OCPP RequestStopTransaction for the session on this EVSE.",
             reply_schema="command_response"),
+    Channel("create_csr", f"{EVSE}/command/create_csr", Publisher.BRIDGE, Kind.REQUEST,
+            "create_csr_command", "SignCertificate(V2GCertificate): the SECC makes the key and "
+            "returns the CSR.", reply_schema="command_response"),
+    Channel("install_certificate", f"{EVSE}/command/install_certificate", Publisher.BRIDGE,
+            Kind.REQUEST, "install_certificate_command",
+            "InstallCertificate(V2G/MO root) or CertificateSigned(V2GCertificate) for the "
+            "SECC's store, used at once.", reply_schema="command_response"),
+    Channel("reset", f"{EVSE}/command/reset", Publisher.BRIDGE, Kind.REQUEST, "reset_command",
+            "OCPP Reset: Immediate or OnIdle (Scheduled while a session runs).",
+            reply_schema="command_response"),
+    Channel("change_availability", f"{EVSE}/command/change_availability", Publisher.BRIDGE,
+            Kind.REQUEST, "change_availability_command",
+            "OCPP ChangeAvailability: operative or inoperative (Scheduled while a session runs).",
+            reply_schema="command_response"),
+    Channel("unlock_connector", f"{EVSE}/command/unlock_connector", Publisher.BRIDGE,
+            Kind.REQUEST, "unlock_connector_command",
+            "OCPP UnlockConnector: release the lock when no session runs and the board says safe.",
+            reply_schema="unlock_connector_response"),
+    Channel("trigger_message", f"{EVSE}/command/trigger_message", Publisher.BRIDGE,
+            Kind.REQUEST, "trigger_message_command",
+            "OCPP TriggerMessage for what only the SECC knows (MeterValues, TransactionEvent).",
+            reply_schema="command_response"),
 )
 
 BY_NAME: dict[str, Channel] = {c.name: c for c in CHANNELS}

@@ -24,6 +24,7 @@ class EndReason(enum.StrEnum):
     PROTOCOL_ERROR = "protocol_error"        # a request failed (sequence, signature, parameters)
     DEAUTHORIZED = "deauthorized"            # the id token / contract was refused
     REMOTE_STOP = "remote_stop"              # the CSMS asked to stop (RequestStopTransaction)
+    IMMEDIATE_RESET = "immediate_reset"      # the CSMS asked for Reset(Immediate)
     LOCAL_STOP = "local_stop"                # stopped at the charger (stop button, local command)
     EMERGENCY_STOP = "emergency_stop"        # e-stop pressed
     ISOLATION_FAULT = "isolation_fault"      # the isolation monitor found a fault

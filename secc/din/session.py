@@ -13,13 +13,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from exi_schemas.generated import din as M
+from secc.v2g import failed
 from secc.v2g.core import TERMINATED, Outcome, SessionCore
 from secc.v2g.dc_session import DcHandlers
 from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
 from secc.v2g.evse import EnterSafeState, PublishEvent, SetContactors
 from secc.v2g.failures import Failure, SessionFailure
 
-DC_TRANSFER_TYPES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
 SA_SCHEDULE_TUPLE_ID = 1
 PMAX_UNLIMITED = 32767
 
@@ -35,7 +35,10 @@ class DinSession(DcHandlers, SessionCore):
         "ContractAuthentication": {"ContractAuthenticationReq": "ChargeParameterDiscovery"},
         "ChargeParameterDiscovery": {"ChargeParameterDiscoveryReq": "CableCheck"},
         "CableCheck": {"CableCheckReq": "PreCharge"},
-        "PreCharge": {"PreChargeReq": "PreCharge", "PowerDeliveryReq.Start": "CurrentDemand"},
+        # DIN allows PowerDeliveryReq after PreChargeRes whatever its ReadyToChargeState; a
+        # car that aborts there (false) goes on to WeldingDetection/SessionStop (real cars)
+        "PreCharge": {"PreChargeReq": "PreCharge", "PowerDeliveryReq.Start": "CurrentDemand",
+                      "PowerDeliveryReq.Stop": "WeldingDetection"},
         "CurrentDemand": {"CurrentDemandReq": "CurrentDemand",
                           "PowerDeliveryReq.Stop": "WeldingDetection"},
         "WeldingDetection": {"WeldingDetectionReq": "WeldingDetection",
@@ -57,11 +60,29 @@ class DinSession(DcHandlers, SessionCore):
         return self.timer_config.sequence_timeout
 
     def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
-        build = FAILED_RESPONSES.get(request_name)
-        name = request_name[:-3] + "Res"
-        if build is None:  # not a DIN request at all: answer nothing, close
-            return name, None
-        return name, build(self, code)
+        """Every DIN request's response type with ``code``, built by the one generic
+        mechanism (``secc.v2g.failed``) from what the session knows right now; requests this
+        EVSE never serves (AC ChargingStatus, PnC MeteringReceipt, CertificateInstallation)
+        included. Not a DIN request at all: no response (None), the driver closes."""
+        return failed.failed_response(M, request_name, code, self.failure_fields())
+
+    def failure_fields(self) -> dict[str, Any]:
+        """Values a FAILED response carries where its type has such a field."""
+        present_v = self.pv(self.evse.present_voltage, "V")
+        return {
+            "dc_evse_status": self.dc_evse_status(), "evse_processing": "Finished",
+            "evse_present_voltage": present_v,
+            "evse_present_current": self.pv(self.evse.present_current, "A"),
+            "evseid": self.din_evse_id(), "sa_schedule_tuple_id": SA_SCHEDULE_TUPLE_ID,
+            "sa_schedule_list": self.sa_schedule_list(),
+            "dc_evse_charge_parameter": self.dc_evse_charge_parameter(),
+            "payment_options": M.PaymentOptionsType(payment_option=["ExternalPayment"]),
+            "charge_service": M.ServiceChargeType(
+                service_tag=M.ServiceTagType(service_id=CHARGE_SERVICE_ID,
+                                             service_category="EVCharging"),
+                free_service=False, energy_transfer_type=self.energy_transfer_type),
+            "date_time_now": int(self.wall_clock()),
+        }
 
     # --- handlers ----------------------------------------------------------------------------
     def on_SessionSetupReq(self, req: M.SessionSetupReqType, now: float) -> Outcome:
@@ -102,10 +123,10 @@ class DinSession(DcHandlers, SessionCore):
 
     def on_ChargeParameterDiscoveryReq(self, req: M.ChargeParameterDiscoveryReqType,
                                        now: float) -> Outcome:
-        if (req.ev_requested_energy_transfer_type not in DC_TRANSFER_TYPES
-                or req.dc_ev_charge_parameter is None):
+        requested = req.ev_requested_energy_transfer_type
+        if requested != self.energy_transfer_type or req.dc_ev_charge_parameter is None:
             raise SessionFailure(Failure.WRONG_ENERGY_TRANSFER_MODE,
-                                 f"{req.ev_requested_energy_transfer_type} not offered")
+                                 f"{requested} not offered (offered: {self.energy_transfer_type})")
         self.remember_ev_dc_limits(req.dc_ev_charge_parameter)
         return Outcome(M.ChargeParameterDiscoveryResType(
             response_code="OK", evse_processing="Finished",
@@ -145,49 +166,3 @@ class DinSession(DcHandlers, SessionCore):
                 M.PMaxScheduleEntryType(
                     relative_time_interval=M.RelativeTimeIntervalType(start=0, duration=86400),
                     p_max=PMAX_UNLIMITED)]))])
-
-
-def _zero_v(s: DinSession) -> M.PhysicalValueType:
-    return s.pv(s.evse.present_voltage, "V")
-
-
-# Schema-valid responses carrying a FAILED code, per request (mandatory fields minimal).
-FAILED_RESPONSES: dict[str, Any] = {
-    "SessionSetupReq": lambda s, c: M.SessionSetupResType(response_code=c, evseid=b"\x00"),
-    "ServiceDiscoveryReq": lambda s, c: M.ServiceDiscoveryResType(
-        response_code=c, payment_options=M.PaymentOptionsType(payment_option=["ExternalPayment"]),
-        charge_service=M.ServiceChargeType(
-            service_tag=M.ServiceTagType(service_id=CHARGE_SERVICE_ID,
-                                         service_category="EVCharging"),
-            free_service=False, energy_transfer_type=s.energy_transfer_type)),
-    "ServiceDetailReq": lambda s, c: M.ServiceDetailResType(response_code=c,
-                                                            service_id=CHARGE_SERVICE_ID),
-    "ServicePaymentSelectionReq": lambda s, c: M.ServicePaymentSelectionResType(response_code=c),
-    "ContractAuthenticationReq": lambda s, c: M.ContractAuthenticationResType(
-        response_code=c, evse_processing="Finished"),
-    "ChargeParameterDiscoveryReq": lambda s, c: M.ChargeParameterDiscoveryResType(
-        response_code=c, evse_processing="Finished", sa_schedule_list=s.sa_schedule_list(),
-        dc_evse_charge_parameter=s.dc_evse_charge_parameter()),
-    "CableCheckReq": lambda s, c: M.CableCheckResType(
-        response_code=c, dc_evse_status=s.dc_evse_status(), evse_processing="Finished"),
-    "PreChargeReq": lambda s, c: M.PreChargeResType(
-        response_code=c, dc_evse_status=s.dc_evse_status(), evse_present_voltage=_zero_v(s)),
-    "PowerDeliveryReq": lambda s, c: M.PowerDeliveryResType(
-        response_code=c, dc_evse_status=s.dc_evse_status()),
-    "CurrentDemandReq": lambda s, c: M.CurrentDemandResType(
-        response_code=c, dc_evse_status=s.dc_evse_status(), evse_present_voltage=_zero_v(s),
-        evse_present_current=s.pv(s.evse.present_current, "A"),
-        evse_current_limit_achieved=False, evse_voltage_limit_achieved=False,
-        evse_power_limit_achieved=False),
-    "WeldingDetectionReq": lambda s, c: M.WeldingDetectionResType(
-        response_code=c, dc_evse_status=s.dc_evse_status(), evse_present_voltage=_zero_v(s)),
-    "SessionStopReq": lambda s, c: M.SessionStopResType(response_code=c),
-    # requests DIN defines but this EVSE does not serve (PnC, AC) get FAILED_SequenceError
-    "PaymentDetailsReq": lambda s, c: M.PaymentDetailsResType(
-        response_code=c, gen_challenge="", date_time_now=int(s.wall_clock())),
-    "ChargingStatusReq": None,
-    "MeteringReceiptReq": None,
-    "CertificateInstallationReq": None,
-    "CertificateUpdateReq": None,
-}
-FAILED_RESPONSES = {k: v for k, v in FAILED_RESPONSES.items() if v is not None}

@@ -61,10 +61,16 @@ from secc.pnc.installation import (
     request_exi,
 )
 from secc.pnc.signed import SignedRequest, SignedResponse
+from secc.v2g import failed
 from secc.v2g.charging_limit import rated_power
 from secc.v2g.core import TERMINATED, Outcome, Reply, SessionCore
-from secc.v2g.dc_session import STOP_STATUS, DcHandlers
-from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
+from secc.v2g.dc_session import STOP_STATUS, DcHandlers, check_ev_limits_physical
+from secc.v2g.eim import (
+    CHARGE_SERVICE_ID,
+    check_payment_selection,
+    check_selected_services,
+    check_service_category,
+)
 from secc.v2g.evse import (
     EnterSafeState,
     PublishEvent,
@@ -129,6 +135,9 @@ class Iso2Session(DcHandlers, SessionCore):
         "WeldingDetection": {"WeldingDetectionReq": "WeldingDetection",
                              "SessionStopReq": TERMINATED},
         "SessionStop": {"SessionStopReq": TERMINATED},
+    }
+    QUIRK_TRANSITIONS: ClassVar[dict[str, dict[str, dict[str, str]]]] = {
+        "cable_check_after_renegotiation": {"PowerDeliveryDC": {"CableCheckReq": "PreCharge"}},
     }
 
     def __init__(self, *, energy_transfer_modes: tuple[str, ...] = ("DC_extended",),
@@ -196,7 +205,9 @@ class Iso2Session(DcHandlers, SessionCore):
 
     def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
         build = FAILED_RESPONSES.get(request_name)
-        return request_name[:-3] + "Res", (build(self, code) if build else None)
+        if build is None:   # any other -2 request: the generic schema-valid FAILED response
+            return failed.failed_response(M, request_name, code, _status(self))
+        return request_name[:-3] + "Res", build(self, code)
 
     @property
     def is_ac(self) -> bool:
@@ -241,9 +252,7 @@ class Iso2Session(DcHandlers, SessionCore):
             if not self.contract_offered:
                 raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
                                      "Contract not offered (TLS only, when enabled)")
-            ids = [s.service_id for s in req.selected_service_list.selected_service]
-            if CHARGE_SERVICE_ID not in ids:
-                raise SessionFailure(Failure.NO_CHARGE_SERVICE_SELECTED, f"selected {ids}")
+            check_selected_services(req.selected_service_list, Failure.NO_CHARGE_SERVICE_SELECTED)
         else:
             check_payment_selection(req.selected_payment_option, req.selected_service_list,
                                     Failure.NO_CHARGE_SERVICE_SELECTED)
@@ -401,11 +410,20 @@ class Iso2Session(DcHandlers, SessionCore):
             raise SessionFailure(Failure.WRONG_ENERGY_TRANSFER_MODE,
                                  f"{mode} not among {self.energy_transfer_modes}")
         self.mode = mode
+        self.cable_check = None   # a (re)negotiated charge gets its own insulation test
         ev_parameter = req.ac_ev_charge_parameter if mode in AC_MODES else \
             req.dc_ev_charge_parameter
         if ev_parameter is None:
             raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
                                  f"{'AC' if mode in AC_MODES else 'DC'} parameters missing")
+        # the EV's limits are checked before anything of them leaves (EVChargingNeeds)
+        if mode in AC_MODES:
+            self.ev_max_current_ac = to_float(ev_parameter.ev_max_current)
+            check_ev_limits_physical(("EVMaxCurrent", self.ev_max_current_ac),
+                                     ("EVMaxVoltage", to_float(ev_parameter.ev_max_voltage)),
+                                     ("EVMinCurrent", to_float(ev_parameter.ev_min_current)))
+        else:
+            self.remember_ev_dc_limits(ev_parameter)
         self.ev_departure_time = ev_parameter.departure_time
         actions = []
         if not self.needs_published:  # OCPP NotifyEVChargingNeeds (the bridge asks the CSMS)
@@ -419,10 +437,8 @@ class Iso2Session(DcHandlers, SessionCore):
             sa_schedule_list=None if waiting
             else self.sa_schedule_list(req.max_entries_sa_schedule_tuple))
         if mode in AC_MODES:
-            self.ev_max_current_ac = to_float(ev_parameter.ev_max_current)
             res.ac_evse_charge_parameter = self.ac_evse_charge_parameter()
         else:
-            self.remember_ev_dc_limits(ev_parameter)
             res.dc_evse_charge_parameter = self.dc_evse_charge_parameter()
         if waiting:
             return Outcome(res, stay=True, actions=actions)

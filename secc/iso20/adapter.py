@@ -74,8 +74,10 @@ class Iso20Adapter:
 
     def encode(self, response_name: str, response: Any, session_id: bytes) -> tuple[int, bytes]:
         module = _module_of(response)
+        signature = getattr(response.header, "signature", None)  # a forwarded CPS signature
         response.header = module.MessageHeaderType(session_id=session_id,
-                                                   time_stamp=int(self.wall_clock()))
+                                                   time_stamp=int(self.wall_clock()),
+                                                   signature=signature)
         return PAYLOAD_TYPE_OF_MODULE[module], exi_schemas.encode(response, element=response_name)
 
     def new_core(self, **kwargs: Any) -> Iso20Session:

@@ -16,8 +16,8 @@ from secc.iso20.services import ControlMode, Energy, EnergyService
 from secc.iso20.session import OK, Iso20Session
 from secc.iso20.table import TRANSITIONS
 from secc.v2g.core import Outcome
-from secc.v2g.dc import Setpoint, cable_check_finished, cable_check_voltage, precharge_setpoint
-from secc.v2g.evse import Action, SetContactors, SetDcOutput, StartIsolationCheck
+from secc.v2g.dc import CableCheck, Setpoint, precharge_setpoint
+from secc.v2g.evse import Action, SetContactors, SetDcOutput
 from secc.v2g.failures import Failure, SessionFailure
 
 
@@ -78,13 +78,10 @@ class Iso20DcSession(Iso20Session):
     def on_DC_CableCheckReq(self, body: Any, now: float) -> Outcome:
         self._check_stop(False)
         actions: list[Action] = []
-        if not self._isolation_started:
-            self._isolation_started = True
-            actions = [SetContactors(True),
-                       StartIsolationCheck(cable_check_voltage(self.ev.max_voltage, self.limits))]
-            passed = None   # a stale reading from before the test does not count
-        else:
-            passed = cable_check_finished(self.evse)
+        if self.cable_check is None:
+            self.cable_check = CableCheck()
+            actions = self.cable_check.start(self.ev.max_voltage, self.limits)
+        passed = self.cable_check.verdict(self.evse)   # only the test started here counts
         if passed is None:
             if self.ongoing_expired("cable_check", now, self.timer_config.cable_check_timeout):
                 raise SessionFailure(Failure.GENERAL, "cable check did not finish within "

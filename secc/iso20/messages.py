@@ -13,6 +13,7 @@ from typing import Any
 from exi_schemas.generated import iso20 as cm
 from exi_schemas.generated import iso20_ac as ac
 from exi_schemas.generated import iso20_dc as dc
+from secc.v2g import failed
 from secc.v2g.evse import EvseLimits
 from secc.v2g.physical import split
 
@@ -86,6 +87,17 @@ def failed_response(request_name: str, code: str, *, evse_id: str, limits: EvseL
             eim_as_res_authorization_mode=cm.EIM_ASResAuthorizationModeType()),
         "AuthorizationRes": lambda: cm.AuthorizationResType(header=header, response_code=code,
                                                             evse_processing="Finished"),
+        # no contract to give: the schema still wants every element (neutral, unsigned)
+        "CertificateInstallationRes": lambda: cm.CertificateInstallationResType(
+            header=header, response_code=code, evse_processing="Finished",
+            cps_certificate_chain=cm.CertificateChainType(certificate=bytes(1)),
+            signed_installation_data=cm.SignedInstallationDataType(
+                id="id1", contract_certificate_chain=cm.ContractCertificateChainType(
+                    certificate=bytes(1),
+                    sub_certificates=cm.SubCertificatesType(certificate=[bytes(1)])),
+                ecdh_curve="SECP521", dh_public_key=bytes(133),
+                secp521_encrypted_private_key=bytes(94)),
+            remaining_contract_certificate_chains=0),
         "ServiceDiscoveryRes": lambda: cm.ServiceDiscoveryResType(
             header=header, response_code=code, service_renegotiation_supported=False,
             energy_transfer_service_list=cm.ServiceListType(
@@ -133,9 +145,15 @@ def failed_response(request_name: str, code: str, *, evse_id: str, limits: EvseL
             scheduled_ac_cl_res_control_mode=ac.Scheduled_AC_CLResControlModeType()),
     }
     build = builders.get(name)
-    # Requests we never implement (CertificateInstallation, WPT/ACDP ...) get no response:
-    # the driver closes the connection, the core is already in a safe state.
-    return name, (build() if build is not None else None)
+    if build is not None:
+        return name, build()
+    # Requests we never implement (e.g. CertificateInstallation): the generic schema-valid
+    # FAILED response, then the driver closes (the core is already safe). WPT/ACDP requests
+    # cannot arrive: only the DC/AC namespaces are negotiated, and only their codecs loaded.
+    _, response = failed.failed_response(module_of_message(name), request_name, code)
+    if response is not None and hasattr(response, "header"):
+        response.header = header
+    return name, response
 
 
 dc_cpd_res = _dc_cpd_res

@@ -51,7 +51,9 @@ from secc.iso20.power import (
     EvLimits,
 )
 from secc.iso20.services import ControlMode, Energy, EnergyService, ParameterSet, parameter_sets
+from secc.pnc import installation
 from secc.pnc import iso20 as pnc
+from secc.pnc.installation import CertificateAnswer
 from secc.pnc.contract import ContractChain, normalize_emaid, ocsp_request_data
 from secc.iso20.table import (
     LOOP_STATES,
@@ -60,14 +62,15 @@ from secc.iso20.table import (
     S,
 )
 from secc.v2g.charging_limit import Offer
-from secc.v2g.core import DANGEROUS_STOPS, TERMINATED, Outcome, SessionCore
-from secc.v2g.dc import Setpoint
+from secc.v2g.core import DANGEROUS_STOPS, TERMINATED, Outcome, Reply, SessionCore
+from secc.v2g.dc import CableCheck, Setpoint
 from secc.v2g.evse import (
     Action,
     CloseConnection,
     EnterSafeState,
     Isolation,
     PublishEvent,
+    RequestCertificate,
     StopReason,
 )
 from secc.v2g.failures import Failure, SessionFailure, response_code
@@ -126,6 +129,9 @@ class Iso20Session(SessionCore):
         self.contract_pem = ""
         self.contract_ocsp: list[dict[str, str]] = []
         self._pnc_warning: SessionFailure | None = None
+        # CertificateInstallation: the request awaiting the CSMS, then its answer
+        self.pending_certificate: tuple[str, Any, bytes | None] | None = None
+        self.certificate_answer: CertificateAnswer | None = None
         self.config = config or Iso20Config()
         if charging_needs_wait is not None:   # the ISO-2 core's option name, same wiring
             self.config = dataclasses.replace(self.config,
@@ -146,7 +152,7 @@ class Iso20Session(SessionCore):
         self.setpoint: Setpoint | None = None
         self.loop_count = 0
         self._renegotiation_requested = False
-        self._isolation_started = False
+        self.cable_check: CableCheck | None = None   # this charge's insulation test
         self.schedule_limit: float | None = None   # W, from the grid/CSMS
         self._schedule_decided = False
         self._needs_published = False
@@ -290,11 +296,70 @@ class Iso20Session(SessionCore):
         self.gen_challenge = self.random_bytes(pnc.GEN_CHALLENGE_BYTES)
         return Outcome(cm.AuthorizationSetupResType(
             header=None, response_code=OK, authorization_services=[EIM, PNC],
-            certificate_installation_service=False,
+            certificate_installation_service=True,  # forwarded to the CSMS (Get15118EVCert.)
             pn_c_as_res_authorization_mode=cm.PnC_ASResAuthorizationModeType(
                 gen_challenge=self.gen_challenge, supported_providers=cm.SupportedProvidersListType(
                     provider_id=list(self.config.supported_providers[:128]))
                 if self.config.supported_providers else None)))
+
+    # --- CertificateInstallation (§8.3.4.3.9; OCPP Get15118EVCertificate, -20 schema) -------
+    def receive(self, name: str, body: Any, now: float, session_id: bytes | None = None) -> Any:
+        if name == "CertificateInstallationReq" and self.certificate_answer is None:
+            self.pending_certificate = (name, body, session_id)
+        return super().receive(name, body, now, session_id)
+
+    def on_CertificateInstallationReq(self, body: Any, now: float) -> Outcome:
+        """First pass: the whole request (its header signature by the OEM provisioning key
+        included) goes to the CSMS, no response yet. Second pass (``certificate_answered``):
+        the CPS's CertificateInstallationRes, its signature kept, or the failure. The car
+        waits for it (V2G_EVCC_Msg_Timeout); the CSMS gets a little less."""
+        self._check_stop(False)
+        if not self.pnc_offered:
+            raise SessionFailure(Failure.NO_CERTIFICATE_AVAILABLE,
+                                 "CertificateInstallation is offered with Plug & Charge only")
+        answer, self.certificate_answer = self.certificate_answer, None
+        if answer is None:
+            try:
+                exi_request = installation.request_exi_iso20(body)
+            except Exception as exc:  # noqa: BLE001 - re-encoding what we decoded; never crash
+                raise SessionFailure(Failure.GENERAL, f"cannot re-encode the request: {exc!r}") \
+                    from None
+            self.log.info("forwarding certificate request to the CSMS", extra={
+                "request": "CertificateInstallationReq", "action": "Install",
+                "exi_chars": len(exi_request)})
+            return Outcome(None, stay=True, actions=[RequestCertificate(
+                self.session_id.hex(), "Install", exi_request,
+                installation.ISO20_SCHEMA_VERSION, installation.CERTIFICATE_TIMEOUT)])
+        if not answer.accepted:
+            self.log.warning(f"no contract certificate from the CSMS ({answer.status}): "
+                             f"{answer.reason}", extra={"request": "CertificateInstallationReq"})
+            raise SessionFailure(Failure.NO_CERTIFICATE_AVAILABLE,
+                                 f"Get15118EVCertificate(Install) {answer.status}: "
+                                 f"{answer.reason}")
+        try:
+            res = installation.parse_response_exi_iso20(answer.exi_response)
+        except installation.InstallationResponseError as exc:
+            self.log.error(f"CSMS sent an unusable certificate response: {exc}",
+                           extra={"request": "CertificateInstallationReq"})
+            raise SessionFailure(Failure.GENERAL, f"exiResponse: {exc}") from None
+        self.log.info("contract certificate response forwarded to the EV", extra={
+            "request": "CertificateInstallationReq", "response_code": res.response_code,
+            "remaining": res.remaining_contract_certificate_chains})
+        return Outcome(res)
+
+    def certificate_answered(self, answer: CertificateAnswer | None, now: float) -> Any:
+        """The CSMS's answer to ``RequestCertificate`` (None: no CSMS): the waiting request
+        runs again and its reply is returned."""
+        pending, self.pending_certificate = self.pending_certificate, None
+        if pending is None or self.terminated:
+            return Reply()
+        self.certificate_answer = answer or CertificateAnswer(
+            "Unavailable", reason="this charger cannot reach a CSMS for certificates")
+        name, body, session_id = pending
+        try:
+            return self.receive(name, body, now, session_id)
+        finally:
+            self.certificate_answer = None
 
     def on_AuthorizationReq(self, body: Any, now: float) -> Outcome:
         self._check_stop(False)
@@ -669,7 +734,7 @@ class Iso20Session(SessionCore):
         else:
             self.selected_service = None
             self.parameter_set = None
-            self._isolation_started = False
+            self.cable_check = None
             actions.append(PublishEvent("ServiceRenegotiation", {}))
         return Outcome(cm.SessionStopResType(header=None, response_code=OK), actions=actions,
                        next_state=next_state)

@@ -68,7 +68,11 @@ def _common(energy: Energy) -> dict[str, dict[str, str]]:
         # Audi Q4 sends SessionStopReq right after SessionSetup (EcoG-io/iso15118#432).
         S.WAIT_AUTHORIZATION_SETUP: {"AuthorizationSetupReq": S.WAIT_AUTHORIZATION,
                                      **_TERMINATE},
-        S.WAIT_AUTHORIZATION: {"AuthorizationReq": S.WAIT_SERVICE_DISCOVERY, **_TERMINATE},
+        # the car installs a contract first (CertificateInstallationService offered) then
+        # authorizes with it; the SECC forwards it to the CSMS (Get15118EVCertificate)
+        S.WAIT_AUTHORIZATION: {"AuthorizationReq": S.WAIT_SERVICE_DISCOVERY,
+                               "CertificateInstallationReq": S.WAIT_AUTHORIZATION,
+                               **_TERMINATE},
         S.WAIT_SERVICE_DISCOVERY: {"ServiceDiscoveryReq": S.WAIT_SERVICE_SELECTION,
                                    **_TERMINATE},
         S.WAIT_SERVICE_SELECTION: {"ServiceDetailReq": S.WAIT_SERVICE_SELECTION,

@@ -34,6 +34,8 @@ from secc.pnc import key_transport, xmldsig
 
 #: OCPP Get15118EVCertificate.iso15118SchemaVersion for ISO 15118-2.
 ISO2_SCHEMA_VERSION = "urn:iso:15118:2:2013:MsgDef"
+#: OCPP iso15118SchemaVersion of ISO 15118-20 CertificateInstallation (the -20 message set)
+ISO20_SCHEMA_VERSION = "urn:iso:std:iso:15118:-20:CommonMessages"
 #: V2G_EVCC_Msg_Timeout for CertificateInstallation/Update is 5 s (Table 109); the SECC
 #: must answer before it, so the CSMS gets a little less.
 CERTIFICATE_TIMEOUT = 4.5
@@ -108,6 +110,40 @@ def parse_response_exi(exi_response: str, request_name: str) -> tuple[Any, Any]:
         if not body.contract_signature_cert_chain.certificate or not body.e_maid.value:
             raise InstallationResponseError("OK response without contract certificate or eMAID")
     return body, message.header.signature
+
+
+def request_exi_iso20(message: Any) -> str:
+    """base64 EXI of the car's -20 CertificateInstallationReq, header signature included (a
+    -20 message is its own root; the signature over OEMProvisioningCertificateChain is in it)."""
+    return base64.b64encode(exi_schemas.encode(
+        message, element="CertificateInstallationReq")).decode("ascii")
+
+
+def parse_response_exi_iso20(exi_response: str) -> Any:
+    """The -20 CertificateInstallationRes of the CSMS's exiResponse, its header (the CPS's
+    signature over SignedInstallationData) kept; ``InstallationResponseError`` otherwise."""
+    try:
+        data = base64.b64decode(exi_response, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InstallationResponseError(f"exiResponse is not base64: {exc}") from None
+    if not data:
+        raise InstallationResponseError("exiResponse is empty")
+    try:
+        name, message = exi_schemas.decode_element(data, "iso20")
+    except exi_schemas.ExiDecodeError as exc:
+        raise InstallationResponseError(f"exiResponse is not ISO 15118-20 EXI: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a codec bug must not crash the session
+        raise InstallationResponseError(f"exiResponse cannot be decoded: {exc!r}") from None
+    if name != "CertificateInstallationRes":
+        raise InstallationResponseError(f"exiResponse holds {name}, not "
+                                        "CertificateInstallationRes")
+    if str(message.response_code).startswith("OK"):
+        signed = message.signed_installation_data
+        if not signed.contract_certificate_chain.certificate:
+            raise InstallationResponseError("OK response without contract certificate")
+        if message.header is None or message.header.signature is None:
+            raise InstallationResponseError("OK response without the CPS signature")
+    return message
 
 
 # --- the bus round trip -------------------------------------------------------------------------

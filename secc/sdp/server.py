@@ -56,9 +56,17 @@ class SDPServer:
         self.transport: asyncio.DatagramTransport | None = None
         self.answered = 0
         self.ignored = 0
+        # False after V2G_SECC_CommunicationSetup_Timeout until the next plug-in: the SECC no
+        # longer offers itself (ISO 15118-4 style SDP_004..006)
+        self.open = True
 
     def _on_datagram(self, data: bytes, addr: tuple) -> None:
         peer = f"[{addr[0]}]:{addr[1]}"
+        if not self.open:
+            self.ignored += 1
+            log.info("SDP request ignored: communication set-up time is over", extra={
+                "peer": peer})
+            return
         try:
             request, response = self.responder.handle_datagram(data)
         except NotAnSDPRequest as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Protocol
 
+from hal.board import IsolationState
 from secc.authorization import AllowListAuthorizer, Authorizer
 from secc.common.logs import layer_logger
 from secc.v2g.charging_limit import ChargingLimit
@@ -16,6 +17,7 @@ from secc.v2g.evse import (
     Action,
     EnterSafeState,
     EvseSnapshot,
+    InsulationTestResult,
     Isolation,
     PublishEvent,
     RequestCertificate,
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
     from secc.pnc.installation import CertificateAnswer
 
 log = layer_logger("v2g")
+
+_ISOLATION = {IsolationState.VALID: Isolation.VALID, IsolationState.WARNING: Isolation.WARNING,
+              IsolationState.FAULT: Isolation.FAULT}
 
 
 def _bus_of(authorizer: object) -> object | None:
@@ -104,16 +109,15 @@ class BoardController:
         return answer
 
     async def refresh(self, snapshot: EvseSnapshot) -> None:
-        from hal.board import IsolationState
-
         out = await self.board.read_dc_output()
         snapshot.present_voltage = out.voltage_v
         snapshot.present_current = out.current_a
         reading = await self.board.read_isolation()
-        snapshot.isolation = {
-            IsolationState.VALID: Isolation.VALID, IsolationState.WARNING: Isolation.WARNING,
-            IsolationState.FAULT: Isolation.FAULT,
-        }.get(reading.state, Isolation.INVALID)
+        snapshot.isolation = _ISOLATION.get(reading.state, Isolation.INVALID)
+        test = self.board.insulation_test()
+        snapshot.insulation_test = None if test is None else InsulationTestResult(
+            token=test.token, voltage=test.voltage_v, complete=test.complete,
+            state=_ISOLATION.get(test.state, Isolation.INVALID))
         snapshot.contactors_closed = bool(self.board.contactors_closed)
         snapshot.cp_state = self.board.pilot_state.value
         snapshot.stop_reason = self.stop_reason(snapshot.isolation)
@@ -121,6 +125,10 @@ class BoardController:
     def stop_reason(self, isolation: Isolation) -> StopReason:
         """Why the EVSE side must stop, if it must: e-stop, isolation fault, remote stop."""
         if self.board.emergency_stop_active:
+            return StopReason.EMERGENCY
+        if self.board.pilot_state.value in ("E", "F"):
+            # CP shorted to PE / EVSE not available: emergency shutdown (the board already
+            # went to its safe state; the session answers FAILED and ends)
             return StopReason.EMERGENCY
         if isolation is Isolation.FAULT:
             return StopReason.ISOLATION_FAULT
@@ -140,7 +148,7 @@ class BoardController:
             else:
                 await board.dc_off()
         elif isinstance(action, StartIsolationCheck):
-            await board.set_dc_setpoint(action.voltage, min(1.0, board.dc_capabilities.max_current_a))
+            await board.start_insulation_test(action.voltage, action.token)
         elif isinstance(action, EnterSafeState):
             report = await board.safe_state(action.cause)
             if not report.safe:

@@ -19,6 +19,10 @@ EXT_SUPPORTED_GROUPS = 0x000A
 EXT_SIGNATURE_ALGORITHMS = 0x000D
 EXT_SUPPORTED_VERSIONS = 0x002B
 EXT_SERVER_NAME = 0x0000
+EXT_TRUSTED_CA_KEYS = 0x0003  # RFC 6066 §6: which CAs the client trusts (ISO 15118-2 EVs)
+
+#: RFC 6066 TrustedAuthority identifier types
+TRUSTED_PRE_AGREED, TRUSTED_KEY_SHA1, TRUSTED_X509_NAME, TRUSTED_CERT_SHA1 = 0, 1, 2, 3
 
 VERSION_NAMES = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2",
                  0x0304: "TLSv1.3"}
@@ -81,6 +85,8 @@ class ClientHello:
     supported_groups: list[int] = field(default_factory=list)
     signature_algorithms: list[int] = field(default_factory=list)
     server_name: str | None = None
+    #: RFC 6066 trusted_ca_keys: (identifier type, SHA-1 hash or DER Name), in the client's order
+    trusted_ca_keys: list[tuple[int, bytes]] = field(default_factory=list)
     truncated: bool = False  # the peeked bytes ended before the hello did
 
     @property
@@ -126,6 +132,36 @@ def _u16_list(data: bytes) -> list[int]:
     return [v for v in values if not _is_grease(v)]
 
 
+def _trusted_authorities(data: bytes) -> list[tuple[int, bytes]]:
+    """RFC 6066 TrustedAuthority list; stops quietly at anything malformed."""
+    out: list[tuple[int, bytes]] = []
+    reader = _Reader(data)
+    try:
+        while reader.pos < len(reader.data):
+            kind = reader.u8()
+            if kind == TRUSTED_PRE_AGREED:
+                out.append((kind, b""))
+            elif kind in (TRUSTED_KEY_SHA1, TRUSTED_CERT_SHA1):
+                out.append((kind, reader.take(20)))
+            elif kind == TRUSTED_X509_NAME:
+                out.append((kind, reader.vector(2)))
+            else:
+                break
+    except IndexError:
+        pass
+    return out
+
+
+def trusted_ca_keys_extension(authorities: list[tuple[int, bytes]]) -> bytes:
+    """The extension's bytes (type, length, list) — for tests and tools that build hellos."""
+    body = b""
+    for kind, value in authorities:
+        body += bytes([kind]) + (struct.pack("!H", len(value)) + value
+                                 if kind == TRUSTED_X509_NAME else value)
+    payload = struct.pack("!H", len(body)) + body
+    return struct.pack("!HH", EXT_TRUSTED_CA_KEYS, len(payload)) + payload
+
+
 def parse_client_hello(data: bytes) -> ClientHello | None:
     """Parse the first TLS record(s) of a connection; None if it is no ClientHello."""
     if len(data) < 5 or data[0] != RECORD_HANDSHAKE or data[1] != 0x03:
@@ -160,6 +196,9 @@ def parse_client_hello(data: bytes) -> ClientHello | None:
                 hello.supported_groups = _u16_list(ext[2:])
             elif ext_type == EXT_SIGNATURE_ALGORITHMS and len(ext) >= 2:
                 hello.signature_algorithms = _u16_list(ext[2:])
+            elif ext_type == EXT_TRUSTED_CA_KEYS and len(ext) >= 2:
+                hello.trusted_ca_keys = _trusted_authorities(ext[2:2 + int.from_bytes(
+                    ext[:2], "big")])
             elif ext_type == EXT_SERVER_NAME and len(ext) >= 5:
                 hello.server_name = ext[5:5 + int.from_bytes(ext[3:5], "big")].decode(
                     "ascii", "replace")

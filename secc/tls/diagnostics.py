@@ -46,9 +46,23 @@ def handshake_failure_fields(error: BaseException, hello: ClientHello | None,
     if static:
         hints.append(f"client offers static-ECDH {','.join(static)}, which OpenSSL >= 1.1 "
                      f"does not implement")
+    if "CERTIFICATE_VERIFY_FAILED" in str(error) or "certificate verify failed" in str(error):
+        roots = installed_ca_names(ctx)
+        hints.append("the vehicle certificate does not chain to an installed OEM root ("
+                     + (", ".join(roots) if roots else "none installed")
+                     + "): install the car maker's root (secc certs import oem-root FILE)")
     if hints:
         fields["hint"] = "; ".join(hints)
     return fields
+
+
+def installed_ca_names(ctx: ssl.SSLContext) -> list[str]:
+    """CNs of the roots the context verifies client certificates against."""
+    names = []
+    for cert in ctx.get_ca_certs():
+        subject = dict(item for rdn in cert.get("subject", ()) for item in rdn)
+        names.append(str(subject.get("commonName", subject)))
+    return names
 
 
 def log_handshake_failure(error: BaseException, hello: ClientHello | None,

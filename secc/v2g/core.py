@@ -105,6 +105,9 @@ class SessionCore(abc.ABC):
     TRANSITIONS: ClassVar[dict[str, dict[str, str]]]
     # requests accepted in any state besides the table (quirk profiles may extend this)
     ANYTIME: ClassVar[frozenset[str]] = frozenset()
+    # quirk name -> extra rows {state: {event: next state}} merged into TRANSITIONS when the
+    # quirk is on (secc.v2g.quirks; the field profile of a board)
+    QUIRK_TRANSITIONS: ClassVar[dict[str, dict[str, dict[str, str]]]] = {}
 
     def __init__(self, *, limits: EvseLimits | None = None, evse: EvseSnapshot | None = None,
                  timers: V2GTimerConfig | None = None, now: float = 0.0,
@@ -208,14 +211,18 @@ class SessionCore(abc.ABC):
         self.timers.disarm("sequence", "communication_setup")
         self.request_session_id = session_id
         try:
-            if name != self.SESSION_SETUP and session_id is not None and session_id != self.session_id:
-                raise SessionFailure(Failure.UNKNOWN_SESSION,
-                                     f"SessionID {session_id.hex()} is not {self.session_id.hex()}")
+            # The sequence first, then the SessionID: a request out of order is a
+            # sequence error whatever SessionID it carries (before SessionSetup there is no
+            # session to compare with; ISO 15118-4 style cases SessionSetup_002 send
+            # ServiceDiscoveryReq with a zero SessionID and expect FAILED_SequenceError).
             event = self.event_of(name, body)
-            row = self.TRANSITIONS.get(self.state, {})
+            row = self.row(self.state)
             if event not in row and not self._allowed_anytime(name):
                 raise SessionFailure(Failure.SEQUENCE_ERROR,
                                      f"{event} not allowed in state {self.state}")
+            if name != self.SESSION_SETUP and session_id is not None and session_id != self.session_id:
+                raise SessionFailure(Failure.UNKNOWN_SESSION,
+                                     f"SessionID {session_id.hex()} is not {self.session_id.hex()}")
             handler = getattr(self, f"on_{name}")
             outcome: Outcome = handler(body, now)
         except SessionFailure as failure:
@@ -236,8 +243,7 @@ class SessionCore(abc.ABC):
                                    response_name, outcome.actions)
         if not outcome.stay:
             previous = self.state
-            self.state = outcome.next_state or self.TRANSITIONS.get(previous, {}).get(
-                event, previous)
+            self.state = outcome.next_state or self.row(previous).get(event, previous)
             if self.state != previous:
                 self.log.debug("state change", extra={"from": previous, "to": self.state})
         reply = Reply(outcome.response, response_name, list(outcome.actions))
@@ -247,6 +253,13 @@ class SessionCore(abc.ABC):
         else:
             self.timers.arm("sequence", now, self.sequence_timeout_for(self.state))
         return reply
+
+    def row(self, state: str) -> dict[str, str]:
+        """The allowed events of ``state``: the standard's row plus enabled quirk rows."""
+        row = self.TRANSITIONS.get(state, {})
+        extra = [rows[state] for quirk, rows in self.QUIRK_TRANSITIONS.items()
+                 if quirk in self.quirks and state in rows]
+        return {**row, **{k: v for r in extra for k, v in r.items()}} if extra else row
 
     SESSION_SETUP: ClassVar[str] = "SessionSetupReq"
     SESSION_STOP: ClassVar[str] = "SessionStopReq"

@@ -20,7 +20,6 @@ from secc.v2g.evse import (
     PublishEvent,
     SetContactors,
     SetDcOutput,
-    StartIsolationCheck,
     StopReason,
 )
 from secc.v2g.failures import Failure, SessionFailure
@@ -35,7 +34,16 @@ STOP_STATUS: dict[StopReason, tuple[str, str]] = {
     StopReason.MALFUNCTION: ("EVSE_Malfunction", "StopCharging"),
     StopReason.UTILITY: ("EVSE_UtilityInterruptEvent", "StopCharging"),
 }
+EV_READY_CP_STATES = ("C", "D")   # S2 closed: the EV is ready for energy transfer
 SHUTDOWN_STOPS = frozenset(STOP_STATUS) - {StopReason.NONE, StopReason.REMOTE_STOP}
+
+
+def check_ev_limits_physical(*limits: tuple[str, float | None]) -> None:
+    """An EV maximum below zero is physically meaningless (ISO 15118-4 style cases
+    ChargeParameterDiscovery AC_005 / DC_004 send -100 A): FAILED_WrongChargeParameter."""
+    for name, value in limits:
+        if value is not None and value < 0:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER, f"{name} {value:g} is negative")
 
 
 class DcHandlers:
@@ -51,6 +59,7 @@ class DcHandlers:
     ev_max_current: float | None = None
     ev_max_power: float | None = None
     ev_soc: int | None = None
+    cable_check: dc.CableCheck | None = None   # this charge's insulation test (None: none yet)
 
     # --- building blocks -----------------------------------------------------------------------
     def pv(self, x: float, unit: str) -> Any:
@@ -86,6 +95,9 @@ class DcHandlers:
         self.ev_max_voltage = to_float(p.ev_maximum_voltage_limit)
         self.ev_max_current = to_float(p.ev_maximum_current_limit)
         self.ev_max_power = to_float(p.ev_maximum_power_limit)
+        check_ev_limits_physical(("EVMaximumVoltageLimit", self.ev_max_voltage),
+                                 ("EVMaximumCurrentLimit", self.ev_max_current),
+                                 ("EVMaximumPowerLimit", self.ev_max_power))
         if self.ev_max_voltage is not None and self.ev_max_voltage < self.limits.min_voltage:
             raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
                                  f"EV max {self.ev_max_voltage} V below EVSE min "
@@ -127,12 +139,26 @@ class DcHandlers:
         self.remember_ev_status(req.dc_ev_status)
         self.check_no_shutdown()
         actions: list[Action] = []
-        if not self.ongoing_running("cable_check"):
-            voltage = dc.cable_check_voltage(self.ev_max_voltage, self.limits)
-            actions += [SetContactors(True), StartIsolationCheck(voltage)]
+        if self.evse.cp_state not in EV_READY_CP_STATES and (
+                self.cable_check is None or not self.cable_check.started):
+            # The EV closes S2 (CP C/D) before the cable check (IEC 61851-23, DIN 70121): no
+            # test voltage on the cable of a car that is not ready. Its pilot is debounced,
+            # so it gets the CP state detection time before the answer is FAILED
+            # (ISO 15118-4 style CableCheck_008; docs/conformance.md).
+            if self.ongoing_expired("cable_check_cp", now,
+                                    self.timer_config.cp_state_detection_timeout):
+                raise SessionFailure(Failure.GENERAL, f"CableCheckReq with CP state "
+                                     f"{self.evse.cp_state}: the EV is not ready (S2 open)")
+            return Outcome(self.M.CableCheckResType(
+                response_code="OK", dc_evse_status=self.dc_evse_status("EVSE_NotReady"),
+                evse_processing="Ongoing"), stay=True)
+        self.ongoing_done("cable_check_cp")
+        if self.cable_check is None or not self.cable_check.started:
+            self.cable_check = dc.CableCheck()
+            actions += self.cable_check.start(self.ev_max_voltage, self.limits)
             self.ongoing_expired("cable_check", now, self.timer_config.cable_check_timeout)
-            self.log.info("cable check started", extra={"test_voltage": voltage})
-        result = dc.cable_check_finished(self.evse)
+            self.log.info("cable check started", extra={"test_voltage": self.cable_check.voltage})
+        result = self.cable_check.verdict(self.evse)
         if result is False:
             raise SessionFailure(Failure.GENERAL, "isolation fault during cable check")
         if result is None:

@@ -53,6 +53,21 @@ class EvseLimits:
     ac_phases: int = 3
 
 
+@dataclass(frozen=True)
+class InsulationTestResult:
+    """The board's report on the insulation test it runs for a cable check (IEC 61851-23).
+
+    ``token`` names the test (the core's ``StartIsolationCheck.token``): a result counts only
+    for the cable check that started it. ``complete`` is True once the test voltage was held
+    for the board's test time and the monitor measured during that hold; ``state`` is then
+    its verdict (VALID/WARNING pass, FAULT fails), INVALID while it runs."""
+
+    token: int
+    voltage: float
+    complete: bool = False
+    state: Isolation = Isolation.INVALID
+
+
 @dataclass
 class EvseSnapshot:
     """The charger's present state, refreshed by the daemon before each request."""
@@ -60,6 +75,7 @@ class EvseSnapshot:
     present_voltage: float = 0.0
     present_current: float = 0.0
     isolation: Isolation = Isolation.INVALID
+    insulation_test: InsulationTestResult | None = None
     stop_reason: StopReason = StopReason.NONE
     meter_wh: float = 0.0
     cp_state: str = "B"
@@ -98,7 +114,11 @@ class SetDcOutput(Action):
 
 @dataclass(frozen=True)
 class StartIsolationCheck(Action):
+    """Start the cable check's insulation test at ``voltage``; the board reports it back in
+    ``EvseSnapshot.insulation_test`` under ``token``."""
+
     voltage: float
+    token: int = 0
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,11 @@ class V2GTimerConfig:
     # V2G_SECC_CPState_Detection_Timeout: CP must show C/D after PowerDelivery(Start).
     # Real cars are slower than the 250 ms some stacks enforce; quirks may relax it.
     cp_state_detection_timeout: float = 1.5
+    # Slow-loris bound: a V2GTP message that has started must be complete within this. No
+    # clause bounds the time inside one message; the only bound on the EV's side of the
+    # exchange is V2G_SECC_Sequence_Timeout (60 s, response -> next request), so a started
+    # message gets at most that (docs/conformance.md). Board setting.
+    message_timeout: float = 60.0
 
 
 class Timers:

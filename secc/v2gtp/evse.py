@@ -14,6 +14,7 @@ The SDP server starts last, so it never announces a port that is not listening y
 from __future__ import annotations
 
 import ssl
+from typing import Any
 from dataclasses import dataclass
 
 from secc.sdp.messages import SDP_PORT
@@ -35,6 +36,7 @@ class EVSETransportConfig:
     interface: str  # the PLC interface of this connector
     offer_tcp: bool = True  # plain TCP: DIN 70121, ISO 15118-2 EIM without TLS
     tls_context: ssl.SSLContext | None = None  # TLS: -2 PnC (TLS 1.2) or -20 (TLS 1.3)
+    tls_selector: Any = None  # chooses the SECC chain per ClientHello (secc.tls.selection)
     tcp_port: int | None = None  # None: random dynamic port
     tls_port: int | None = None
     sdp_port: int = SDP_PORT
@@ -42,7 +44,7 @@ class EVSETransportConfig:
     message_timeout: float | None = DEFAULT_MESSAGE_TIMEOUT
     handshake_timeout: float = 5.0
     max_payload_length: int = DEFAULT_MAX_PAYLOAD_LENGTH
-    busy_policy: BusyPolicy = BusyPolicy.REFUSE_NEW
+    busy_policy: BusyPolicy = BusyPolicy.REPLACE_SAME_PEER
     link_timeout: float = 5.0
 
     def server_config(self, tls: bool) -> V2GTPServerConfig:
@@ -51,7 +53,8 @@ class EVSETransportConfig:
             ssl_context=self.tls_context if tls else None, read_timeout=self.read_timeout,
             message_timeout=self.message_timeout, handshake_timeout=self.handshake_timeout,
             max_payload_length=self.max_payload_length, busy_policy=self.busy_policy,
-            link_timeout=self.link_timeout)
+            link_timeout=self.link_timeout,
+            context_selector=self.tls_selector.select if tls and self.tls_selector else None)
 
 
 @dataclass
@@ -64,6 +67,14 @@ class EVSETransport:
     @property
     def link(self) -> LinkLocalAddress:
         return self.sdp.link
+
+    def set_open(self, open_: bool) -> None:
+        """Offer the SECC (SDP answers, new V2G connections) or not: closed after the
+        communication set-up time ran out, open again at the next plug-in."""
+        self.sdp.open = open_
+        for server in (self.tcp, self.tls):
+            if server is not None:
+                server.accepting = open_
 
     async def close(self) -> None:
         self.sdp.close()

@@ -7,11 +7,14 @@ has passed DAD), accepts connections and calls ``handler(connection)`` with a
 One EVSE talks to one EV: only one connection is *active* at a time. A second connection
 while one is active is handled by ``BusyPolicy``:
 
-* ``REFUSE_NEW`` (default): the newcomer gets a TCP reset and a log line; the running
-  session is never disturbed by whoever else is on the link. A car that lost its connection
-  reconnects once our session has timed out (the session layer's sequence timeout).
-* ``REPLACE_OLD``: the running connection is aborted and the newcomer takes over; use this
-  if cars are seen to reconnect (new SDP + TCP) faster than the session timeout.
+* ``REPLACE_SAME_PEER`` (default): a newcomer from the *same* EV (same IPv6 link-local
+  address) supersedes the running connection: a car that dropped its TCP connection and
+  reconnects at once is served while the stale one is still being torn down (the old
+  connection is aborted and its session has ended in its safe state before the new one
+  starts). Anyone else gets a TCP reset and a log line; the running session is not disturbed.
+* ``REFUSE_NEW``: every newcomer gets a TCP reset; a car that lost its connection reconnects
+  once our session has timed out (the session layer's sequence timeout).
+* ``REPLACE_OLD``: the running connection is aborted and any newcomer takes over.
 
 For TLS, the server peeks the ClientHello (MSG_PEEK, the handshake still reads it) before the
 handshake so that a failed handshake can be logged with the client's and our offers.
@@ -30,6 +33,8 @@ import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+
+from cryptography import x509
 
 from secc.common.logs import layer_logger
 from secc.tls.clienthello import ClientHello, parse_client_hello
@@ -53,8 +58,12 @@ ConnectionHandler = Callable[[V2GTPConnection], Awaitable[None]]
 
 
 class BusyPolicy(enum.Enum):
+    REPLACE_SAME_PEER = "replace_same_peer"
     REFUSE_NEW = "refuse_new"
     REPLACE_OLD = "replace_old"
+
+#: How long a superseding connection waits for the old one's session to end (safe state).
+SUPERSEDE_WAIT_S = 5.0
 
 
 @dataclass
@@ -68,9 +77,11 @@ class V2GTPServerConfig:
     message_timeout: float | None = DEFAULT_MESSAGE_TIMEOUT  # slow-loris limit per message
     handshake_timeout: float = 5.0
     max_payload_length: int = DEFAULT_MAX_PAYLOAD_LENGTH
-    busy_policy: BusyPolicy = BusyPolicy.REFUSE_NEW
+    busy_policy: BusyPolicy = BusyPolicy.REPLACE_SAME_PEER
     link_timeout: float = 5.0  # how long to wait for a non-tentative fe80:: address
     accepted_payload_types: Iterable[int] = field(default=STREAM_PAYLOAD_TYPES)
+    #: picks the TLS context (SECC chain) from the peeked ClientHello; None: ``ssl_context``
+    context_selector: Callable[[ClientHello | None], ssl.SSLContext] | None = None
 
 
 class ConnectionSlot:
@@ -79,6 +90,7 @@ class ConnectionSlot:
 
     def __init__(self) -> None:
         self.connection: V2GTPConnection | None = None
+        self.finished: asyncio.Event | None = None   # set when its handler has returned
 
     @property
     def busy(self) -> bool:
@@ -101,6 +113,8 @@ class V2GTPServer:
         self._accept_task: asyncio.Task | None = None
         self.refused = 0
         self.handshake_failures: list[dict[str, object]] = []
+        # False after V2G_SECC_CommunicationSetup_Timeout until the next plug-in
+        self.accepting = True
 
     @property
     def tls(self) -> bool:
@@ -138,12 +152,25 @@ class V2GTPServer:
     def _busy(self) -> bool:
         return self.slot.busy
 
+    def _refuses(self, peer: tuple) -> bool:
+        """Whether a newcomer from ``peer`` is refused while a connection is active."""
+        policy = self.config.busy_policy
+        if policy is BusyPolicy.REFUSE_NEW:
+            return True
+        if policy is BusyPolicy.REPLACE_SAME_PEER:
+            old = self.slot.connection
+            return old is None or _peer_host(old.peer) != _peer_host(peer)
+        return False
+
     async def _serve(self, sock: socket.socket, peer: tuple) -> None:
         peer_text = _peer_text(peer)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._busy() and self.config.busy_policy is BusyPolicy.REFUSE_NEW:
-            self._refuse(sock, peer_text, "a session is active")
+        if not self.accepting:
+            self._refuse(sock, peer_text, "communication set-up time is over (replug)")
+            return
+        if self._busy() and self._refuses(peer):
+            self._refuse(sock, peer_text, "a session is active (another peer)")
             return
         if len(self._tasks) > MAX_PENDING_CONNECTIONS:  # a connect flood, not a car
             self._refuse(sock, peer_text, "too many connections in set-up")
@@ -152,7 +179,7 @@ class V2GTPServer:
         if connection is None:
             return
         if self._busy():
-            if self.config.busy_policy is BusyPolicy.REFUSE_NEW:
+            if self._refuses(peer):
                 self.refused += 1
                 log.warning("second V2G connection refused: a session is active",
                             extra={"peer": peer_text})
@@ -160,19 +187,29 @@ class V2GTPServer:
                 return
             old = self.slot.connection
             assert old is not None
-            log.warning("new V2G connection replaces the active one",
-                        extra={"peer": peer_text, "old_peer": _peer_text(old.peer)})
-            old.abort("replaced by a new connection")
-        self.slot.connection = connection
+            log.warning("new V2G connection supersedes the active one", extra={
+                "peer": peer_text, "old_peer": _peer_text(old.peer),
+                "policy": self.config.busy_policy.value})
+            old.abort("superseded by a new connection from the EV")
+        previous = self.slot.finished
+        if previous is not None and not previous.is_set():
+            # the stale session ends (safe state) before the new one starts
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SUPERSEDE_WAIT_S):
+                    await previous.wait()
+        finished = asyncio.Event()
+        self.slot.connection, self.slot.finished = connection, finished
         log.info("V2G connection accepted", extra={
             "peer": peer_text, "tls": connection.tls_version or "no",
-            **({"cipher": connection.cipher} if connection.is_tls else {})})
+            **({"cipher": connection.cipher} if connection.is_tls else {}),
+            **_vehicle_certificate_fields(connection)})
         try:
             await self._handler(connection)
         except Exception:
             log.exception("V2G connection handler failed", extra={"peer": peer_text})
         finally:
             await connection.close()
+            finished.set()
             if self.slot.connection is connection:
                 self.slot.connection = None
             log.info("V2G connection closed", extra={
@@ -196,8 +233,10 @@ class V2GTPServer:
         try:
             if cfg.ssl_context is not None:
                 hello, first_bytes = await _peek_client_hello(sock, cfg.handshake_timeout)
+                context = cfg.context_selector(hello) if cfg.context_selector else \
+                    cfg.ssl_context
                 transport, _ = await loop.connect_accepted_socket(
-                    lambda: protocol, sock, ssl=cfg.ssl_context,
+                    lambda: protocol, sock, ssl=context,
                     ssl_handshake_timeout=cfg.handshake_timeout)
             else:
                 transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock)
@@ -241,6 +280,19 @@ class V2GTPServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _vehicle_certificate_fields(connection: V2GTPConnection) -> dict[str, str]:
+    """-20 mutual TLS: whose certificate the car presented (verified by the handshake)."""
+    der = connection.peer_certificate_der() if connection.is_tls else None
+    if not der:
+        return {}
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return {"vehicle_certificate": "unparsable"}
+    return {"vehicle_certificate": cert.subject.rfc4514_string(),
+            "vehicle_certificate_issuer": cert.issuer.rfc4514_string()}
 
 
 async def _wait_readable(sock: socket.socket) -> None:
@@ -324,3 +376,8 @@ async def start_v2gtp_server(config: V2GTPServerConfig, handler: ConnectionHandl
     server = V2GTPServer(config, handler, link, listener, slot)
     server._start()
     return server
+
+
+def _peer_host(peer: tuple | None) -> str | None:
+    """The peer's address without port (the same EV reconnects from another port)."""
+    return None if not peer else str(peer[0]).split("%")[0].lower()

@@ -227,6 +227,16 @@ class TestPKI:
             cached = self._cps = (leaf, [sub2, sub1])
         return cached
 
+    def sign_secc_csr(self, csr_pem: str, days: int = 60) -> str:
+        """What the CPO's CA does with a SignCertificate(V2GCertificate) CSR: a SECC leaf under
+        CPO sub-CA 2; returns the PEM chain leaf, sub-CA 2, sub-CA 1."""
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        leaf = _build(csr.subject, csr.public_key(), self.cpo_sub2.cert.subject,
+                      self.cpo_sub2.key, ca=False, path_length=None, now=self.now, days=days,
+                      defect=None, signature_hash=self.signature_hash())
+        return b"".join(c.public_bytes(serialization.Encoding.PEM)
+                        for c in (leaf, self.cpo_sub2.cert, self.cpo_sub1.cert)).decode()
+
     # --- chains as the stack consumes them --------------------------------------------------
     def secc_chain(self) -> tuple[x509.Certificate, list[x509.Certificate]]:
         return self.secc_leaf.cert, [self.cpo_sub2.cert, self.cpo_sub1.cert]

@@ -159,7 +159,7 @@ def test_unknown_keys_are_rejected_with_the_known_ones_listed(snippet, key):
 def test_unknown_section_is_rejected():
     assert errors_of(MINIMAL + "[ocpp]\nurl = 1\n") == [
         f"{SRC}: [ocpp]: unknown section (known: board, serial, gpio, pilot, plc, slac, v2g, "
-        "bus, logging)"]
+        "bus, sim, logging)"]
 
 
 def test_section_that_is_not_a_table_is_rejected():

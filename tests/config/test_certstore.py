@@ -145,6 +145,17 @@ def test_csr_then_signed_chain_installs_with_the_pending_key(store, test_pki):
 
 
 # --- secc certs ----------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _restore_pysecc_logger():
+    """``secc`` (in-process here) installs its own log handler and stops propagation; later
+    tests read log records through pytest's, so put the logger back as it was."""
+    import logging
+
+    logger = logging.getLogger("pysecc")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
+
 
 
 def test_cli_list_show_verify_delete(store, test_pki, capsys):
@@ -179,3 +190,66 @@ def test_cli_import_and_csr(tmp_path, test_pki, capsys):
                 "--out", str(out)]) == 0
     assert x509.load_pem_x509_csr(out.read_bytes()).subject.rfc4514_string().startswith(
         "DC=CPO")
+
+
+async def test_pnc_decisions_cache_the_contract_chain_with_its_ocsp_status(tmp_path, test_pki):
+    import asyncio
+
+    from secc.authorization import (
+        AuthorizationDecision,
+        AuthorizationRequest,
+        AuthorizationStatus,
+    )
+    from secc.cert_commands import ContractCachingAuthorizer
+
+    class Csms:
+        async def authorize(self, request):
+            if request.id_token.endswith("2X"):
+                return AuthorizationDecision(AuthorizationStatus.CERTIFICATE_REJECTED,
+                                             "contract certificate CertificateRevoked.")
+            return AuthorizationDecision(AuthorizationStatus.ACCEPTED)
+
+    authorizer = ContractCachingAuthorizer(Csms(), tmp_path / "certs")
+    for emaid in ("DEPYSC0000001X", "DEPYSC0000002X"):
+        contract = test_pki.issue_contract(emaid)
+        await authorizer.authorize(AuthorizationRequest(
+            "1", "s", emaid, "eMAID", contract_chain_pem=contract.chain_pem.decode()))
+    await authorizer.authorize(AuthorizationRequest("1", "s", "04A1B2C3", "ISO14443"))
+    while authorizer._tasks:
+        await asyncio.sleep(0.01)
+    status = {e: m["ocsp"]["status"] for e, _, m in authorizer.store.contracts()}
+    assert status == {"DEPYSC0000001X": "Good", "DEPYSC0000002X": "Revoked"}
+
+
+def test_daemon_start_warns_of_certificates_about_to_expire(store, test_pki):
+    import logging
+
+    from secc.boards import board_from_config
+    from secc.config import loads_board_config
+    from secc.daemon import SeccDaemon
+
+    soon = test_pki.issue_leaf(test_pki.cpo_sub2, "DEPYSE00003", "pysecc CPO", domain="CPO",
+                               days=7)
+    store.install_secc_chain(pem([soon.cert, test_pki.cpo_sub2.cert, test_pki.cpo_sub1.cert]),
+                             soon.key, default=True)
+    config = loads_board_config(f"""
+[board]
+name = "t"
+kind = "sim"
+evse_id = "DE*PYS*E00001*1"
+output = "dc"
+max_current_a = 100
+[v2g]
+certificate_dir = "{store.path}"
+""")
+    daemon = SeccDaemon(config, board_from_config(config), "lo")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # the CLI tests may have turned propagation off
+    logging.getLogger("pysecc").addHandler(handler)
+    try:
+        daemon._warn_expiring_certificates()
+    finally:
+        logging.getLogger("pysecc").removeHandler(handler)
+    lines = [r.getMessage() for r in records if "DEPYSE00003" in r.getMessage()]
+    assert lines and all("expires in" in line and "secc leaf" in line for line in lines)

@@ -30,7 +30,9 @@ def pv(value, unit, multiplier=0):
 @pytest.fixture
 def din_session():
     from secc.din import DinSession
-    return DinSession(evse_id="00")
+    session = DinSession(evse_id="00")
+    session.evse.cp_state = "C"     # the DC car closed S2 before the cable check
+    return session
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from secc.v2g.evse import (
     StopReason,
 )
 from tests.din.conftest import Driver, ev_status, pv
+from tests.v2g_harness import finish_insulation_test
 
 ACCEPT = AuthorizationDecision(AuthorizationStatus.ACCEPTED)
 
@@ -58,11 +59,13 @@ def charge_parameters(d: Driver, now=0.0):
 
 def to_current_demand(d: Driver) -> None:
     """Setup, authorization, parameters, cable check and PowerDelivery(start)."""
+    d.session.evse.cp_state = "C"       # the DC car closed S2 before the cable check
     setup_to_charge_parameters(d)
     authorize(d)
     charge_parameters(d)
-    d.session.evse.isolation = Isolation.VALID
     d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    finish_insulation_test(d.session)   # the board reports this cable check's test
+    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
     d.send("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True), 3.0)
 
 
@@ -77,7 +80,10 @@ def test_full_dc_session(driver):
     assert res.dc_evse_status.evse_status_code == "EVSE_IsolationMonitoringActive"
     assert any(isinstance(a, StartIsolationCheck) and a.voltage == 500 for a in reply.actions)
     assert SetContactors(True) in reply.actions
-    s.evse.isolation = Isolation.VALID
+    s.evse.isolation = Isolation.VALID   # a reading from before this test: not a result
+    _, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.5)
+    assert res.evse_processing == "Ongoing" and s.state == "CableCheck"
+    finish_insulation_test(s)
     _, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 3.0)
     assert res.evse_processing == "Finished" and s.state == "PreCharge"
     # pre-charge follows the EV's target voltage with at most 2 A
@@ -159,7 +165,7 @@ def test_isolation_fault_in_cable_check_fails_and_goes_safe(driver):
     authorize(driver)
     charge_parameters(driver)
     driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
-    driver.session.evse.isolation = Isolation.FAULT
+    finish_insulation_test(driver.session, Isolation.FAULT)
     reply, res = driver.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 3.0)
     assert res.response_code == "FAILED"
     assert any(isinstance(a, EnterSafeState) for a in reply.actions)
@@ -241,19 +247,27 @@ def test_ev_max_voltage_below_evse_minimum_is_wrong_charge_parameter(driver):
 def test_every_failed_response_is_schema_valid_and_encodes():
     import exi_schemas
     from secc.din import DinAdapter
-    from secc.din.session import FAILED_RESPONSES
     s = DinSession(evse_id="00")
-    for request_name in FAILED_RESPONSES:
+    requests = [n[:-4] for n in dir(M) if n.endswith("ReqType") and not n.startswith("_")]
+    assert "ChargingStatusReq" in requests and "MeteringReceiptReq" in requests
+    for request_name in requests:
         name, response = s.failed_response(request_name, "FAILED_SequenceError")
         _, data = DinAdapter().encode(name, response, bytes(8))
-        assert exi_schemas.decode(data, "din").header.session_id == bytes(8)
+        decoded = exi_schemas.decode(data, "din")
+        assert decoded.header.session_id == bytes(8)
+        element, body = exi_schemas.body_element(decoded)
+        assert element == name and body.response_code == "FAILED_SequenceError"
 
 
-def test_unknown_request_name_gets_no_response_but_safe_state():
-    s = DinSession(evse_id="00")
-    reply = s.receive("CertificateInstallationReq", None, 0.0, bytes(8))
-    assert reply.response is None and reply.close
-    assert any(isinstance(a, EnterSafeState) for a in reply.actions)
+def test_requests_a_dc_evse_never_serves_still_get_a_failed_answer_before_close():
+    """ChargingStatus (AC), MeteringReceipt, CertificateInstallation: SequenceError, not
+    silence (the issue: the connection closed without any answer)."""
+    for name in ("ChargingStatusReq", "MeteringReceiptReq", "CertificateInstallationReq"):
+        s = DinSession(evse_id="00")
+        reply = s.receive(name, None, 0.0, bytes(8))
+        assert reply.close and reply.response is not None, name
+        assert reply.response.response_code == "FAILED_SequenceError"
+        assert any(isinstance(a, EnterSafeState) for a in reply.actions)
 
 
 def test_all_zero_session_id_after_setup_is_unknown_session(driver):
@@ -268,8 +282,9 @@ def test_precharge_that_never_converges_fails_after_the_precharge_time(driver):
     setup_to_charge_parameters(d)
     authorize(d)
     charge_parameters(d)
-    s.evse.isolation = Isolation.VALID
     d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    finish_insulation_test(s)
+    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
     req = M.PreChargeReqType(dc_ev_status=ev_status(), ev_target_voltage=pv(380, "V"),
                              ev_target_current=pv(2, "A"))
     _, res = d.send("PreChargeReq", req, 3.0)
@@ -285,16 +300,20 @@ def test_csms_limit_mid_session_lowers_the_din_current_limit_without_renegotiati
     from secc.v2g.charging_limit import ChargingLimit, LimitPeriod
 
     d, s = driver, driver.session
+    s.evse.cp_state = "C"       # the DC car closed S2 before the cable check
     setup_to_charge_parameters(d)
     authorize(d)
     charge_parameters(d)
-    s.evse.isolation = Isolation.VALID
     d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    finish_insulation_test(s)   # the board reports this cable check's test
+    _, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
+    assert res.evse_processing == "Finished" and s.state == "PreCharge"
     s.evse.present_voltage = 400.0
     d.send("PreChargeReq", M.PreChargeReqType(dc_ev_status=ev_status(),
                                               ev_target_voltage=pv(400, "V"),
                                               ev_target_current=pv(1, "A")), 3.0)
-    d.send("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True), 4.0)
+    _, res = d.send("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True), 4.0)
+    assert res.response_code == "OK" and s.state == "CurrentDemand"
     wall = 1_770_000_000.0
     s.charging_limit_changed(ChargingLimit(3, "W", (LimitPeriod(wall, 20_000.0),), wall + 600),
                              wall + 1)
@@ -305,3 +324,34 @@ def test_csms_limit_mid_session_lowers_the_din_current_limit_without_renegotiati
     assert current.value * 10 ** current.multiplier == 50          # 20 kW at 400 V
     assert SetDcOutput(400.0, 50.0) in reply.actions
     assert res.dc_evse_status.evse_notification == "None"
+
+
+def test_cable_check_with_cp_b_starts_no_test_and_fails_after_the_cp_detection_time(driver):
+    """CableCheck_008: the car never closed S2. No insulation test (no test voltage) while
+    CP is B; Ongoing within the CP state detection time (its pilot is debounced), then FAILED."""
+    d, s = driver, driver.session
+    setup_to_charge_parameters(d)
+    authorize(d)
+    charge_parameters(d)
+    s.evse.cp_state = "B"
+    reply, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    assert res.response_code == "OK" and res.evse_processing == "Ongoing"
+    assert not any(isinstance(a, StartIsolationCheck) for a in reply.actions)
+    reply, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 3.0)
+    assert not any(isinstance(a, StartIsolationCheck) for a in reply.actions)
+    reply, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 3.6)
+    assert res.response_code == "FAILED" and reply.close
+    assert not any(isinstance(a, StartIsolationCheck) for a in reply.actions)
+
+
+def test_cable_check_starts_the_test_once_the_car_shows_c(driver):
+    d, s = driver, driver.session
+    setup_to_charge_parameters(d)
+    authorize(d)
+    charge_parameters(d)
+    s.evse.cp_state = "B"
+    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    s.evse.cp_state = "C"
+    reply, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
+    assert res.evse_processing == "Ongoing"
+    assert any(isinstance(a, StartIsolationCheck) for a in reply.actions)

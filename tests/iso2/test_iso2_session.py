@@ -16,7 +16,7 @@ from secc.v2g.evse import (
     SetDcOutput,
     StopReason,
 )
-from tests.v2g_harness import Driver
+from tests.v2g_harness import Driver, finish_insulation_test
 
 ACCEPT = AuthorizationDecision(AuthorizationStatus.ACCEPTED)
 EVCCID = bytes.fromhex("0A0B0C0D0E0F")
@@ -31,8 +31,9 @@ def ev_status(soc=50):
 
 
 def make(modes=("DC_extended",), **kw):
-    return Driver(Iso2Session(evse_id="DE*PYS*E0001*1", energy_transfer_modes=modes, **kw),
-                  Iso2Adapter())
+    session = Iso2Session(evse_id="DE*PYS*E0001*1", energy_transfer_modes=modes, **kw)
+    session.evse.cp_state = "C"     # the DC car closed S2 before the cable check
+    return Driver(session, Iso2Adapter())
 
 
 def setup(d, now=0.0, old_sid=None):
@@ -75,8 +76,11 @@ def test_dc_session_with_renegotiation():
     assert res.response_code == "OK_NewSessionEstablished" and res.evseid == "DE*PYS*E0001*1"
     cpd = dc_parameters(d)
     assert cpd.dc_evse_charge_parameter.evse_maximum_power_limit is not None
-    s.evse.isolation = Isolation.VALID
+    s.evse.isolation = Isolation.VALID   # stale: the first answer is Ongoing regardless
     _, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    assert res.evse_processing == "Ongoing"
+    finish_insulation_test(s)
+    _, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
     assert res.evse_processing == "Finished"
     s.evse.present_voltage = 500.0
     d.send("PreChargeReq", M.PreChargeReqType(dc_ev_status=ev_status(),
@@ -253,6 +257,7 @@ def test_every_failed_response_encodes():
 
 def test_cp_state_must_reach_c_after_power_delivery_start():
     d = make(("AC_three_phase_core",))
+    d.session.evse.cp_state = "B"   # the AC car closes S2 after PowerDelivery(Start)
     setup(d)
     ac_parameters(d)
     d.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Start",

@@ -68,7 +68,8 @@ def test_over_tls_authorization_setup_offers_pnc_with_a_fresh_16_byte_challenge(
         pump.until("Authorization")
         setup = pump.steps[-1].response
         assert setup.authorization_services == ["EIM", "PnC"]
-        assert setup.certificate_installation_service is False
+        # CertificateInstallation is forwarded to the CSMS when PnC is offered (issue 11)
+        assert setup.certificate_installation_service is True
         assert setup.eim_as_res_authorization_mode is None
         challenge = setup.pn_c_as_res_authorization_mode.gen_challenge
         assert len(challenge) == GEN_CHALLENGE_BYTES

@@ -15,6 +15,7 @@ from secc.tls import CertificateDirectory, ClientAuth, iso20_client_context, iso
 from secc.v2g.evse import (
     EnterSafeState,
     EvseSnapshot,
+    InsulationTestResult,
     Isolation,
     PublishEvent,
     SetContactors,
@@ -48,7 +49,11 @@ class SimulatedCharger:
         now = asyncio.get_running_loop().time()
         if self.isolation_due is not None and now >= self.isolation_due:
             self.state.isolation, self.isolation_due = Isolation.VALID, None
-        for name in ("present_voltage", "present_current", "isolation", "contactors_closed",
+            test = self.state.insulation_test
+            self.state.insulation_test = InsulationTestResult(
+                test.token, test.voltage, complete=True, state=Isolation.VALID)
+        for name in ("present_voltage", "present_current", "isolation", "insulation_test",
+                     "contactors_closed",
                      "cp_state"):
             setattr(snapshot, name, getattr(self.state, name))
 
@@ -65,6 +70,7 @@ class SimulatedCharger:
                 s.present_voltage = action.voltage
         elif isinstance(action, StartIsolationCheck):
             s.isolation = Isolation.INVALID
+            s.insulation_test = InsulationTestResult(action.token, action.voltage)
             self.isolation_due = asyncio.get_running_loop().time() + 0.2
         elif isinstance(action, EnterSafeState):
             self.safe_states.append(action.reason)

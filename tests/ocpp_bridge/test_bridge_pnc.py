@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+
+from secc.certstore import RootKind
 from bridge_harness import (
     STATION,
     BusSpy,
@@ -34,9 +36,25 @@ def pem_chain(test_pki) -> str:
 async def system(tmp_path, bus_broker, csms, **overrides):
     async with running_bridge(bridge_config(tmp_path, bus_broker, csms, **overrides)) as bridge:
         async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            secc.certificate_commands = _secc_certificate_commands(secc, tmp_path)
             await online_bridge(bridge, csms)
             await secc.wait_connected()
             yield bridge, secc
+
+
+def _secc_certificate_commands(secc, tmp_path):
+    """The SECC's certificate commands on a store of its own (what the daemon wires)."""
+    from secc.cert_commands import CertificateCommands
+
+    changed = []
+
+    async def on_changed(kind):
+        changed.append(kind)
+    commands = CertificateCommands(tmp_path / "secc-certs", on_changed)
+    commands.changed = changed
+    secc.on_command("create_csr", commands.create_csr)
+    secc.on_command("install_certificate", commands.install_certificate)
+    return commands
 
 
 async def test_pnc_authorize_with_ocsp_data_sends_hash_data(tmp_path, bus_broker, csms):
@@ -110,7 +128,8 @@ async def test_get_15118_ev_certificate_accepts_17000_char_exi_response(tmp_path
     assert csms.messages("Get15118EVCertificate")[0]["exiRequest"] == "gJgAAAA="
 
 
-async def test_get_15118_ev_certificate_over_17000_is_refused(tmp_path, bus_broker, csms):
+async def test_get_15118_ev_certificate_over_17000_is_refused(tmp_path, bus_broker, csms,
+                                                               pysecc_logs):
     csms.behave("Get15118EVCertificate",
                 payload={"status": "Accepted", "exiResponse": "A" * 17001})
     async with system(tmp_path, bus_broker, csms) as (_, secc):
@@ -118,7 +137,12 @@ async def test_get_15118_ev_certificate_over_17000_is_refused(tmp_path, bus_brok
             await secc.request("get_15118_ev_certificate", {
                 "session_id": "s7", "iso15118_schema_version": "x", "action": "Install",
                 "exi_request": "gJg="})
-    assert info.value.code == "CsmsRejected"
+    # the bridge refused the answer, the CSMS did not refuse anything: say so
+    assert info.value.code == "InvalidCsmsAnswer"
+    assert "bridge rejected" in str(info.value)
+    assert "17001 characters, more than the 17000 allowed" in str(info.value)
+    longest = max(len(r.getMessage()) + len(str(r.__dict__)) for r in pysecc_logs.records)
+    assert longest < 4000, "an over-long exiResponse must not be logged whole"
 
 
 async def test_csms_without_certificate_installation_is_diagnosed(tmp_path, bus_broker, csms,
@@ -179,25 +203,31 @@ async def test_install_list_delete_root_certificates(tmp_path, bus_broker, csms,
     assert after["status"] == "NotFound"
 
 
-async def test_trigger_sign_v2g_certificate_roundtrip(tmp_path, bus_broker, csms):
-    from sim.csms import CsmsPki
-
-    csms.pki = CsmsPki(tmp_path / "csms-pki")
-    async with system(tmp_path, bus_broker, csms) as (bridge, _):
+async def test_trigger_sign_v2g_certificate_roundtrip(tmp_path, bus_broker, csms, test_pki):
+    """The SECC makes key and CSR (create_csr), the CSMS signs under the V2G PKI, the bridge
+    hands the chain to the SECC (install_certificate), which installs it for its key."""
+    csms.v2g_signer = test_pki.sign_secc_csr
+    async with system(tmp_path, bus_broker, csms) as (bridge, secc):
+        secc.certificate_commands.store.import_root(RootKind.V2G, test_pki.v2g_root.cert_pem)
         answer = await csms.call(STATION, "TriggerMessage", {"requestedMessage":
                                                              "SignV2GCertificate"})
         await csms.wait_for("SignCertificate")
         chain_file = bridge.config.storage.certificates / "V2GCertificate" / "chain.pem"
         await wait_until(chain_file.exists, 5, "V2G chain installed")
+        await wait_until(lambda: secc.certificate_commands.changed, 5, "SECC chain installed")
         ids = await csms.call(STATION, "GetInstalledCertificateIds",
                               {"certificateType": ["V2GCertificateChain"]})
         unknown = await csms.call(STATION, "TriggerMessage", {"requestedMessage":
-                                                              "LogStatusNotification"})
+                                                              "SignCombinedCertificate"})
     assert answer == {"status": "Accepted"}
     assert "CERTIFICATE REQUEST" in csms.messages("SignCertificate")[0]["csr"]
     assert csms.messages("SignCertificate")[0]["certificateType"] == "V2GCertificate"
     assert ids["certificateHashDataChain"][0]["certificateType"] == "V2GCertificateChain"
     assert unknown == {"status": "NotImplemented"}
+    store = secc.certificate_commands.store
+    assert store.verify() == [] and not (store.path / "pending_key.pem").exists()
+    assert not (bridge.config.storage.certificates / "V2GCertificate" / "key.pem").exists()
+    assert secc.certificate_commands.changed == ["V2GCertificateChain"]
 
 
 async def test_certificate_signed_without_pending_csr_is_rejected(tmp_path, bus_broker, csms,
@@ -306,3 +336,20 @@ async def test_get_base_report_sends_the_device_model_in_notify_report(tmp_path,
     assert pnc["variableAttribute"][0] == {"type": "Actual", "mutability": "ReadWrite",
                                            "value": "true"}
     assert "value" not in found[("SecurityCtrlr", "BasicAuthPassword")]["variableAttribute"][0]
+
+
+async def test_get_15118_ev_certificate_carries_the_iso20_schema_version(tmp_path, bus_broker,
+                                                                        csms):
+    """ISO 15118-20 CertificateInstallation: the SECC's -20 request reaches the CSMS with the
+    -20 CommonMessages namespace as iso15118SchemaVersion, the answer comes back unchanged."""
+    from secc.pnc.installation import ISO20_SCHEMA_VERSION
+
+    answer = {"status": "Accepted", "exiResponse": "gKAAAA=="}
+    csms.behave("Get15118EVCertificate", payload=answer)
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        reply = await secc.request("get_15118_ev_certificate", {
+            "session_id": "s20", "iso15118_schema_version": ISO20_SCHEMA_VERSION,
+            "action": "Install", "exi_request": "gKAAAAA="})
+    assert reply == {"status": "Accepted", "exi_response": "gKAAAA=="}
+    sent = csms.messages("Get15118EVCertificate")[0]
+    assert sent["iso15118SchemaVersion"] == "urn:iso:std:iso:15118:-20:CommonMessages"

@@ -131,6 +131,32 @@ async def test_new_get_log_cancels_the_running_upload(tmp_path, bus_broker, csms
     assert statuses(csms, 20) == ["Uploading"]
 
 
+async def test_triggered_log_status_reports_the_running_upload_then_idle(tmp_path, bus_broker,
+                                                                         csms):
+    """F06.FR.17: a triggered LogStatusNotification says Uploading (with the requestId) while
+    an upload runs, Idle otherwise."""
+    with socket.socket() as listener:      # accepts, never answers: an upload that hangs
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        async with bridge_with_files(tmp_path, bus_broker, csms) as (bridge, files):
+            await csms.call(STATION, "GetLog", {
+                "logType": "SecurityLog", "requestId": 30,
+                "log": {"remoteLocation": f"http://127.0.0.1:{port}/"}})
+            await wait_until(lambda: "Uploading" in statuses(csms, 30), 10, "upload started")
+            answer = await csms.call(STATION, "TriggerMessage",
+                                     {"requestedMessage": "LogStatusNotification"})
+            assert answer["status"] == "Accepted"
+            await wait_until(lambda: statuses(csms, 30) == ["Uploading", "Uploading"], 10,
+                             "triggered status")
+            bridge.security.upload.cancel()
+            await wait_until(lambda: bridge.security.upload.done(), 5, "upload cancelled")
+            await csms.call(STATION, "TriggerMessage",
+                            {"requestedMessage": "LogStatusNotification"})
+            await wait_until(lambda: {"status": "Idle"} in csms.messages("LogStatusNotification"),
+                             10, "triggered Idle")
+
+
 async def test_failed_login_is_a_security_event_raised_once(tmp_path, bus_broker, csms):
     config = bridge_config(tmp_path, bus_broker, csms, password="not-the-password")
     async with running_bridge(config) as bridge:

@@ -22,6 +22,7 @@ ROWS = [
     (EndReason.PROTOCOL_ERROR, "AbnormalCondition", "Other"),
     (EndReason.DEAUTHORIZED, "Deauthorized", "DeAuthorized"),
     (EndReason.REMOTE_STOP, "RemoteStop", "Remote"),
+    (EndReason.IMMEDIATE_RESET, "ResetCommand", "ImmediateReset"),
     (EndReason.LOCAL_STOP, "StopAuthorized", "Local"),
     (EndReason.EMERGENCY_STOP, "AbnormalCondition", "EmergencyStop"),
     (EndReason.ISOLATION_FAULT, "AbnormalCondition", "GroundFault"),

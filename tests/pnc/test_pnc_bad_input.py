@@ -285,6 +285,19 @@ CASES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _pysecc_records_reach_caplog(caplog):
+    """caplog sees the pysecc loggers even after an in-process ``secc`` command (or the demo)
+    turned their propagation off; each record once."""
+    logger = logging.getLogger("pysecc")
+    saved = logger.propagate
+    logger.propagate = False
+    logger.addHandler(caplog.handler)
+    yield
+    logger.removeHandler(caplog.handler)
+    logger.propagate = saved
+
+
 @pytest.fixture(scope="module")
 def pki():
     return TestPKI()

@@ -7,8 +7,9 @@ from exi_schemas.generated import iso2 as M
 from secc.bus.smart_charging import needs_request, schedule_request
 from secc.iso2.session import ev_charging_needs
 from secc.v2g.charging_limit import ChargingLimit, LimitPeriod, offer
-from secc.v2g.evse import EvseLimits, Isolation, PublishEvent
+from secc.v2g.evse import EvseLimits, PublishEvent
 from tests.iso2.test_iso2_session import ac_parameters, ev_status, make, pv, setup
+from tests.v2g_harness import finish_insulation_test
 
 WALL = 1_772_000_000.0            # some wall-clock instant (epoch s)
 RATED = EvseLimits(max_voltage=920, min_voltage=150, max_current=200, max_power=50_000,
@@ -79,8 +80,10 @@ def dc_to_current_demand(d, departure: int | None = None, max_entries: int | Non
             departure_time=departure, dc_ev_status=ev_status(),
             ev_maximum_current_limit=pv(200, "A"), ev_maximum_voltage_limit=pv(800, "V"),
             ev_energy_request=pv(40, "Wh", 3))), 1.0)
-    s.evse.isolation = Isolation.VALID
     d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    finish_insulation_test(s)   # the board reports this cable check's test
+    _, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
+    assert res.evse_processing == "Finished" and s.state == "PreCharge"
     s.evse.present_voltage = 500.0
     d.send("PreChargeReq", M.PreChargeReqType(dc_ev_status=ev_status(),
                                               ev_target_voltage=pv(500, "V"),

@@ -13,6 +13,7 @@ from secc.authorization import AuthorizationDecision, AuthorizationStatus
 from secc.din import DinAdapter, DinSession
 from secc.iso2 import Iso2Adapter, Iso2Session
 from secc.v2g.evse import EnterSafeState, Isolation
+from tests.v2g_harness import finish_insulation_test
 
 
 def _pv(M, v, unit):
@@ -100,6 +101,7 @@ def run_sequence(protocol, steps, quirks):
         if decide and core.authorization is None:
             core.authorization_decided(AuthorizationDecision(AuthorizationStatus.ACCEPTED))
         core.evse.isolation = Isolation.VALID
+        finish_insulation_test(core)
         core.evse.cp_state = "C"
         sid = {"own": core.session_id, "zero": bytes(8), "foreign": b"\x42" * 8}[sid_kind]
         was_terminated = core.terminated
@@ -137,6 +139,10 @@ def test_the_nominal_dc_order_reaches_the_charge_loop():
         core.evse.isolation = Isolation.VALID
         core.evse.cp_state = "C"
         for i, name in enumerate(names):
+            if name == "CableCheckReq":   # first answer Ongoing: the test has only started
+                reply = core.receive(name, requests[name], float(i), core.session_id)
+                assert reply.response.evse_processing == "Ongoing"
+                finish_insulation_test(core)
             reply = core.receive(name, requests[name], float(i), core.session_id)
             assert not reply.close, (protocol, name, reply.response)
         assert core.state == "CurrentDemand"

@@ -8,7 +8,7 @@ import pytest
 
 from secc.sdp import Security
 from secc.tls import CertificateDirectory, iso2_client_context, iso2_server_context
-from secc.v2gtp import ConnectionClosed, PayloadType
+from secc.v2gtp import BusyPolicy, ConnectionClosed, PayloadType
 from secc.v2gtp.evse import EVSETransportConfig, start_evse_transport
 from sim.ev_transport import (
     connect_to_discovered,
@@ -41,7 +41,8 @@ def test_ev_discovers_tls_connects_and_tcp_is_refused_meanwhile(veth_link, test_
     async def secc_main(ready, ev_done):
         transport = await start_evse_transport(
             EVSETransportConfig(interface=veth_link.ifnames["secc"], offer_tcp=True,
-                                tls_context=server_ctx), handler)
+                                tls_context=server_ctx, busy_policy=BusyPolicy.REFUSE_NEW),
+            handler)   # (the default lets the same EV supersede its own stale connection)
         ready.set_result((transport.tcp.port, transport.tls.port))
         await wait_for_event(ev_done)
         seen["refused"] = transport.tcp.refused + transport.tls.refused

@@ -209,7 +209,7 @@ def test_tcp_reset_mid_message_ends_the_connection_with_truncated_message(veth_l
     assert isinstance(results["closes"][0], TruncatedMessage)
 
 
-def test_second_connection_is_refused_while_a_session_is_active(veth_link):
+def test_refuse_policy_refuses_a_second_connection_while_a_session_is_active(veth_link):
     results: dict = {}
 
     async def ev_main(info):
@@ -225,8 +225,70 @@ def test_second_connection_is_refused_while_a_session_is_active(veth_link):
         await first.close()
         return reply
 
-    _, reply = run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    _, reply = run_secc_and_ev(
+        veth_link, echo_server(veth_link, results, busy_policy=BusyPolicy.REFUSE_NEW), ev_main)
     assert reply == b"still"
+    assert results["refused"] == 1
+
+
+def test_a_reconnect_from_the_same_ev_supersedes_its_stale_connection(veth_link):
+    """Default policy: the car dropped its connection (we have not noticed yet) and comes
+    back at once from a new port: it is served, the stale connection is closed."""
+    results: dict = {}
+
+    async def ev_main(info):
+        first = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await first.send(PayloadType.EXI, b"one")
+        await first.receive(timeout=2)
+        second = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await second.send(PayloadType.EXI, b"two")
+        reply = (await second.receive(timeout=2)).payload
+        with pytest.raises(ConnectionClosed):
+            await first.receive(timeout=2)
+        await second.close()
+        return reply
+
+    _, reply = run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    assert reply == b"two" and results["refused"] == 0
+
+
+def test_a_different_peer_is_refused_while_a_session_is_active(veth_link):
+    """Default policy: another address on the link (not the car in session) gets a reset;
+    the running session is untouched."""
+    import socket
+    import subprocess
+
+    results: dict = {}
+    intruder = "fe80::dead:beef"
+
+    async def ev_main(info):
+        address, port = info
+        ifname = veth_link.ifnames["ev"]
+        first = await connect_v2gtp(ifname, address, port)
+        await first.send(PayloadType.EXI, b"one")
+        await first.receive(timeout=2)
+        subprocess.run(["ip", "-6", "addr", "add", f"{intruder}/64", "dev", ifname, "nodad"],
+                       check=True)   # after the car's connection: it keeps its own address
+        scope = socket.if_nametoindex(ifname)
+        other = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        other.settimeout(3)
+        other.bind((intruder, 0, 0, scope))
+        refused = False
+        try:
+            other.connect((address, port, 0, scope))
+            other.sendall(encode_message(PayloadType.EXI, b"two"))
+            refused = other.recv(100) == b""
+        except (ConnectionError, OSError):
+            refused = True
+        finally:
+            other.close()
+        await first.send(PayloadType.EXI, b"still")
+        reply = (await first.receive(timeout=2)).payload
+        await first.close()
+        return refused, reply
+
+    _, (refused, reply) = run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    assert refused and reply == b"still"
     assert results["refused"] == 1
 
 
