@@ -106,12 +106,22 @@ class Bridge:
         self.bus.set_reply_topic(contract.bridge_reply_topic(client_id))
         self.bus.on_connect.append(self._announce)
         bus_handlers.register(self)
+        from ocpp_bridge.smart_charging_handlers import SmartChargingService
+
+        self.smart_charging = SmartChargingService(self)
+        from ocpp_bridge.security import SecurityService
+
+        self.security = SecurityService(self)
+        from ocpp_bridge.firmware import FirmwareUpdater
+
+        self.firmware = FirmwareUpdater(self)
 
     def close(self) -> None:
         """Close the databases (after run() was cancelled)."""
         self.queue.close()
         self.auth_cache.close()
         self.local_list.close()
+        self.security.close()
 
     # --- state ---------------------------------------------------------------------------------
     @property
@@ -203,6 +213,7 @@ class Bridge:
         payload: dict[str, Any] = {"type": event_type, "timestamp": utc_now()}
         if tech_info:
             payload["techInfo"] = tech_info[:255]
+        self.security.security_log.record(event_type, tech_info)
         self.queue.enqueue_plain(uuid.uuid4().hex, "SecurityEventNotification", payload,
                                  now=time.time())
         self.wake_queue()
@@ -226,7 +237,8 @@ class Bridge:
 
     async def run(self) -> None:
         self.enqueue_security_event("StartupOfTheDevice")
-        await asyncio.gather(self.bus.run(), self._csms_loop())
+        await asyncio.gather(self.bus.run(), self._csms_loop(),
+                             self.smart_charging.refresh_loop(), self.firmware.watch_pending())
 
     async def _csms_loop(self) -> None:
         csms = self.config.csms
@@ -244,7 +256,8 @@ class Bridge:
                 await self.publish_error(None, "TlsHandshakeFailed", text)
                 if isinstance(exc, ssl.SSLCertVerificationError) and \
                         self._invalid_csms_certificate is None:
-                    # A04.FR.?? / security event list: reported once a connection succeeds
+                    # once per failure streak (reset after a successful connection); the
+                    # event goes to the security log and the persistent queue
                     self._invalid_csms_certificate = text
                     self.enqueue_security_event("InvalidCsmsCertificate", text)
             except InvalidStatus as exc:
@@ -253,6 +266,9 @@ class Bridge:
                     log.error("CSMS refused our credentials (HTTP 401): check csms.password / "
                               "SecurityCtrlr.BasicAuthPassword and the station id",
                               extra={"url": url, "station": csms.station_id})
+                    if self.security.due("FailedToAuthenticateAtCsms"):
+                        self.enqueue_security_event("FailedToAuthenticateAtCsms",
+                                                    f"HTTP 401 from {url}")
                 else:
                     log.error("CSMS refused the websocket upgrade",
                               extra={"url": url, "http_status": status})
@@ -346,8 +362,9 @@ class Bridge:
         info: dict[str, Any] = {"model": station.model[:20], "vendorName": station.vendor[:50]}
         if station.serial_number:
             info["serialNumber"] = station.serial_number
-        if station.firmware_version:
-            info["firmwareVersion"] = station.firmware_version
+        running = self.firmware.running_version() or station.firmware_version
+        if running:
+            info["firmwareVersion"] = running[:50]
         while True:
             reply = await cp.call_raw("BootNotification",
                                       {"chargingStation": info, "reason": reason})

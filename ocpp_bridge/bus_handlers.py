@@ -60,6 +60,8 @@ async def on_transaction_event(bridge: Bridge, evse_id: int, event: dict[str, An
                                                     now=time.time())
     bridge.wake_queue()
     await reply({"message_id": queued.message_id, "queued": True})
+    if not queued.duplicate:
+        await bridge.smart_charging.transaction_event(evse_id, event)
 
 
 async def on_meter_values(bridge: Bridge, evse_id: int, message: dict[str, Any],
@@ -92,6 +94,7 @@ async def on_session_event(bridge: Bridge, evse_id: int, event: dict[str, Any],
 async def on_secc_online(bridge: Bridge, evse_id: int, online: dict[str, Any],
                          reply: Reply) -> None:
     log.info("SECC liveness", extra={"evse": evse_id, "online": online["online"]})
+    bridge.firmware.secc_online[evse_id] = online["online"]
     if bridge.status.secc_online.get(evse_id) != online["online"]:
         bridge.status.secc_online[evse_id] = online["online"]
         bridge.status.changed(evse_id)   # a SECC that is gone: its EVSE is Unavailable

@@ -78,6 +78,15 @@ class StationConfig:
     serial_number: str | None = None
     firmware_version: str | None = None
     command_timeout: float = 5.0       # how long the SECC gets to answer a CSMS command
+    # smart charging: the EVSE rating the composite schedule starts from, and A <-> W
+    max_power_w: float = 350_000.0
+    max_current_a: float = 500.0
+    nominal_voltage: float = 230.0
+    phases: int = 3
+    # firmware update (docs/firmware.md): what restarts the units on the new version, and
+    # whether installing builds a venv from the package's wheels
+    firmware_restart_command: str = ""
+    firmware_create_venv: bool = True
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,26 @@ async def restart_when_idle(bridge: Bridge, cp: Any) -> None:
     await cp._connection.close()
 
 
+def _log_status(bridge: Bridge) -> dict[str, Any]:
+    """F06.FR.17 / N01: Uploading (with its requestId) while a GetLog upload runs, else Idle."""
+    upload = bridge.security.upload
+    if upload is not None and not upload.done() and bridge.security.upload_request is not None:
+        return {"status": "Uploading", "requestId": bridge.security.upload_request}
+    return {"status": "Idle"}
+
+
+def _firmware_status(bridge: Bridge) -> dict[str, Any]:
+    """F06.FR.16 / L01: the last status of a running firmware update, else Idle."""
+    firmware = bridge.firmware
+    if firmware.task is not None and not firmware.task.done() and firmware.statuses:
+        request_id, status = firmware.statuses[-1]
+        payload: dict[str, Any] = {"status": status}
+        if request_id is not None:
+            payload["requestId"] = request_id
+        return payload
+    return {"status": "Idle"}
+
+
 class CoreHandlers:
     bridge: Bridge
 
@@ -233,9 +253,9 @@ class CoreHandlers:
                     if evse_id in (None, target):
                         await bridge.send_status(self, target, bridge.status.wanted(target))
             elif requested_message == "LogStatusNotification":
-                await self.call_raw("LogStatusNotification", {"status": "Idle"})
+                await self.call_raw("LogStatusNotification", _log_status(bridge))
             elif requested_message == "FirmwareStatusNotification":
-                await self.call_raw("FirmwareStatusNotification", {"status": "Idle"})
+                await self.call_raw("FirmwareStatusNotification", _firmware_status(bridge))
             elif requested_message == "SignChargingStationCertificate":
                 await self._sign_certificate("ChargingStationCertificate")
             elif requested_message == "SignV2GCertificate":

@@ -1,10 +1,11 @@
 """Requests the CSMS sends to the station: one small ``@on`` handler per OCPP action.
 
-Handlers that need the SECC (charging profiles, remote start/stop) forward a command over
-the bus and answer Rejected when the SECC does not reply in ``station.command_timeout``.
-The Core and Local Auth List handlers live in ``core_profile`` and ``local_auth``. An
-OCPP 2.0.1 action without a handler is answered NotSupported, an unknown one NotImplemented
-(``ocpp_io.unhandled_action_error``).
+Handlers that need the SECC (remote start/stop) forward a command over the bus and answer
+Rejected when the SECC does not reply in ``station.command_timeout``.
+The Core and Local Auth List handlers live in ``core_profile`` and ``local_auth``; smart
+charging (K01/K08/K09/K10) in ``smart_charging_handlers``; security events and GetLog in
+``security``; SignedUpdateFirmware in ``firmware``. An OCPP 2.0.1 action without a handler is
+answered NotSupported, an unknown one NotImplemented (``ocpp_io.unhandled_action_error``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from ocpp_bridge.device_model import report_data
 from ocpp_bridge.diagnostics import bus_error_for
 from ocpp_bridge.local_auth import LocalListHandlers
 from ocpp_bridge.ocpp_io import CsmsCallError, RawChargePoint
+from ocpp_bridge.firmware import FirmwareHandlers
+from ocpp_bridge.security import SecurityHandlers
+from ocpp_bridge.smart_charging_handlers import SmartChargingHandlers
 from secc.common.logs import layer_logger
 
 if TYPE_CHECKING:
@@ -34,7 +38,8 @@ def _ids(item: dict[str, Any]) -> tuple[str, str, str]:
             item.get("attribute_type", "Actual"))
 
 
-class BridgeChargePoint(CoreHandlers, LocalListHandlers, RawChargePoint):
+class BridgeChargePoint(CoreHandlers, LocalListHandlers, SmartChargingHandlers,
+                        SecurityHandlers, FirmwareHandlers, RawChargePoint):
     def __init__(self, station_id: str, connection: Any, bridge: Bridge,
                  response_timeout: float) -> None:
         super().__init__(station_id, connection, response_timeout)
@@ -174,20 +179,6 @@ class BridgeChargePoint(CoreHandlers, LocalListHandlers, RawChargePoint):
                                                       certificate_hash_data_chain=chains)
 
     # --- smart charging and remote control --------------------------------------------------------
-    @on(Action.set_charging_profile)
-    async def on_set_charging_profile(self, evse_id: int, charging_profile: dict, **_: Any):
-        targets = list(self.bridge.config.station.evse_ids) if evse_id == 0 else [evse_id]
-        if any(t not in self.bridge.config.station.evse_ids for t in targets):
-            return call_result.SetChargingProfile(status="Rejected")
-        profile = snake_to_camel_case(charging_profile)
-        statuses = []
-        for target in targets:
-            reply = await self.bridge.command(target, "set_charging_profile",
-                                              {"charging_profile": profile})
-            statuses.append(reply["status"] if reply else "Rejected")
-        accepted = all(s == "Accepted" for s in statuses)
-        return call_result.SetChargingProfile(status="Accepted" if accepted else "Rejected")
-
     @on(Action.request_start_transaction)
     async def on_request_start_transaction(self, id_token: dict, remote_start_id: int,
                                            evse_id: int | None = None,

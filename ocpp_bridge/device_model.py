@@ -59,6 +59,10 @@ DEFINITIONS: dict[tuple[str, str], VariableDef] = {
     ("SampledDataCtrlr", "TxUpdatedInterval"): VariableDef(int, "ReadWrite", 60, min_value=0),
     ("SampledDataCtrlr", "SignReadings"): VariableDef(bool, "ReadWrite", True),
     ("SmartChargingCtrlr", "Enabled"): VariableDef(bool, "ReadWrite", True),
+    # what ocpp_bridge.smart_charging.Limits enforces (reported, not settable)
+    ("SmartChargingCtrlr", "ProfileStackLevel"): VariableDef(int, "ReadOnly", 8),
+    ("SmartChargingCtrlr", "PeriodsPerSchedule"): VariableDef(int, "ReadOnly", 24),
+    ("SmartChargingCtrlr", "RateUnit"): VariableDef(str, "ReadOnly", "A,W"),
     ("DeviceDataCtrlr", "ItemsPerMessage"): VariableDef(int, "ReadOnly", 32),
     ("DeviceDataCtrlr", "BytesPerMessage"): VariableDef(int, "ReadOnly", 2 ** 20),
 }

@@ -244,6 +244,12 @@ class TransactionQueue:
             (transaction_id,)).fetchone()
         return (row[0], row[1]) if row else None
 
+    def running_transaction_starts(self) -> list[tuple[int, str, float]]:
+        """(evse_id, transaction_id, created epoch s) of every transaction not yet ended."""
+        return self._db.execute(
+            "SELECT evse_id, transaction_id, created FROM transactions WHERE ended = 0"
+            " ORDER BY created").fetchall()
+
     def message_state(self, message_id: str) -> str | None:
         """queued, sent or dead; None when the message has not arrived (or was pruned)."""
         row = self._db.execute("SELECT state FROM messages WHERE message_id = ?",

@@ -407,6 +407,10 @@ class BusSection:
     evse: int = setting(1, range=(1, 99))   # the OCPP EVSE number of this charging point
     # when the bridge cannot be reached over the bus: charge anyway (free vend) or refuse
     offline_authorization: Literal["reject", "accept"] = "reject"
+    # ISO-2 ChargeParameterDiscovery / -20 ScheduleExchange answer Ongoing up to this long
+    # after NotifyEVChargingNeeds went to the CSMS, so its charging profile shapes the first
+    # schedule the car is offered (0: offer the present limit at once)
+    charging_needs_wait: float = setting(2.0, range=(0, 50), unit="s")
 
     mqtt_host: str = setting("127.0.0.1", pattern=r"[A-Za-z0-9_.:-]{1,253}",
                              expect="a host name or address")

@@ -65,14 +65,17 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
                         max_current=b.max_current_a, max_power=b.max_power_w,
                         ac_max_current=min(b.max_current_a, 63.0))
     iso2_modes = AC_MODES if ac else ("DC_extended",)
-    pnc = {"offer_contract": config.v2g.plug_and_charge,
-           "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem")}
+    # options every ISO 15118 core takes (the -2 and -20 cores share the names)
+    common = {"offer_contract": config.v2g.plug_and_charge,
+              "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem"),
+              "charging_needs_wait": config.bus.charging_needs_wait if config.bus.enabled
+              else 0.0}
     return SessionSettings(
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
         limits=limits, timers=config.v2g.timers,
         quirks=for_profile(config.v2g.profile, config.v2g.quirks),
-        core_options={"iso2": {"energy_transfer_modes": iso2_modes, **pnc},
-                      "iso20-dc": dict(pnc), "iso20-ac": dict(pnc)},
+        core_options={"iso2": {"energy_transfer_modes": iso2_modes, **common},
+                      "iso20-dc": dict(common), "iso20-ac": dict(common)},
         paused_sessions=paused)
 
 
@@ -169,11 +172,15 @@ class SeccDaemon:
         if self.config.board.kind == "sim" and hasattr(self.board, "plant"):
             self._setup_sim_car()
         self.reporter = None
+        self.smart_charging = None
         self.shutting_down = False
         self._session_done = asyncio.Event()
         self._session_done.set()
         if self.bus is not None:
+            from secc.bus.smart_charging import SmartChargingLink
             from secc.bus.transactions import TransactionReporter
+
+            self.smart_charging = SmartChargingLink(self.bus, self.controller)
 
             self.reporter = TransactionReporter(self.bus, self.board,
                                                 self.config.bus.meter_interval)
@@ -237,6 +244,8 @@ class SeccDaemon:
 
     async def _publish_to_bus(self, event: PublishEvent) -> None:
         session_id = str(event.data.get("session_id") or "")
+        if self.smart_charging is not None:   # NotifyEVChargingNeeds/Schedule, in the background
+            self.smart_charging.on_session_event(event, session_id or self._session_id)
         if self.commands is not None and event.kind in ("SessionStarted", "ChargingStarted",
                                                         "ChargingStopped"):
             self.commands.charging = event.kind == "ChargingStarted"
@@ -577,6 +586,8 @@ class SeccDaemon:
             await self._slac.close()
         if self.reporter is not None:
             await self.reporter.close()
+        if self.smart_charging is not None:
+            await self.smart_charging.close()
         if self.bus is not None:
             with contextlib.suppress(Exception):
                 await self.bus.stop()

@@ -389,6 +389,18 @@ class CsmsStation(RawChargePoint):
     async def on_notify_ev_charging_schedule(self, **_: Any):
         return await self._answer("NotifyEVChargingSchedule", {})
 
+    @on(Action.report_charging_profiles)
+    async def on_report_charging_profiles(self, **_: Any):
+        return await self._answer("ReportChargingProfiles", {})
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, **_: Any):
+        return await self._answer("LogStatusNotification", {})
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, **_: Any):
+        return await self._answer("FirmwareStatusNotification", {})
+
 
 @dataclass
 class TestCsms:

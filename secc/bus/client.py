@@ -126,7 +126,8 @@ class SeccBusClient:
                     and channel.kind is contract.Kind.REQUEST):
                 self.endpoint.subscribe(channel.topic_for(evse), self._on_command)
             elif (channel.publisher is contract.Publisher.BRIDGE
-                    and channel.kind is contract.Kind.EVENT):
+                    and channel.kind in (contract.Kind.EVENT, contract.Kind.STATE)
+                    and "{evse_id}" in channel.topic):
                 self.endpoint.subscribe(channel.topic_for(evse), self._on_event)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -341,10 +342,11 @@ class SeccBusClient:
         self._commands[name] = handler
 
     def on_event(self, name: str, handler: EventHandler) -> None:
-        """Handle a bridge event (``bridge_error``, ``authorization_update``)."""
+        """Handle a bridge event (``bridge_error``, ``authorization_update``) or a bridge
+        state of this EVSE (``charging_limit``, retained: the latest arrives on connect)."""
         channel = contract.BY_NAME[name]
         if channel.publisher is not contract.Publisher.BRIDGE or \
-                channel.kind is not contract.Kind.EVENT:
+                channel.kind not in (contract.Kind.EVENT, contract.Kind.STATE):
             raise ValueError(f"{name} is not a bridge event")
         self._events[name] = handler
 

@@ -114,6 +114,9 @@ CHANNELS: tuple[Channel, ...] = (
     Channel("set_charging_profile", f"{EVSE}/command/set_charging_profile", Publisher.BRIDGE,
             Kind.REQUEST, "set_charging_profile_command", "OCPP SetChargingProfile for this EVSE.",
             reply_schema="command_response"),
+    Channel("charging_limit", f"{EVSE}/charging_limit", Publisher.BRIDGE, Kind.STATE,
+            "charging_limit", "Composite charging schedule (OCPP smart charging) for this "
+            "EVSE: what the car may be offered.", retained=True),
     Channel("request_start_transaction", f"{EVSE}/command/request_start_transaction",
             Publisher.BRIDGE, Kind.REQUEST, "request_start_transaction_command",
             "OCPP RequestStartTransaction for this EVSE.", reply_schema="command_response"),

@@ -62,6 +62,7 @@ from secc.pnc.installation import (
 )
 from secc.pnc.signed import SignedRequest, SignedResponse
 from secc.v2g import failed
+from secc.v2g.charging_limit import rated_power
 from secc.v2g.core import TERMINATED, Outcome, Reply, SessionCore
 from secc.v2g.dc_session import STOP_STATUS, DcHandlers, check_ev_limits_physical
 from secc.v2g.eim import (
@@ -70,7 +71,13 @@ from secc.v2g.eim import (
     check_selected_services,
     check_service_category,
 )
-from secc.v2g.evse import EnterSafeState, PublishEvent, RequestCertificate, SetContactors
+from secc.v2g.evse import (
+    EnterSafeState,
+    PublishEvent,
+    RequestCertificate,
+    SetContactors,
+    StopReason,
+)
 from secc.v2g.failures import Failure, SessionFailure
 from secc.v2g.paused import PausedSession, PausedSessions
 from secc.v2g.physical import to_float
@@ -137,7 +144,7 @@ class Iso2Session(DcHandlers, SessionCore):
                  receipt_required: bool = False, meter_id: str = "PYSECC-METER",
                  paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
-                 **kwargs: Any) -> None:
+                 charging_needs_wait: float = 0.0, **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge (Contract) is offered, unless the
         board turns it off (``offer_contract=False``: EVs that prefer PnC then use EIM).
         ``mo_roots``: installed MO root certificates, for the local contract chain check and
@@ -166,6 +173,14 @@ class Iso2Session(DcHandlers, SessionCore):
         self.mode: str | None = None
         self.renegotiating = False
         self.ev_max_current_ac: float | None = None
+        # smart charging: what we offered (revision of the CSMS limit, its highest PMax)
+        self.offered_revision: int | None = None
+        self.offered_pmax: float | None = None
+        self.ev_departure_time: int | None = None
+        self.needs_published = False
+        # s ChargeParameterDiscovery answers Ongoing after NotifyEVChargingNeeds went out, so
+        # the CSMS's charging profile can shape the first SAScheduleList (0: offer at once)
+        self.charging_needs_wait = charging_needs_wait
 
     # --- protocol hooks -----------------------------------------------------------------------
     def receive(self, name: str, body: Any, now: float, session_id: bytes | None = None) -> Reply:
@@ -197,6 +212,10 @@ class Iso2Session(DcHandlers, SessionCore):
     @property
     def is_ac(self) -> bool:
         return self.mode in AC_MODES
+
+    @property
+    def delivers_ac(self) -> bool:
+        return self.is_ac
 
     # --- common handlers ------------------------------------------------------------------------
     def on_SessionSetupReq(self, req: M.SessionSetupReqType, now: float) -> Outcome:
@@ -392,26 +411,41 @@ class Iso2Session(DcHandlers, SessionCore):
                                  f"{mode} not among {self.energy_transfer_modes}")
         self.mode = mode
         self.cable_check = None   # a (re)negotiated charge gets its own insulation test
-        res = M.ChargeParameterDiscoveryResType(response_code="OK", evse_processing="Finished",
-                                                sa_schedule_list=self.sa_schedule_list())
+        ev_parameter = req.ac_ev_charge_parameter if mode in AC_MODES else \
+            req.dc_ev_charge_parameter
+        if ev_parameter is None:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 f"{'AC' if mode in AC_MODES else 'DC'} parameters missing")
+        # the EV's limits are checked before anything of them leaves (EVChargingNeeds)
         if mode in AC_MODES:
-            p = req.ac_ev_charge_parameter
-            if p is None:
-                raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER, "AC parameters missing")
-            self.ev_max_current_ac = to_float(p.ev_max_current)
+            self.ev_max_current_ac = to_float(ev_parameter.ev_max_current)
             check_ev_limits_physical(("EVMaxCurrent", self.ev_max_current_ac),
-                                     ("EVMaxVoltage", to_float(p.ev_max_voltage)),
-                                     ("EVMinCurrent", to_float(p.ev_min_current)))
+                                     ("EVMaxVoltage", to_float(ev_parameter.ev_max_voltage)),
+                                     ("EVMinCurrent", to_float(ev_parameter.ev_min_current)))
+        else:
+            self.remember_ev_dc_limits(ev_parameter)
+        self.ev_departure_time = ev_parameter.departure_time
+        actions = []
+        if not self.needs_published:  # OCPP NotifyEVChargingNeeds (the bridge asks the CSMS)
+            self.needs_published = True
+            self.charging_needs_revision = self.limit_revision
+            actions.append(PublishEvent("EVChargingNeeds", ev_charging_needs(mode, ev_parameter)))
+        waiting = not self.renegotiating and self.waiting_for_charging_needs(
+            now, self.charging_needs_wait)
+        res = M.ChargeParameterDiscoveryResType(
+            response_code="OK", evse_processing="Ongoing" if waiting else "Finished",
+            sa_schedule_list=None if waiting
+            else self.sa_schedule_list(req.max_entries_sa_schedule_tuple))
+        if mode in AC_MODES:
             res.ac_evse_charge_parameter = self.ac_evse_charge_parameter()
         else:
-            if req.dc_ev_charge_parameter is None:
-                raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER, "DC parameters missing")
-            self.remember_ev_dc_limits(req.dc_ev_charge_parameter)
             res.dc_evse_charge_parameter = self.dc_evse_charge_parameter()
+        if waiting:
+            return Outcome(res, stay=True, actions=actions)
         next_state = None
         if self.renegotiating:
             next_state = "PowerDeliveryAC" if mode in AC_MODES else "PowerDeliveryDC"
-        return Outcome(res, next_state=next_state)
+        return Outcome(res, next_state=next_state, actions=actions)
 
     def on_PowerDeliveryReq(self, req: M.PowerDeliveryReqType, now: float) -> Outcome:
         progress = req.charge_progress
@@ -422,6 +456,9 @@ class Iso2Session(DcHandlers, SessionCore):
             self.check_charging_profile(req.charging_profile)
             self.renegotiating = False
             actions = self.power_delivery_actions(True, now)
+            if req.charging_profile is not None:  # OCPP NotifyEVChargingSchedule
+                actions.append(PublishEvent("EVChargingSchedule",
+                                            ev_charging_schedule(req.charging_profile)))
         elif progress == "Stop":
             actions = self.power_delivery_actions(False, now)
             if self.is_ac:
@@ -439,8 +476,9 @@ class Iso2Session(DcHandlers, SessionCore):
         starts = [e.charging_profile_entry_start for e in profile.profile_entry]
         if starts != sorted(starts):
             raise SessionFailure(Failure.CHARGING_PROFILE_INVALID, "entries not in time order")
+        offered = self.offered_pmax if self.offered_pmax is not None else self.max_power()
         for entry in profile.profile_entry:  # against the PMax we offered (cars copy it)
-            if to_float(entry.charging_profile_entry_max_power, 0.0) > self.max_power():
+            if to_float(entry.charging_profile_entry_max_power, 0.0) > offered + 0.5:
                 raise SessionFailure(Failure.CHARGING_PROFILE_INVALID,
                                      "profile exceeds the offered PMax")
 
@@ -504,12 +542,36 @@ class Iso2Session(DcHandlers, SessionCore):
                 supported_energy_transfer_mode=M.SupportedEnergyTransferModeType(
                     energy_transfer_mode=list(self.energy_transfer_modes))))
 
-    def sa_schedule_list(self) -> M.SAScheduleListType:
+    def sa_schedule_list(self, max_entries: int | None = None) -> M.SAScheduleListType:
+        """One SAScheduleTuple: the CSMS's composite limit (``pmax_schedule``, capped by our
+        rating) from now until the car's departure time or 24 h, whichever is later; at most
+        ``max_entries`` (the car's MaxEntriesSAScheduleTuple) entries."""
+        rating = rated_power(self.rated_limits, self.is_ac)
+        entries = [(start, min(rating, watts)) for start, watts in self.pmax_schedule] or \
+            [(0, rating)]
+        if max_entries:
+            entries = entries[:max_entries]
+        # cover the departure time (at most a week); one duration is at most 86400 s
+        horizon = min(max(86400, self.ev_departure_time or 0), 7 * 86400)
+        entries = [(start, watts) for start, watts in entries if start < horizon]
+        if horizon - entries[-1][0] > 86400 and (not max_entries or len(entries) < max_entries):
+            entries.append((horizon - 86400, entries[-1][1]))
+        self.offered_revision = self.limit_revision
+        self.offered_pmax = max(watts for _, watts in entries)
+        last = len(entries) - 1
         return M.SAScheduleListType(sa_schedule_tuple=[M.SAScheduleTupleType(
             sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
             p_max_schedule=M.PMaxScheduleType(p_max_schedule_entry=[M.PMaxScheduleEntryType(
-                relative_time_interval=M.RelativeTimeIntervalType(start=0, duration=86400),
-                p_max=self.pv(self.max_power(), "W"))]))])
+                relative_time_interval=M.RelativeTimeIntervalType(
+                    start=start, duration=min(horizon - start, 86400) if i == last else None),
+                p_max=self.pv(watts, "W")) for i, (start, watts) in enumerate(entries)]))])
+
+    def renegotiation_pending(self) -> bool:
+        """A new CSMS limit arrived after we offered the schedule: ISO-2 lets the EVSE ask
+        for renegotiation (EVSENotification=ReNegotiation) in the charge loop."""
+        return (self.state in ("ChargingStatus", "CurrentDemand") and not self.renegotiating
+                and self.offered_revision is not None
+                and self.limit_revision != self.offered_revision)
 
     def max_power(self) -> float:
         lim = self.limits
@@ -519,6 +581,8 @@ class Iso2Session(DcHandlers, SessionCore):
 
     def ac_evse_status(self) -> M.AC_EVSEStatusType:
         _, notification = STOP_STATUS[self.stop_reason]
+        if self.stop_reason is StopReason.NONE and self.renegotiation_pending():
+            notification = "ReNegotiation"
         return M.AC_EVSEStatusType(notification_max_delay=0, evse_notification=notification,
                                    rcd=False)
 
@@ -589,3 +653,50 @@ def _no_contract_fields() -> dict[str, Any]:
                 M.ContractSignatureEncryptedPrivateKeyType(id="id1", value=b""),
             "d_hpublickey": M.DiffieHellmanPublickeyType(id="id2", value=b""),
             "e_maid": M.EMAIDType(id="id3", value="")}
+
+
+# --- OCPP smart charging: what the car tells us, in OCPP's words (camelCase) -----------------------
+OCPP_TRANSFER = {"AC_single_phase_core": "AC_single_phase", "AC_three_phase_core": "AC_three_phase"}
+
+
+def ev_charging_needs(mode: str, p: Any) -> dict[str, Any]:
+    """OCPP ChargingNeedsType from the EV's ChargeParameterDiscoveryReq (NotifyEVChargingNeeds;
+    the daemon adds nothing but the bus envelope)."""
+    needs: dict[str, Any] = {"requestedEnergyTransfer": OCPP_TRANSFER.get(mode, "DC")}
+    if p.departure_time is not None:
+        needs["departure_in_s"] = int(p.departure_time)
+    if mode in AC_MODES:
+        needs["acChargingParameters"] = {
+            "energyAmount": round(to_float(p.e_amount, 0.0)),
+            "evMinCurrent": round(to_float(p.ev_min_current, 0.0)),
+            "evMaxCurrent": round(to_float(p.ev_max_current, 0.0)),
+            "evMaxVoltage": round(to_float(p.ev_max_voltage, 0.0))}
+    else:
+        dc: dict[str, Any] = {"evMaxCurrent": round(to_float(p.ev_maximum_current_limit, 0.0)),
+                              "evMaxVoltage": round(to_float(p.ev_maximum_voltage_limit, 0.0))}
+        for key, value in (("evMaxPower", p.ev_maximum_power_limit),
+                           ("energyAmount", p.ev_energy_request),
+                           ("evEnergyCapacity", p.ev_energy_capacity)):
+            if value is not None:
+                dc[key] = round(to_float(value, 0.0))
+        for key, value in (("stateOfCharge", p.dc_ev_status.evresssoc), ("fullSoC", p.full_soc),
+                           ("bulkSoC", p.bulk_soc)):
+            if value is not None:
+                dc[key] = int(value)
+        needs["dcChargingParameters"] = dc
+    return needs
+
+
+def ev_charging_schedule(profile: M.ChargingProfileType) -> dict[str, Any]:
+    """OCPP ChargingScheduleType (W) from the EV's ChargingProfile in PowerDeliveryReq.Start;
+    ``startPeriod`` is seconds from the PowerDeliveryReq (the time base)."""
+    periods = []
+    for entry in profile.profile_entry:
+        period: dict[str, Any] = {"startPeriod": int(entry.charging_profile_entry_start),
+                                  "limit": round(to_float(entry.charging_profile_entry_max_power,
+                                                          0.0), 1)}
+        phases = entry.charging_profile_entry_max_number_of_phases_in_use
+        if phases is not None:
+            period["numberPhases"] = int(phases)
+        periods.append(period)
+    return {"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": periods}

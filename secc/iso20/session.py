@@ -61,6 +61,7 @@ from secc.iso20.table import (
     STOP_SERVICE_RENEGOTIATION,
     S,
 )
+from secc.v2g.charging_limit import Offer
 from secc.v2g.core import DANGEROUS_STOPS, TERMINATED, Outcome, Reply, SessionCore
 from secc.v2g.dc import CableCheck, Setpoint
 from secc.v2g.evse import (
@@ -95,6 +96,9 @@ class Iso20Config:
     # Answer ScheduleExchange with Ongoing until ``provide_schedule_limit`` was called (e.g. the
     # CSMS's SetChargingProfile after the EVChargingNeeds event); bounded by ongoing_timeout.
     wait_for_schedule: bool = False
+    # s ScheduleExchange answers Ongoing after EVChargingNeeds (OCPP NotifyEVChargingNeeds) so
+    # the CSMS's answer and profile can shape the first schedule; then the present limit
+    charging_needs_wait: float = 0.0
     # PnC: eMSP provider IDs accepted here (AuthorizationSetupRes SupportedProviders, <= 128);
     # empty: the element is left out (every provider)
     supported_providers: tuple[str, ...] = ()
@@ -110,7 +114,7 @@ class Iso20Session(SessionCore):
     def __init__(self, *, config: Iso20Config | None = None,
                  paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
-                 **kwargs: Any) -> None:
+                 charging_needs_wait: float | None = None, **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge is offered (never over plain TCP),
         unless the board turns it off (``offer_contract=False``). ``mo_roots``: installed MO
         roots for the local contract chain check and complete OCSP data (optional; the CSMS
@@ -129,6 +133,9 @@ class Iso20Session(SessionCore):
         self.pending_certificate: tuple[str, Any, bytes | None] | None = None
         self.certificate_answer: CertificateAnswer | None = None
         self.config = config or Iso20Config()
+        if charging_needs_wait is not None:   # the ISO-2 core's option name, same wiring
+            self.config = dataclasses.replace(self.config,
+                                              charging_needs_wait=charging_needs_wait)
         foreign = [s.name for s in self.config.services or () if s not in self.ENERGY.services]
         if foreign:
             raise ValueError(f"{', '.join(foreign)} cannot be offered in a "
@@ -180,6 +187,25 @@ class Iso20Session(SessionCore):
         self._schedule_decided = True
         max_power = self.limits.max_power if watts is None else min(self.limits.max_power, watts)
         self._loop_limits = dataclasses.replace(self.limits, max_power=max_power)
+
+    @property
+    def delivers_ac(self) -> bool:
+        return self.ENERGY is Energy.AC
+
+    def set_charging_limit(self, offer: Offer) -> None:
+        """The CSMS's limit (every request). A new revision mid-session ends a ScheduleExchange
+        wait and, in the scheduled charge loop, asks the car to renegotiate
+        (EVSENotification=ScheduleRenegotiation); dynamic mode just follows the lower
+        ``_loop_limits`` in its next targets."""
+        previous = self.limit_revision
+        super().set_charging_limit(offer)
+        if previous is not None and offer.revision != previous:
+            self._schedule_decided = True
+            if self.state in LOOP_STATES and self.control_mode is ControlMode.SCHEDULED:
+                self.request_schedule_renegotiation()
+        watts = self.schedule_limit
+        self._loop_limits = self.limits if watts is None else dataclasses.replace(
+            self.limits, max_power=min(self.limits.max_power, watts))
 
     def set_power_request(self, watts: float | None) -> None:
         """Dynamic mode target (W; negative discharges a BPT car; None: as much as allowed)."""
@@ -498,6 +524,20 @@ class Iso20Session(SessionCore):
         return Outcome(cm.VehicleCheckOutResType(header=None, response_code=OK,
                                                  evse_check_out_status="Completed"))
 
+    def _power_schedule(self) -> list[tuple[int, float]]:
+        """(duration s, W) entries from now: the CSMS's composite limit (``pmax_schedule``)
+        under our rating and the session's schedule limit; one entry without a CSMS limit."""
+        total = self.config.schedule_duration
+        rated = self.rated_limits.max_power if self.ENERGY is Energy.DC else \
+            msg.ac_max_power(self.rated_limits)
+        if self.schedule_limit is not None:
+            rated = min(rated, self.schedule_limit)
+        points = [(start, min(rated, watts)) for start, watts in self.pmax_schedule
+                  if start < total][:1024] or [(0, rated)]
+        points[0] = (0, self._max_charge_power())
+        ends = [start for start, _ in points[1:]] + [total]
+        return [(end - start, watts) for (start, watts), end in zip(points, ends)]
+
     def _max_charge_power(self) -> float:
         rating = self.limits.max_power if self.ENERGY is Energy.DC else msg.ac_max_power(
             self.limits)
@@ -511,6 +551,8 @@ class Iso20Session(SessionCore):
             "control_mode": self.control_mode.name,
             "departure_time": getattr(req, "departure_time", None),
             "ev_max_charge_power": self.ev.max_charge_power,
+            "ev_max_charge_current": self.ev.max_charge_current,
+            "ev_max_voltage": self.ev.max_voltage,
             "ev_max_discharge_power": self.ev.max_discharge_power}
         for name in ("ev_target_energy_request", "ev_maximum_energy_request",
                      "ev_minimum_energy_request"):
@@ -523,8 +565,12 @@ class Iso20Session(SessionCore):
         actions: list[Action] = []
         if not self._needs_published:
             self._needs_published = True
+            self.charging_needs_revision = self.limit_revision
             actions.append(PublishEvent("EVChargingNeeds", self._charging_needs(body)))
         processing = "Finished"
+        if not renegotiating and self.waiting_for_charging_needs(
+                now, self.config.charging_needs_wait):
+            processing = "Ongoing"
         if self.config.wait_for_schedule and not self._schedule_decided:
             if self.ongoing_expired("schedule_exchange", now, self.timer_config.ongoing_timeout):
                 raise SessionFailure(Failure.GENERAL, "no schedule from the grid within "
@@ -560,11 +606,11 @@ class Iso20Session(SessionCore):
 
     def _schedule_tuple(self, tuple_id: int, now: float) -> Any:
         anchor = int(self.wall_clock())
-        entry = cm.PowerScheduleEntryType(duration=self.config.schedule_duration,
-                                          power=rational(self._max_charge_power()))
+        entries = [cm.PowerScheduleEntryType(duration=duration, power=rational(watts))
+                   for duration, watts in self._power_schedule()]
         charging = cm.ChargingScheduleType(power_schedule=cm.PowerScheduleType(
             time_anchor=anchor,
-            power_schedule_entries=cm.PowerScheduleEntryListType(power_schedule_entry=[entry])))
+            power_schedule_entries=cm.PowerScheduleEntryListType(power_schedule_entry=entries)))
         discharging = None
         if self.bpt is not None:
             # Discharge power in a schedule is negative by definition (power flows to the grid).

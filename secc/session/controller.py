@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from hal.board import IsolationState
 from secc.authorization import AllowListAuthorizer, Authorizer
 from secc.common.logs import layer_logger
+from secc.v2g.charging_limit import ChargingLimit
 from secc.v2g.evse import (
     Action,
     EnterSafeState,
@@ -88,6 +89,8 @@ class BoardController:
         #: ``EVENTS_KEPT``), for tests and the demo; cleared at every session start
         self.events: deque[PublishEvent] = deque(maxlen=EVENTS_KEPT)
         self.remote_stop_requested = False
+        self.charging_limit: ChargingLimit | None = None   # the CSMS's, from the bus
+        self.charging_needs_answer: tuple[str, str] | None = None   # (session id, status)
 
     def request_remote_stop(self) -> None:
         """The CSMS asked to stop (RequestStopTransaction); the session sees it next request."""

@@ -204,6 +204,11 @@ class SessionRunner:
     async def refresh(self) -> None:
         """Fresh readings for the core; an EVSE-side stop reason is handed to it at once."""
         await self.controller.refresh(self.core.evse)
+        self.core.charging_limit_changed(getattr(self.controller, "charging_limit", None),
+                                         time.time())
+        answer = getattr(self.controller, "charging_needs_answer", None)
+        if answer is not None:
+            self.core.charging_needs_answered(*answer)
         reason = self.core.evse.stop_reason
         if reason is not StopReason.NONE:
             await self.perform(self.core.evse_stop(reason))

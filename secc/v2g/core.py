@@ -39,6 +39,7 @@ from secc.v2g.evse import (
     RequestAuthorization,
     StopReason,
 )
+from secc.v2g.charging_limit import ChargingLimit, Offer, offer
 from secc.v2g.failures import Failure, SessionFailure, is_failed, response_code
 from secc.v2g.timers import Timers, V2GTimerConfig
 
@@ -116,6 +117,12 @@ class SessionCore(abc.ABC):
         self.wall_clock = wall_clock
         self.random_bytes = random_bytes
         self.limits = limits or EvseLimits()
+        self.rated_limits = self.limits       # the board's; ``limits`` may be lowered by the CSMS
+        self.pmax_schedule: tuple[tuple[int, float], ...] = ()   # (s from now, W) to offer
+        self.limit_revision: int | None = None                   # of the CSMS limit applied
+        # NotifyEVChargingNeeds: the CSMS's answer, and the limit revision when it was asked
+        self.charging_needs_answer: str | None = None
+        self.charging_needs_revision: int | None = None
         self.evse = evse or EvseSnapshot()
         self.timer_config = timers or V2GTimerConfig()
         self.evse_id = evse_id
@@ -143,6 +150,44 @@ class SessionCore(abc.ABC):
 
     def sequence_timeout_for(self, state: str) -> float:
         return self.timer_config.sequence_timeout
+
+    @property
+    def delivers_ac(self) -> bool:
+        return False
+
+    def charging_limit_changed(self, limit: ChargingLimit | None, wall_now: float) -> None:
+        """EVSE input before each request: the CSMS's limit (bus ``charging_limit``, None for
+        none) at wall-clock time ``wall_now`` (epoch s)."""
+        self.set_charging_limit(offer(self.rated_limits, limit, wall_now, self.delivers_ac,
+                                      self.evse.present_voltage))
+
+    def charging_needs_answered(self, session_id: str, status: str) -> None:
+        """EVSE input: the CSMS answered this session's NotifyEVChargingNeeds (``status``:
+        Accepted, Rejected, Processing, or Failed when it could not be asked)."""
+        if session_id == self.session_id.hex():
+            self.charging_needs_answer = status
+
+    def waiting_for_charging_needs(self, now: float, wait: float) -> bool:
+        """Hold the schedule back (answer Ongoing) so the CSMS can shape it: until it
+        answered other than Accepted, or Accepted and a new limit arrived, or ``wait`` s."""
+        answer = self.charging_needs_answer
+        decided = answer is not None and (answer != "Accepted"
+                                          or self.limit_revision != self.charging_needs_revision)
+        if decided or wait <= 0 or self.ongoing_expired("charging_needs", now, wait):
+            if "charging_needs" in self._ongoing_since and not decided:
+                self.log.info("no charging profile from the CSMS in time: offering the "
+                              "present limit", extra={"answer": answer, "waited_s": wait})
+            self.ongoing_done("charging_needs")
+            return False
+        return True
+
+    def set_charging_limit(self, offer: Offer) -> None:
+        """The limits the CSMS allows now and the PMax schedule to offer
+        (``secc.v2g.charging_limit.offer``). Protocols that can renegotiate override this to
+        ask the car when ``offer.revision`` changes mid-session."""
+        self.limits = offer.limits
+        self.pmax_schedule = offer.schedule
+        self.limit_revision = offer.revision
 
     # --- the engine ---------------------------------------------------------------------------
     @property

@@ -65,8 +65,14 @@ class DcHandlers:
     def pv(self, x: float, unit: str) -> Any:
         return physical(self.M.PhysicalValueType, x, unit)
 
+    def renegotiation_pending(self) -> bool:
+        """ISO-2 overrides: a new CSMS limit the car has not renegotiated yet."""
+        return False
+
     def dc_evse_status(self, status_code: str | None = None) -> Any:
         code, notification = STOP_STATUS[self.stop_reason]
+        if self.stop_reason is StopReason.NONE and self.renegotiation_pending():
+            notification = "ReNegotiation"
         return self.M.DC_EVSEStatusType(
             evse_isolation_status=self.ISOLATION_NAMES[self.evse.isolation],
             evse_status_code=status_code if status_code and self.stop_reason is StopReason.NONE

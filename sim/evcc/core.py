@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, ClassVar
@@ -260,12 +261,21 @@ class SessionRecord:
     renegotiations: int = 0
     metering_receipts: int = 0
     sa_schedule_tuple_id: int | None = None
+    # what the EVSE offered, on change: (wall-clock time, name, value), e.g. "PMax" (first
+    # PMaxSchedule entry, W), "EVSEMaximumPowerLimit" (W), "EVSEMaxCurrent" (A)
+    evse_limits: list[tuple[float, str, float]] = field(default_factory=list)
     installed_emaid: str = ""       # ISO-2: contract installed by CertificateInstallation
     failure: EvccFailure | None = None
 
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+    def saw_limit(self, name: str, value: float) -> None:
+        """Record an EVSE limit when it differs from the last one of that name."""
+        last = next((v for _, n, v in reversed(self.evse_limits) if n == name), None)
+        if last is None or abs(last - value) > 1e-6:
+            self.evse_limits.append((time.time(), name, value))
 
     @property
     def steps_sent(self) -> list[str]:

@@ -356,6 +356,9 @@ class Iso2Evcc(DcSharedEvcc):
             raise InvalidResponse("ChargeParameterDiscovery", "no SAScheduleTuple to choose")
         self.schedule = tuples[0]
         self.record.sa_schedule_tuple_id = self.schedule.sa_schedule_tuple_id
+        entries = self.schedule.p_max_schedule.p_max_schedule_entry
+        if entries:
+            self.record.saw_limit("PMax", value_of(entries[0].p_max))
         if self.config.mode == "ac":
             if res.ac_evse_charge_parameter is None:
                 raise InvalidResponse("ChargeParameterDiscovery", "no AC_EVSEChargeParameter")
@@ -410,6 +413,8 @@ class Iso2Evcc(DcSharedEvcc):
     def on_CurrentDemand(self, res: iso2.CurrentDemandResType, now: float) -> str | None:
         voltage = value_of(res.evse_present_voltage)
         current = value_of(res.evse_present_current)
+        if res.evse_maximum_power_limit is not None:
+            self.record.saw_limit("EVSEMaximumPowerLimit", value_of(res.evse_maximum_power_limit))
         self.loop_tick(voltage * current, now, voltage, current)
         self.signals.battery_voltage = self.battery.voltage()
         return self._after_loop_response(res, res.dc_evse_status)
@@ -417,6 +422,7 @@ class Iso2Evcc(DcSharedEvcc):
     def on_ChargingStatus(self, res: iso2.ChargingStatusResType, now: float) -> str | None:
         if res.evse_max_current is not None:
             self.evse_max_current = value_of(res.evse_max_current)
+            self.record.saw_limit("EVSEMaxCurrent", self.evse_max_current)
         power = self._ac_power()
         b = self.battery
         self.loop_tick(power, now, b.ac_nominal_voltage, power / b.ac_nominal_voltage)

@@ -538,6 +538,7 @@ class Iso20Evcc(EvccSession):
             self.record.sa_schedule_tuple_id = chosen.schedule_tuple_id
             entries = chosen.charging_schedule.power_schedule.power_schedule_entries
             self.schedule_power = value_of(entries.power_schedule_entry[0].power)
+            self.record.saw_limit("PowerSchedule", self.schedule_power)
         if self._renegotiating:
             self._renegotiating = False
             self.record.renegotiations += 1
@@ -610,6 +611,12 @@ class Iso20Evcc(EvccSession):
     def on_DC_ChargeLoop(self, res: Any, now: float) -> str | None:
         voltage = value_of(res.evse_present_voltage)
         current = value_of(res.evse_present_current)
+        for mode in (res.scheduled_dc_cl_res_control_mode, res.dynamic_dc_cl_res_control_mode,
+                     res.bpt_scheduled_dc_cl_res_control_mode,
+                     res.bpt_dynamic_dc_cl_res_control_mode):
+            limit = getattr(mode, "evse_maximum_charge_power", None)
+            if limit is not None:
+                self.record.saw_limit("EVSEMaximumChargePower", value_of(limit))
         if current < 0 and self.config.seconds_per_iteration:
             self.discharged_wh += -voltage * current * self.config.seconds_per_iteration / 3600
         self.loop_tick(voltage * current, now, voltage, current)

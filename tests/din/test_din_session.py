@@ -295,6 +295,37 @@ def test_precharge_that_never_converges_fails_after_the_precharge_time(driver):
     assert res.response_code == "FAILED" and reply.close
 
 
+def test_csms_limit_mid_session_lowers_the_din_current_limit_without_renegotiation(driver):
+    """DIN 70121 has no renegotiation: a lower CSMS limit shows as lower EVSE limits at once."""
+    from secc.v2g.charging_limit import ChargingLimit, LimitPeriod
+
+    d, s = driver, driver.session
+    s.evse.cp_state = "C"       # the DC car closed S2 before the cable check
+    setup_to_charge_parameters(d)
+    authorize(d)
+    charge_parameters(d)
+    d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.0)
+    finish_insulation_test(s)   # the board reports this cable check's test
+    _, res = d.send("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()), 2.1)
+    assert res.evse_processing == "Finished" and s.state == "PreCharge"
+    s.evse.present_voltage = 400.0
+    d.send("PreChargeReq", M.PreChargeReqType(dc_ev_status=ev_status(),
+                                              ev_target_voltage=pv(400, "V"),
+                                              ev_target_current=pv(1, "A")), 3.0)
+    _, res = d.send("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True), 4.0)
+    assert res.response_code == "OK" and s.state == "CurrentDemand"
+    wall = 1_770_000_000.0
+    s.charging_limit_changed(ChargingLimit(3, "W", (LimitPeriod(wall, 20_000.0),), wall + 600),
+                             wall + 1)
+    reply, res = d.send("CurrentDemandReq", M.CurrentDemandReqType(
+        dc_ev_status=ev_status(), ev_target_current=pv(150, "A"), ev_target_voltage=pv(400, "V"),
+        charging_complete=False, ev_maximum_current_limit=pv(125, "A")), 5.0)
+    current = res.evse_maximum_current_limit
+    assert current.value * 10 ** current.multiplier == 50          # 20 kW at 400 V
+    assert SetDcOutput(400.0, 50.0) in reply.actions
+    assert res.dc_evse_status.evse_notification == "None"
+
+
 def test_cable_check_with_cp_b_starts_no_test_and_fails_after_the_cp_detection_time(driver):
     """CableCheck_008: the car never closed S2. No insulation test (no test voltage) while
     CP is B; Ongoing within the CP state detection time (its pilot is debounced), then FAILED."""

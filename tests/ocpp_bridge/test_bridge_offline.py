@@ -154,7 +154,9 @@ async def test_boot_pending_then_accepted(tmp_path, bus_broker, csms):
     csms.behave("BootNotification", payload={"currentTime": utc_now(), "interval": 1,
                                              "status": "Pending"})
     async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
-        await csms.wait_for("BootNotification", 1)
+        # wait for the Pending *answer*: switching the behaviour as soon as the request
+        # arrives raced with the CSMS answering it (the first boot was sometimes Accepted)
+        await wait_until(lambda: bridge.registration == "Pending", 5, "pending")
         assert not bridge.online
         csms.behave("BootNotification", "accept")
         await wait_until(lambda: bridge.online, 5, "accepted")

@@ -172,47 +172,6 @@ async def test_get_certificate_status_returns_ocsp_result(tmp_path, bus_broker, 
         "http://ocsp.example/"
 
 
-async def test_smart_charging_needs_profile_and_schedule(tmp_path, bus_broker, csms):
-    profiles = []
-
-    async def on_profile(command):
-        profiles.append(command["charging_profile"])
-        return {"status": "Accepted"}
-
-    async with system(tmp_path, bus_broker, csms) as (_, secc):
-        secc.on_command("set_charging_profile", on_profile)
-        needs = await secc.request("notify_ev_charging_needs", {
-            "session_id": "s9", "charging_needs": {
-                "requestedEnergyTransfer": "DC",
-                "dcChargingParameters": {"evMaxCurrent": 200, "evMaxVoltage": 500}}})
-        profile = {"id": 7, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
-                   "chargingProfileKind": "Absolute", "transactionId": "tx-1",
-                   "chargingSchedule": [{"id": 1, "chargingRateUnit": "W",
-                                         "startSchedule": "2026-01-01T00:00:00Z",
-                                         "chargingSchedulePeriod": [
-                                             {"startPeriod": 0, "limit": 11000.0}]}]}
-        answer = await csms.call(STATION, "SetChargingProfile",
-                                 {"evseId": 1, "chargingProfile": profile})
-        schedule = await secc.request("notify_ev_charging_schedule", {
-            "session_id": "s9", "time_base": "2026-01-01T00:00:00Z",
-            "charging_schedule": profile["chargingSchedule"][0]})
-    assert needs == {"status": "Accepted"}
-    assert answer == {"status": "Accepted"}
-    assert profiles == [profile]
-    assert schedule == {"status": "Accepted"}
-    assert csms.messages("NotifyEVChargingNeeds")[0]["evseId"] == 1
-
-
-async def test_set_charging_profile_rejected_when_secc_silent(tmp_path, bus_broker, csms):
-    async with system(tmp_path, bus_broker, csms):
-        answer = await csms.call(STATION, "SetChargingProfile", {"evseId": 2, "chargingProfile": {
-            "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-            "chargingProfileKind": "Absolute", "chargingSchedule": [{
-                "id": 1, "chargingRateUnit": "A", "chargingSchedulePeriod": [
-                    {"startPeriod": 0, "limit": 16.0}]}]}})
-    assert answer == {"status": "Rejected"}
-
-
 async def test_install_list_delete_root_certificates(tmp_path, bus_broker, csms, test_pki):
     async with system(tmp_path, bus_broker, csms):
         for kind, cred in (("V2GRootCertificate", test_pki.v2g_root),
