@@ -386,6 +386,121 @@ def validate_https___pysecc_org_bus_v1_change_availability_command_json(data, cu
     return data
 
 
+def validate_https___pysecc_org_bus_v1_charging_limit_json(data, custom_formats={}, name_prefix=None):
+    if not isinstance(data, (dict)):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object", value=data, name="" + (name_prefix or "data") + "", definition={'$schema': 'http://json-schema.org/draft-07/schema#', '$id': 'https://pysecc.org/bus/v1/charging_limit.json', 'title': 'charging_limit', 'description': "The composite charging schedule of the EVSE (OCPP 2.0.1 K08: every installed ChargingStationMaxProfile, TxDefaultProfile and TxProfile combined), from schedule_start for duration seconds. The SECC offers the car at most min(its own rating, the period's limit); outside the schedule only its own rating applies. Retained: the latest one is what counts.", 'type': 'object', 'properties': {'revision': {'type': 'integer', 'minimum': 0, 'description': 'increases with every change; the SECC renegotiates when it changes mid-session'}, 'schedule_start': {'type': 'string', 'format': 'date-time', 'maxLength': 40, 'description': 'RFC 3339 UTC time where period 0 begins'}, 'duration': {'type': 'integer', 'minimum': 1, 'maximum': 2678400, 'description': 'seconds the schedule covers'}, 'charging_rate_unit': {'enum': ['A', 'W'], 'description': 'A: per phase; W: total'}, 'periods': {'type': 'array', 'minItems': 1, 'maxItems': 96, 'items': {'type': 'object', 'properties': {'start': {'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, 'limit': {'type': 'number', 'minimum': 0}, 'number_phases': {'type': 'integer', 'minimum': 1, 'maximum': 3}}, 'required': ['start', 'limit'], 'additionalProperties': False}}, 'transaction_id': {'type': 'string', 'maxLength': 36, 'description': 'OCPP transaction the schedule was computed for, when one runs'}, 'reason': {'type': 'string', 'maxLength': 512, 'description': 'what changed it (SetChargingProfile id 7, ClearChargingProfile, TransactionStarted, ...)'}}, 'required': ['revision', 'schedule_start', 'duration', 'charging_rate_unit', 'periods'], 'additionalProperties': False}, rule='type')
+    data_is_dict = isinstance(data, dict)
+    if data_is_dict:
+        data__missing_keys = set(['revision', 'schedule_start', 'duration', 'charging_rate_unit', 'periods']) - data.keys()
+        if data__missing_keys:
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + (str(sorted(data__missing_keys)) + " properties"), value=data, name="" + (name_prefix or "data") + "", definition={'$schema': 'http://json-schema.org/draft-07/schema#', '$id': 'https://pysecc.org/bus/v1/charging_limit.json', 'title': 'charging_limit', 'description': "The composite charging schedule of the EVSE (OCPP 2.0.1 K08: every installed ChargingStationMaxProfile, TxDefaultProfile and TxProfile combined), from schedule_start for duration seconds. The SECC offers the car at most min(its own rating, the period's limit); outside the schedule only its own rating applies. Retained: the latest one is what counts.", 'type': 'object', 'properties': {'revision': {'type': 'integer', 'minimum': 0, 'description': 'increases with every change; the SECC renegotiates when it changes mid-session'}, 'schedule_start': {'type': 'string', 'format': 'date-time', 'maxLength': 40, 'description': 'RFC 3339 UTC time where period 0 begins'}, 'duration': {'type': 'integer', 'minimum': 1, 'maximum': 2678400, 'description': 'seconds the schedule covers'}, 'charging_rate_unit': {'enum': ['A', 'W'], 'description': 'A: per phase; W: total'}, 'periods': {'type': 'array', 'minItems': 1, 'maxItems': 96, 'items': {'type': 'object', 'properties': {'start': {'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, 'limit': {'type': 'number', 'minimum': 0}, 'number_phases': {'type': 'integer', 'minimum': 1, 'maximum': 3}}, 'required': ['start', 'limit'], 'additionalProperties': False}}, 'transaction_id': {'type': 'string', 'maxLength': 36, 'description': 'OCPP transaction the schedule was computed for, when one runs'}, 'reason': {'type': 'string', 'maxLength': 512, 'description': 'what changed it (SetChargingProfile id 7, ClearChargingProfile, TransactionStarted, ...)'}}, 'required': ['revision', 'schedule_start', 'duration', 'charging_rate_unit', 'periods'], 'additionalProperties': False}, rule='required')
+        data_keys = set(data.keys())
+        if "revision" in data_keys:
+            data_keys.remove("revision")
+            data__revision = data["revision"]
+            if not isinstance(data__revision, (int)) and not (isinstance(data__revision, float) and data__revision.is_integer()) or isinstance(data__revision, bool):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".revision must be integer", value=data__revision, name="" + (name_prefix or "data") + ".revision", definition={'type': 'integer', 'minimum': 0, 'description': 'increases with every change; the SECC renegotiates when it changes mid-session'}, rule='type')
+            if isinstance(data__revision, (int, float, Decimal)):
+                if data__revision < 0:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".revision must be bigger than or equal to 0", value=data__revision, name="" + (name_prefix or "data") + ".revision", definition={'type': 'integer', 'minimum': 0, 'description': 'increases with every change; the SECC renegotiates when it changes mid-session'}, rule='minimum')
+        if "schedule_start" in data_keys:
+            data_keys.remove("schedule_start")
+            data__schedulestart = data["schedule_start"]
+            if not isinstance(data__schedulestart, (str)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".schedule_start must be string", value=data__schedulestart, name="" + (name_prefix or "data") + ".schedule_start", definition={'type': 'string', 'format': 'date-time', 'maxLength': 40, 'description': 'RFC 3339 UTC time where period 0 begins'}, rule='type')
+            if isinstance(data__schedulestart, str):
+                data__schedulestart_len = len(data__schedulestart)
+                if data__schedulestart_len > 40:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".schedule_start must be shorter than or equal to 40 characters", value=data__schedulestart, name="" + (name_prefix or "data") + ".schedule_start", definition={'type': 'string', 'format': 'date-time', 'maxLength': 40, 'description': 'RFC 3339 UTC time where period 0 begins'}, rule='maxLength')
+                if not REGEX_PATTERNS["date-time_re_pattern"].match(data__schedulestart):
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".schedule_start must be date-time", value=data__schedulestart, name="" + (name_prefix or "data") + ".schedule_start", definition={'type': 'string', 'format': 'date-time', 'maxLength': 40, 'description': 'RFC 3339 UTC time where period 0 begins'}, rule='format')
+        if "duration" in data_keys:
+            data_keys.remove("duration")
+            data__duration = data["duration"]
+            if not isinstance(data__duration, (int)) and not (isinstance(data__duration, float) and data__duration.is_integer()) or isinstance(data__duration, bool):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".duration must be integer", value=data__duration, name="" + (name_prefix or "data") + ".duration", definition={'type': 'integer', 'minimum': 1, 'maximum': 2678400, 'description': 'seconds the schedule covers'}, rule='type')
+            if isinstance(data__duration, (int, float, Decimal)):
+                if data__duration < 1:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".duration must be bigger than or equal to 1", value=data__duration, name="" + (name_prefix or "data") + ".duration", definition={'type': 'integer', 'minimum': 1, 'maximum': 2678400, 'description': 'seconds the schedule covers'}, rule='minimum')
+                if data__duration > 2678400:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".duration must be smaller than or equal to 2678400", value=data__duration, name="" + (name_prefix or "data") + ".duration", definition={'type': 'integer', 'minimum': 1, 'maximum': 2678400, 'description': 'seconds the schedule covers'}, rule='maximum')
+        if "charging_rate_unit" in data_keys:
+            data_keys.remove("charging_rate_unit")
+            data__chargingrateunit = data["charging_rate_unit"]
+            if not (isinstance(data__chargingrateunit, str) and data__chargingrateunit == 'A' or isinstance(data__chargingrateunit, str) and data__chargingrateunit == 'W'):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".charging_rate_unit must be one of ['A', 'W']", value=data__chargingrateunit, name="" + (name_prefix or "data") + ".charging_rate_unit", definition={'enum': ['A', 'W'], 'description': 'A: per phase; W: total'}, rule='enum')
+        if "periods" in data_keys:
+            data_keys.remove("periods")
+            data__periods = data["periods"]
+            if not isinstance(data__periods, (list, tuple)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods must be array", value=data__periods, name="" + (name_prefix or "data") + ".periods", definition={'type': 'array', 'minItems': 1, 'maxItems': 96, 'items': {'type': 'object', 'properties': {'start': {'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, 'limit': {'type': 'number', 'minimum': 0}, 'number_phases': {'type': 'integer', 'minimum': 1, 'maximum': 3}}, 'required': ['start', 'limit'], 'additionalProperties': False}}, rule='type')
+            data__periods_is_list = isinstance(data__periods, (list, tuple))
+            if data__periods_is_list:
+                data__periods_len = len(data__periods)
+                if data__periods_len < 1:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods must contain at least 1 items", value=data__periods, name="" + (name_prefix or "data") + ".periods", definition={'type': 'array', 'minItems': 1, 'maxItems': 96, 'items': {'type': 'object', 'properties': {'start': {'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, 'limit': {'type': 'number', 'minimum': 0}, 'number_phases': {'type': 'integer', 'minimum': 1, 'maximum': 3}}, 'required': ['start', 'limit'], 'additionalProperties': False}}, rule='minItems')
+                if data__periods_len > 96:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods must contain less than or equal to 96 items", value=data__periods, name="" + (name_prefix or "data") + ".periods", definition={'type': 'array', 'minItems': 1, 'maxItems': 96, 'items': {'type': 'object', 'properties': {'start': {'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, 'limit': {'type': 'number', 'minimum': 0}, 'number_phases': {'type': 'integer', 'minimum': 1, 'maximum': 3}}, 'required': ['start', 'limit'], 'additionalProperties': False}}, rule='maxItems')
+                for data__periods_x, data__periods_item in enumerate(data__periods):
+                    if not isinstance(data__periods_item, (dict)):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods[{data__periods_x}]".format(**locals()) + " must be object", value=data__periods_item, name="" + (name_prefix or "data") + ".periods[{data__periods_x}]".format(**locals()) + "", definition={'type': 'object', 'properties': {'start': {'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, 'limit': {'type': 'number', 'minimum': 0}, 'number_phases': {'type': 'integer', 'minimum': 1, 'maximum': 3}}, 'required': ['start', 'limit'], 'additionalProperties': False}, rule='type')
+                    data__periods_item_is_dict = isinstance(data__periods_item, dict)
+                    if data__periods_item_is_dict:
+                        data__periods_item__missing_keys = set(['start', 'limit']) - data__periods_item.keys()
+                        if data__periods_item__missing_keys:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods[{data__periods_x}]".format(**locals()) + " must contain " + (str(sorted(data__periods_item__missing_keys)) + " properties"), value=data__periods_item, name="" + (name_prefix or "data") + ".periods[{data__periods_x}]".format(**locals()) + "", definition={'type': 'object', 'properties': {'start': {'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, 'limit': {'type': 'number', 'minimum': 0}, 'number_phases': {'type': 'integer', 'minimum': 1, 'maximum': 3}}, 'required': ['start', 'limit'], 'additionalProperties': False}, rule='required')
+                        data__periods_item_keys = set(data__periods_item.keys())
+                        if "start" in data__periods_item_keys:
+                            data__periods_item_keys.remove("start")
+                            data__periods_item__start = data__periods_item["start"]
+                            if not isinstance(data__periods_item__start, (int)) and not (isinstance(data__periods_item__start, float) and data__periods_item__start.is_integer()) or isinstance(data__periods_item__start, bool):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods[{data__periods_x}].start".format(**locals()) + " must be integer", value=data__periods_item__start, name="" + (name_prefix or "data") + ".periods[{data__periods_x}].start".format(**locals()) + "", definition={'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, rule='type')
+                            if isinstance(data__periods_item__start, (int, float, Decimal)):
+                                if data__periods_item__start < 0:
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods[{data__periods_x}].start".format(**locals()) + " must be bigger than or equal to 0", value=data__periods_item__start, name="" + (name_prefix or "data") + ".periods[{data__periods_x}].start".format(**locals()) + "", definition={'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, rule='minimum')
+                        if "limit" in data__periods_item_keys:
+                            data__periods_item_keys.remove("limit")
+                            data__periods_item__limit = data__periods_item["limit"]
+                            if not isinstance(data__periods_item__limit, (int, float, Decimal)) or isinstance(data__periods_item__limit, bool):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods[{data__periods_x}].limit".format(**locals()) + " must be number", value=data__periods_item__limit, name="" + (name_prefix or "data") + ".periods[{data__periods_x}].limit".format(**locals()) + "", definition={'type': 'number', 'minimum': 0}, rule='type')
+                            if isinstance(data__periods_item__limit, (int, float, Decimal)):
+                                if data__periods_item__limit < 0:
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods[{data__periods_x}].limit".format(**locals()) + " must be bigger than or equal to 0", value=data__periods_item__limit, name="" + (name_prefix or "data") + ".periods[{data__periods_x}].limit".format(**locals()) + "", definition={'type': 'number', 'minimum': 0}, rule='minimum')
+                        if "number_phases" in data__periods_item_keys:
+                            data__periods_item_keys.remove("number_phases")
+                            data__periods_item__numberphases = data__periods_item["number_phases"]
+                            if not isinstance(data__periods_item__numberphases, (int)) and not (isinstance(data__periods_item__numberphases, float) and data__periods_item__numberphases.is_integer()) or isinstance(data__periods_item__numberphases, bool):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods[{data__periods_x}].number_phases".format(**locals()) + " must be integer", value=data__periods_item__numberphases, name="" + (name_prefix or "data") + ".periods[{data__periods_x}].number_phases".format(**locals()) + "", definition={'type': 'integer', 'minimum': 1, 'maximum': 3}, rule='type')
+                            if isinstance(data__periods_item__numberphases, (int, float, Decimal)):
+                                if data__periods_item__numberphases < 1:
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods[{data__periods_x}].number_phases".format(**locals()) + " must be bigger than or equal to 1", value=data__periods_item__numberphases, name="" + (name_prefix or "data") + ".periods[{data__periods_x}].number_phases".format(**locals()) + "", definition={'type': 'integer', 'minimum': 1, 'maximum': 3}, rule='minimum')
+                                if data__periods_item__numberphases > 3:
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods[{data__periods_x}].number_phases".format(**locals()) + " must be smaller than or equal to 3", value=data__periods_item__numberphases, name="" + (name_prefix or "data") + ".periods[{data__periods_x}].number_phases".format(**locals()) + "", definition={'type': 'integer', 'minimum': 1, 'maximum': 3}, rule='maximum')
+                        if data__periods_item_keys:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".periods[{data__periods_x}]".format(**locals()) + " must not contain "+str(data__periods_item_keys)+" properties", value=data__periods_item, name="" + (name_prefix or "data") + ".periods[{data__periods_x}]".format(**locals()) + "", definition={'type': 'object', 'properties': {'start': {'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, 'limit': {'type': 'number', 'minimum': 0}, 'number_phases': {'type': 'integer', 'minimum': 1, 'maximum': 3}}, 'required': ['start', 'limit'], 'additionalProperties': False}, rule='additionalProperties')
+        if "transaction_id" in data_keys:
+            data_keys.remove("transaction_id")
+            data__transactionid = data["transaction_id"]
+            if not isinstance(data__transactionid, (str)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".transaction_id must be string", value=data__transactionid, name="" + (name_prefix or "data") + ".transaction_id", definition={'type': 'string', 'maxLength': 36, 'description': 'OCPP transaction the schedule was computed for, when one runs'}, rule='type')
+            if isinstance(data__transactionid, str):
+                data__transactionid_len = len(data__transactionid)
+                if data__transactionid_len > 36:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".transaction_id must be shorter than or equal to 36 characters", value=data__transactionid, name="" + (name_prefix or "data") + ".transaction_id", definition={'type': 'string', 'maxLength': 36, 'description': 'OCPP transaction the schedule was computed for, when one runs'}, rule='maxLength')
+        if "reason" in data_keys:
+            data_keys.remove("reason")
+            data__reason = data["reason"]
+            if not isinstance(data__reason, (str)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".reason must be string", value=data__reason, name="" + (name_prefix or "data") + ".reason", definition={'type': 'string', 'maxLength': 512, 'description': 'what changed it (SetChargingProfile id 7, ClearChargingProfile, TransactionStarted, ...)'}, rule='type')
+            if isinstance(data__reason, str):
+                data__reason_len = len(data__reason)
+                if data__reason_len > 512:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".reason must be shorter than or equal to 512 characters", value=data__reason, name="" + (name_prefix or "data") + ".reason", definition={'type': 'string', 'maxLength': 512, 'description': 'what changed it (SetChargingProfile id 7, ClearChargingProfile, TransactionStarted, ...)'}, rule='maxLength')
+        if data_keys:
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition={'$schema': 'http://json-schema.org/draft-07/schema#', '$id': 'https://pysecc.org/bus/v1/charging_limit.json', 'title': 'charging_limit', 'description': "The composite charging schedule of the EVSE (OCPP 2.0.1 K08: every installed ChargingStationMaxProfile, TxDefaultProfile and TxProfile combined), from schedule_start for duration seconds. The SECC offers the car at most min(its own rating, the period's limit); outside the schedule only its own rating applies. Retained: the latest one is what counts.", 'type': 'object', 'properties': {'revision': {'type': 'integer', 'minimum': 0, 'description': 'increases with every change; the SECC renegotiates when it changes mid-session'}, 'schedule_start': {'type': 'string', 'format': 'date-time', 'maxLength': 40, 'description': 'RFC 3339 UTC time where period 0 begins'}, 'duration': {'type': 'integer', 'minimum': 1, 'maximum': 2678400, 'description': 'seconds the schedule covers'}, 'charging_rate_unit': {'enum': ['A', 'W'], 'description': 'A: per phase; W: total'}, 'periods': {'type': 'array', 'minItems': 1, 'maxItems': 96, 'items': {'type': 'object', 'properties': {'start': {'type': 'integer', 'minimum': 0, 'description': 'seconds after schedule_start'}, 'limit': {'type': 'number', 'minimum': 0}, 'number_phases': {'type': 'integer', 'minimum': 1, 'maximum': 3}}, 'required': ['start', 'limit'], 'additionalProperties': False}}, 'transaction_id': {'type': 'string', 'maxLength': 36, 'description': 'OCPP transaction the schedule was computed for, when one runs'}, 'reason': {'type': 'string', 'maxLength': 512, 'description': 'what changed it (SetChargingProfile id 7, ClearChargingProfile, TransactionStarted, ...)'}}, 'required': ['revision', 'schedule_start', 'duration', 'charging_rate_unit', 'periods'], 'additionalProperties': False}, rule='additionalProperties')
+    return data
+
+
 def validate_https___pysecc_org_bus_v1_command_response_json(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object", value=data, name="" + (name_prefix or "data") + "", definition={'$schema': 'http://json-schema.org/draft-07/schema#', '$id': 'https://pysecc.org/bus/v1/command_response.json', 'title': 'command_response', 'description': "The SECC's answer to a command (Scheduled: done when the running session has ended).", 'type': 'object', 'properties': {'status': {'enum': ['Accepted', 'Rejected', 'Scheduled']}, 'session_id': {'type': 'string', 'minLength': 1, 'maxLength': 36, 'description': 'SECC charging session id (hex)'}, 'reason': {'type': 'string', 'maxLength': 512, 'description': 'human-readable detail for the field engineer'}, 'csr': {'type': 'string', 'minLength': 1, 'maxLength': 4096, 'description': 'create_csr: the PEM certificate signing request'}}, 'required': ['status'], 'additionalProperties': False}, rule='type')
@@ -1807,6 +1922,7 @@ VALIDATORS = {
     'bridge_error': validate_https___pysecc_org_bus_v1_bridge_error_json,
     'bus_error': validate_https___pysecc_org_bus_v1_bus_error_json,
     'change_availability_command': validate_https___pysecc_org_bus_v1_change_availability_command_json,
+    'charging_limit': validate_https___pysecc_org_bus_v1_charging_limit_json,
     'command_response': validate_https___pysecc_org_bus_v1_command_response_json,
     'create_csr_command': validate_https___pysecc_org_bus_v1_create_csr_command_json,
     'csms_connection': validate_https___pysecc_org_bus_v1_csms_connection_json,
