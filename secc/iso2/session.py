@@ -55,7 +55,7 @@ from secc.pnc.installation import (
 from secc.pnc.installation import (
     CERTIFICATE_TIMEOUT,
     ISO2_SCHEMA_VERSION,
-    CertificateAnswer,
+    CertificateForwarding,
     InstallationResponseError,
     parse_response_exi,
     request_exi,
@@ -99,7 +99,7 @@ CERTIFICATE_STATUS_FAILURES = {
 }
 
 
-class Iso2Session(DcHandlers, SessionCore):
+class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
     PROTOCOL = "iso2"
     M = M
     INITIAL_STATE = "SessionSetup"
@@ -161,9 +161,6 @@ class Iso2Session(DcHandlers, SessionCore):
         self.contract_pem = ""
         self.contract_ocsp: list[dict[str, str]] = []
         self.header_signature: Any = None
-        # CertificateInstallation/Update: the request awaiting the CSMS, then its answer
-        self.pending_certificate: tuple[str, Any, bytes | None] | None = None
-        self.certificate_answer: CertificateAnswer | None = None
         self.certificate_signature: Any = None
         self.energy_transfer_modes = tuple(energy_transfer_modes)
         self.receipt_required = receipt_required
@@ -327,19 +324,6 @@ class Iso2Session(DcHandlers, SessionCore):
             return Outcome(SignedResponse(body, self.certificate_signature))
         return Outcome(body)
 
-    def certificate_answered(self, answer: CertificateAnswer | None, now: float) -> Reply:
-        """The CSMS's answer to ``RequestCertificate`` (None: the charger cannot ask one):
-        runs the waiting request again and returns what to send."""
-        pending, self.pending_certificate = self.pending_certificate, None
-        if pending is None or self.terminated:
-            return Reply()
-        self.certificate_answer = answer or CertificateAnswer(
-            "Unavailable", reason="this charger cannot reach a CSMS for certificates")
-        name, body, session_id = pending
-        try:
-            return self.receive(name, body, now, session_id)
-        finally:
-            self.certificate_answer = None
 
     def check_receipt_signature(self, req: M.MeteringReceiptReqType) -> None:
         """PnC: the EV signs the receipt with its contract key (§8.4.3.13)."""

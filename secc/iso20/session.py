@@ -53,7 +53,7 @@ from secc.iso20.power import (
 from secc.iso20.services import ControlMode, Energy, EnergyService, ParameterSet, parameter_sets
 from secc.pnc import installation
 from secc.pnc import iso20 as pnc
-from secc.pnc.installation import CertificateAnswer
+from secc.pnc.installation import CertificateForwarding
 from secc.pnc.contract import ContractChain, normalize_emaid, ocsp_request_data
 from secc.iso20.table import (
     LOOP_STATES,
@@ -62,7 +62,7 @@ from secc.iso20.table import (
     S,
 )
 from secc.v2g.charging_limit import Offer
-from secc.v2g.core import DANGEROUS_STOPS, TERMINATED, Outcome, Reply, SessionCore
+from secc.v2g.core import DANGEROUS_STOPS, TERMINATED, Outcome, SessionCore
 from secc.v2g.dc import CableCheck, Setpoint
 from secc.v2g.evse import (
     Action,
@@ -104,7 +104,7 @@ class Iso20Config:
     supported_providers: tuple[str, ...] = ()
 
 
-class Iso20Session(SessionCore):
+class Iso20Session(CertificateForwarding, SessionCore):
     """Common -20 messages; ``Iso20DcSession``/``Iso20AcSession`` add the energy messages."""
 
     PROTOCOL = "iso20"
@@ -129,9 +129,6 @@ class Iso20Session(SessionCore):
         self.contract_pem = ""
         self.contract_ocsp: list[dict[str, str]] = []
         self._pnc_warning: SessionFailure | None = None
-        # CertificateInstallation: the request awaiting the CSMS, then its answer
-        self.pending_certificate: tuple[str, Any, bytes | None] | None = None
-        self.certificate_answer: CertificateAnswer | None = None
         self.config = config or Iso20Config()
         if charging_needs_wait is not None:   # the ISO-2 core's option name, same wiring
             self.config = dataclasses.replace(self.config,
@@ -347,19 +344,6 @@ class Iso20Session(SessionCore):
             "remaining": res.remaining_contract_certificate_chains})
         return Outcome(res)
 
-    def certificate_answered(self, answer: CertificateAnswer | None, now: float) -> Any:
-        """The CSMS's answer to ``RequestCertificate`` (None: no CSMS): the waiting request
-        runs again and its reply is returned."""
-        pending, self.pending_certificate = self.pending_certificate, None
-        if pending is None or self.terminated:
-            return Reply()
-        self.certificate_answer = answer or CertificateAnswer(
-            "Unavailable", reason="this charger cannot reach a CSMS for certificates")
-        name, body, session_id = pending
-        try:
-            return self.receive(name, body, now, session_id)
-        finally:
-            self.certificate_answer = None
 
     def on_AuthorizationReq(self, body: Any, now: float) -> Outcome:
         self._check_stop(False)

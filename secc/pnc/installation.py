@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import exi_schemas
 from exi_schemas.generated import iso2 as M
 from secc.pnc import key_transport, xmldsig
+from secc.v2g.core import Reply
 
 
 #: OCPP Get15118EVCertificate.iso15118SchemaVersion for ISO 15118-2.
@@ -86,16 +87,23 @@ def request_exi(request_name: str, body: Any, signature: Any, session_id: bytes)
     return base64.b64encode(exi_schemas.encode(message)).decode("ascii")
 
 
-def parse_response_exi(exi_response: str, request_name: str) -> tuple[Any, Any]:
-    """(response body, header signature) of the CSMS's exiResponse; raises
-    ``InstallationResponseError`` naming what is wrong (never anything else)."""
-    _, field_name = ACTIONS[request_name]
+def _exi_bytes(exi_response: str) -> bytes:
+    """The EXI bytes of the CSMS's base64 exiResponse (either schema), or
+    ``InstallationResponseError``."""
     try:
         data = base64.b64decode(exi_response, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InstallationResponseError(f"exiResponse is not base64: {exc}") from None
     if not data:
         raise InstallationResponseError("exiResponse is empty")
+    return data
+
+
+def parse_response_exi(exi_response: str, request_name: str) -> tuple[Any, Any]:
+    """(response body, header signature) of the CSMS's exiResponse; raises
+    ``InstallationResponseError`` naming what is wrong (never anything else)."""
+    _, field_name = ACTIONS[request_name]
+    data = _exi_bytes(exi_response)
     try:
         message = exi_schemas.decode(data, "iso2")
     except exi_schemas.ExiDecodeError as exc:
@@ -122,12 +130,7 @@ def request_exi_iso20(message: Any) -> str:
 def parse_response_exi_iso20(exi_response: str) -> Any:
     """The -20 CertificateInstallationRes of the CSMS's exiResponse, its header (the CPS's
     signature over SignedInstallationData) kept; ``InstallationResponseError`` otherwise."""
-    try:
-        data = base64.b64decode(exi_response, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InstallationResponseError(f"exiResponse is not base64: {exc}") from None
-    if not data:
-        raise InstallationResponseError("exiResponse is empty")
+    data = _exi_bytes(exi_response)
     try:
         name, message = exi_schemas.decode_element(data, "iso20")
     except exi_schemas.ExiDecodeError as exc:
@@ -275,3 +278,25 @@ def verify_response_signature(body: Any, signature: Any, cps_public_key: ec.Elli
         cps_public_key.verify(der, exi_schemas.encode_fragment(info), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise xmldsig.BadSignature("SignatureValue does not verify with the CPS key") from None
+
+
+class CertificateForwarding:
+    """The ISO-2 and -20 cores' CertificateInstallation/Update: the request waits for the
+    CSMS (the core returns ``RequestCertificate``), then runs again with its answer."""
+
+    pending_certificate: tuple[str, Any, bytes | None] | None = None
+    certificate_answer: CertificateAnswer | None = None
+
+    def certificate_answered(self, answer: CertificateAnswer | None, now: float) -> Any:
+        """The CSMS's answer (None: the charger cannot ask one): the waiting request runs
+        again and its reply is returned (an empty ``Reply`` when nothing waits)."""
+        pending, self.pending_certificate = self.pending_certificate, None
+        if pending is None or self.terminated:  # type: ignore[attr-defined]
+            return Reply()
+        self.certificate_answer = answer or CertificateAnswer(
+            "Unavailable", reason="this charger cannot reach a CSMS for certificates")
+        name, body, session_id = pending
+        try:
+            return self.receive(name, body, now, session_id)  # type: ignore[attr-defined]
+        finally:
+            self.certificate_answer = None
