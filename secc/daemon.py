@@ -454,9 +454,14 @@ class SeccDaemon:
         self.tls_selector = self._tls_selector()
         self.transport = await start_evse_transport(
             EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
-                                tls_context=self.tls_context, tls_selector=self.tls_selector),
+                                tls_context=self.tls_context, tls_selector=self.tls_selector,
+                                message_timeout=self.config.v2g.timers.message_timeout),
             self._serve)
         self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
+        if self._sim_control is not None:
+            await self._sim_control.start()
+        if self._sim_follower is not None:
+            self._sim_follower.plug_in()
         if self.bus is not None:
             self._tasks.append(asyncio.create_task(self._publish_bus_events(),
                                                    name="bus-events"))
@@ -512,23 +517,6 @@ class SeccDaemon:
                 await self.bus.wait_connected(5.0)
             except (TimeoutError, asyncio.TimeoutError):
                 log.warning("bus not connected yet; continuing without it for now")
-        self.transport = await start_evse_transport(
-            EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
-                                tls_context=self.tls_context,
-                                message_timeout=self.config.v2g.timers.message_timeout),
-            self._serve)
-        self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
-        if self._sim_control is not None:
-            await self._sim_control.start()
-        if self._sim_follower is not None:
-            self._sim_follower.plug_in()
-        log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
-                                      "protocols": ",".join(self.settings.protocols),
-                                      "tcp_port": self.transport.tcp.port if self.transport.tcp
-                                      else None,
-                                      "tls_port": self.transport.tls.port if self.transport.tls
-                                      else None})
-        self.ready.set()
 
     def _warn_expiring_certificates(self) -> None:
         """Ahead of time (30 days), at every start: certificates about to expire or expired."""

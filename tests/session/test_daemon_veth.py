@@ -97,6 +97,19 @@ def test_din_session_over_tcp_across_the_plc_link(veth_link, tmp_path, test_pki)
     assert closed is False
 
 
+def test_the_daemon_starts_one_transport_one_pilot_watch_and_one_ready(veth_link, tmp_path,
+                                                                       test_pki, caplog):
+    """Start-up brings up the SDP/V2G servers and the pilot watch once: a second SDP server
+    would still answer after the communication set-up time has closed the first."""
+    caplog.set_level("INFO", logger="pysecc")
+    test_pki.write_secc_files(tmp_path)
+    daemon_runner(veth_link, "none", tmp_path, full_din_session)
+    said = [record.getMessage() for record in caplog.records]
+    assert said.count("SDP server listening") == 1
+    assert said.count("V2G server listening") == 1
+    assert said.count("SECC ready") == 1
+
+
 def test_din_session_over_tls_across_the_plc_link(veth_link, tmp_path, test_pki):
     test_pki.write_secc_files(tmp_path)
     (summaries, closed), (security, code) = daemon_runner(veth_link, "optional", tmp_path,
