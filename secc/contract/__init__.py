@@ -247,7 +247,7 @@ _VALIDATORS_PRELUDE = [
 def validators_text() -> str:
     """``validators.py``: every schema compiled to a Python function by ``fastjsonschema``
     (draft 7 with formats; the contract tests check its verdicts against ``jsonschema``), one
-    module, checked in and byte-compiled at install like the EXI codec. Compiling the 24
+    module, checked in and byte-compiled at install like the EXI codec. Compiling the
     schemas at run time instead costs the SECC ~6 MB of RSS (and ``jsonschema`` ~5 MB).
     The module does not import ``fastjsonschema``: it carries the one exception class the
     validators raise, so the daemon loads no schema library at all."""

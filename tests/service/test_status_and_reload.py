@@ -77,9 +77,8 @@ def test_applied_reload_reaches_the_next_session_not_the_running_one():
     old = config(current=200)
     daemon = SeccDaemon(old, board_from_config(old, realtime=False), "lo")
     running = daemon.settings                       # what a session started now holds
-    # a quirk outside the field profile's defaults, so it is new to the board
-    new = config(current=120, quirks='["iso20_price_schedule"]')
+    new = config(current=120, slac_init=20)
     daemon.apply_config(merged_config(old, new, reload_plan(old, new)))
     assert daemon.settings.limits.max_current == 120
-    assert "iso20_price_schedule" in daemon.settings.quirks
-    assert running.limits.max_current == 200 and "iso20_price_schedule" not in running.quirks
+    assert daemon.config.slac.tt_evse_slac_init == 20
+    assert running.limits.max_current == 200            # the running session keeps its own
