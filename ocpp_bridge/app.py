@@ -302,6 +302,12 @@ class Bridge:
                     self.cp.cancel_requests()
                 self.cp = None
                 await self.publish_csms_state()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # websockets/asyncio (3.11 wait_for) can turn a cancel that lands while a
+                # connection opens or closes into an error caught above; without this the
+                # loop reconnected and the owner's shutdown waited forever
+                raise asyncio.CancelledError
             if self.reconnect_now:   # our own disconnect (Reset): no backoff
                 self.reconnect_now = False
                 continue
