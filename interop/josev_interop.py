@@ -17,6 +17,8 @@ simulator cannot: how we fare with another reading of the standards. For each sc
 A scenario passes when the SECC negotiated the expected protocol, answered every request with
 an OK code, saw the charge loop and a SessionStopReq, ended in ``Terminated`` with the
 contactors open, and Josev logged no error. Results are printed as found; nothing is retried.
+The Smart Charging scenario also has the test CSMS lower the limit mid-loop and checks the new
+limit in our CurrentDemandRes and in Josev's own log of what it decoded.
 
 Run with the product's interpreter (it imports ``secc``), as root::
 
@@ -71,7 +73,14 @@ class Scenario:
     pnc: bool = False
     csms: bool = False                     # the bus, the OCPP bridge and the test CSMS decide
     cert_install: bool = False             # Josev's isCertInstallNeeded (CertificateInstallation)
+    # Smart Charging (csms): once the charge loop runs, the test CSMS sets a TxProfile of this
+    # many W for the transaction; the SECC and Josev must both show the lowered limit
+    csms_limit_w: float | None = None
 
+
+SMART_CHARGING_LIMIT_W = 20_000.0   # well below the DC board's 150 kW
+SMART_CHARGING_LOOPS = 120          # Josev's chargeLoopCycle: ~25 s of CurrentDemand (~0.2 s each)
+SMART_CHARGING_DEADLINE_S = 2.0     # issue 17: SetChargingProfile -> next charge-loop response
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("din-dc-tcp", "DIN 70121 DC, TCP", ("DIN_SPEC_70121",), ("DC",), "DC_extended",
@@ -117,6 +126,15 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("iso20-dc-pnc", "ISO 15118-20 DC, TLS 1.3, Plug & Charge (authorized locally)",
              ("ISO_15118_20_DC",), ("DC",), "DC_extended", "dc", True, "iso20-dc",
              required=False, tls_1_3=True, pnc=True),
+    Scenario("iso2-dc-smart-charging",
+             "ISO 15118-2 DC, TLS 1.2, EIM, the CSMS lowers the limit mid-session",
+             ("ISO_15118_2",), ("DC",), "DC_extended", "dc", True, "iso2", csms=True,
+             csms_limit_w=SMART_CHARGING_LIMIT_W,
+             note="SetChargingProfile (TxProfile, 20 kW) once CurrentDemand runs: our "
+                  "CurrentDemandRes must carry EVSEMaximumPowerLimit 20 kW and "
+                  "EVSENotification=ReNegotiation, and Josev's decoded log must show both; "
+                  "Josev 0.31.2 acts on ReNegotiation only in AC ChargingStatusRes and "
+                  "MeteringReceiptRes, so in DC it keeps its CurrentDemand loop"),
 )
 
 BOARD = """
@@ -358,7 +376,8 @@ def josev_config(s: Scenario) -> dict[str, Any]:
         "useTls": s.ev_tls,
         "enforceTls": False,
         "sdpRetryCycles": 1,
-        "chargeLoopCycle": 10,
+        # long enough that a profile set at the first CurrentDemand lands inside the loop
+        "chargeLoopCycle": SMART_CHARGING_LOOPS if s.csms_limit_w else 10,
     }
 
 
@@ -443,6 +462,12 @@ class SeccOutcome:
     plant_events: list[str] = field(default_factory=list)
     error: str = ""
     csms_received: list[str] = field(default_factory=list)   # OCPP actions, PnC via CSMS
+    # Smart Charging: when the CSMS sent SetChargingProfile (time.monotonic(), the clock of
+    # the recording), its answer and the composite schedule the bridge reported afterwards
+    profile_set_at: float | None = None
+    profile_answer: dict[str, Any] | None = None
+    composite: dict[str, Any] | None = None
+    profile_error: str = ""
 
 
 def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Event,
@@ -479,14 +504,61 @@ def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Even
             work = opts.workdir / f"backend_{s.key}"
             work.mkdir(parents=True, exist_ok=True)
             backend = await ChargerBackend(work).start()
-            assert opts.josev_own is not None and backend.csms is not None
-            backend.csms.provisioning = ContractProvisioning(pki=opts.josev_own.contracts())
+            assert backend.csms is not None
+            if s.pnc:
+                assert opts.josev_own is not None
+                backend.csms.provisioning = ContractProvisioning(pki=opts.josev_own.contracts())
         try:
             return await serve(backend)
         finally:
             if backend is not None:
                 outcome.csms_received = backend.received()
                 await backend.stop()
+
+    async def set_profile_when_charging(backend: Any, watts: float) -> None:
+        """The CSMS's part of the Smart Charging scenario: once the transaction reports
+        Charging (Josev's CurrentDemand loop runs), a TxProfile of ``watts`` for it."""
+        from sim.charger import STATION_ID
+        from sim.testing.waits import wait_until
+
+        csms = backend.csms
+        seen: list[LoopLimit] = []
+        checked = [0]
+
+        def charging() -> bool:
+            """The transaction reports Charging and we already answered a few CurrentDemandReq
+            (decoded as they come, so the limit before the profile is on record)."""
+            if not outcome.records:
+                return False
+            record = outcome.records[0]
+            upto = len(record)
+            seen.extend(secc_loop_limits(record[max(checked[0], 2):upto], skip=0))
+            checked[0] = upto
+            return len(seen) >= 3 and any(
+                e.get("transactionInfo", {}).get("chargingState") == "Charging"
+                for e in csms.messages("TransactionEvent"))
+        try:
+            await wait_until(charging, SESSION_TIMEOUT_S / 2,
+                             "chargingState Charging and 3 CurrentDemandRes")
+        except TimeoutError:
+            outcome.profile_error = ("the charge loop never ran with the transaction Charging: "
+                                     f"{len(seen)} CurrentDemandRes, "
+                                     f"{backend.transaction_summary()}")
+            return
+        try:
+            tid = csms.messages("TransactionEvent")[0]["transactionInfo"]["transactionId"]
+            profile = {"id": 17, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+                       "chargingProfileKind": "Relative", "transactionId": tid,
+                       "chargingSchedule": [{"id": 1, "chargingRateUnit": "W",
+                                             "chargingSchedulePeriod": [
+                                                 {"startPeriod": 0, "limit": watts}]}]}
+            outcome.profile_set_at = time.monotonic()
+            outcome.profile_answer = await csms.call(STATION_ID, "SetChargingProfile",
+                                                     {"evseId": 1, "chargingProfile": profile})
+            outcome.composite = await csms.call(STATION_ID, "GetCompositeSchedule", {
+                "duration": 300, "evseId": 1, "chargingRateUnit": "W"})
+        except Exception as exc:  # reported in the verdict, never hidden
+            outcome.profile_error = f"the CSMS could not set its profile: {exc!r}"
 
     async def serve(backend: Any) -> SeccOutcome:
         config = loads_board_config(board_text + (backend.board_bus_section() if backend
@@ -500,6 +572,10 @@ def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Even
         await daemon.start()
         plant.plug_in()
         ready.set()
+        profile_task = None
+        if backend is not None and s.csms_limit_w is not None:
+            profile_task = asyncio.create_task(set_profile_when_charging(backend,
+                                                                         s.csms_limit_w))
         deadline = time.monotonic() + SESSION_TIMEOUT_S
         while not daemon.summaries and not josev_exited.is_set() \
                 and time.monotonic() < deadline:
@@ -510,6 +586,10 @@ def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Even
                 await asyncio.sleep(0.05)
         elif not josev_exited.is_set():
             outcome.error = f"no V2G session ended within {SESSION_TIMEOUT_S:.0f} s"
+        if profile_task is not None and not profile_task.done():
+            profile_task.cancel()
+            outcome.profile_error = outcome.profile_error or "the session ended before the " \
+                "CSMS could set its profile"
         if bus is not None:
             await bus.flush(10)
         outcome.contactors_closed = board.contactors_closed
@@ -521,6 +601,150 @@ def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Even
         return outcome
 
     return link.run_coroutine("secc", main).result(SESSION_TIMEOUT_S + 60)
+
+
+# --- Smart Charging: the limit as we sent it and as Josev decoded it -----------------------------
+
+JOSEV_MESSAGE = re.compile(r"(Decoded message|Message to encode) \(ns=[^)]*\): (\{.*\})\s*$")
+
+
+@dataclass
+class LoopLimit:
+    """One CurrentDemandRes: the notification and the maximum power it carried."""
+
+    notification: str
+    max_power_w: float | None
+    at: float = 0.0          # time.monotonic() on the SECC side; 0 on Josev's side
+
+
+def watts(value: Any) -> float | None:
+    """A PhysicalValue (our object or Josev's JSON dict) in W."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return float(value["Value"]) * 10 ** int(value["Multiplier"])
+    return float(value.value) * 10 ** int(value.multiplier)
+
+
+def secc_loop_limits(record: list[Exchange], skip: int = 2) -> list[LoopLimit]:
+    """The CurrentDemandRes we sent, decoded with our codec (``skip``: SupportedAppProtocol)."""
+    found = []
+    for ex in record[skip:]:
+        if ex.direction != "res":
+            continue
+        try:
+            element = exi_schemas.body_element(exi_schemas.decode(ex.payload, "iso2"))
+        except Exception:   # reported by judge() through pair_up
+            continue
+        if element is None or element[0] != "CurrentDemandRes":
+            continue
+        res = element[1]
+        found.append(LoopLimit(str(res.dc_evse_status.evse_notification),
+                               watts(res.evse_maximum_power_limit), ex.at))
+    return found
+
+
+def josev_messages(josev_lines: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Josev's own JSON log of every -2 message (MESSAGE_LOG_JSON): ("got"|"sent", body
+    element name, body element), in order."""
+    out = []
+    for line in josev_lines:
+        m = JOSEV_MESSAGE.search(line)
+        if not m:
+            continue
+        try:
+            body = json.loads(m.group(2)).get("V2G_Message", {}).get("Body", {})
+        except json.JSONDecodeError:
+            continue
+        for name, element in body.items():
+            out.append(("got" if m.group(1).startswith("Decoded") else "sent", name, element))
+    return out
+
+
+def judge_smart_charging(s: Scenario, outcome: SeccOutcome, record: list[Exchange],
+                         josev_lines: list[str]) -> tuple[list[str], list[str]]:
+    """(problems, findings): the CSMS's profile reached our CurrentDemandRes in time and
+    Josev decoded it."""
+    limit = s.csms_limit_w
+    assert limit is not None
+    problems: list[str] = []
+    findings: list[str] = []
+    if outcome.profile_error:
+        problems.append(outcome.profile_error)
+    if outcome.profile_answer != {"status": "Accepted"}:
+        problems.append(f"SetChargingProfile answered {outcome.profile_answer}")
+    periods = ((outcome.composite or {}).get("schedule") or {}).get("chargingSchedulePeriod")
+    if not periods or periods[0].get("limit") != limit:
+        problems.append(f"GetCompositeSchedule after the profile: {outcome.composite}")
+    set_at = outcome.profile_set_at
+    ours = secc_loop_limits(record)
+    if set_at is None or not ours:
+        problems.append(f"no CurrentDemandRes to compare ({len(ours)} sent)")
+        return problems, findings
+    before = [x for x in ours if x.at < set_at]
+    lowered = [x for x in ours if x.at >= set_at and x.max_power_w == limit]
+    if not before or any(x.max_power_w is None or x.max_power_w <= limit for x in before):
+        problems.append("the CurrentDemandRes before the profile did not offer more than "
+                        f"{limit:.0f} W: {[x.max_power_w for x in before]}")
+    if not lowered:
+        problems.append(f"no CurrentDemandRes after the profile carried {limit:.0f} W: "
+                        f"{[x.max_power_w for x in ours if x.at >= set_at]}")
+    else:
+        latency = lowered[0].at - set_at
+        findings.append(f"SetChargingProfile -> our CurrentDemandRes with {limit:.0f} W: "
+                        f"{latency * 1000:.0f} ms; {len(lowered)} of {len(ours)} "
+                        f"CurrentDemandRes carried it")
+        if latency > SMART_CHARGING_DEADLINE_S:
+            problems.append(f"the new limit took {latency:.2f} s (goal "
+                            f"{SMART_CHARGING_DEADLINE_S:.0f} s)")
+        if not any(x.notification == "ReNegotiation" for x in lowered):
+            problems.append("no CurrentDemandRes with the new limit said ReNegotiation: "
+                            f"{sorted({x.notification for x in lowered})}")
+        after = ours[ours.index(lowered[0]):]
+        if any(x.max_power_w is not None and x.max_power_w > limit for x in after):
+            problems.append("a CurrentDemandRes after the new limit offered more again")
+    # Josev's side: what it decoded, and what it did next
+    messages = josev_messages(josev_lines)
+    got = [(i, e) for i, (way, name, e) in enumerate(messages)
+           if way == "got" and name == "CurrentDemandRes"]
+    seen = [(i, e) for i, e in got
+            if watts(e.get("EVSEMaximumPowerLimit")) == limit
+            and e.get("DC_EVSEStatus", {}).get("EVSENotification") == "ReNegotiation"]
+    if not got:
+        problems.append("Josev's log shows no decoded CurrentDemandRes (MESSAGE_LOG_JSON)")
+    elif not seen:
+        problems.append(f"Josev never decoded a CurrentDemandRes with {limit:.0f} W and "
+                        "ReNegotiation: " + str(sorted({
+                            (watts(e.get("EVSEMaximumPowerLimit")),
+                             e.get("DC_EVSEStatus", {}).get("EVSENotification"))
+                            for _, e in got}, key=str)))
+    else:
+        first = seen[0][0]
+        following = [name for way, name, _ in messages[first + 1:] if way == "sent"]
+        findings.append(f"Josev decoded {len(seen)} CurrentDemandRes with "
+                        f"EVSEMaximumPowerLimit={limit:.0f} W and "
+                        f"EVSENotification=ReNegotiation; it then sent: "
+                        f"{', '.join(compact_names(following))}")
+        if "CurrentDemandReq" not in following[:1] and "ChargeParameterDiscoveryReq" \
+                not in following and "PowerDeliveryReq" not in following[:1]:
+            problems.append(f"Josev did not carry on after the new limit: {following[:3]}")
+        if "ChargeParameterDiscoveryReq" in following:
+            findings.append("Josev renegotiated (ChargeParameterDiscoveryReq after the limit)")
+        else:
+            findings.append("Josev did not renegotiate: 0.31.2 reads EVSENotification in DC "
+                            "CurrentDemandRes only for StopCharging, and charged on under "
+                            "the lowered EVSEMaximumPowerLimit")
+    return problems, findings
+
+
+def compact_names(names: list[str]) -> list[str]:
+    out: list[tuple[str, int]] = []
+    for name in names:
+        if out and out[-1][0] == name:
+            out[-1] = (name, out[-1][1] + 1)
+        else:
+            out.append((name, 1))
+    return [n if k == 1 else f"{n} ×{k}" for n, k in out]
 
 
 # --- one scenario -----------------------------------------------------------------------------
@@ -541,6 +765,7 @@ class Result:
     josev_log_path: Path
     josev_errors: list[str]
     josev_protocol: str = "-"
+    findings: list[str] = field(default_factory=list)   # printed for passes too
 
 
 def judge(s: Scenario, outcome: SeccOutcome, josev_lines: list[str]) -> Result:
@@ -578,7 +803,7 @@ def judge(s: Scenario, outcome: SeccOutcome, josev_lines: list[str]) -> Result:
                 req.name == "AuthorizationReq" and req.detail == "service=PnC"
                 for req, _ in pairs):
             problems.append("Josev did not choose Plug & Charge (no PnC AuthorizationReq)")
-    if s.csms and "Authorize" not in outcome.csms_received:
+    if s.csms and s.pnc and "Authorize" not in outcome.csms_received:
         problems.append(f"the CSMS got no Authorize (it saw {outcome.csms_received})")
     if s.cert_install:
         if "CertificateInstallationReq" not in names:
@@ -589,6 +814,10 @@ def judge(s: Scenario, outcome: SeccOutcome, josev_lines: list[str]) -> Result:
         problems.append("contactors still closed after the session")
     if len(outcome.summaries) > 1:
         problems.append(f"{len(outcome.summaries)} V2G connections (Josev restarted SDP)")
+    findings: list[str] = []
+    if s.csms_limit_w is not None:
+        more, findings = judge_smart_charging(s, outcome, record, josev_lines)
+        problems += more
     josev_errors = [line for line in josev_lines if JOSEV_ERROR.search(line)]
     if josev_errors:
         problems.append(f"Josev logged {len(josev_errors)} error line(s)")
@@ -602,7 +831,7 @@ def judge(s: Scenario, outcome: SeccOutcome, josev_lines: list[str]) -> Result:
                   summary.final_state if summary else None,
                   outcome.tls[0] if outcome.tls else "-",
                   compact_sequence(pairs), problems, [], Path(), josev_errors,
-                  chosen[0] if chosen else "-")
+                  chosen[0] if chosen else "-", findings)
 
 
 def run_scenario(s: Scenario, opts: Options, collector: LineCollector) -> Result:
@@ -655,6 +884,8 @@ def print_result(r: Result, verbose: bool) -> None:
           f"requests={r.requests} "
           f"final_state={r.final_state} end_reason={r.end_reason!r}")
     print("   SECC saw: " + (", ".join(r.sequence) or "(nothing)"))
+    for finding in r.findings:
+        print(f"   finding: {finding}")
     for problem in r.problems:
         print(f"   problem: {problem}")
     if r.passed and not verbose:
@@ -674,10 +905,10 @@ def print_result(r: Result, verbose: bool) -> None:
 
 def print_table(results: list[Result], josev_version: str) -> None:
     print(f"\n== Josev {josev_version} EVCC against the pysecc SECC daemon")
-    print(f"{'scenario':<20} {'req':<4} {'result':<6} {'protocol':<9} {'transport':<42} "
+    print(f"{'scenario':<23} {'req':<4} {'result':<6} {'protocol':<9} {'transport':<42} "
           f"{'#req':>4}  end reason")
     for r in results:
-        print(f"{r.scenario.key:<20} {'yes' if r.scenario.required else 'opt':<4} "
+        print(f"{r.scenario.key:<23} {'yes' if r.scenario.required else 'opt':<4} "
               f"{'PASS' if r.passed else 'FAIL':<6} {str(r.protocol):<9} {r.transport:<42} "
               f"{r.requests:>4}  {r.end_reason}")
 
@@ -687,6 +918,7 @@ def result_record(r: Result) -> dict[str, Any]:
             "protocol": r.protocol, "josev_protocol": r.josev_protocol,
             "transport": r.transport, "requests": r.requests, "final_state": r.final_state,
             "end_reason": r.end_reason, "sequence": r.sequence, "problems": r.problems,
+            "findings": r.findings,
             "josev_log": str(r.josev_log_path)}
 
 
@@ -722,7 +954,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.list:
         for s in SCENARIOS:
-            print(f"{s.key:<18} {'required' if s.required else 'optional'}  {s.title}")
+            print(f"{s.key:<23} {'required' if s.required else 'optional'}  {s.title}")
         return 0
     from sim.testing.netns import netns_supported
     from sim.testing.pki import TestPKI

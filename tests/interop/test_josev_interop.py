@@ -162,7 +162,10 @@ def test_every_scenario_config_names_only_protocols_josev_knows():
     assert {s.key for s in ji.SCENARIOS if s.required} == {
         "din-dc-tcp", "din-dc-tls", "iso2-dc-tcp", "iso2-dc-tls", "iso2-ac-tcp", "iso2-ac-tls",
         "iso2-dc-pnc", "iso2-ac-pnc", "iso2-dc-pnc-csms", "iso2-ac-pnc-csms",
-        "iso2-dc-certinstall"}
+        "iso2-dc-certinstall", "iso2-dc-smart-charging"}
+    smart = next(s for s in ji.SCENARIOS if s.key == "iso2-dc-smart-charging")
+    assert smart.csms and not smart.pnc and smart.csms_limit_w == ji.SMART_CHARGING_LIMIT_W
+    assert ji.josev_config(smart)["chargeLoopCycle"] == ji.SMART_CHARGING_LOOPS
     install = next(s for s in ji.SCENARIOS if s.key == "iso2-dc-certinstall")
     assert ji.josev_config(install)["isCertInstallNeeded"] is True
     assert all(s.ev_tls for s in ji.SCENARIOS if s.pnc)  # Josev offers PnC only over TLS
@@ -198,6 +201,66 @@ def test_pnc_verdict_needs_payment_details_the_csms_and_the_certificate_request(
     # the same record passes as an EIM scenario: the PnC checks are what failed above
     eim = next(s for s in ji.SCENARIOS if s.key == "iso2-ac-tls")
     assert not [p for p in ji.judge(eim, outcome, []).problems if "Plug" in p or "CSMS" in p]
+
+
+def current_demand_pair(at: float, watts: float, notification: str) -> list:
+    res = M.CurrentDemandResType(
+        response_code="OK", dc_evse_status=M.DC_EVSEStatusType(
+            notification_max_delay=0, evse_notification=notification,
+            evse_isolation_status="Valid", evse_status_code="EVSE_Ready"),
+        evse_present_voltage=M.PhysicalValueType(multiplier=0, unit="V", value=400),
+        evse_present_current=M.PhysicalValueType(multiplier=0, unit="A", value=1),
+        evse_current_limit_achieved=False, evse_voltage_limit_achieved=False,
+        evse_power_limit_achieved=False,
+        evse_maximum_power_limit=M.PhysicalValueType(multiplier=3, unit="W",
+                                                     value=int(watts / 1000)),
+        evseid="DE*PYS*E00001*1", sa_schedule_tuple_id=1)
+    return [ji.Exchange("req", PayloadType.EXI, b"", at),
+            ji.Exchange("res", PayloadType.EXI, iso2_response("CurrentDemandRes", res), at)]
+
+
+def josev_current_demand_lines(watts: float, notification: str) -> list[str]:
+    """Josev's MESSAGE_LOG_JSON lines for one loop cycle (the layout of its 0.31.2 log)."""
+    res = {"V2G_Message": {"Header": {"SessionID": "01"}, "Body": {"CurrentDemandRes": {
+        "ResponseCode": "OK", "DC_EVSEStatus": {"EVSENotification": notification},
+        "EVSEMaximumPowerLimit": {"Multiplier": 3, "Unit": "W", "Value": int(watts / 1000)}}}}}
+    req = {"V2G_Message": {"Header": {"SessionID": "01"}, "Body": {"CurrentDemandReq": {}}}}
+    return [f"INFO    2026-12-06 - iso15118.shared.exi_codec (302): Decoded message "
+            f"(ns=Namespace.ISO_V2_MSG_DEF): {json.dumps(res)}",
+            f"INFO    2026-12-06 - iso15118.shared.exi_codec (248): Message to encode "
+            f"(ns=Namespace.ISO_V2_MSG_DEF): {json.dumps(req)}"]
+
+
+def test_smart_charging_verdict_needs_the_lower_limit_on_both_sides():
+    scenario = next(s for s in ji.SCENARIOS if s.key == "iso2-dc-smart-charging")
+    limit = scenario.csms_limit_w
+    record = (sap_pair() + current_demand_pair(1.0, 150_000, "None")
+              + current_demand_pair(2.2, limit, "ReNegotiation")
+              + current_demand_pair(2.4, limit, "ReNegotiation"))
+    composite = {"status": "Accepted", "schedule": {"chargingSchedulePeriod": [
+        {"startPeriod": 0, "limit": limit}]}}
+    outcome = ji.SeccOutcome(profile_set_at=2.0, profile_answer={"status": "Accepted"},
+                             composite=composite)
+    josev = (josev_current_demand_lines(150_000, "None")
+             + josev_current_demand_lines(limit, "ReNegotiation") * 2)
+    problems, findings = ji.judge_smart_charging(scenario, outcome, record, josev)
+    assert problems == []
+    assert any("200 ms" in f for f in findings), findings
+    assert any("did not renegotiate" in f for f in findings), findings
+    # Josev never decoded the new limit (e.g. the session ended first): a failure
+    problems, _ = ji.judge_smart_charging(scenario, outcome, record,
+                                          josev_current_demand_lines(150_000, "None"))
+    assert any(p.startswith("Josev never decoded") for p in problems), problems
+    # the SECC kept offering its rating: a failure on our side
+    unchanged = sap_pair() + current_demand_pair(1.0, 150_000, "None") + \
+        current_demand_pair(2.2, 150_000, "None")
+    problems, _ = ji.judge_smart_charging(scenario, outcome, unchanged, josev)
+    assert any(p.startswith("no CurrentDemandRes after the profile") for p in problems)
+    # too late: the goal is 2 s from SetChargingProfile to the loop response
+    late = sap_pair() + current_demand_pair(1.0, 150_000, "None") + \
+        current_demand_pair(4.5, limit, "ReNegotiation")
+    problems, _ = ji.judge_smart_charging(scenario, outcome, late, josev)
+    assert any("took 2.50 s" in p for p in problems), problems
 
 
 # --- opt-in: Josev itself ---------------------------------------------------------------------
