@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from secc.slac.config import SlacConfig
+from secc.v2g.tariff import SalesTariffConfig
 from secc.v2g.timers import V2GTimerConfig
 
 _REQUIRED = dataclasses.MISSING
@@ -390,6 +391,11 @@ class V2gSection:
     profile: Literal["field", "conformance"] = "field"
     quirks: tuple[str, ...] = setting((), pattern=r"[a-z0-9_]{1,64}", unique=True,
                                       expect="a quirk profile name (a-z, 0-9, _)")
+    # ISO-2 loop responses: "always" sends MeterInfo (meter ID, reading) in every
+    # ChargingStatusRes/CurrentDemandRes; "with_receipt" only when a receipt is asked for
+    meter_info: Literal["always", "with_receipt"] = "always"
+    # an optional SalesTariff in the ISO-2 SAScheduleTuple (EIM: unsigned; secc/v2g/tariff.py)
+    tariff: SalesTariffConfig = field(default_factory=SalesTariffConfig)
 
 
 @dataclass(frozen=True)
@@ -496,6 +502,11 @@ FIELD_RULES: dict[type, dict[str, Rule]] = {
         "t_step_ef": Rule(range=(4, 60), unit="s"),
         "c_sequ_retry": Rule(range=(0, 10)),
         "max_concurrent_attempts": Rule(range=(1, 64)),
+    },
+    SalesTariffConfig: {
+        "sales_tariff_id": Rule(range=(1, 255)),
+        "description": Rule(pattern=r".{0,32}", expect="a text of at most 32 characters"),
+        "price_levels": Rule(range=(1, 255)),
     },
     V2GTimerConfig: {
         "sequence_timeout": Rule(range=(1, 120), unit="s"),

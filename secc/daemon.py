@@ -74,7 +74,9 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
         limits=limits, timers=config.v2g.timers,
         quirks=for_profile(config.v2g.profile, config.v2g.quirks),
-        core_options={"iso2": {"energy_transfer_modes": iso2_modes, **common},
+        core_options={"iso2": {"energy_transfer_modes": iso2_modes, **common,
+                               "sales_tariff": config.v2g.tariff,
+                               "meter_info_always": config.v2g.meter_info == "always"},
                       "iso20-dc": dict(common), "iso20-ac": dict(common)},
         paused_sessions=paused)
 

@@ -81,6 +81,7 @@ from secc.v2g.evse import (
 from secc.v2g.failures import Failure, SessionFailure
 from secc.v2g.paused import PausedSession, PausedSessions
 from secc.v2g.physical import to_float
+from secc.v2g.tariff import SalesTariffConfig, tariff_entries
 
 SA_SCHEDULE_TUPLE_ID = 1
 AC_MODES = frozenset({"AC_single_phase_core", "AC_three_phase_core"})
@@ -144,11 +145,15 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                  receipt_required: bool = False, meter_id: str = "PYSECC-METER",
                  paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
-                 charging_needs_wait: float = 0.0, **kwargs: Any) -> None:
+                 charging_needs_wait: float = 0.0,
+                 sales_tariff: SalesTariffConfig | None = None,
+                 meter_info_always: bool = True, **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge (Contract) is offered, unless the
         board turns it off (``offer_contract=False``: EVs that prefer PnC then use EIM).
         ``mo_roots``: installed MO root certificates, for the local contract chain check and
-        the top sub-CA's OCSP data (optional; the CSMS validates otherwise)."""
+        the top sub-CA's OCSP data (optional; the CSMS validates otherwise).
+        ``sales_tariff``: the board's optional SalesTariff (``secc.v2g.tariff``; EIM only).
+        ``meter_info_always``: MeterInfo in every loop response, not only with receipts."""
         super().__init__(**kwargs)
         self.tls = tls
         self.contract_offered = tls and offer_contract
@@ -178,6 +183,8 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         # s ChargeParameterDiscovery answers Ongoing after NotifyEVChargingNeeds went out, so
         # the CSMS's charging profile can shape the first SAScheduleList (0: offer at once)
         self.charging_needs_wait = charging_needs_wait
+        self.sales_tariff = sales_tariff or SalesTariffConfig()
+        self.meter_info_always = meter_info_always
 
     # --- protocol hooks -----------------------------------------------------------------------
     def receive(self, name: str, body: Any, now: float, session_id: bytes | None = None) -> Reply:
@@ -502,7 +509,9 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             current = 0.0
         return Outcome(M.ChargingStatusResType(
             response_code="OK", evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
-            evse_max_current=self.pv(current, "A"), meter_info=self.meter_info(),
+            evse_max_current=self.pv(current, "A"),
+            meter_info=self.meter_info() if self.receipt_required or self.meter_info_always
+            else None,
             receipt_required=self.receipt_required, ac_evse_status=self.ac_evse_status()))
 
     # --- DC -----------------------------------------------------------------------------------
@@ -511,7 +520,8 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         return Outcome(M.CurrentDemandResType(
             **self.current_demand_fields(setpoint),
             evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
-            meter_info=self.meter_info() if self.receipt_required else None,
+            meter_info=self.meter_info() if self.receipt_required or self.meter_info_always
+            else None,
             receipt_required=self.receipt_required), actions=actions)
 
     # --- response parts ---------------------------------------------------------------------------
@@ -548,7 +558,39 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             p_max_schedule=M.PMaxScheduleType(p_max_schedule_entry=[M.PMaxScheduleEntryType(
                 relative_time_interval=M.RelativeTimeIntervalType(
                     start=start, duration=min(horizon - start, 86400) if i == last else None),
-                p_max=self.pv(watts, "W")) for i, (start, watts) in enumerate(entries)]))])
+                p_max=self.pv(watts, "W")) for i, (start, watts) in enumerate(entries)]),
+            sales_tariff=self.sales_tariff_element(
+                horizon, max_entries - len(entries) if max_entries else None))])
+
+    def sales_tariff_element(self, horizon: int, budget: int | None) -> M.SalesTariffType | None:
+        """The board's SalesTariff over the PMaxSchedule's period, within the car's entry
+        budget; unsigned, so only for ExternalPayment (a Contract session's tariff would have
+        to carry the mobility operator's signature, which this SECC does not hold)."""
+        config = self.sales_tariff
+        if not config.enabled:
+            return None
+        if self.payment_option == CONTRACT:
+            self.log.info("SalesTariff not offered: Contract payment needs a tariff signed by "
+                          "the mobility operator", extra={"setting": "[v2g.tariff]"})
+            return None
+        entries = tariff_entries(config, horizon, budget)
+        if not entries:
+            self.log.info("SalesTariff left out: no room under the car's "
+                          "MaxEntriesSAScheduleTuple", extra={"budget": budget})
+            return None
+        return M.SalesTariffType(
+            sales_tariff_id=config.sales_tariff_id,
+            sales_tariff_description=config.description or None,
+            num_e_price_levels=config.price_levels,
+            sales_tariff_entry=[M.SalesTariffEntryType(
+                relative_time_interval=M.RelativeTimeIntervalType(start=e.start,
+                                                                  duration=e.duration),
+                e_price_level=e.price_level,
+                consumption_cost=[] if e.relative_price_percent is None else [
+                    M.ConsumptionCostType(start_value=self.pv(0, "W"), cost=[M.CostType(
+                        cost_kind="relativePricePercentage",
+                        amount=e.relative_price_percent)])])
+                for e in entries])
 
     def renegotiation_pending(self) -> bool:
         """A new CSMS limit arrived after we offered the schedule: ISO-2 lets the EVSE ask
