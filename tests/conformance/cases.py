@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.conformance import tariff
 from tests.conformance.runner import Target, drive_to
 from tests.conformance.tester import Ev
 
@@ -44,6 +45,7 @@ class Case:
     custom: Custom | None = None
     long: bool = False
     na: str = ""
+    daemon: str = ""                  # a board variant of daemon.VARIANTS ("": the default)
 
 
 def sessions_differ(case: Case) -> bool:
@@ -381,7 +383,6 @@ PNC = "Plug & Charge (TLS + contract certificates): this suite runs EIM over TCP
       "are not ported yet"
 NO_VAS = "the SECC offers no value-added service (EIM over TCP): nothing to detail"
 RESUME = "pause/resume (SessionStop Pause, wake-up, old SessionID) is not ported yet"
-TARIFF = "the SECC is not configured with a SalesTariff (PIXIT)"
 HOOK = "needs an authorization/CPD hook that keeps answering Ongoing; not exposed yet"
 METER_DC = "the SECC sends MeterInfo in CurrentDemandRes only with receipts (PIXIT: not set)"
 CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
@@ -519,8 +520,9 @@ CASES: list[Case] = [
       for e, proto in (("AC", AC), ("DC", ISO2_DC))
       for i, over in ((6, {"departure_time": 50}), (12, {"max_entries_sa_schedule_tuple": 12}),
                       (16, {"departure_time": 50, "max_entries_sa_schedule_tuple": 12}))],
-    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, na=TARIFF)
-      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i in (8, 10, 13, 15)],
+    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, over=over,
+           custom=tariff.tariff_first_cpd, daemon="tariff")
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, over in tariff.FIRST.items()],
     *[Case(f"TC_SECC_AC_VTB_ChargeParameterDiscovery_0{i:02d}", A17, AC, custom=renegotiate_then,
            over=over) for i, over in ((2, {}), (23, {"departure_time": 50}),
                                       (25, {"max_entries_sa_schedule_tuple": 12}),
@@ -531,8 +533,9 @@ CASES: list[Case] = [
       for i, over in ((5, {}), (23, {"departure_time": 50}),
                       (25, {"max_entries_sa_schedule_tuple": 12}),
                       (28, {"departure_time": 50, "max_entries_sa_schedule_tuple": 12}))],
-    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, na=TARIFF)
-      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i in (9, 24, 26, 27)],
+    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, over=over,
+           custom=tariff.tariff_after_renegotiation, daemon="tariff")
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, over in tariff.RENEGOTIATED.items()],
     *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, na=RESUME)
       for e, proto in (("AC", AC), ("DC", ISO2_DC))
       for i in (7, 11, *range(17, 23), *range(29, 37))],

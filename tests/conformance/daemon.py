@@ -43,6 +43,12 @@ level = "INFO"
 """
 
 
+def _variants() -> dict[str, str]:
+    """Named board variants (extra TOML) for cases whose SECC must be configured (PIXIT)."""
+    from tests.conformance.tariff import TARIFF_BOARD
+    return {"tariff": TARIFF_BOARD}
+
+
 @dataclass
 class DaemonUnderTest:
     process: subprocess.Popen
@@ -72,11 +78,11 @@ class DaemonUnderTest:
 
 def start_daemon(link, protocol: str, profile: str = "conformance",
                  certs: str | None = None, follows: bool = False,
-                 slac: bool = False) -> DaemonUnderTest:
+                 slac: bool = False, variant: str = "") -> DaemonUnderTest:
     """``secc run`` for ``protocol`` (din | iso2-dc | iso2-ac | iso20-dc); waits for its
     control socket and its SDP server. -20 needs ``certs`` (TLS 1.3, mutual). ``slac``: SLAC
     on the link (``start_at_sdp = false``), for the SLAC tester that also plays the local
-    modem (slac_tester.py)."""
+    modem (slac_tester.py). ``variant``: a named board variant (``_variants``) appended."""
     workdir = tempfile.TemporaryDirectory(prefix="pysecc-conformance-")
     tmp = workdir.name
     os.makedirs(f"{tmp}/certs", exist_ok=True)
@@ -89,7 +95,8 @@ def start_daemon(link, protocol: str, profile: str = "conformance",
         max_power=22080 if ac else 150000, iface=link.ifnames["secc"], protocols=protocols,
         profile=profile, tmp=tmp, tls="required" if protocol.startswith("iso20") else "none",
         certs=certs or f"{tmp}/certs", follows="true" if follows else "false").replace(
-            "start_at_sdp = true", "start_at_sdp = false" if slac else "start_at_sdp = true"))
+            "start_at_sdp = true", "start_at_sdp = false" if slac else "start_at_sdp = true")
+        + (_variants()[variant] if variant else ""))
     log_path = Path(tmp) / "secc.log"
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process
     secc = str(Path(sys.executable).parent / "secc")   # the installed console script

@@ -55,18 +55,21 @@ async def run_case(case: Case, protocol: str, target: Target) -> None:
         ev.conn.close()
 
 
-def cases_for(protocol: str, long: bool | None = None) -> list[Any]:
+def cases_for(protocol: str, long: bool | None = None, variant: str = "") -> list[Any]:
     params = []
     for case in CASES:
         if protocol not in case.protocols or (long is not None and case.long != long):
+            continue
+        if case.daemon != variant:   # run by the module of its board variant
             continue
         marks = [pytest.mark.conformance_long] if case.long else []
         params.append(pytest.param(case, id=case.id, marks=marks))
     return params
 
 
-def module_tests(protocol: str):
-    """(sut fixture, test function) for a test module serving ``protocol``."""
+def module_tests(protocol: str, variant: str = ""):
+    """(sut fixture, test function) for a test module serving ``protocol`` (on the board
+    variant ``variant`` of daemon.py, "" for the default board)."""
 
     @pytest.fixture(scope="module")
     def sut():
@@ -78,7 +81,7 @@ def module_tests(protocol: str):
         link = VethLink().create()
         state = {"daemon": None}
         try:
-            state["daemon"] = start_daemon(link, protocol)
+            state["daemon"] = start_daemon(link, protocol, variant=variant)
             yield link, state
         finally:
             if state["daemon"] is not None:
@@ -86,7 +89,7 @@ def module_tests(protocol: str):
             link.destroy()
 
     @pytest.mark.netns
-    @pytest.mark.parametrize("case", cases_for(protocol, long=False))
+    @pytest.mark.parametrize("case", cases_for(protocol, long=False, variant=variant))
     def test_case(case: Case, sut, request) -> None:
         request.node.conformance_case = case
         request.node.conformance_protocol = protocol
@@ -95,7 +98,7 @@ def module_tests(protocol: str):
         link, state = sut
         daemon = state["daemon"]
         if not daemon.alive():       # a previous case killed it: that case failed; go on
-            state["daemon"] = daemon = start_daemon(link, protocol)
+            state["daemon"] = daemon = start_daemon(link, protocol, variant=variant)
         target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
         try:
             link.run_coroutine("ev", lambda: run_case(case, protocol, target)).result(

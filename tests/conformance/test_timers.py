@@ -35,7 +35,7 @@ def _run_one(case, protocol) -> None:
     daemon = None
     try:
         with _STARTING:
-            daemon = start_daemon(link, protocol)
+            daemon = start_daemon(link, protocol, variant=case.daemon)
         target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
         try:
             link.run_coroutine("ev", lambda: run_case(case, protocol, target)).result(150)
