@@ -17,7 +17,14 @@ someone plays the car's electrical side. Two ways, both switched on in the board
       {"cmd": "ev_contactors", "closed": true}   (the car's own DC contactors: battery on)
       {"cmd": "isolation", "ohm": 50000}         (insulation fault injection; null: healthy)
       {"cmd": "estop", "active": true}
+      {"cmd": "authorization", "mode": "hold"}   (the SECC's authorization source: "pass" lets
+                                                   the board's authorizer decide; "hold" keeps
+                                                   the car at Ongoing; "accept"; "reject")
+      {"cmd": "schedule", "held": true}          (no schedule for the car yet: the
+                                                   ChargeParameterDiscovery answers Ongoing)
 
+  The last two are registered by the daemon (``commands``): they reach the SECC, not the
+  board, and their bound is the SECC's ``[v2g.timers].ongoing_timeout``.
   ``cp`` is the debounced state the SECC acts on, ``cp_raw`` what the car pulls; ``pwm`` is the
   pilot signal kind the SECC drives (``x1`` = +12 V steady, i.e. oscillator off / 100 %,
   ``pwm`` with ``duty_percent``, ``state_f`` = -12 V). Anything else gets
@@ -90,9 +97,13 @@ def board_status(board: Any) -> dict[str, Any]:
     }
 
 
-def handle_command(board: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """One control request -> its answer (pure: the board's scripting methods only)."""
+def handle_command(board: Any, request: dict[str, Any],
+                   commands: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One control request -> its answer (pure: the board's scripting methods only, and the
+    ``commands`` the daemon registered: name -> callable(request) -> answer)."""
     cmd = request.get("cmd")
+    if commands and cmd in commands:
+        return commands[cmd](request)
     if cmd == "status":
         return board_status(board)
     if cmd == "cp":
@@ -113,16 +124,18 @@ def handle_command(board: Any, request: dict[str, Any]) -> dict[str, Any]:
         (board.press_emergency_stop if request.get("active") else
          board.release_emergency_stop)()
         return {"ok": True}
-    return {"ok": False, "error": f"unknown cmd {cmd!r}; known: status cp ev_contactors "
-                                  "isolation estop"}
+    known = " ".join(["status cp ev_contactors isolation estop", *(commands or {})])
+    return {"ok": False, "error": f"unknown cmd {cmd!r}; known: {known}"}
 
 
 class SimControlServer:
     """The Unix-socket control hook of one simulated board (see the module docstring)."""
 
-    def __init__(self, board: Any, path: str) -> None:
+    def __init__(self, board: Any, path: str,
+                 commands: dict[str, Any] | None = None) -> None:
         self.board = board
         self.path = path
+        self.commands = commands or {}
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -158,7 +171,7 @@ class SimControlServer:
                     break
                 try:
                     request = json.loads(line)
-                    answer = handle_command(self.board, request) if isinstance(request, dict) \
+                    answer = handle_command(self.board, request, self.commands) if isinstance(request, dict) \
                         else {"ok": False, "error": "expected a JSON object"}
                 except json.JSONDecodeError as exc:
                     answer = {"ok": False, "error": f"not JSON: {exc}"}

@@ -8,6 +8,7 @@ allow-list implements one for stand-alone chargers and tests.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -88,3 +89,39 @@ class OfflineFallbackAuthorizer:
                                          f"offline policy accept ({decision.reason})")
         return AuthorizationDecision(AuthorizationStatus.TIMEOUT,
                                      f"offline policy reject ({decision.reason})")
+
+
+class HoldableAuthorizer:
+    """The authorization hook of the simulated board's control socket (hal/sim_control.py,
+    ``{"cmd": "authorization", "mode": ...}``), for outside testers: ``pass`` lets ``primary``
+    decide (the default), ``hold`` keeps every decision pending (the car hears
+    EVSEProcessing=Ongoing until the board's ``[v2g.timers].ongoing_timeout``, like an RFID
+    card that is never presented), ``accept``/``reject`` decide at once. Leaving ``hold``
+    releases the pending decisions under the new mode."""
+
+    MODES = ("pass", "hold", "accept", "reject")
+
+    def __init__(self, primary: Authorizer) -> None:
+        self.primary = primary
+        self.mode = "pass"
+        self._changed: asyncio.Event | None = None
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in self.MODES:
+            raise ValueError(f"authorization mode must be one of {', '.join(self.MODES)}, "
+                             f"got {mode!r}")
+        self.mode = mode
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def authorize(self, request: AuthorizationRequest) -> AuthorizationDecision:
+        while self.mode == "hold":
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            await self._changed.wait()
+        if self.mode == "accept":
+            return AuthorizationDecision(AuthorizationStatus.ACCEPTED, "sim hook: accept")
+        if self.mode == "reject":
+            return AuthorizationDecision(AuthorizationStatus.INVALID, "sim hook: reject")
+        return await self.primary.authorize(request)

@@ -153,6 +153,11 @@ class SeccDaemon:
 
             self.authorizer = ContractCachingAuthorizer(self.authorizer,
                                                         Path(self.config.v2g.certificate_dir))
+        if self.config.board.kind == "sim" and self.config.sim.control_socket:
+            from secc.authorization import HoldableAuthorizer
+
+            # the tester's authorization hook (hold / accept / reject; "pass" by default)
+            self.authorizer = HoldableAuthorizer(self.authorizer)
         self.controller = BoardController(self.board, self.authorizer, self._publish,
                                           bus=self.bus)
         self.transport: EVSETransport | None = None
@@ -206,10 +211,30 @@ class SeccDaemon:
 
         sim = self.config.sim
         if sim.control_socket:
-            self._sim_control = SimControlServer(self.board, sim.control_socket)
+            self._sim_control = SimControlServer(self.board, sim.control_socket, commands={
+                "authorization": self._sim_authorization, "schedule": self._sim_schedule})
         if sim.ev_follows_session:
             self._sim_follower = SessionFollower(self.board, sim.ev_battery_voltage_v)
             self.event_listeners.append(self._sim_follower.on_session_event)
+
+    def _sim_authorization(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Control socket ``{"cmd": "authorization", "mode": "pass|hold|accept|reject"}``."""
+        mode = str(request.get("mode", ""))
+        try:
+            self.authorizer.set_mode(mode)
+        except ValueError as exc:
+            return {"ok": False, "error": str(exc)}
+        log.info("sim hook: authorization mode", extra={"mode": mode})
+        return {"ok": True, "mode": mode}
+
+    def _sim_schedule(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Control socket ``{"cmd": "schedule", "held": true|false}``."""
+        held = request.get("held")
+        if not isinstance(held, bool):
+            return {"ok": False, "error": "held must be true or false"}
+        self.controller.schedule_held = held
+        log.info("sim hook: schedule held", extra={"held": held})
+        return {"ok": True, "held": held}
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:

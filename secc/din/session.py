@@ -128,6 +128,13 @@ class DinSession(DcHandlers, SessionCore):
             raise SessionFailure(Failure.WRONG_ENERGY_TRANSFER_MODE,
                                  f"{requested} not offered (offered: {self.energy_transfer_type})")
         self.remember_ev_dc_limits(req.dc_ev_charge_parameter)
+        if self.schedule_pending(now):
+            # DIN's schema makes SASchedules mandatory even with Ongoing (the car reads it
+            # only with Finished): the present one goes along
+            return Outcome(M.ChargeParameterDiscoveryResType(
+                response_code="OK", evse_processing="Ongoing",
+                sa_schedule_list=self.sa_schedule_list(),
+                dc_evse_charge_parameter=self.dc_evse_charge_parameter()), stay=True)
         return Outcome(M.ChargeParameterDiscoveryResType(
             response_code="OK", evse_processing="Finished",
             sa_schedule_list=self.sa_schedule_list(),

@@ -421,8 +421,9 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             self.needs_published = True
             self.charging_needs_revision = self.limit_revision
             actions.append(PublishEvent("EVChargingNeeds", ev_charging_needs(mode, ev_parameter)))
-        waiting = not self.renegotiating and self.waiting_for_charging_needs(
-            now, self.charging_needs_wait)
+        waiting = not self.renegotiating and (self.schedule_pending(now)
+                                              or self.waiting_for_charging_needs(
+                                                  now, self.charging_needs_wait))
         res = M.ChargeParameterDiscoveryResType(
             response_code="OK", evse_processing="Ongoing" if waiting else "Finished",
             sa_schedule_list=None if waiting

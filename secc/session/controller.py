@@ -91,6 +91,7 @@ class BoardController:
         self.remote_stop_requested = False
         self.charging_limit: ChargingLimit | None = None   # the CSMS's, from the bus
         self.charging_needs_answer: tuple[str, str] | None = None   # (session id, status)
+        self.schedule_held = False   # the simulated board's hook: no schedule for the car yet
 
     def request_remote_stop(self) -> None:
         """The CSMS asked to stop (RequestStopTransaction); the session sees it next request."""
@@ -129,6 +130,7 @@ class BoardController:
         snapshot.contactors_closed = bool(self.board.contactors_closed)
         snapshot.cp_state = self.board.pilot_state.value
         snapshot.stop_reason = self.stop_reason(snapshot.isolation)
+        snapshot.schedule_pending = self.schedule_held
 
     def stop_reason(self, isolation: Isolation) -> StopReason:
         """Why the EVSE side must stop, if it must: e-stop, isolation fault, remote stop."""

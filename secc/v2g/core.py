@@ -181,6 +181,18 @@ class SessionCore(abc.ABC):
             return False
         return True
 
+    def schedule_pending(self, now: float) -> bool:
+        """The EVSE has no schedule for the car yet (``evse.schedule_pending``): answer
+        Ongoing; past the Ongoing limit the request fails (FAILED) and the session ends."""
+        if not self.evse.schedule_pending:
+            self.ongoing_done("schedule")
+            return False
+        if self.ongoing_expired("schedule", now, self.timer_config.ongoing_timeout):
+            raise SessionFailure(Failure.GENERAL, "no schedule from the EVSE within "
+                                 f"{self.timer_config.ongoing_timeout:g} s "
+                                 "([v2g.timers].ongoing_timeout)")
+        return True
+
     def set_charging_limit(self, offer: Offer) -> None:
         """The limits the CSMS allows now and the PMax schedule to offer
         (``secc.v2g.charging_limit.offer``). Protocols that can renegotiate override this to

@@ -83,6 +83,9 @@ class EvseSnapshot:
     current_limit_achieved: bool = False
     voltage_limit_achieved: bool = False
     power_limit_achieved: bool = False
+    # the EVSE has no schedule for the car yet (a tester's hook on the simulated board):
+    # ChargeParameterDiscovery answers Ongoing, at most [v2g.timers].ongoing_timeout
+    schedule_pending: bool = False
 
 
 # --- actions -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conformance import tariff
+from tests.conformance import hooks, tariff
 from tests.conformance.runner import Target, drive_to
 from tests.conformance.tester import Ev
 
@@ -383,7 +383,9 @@ PNC = "Plug & Charge (TLS + contract certificates): this suite runs EIM over TCP
       "are not ported yet"
 NO_VAS = "the SECC offers no value-added service (EIM over TCP): nothing to detail"
 RESUME = "pause/resume (SessionStop Pause, wake-up, old SessionID) is not ported yet"
-HOOK = "needs an authorization/CPD hook that keeps answering Ongoing; not exposed yet"
+HOOK_PNC = ("held Plug & Charge authorization (after PaymentDetails / CertificateInstallation / "
+            "-Update): DIN 70121 has no PnC; ISO-2 needs the TLS + contract tester (pnc.py, "
+            "c12pnc); the hold hook is the one Authorization_014 uses")
 METER_DC = "the SECC sends MeterInfo in CurrentDemandRes only with receipts (PIXIT: not set)"
 CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
                  "output is off; a car sends WeldingDetection/SessionStop right after opening "
@@ -723,9 +725,11 @@ CASES: list[Case] = [
                           ("DC_VTB_SessionStop_009", DC), ("AC_VTB_SessionStop_004", AC))],
     *[Case(f"TC_SECC_{e}_VTB_MeteringReceipt_005", A114, proto, na=PNC)
       for e, proto in (("AC", AC), ("DC", ISO2_DC))],
-    *[Case(f"TC_SECC_CMN_VTB_Authorization_0{i}", A114, CMN, na=HOOK) for i in (14, 15, 16, 17)],
-    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_014", A114, proto, na=HOOK)
-      for e, proto in (("AC", AC), ("DC", DC))],
+    Case("TC_SECC_CMN_VTB_Authorization_014", A114, CMN, custom=hooks.authorization_held,
+         long=True),
+    *[Case(f"TC_SECC_CMN_VTB_Authorization_0{i}", A114, CMN, na=HOOK_PNC) for i in (15, 16, 17)],
+    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_014", A114, proto,
+           custom=hooks.schedule_held, long=True) for e, proto in (("AC", AC), ("DC", DC))],
 ]
 
 BY_ID = {c.id: c for c in CASES}
