@@ -112,6 +112,18 @@ def meter_reading_present(ev: Ev, res: Any, target: Target) -> None:
     assert res.meter_info.meter_reading is not None
 
 
+def current_demand_meter_info(ev: Ev, res: Any, target: Target) -> None:
+    """CurrentDemandRes with MeterInfo although no receipt is asked for ([v2g].meter_info =
+    "always", the default board)."""
+    loop_answer(ev, res, target)
+    assert res.meter_info is not None and res.meter_info.meter_id, res.meter_info
+
+
+def current_demand_meter_reading(ev: Ev, res: Any, target: Target) -> None:
+    current_demand_meter_info(ev, res, target)
+    assert res.meter_info.meter_reading is not None and res.meter_info.meter_reading >= 0
+
+
 def precharge_ready(ev: Ev, res: Any, target: Target) -> None:
     assert res.dc_evse_status.evse_status_code == "EVSE_Ready"
 
@@ -386,7 +398,6 @@ RESUME = "pause/resume (SessionStop Pause, wake-up, old SessionID) is not ported
 HOOK_PNC = ("held Plug & Charge authorization (after PaymentDetails / CertificateInstallation / "
             "-Update): DIN 70121 has no PnC; ISO-2 needs the TLS + contract tester (pnc.py, "
             "c12pnc); the hold hook is the one Authorization_014 uses")
-METER_DC = "the SECC sends MeterInfo in CurrentDemandRes only with receipts (PIXIT: not set)"
 CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
                  "output is off; a car sends WeldingDetection/SessionStop right after opening "
                  "S2, before a debounced pilot shows B, so CP C is not refused there")
@@ -620,8 +631,10 @@ CASES: list[Case] = [
          expect=SEQ, check=power_stopped),
     Case("TC_SECC_DC_VTB_CurrentDemand_004", A110, DC, "ChargeLoop", "CurrentDemandReq",
          sid="foreign", expect=UNK),
-    *[Case(f"TC_SECC_DC_VTB_CurrentDemand_00{i}", A110, ISO2_DC, na=METER_DC)
-      for i in (6, 8)],
+    Case("TC_SECC_DC_VTB_CurrentDemand_006", A110, ISO2_DC, "PowerDeliveryStart",
+         "CurrentDemandReq", check=current_demand_meter_info),
+    Case("TC_SECC_DC_VTB_CurrentDemand_008", A110, ISO2_DC, "PowerDeliveryStart",
+         "CurrentDemandReq", check=current_demand_meter_reading),
     *[Case(f"TC_SECC_DC_VTB_CurrentDemand_00{i}", A110, ISO2_DC, na=PNC) for i in (7, 9)],
     Case("TC_SECC_AC_VTB_ChargingStatus_001", A110, AC, "PowerDeliveryStart",
          "ChargingStatusReq", check=charging_status_answer),
