@@ -46,7 +46,8 @@ level = "INFO"
 def _variants() -> dict[str, str]:
     """Named board variants (extra TOML) for cases whose SECC must be configured (PIXIT)."""
     from tests.conformance.tariff import TARIFF_BOARD
-    return {"tariff": TARIFF_BOARD}
+    return {"tariff": TARIFF_BOARD,
+            "slac_validate_failure": '\n[slac]\nvalidate_mode = "failure"\n'}
 
 
 @dataclass

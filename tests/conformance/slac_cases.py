@@ -44,6 +44,7 @@ class SlacCase:
     long: bool = False
     na: str = ""
     area: str = AREA
+    daemon: str = ""              # a board variant of daemon.py ("": the shared SLAC daemon)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -254,6 +255,19 @@ async def validate_not_required(t: SlacTester, pilot: Pilot, case: SlacCase) -> 
     await t.expect(m.CM_SLAC_MATCH_CNF, st.TT_MATCH_RESPONSE, since=sent)
 
 
+async def validate_failure(t: SlacTester, pilot: Pilot, case: SlacCase) -> None:
+    """SECC configured to answer CM_VALIDATE step 1 with failure (``[slac] validate_mode =
+    "failure"``): validation impossible, the EV falls back to matching, which is confirmed."""
+    rid = run_id()
+    await t.to_match(rid)
+    sent = t.send(t.validate_req())
+    got = await t.expect(m.CM_VALIDATE_CNF, st.TT_MATCH_RESPONSE, since=sent)
+    assert got.mme.dst == t.ev_mac and got.mme.result == m.VALIDATE_FAILURE, got.mme.result
+    sent = t.send(t.match_req(rid))
+    got = await t.expect(m.CM_SLAC_MATCH_CNF, st.TT_MATCH_RESPONSE, since=sent)
+    assert got.mme.pev_mac == t.ev_mac and bytes(got.mme.run_id) == rid
+
+
 async def validate_after_unplug(t: SlacTester, pilot: Pilot, case: SlacCase) -> None:
     rid = run_id()
     await t.to_match(rid)
@@ -398,8 +412,7 @@ CASES: list[SlacCase] = [
     SlacCase(P + "AttenuationCharacterization_020", two_rounds),
     *[SlacCase(f"{P}CmValidate_{n:03}", na=NA_VALIDATE) for n in (1, 2, 3, 5, 6, 7, 8, 9)],
     SlacCase(P + "CmValidate_004", validate_bad_signal),
-    SlacCase(P + "CmValidate_010", na="PIXIT: the SECC is configured to answer CM_VALIDATE "
-                                      "with notRequired (slac.validate_mode), not failure"),
+    SlacCase(P + "CmValidate_010", validate_failure, daemon="slac_validate_failure"),
     SlacCase(P + "CmValidate_011", na=NA_VALIDATE),
     SlacCase(P + "CmValidate_012", validate_not_required),
     SlacCase(P + "CmValidate_013", validate_after_unplug),

@@ -87,9 +87,23 @@ def test_slac_case(case: SlacCase, request) -> None:
     if case.na:
         pytest.skip(case.na)
     link, state = request.getfixturevalue("slac_sut")
+    if case.daemon:   # a configured SECC (PIXIT): its own daemon on the shared link
+        _run_on_variant(link, state, case)
+        return
     if not state["daemon"].alive():
         state["daemon"] = start_daemon(link, "din", slac=True)
     _run(link, state["daemon"], case, CASE_TIMEOUT)
+
+
+def _run_on_variant(link, state, case: SlacCase) -> None:
+    state["daemon"].stop()
+    state["daemon"] = None
+    daemon = start_daemon(link, "din", slac=True, variant=case.daemon)
+    try:
+        _run(link, daemon, case, CASE_TIMEOUT)
+    finally:
+        daemon.stop()
+        state["daemon"] = start_daemon(link, "din", slac=True)
 
 
 # --------------------------------------------------------------------------- long timers
