@@ -115,6 +115,7 @@ def csms_state(bus: Any) -> str | None:
 RELOADABLE: frozenset[tuple[str, str | None]] = frozenset({
     ("logging", None),                       # level and format
     ("v2g", "quirks"), ("v2g", "timers"),    # next session
+    ("v2g", "tariff"), ("v2g", "meter_info"),  # next session
     ("slac", None),                          # next matching attempt
     ("bus", "meter_interval"),
     ("board", "max_current_a"), ("board", "max_voltage_v"), ("board", "min_voltage_v"),

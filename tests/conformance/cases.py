@@ -492,7 +492,8 @@ CASES: list[Case] = [
          "{payment}", over={"selected_payment_option": "Contract"},
          expect="FAILED_PaymentSelectionInvalid"),
     Case("TC_SECC_CMN_VTB_PaymentServiceSelection_010", A15, CMN, na=(
-        "needs a Contract-only SECC; this one offers ExternalPayment")),
+        "needs a Contract-only SECC: Contract is offered over TLS only (ISO-2 PnC: the TLS + "
+        "contract tester of pnc.py, c12pnc) and DIN 70121 knows ExternalPayment only")),
     *[Case(f"TC_SECC_CMN_VTB_PaymentDetails_0{i:02d}", A15, ISO2, na=PNC)
       for i in (1, 2, 3, 4, 5, 7, 8, 9, 10)],
     # 1.6 Authorization
@@ -748,9 +749,7 @@ CASES: list[Case] = [
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "duplicate case id in the table"
 
-#: catalogue areas no row covers, and why (the table lists their ids as not applicable)
-UNCOVERED_AREAS = {
-    "1.1 SLAC": "SLAC (ISO 15118-3/-5 style) cases need the tester to play the EV and the "
-                "SECC's local modem on raw Ethernet; that tester is not written yet (the "
-                "daemon under test runs with start_at_sdp)",
-}
+#: catalogue areas no row covers, and why (the table lists their ids as not applicable).
+#: None today: §1.1 SLAC has its rows in slac_cases.py (test_slac.py: the tester plays the EV
+#: and the SECC's local modem on the veth link, the daemon runs SLAC).
+UNCOVERED_AREAS: dict[str, str] = {}

@@ -157,3 +157,18 @@ def test_bad_tariff_settings_name_the_key(table, key, words):
         loads_board_config(BOARD + "[v2g.tariff]\nenabled = true\n" + table + "\n", "b.toml")
     text = "\n".join(str(i) for i in info.value.issues)
     assert key in text and words in text, text
+
+
+def test_sighup_applies_a_new_tariff_to_the_next_session():
+    from secc.daemon import session_settings
+    from secc.iso2 import PausedSessions
+    from secc.service import merged_config, reload_plan
+
+    old = loads_board_config(BOARD)
+    new = loads_board_config(BOARD + '[v2g]\nmeter_info = "with_receipt"\n'
+                             '[v2g.tariff]\nenabled = true\nsales_tariff_id = 9\n')
+    plan = reload_plan(old, new)
+    assert set(plan.apply) == {"[v2g].tariff", "[v2g].meter_info"} and not plan.refuse
+    options = session_settings(merged_config(old, new, plan), PausedSessions()).core_options
+    assert options["iso2"]["sales_tariff"].sales_tariff_id == 9
+    assert options["iso2"]["meter_info_always"] is False
