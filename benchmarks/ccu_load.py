@@ -151,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         pki = TestPKI()
         pki.write_secc_files(work)
+        vehicle = pki.write_vehicle_files(work / "vehicle")   # -20 mutual TLS
         contract = PncContract.from_credential(pki.issue_contract())
         if args.quota < 100:
             cgroup.mkdir()
@@ -208,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
                 ev_config = EvSessionConfig(
                     interface=link.ifnames["ev"], protocol=protocol, mode="dc", tls=tls,
                     v2g_root=work / "v2g_root.pem", slac=False, on_signals=daemon.on_signals,
+                    vehicle_tls=(vehicle["chain"], vehicle["key"]),
                     contract=contract if kind == "ISO-2 PnC" else None,
                     battery=Battery(soc=30, target_soc=80, max_iterations=args.loops),
                     evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,

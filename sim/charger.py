@@ -123,9 +123,11 @@ class ChargerRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def pnc_car(link, work: Path, protocol: str, contract: Any, loops: int = 3) -> Any:
+def pnc_car(link, work: Path, protocol: str, contract: Any, loops: int = 3,
+            vehicle_tls: tuple[Path, Path] | None = None) -> Any:
     """``ev_config`` of a Plug & Charge car (DC over TLS, contract ``contract``, a credential
-    of ``sim.testing.pki``) for ``run_charger_session``: ``loops`` charge loops, 30 -> 80 %."""
+    of ``sim.testing.pki``) for ``run_charger_session``: ``loops`` charge loops, 30 -> 80 %.
+    ``vehicle_tls``: -20's vehicle certificate chain and key (mutual TLS)."""
     from sim.evcc.battery import Battery
     from sim.evcc.core import EvccConfig, PncContract
     from sim.evcc.runner import EvSessionConfig, sim_board_signals
@@ -134,7 +136,7 @@ def pnc_car(link, work: Path, protocol: str, contract: Any, loops: int = 3) -> A
         return EvSessionConfig(
             on_signals=sim_board_signals(board, loop), interface=link.ifnames["ev"],
             protocol=protocol, mode="dc", tls=True, v2g_root=work / "v2g_root.pem",
-            contract=PncContract.from_credential(contract),
+            vehicle_tls=vehicle_tls, contract=PncContract.from_credential(contract),
             battery=Battery(soc=30, target_soc=80, max_iterations=loops),
             evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
                             seconds_per_iteration=20.0))

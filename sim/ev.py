@@ -3,6 +3,7 @@
     python -m sim.ev --iface veth-ev --protocol din --mode dc --no-slac
     python -m sim.ev --iface eth1 --protocol iso2 --mode ac --tls --v2g-root v2g_root.pem
     python -m sim.ev --iface eth1 --protocol iso20 --tls --v2g-root v2g_root.pem \
+        --vehicle-chain vehicle_chain.pem --vehicle-key vehicle_key.pem \
         --contract-chain contract_chain.pem --contract-key contract_key.pem
     python -m sim.ev --iface eth1 --protocol iso2 --tls --v2g-root v2g_root.pem \
         --oem-chain oem_chain.pem --oem-key oem_key.pem     # installs its contract first
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--v2g-root", type=Path,
                    help="V2G root certificate (PEM): verifies the SECC for --tls and the "
                         "certificate provisioning service for --oem-chain")
+    p.add_argument("--vehicle-chain", type=Path, metavar="PEM",
+                   help="-20 mutual TLS: the vehicle certificate chain (leaf first) the car "
+                        "presents; a SECC with OEM roots serves -20 only to a car with one")
+    p.add_argument("--vehicle-key", type=Path, metavar="PEM",
+                   help="the vehicle certificate's private key")
     pnc = p.add_argument_group(
         "Plug & Charge (ISO 15118-2 and -20; the SECC offers it over --tls only, otherwise "
         "the car falls back to external identification)")
@@ -130,6 +136,8 @@ def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
         raise ValueError("--tls needs --v2g-root")
     if args.mode not in protocols.get(args.protocol).modes:
         raise ValueError(f"{args.protocol} has no {args.mode.upper()} mode")
+    if (args.vehicle_chain is None) != (args.vehicle_key is None):
+        raise ValueError("--vehicle-chain and --vehicle-key go together")
     contract = None
     if (args.contract_chain is None) != (args.contract_key is None):
         raise ValueError("--contract-chain and --contract-key go together")
@@ -146,6 +154,7 @@ def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
     return EvSessionConfig(
         interface=args.iface, protocol=args.protocol, mode=args.mode, offers=offers,
         vendor_first=args.vendor_first, tls=args.tls, v2g_root=args.v2g_root,
+        vehicle_tls=(args.vehicle_chain, args.vehicle_key) if args.vehicle_chain else None,
         slac=not args.no_slac,
         battery=Battery(capacity_wh=args.capacity_kwh * 1000, soc=args.soc,
                         target_soc=args.target_soc, max_iterations=args.max_iterations),

@@ -188,11 +188,15 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
             await stack.stop()
         return result
 
+    vehicle = pki.write_vehicle_files(certs.parent / "vehicle")   # -20 mutual TLS
+    vehicle_tls = (vehicle["chain"], vehicle["key"])
+
     async def ev_main(board_and_loop):
         return await run_ev_session(EvSessionConfig(
             on_signals=sim_board_signals(*board_and_loop),
             interface=link.ifnames["ev"], protocol=protocol, mode=mode, tls=tls,
             v2g_root=certs / "v2g_root.pem", slac=True, vendor_first=protocol == "din",
+            vehicle_tls=vehicle_tls,
             contract=contract,
             battery=battery,
             evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05)))

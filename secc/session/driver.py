@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +115,17 @@ def supported_versions(names: tuple[str, ...]) -> list[SupportedVersion]:
     return versions
 
 
+def vehicle_certificate_missing(conn: Any) -> bool:
+    """The TLS server asked for the vehicle certificate (the board has OEM roots) and the
+    client presented none. False without TLS or when none was asked for
+    (``[v2g].without_oem_root = "no_vehicle_certificate"``)."""
+    obj = getattr(conn, "ssl_object", None)
+    if obj is None:
+        return False
+    asked = obj.context.verify_mode != ssl.CERT_NONE
+    return asked and not obj.getpeercert(binary_form=True)
+
+
 async def negotiate_app_protocol(conn: V2GTPConnection, settings: SessionSettings,
                                  summary: SessionSummary) -> Protocol | None:
     message = await conn.receive(settings.sap_timeout)
@@ -128,6 +140,13 @@ async def negotiate_app_protocol(conn: V2GTPConnection, settings: SessionSetting
     supported = supported_versions(settings.protocols)
     if conn.tls_version != "TLSv1.3":
         # ISO 15118-20 runs over TLS 1.3 only; an EV that connected otherwise gets DIN/-2
+        supported = [v for v in supported if not v.protocol.is_iso20]
+    elif vehicle_certificate_missing(conn):
+        # -20 authenticates both sides: with OEM roots installed the server asks for the
+        # vehicle certificate (optional at TLS level, as -2 shares the port): no certificate,
+        # no -20 (docs/conformance.md, OCC everest-d20-client-auth)
+        log.warning("TLS 1.3 client without a vehicle certificate: ISO 15118-20 not offered",
+                    extra={"fix": "the EV must present its vehicle certificate (OEM chain)"})
         supported = [v for v in supported if not v.protocol.is_iso20]
     result = negotiate(offers, supported, settings.preference)
     log.info("supportedAppProtocol negotiated", extra={

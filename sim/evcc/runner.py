@@ -74,6 +74,9 @@ class EvSessionConfig:
     vendor_first: bool = False                 # a Tesla-like vendor namespace at priority 1
     tls: bool = False                          # ask for TLS in SDP (ISO 15118-2: TLS 1.2)
     v2g_root: Path | None = None               # trust anchor for the SECC certificate
+    # -20 mutual TLS: the vehicle certificate chain and key the car presents (a SECC with
+    # OEM roots installed serves -20 only to a car that shows one)
+    vehicle_tls: tuple[Path, Path] | None = None
     slac: bool = False                         # run SLAC first (sim.ev_slac)
     slac_timeout: float = 20.0
     sdp_retries: int = SDP_RETRIES
@@ -281,7 +284,8 @@ def _client_context(config: EvSessionConfig) -> ssl.SSLContext | None:
     from secc.tls import iso2_client_context, iso20_client_context
 
     if config.protocol == "iso20":  # -20 runs over TLS 1.3 only (the SECC enforces it too)
-        return iso20_client_context(config.v2g_root)
+        chain, key = config.vehicle_tls or (None, None)
+        return iso20_client_context(config.v2g_root, chain, key)
     return iso2_client_context(config.v2g_root)
 
 

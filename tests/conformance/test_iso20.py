@@ -179,3 +179,135 @@ def test_D20_SAP_a_dc_station_skips_the_ac_namespace(sut20):
         finally:
             conn.close()
     run(link, case)
+
+
+async def authorization_setup(conn: Connection, sid: bytes) -> None:
+    name, res = await request(conn, "AuthorizationSetupReq",
+                              CM.AuthorizationSetupReqType(header=header(sid)))
+    assert name == "AuthorizationSetupRes" and res.response_code.startswith("OK"), res
+    assert "EIM" in res.authorization_services, res
+
+
+async def eim_authorization(conn: Connection, sid: bytes) -> object:
+    name, res = await request(conn, "AuthorizationReq", CM.AuthorizationReqType(
+        header=header(sid), selected_authorization_service="EIM",
+        eim_a_req_authorization_mode=CM.EIM_AReqAuthorizationModeType()))
+    assert name == "AuthorizationRes", name
+    return res
+
+
+def test_D20_Authorization_eim_rejected_never_finishes(sut20):
+    """OCC everest-d20-eim-rejection: the EIM source keeps the decision pending (Ongoing,
+    never Finished), then rejects: never OK/Finished, the session cannot go on to
+    ServiceDiscovery, and it ends.
+    The hold and the rejection come from the board's authorization hook (hooks.py)."""
+    link, daemon, ctx = sut20
+    target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
+
+    async def case():
+        await target.pilot.ask({"cmd": "authorization", "mode": "hold"})
+        conn = await connect_tls(target, ctx)
+        try:
+            sid = await session_setup(conn)
+            await authorization_setup(conn, sid)
+            for _ in range(3):
+                res = await eim_authorization(conn, sid)
+                assert res.response_code == "OK" and res.evse_processing.startswith("Ongoing"), \
+                    (res.response_code, res.evse_processing)
+            await target.pilot.ask({"cmd": "authorization", "mode": "reject"})
+            for _ in range(20):   # the decision reaches the session asynchronously
+                res = await eim_authorization(conn, sid)
+                if not res.evse_processing.startswith("Ongoing"):
+                    break
+            # -20 §8.3.4.3: WARNING_EIMAuthorizationFailure + Finished (the car ends the
+            # session), or FAILED; either way never OK/Finished and no way on to charging
+            code = res.response_code
+            assert code.startswith(("FAILED", "WARNING")) and "Ongoing" not in \
+                res.evse_processing, (code, res.evse_processing)
+            if code.startswith("WARNING"):
+                name, res = await request(conn, "ServiceDiscoveryReq",
+                                          CM.ServiceDiscoveryReqType(header=header(sid)))
+                assert name == "ServiceDiscoveryRes", name
+                assert res.response_code == "FAILED_SequenceError", res.response_code
+            await conn.expect_close(5.0)
+            status = await target.pilot.status()
+            assert not status["contactors_closed"], status
+        finally:
+            conn.close()
+            await target.pilot.ask({"cmd": "authorization", "mode": "pass"})
+    run(link, case)
+
+
+def test_D20_SessionSetup_session_ids_are_random(sut20):
+    """OCC everest-d20-rng-entropy: SessionIDs of consecutive sessions are never reused,
+    never zero, not a counter, and their bits vary (16 sessions)."""
+    link, daemon, ctx = sut20
+    target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
+
+    async def case():
+        ids = []
+        for _ in range(16):
+            conn = await connect_tls(target, ctx)
+            try:
+                ids.append(await session_setup(conn))
+            finally:
+                conn.close()
+        return ids
+    ids = run(link, case)
+    assert len(set(ids)) == len(ids) and bytes(8) not in ids, [i.hex() for i in ids]
+    values = [int.from_bytes(i, "big") for i in ids]
+    steps = {b - a for a, b in zip(values, values[1:], strict=False)}
+    assert len(steps) > 1, "SessionIDs step by a constant: a counter"
+    # every one of the 64 bit positions takes both values somewhere (probability of a miss
+    # with good randomness: 64 x 2^-15)
+    ones = [sum((v >> bit) & 1 for v in values) for bit in range(64)]
+    assert all(0 < n < len(values) for n in ones), ones
+
+
+def test_D20_Sequence_service_discovery_before_authorization(sut20):
+    """The -2 style sequence case ported to -20 (catalogue note 7): ServiceDiscoveryReq right
+    after SessionSetup (Authorization is due) -> FAILED_SequenceError, close."""
+    link, daemon, ctx = sut20
+    target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
+
+    async def case():
+        conn = await connect_tls(target, ctx)
+        try:
+            sid = await session_setup(conn)
+            name, res = await request(conn, "ServiceDiscoveryReq",
+                                      CM.ServiceDiscoveryReqType(header=header(sid)))
+            assert name == "ServiceDiscoveryRes" and res.response_code == "FAILED_SequenceError", \
+                (name, res.response_code)
+            await conn.expect_close(5.0)
+        finally:
+            conn.close()
+    run(link, case)
+
+
+def test_D20_TLS_client_without_certificate_gets_no_iso20(sut20, test_pki, tmp_path):
+    """OCC everest-d20-client-auth: -20 requires the vehicle certificate (mutual TLS 1.3);
+    a TLS 1.3 client without one is not served -20: the handshake is refused, or the SAP
+    offering only -20 DC gets Failed_NoNegotiation."""
+    link, daemon, ctx = sut20
+    target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
+    files = test_pki.write_secc_files(tmp_path)
+    bare = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    bare.minimum_version = ssl.TLSVersion.TLSv1_3
+    bare.check_hostname = False
+    bare.load_verify_locations(cafile=str(files["v2g_root"]))
+
+    async def case():
+        try:
+            conn = await connect_tls(target, bare)
+        except (ssl.SSLError, ConnectionError, TimeoutError):
+            return "refused at the handshake"
+        try:
+            try:
+                res = await sap(conn, [(DC_NS, 1)])
+            except (Closed, ssl.SSLError, ConnectionError):
+                return "refused after the handshake"
+            assert res.response_code == "Failed_NoNegotiation", res
+            return "no -20 without a certificate"
+        finally:
+            conn.close()
+    assert run(link, case)

@@ -101,3 +101,12 @@ def test_bad_provisioning_options_are_rejected_with_a_reason(pnc_files, argv, re
     _, f = pnc_files
     with pytest.raises(ValueError, match=reason):
         config("--protocol iso2 " + argv.format(**f))
+
+
+def test_vehicle_certificate_options_for_iso20_mutual_tls(tmp_path):
+    c = config(f"--protocol iso20 --tls --v2g-root {tmp_path}/r.pem --vehicle-chain "
+               f"{tmp_path}/c.pem --vehicle-key {tmp_path}/k.pem")
+    assert c.vehicle_tls == (tmp_path / "c.pem", tmp_path / "k.pem")
+    assert config("--protocol iso20").vehicle_tls is None
+    with pytest.raises(ValueError, match="go together"):
+        config(f"--protocol iso20 --vehicle-chain {tmp_path}/c.pem")

@@ -23,7 +23,9 @@ def test_iso20_plug_and_charge_over_tls13_authorized_by_the_csms_with_emaid_and_
     contract = mo20.issue_contract()
     (tmp_path / "mo_root.pem").write_bytes(mo20.mo_root.cert_pem)  # the daemon installs it
 
-    car = pnc_car(veth_link, tmp_path, "iso20", contract)
+    vehicle = test_pki.write_vehicle_files(tmp_path / "vehicle")
+    car = pnc_car(veth_link, tmp_path, "iso20", contract,
+                  vehicle_tls=(vehicle["chain"], vehicle["key"]))
     run, ev = run_charger_session(veth_link, tmp_path, car, pnc=True)
     authorize, summaries = run.messages.get("Authorize", []), run.summaries
     assert ev.ok, ev.summary()

@@ -101,11 +101,13 @@ def test_profile_set_mid_session_reaches_the_iso20_dc_car(veth_link, tmp_path, t
     """-20 scheduled mode over TLS 1.3: the loop limit drops at once, the car is asked to
     renegotiate (ScheduleRenegotiation) and gets a power schedule with the new limit."""
     test_pki.write_secc_files(tmp_path)
+    vehicle = test_pki.write_vehicle_files(tmp_path / "vehicle")
 
     def car(board, loop):
         return EvSessionConfig(
             on_signals=sim_board_signals(board, loop), interface=veth_link.ifnames["ev"],
             protocol="iso20", mode="dc", tls=True, v2g_root=tmp_path / "v2g_root.pem",
+            vehicle_tls=(vehicle["chain"], vehicle["key"]),
             battery=Battery(soc=30, target_soc=95, max_iterations=250),
             evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05))
 

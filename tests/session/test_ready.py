@@ -173,6 +173,7 @@ def test_no_module_is_imported_after_ready(veth_link, tmp_path, test_pki):
     from sim.evcc.runner import EvSessionConfig, run_ev_session
 
     test_pki.write_secc_files(tmp_path)
+    vehicle = test_pki.write_vehicle_files(tmp_path / "vehicle")   # -20: mutual TLS
     contract = PncContract.from_credential(test_pki.issue_contract())
     stop_backend = threading.Event()
     backend_up = threading.Event()
@@ -206,6 +207,7 @@ def test_no_module_is_imported_after_ready(veth_link, tmp_path, test_pki):
             config = EvSessionConfig(
                 interface=veth_link.ifnames["ev"], protocol=protocol, mode="dc", tls=tls,
                 v2g_root=tmp_path / "v2g_root.pem", on_signals=daemon.on_signals,
+                vehicle_tls=(vehicle["chain"], vehicle["key"]),
                 contract=contract if pnc else None,
                 battery=Battery(soc=30, target_soc=80, max_iterations=3),
                 evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05))

@@ -124,3 +124,25 @@ def test_vehicle_certificate_of_an_unknown_oem_is_refused_naming_the_installed_r
     assert outcome == "rejected"
     [failure] = results["handshake_failures"]
     assert "OEM Root CA" in failure["hint"] and "import oem-root" in failure["hint"]
+
+
+class _FakeSsl:
+    def __init__(self, verify_mode, cert):
+        self.context = type("Ctx", (), {"verify_mode": verify_mode})()
+        self._cert = cert
+
+    def getpeercert(self, binary_form=False):
+        return self._cert
+
+
+@pytest.mark.parametrize("verify_mode,cert,missing", [
+    (ssl.CERT_OPTIONAL, None, True),        # asked (OEM roots installed), none shown: no -20
+    (ssl.CERT_OPTIONAL, b"der", False),
+    (ssl.CERT_NONE, None, False),           # without_oem_root = "no_vehicle_certificate"
+])
+def test_iso20_needs_the_vehicle_certificate_when_asked(verify_mode, cert, missing):
+    from secc.session.driver import vehicle_certificate_missing
+
+    conn = type("Conn", (), {"ssl_object": _FakeSsl(verify_mode, cert)})()
+    assert vehicle_certificate_missing(conn) is missing
+    assert vehicle_certificate_missing(type("Plain", (), {"ssl_object": None})()) is False
