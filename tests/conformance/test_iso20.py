@@ -311,3 +311,113 @@ def test_D20_TLS_client_without_certificate_gets_no_iso20(sut20, test_pki, tmp_p
         finally:
             conn.close()
     assert run(link, case)
+
+
+# --------------------------------------------------------------------------- -20 DC chain
+DC_PAYLOAD = 0x8004
+
+
+def r(value: float, exponent: int = 0) -> object:
+    from exi_schemas.generated import iso20_types as T
+    return T.RationalNumberType(exponent=exponent, value=int(value))
+
+
+async def request_dc(conn: Connection, element: str, body) -> tuple[str, object]:
+    await conn.send_raw(v2gtp(DC_PAYLOAD, exi_schemas.encode(body, element=element)))
+    _, payload = await conn.receive(2.0)
+    return exi_schemas.decode_element(payload, "iso20-dc")
+
+
+async def to_charge_loop(conn: Connection, target: Target) -> bytes:
+    """The -20 DC GoodCase (scheduled control mode, EIM) up to the first DC_ChargeLoopRes;
+    the car closes S2 (C) before the cable check."""
+    from exi_schemas.generated import iso20_dc as DC
+
+    sid = await session_setup(conn)
+    await authorization_setup(conn, sid)
+    while True:
+        res = await eim_authorization(conn, sid)
+        assert res.response_code == "OK", res.response_code
+        if res.evse_processing == "Finished":
+            break
+    name, res = await request(conn, "ServiceDiscoveryReq",
+                              CM.ServiceDiscoveryReqType(header=header(sid)))
+    assert res.response_code == "OK", res
+    service_ids = [s.service_id for s in res.energy_transfer_service_list.service]
+    assert 2 in service_ids, service_ids              # ServiceID 2: DC
+    name, res = await request(conn, "ServiceDetailReq",
+                              CM.ServiceDetailReqType(header=header(sid), service_id=2))
+    assert res.response_code == "OK", res
+    scheduled = next(p.parameter_set_id for p in res.service_parameter_list.parameter_set
+                     if any(q.name == "ControlMode" and q.int_value == 1 for q in p.parameter))
+    name, res = await request(conn, "ServiceSelectionReq", CM.ServiceSelectionReqType(
+        header=header(sid), selected_energy_transfer_service=CM.SelectedServiceType(
+            service_id=2, parameter_set_id=scheduled)))
+    assert res.response_code == "OK", res
+    name, res = await request_dc(conn, "DC_ChargeParameterDiscoveryReq",
+                                 DC.DC_ChargeParameterDiscoveryReqType(
+        header=header(sid), dc_cpd_req_energy_transfer_mode=DC.DC_CPDReqEnergyTransferModeType(
+            ev_maximum_charge_power=r(605, 2), ev_minimum_charge_power=r(0),
+            ev_maximum_charge_current=r(110), ev_minimum_charge_current=r(0),
+            ev_maximum_voltage=r(700), ev_minimum_voltage=r(200))))
+    assert name == "DC_ChargeParameterDiscoveryRes" and res.response_code == "OK", res
+    while True:
+        name, res = await request(conn, "ScheduleExchangeReq", CM.ScheduleExchangeReqType(
+            header=header(sid), maximum_supporting_points=12,
+            scheduled_se_req_control_mode=CM.Scheduled_SEReqControlModeType()))
+        assert res.response_code.startswith("OK"), res
+        if res.evse_processing == "Finished":
+            break
+    await target.pilot.set("C")
+    while True:
+        name, res = await request_dc(conn, "DC_CableCheckReq",
+                                     DC.DC_CableCheckReqType(header=header(sid)))
+        assert res.response_code == "OK", res
+        if res.evse_processing == "Finished":
+            break
+    for _ in range(70):
+        name, res = await request_dc(conn, "DC_PreChargeReq", DC.DC_PreChargeReqType(
+            header=header(sid), ev_processing="Ongoing", ev_present_voltage=r(400),
+            ev_target_voltage=r(400)))
+        assert res.response_code == "OK", res
+        volts = res.evse_present_voltage.value * 10 ** res.evse_present_voltage.exponent
+        if volts >= 380:
+            break
+    await target.pilot.ask({"cmd": "ev_contactors", "closed": True})
+    name, res = await request(conn, "PowerDeliveryReq", CM.PowerDeliveryReqType(
+        header=header(sid), ev_processing="Finished", charge_progress="Start"))
+    assert name == "PowerDeliveryRes" and res.response_code == "OK", res
+    # OCC everest-iso20-ac-contactor-latch / -d20-ac-contactor-edge: OK only with the
+    # contactors really closed (read from the board, not from the message)
+    status = await target.pilot.status()
+    assert status["contactors_closed"], f"PowerDeliveryRes(Start) OK, contactors open: {status}"
+    name, res = await request_dc(conn, "DC_ChargeLoopReq", DC.DC_ChargeLoopReqType(
+        header=header(sid), meter_info_requested=False, ev_present_voltage=r(400),
+        scheduled_dc_cl_req_control_mode=DC.Scheduled_DC_CLReqControlModeType(
+            ev_target_current=r(20), ev_target_voltage=r(440))))
+    assert name == "DC_ChargeLoopRes" and res.response_code == "OK", res
+    return sid
+
+
+def test_D20_ChargeLoop_sequence_timeout_is_half_a_second(sut20):
+    """OCC everest-d20-sequence-timeout / josev-iso20-charge-loop-timeout: -20 Tables
+    216/217 allow 0.5 s between a DC_ChargeLoopRes and the next request (not 60 s). The car
+    goes silent in the loop: the SECC closes within 0.5 s (+ scheduling slack, at most 1.5 s)
+    and not before 0.4 s, and the energy transfer stops. On the way: PowerDelivery(Start) is
+    OK only with the contactors closed."""
+    link, daemon, ctx = sut20
+    target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
+
+    async def case():
+        conn = await connect_tls(target, ctx)
+        try:
+            await to_charge_loop(conn, target)
+            waited = await conn.expect_close(5.0)
+            assert 0.4 <= waited <= 1.5, f"closed {waited:.2f} s after the last loop answer"
+            await target.pilot.wait_for(lambda s: not s["contactors_closed"]
+                                        and s["output_current_a"] < 1.0, within=3.0)
+        finally:
+            conn.close()
+            await target.pilot.ask({"cmd": "ev_contactors", "closed": False})
+            await target.pilot.set("B")
+    run(link, case)
