@@ -421,3 +421,39 @@ def test_D20_ChargeLoop_sequence_timeout_is_half_a_second(sut20):
             await target.pilot.ask({"cmd": "ev_contactors", "closed": False})
             await target.pilot.set("B")
     run(link, case)
+
+
+@pytest.mark.parametrize("stimulus", ["foreign", "sequence"])
+def test_D20_ChargeLoop_unknown_session_and_sequence_error(sut20, stimulus):
+    """The -2 style loop cases (CurrentDemand_003/_004) ported to -20: in the charge loop a
+    DC_ChargeLoopReq with a foreign SessionID gets FAILED_UnknownSession, a ServiceDiscoveryReq
+    FAILED_SequenceError; either way the SECC closes and the energy transfer stops."""
+    from exi_schemas.generated import iso20_dc as DC
+
+    link, daemon, ctx = sut20
+    target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
+
+    async def case():
+        conn = await connect_tls(target, ctx)
+        try:
+            sid = await to_charge_loop(conn, target)
+            if stimulus == "foreign":
+                name, res = await request_dc(conn, "DC_ChargeLoopReq", DC.DC_ChargeLoopReqType(
+                    header=header(foreign_session_id(sid)), meter_info_requested=False,
+                    ev_present_voltage=r(400),
+                    scheduled_dc_cl_req_control_mode=DC.Scheduled_DC_CLReqControlModeType(
+                        ev_target_current=r(20), ev_target_voltage=r(440))))
+                expected = ("DC_ChargeLoopRes", "FAILED_UnknownSession")
+            else:
+                name, res = await request(conn, "ServiceDiscoveryReq",
+                                          CM.ServiceDiscoveryReqType(header=header(sid)))
+                expected = ("ServiceDiscoveryRes", "FAILED_SequenceError")
+            assert (name, res.response_code) == expected, (name, res.response_code)
+            await conn.expect_close(5.0)
+            await target.pilot.wait_for(lambda s: not s["contactors_closed"]
+                                        and s["output_current_a"] < 1.0, within=3.0)
+        finally:
+            conn.close()
+            await target.pilot.ask({"cmd": "ev_contactors", "closed": False})
+            await target.pilot.set("B")
+    run(link, case)
