@@ -24,7 +24,6 @@ from typing import Any
 
 from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, SafeStateReason
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
-from secc.common.lazy import is_loaded
 from secc.common.logs import layer_logger
 from secc.common.looplag import monitor as loop_lag
 from secc.config import BoardConfig
@@ -46,6 +45,8 @@ AC_MODES = ("AC_three_phase_core", "AC_single_phase_core")
 # at the charger, so OCPP triggerReason StopAuthorized / stoppedReason Local
 # (ocpp_bridge/stop_reasons.py); docs/field-operation.md says why.
 SHUTDOWN_END_REASON = EndReason.LOCAL_STOP
+# in sys.modules once any of ``cryptography`` has really been used (~12 MB of RSS)
+CRYPTOGRAPHY_BINDING = "cryptography.hazmat.bindings._rust"
 
 # session event of the cores -> (bus session_event name, extra detail); others stay local
 BUS_SESSION_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -531,7 +532,7 @@ class SeccDaemon:
         (Plug & Charge, a meter signing in software), else in a short child process after
         READY (``python -m secc.certstore``), so that the daemon stays without its ~12 MB."""
         directory = Path(self.config.v2g.certificate_dir)
-        if not is_loaded("cryptography.x509"):
+        if CRYPTOGRAPHY_BINDING not in sys.modules:
             self._tasks.append(asyncio.create_task(self._warn_expiring_in_child(directory),
                                                    name="certificate-expiry"))
             return

@@ -9,8 +9,7 @@ certificate commands use it. The PnC code lives in modules every ISO 15118 sessi
 
 Where a feature needs it, the READY warm-up (``secc.session.warmup``) uses it once, so it is
 loaded before READY, not in a session; ``secc.session.warmup.late_imports`` would name it
-otherwise (the real load adds modules to ``sys.modules``). ``is_loaded`` tells whether it
-has been.
+otherwise (the real load adds modules to ``sys.modules``).
 
 Built on the standard library's ``importlib.util.LazyLoader``: after the first attribute read
 the object is the ordinary module (no indirection left on later calls).
@@ -49,13 +48,6 @@ def lazy_module(name: str) -> types.ModuleType:
         if parent:
             setattr(sys.modules[parent], child, module)
         return module
-
-
-def is_loaded(name: str) -> bool:
-    """Whether module ``name`` has really been executed (not merely armed by ``lazy_module``)."""
-    module = sys.modules.get(name)
-    # ``type()`` does not trigger the load; a loaded module is a plain module again
-    return module is not None and type(module).__name__ != "_LazyModule"
 
 
 def load_armed() -> list[str]:
