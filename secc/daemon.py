@@ -26,6 +26,7 @@ from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, Sa
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
 from secc.common.logs import layer_logger
 from secc.common.looplag import monitor as loop_lag
+from secc.common.memory import limit_malloc_arenas, trim_heap
 from secc.config import BoardConfig
 from secc.contract.reasons import EndReason
 from secc.pnc.contract import load_mo_roots
@@ -443,6 +444,7 @@ class SeccDaemon:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         started = time.monotonic()
+        limit_malloc_arenas()  # before the warm-up thread allocates (secc.common.memory)
         loop_lag.install()
         # imports and first runs of everything a session needs, in a worker thread while the
         # board, SLAC and the bus come up (the loop keeps serving heartbeats meanwhile)
@@ -491,6 +493,7 @@ class SeccDaemon:
                                       else None,
                                       "ready_ms": round((self.ready_seconds or 0) * 1000)})
         freeze_heap()  # no full GC pass over the warmed-up heap during a session
+        trim_heap()    # the warm-up's freed memory back to the kernel
         late_imports.arm()
         self.ready.set()
         if self.notifier is not None:  # systemd: READY=1 only now that everything serves

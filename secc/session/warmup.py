@@ -105,7 +105,7 @@ def warm_up(settings: Any, board: Any = None) -> WarmUpReport:
 
     contract.compile_validators()
     if pnc:
-        lazy.load_armed()
+        lazy.load_armed("cryptography")
         _warm_crypto()
     if board is not None:
         board.warm_up()
