@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +74,8 @@ def common_name(name: x509.Name) -> str:
 def atomic_write(path: Path, data: bytes, mode: int) -> None:
     """Write ``data`` to ``path`` so a reader sees the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    import tempfile  # here: with shutil, bz2 and lzma ~0.9 MB that a daemon rarely needs
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, mode)
