@@ -62,6 +62,7 @@ PNC_MODULES: tuple[str, ...] = (
     "secc.contract",
     "secc.bus.client",
     "secc.common.mqtt",
+    "tempfile",          # the contract cache writes to the certificate store (secc.certstore)
 )
 
 
