@@ -248,7 +248,7 @@ class SimPlant:
         sig = json.dumps({"SA": "ECDSA-secp256r1-SHA256", "SD": signature.hex().upper()},
                          separators=(",", ":"))
         public = _sim_meter_key().public_key().public_bytes(Encoding.DER,
-                                                          PublicFormat.SubjectPublicKeyInfo)
+                                                            PublicFormat.SubjectPublicKeyInfo)
         return SignedMeterValue(data=f"OCMF|{body}|{sig}".encode(), format="OCMF",
                                 public_key=public)
 

@@ -554,7 +554,16 @@ class SeccDaemon:
             child = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "secc.certstore", str(directory),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            log.warning("certificate store unreadable", extra={"error": str(exc)})
+            return
+        try:
             out, err = await child.communicate()
+        except asyncio.CancelledError:  # the daemon stops: no child left behind
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            await child.wait()
+            raise
         except OSError as exc:
             log.warning("certificate store unreadable", extra={"error": str(exc)})
             return
