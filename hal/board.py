@@ -415,6 +415,12 @@ class Board(abc.ABC):
     async def read_meter(self, signed: bool = False) -> MeterReading:
         """Latest meter reading; ``signed=True`` asks for a signed value where supported."""
 
+    def warm_up(self) -> None:
+        """Load and run once, before the daemon is READY, what the board's first calls in a
+        session would otherwise load (e.g. a meter that signs in software: its crypto
+        library). Called in a worker thread by ``secc.session.warmup``; must not touch the
+        hardware. Default: nothing (a real meter signs in its own hardware)."""
+
     # isolation -----------------------------------------------------------
     @abc.abstractmethod
     async def read_isolation(self) -> IsolationReading: ...

@@ -23,15 +23,13 @@ The EV simulator and tests script the EV side and faults with the ``ev_*``, ``in
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from typing import TYPE_CHECKING
 
 from hal.base import BaseBoard
 from hal.board import (
@@ -47,8 +45,20 @@ from hal.board import (
 )
 from hal.pilot import HLC_DUTY_PERCENT, PilotSignal, PilotSignalKind, PilotState, current_for_duty
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
 OCMF_EPOCH = 1767225600.0          # 2026-01-01T00:00:00Z: virtual t=0 in signed readings
-_SIM_METER_KEY = ec.derive_private_key(0x5EC5_1A1B_0A2D, ec.SECP256R1())
+
+
+@functools.cache
+def _sim_meter_key() -> ec.EllipticCurvePrivateKey:
+    """The simulated meter's fixed P-256 key. ``cryptography`` (~12 MB of RSS) is imported
+    here, at the first signed reading, not with the board: a daemon whose meter does not
+    sign never loads it (``SimBoard.warm_up`` loads it before READY when it does)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.derive_private_key(0x5EC5_1A1B_0A2D, ec.SECP256R1())
 
 
 def isolation_state(resistance_ohm: float | None, rated_voltage_v: float,
@@ -92,6 +102,7 @@ class SimPlant:
     output_current_a: float = 0.0
     # model constants
     ac: bool = False                        # AC board: mains through the contactors
+    meter_signs: bool = True                # the meter signs readings asked for signed (OCMF)
     mains_voltage_v: float = 230.0
     inlet_capacitance_f: float = 0.002      # cable + EV inlet X-capacitors
     voltage_slew_v_per_s: float = 1000.0    # power module voltage ramp
@@ -213,12 +224,16 @@ class SimPlant:
             at=self.now,
             energy_exported_wh=round(self.energy_export_wh, 3),
         )
-        if not signed:
+        if not signed or not self.meter_signs:
             return reading
         return MeterReading(**{**reading.__dict__, "signed": self.signed_reading()})
 
     def signed_reading(self) -> SignedMeterValue:
         """An OCMF document signed with ECDSA P-256 (RFC 6979 deterministic nonces)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(OCMF_EPOCH + self.now))
         millis = int((self.now % 1) * 1000)
         payload = {
@@ -228,19 +243,19 @@ class SimPlant:
                     "RU": "kWh", "ST": "G"}],
         }
         body = json.dumps(payload, separators=(",", ":"))
-        signature = _SIM_METER_KEY.sign(
+        signature = _sim_meter_key().sign(
             body.encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
         sig = json.dumps({"SA": "ECDSA-secp256r1-SHA256", "SD": signature.hex().upper()},
                          separators=(",", ":"))
-        public = _SIM_METER_KEY.public_key().public_bytes(Encoding.DER,
-                                                          PublicFormat.SubjectPublicKeyInfo)
+        public = _sim_meter_key().public_key().public_bytes(Encoding.DER,
+                                                            PublicFormat.SubjectPublicKeyInfo)
         return SignedMeterValue(data=f"OCMF|{body}|{sig}".encode(), format="OCMF",
                                 public_key=public)
 
 
 def sim_meter_public_key() -> ec.EllipticCurvePublicKey:
     """The simulated meter's key, for tests that verify OCMF signatures."""
-    return _SIM_METER_KEY.public_key()
+    return _sim_meter_key().public_key()
 
 
 class SimBoard(BaseBoard):
@@ -361,6 +376,12 @@ class SimBoard(BaseBoard):
     # ------------------------------------------------------------------ readings
     async def read_meter(self, signed: bool = False) -> MeterReading:
         return self.plant.meter(signed)
+
+    def warm_up(self) -> None:
+        """A meter that signs: one signed reading now (loads ``cryptography``, derives the
+        key), so the first Transaction.Begin of a session imports nothing."""
+        if self.plant.meter_signs:
+            self.plant.signed_reading()
 
     async def read_isolation(self) -> IsolationReading:
         return self._isolation()

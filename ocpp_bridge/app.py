@@ -24,7 +24,6 @@ import uuid
 from typing import Any
 
 import websockets
-from cryptography.hazmat.primitives import serialization
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -39,8 +38,11 @@ from ocpp_bridge.offline_auth import AuthCache
 from ocpp_bridge.queue import TransactionQueue
 from ocpp_bridge.status import StatusReporter
 from secc import contract
+from secc.common.lazy import lazy_module
 from secc.common.mqtt import BrokerConfig, BusEndpoint, BusTimeout, BusUnavailable, Will
 from secc.common.logs import layer_logger
+
+serialization = lazy_module("cryptography.hazmat.primitives.serialization")
 
 log = layer_logger("ocpp")
 

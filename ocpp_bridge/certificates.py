@@ -16,13 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from secc.common.lazy import lazy_module
 from secc.common.logs import layer_logger
 from secc.common.pki.hash_data import certificate_hash_data
+
+ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+x509 = lazy_module("cryptography.x509")
 
 log = layer_logger("ocpp")
 
@@ -157,11 +158,11 @@ class CertificateStore:
                                                serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
         key_path.chmod(0o600)
-        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-                 x509.NameAttribute(NameOID.COUNTRY_NAME, country)]
+        attrs = [x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name),
+                 x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, organization),
+                 x509.NameAttribute(x509.NameOID.COUNTRY_NAME, country)]
         if certificate_type == "V2GCertificate":
-            attrs.append(x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "CPO"))
+            attrs.append(x509.NameAttribute(x509.NameOID.DOMAIN_COMPONENT, "CPO"))
         csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs)).sign(
             key, hashes.SHA256())
         return csr.public_bytes(serialization.Encoding.PEM).decode()

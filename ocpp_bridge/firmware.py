@@ -47,18 +47,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
+from secc.common.lazy import lazy_module
 from secc.common.logs import layer_logger
 from secc.common.pki.chain import CertificateRejected, verify_chain
+
+crypto_exceptions = lazy_module("cryptography.exceptions")
+ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+padding = lazy_module("cryptography.hazmat.primitives.asymmetric.padding")
+rsa = lazy_module("cryptography.hazmat.primitives.asymmetric.rsa")
+serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+x509 = lazy_module("cryptography.x509")
 
 if TYPE_CHECKING:
     from ocpp_bridge.app import Bridge
@@ -115,7 +119,7 @@ def verify_signature(package: bytes, certificate: x509.Certificate, signature_b6
             key.verify(signature, package, padding.PKCS1v15(), hashes.SHA256())
         else:
             raise FirmwareRejected("InvalidSignature", f"unsupported key {type(key).__name__}")
-    except InvalidSignature:
+    except crypto_exceptions.InvalidSignature:
         raise FirmwareRejected("InvalidSignature", "signature does not match the package "
                                "(tampered, truncated or signed with another key)") from None
 

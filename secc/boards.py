@@ -57,8 +57,9 @@ def board_from_config(config: BoardConfig, *, realtime: bool = True) -> BaseBoar
     if kind == "sim":
         from hal.sim import SimBoard, SimPlant
 
-        return SimBoard(plant=SimPlant(ac=config.board.output == "ac"), realtime=realtime,
-                        **common)
+        return SimBoard(plant=SimPlant(ac=config.board.output == "ac",
+                                       meter_signs=config.sim.signed_meter),
+                        realtime=realtime, **common)
     if kind == "serial":
         from hal.serial_board import SerialBoard
 

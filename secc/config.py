@@ -438,11 +438,14 @@ class SimSection:
     ``control_socket``: a Unix socket where a tester sets the car's CP state and reads PWM,
     contactors and lock (JSON lines); empty: none. ``ev_follows_session``: the simulated car
     plugs in at start and follows the V2G session (S2 closes after PowerDeliveryReq(Start)),
-    for peers without a pilot. Both only with ``[board].kind = "sim"``."""
+    for peers without a pilot. Both only with ``[board].kind = "sim"``. ``signed_meter``: the
+    simulated meter signs the readings of a transaction's begin and end (OCMF, in software:
+    the daemon then loads ``cryptography``, ~12 MB; a real meter signs in its own hardware)."""
 
     control_socket: str = setting("", pattern=r"(/\S*)?", expect="an absolute socket path")
     ev_follows_session: bool = False
     ev_battery_voltage_v: float = setting(400.0, range=(50, 1500), unit="V")
+    signed_meter: bool = True
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, Sa
 from secc.authorization import AllowListAuthorizer, Authorizer, OfflineFallbackAuthorizer
 from secc.common.logs import layer_logger
 from secc.common.looplag import monitor as loop_lag
+from secc.common.memory import limit_malloc_arenas, trim_heap
 from secc.config import BoardConfig
 from secc.contract.reasons import EndReason
 from secc.pnc.contract import load_mo_roots
@@ -43,6 +46,8 @@ AC_MODES = ("AC_three_phase_core", "AC_single_phase_core")
 # at the charger, so OCPP triggerReason StopAuthorized / stoppedReason Local
 # (ocpp_bridge/stop_reasons.py); docs/field-operation.md says why.
 SHUTDOWN_END_REASON = EndReason.LOCAL_STOP
+# in sys.modules once any of ``cryptography`` has really been used (~12 MB of RSS)
+CRYPTOGRAPHY_BINDING = "cryptography.hazmat.bindings._rust"
 
 # session event of the cores -> (bus session_event name, extra detail); others stay local
 BUS_SESSION_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -67,7 +72,10 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
     iso2_modes = AC_MODES if ac else ("DC_extended",)
     # options every ISO 15118 core takes (the -2 and -20 cores share the names)
     common = {"offer_contract": config.v2g.plug_and_charge,
-              "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem"),
+              # only Plug & Charge checks contracts against them: parsing certificates loads
+              # ``cryptography`` (~12 MB), which a daemon without PnC never does
+              "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem")
+              if config.v2g.plug_and_charge else [],
               "charging_needs_wait": config.bus.charging_needs_wait if config.bus.enabled
               else 0.0}
     return SessionSettings(
@@ -463,10 +471,12 @@ class SeccDaemon:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         started = time.monotonic()
+        limit_malloc_arenas()  # before the warm-up thread allocates (secc.common.memory)
         loop_lag.install()
         # imports and first runs of everything a session needs, in a worker thread while the
         # board, SLAC and the bus come up (the loop keeps serving heartbeats meanwhile)
-        warming = asyncio.ensure_future(asyncio.to_thread(warm_up, self.settings))
+        warming = asyncio.ensure_future(asyncio.to_thread(warm_up, self.settings,
+                                                          self.board))
         try:
             await self._start_edges()
         finally:
@@ -510,6 +520,7 @@ class SeccDaemon:
                                       else None,
                                       "ready_ms": round((self.ready_seconds or 0) * 1000)})
         freeze_heap()  # no full GC pass over the warmed-up heap during a session
+        trim_heap()    # the warm-up's freed memory back to the kernel
         late_imports.arm()
         self.ready.set()
         if self.notifier is not None:  # systemd: READY=1 only now that everything serves
@@ -546,17 +557,55 @@ class SeccDaemon:
                 log.warning("bus not connected yet; continuing without it for now")
 
     def _warn_expiring_certificates(self) -> None:
-        """Ahead of time (30 days), at every start: certificates about to expire or expired."""
-        from secc.certstore import CertificateStore, common_name
+        """Ahead of time (30 days), at every start: certificates about to expire or expired.
+        Reading them needs ``cryptography``: in this process when a feature loaded it anyway
+        (Plug & Charge, a meter signing in software), else in a short child process after
+        READY (``python -m secc.certstore``), so that the daemon stays without its ~12 MB."""
+        directory = Path(self.config.v2g.certificate_dir)
+        if CRYPTOGRAPHY_BINDING not in sys.modules:
+            self._tasks.append(asyncio.create_task(self._warn_expiring_in_child(directory),
+                                                   name="certificate-expiry"))
+            return
+        from secc.certstore import expiry_warnings
 
         try:
-            expiring = CertificateStore(Path(self.config.v2g.certificate_dir)).expiring()
+            warnings = expiry_warnings(directory)
         except Exception as exc:  # noqa: BLE001 - a warning must never stop the charger
             log.warning("certificate store unreadable", extra={"error": str(exc)})
             return
-        for entry, state in expiring:
-            log.warning(f"certificate {state}: {entry.role} {common_name(entry.cert.subject)}",
-                        extra={"file": str(entry.where), "fingerprint": entry.id[:12],
+        self._log_expiry(warnings)
+
+    async def _warn_expiring_in_child(self, directory: Path) -> None:
+        await self.ready.wait()
+        try:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "secc.certstore", str(directory),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            log.warning("certificate store unreadable", extra={"error": str(exc)})
+            return
+        try:
+            out, err = await child.communicate()
+        except asyncio.CancelledError:  # the daemon stops: no child left behind
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            await child.wait()
+            raise
+        except OSError as exc:
+            log.warning("certificate store unreadable", extra={"error": str(exc)})
+            return
+        if child.returncode != 0:
+            lines = err.decode(errors="replace").strip().splitlines()
+            log.warning("certificate store unreadable",
+                        extra={"error": lines[-1] if lines else f"status {child.returncode}"})
+            return
+        self._log_expiry([json.loads(line) for line in out.decode().splitlines() if line])
+
+    @staticmethod
+    def _log_expiry(warnings: list[dict[str, str]]) -> None:
+        for w in warnings:
+            log.warning(f"certificate {w['state']}: {w['role']} {w['cn']}",
+                        extra={"file": w["file"], "fingerprint": w["fingerprint"],
                                "fix": "secc certs list; renew via SignCertificate or "
                                       "secc certs import"})
 

@@ -9,7 +9,8 @@ network namespaces). Datagrams are JSON objects:
 
 * ``{"pilot": "B", "battery_voltage": 350.0, "contactors": true}`` (any subset): the car's side
   of the simulated board (``sim.evcc.runner.VehicleSignals``);
-* ``{"report": true}``: print the summaries of the sessions that ended since the last report.
+* ``{"report": true}``: print the summaries of the sessions that ended since the last report;
+* ``{"modules": true}``: print ``{"modules": [...]}``, the names in ``sys.modules`` (footprint).
 
 Stdout carries one JSON object per line: ``{"ready": seconds since SPAWNED_AT, "ready_s":
 daemon start -> READY, "warm_up": {...}}`` once at READY, then per report ``{"session":
@@ -71,6 +72,8 @@ def serve(board_path: str, control_path: str, spawned_at: float) -> int:
                     board.ev_close_contactors(signals["contactors"])
                 if "pilot" in signals:
                     board.ev_set_pilot(signals["pilot"])
+                if signals.get("modules"):
+                    say(modules=sorted(sys.modules))
                 if signals.get("report"):
                     for summary in daemon.summaries[reported:]:
                         say(session=dataclasses.asdict(summary))
@@ -150,6 +153,15 @@ class DaemonProcess:
             if len(found) >= expected or time.monotonic() > deadline:
                 return found
             time.sleep(0.05)
+
+    def modules(self) -> list[str]:
+        """The module names loaded in the daemon (call before or after ``summaries``)."""
+        self.send(modules=True)
+        for line in self.proc.stdout:
+            record = json.loads(line)
+            if "modules" in record:
+                return record["modules"]
+        raise RuntimeError(f"the daemon exited (status {self.proc.wait()})")
 
     def rss_kb(self) -> int | None:
         try:

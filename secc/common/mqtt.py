@@ -18,12 +18,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from secc.common.lazy import lazy_module
 
-from secc import contract
-from secc.common.logs import layer_logger
+# paho imports urllib.request (email, http, tempfile, bz2, lzma...: ~2.7 MB of RSS) for a
+# proxy lookup it makes only with PySocks installed: armed to load on first use instead
+lazy_module("urllib.request")
+
+import aiomqtt  # noqa: E402 - after arming urllib.request
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
+
+from secc import contract  # noqa: E402
+from secc.common.logs import layer_logger  # noqa: E402
 
 log = layer_logger("bus")
 

@@ -13,10 +13,10 @@ the responder publishes the reply (the ``reply_schema`` payload, or a ``bus_erro
 
 from __future__ import annotations
 
-import argparse
 import enum
 import functools
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,6 +244,9 @@ _VALIDATORS_PRELUDE = [
 ]
 
 
+_DEFINITION_ARGUMENT = re.compile(r", definition=.*, rule=")
+
+
 def validators_text() -> str:
     """``validators.py``: every schema compiled to a Python function by ``fastjsonschema``
     (draft 7 with formats; the contract tests check its verdicts against ``jsonschema``), one
@@ -268,10 +271,18 @@ def validators_text() -> str:
             elif inside:
                 patterns[line.split(":", 1)[0].strip()] = line.rstrip(",")
             elif line and not line.startswith(("import re", "REGEX_PATTERNS",
-                                                "from fastjsonschema import")):
+                                                "from fastjsonschema import",
+                                                "from decimal import")):
                 if line not in header:
                     header.append(line)
         functions[name] = body.split("(", 1)[0]
+        # each raise carried the schema fragment it checks (``definition=``: a dict literal,
+        # ~1 MB of constants in every process that validates); the message, value, name and
+        # rule say what failed
+        body = _DEFINITION_ARGUMENT.sub(", rule=", body)
+        # payloads come from json.loads: numbers are int or float, never Decimal (whose
+        # module is ~0.5 MB of RSS)
+        body = body.replace("(int, float, Decimal)", "(int, float)")
         bodies.append("def " + body.rstrip() + "\n")
     header += ["", "REGEX_PATTERNS = {", *[f"{p}," for _, p in sorted(patterns.items())], "}"]
     table = ["VALIDATORS = {", *[f"    {n!r}: {f}," for n, f in functions.items()], "}"]
@@ -394,6 +405,8 @@ def asyncapi_text() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse  # the command line only: not in the daemon's or the bridge's RSS
+
     parser = argparse.ArgumentParser(prog="python -m secc.contract")
     parser.add_argument("--asyncapi", action="store_true", help="print the AsyncAPI 2.6 JSON")
     parser.add_argument("--write", action="store_true",

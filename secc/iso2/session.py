@@ -37,10 +37,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from cryptography import x509
-
 from exi_schemas.generated import iso2 as M
 from secc.authorization import AuthorizationStatus
+from secc.common.lazy import lazy_module
 from secc.pnc import xmldsig
 from secc.pnc.contract import (
     ContractChain,
@@ -82,6 +81,8 @@ from secc.v2g.failures import Failure, SessionFailure
 from secc.v2g.paused import PausedSession, PausedSessions
 from secc.v2g.physical import to_float
 from secc.v2g.tariff import SalesTariffConfig, tariff_entries
+
+x509 = lazy_module("cryptography.x509")
 
 SA_SCHEDULE_TUPLE_ID = 1
 AC_MODES = frozenset({"AC_single_phase_core", "AC_three_phase_core"})

@@ -39,9 +39,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cryptography import x509
-
 from exi_schemas.generated import iso20 as cm
+from secc.common.lazy import lazy_module
 from secc.contract.reasons import EndReason
 from secc.iso20 import messages as msg
 from secc.iso20.messages import evse_status, rational, to_float
@@ -74,6 +73,8 @@ from secc.v2g.evse import (
     StopReason,
 )
 from secc.v2g.failures import Failure, SessionFailure, response_code
+
+x509 = lazy_module("cryptography.x509")
 
 QUIRK_BPT_DISCHARGE_POSITIVE = "bpt_discharge_positive"
 KNOWN_QUIRKS = frozenset({QUIRK_BPT_DISCHARGE_POSITIVE})

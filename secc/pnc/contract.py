@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
-
+from secc.common.lazy import lazy_module
 from secc.common.pki.chain import MAX_SUB_CAS, CertificateRejected, RejectReason, verify_chain
 from secc.common.pki.hash_data import certificate_hash_data
 from secc.v2g.failures import Failure, SessionFailure
+
+ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+x509 = lazy_module("cryptography.x509")
 
 #: RejectReason of the chain check -> why the request fails (one table).
 REJECT_FAILURES: dict[RejectReason, Failure] = {
@@ -76,7 +76,7 @@ class ContractChain:
     @property
     def emaid(self) -> str:
         """The eMAID the certificate names: the leaf subject's CN."""
-        names = self.leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        names = self.leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         value = names[0].value if names else ""
         return value if isinstance(value, str) else value.decode(errors="replace")
 
@@ -178,7 +178,7 @@ def ocsp_responder_url(cert: x509.Certificate) -> str | None:
     except (x509.ExtensionNotFound, ValueError):
         return None
     for description in aia:
-        if (description.access_method == AuthorityInformationAccessOID.OCSP
+        if (description.access_method == x509.AuthorityInformationAccessOID.OCSP
                 and isinstance(description.access_location, x509.UniformResourceIdentifier)):
             return description.access_location.value
     return None

@@ -23,14 +23,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-
 import exi_schemas
 from exi_schemas.generated import iso2 as M
+from secc.common.lazy import lazy_module
 from secc.pnc import key_transport, xmldsig
 from secc.v2g.core import Reply
+
+crypto_exceptions = lazy_module("cryptography.exceptions")
+ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+hashes = lazy_module("cryptography.hazmat.primitives.hashes")
 
 
 #: OCPP Get15118EVCertificate.iso15118SchemaVersion for ISO 15118-2.
@@ -276,7 +277,7 @@ def verify_response_signature(body: Any, signature: Any, cps_public_key: ec.Elli
     der = xmldsig.raw_to_der(signature.signature_value.value, 32)
     try:
         cps_public_key.verify(der, exi_schemas.encode_fragment(info), ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
+    except crypto_exceptions.InvalidSignature:
         raise xmldsig.BadSignature("SignatureValue does not verify with the CPS key") from None
 
 

@@ -21,10 +21,8 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from secc.authorization import AuthorizationDecision, AuthorizationStatus
+from secc.common.lazy import lazy_module
 from secc.pnc import xmldsig
 from secc.pnc.contract import (
     ContractChain,
@@ -33,6 +31,9 @@ from secc.pnc.contract import (
     read_every_field,
 )
 from secc.v2g.failures import Failure, SessionFailure
+
+ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+x509 = lazy_module("cryptography.x509")
 
 #: GenChallengeType: 16 bytes, from ``secrets`` (FIELD_NOTES).
 GEN_CHALLENGE_BYTES = 16

@@ -16,12 +16,14 @@ car's (the EV simulator). Every bad input raises ``KeyTransportError``.
 from __future__ import annotations
 
 import os
+from secc.common.lazy import lazy_module
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+ciphers = lazy_module("cryptography.hazmat.primitives.ciphers")
+concatkdf = lazy_module("cryptography.hazmat.primitives.kdf.concatkdf")
+ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+
 
 #: OtherInfo of the KDF: AlgorithmID 0x01, PartyUInfo "U", PartyVInfo "V" (§7.9.2.4.2).
 KDF_OTHER_INFO = b"\x01" + b"U" + b"V"
@@ -41,8 +43,8 @@ def session_key(own_key: ec.EllipticCurvePrivateKey, peer: ec.EllipticCurvePubli
     if not isinstance(peer.curve, ec.SECP256R1) or not isinstance(own_key.curve, ec.SECP256R1):
         raise KeyTransportError("key transport is defined for P-256 (secp256r1) keys only")
     shared = own_key.exchange(ec.ECDH(), peer)
-    return ConcatKDFHash(algorithm=hashes.SHA256(), length=SESSION_KEY_BYTES,
-                         otherinfo=KDF_OTHER_INFO).derive(shared)
+    return concatkdf.ConcatKDFHash(algorithm=hashes.SHA256(), length=SESSION_KEY_BYTES,
+                                   otherinfo=KDF_OTHER_INFO).derive(shared)
 
 
 def encrypt_contract_key(contract_key: ec.EllipticCurvePrivateKey,
@@ -57,9 +59,10 @@ def encrypt_contract_key(contract_key: ec.EllipticCurvePrivateKey,
         raise KeyTransportError(f"IV of {len(iv)} bytes, expected {IV_BYTES}")
     key = session_key(ephemeral, recipient)
     plain = contract_key.private_numbers().private_value.to_bytes(PRIVATE_VALUE_BYTES, "big")
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    encryptor = ciphers.Cipher(ciphers.algorithms.AES(key), ciphers.modes.CBC(iv)).encryptor()
     encrypted = iv + encryptor.update(plain) + encryptor.finalize()
-    point = ephemeral.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    point = ephemeral.public_key().public_bytes(serialization.Encoding.X962,
+                                                serialization.PublicFormat.UncompressedPoint)
     return point, encrypted
 
 
@@ -78,7 +81,8 @@ def decrypt_contract_key(dh_public_key: bytes, encrypted: bytes,
     except ValueError as exc:
         raise KeyTransportError(f"DHpublickey is not on P-256: {exc}") from None
     key = session_key(own_key, peer)
-    decryptor = Cipher(algorithms.AES(key), modes.CBC(encrypted[:IV_BYTES])).decryptor()
+    decryptor = ciphers.Cipher(ciphers.algorithms.AES(key),
+                               ciphers.modes.CBC(encrypted[:IV_BYTES])).decryptor()
     plain = decryptor.update(encrypted[IV_BYTES:]) + decryptor.finalize()
     value = int.from_bytes(plain, "big")
     try:

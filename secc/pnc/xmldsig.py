@@ -21,13 +21,12 @@ from types import ModuleType
 from typing import Any
 
 import exi_schemas as exi
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from secc.common.lazy import lazy_module
+
+asym_utils = lazy_module("cryptography.hazmat.primitives.asymmetric.utils")
+crypto_exceptions = lazy_module("cryptography.exceptions")
+ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+hashes = lazy_module("cryptography.hazmat.primitives.hashes")
 
 CANONICAL_EXI = "http://www.w3.org/TR/canonical-exi/"
 ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
@@ -35,9 +34,9 @@ ECDSA_SHA512 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 SHA512 = "http://www.w3.org/2001/04/xmlenc#sha512"
 
-#: SignatureMethod algorithm -> the hash ECDSA signs with (-2: SHA-256; -20 also SHA-512).
-SIGNATURE_METHODS: dict[str, type[hashes.HashAlgorithm]] = {
-    ECDSA_SHA256: hashes.SHA256, ECDSA_SHA512: hashes.SHA512}
+#: SignatureMethod algorithm -> the hash ECDSA signs with (-2: SHA-256; -20 also SHA-512), by
+#: its name in ``cryptography.hazmat.primitives.hashes`` (loaded on first use: secc.common.lazy)
+SIGNATURE_METHODS: dict[str, str] = {ECDSA_SHA256: "SHA256", ECDSA_SHA512: "SHA512"}
 #: DigestMethod algorithm -> hashlib constructor name.
 DIGEST_METHODS: dict[str, str] = {SHA256: "sha256", SHA512: "sha512"}
 
@@ -85,7 +84,7 @@ def _key_bytes(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> i
 
 def der_to_raw(der: bytes, size: int) -> bytes:
     """DER Ecdsa-Sig-Value -> ``r || s``, each left-padded to ``size`` bytes."""
-    r, s = decode_dss_signature(der)
+    r, s = asym_utils.decode_dss_signature(der)
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
@@ -93,8 +92,8 @@ def raw_to_der(raw: bytes, size: int) -> bytes:
     """``r || s`` (exactly 2 x ``size`` bytes) -> DER; ``BadSignature`` for any other length."""
     if len(raw) != 2 * size:
         raise BadSignature(f"SignatureValue is {len(raw)} bytes, expected {2 * size} (r||s)")
-    return encode_dss_signature(int.from_bytes(raw[:size], "big"),
-                                int.from_bytes(raw[size:], "big"))
+    return asym_utils.encode_dss_signature(int.from_bytes(raw[:size], "big"),
+                                           int.from_bytes(raw[size:], "big"))
 
 
 def _elements_by_id(elements: Mapping[str, Any] | Iterable[Any]) -> dict[str, Any]:
@@ -135,7 +134,7 @@ def sign(elements: Mapping[str, Any] | Iterable[Any], private_key: ec.EllipticCu
         raise UnsupportedAlgorithm(f"SignatureMethod {signature_method}")
     info = signed_info(elements, digest_method=digest_method, signature_method=signature_method)
     der = private_key.sign(exi.encode_fragment(info),
-                           ec.ECDSA(SIGNATURE_METHODS[signature_method]()))
+                           ec.ECDSA(getattr(hashes, SIGNATURE_METHODS[signature_method])()))
     M = _module_of(info)
     return M.SignatureType(signed_info=info, signature_value=M.SignatureValueType(
         value=der_to_raw(der, _key_bytes(private_key))))
@@ -156,9 +155,10 @@ def verify(signature: Any, elements_by_id: Mapping[str, Any],
     if info.canonicalization_method.algorithm != CANONICAL_EXI:
         raise UnsupportedAlgorithm(
             f"CanonicalizationMethod {info.canonicalization_method.algorithm}")
-    hash_type = SIGNATURE_METHODS.get(info.signature_method.algorithm)
-    if hash_type is None:
+    hash_name = SIGNATURE_METHODS.get(info.signature_method.algorithm)
+    if hash_name is None:
         raise UnsupportedAlgorithm(f"SignatureMethod {info.signature_method.algorithm}")
+    hash_type = getattr(hashes, hash_name)
     referenced: set[str] = set()
     for reference in info.reference:
         uri = reference.uri or ""
@@ -182,5 +182,5 @@ def verify(signature: Any, elements_by_id: Mapping[str, Any],
         raise BadSignature(f"SignedInfo cannot be encoded: {exc}") from None
     try:
         public_key.verify(der, data, ec.ECDSA(hash_type()))
-    except InvalidSignature:
+    except crypto_exceptions.InvalidSignature:
         raise BadSignature("SignatureValue does not verify with the signer's key") from None

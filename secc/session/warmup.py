@@ -10,7 +10,11 @@ that is the first car's failed attempt. ``warm_up`` does it all before READY:
   them reaches (``SESSION_MODULES``: the ones otherwise imported inside functions);
 * one encode + decode of every request and response of each of their schemas (and of
   SupportedAppProtocol), built by ``exi_schemas.samples``;
-* makes and checks one ECDSA signature per curve (PnC, signed meter values);
+* with Plug & Charge: loads ``cryptography`` (named lazily by the PnC modules, see
+  ``secc.common.lazy``) and makes and checks one ECDSA signature per curve; without it,
+  ``cryptography`` is never loaded (~12 MB of RSS);
+* lets the board warm what its first calls need (``Board.warm_up``: e.g. a meter that signs
+  in software);
 * builds one session core per protocol with the board's real options (PnC trust anchors
   included), so first-time initialisation of the cores happens here too.
 
@@ -58,6 +62,7 @@ PNC_MODULES: tuple[str, ...] = (
     "secc.contract",
     "secc.bus.client",
     "secc.common.mqtt",
+    "tempfile",          # the contract cache writes to the certificate store (secc.certstore)
 )
 
 
@@ -70,13 +75,15 @@ class WarmUpReport:
     seconds: float = 0.0
 
 
-def warm_up(settings: Any) -> WarmUpReport:
-    """Load and run once what sessions of ``settings.protocols`` need (see the module doc).
+def warm_up(settings: Any, board: Any = None) -> WarmUpReport:
+    """Load and run once what sessions of ``settings.protocols`` need (see the module doc),
+    and what ``board``'s first calls need (``Board.warm_up``).
 
     Synchronous (imports are); the daemon runs it in a worker thread so that its event loop
     (board heartbeats, bus) keeps running meanwhile. Raises when a configured protocol cannot
     be loaded or its codec does not round-trip: better at boot than with a car."""
     from exi_schemas import samples
+    from secc.common import lazy
     from secc.session.driver import load_adapter, supported_versions
     from secc.v2g.evse import EvseSnapshot
 
@@ -98,7 +105,11 @@ def warm_up(settings: Any) -> WarmUpReport:
     from secc import contract  # the bus payload validators, compiled once
 
     contract.compile_validators()
-    _warm_crypto()
+    if pnc:
+        lazy.load_armed("cryptography")
+        _warm_crypto()
+    if board is not None:
+        board.warm_up()
     for version in versions:
         adapter = load_adapter(version.protocol)
         options = dict(settings.core_options.get(adapter.name, {}))

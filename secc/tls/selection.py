@@ -20,9 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-
 from secc.certstore import CertificateStore, RootKind, common_name, key_sha1
+from secc.common.lazy import lazy_module
 from secc.common.logs import layer_logger
 from secc.tls.clienthello import (
     TRUSTED_CERT_SHA1,
@@ -31,6 +30,8 @@ from secc.tls.clienthello import (
     ClientHello,
 )
 from secc.tls.context import CertificateDirectory, TLSConfigError
+
+serialization = lazy_module("cryptography.hazmat.primitives.serialization")
 
 log = layer_logger("tls")
 
@@ -60,10 +61,13 @@ class TlsChainSelector:
         them, connections already up keep theirs. A chain that does not load is logged and
         left out; the previous default stays if the new one does not load
         (``rebuild_default=False``: keep the default context given at start)."""
-        store = CertificateStore(self.path)
-        roots = {key_sha1(r): r for r in store.roots(RootKind.V2G)}
+        folders = sorted((self.path / "chains").glob("*"))
+        # only chains filed per V2G root need the roots read (``cryptography``, ~12 MB): a
+        # charger with the one default chain never loads it
+        store = CertificateStore(self.path) if folders else None
+        roots = {key_sha1(r): r for r in store.roots(RootKind.V2G)} if store else {}
         choices = []
-        for folder in sorted((self.path / "chains").glob("*")):
+        for folder in folders:
             root = roots.get(folder.name)
             if root is None:
                 log.warning("SECC chain filed under a V2G root that is not installed; not "

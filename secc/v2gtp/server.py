@@ -34,8 +34,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from cryptography import x509
-
 from secc.common.logs import layer_logger
 from secc.tls.clienthello import ClientHello, parse_client_hello
 from secc.tls.diagnostics import log_handshake_failure
@@ -283,16 +281,31 @@ class V2GTPServer:
 
 
 def _vehicle_certificate_fields(connection: V2GTPConnection) -> dict[str, str]:
-    """-20 mutual TLS: whose certificate the car presented (verified by the handshake)."""
-    der = connection.peer_certificate_der() if connection.is_tls else None
-    if not der:
+    """-20 mutual TLS: whose certificate the car presented (verified by the handshake). Read
+    from ``ssl``'s decoded form: no ``cryptography`` on a session's path (docs/realtime.md)."""
+    obj = connection.ssl_object if connection.is_tls else None
+    cert = obj.getpeercert() if obj is not None else None
+    if not cert:
         return {}
-    try:
-        cert = x509.load_der_x509_certificate(der)
-    except ValueError:
-        return {"vehicle_certificate": "unparsable"}
-    return {"vehicle_certificate": cert.subject.rfc4514_string(),
-            "vehicle_certificate_issuer": cert.issuer.rfc4514_string()}
+    return {"vehicle_certificate": _distinguished_name(cert.get("subject", ())),
+            "vehicle_certificate_issuer": _distinguished_name(cert.get("issuer", ()))}
+
+
+#: ``ssl``'s attribute names -> the RFC 4514 short names
+_RDN_NAMES = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
+              "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST",
+              "domainComponent": "DC", "userId": "UID", "streetAddress": "STREET"}
+
+
+def _distinguished_name(rdns: tuple[tuple[tuple[str, str], ...], ...]) -> str:
+    """RFC 4514 text (most specific first, as ``x509.Name.rfc4514_string``) of the name
+    ``ssl.SSLSocket.getpeercert()`` gives (least specific first)."""
+    def escape(value: str) -> str:
+        for char in '\\,+"<>;=':
+            value = value.replace(char, "\\" + char)
+        return value
+    return ",".join("+".join(f"{_RDN_NAMES.get(key, key)}={escape(value)}" for key, value in rdn)
+                    for rdn in reversed(rdns))
 
 
 async def _wait_readable(sock: socket.socket) -> None:

@@ -221,7 +221,12 @@ async def test_pnc_decisions_cache_the_contract_chain_with_its_ocsp_status(tmp_p
     assert status == {"DEPYSC0000001X": "Good", "DEPYSC0000002X": "Revoked"}
 
 
-def test_daemon_start_warns_of_certificates_about_to_expire(store, test_pki):
+@pytest.mark.parametrize("where", ["in_process", "child_process"])
+def test_daemon_start_warns_of_certificates_about_to_expire(store, test_pki, where):
+    """In the daemon's process when ``cryptography`` is loaded anyway (PnC, a meter signing
+    in software), else by ``python -m secc.certstore`` after READY (the daemon stays without
+    the library's ~12 MB): the same warnings either way."""
+    import asyncio
     import logging
 
     from secc.boards import board_from_config
@@ -248,7 +253,14 @@ certificate_dir = "{store.path}"
     handler.emit = records.append  # the CLI tests may have turned propagation off
     logging.getLogger("pysecc").addHandler(handler)
     try:
-        daemon._warn_expiring_certificates()
+        if where == "in_process":
+            daemon._warn_expiring_certificates()
+        else:
+            async def after_ready():
+                daemon.ready.set()
+                await daemon._warn_expiring_in_child(store.path)
+
+            asyncio.run(after_ready())
     finally:
         logging.getLogger("pysecc").removeHandler(handler)
     lines = [r.getMessage() for r in records if "DEPYSE00003" in r.getMessage()]

@@ -107,6 +107,48 @@ def test_warm_up_loads_only_what_the_board_uses(tmp_path, output, loaded,
     assert not {"jsonschema", "fastjsonschema", "construct"} & packages, packages
 
 
+CRYPTO_AT_READY_IN_A_FRESH_PROCESS = """
+import sys
+import secc.daemon
+from secc.boards import board_from_config
+from secc.config import loads_board_config
+from secc.daemon import server_tls_context, session_settings
+from secc.iso2 import PausedSessions
+from secc.session.warmup import warm_up
+from secc.tls.selection import TlsChainSelector
+config = loads_board_config(sys.stdin.read())
+board = board_from_config(config)
+context = server_tls_context(config)
+assert context is not None
+TlsChainSelector(__import__("pathlib").Path(config.v2g.certificate_dir), None,
+                 default=context).reload(rebuild_default=False)
+warm_up(session_settings(config, PausedSessions()), board)
+print("cryptography.hazmat.bindings._rust" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("pnc, signed_meter, loaded", [
+    (False, False, False),     # TLS for -2 and -20, no PnC, a meter that signs in hardware
+    (True, False, True),       # Plug & Charge: loaded (and warmed) before READY
+    (False, True, True),       # the simulated meter signs in software
+])
+def test_cryptography_is_loaded_only_for_a_feature_that_uses_it(tmp_path, test_pki, pnc,
+                                                                signed_meter, loaded):
+    """``cryptography`` costs ~12 MB of RSS: a board without Plug & Charge and without a
+    meter signing in software never imports it, not even for TLS (Python's ``ssl`` does
+    TLS), and one with either has it loaded by the warm-up (the READY test shows no session
+    imports it later)."""
+    import subprocess
+
+    test_pki.write_secc_files(tmp_path)
+    board = (BOARD.format(iface="lo", certs=tmp_path)
+             .replace("plug_and_charge = true", f"plug_and_charge = {str(pnc).lower()}")
+             + f"[sim]\nsigned_meter = {str(signed_meter).lower()}\n")
+    out = subprocess.run([sys.executable, "-c", CRYPTO_AT_READY_IN_A_FRESH_PROCESS],
+                         input=board, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(loaded)], out
+
+
 def test_the_heap_at_ready_is_out_of_the_collectors_reach_until_stop():
     class Cycle:
         pass

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Sequence
+from secc.common.lazy import lazy_module
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+crypto_exceptions = lazy_module("cryptography.exceptions")
+x509 = lazy_module("cryptography.x509")
+
 
 MAX_SUB_CAS = 2  # ISO 15118-2 §7.9.2.2: leaf + up to two sub-CAs + root
 
@@ -93,7 +95,7 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError):
+    except (crypto_exceptions.InvalidSignature, ValueError, TypeError):
         return False
     return True
 

@@ -4,10 +4,12 @@ and the bridge's certificate management both need it."""
 from __future__ import annotations
 
 import hashlib
+from secc.common.lazy import lazy_module
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+x509 = lazy_module("cryptography.x509")
+
 
 
 def public_key_bits(cert: x509.Certificate) -> bytes:
