@@ -16,7 +16,6 @@ import sys
 import time
 
 from secc.common.logs import layer_logger
-from secc.slac import messages as m
 from secc.slac.config import SlacConfig
 
 log = layer_logger("cli")
@@ -69,6 +68,7 @@ def run(args) -> int:
 
 async def match_once(iface: str, config: SlacConfig, timeout: float,
                      modem_info: bool) -> dict[str, object]:
+    from secc.slac import messages as m     # construct: loaded by this command only
     from secc.slac.driver import InterfaceError, SlacDriver
     from secc.slac.evse import (
         LinkEstablished,

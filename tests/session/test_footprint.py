@@ -122,3 +122,19 @@ def test_daemon_and_bridge_rss_stay_within_the_goals(veth_link, tmp_path, test_p
     assert measured["daemon_at_ready"] <= DAEMON_RSS_GOAL_KB, measured
     assert measured["daemon_after_sessions"] <= DAEMON_RSS_GOAL_KB, measured
     assert measured["bridge"] <= BRIDGE_RSS_GOAL_KB, measured
+
+
+def test_the_command_line_adds_no_heavy_library_to_secc_run():
+    """``secc run`` builds the whole ``secc`` parser (every subcommand module) before the
+    daemon starts: those modules must not import what only their own command uses (construct
+    for ``secc slac``: 2.3 MB; cryptography for ``secc certs``) — the footprint test above
+    starts the daemon without the command line."""
+    import subprocess
+    import sys
+
+    code = ("import sys, secc.cli; secc.cli.build_parser(); "
+            "print(' '.join(sorted(n for n in ('construct', 'cryptography', 'scapy', "
+            "'pyroute2', 'lxml', 'jsonschema') if n in sys.modules)))")
+    heavy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert heavy == [], f"the secc command line loads {heavy} for every command"
