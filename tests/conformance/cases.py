@@ -45,6 +45,7 @@ class Case:
     custom: Custom | None = None
     long: bool = False
     na: str = ""
+    side_by_side: bool = False        # own link and daemon, run in parallel (test_resume.py)
 
 
 def sessions_differ(case: Case) -> bool:
@@ -438,7 +439,8 @@ CASES: list[Case] = [
          "SessionSetupReq", sid="zero8", expect="OK_NewSessionEstablished", check=new_session),
     Case("TC_SECC_CMN_VTB_SessionSetup_002", A14, CMN, "SupportedAppProtocol",
          "ServiceDiscoveryReq", sid="zero1", expect=SEQ),
-    *[Case(f"TC_SECC_{e}_VTB_SessionSetup_00{i}", A14, proto, custom=resume.flow(wake, sid))
+    *[Case(f"TC_SECC_{e}_VTB_SessionSetup_00{i}", A14, proto, custom=resume.flow(wake, sid),
+           side_by_side=True)
       for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake, sid in resume.SESSION_SETUP],
     # 1.5 ServiceDiscovery ... PaymentServiceSelection
     Case("TC_SECC_CMN_VTB_ServiceDiscovery_001", A15, CMN, "SessionSetup",
@@ -448,7 +450,7 @@ CASES: list[Case] = [
     Case("TC_SECC_CMN_VTB_ServiceDiscovery_003", A15, CMN, "SessionSetup",
          "ServiceDiscoveryReq", sid="foreign", expect=UNK),
     *[Case(f"TC_SECC_{e}_VTB_ServiceDiscovery_00{i}", A15, proto,
-           custom=resume.flow(wake, then="ServiceDiscovery"))
+           custom=resume.flow(wake, then="ServiceDiscovery"), side_by_side=True)
       for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake in ((1, "EV"), (2, "EVSE"))],
     *[Case(f"TC_SECC_CMN_VTB_ServiceDetail_0{i:02d}", A15, ISO2, na=NO_VAS)
       for i in (1, 2, 11, 12)],
@@ -536,7 +538,7 @@ CASES: list[Case] = [
     *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, na=TARIFF)
       for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i in (9, 24, 26, 27)],
     *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, over=over,
-           custom=resume.flow(wake, then="ChargeParameterDiscovery"))
+           custom=resume.flow(wake, then="ChargeParameterDiscovery"), side_by_side=True)
       for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake, over in resume.CPD_MATRIX],
     *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, na=TARIFF)
       for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i in resume.CPD_WITH_TARIFF],
