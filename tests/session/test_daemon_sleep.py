@@ -1,0 +1,99 @@
+"""The daemon's side of a paused session (secc.v2g.sleep at the edge): oscillator off and no
+communication while the car sleeps; the EVSE's wake-up time or the car's BCB toggle brings the
+5 % PWM and SDP back; a woken car that does not come back within the communication set-up time
+puts the EVSE to sleep again (not closed until re-plug). The whole pause over the wire, with
+SessionStopReq(Pause) and the resumed session: tests/conformance/resume.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hal.board import SafeStateReason
+from secc.boards import board_from_config
+from secc.config import loads_board_config
+from secc.daemon import SeccDaemon
+from secc.v2g.evse import PublishEvent
+from sim.testing.waits import wait_until
+
+BOARD = """
+[board]
+name = "sleep-test"
+kind = "sim"
+evse_id = "DE*PYS*E00001*1"
+[plc]
+interface = "{iface}"
+start_at_sdp = true
+[v2g]
+protocols = ["iso2"]
+tls = "none"
+certificate_dir = "{certs}"
+[v2g.timers]
+pause_wake_up = {wake_up}
+communication_setup_timeout = 1
+"""
+
+
+def five_percent(board) -> bool:
+    signal = board.pilot_signal
+    return signal.kind.value == "pwm" and abs(signal.duty_percent - 5.0) < 0.5
+
+
+def oscillator_off(board) -> bool:
+    return board.pilot_signal.kind.value == "x1"
+
+
+async def paused_daemon(link, certs, wake_up):
+    config = loads_board_config(BOARD.format(iface=link.ifnames["secc"], certs=certs,
+                                             wake_up=wake_up))
+    board = board_from_config(config)
+    daemon = SeccDaemon(config, board, link.ifnames["secc"])
+    await daemon.start()
+    board.ev_set_pilot("B")
+    await wait_until(lambda: five_percent(board), 3.0, "5 % PWM at plug-in")
+    # what a session does on SessionStopReq(Pause): safe state (X1), then the event
+    await board.safe_state(SafeStateReason.SESSION_END)
+    await daemon._publish(PublishEvent("SessionPaused", {}))
+    assert daemon.sleep.asleep and oscillator_off(board)
+    assert not daemon.transport.sdp.open
+    return daemon, board
+
+
+def test_the_evse_wakes_the_car_and_sleeps_again_when_it_does_not_come_back(veth_link, tmp_path):
+    async def run():
+        loop = asyncio.get_running_loop()
+        daemon, board = await paused_daemon(veth_link, tmp_path, 0.5)
+        try:
+            paused = loop.time()
+            await wait_until(lambda: five_percent(board), 3.0, "the EVSE's wake-up")
+            woke = loop.time() - paused
+            assert daemon.transport.sdp.open and not daemon.sleep.asleep
+            # nobody comes: communication set-up time (1 s), safe state, asleep again
+            await wait_until(lambda: daemon.sleep.asleep, 5.0, "asleep again")
+            assert oscillator_off(board) and not daemon.transport.sdp.open
+            # ... and still woken by the car's toggle
+            board.ev_set_pilot("C")
+            await asyncio.sleep(0.2)
+            board.ev_set_pilot("B")
+            await wait_until(lambda: five_percent(board), 3.0, "woken by the toggle")
+            return woke
+        finally:
+            await daemon.stop()
+
+    woke = veth_link.run_coroutine("secc", run).result(30)
+    assert woke >= 0.45
+
+
+def test_without_a_wake_up_time_only_the_car_wakes_the_evse_and_unplugging_ends_the_sleep(
+        veth_link, tmp_path):
+    async def run():
+        daemon, board = await paused_daemon(veth_link, tmp_path, 0)
+        try:
+            await asyncio.sleep(1.0)
+            assert oscillator_off(board) and daemon.sleep.asleep
+            board.ev_set_pilot("A")
+            await wait_until(lambda: not daemon.sleep.asleep, 3.0, "sleep ended by unplug")
+            assert oscillator_off(board) and daemon._sleep_timer is None
+        finally:
+            await daemon.stop()
+
+    veth_link.run_coroutine("secc", run).result(30)
