@@ -492,6 +492,7 @@ class SeccDaemon:
     async def _unplugged(self) -> None:
         self._cancel_communication_setup()
         self._end_sleep()
+        self.paused.clear()   # no resuming after a re-plug: the transaction ended with the cable
         if self._slac is not None:
             self._slac.pilot_unplugged()
         if self._connection is not None:

@@ -42,6 +42,10 @@ class PausedSessions:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def clear(self) -> None:
+        """The car was unplugged: its paused session (and transaction) ended with the cable."""
+        self._sessions.clear()
+
     def put(self, session: PausedSession) -> None:
         self._sessions[session.session_id] = session
         while len(self._sessions) > self.capacity:

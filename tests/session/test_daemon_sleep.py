@@ -13,6 +13,7 @@ from secc.boards import board_from_config
 from secc.config import loads_board_config
 from secc.daemon import SeccDaemon
 from secc.v2g.evse import PublishEvent
+from secc.v2g.paused import PausedSession
 from sim.testing.waits import wait_until
 
 BOARD = """
@@ -31,6 +32,9 @@ certificate_dir = "{certs}"
 pause_wake_up = {wake_up}
 communication_setup_timeout = 1
 """
+
+
+EVCCID = bytes.fromhex("00018700001A")
 
 
 def five_percent(board) -> bool:
@@ -88,11 +92,13 @@ def test_without_a_wake_up_time_only_the_car_wakes_the_evse_and_unplugging_ends_
     async def run():
         daemon, board = await paused_daemon(veth_link, tmp_path, 0)
         try:
+            daemon.paused.put(PausedSession(bytes(range(1, 9)), EVCCID, paused_at=0.0))
             await asyncio.sleep(1.0)
             assert oscillator_off(board) and daemon.sleep.asleep
             board.ev_set_pilot("A")
             await wait_until(lambda: not daemon.sleep.asleep, 3.0, "sleep ended by unplug")
             assert oscillator_off(board) and daemon._sleep_timer is None
+            assert len(daemon.paused) == 0     # no resume after a re-plug
         finally:
             await daemon.stop()
 
