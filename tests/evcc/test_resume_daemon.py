@@ -97,3 +97,37 @@ def test_iso2_car_that_does_not_wake_the_daemon_finds_it_asleep(veth_link, iso2_
     assert result.sessions[0].paused and len(result.sessions) == 1
     assert result.failure is not None and result.failure.step == "SDP", result.failure
     assert duty is None   # still asleep: oscillator off
+
+
+def test_iso20_dc_car_pauses_sleeps_wakes_the_daemon_and_resumes_over_tls_13(veth_link,
+                                                                             test_pki, tmp_path):
+    files = test_pki.write_secc_files(tmp_path / "certs")
+    daemon = start_daemon(veth_link, "iso20-dc", certs=str(tmp_path / "certs"))
+    line = ControlSocketLine(daemon.socket_path)
+    seen: dict = {}
+    toggle = bcb_wake_up(line, sleep_s=CAR_SLEEP_S)
+
+    async def wake_up() -> None:
+        seen["duty_after_pause"] = await line.duty_percent()
+        await toggle()
+
+    async def ev_main():
+        await plugged_in(line)
+        return await run_ev_session(dataclasses.replace(
+            pausing_car(veth_link.ifnames["ev"], line, wake_up=wake_up),
+            protocol="iso20", mode="dc", tls=True, v2g_root=files["v2g_root"]))
+
+    try:
+        result = veth_link.run_coroutine("ev", ev_main).result(60)
+        log = daemon.log_tail(400)
+        assert daemon.alive()
+    finally:
+        daemon.stop()
+    assert result.ok, f"{result.failure}\n{log}"
+    assert result.protocol == "iso20" and result.tls_version == "TLSv1.3"
+    first, second = result.sessions
+    assert first.paused and second.resumed and second.session_id == first.session_id
+    assert ("SessionSetup", "OK_OldSessionJoined") in second.response_codes
+    assert second.loop_iterations == 2 and second.energy_wh > 0
+    assert seen["duty_after_pause"] is None, "oscillator still on while the -20 car sleeps"
+    assert "by=ev_bcb_toggle" in log
