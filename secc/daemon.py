@@ -337,12 +337,13 @@ class SeccDaemon:
                 continue
             log.info("control pilot", extra={"from": event.previous.value,
                                              "to": event.state.value})
-            if self.sleep.asleep:
-                woken = self.sleep.on_pilot(event.state, time.monotonic())
-                if not self.sleep.asleep:
-                    self._cancel_sleep_timer()
-                if woken is not None:
-                    await self._wake_up(woken)
+            was_asleep = self.sleep.asleep   # awake: a toggle with the oscillator off counts
+            woken = self.sleep.on_pilot(event.state, time.monotonic(),   # when we fall asleep
+                                        oscillator_off=self.board.pilot_signal.kind.value != "pwm")
+            if was_asleep and not self.sleep.asleep:
+                self._cancel_sleep_timer()
+            if woken is not None:
+                await self._wake_up(woken)
             if event.state is PilotState.B and event.previous is PilotState.A:
                 await self._plugged_in()
             elif event.state is PilotState.A:
@@ -375,7 +376,12 @@ class SeccDaemon:
         no communication while the car sleeps, until its BCB toggle or our wake-up time."""
         self._cancel_communication_setup()
         self._pause_pending = True
-        self.sleep.enter(time.monotonic())
+        woken = self.sleep.enter(time.monotonic())
+        if woken is not None:   # the car toggled while its old connection was still closing
+            log.info("paused session: the EV already made its wake-up toggle",
+                     extra={"session": self._session_id})
+            self._spawn(self._wake_up(woken))
+            return
         if self.transport is not None:
             self.transport.set_open(False)
         log.info("paused session: the EV sleeps, oscillator off until a wake-up",

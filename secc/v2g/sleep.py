@@ -13,6 +13,13 @@ with a wake-up:
 * **by the EVSE**: after ``wake_up_after`` seconds asleep (board setting
   ``[v2g.timers].pause_wake_up``; 0 = never, the car decides when it resumes), B1 -> B2.
 
+A toggle the car made with the oscillator already off, but before the daemon fell asleep (the
+SessionStopRes goes out before the session's SessionPaused event reaches the daemon, so a car
+that toggles at once can finish while the old connection is still closing), wakes the EVSE as
+soon as it falls asleep: the daemon passes every pilot change, awake too, with whether the
+oscillator is off; a toggle while the 5 % PWM is on (a car's C -> B at PowerDelivery(Stop)) is
+not one.
+
 Either way the daemon switches the 5 % PWM on again, opens SDP/V2G and arms
 V2G_SECC_CommunicationSetup_Timeout; the car comes back with SessionSetupReq carrying the paused
 SessionID. Unplugging (CP A) or a new session ends the sleep. The machine takes pilot states and
@@ -42,14 +49,21 @@ class SleepMode:
     wake_up_after: float = 0.0   # 0: the EVSE never wakes the car by itself
     asleep: bool = False
     since: float | None = None
-    _s2_closed: bool = False     # the toggle's C/D seen since we fell asleep
+    _s2_closed: bool = False     # the toggle's C/D seen with the oscillator off
+    _toggled: bool = False       # a whole toggle with the oscillator off, before we fell asleep
 
-    def enter(self, now: float) -> None:
-        self.asleep, self.since, self._s2_closed = True, now, False
+    def enter(self, now: float) -> WakeUpCause | None:
+        """Fall asleep; ``EV_TOGGLE`` (awake again at once) when the car already made its
+        toggle with the oscillator off. A toggle under way (S2 closed) is kept: its B wakes."""
+        if self._toggled:
+            self.leave()
+            return WakeUpCause.EV_TOGGLE
+        self.asleep, self.since = True, now
+        return None
 
     def leave(self) -> None:
         """Unplugged, a session started, or woken: no longer asleep."""
-        self.asleep, self.since, self._s2_closed = False, None, False
+        self.asleep, self.since, self._s2_closed, self._toggled = False, None, False, False
 
     @property
     def deadline(self) -> float | None:
@@ -57,10 +71,19 @@ class SleepMode:
             return None
         return self.since + self.wake_up_after
 
-    def on_pilot(self, state: PilotState, now: float) -> WakeUpCause | None:
+    def on_pilot(self, state: PilotState, now: float,
+                 oscillator_off: bool = False) -> WakeUpCause | None:
         """A debounced pilot change while asleep: the end of a BCB toggle wakes us. CP A
-        (unplugged) or E/F end the sleep without a wake-up (the daemon's safe paths)."""
+        (unplugged) or E/F end the sleep without a wake-up (the daemon's safe paths). Awake,
+        a toggle made with the oscillator off (``oscillator_off``) is remembered for ``enter``;
+        one with the PWM on, or A/E/F, is forgotten."""
         if not self.asleep:
+            if not oscillator_off or state not in (PilotState.B, *S2_CLOSED):
+                self._s2_closed = self._toggled = False
+            elif state in S2_CLOSED:
+                self._s2_closed = True
+            elif self._s2_closed:
+                self._s2_closed, self._toggled = False, True
             return None
         if state in S2_CLOSED:
             self._s2_closed = True

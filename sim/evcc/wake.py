@@ -72,12 +72,14 @@ async def wait_for_hlc_pwm(line: PilotLine, within: float) -> bool:
 def bcb_wake_up(line: PilotLine, sleep_s: float = 1.0, toggle_state_s: float = TOGGLE_STATE_S,
                 pwm_within_s: float = PWM_WITHIN_S,
                 on_toggle: Callable[[], None] | None = None) -> WakeUpHook:
-    """The car's sleep and wake-up: it sleeps ``sleep_s`` (woken earlier by the charger's own
-    5 % PWM: no toggle then), makes a BCB toggle, and waits up to ``pwm_within_s`` for the
-    5 % PWM. ``on_toggle`` is told when the toggle starts (tests)."""
+    """The car's sleep and wake-up: it sleeps in B for ``sleep_s``, at least
+    ``toggle_state_s`` (so the charger's debounce sees B before the toggle's C; woken earlier
+    by the charger's own 5 % PWM: no toggle then), makes a BCB toggle, and waits up to
+    ``pwm_within_s`` for the 5 % PWM. ``on_toggle`` is told when the toggle starts (tests)."""
 
     async def wake_up() -> None:
-        if sleep_s > 0 and await wait_for_hlc_pwm(line, sleep_s):
+        await line.set_pilot("B")
+        if await wait_for_hlc_pwm(line, max(sleep_s, toggle_state_s)):
             return   # the charger woke first (B1 -> B2)
         if on_toggle is not None:
             on_toggle()

@@ -6,6 +6,7 @@ sleeps too, wakes the charger with its BCB toggle through the simulated board's 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -80,6 +81,35 @@ def test_iso2_car_sleeps_wakes_the_daemon_with_a_bcb_toggle_and_resumes_its_sess
     # the resumed session ended normally: safe state, the car back in B
     assert seen["status"]["cp_raw"] == "B" and not seen["status"]["contactors_closed"]
     assert iso2_ac_daemon.alive()
+
+
+def test_iso2_car_toggling_right_after_the_pause_is_woken_and_resumes(veth_link,
+                                                                      iso2_ac_daemon):
+    """A hasty car: B, C and B again held 50 ms each (just over the board's 30 ms debounce)
+    from the moment SessionStopRes(Pause) arrives. The toggle is not lost and the 5 % PWM it
+    brings stays on through the old connection's end. (The narrower race, a toggle complete
+    before the daemon takes the SessionPaused event: tests/session/test_daemon_sleep.py.)"""
+    line = ControlSocketLine(iso2_ac_daemon.socket_path)
+    hasty = bcb_wake_up(line, sleep_s=0, toggle_state_s=0.05, pwm_within_s=1.0)
+    seen: dict = {}
+
+    async def wake_up() -> None:
+        await hasty()
+        seen["woken_at"] = time.monotonic()
+
+    async def ev_main():
+        await plugged_in(line)
+        return await run_ev_session(pausing_car(veth_link.ifnames["ev"], line,
+                                                wake_up=wake_up))
+
+    result = veth_link.run_coroutine("ev", ev_main).result(60)
+    log = iso2_ac_daemon.log_tail(400)
+    assert result.ok, f"{result.failure}\n{log}"
+    first, second = result.sessions
+    assert second.resumed and second.session_id == first.session_id
+    assert second.loop_iterations == 2 and second.energy_wh > 0
+    assert result.setup_seconds["sleep"] < 1.0 and "by=ev_bcb_toggle" in log
+    assert "by=evse_wake_up_time" not in log
 
 
 def test_iso2_car_that_does_not_wake_the_daemon_finds_it_asleep(veth_link, iso2_ac_daemon):

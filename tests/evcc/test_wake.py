@@ -38,27 +38,27 @@ class ScriptedCharger:
         return self.duty
 
 
-async def test_the_car_sleeps_then_toggles_b_c_b_and_returns_on_the_5_percent_pwm():
+async def test_the_car_sleeps_in_b_then_toggles_c_b_and_returns_on_the_5_percent_pwm():
     charger = ScriptedCharger()
     toggled = []
-    await bcb_wake_up(charger, sleep_s=0.1, toggle_state_s=0.2,
+    await bcb_wake_up(charger, sleep_s=0.25, toggle_state_s=0.2,
                       on_toggle=lambda: toggled.append(True))()
-    assert [m for m, _ in charger.moves] == ["C", "B"] and toggled == [True]
-    (_, c_at), (_, b_at) = charger.moves
-    assert c_at >= 0.1 and 0.19 <= b_at - c_at < 0.35   # slept, then C held ~TP_EV_vald
+    assert [m for m, _ in charger.moves] == ["B", "C", "B"] and toggled == [True]
+    _, (_, c_at), (_, b_at) = charger.moves
+    assert c_at >= 0.2 and 0.19 <= b_at - c_at < 0.35   # slept in B, then C held ~TP_EV_vald
 
 
 async def test_a_charger_that_wakes_first_needs_no_toggle():
     charger = ScriptedCharger(wakes_at=0.05)
     await bcb_wake_up(charger, sleep_s=2.0)()
-    assert charger.moves == [] and time.monotonic() - charger.started < 1.0
+    assert [m for m, _ in charger.moves] == ["B"] and time.monotonic() - charger.started < 1.0
 
 
 async def test_no_5_percent_pwm_after_the_toggle_is_a_wake_up_failure():
     charger = ScriptedCharger(answers_toggle=False)
     with pytest.raises(WakeUpFailed, match="no 5 % PWM within 0.2 s"):
         await bcb_wake_up(charger, sleep_s=0, toggle_state_s=0.01, pwm_within_s=0.2)()
-    assert [m for m, _ in charger.moves] == ["C", "B"]
+    assert [m for m, _ in charger.moves] == ["B", "C", "B"]
 
 
 async def test_signals_hook_sends_only_what_changed():

@@ -103,3 +103,46 @@ def test_without_a_wake_up_time_only_the_car_wakes_the_evse_and_unplugging_ends_
             await daemon.stop()
 
     veth_link.run_coroutine("secc", run).result(30)
+
+
+async def _debounced(board, state: str) -> None:
+    board.ev_set_pilot(state)
+    await wait_until(lambda: board.pilot_state.value == state, 2.0, f"debounced {state}")
+    await asyncio.sleep(0)   # the daemon's pilot watcher takes the event
+
+
+def test_a_toggle_made_while_the_paused_session_is_still_closing_wakes_the_evse(veth_link,
+                                                                                tmp_path):
+    """SessionStopRes(Pause) goes out before the session's SessionPaused event reaches the
+    daemon (events follow the response). A car that toggles at once can complete its B -> C
+    -> B while the old connection is still closing, before the daemon fell asleep: the toggle
+    was made with the oscillator off, after the pause, so it is a wake-up, not lost. A C -> B
+    while the 5 % PWM was still on (the car's PowerDelivery(Stop)) is not."""
+    async def run():
+        config = loads_board_config(BOARD.format(iface=veth_link.ifnames["secc"],
+                                                 certs=tmp_path, wake_up=0))
+        board = board_from_config(config)
+        daemon = SeccDaemon(config, board, veth_link.ifnames["secc"])
+        await daemon.start()
+        try:
+            await _debounced(board, "B")
+            await wait_until(lambda: five_percent(board), 3.0, "5 % PWM at plug-in")
+            await _debounced(board, "C")    # charging, then PowerDelivery(Stop): C -> B
+            await _debounced(board, "B")    # ... with the PWM on: no wake-up later
+            await board.safe_state(SafeStateReason.SESSION_END)  # SessionStopReq(Pause)
+            await _debounced(board, "C")    # the car's toggle, the pause not yet published
+            await _debounced(board, "B")
+            assert oscillator_off(board) and not daemon.sleep.asleep
+            await daemon._publish(PublishEvent("SessionPaused", {}))
+            await wait_until(lambda: five_percent(board), 2.0, "woken by the early toggle")
+            assert not daemon.sleep.asleep and daemon.transport.sdp.open
+            # without a toggle after the oscillator went off, a pause sleeps as before
+            await board.safe_state(SafeStateReason.SESSION_END)
+            await daemon._publish(PublishEvent("SessionPaused", {}))
+            await asyncio.sleep(0.2)
+            assert daemon.sleep.asleep and oscillator_off(board)
+            assert not daemon.transport.sdp.open
+        finally:
+            await daemon.stop()
+
+    veth_link.run_coroutine("secc", run).result(30)

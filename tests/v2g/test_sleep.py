@@ -60,3 +60,34 @@ def test_nothing_happens_while_awake():
     sleep = SleepMode(wake_up_after=1.0)
     assert sleep.on_pilot(C, 0.0) is None and sleep.on_pilot(B, 0.3) is None
     assert sleep.on_time(100.0) is None
+
+
+def test_a_toggle_with_the_oscillator_off_before_falling_asleep_wakes_at_once():
+    sleep = SleepMode(wake_up_after=200.0)
+    sleep.on_pilot(C, 1.0, oscillator_off=True)    # the pause's X1 is on, the event not yet in
+    sleep.on_pilot(B, 1.3, oscillator_off=True)
+    assert sleep.enter(1.4) is WakeUpCause.EV_TOGGLE
+    assert not sleep.asleep and sleep.deadline is None
+    assert sleep.enter(5.0) is None and sleep.asleep   # used once: the next pause sleeps
+
+
+def test_a_toggle_under_way_when_falling_asleep_wakes_with_its_b():
+    sleep = SleepMode()
+    sleep.on_pilot(C, 1.0, oscillator_off=True)
+    assert sleep.enter(1.1) is None and sleep.asleep
+    assert sleep.on_pilot(B, 1.3) is WakeUpCause.EV_TOGGLE
+
+
+def test_a_toggle_with_the_pwm_on_or_an_unplug_in_between_does_not_count():
+    sleep = SleepMode()
+    sleep.on_pilot(C, 1.0, oscillator_off=False)    # charging: PowerDelivery(Stop) C -> B
+    sleep.on_pilot(B, 1.3, oscillator_off=False)
+    assert sleep.enter(2.0) is None and sleep.asleep
+    sleep.leave()
+    sleep.on_pilot(C, 3.0, oscillator_off=True)     # closed with the oscillator off, but
+    sleep.on_pilot(B, 3.2, oscillator_off=False)    # the PWM was on again at its end
+    assert sleep.enter(4.0) is None and sleep.asleep
+    sleep.leave()
+    for state in (C, A, B):                         # unplugged in between
+        sleep.on_pilot(state, 5.0, oscillator_off=True)
+    assert sleep.enter(6.0) is None and sleep.asleep
