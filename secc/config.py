@@ -520,6 +520,7 @@ FIELD_RULES: dict[type, dict[str, Rule]] = {
         "precharge_timeout": Rule(range=(1, 60), unit="s"),
         "cp_state_detection_timeout": Rule(range=(0.1, 10), unit="s"),
         "message_timeout": Rule(range=(0.5, 120), unit="s"),
+        "pause_wake_up": Rule(range=(0, 7 * 86400), unit="s"),
     },
 }
 

@@ -11,7 +11,13 @@ PreCharge and WeldingDetection are handled by the ``secc.v2g.dc_session.DcHandle
 Pause and resume: SessionStopReq(Pause) keeps the session's identity in
 ``secc.v2g.paused.PausedSessions`` (the one store of -2 and -20, one per EVSE, made by the
 daemon); a later SessionSetupReq carrying that SessionID from the same EVCCID, within the
-store's lifetime, is answered OK_OldSessionJoined.
+store's lifetime, is answered OK_OldSessionJoined. The resumed session runs the whole message
+sequence again, held to what was agreed before the pause ([V2G2-741]): ServiceDiscoveryRes
+offers only the payment option the car selected then (another one is
+FAILED_PaymentSelectionInvalid), and the first SAScheduleList offers the tuple the car selected
+(same SAScheduleTupleID) for what is left of its period, reduced by the time elapsed since it was
+offered. The pilot side of a pause (oscillator off while the car sleeps, the wake-up) is the
+daemon's: ``secc.v2g.sleep``.
 
 Plug & Charge (contract authorization, §8.4.3.8-9): offered as PaymentOption ``Contract`` only
 over TLS (``tls=True``). PaymentServiceSelectionReq.Contract leads to PaymentDetails, whose
@@ -172,6 +178,8 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         self.receipt_required = receipt_required
         self.meter_id = meter_id
         self.paused = paused_sessions if paused_sessions is not None else PausedSessions()
+        # the paused session this one resumed (OK_OldSessionJoined), for [V2G2-741]
+        self.resumed: PausedSession | None = None
         self.evcc_id = b""
         self.mode: str | None = None
         self.renegotiating = False
@@ -180,6 +188,9 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         self.offered_revision: int | None = None
         self.offered_pmax: float | None = None
         self.ev_departure_time: int | None = None
+        # the offered schedule's end (``now`` clock) and the tuple the car selected (Start)
+        self.schedule_ends_at: float | None = None
+        self.selected_tuple_id: int | None = None
         self.needs_published = False
         # s ChargeParameterDiscovery answers Ongoing after NotifyEVChargingNeeds went out, so
         # the CSMS's charging profile can shape the first SAScheduleList (0: offer at once)
@@ -230,6 +241,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                   else None)
         if paused is not None:
             self.session_id = old
+            self.resumed = paused
             code = "OK_OldSessionJoined"
         else:
             self.session_id = self.new_session_id()
@@ -253,6 +265,11 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
 
     def on_PaymentServiceSelectionReq(self, req: M.PaymentServiceSelectionReqType,
                                       now: float) -> Outcome:
+        agreed = self.resumed_payment_option()
+        if agreed is not None and req.selected_payment_option != agreed:
+            raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
+                                 f"{req.selected_payment_option} selected; the resumed session "
+                                 f"agreed on {agreed} ([V2G2-741])")
         if req.selected_payment_option == CONTRACT:
             if not self.contract_offered:
                 raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
@@ -428,7 +445,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         res = M.ChargeParameterDiscoveryResType(
             response_code="OK", evse_processing="Ongoing" if waiting else "Finished",
             sa_schedule_list=None if waiting
-            else self.sa_schedule_list(req.max_entries_sa_schedule_tuple))
+            else self.sa_schedule_list(req.max_entries_sa_schedule_tuple, now))
         if mode in AC_MODES:
             res.ac_evse_charge_parameter = self.ac_evse_charge_parameter()
         else:
@@ -447,6 +464,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                 raise SessionFailure(Failure.TARIFF_SELECTION_INVALID,
                                      f"SAScheduleTupleID {req.sa_schedule_tuple_id}")
             self.check_charging_profile(req.charging_profile)
+            self.selected_tuple_id = req.sa_schedule_tuple_id
             self.renegotiating = False
             actions = self.power_delivery_actions(True, now)
             if req.charging_profile is not None:  # OCPP NotifyEVChargingSchedule
@@ -478,7 +496,10 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
     def on_SessionStopReq(self, req: M.SessionStopReqType, now: float) -> Outcome:
         pause = req.charging_session == "Pause"
         if pause:
-            self.paused.put(PausedSession(self.session_id, self.evcc_id, paused_at=now))
+            self.paused.put(PausedSession(
+                self.session_id, self.evcc_id, paused_at=now, payment_option=self.payment_option,
+                sa_schedule_tuple_id=self.selected_tuple_id or SA_SCHEDULE_TUPLE_ID,
+                schedule_ends_at=self.schedule_ends_at))
         self.log.info("session stopped by the EV", extra={"charging_session":
                                                          req.charging_session})
         # a pause keeps the transaction open (the car may come back); a stop ends it
@@ -527,21 +548,33 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             receipt_required=self.receipt_required), actions=actions)
 
     # --- response parts ---------------------------------------------------------------------------
+    def offered_payment_options(self) -> list[str]:
+        return [CONTRACT, "ExternalPayment"] if self.contract_offered else ["ExternalPayment"]
+
+    def resumed_payment_option(self) -> str | None:
+        """The payment option a resumed session is held to ([V2G2-741]), when we offer it on
+        this connection (a Contract session resumed over plain TCP gets the usual offer)."""
+        agreed = self.resumed.payment_option if self.resumed is not None else None
+        return agreed if agreed in self.offered_payment_options() else None
+
     def service_discovery_res(self, code: str) -> M.ServiceDiscoveryResType:
+        agreed = self.resumed_payment_option()
         return M.ServiceDiscoveryResType(
             response_code=code,
             payment_option_list=M.PaymentOptionListType(
-                payment_option=[CONTRACT, "ExternalPayment"] if self.contract_offered
-                else ["ExternalPayment"]),
+                payment_option=[agreed] if agreed is not None
+                else self.offered_payment_options()),
             charge_service=M.ChargeServiceType(
                 service_id=CHARGE_SERVICE_ID, service_category="EVCharging", free_service=False,
                 supported_energy_transfer_mode=M.SupportedEnergyTransferModeType(
                     energy_transfer_mode=list(self.energy_transfer_modes))))
 
-    def sa_schedule_list(self, max_entries: int | None = None) -> M.SAScheduleListType:
+    def sa_schedule_list(self, max_entries: int | None = None,
+                         now: float | None = None) -> M.SAScheduleListType:
         """One SAScheduleTuple: the CSMS's composite limit (``pmax_schedule``, capped by our
         rating) from now until the car's departure time or 24 h, whichever is later; at most
-        ``max_entries`` (the car's MaxEntriesSAScheduleTuple) entries."""
+        ``max_entries`` (the car's MaxEntriesSAScheduleTuple) entries. The first offer of a
+        resumed session ends where the tuple agreed before the pause ends ([V2G2-741])."""
         rating = rated_power(self.rated_limits, self.is_ac)
         entries = [(start, min(rating, watts)) for start, watts in self.pmax_schedule] or \
             [(0, rating)]
@@ -549,6 +582,11 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             entries = entries[:max_entries]
         # cover the departure time (at most a week); one duration is at most 86400 s
         horizon = min(max(86400, self.ev_departure_time or 0), 7 * 86400)
+        remaining = self.resumed_schedule_left(now)
+        if remaining is not None:
+            horizon = remaining
+        if now is not None:
+            self.schedule_ends_at = now + horizon
         entries = [(start, watts) for start, watts in entries if start < horizon]
         if horizon - entries[-1][0] > 86400 and (not max_entries or len(entries) < max_entries):
             entries.append((horizon - 86400, entries[-1][1]))
@@ -593,6 +631,20 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                         cost_kind="relativePricePercentage",
                         amount=e.relative_price_percent)])])
                 for e in entries])
+
+    def resumed_schedule_left(self, now: float | None) -> int | None:
+        """Whole seconds left of the tuple agreed before the pause, for the first schedule of a
+        resumed session (None otherwise, or when its period is over: a fresh offer then)."""
+        paused = self.resumed
+        if (paused is None or paused.schedule_ends_at is None or now is None
+                or self.schedule_ends_at is not None):   # offered once already
+            return None
+        left = int(paused.schedule_ends_at - now)
+        if left < 1:
+            self.log.info("the paused session's schedule is over: a fresh offer",
+                          extra={"ended_s_ago": round(now - paused.schedule_ends_at)})
+            return None
+        return left
 
     def renegotiation_pending(self) -> bool:
         """A new CSMS limit arrived after we offered the schedule: ISO-2 lets the EVSE ask

@@ -713,8 +713,11 @@ class Iso20Session(CertificateForwarding, SessionCore):
                 selected_service=int(self.selected_service) if self.selected_service else None,
                 parameter_set_id=self.parameter_set.parameter_set_id if self.parameter_set
                 else None))
+            # the car sleeps: power off and the oscillator off (X1) as after ISO-2's pause, so
+            # that its BCB toggle or our wake-up time brings the 5 % PWM back (secc.v2g.sleep)
             actions += self._stop_power()
-            actions += [PublishEvent("SessionPaused", {"session_id": self.session_id.hex()}),
+            actions += [EnterSafeState("SessionStop Pause"),
+                        PublishEvent("SessionPaused", {"session_id": self.session_id.hex()}),
                         CloseConnection("SessionStop Pause")]
         else:
             self.selected_service = None

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conformance import hooks, tariff
+from tests.conformance import hooks, resume, tariff
 from tests.conformance.runner import Target, drive_to
 from tests.conformance.tester import Ev
 
@@ -46,6 +46,7 @@ class Case:
     long: bool = False
     na: str = ""
     daemon: str = ""                  # a board variant of daemon.VARIANTS ("": the default)
+    side_by_side: bool = False        # own link and daemon, run in parallel (test_resume.py)
 
 
 def sessions_differ(case: Case) -> bool:
@@ -395,6 +396,7 @@ PNC = "Plug & Charge (TLS + contract certificates): this suite runs EIM over TCP
       "are not ported yet"
 NO_VAS = "the SECC offers no value-added service (EIM over TCP): nothing to detail"
 RESUME = "pause/resume (SessionStop Pause, wake-up, old SessionID) is not ported yet"
+TARIFF = "the SECC is not configured with a SalesTariff (PIXIT)"
 HOOK_PNC = ("held Plug & Charge authorization (after PaymentDetails / CertificateInstallation / "
             "-Update): DIN 70121 has no PnC; ISO-2 needs the TLS + contract tester (pnc.py, "
             "c12pnc); the hold hook is the one Authorization_014 uses")
@@ -451,8 +453,9 @@ CASES: list[Case] = [
          "SessionSetupReq", sid="zero8", expect="OK_NewSessionEstablished", check=new_session),
     Case("TC_SECC_CMN_VTB_SessionSetup_002", A14, CMN, "SupportedAppProtocol",
          "ServiceDiscoveryReq", sid="zero1", expect=SEQ),
-    *[Case(f"TC_SECC_{e}_VTB_SessionSetup_00{i}", A14, ISO2, na=RESUME)
-      for e in ("AC", "DC") for i in range(1, 7)],
+    *[Case(f"TC_SECC_{e}_VTB_SessionSetup_00{i}", A14, proto, custom=resume.flow(wake, sid),
+           side_by_side=True)
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake, sid in resume.SESSION_SETUP],
     # 1.5 ServiceDiscovery ... PaymentServiceSelection
     Case("TC_SECC_CMN_VTB_ServiceDiscovery_001", A15, CMN, "SessionSetup",
          "ServiceDiscoveryReq", check=charge_service_offered),
@@ -460,8 +463,9 @@ CASES: list[Case] = [
          expect=SEQ),
     Case("TC_SECC_CMN_VTB_ServiceDiscovery_003", A15, CMN, "SessionSetup",
          "ServiceDiscoveryReq", sid="foreign", expect=UNK),
-    *[Case(f"TC_SECC_{e}_VTB_ServiceDiscovery_00{i}", A15, ISO2, na=RESUME)
-      for e in ("AC", "DC") for i in (1, 2)],
+    *[Case(f"TC_SECC_{e}_VTB_ServiceDiscovery_00{i}", A15, proto,
+           custom=resume.flow(wake, then="ServiceDiscovery"), side_by_side=True)
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake in ((1, "EV"), (2, "EVSE"))],
     *[Case(f"TC_SECC_CMN_VTB_ServiceDetail_0{i:02d}", A15, ISO2, na=NO_VAS)
       for i in (1, 2, 11, 12)],
     Case("TC_SECC_CMN_VTB_ServiceDetail_003", A15, ISO2, "ServiceDiscovery",
@@ -550,9 +554,11 @@ CASES: list[Case] = [
     *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, over=over,
            custom=tariff.tariff_after_renegotiation, daemon="tariff")
       for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, over in tariff.RENEGOTIATED.items()],
-    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, na=RESUME)
-      for e, proto in (("AC", AC), ("DC", ISO2_DC))
-      for i in (7, 11, *range(17, 23), *range(29, 37))],
+    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, over=over,
+           custom=resume.flow(wake, then="ChargeParameterDiscovery"), side_by_side=True)
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake, over in resume.CPD_MATRIX],
+    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, na=TARIFF)
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i in resume.CPD_WITH_TARIFF],
     # 1.8 CableCheck / PreCharge
     Case("TC_SECC_DC_VTB_CableCheck_001", A18, DC, custom=cable_check_ongoing_first, cp="C"),
     Case("TC_SECC_DC_VTB_CableCheck_002", A18, DC, custom=cable_check_ongoing_first, cp="D"),

@@ -33,6 +33,9 @@ tls = "{tls}"
 profile = "{profile}"
 certificate_dir = "{certs}"
 
+[v2g.timers]
+pause_wake_up = {pause_wake_up}
+
 [sim]
 control_socket = "{tmp}/sim.sock"
 ev_follows_session = {follows}
@@ -41,6 +44,9 @@ ev_follows_session = {follows}
 format = "kv"
 level = "INFO"
 """
+
+#: PIXIT: the SECC's own wake-up time of a paused session (B1 -> B2), resume.py's cases
+PAUSE_WAKE_UP = 3.0
 
 
 def _variants() -> dict[str, str]:
@@ -95,7 +101,8 @@ def start_daemon(link, protocol: str, profile: str = "conformance",
         output="ac" if ac else "dc", max_current=32 if ac else 200,
         max_power=22080 if ac else 150000, iface=link.ifnames["secc"], protocols=protocols,
         profile=profile, tmp=tmp, tls="required" if protocol.startswith("iso20") else "none",
-        certs=certs or f"{tmp}/certs", follows="true" if follows else "false").replace(
+        certs=certs or f"{tmp}/certs", follows="true" if follows else "false",
+        pause_wake_up=PAUSE_WAKE_UP).replace(
             "start_at_sdp = true", "start_at_sdp = false" if slac else "start_at_sdp = true")
         + (_variants()[variant] if variant else ""))
     log_path = Path(tmp) / "secc.log"

@@ -62,6 +62,8 @@ def cases_for(protocol: str, long: bool | None = None, variant: str = "") -> lis
             continue
         if case.daemon != variant:   # run by the module of its board variant
             continue
+        if case.side_by_side and not case.na:   # reported by test_resume.py
+            continue
         marks = [pytest.mark.conformance_long] if case.long else []
         params.append(pytest.param(case, id=case.id, marks=marks))
     return params
