@@ -74,7 +74,8 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
         evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
         limits=limits, timers=config.v2g.timers,
         quirks=for_profile(config.v2g.profile, config.v2g.quirks),
-        core_options={"iso2": {"energy_transfer_modes": iso2_modes, **common},
+        core_options={"iso2": {"energy_transfer_modes": iso2_modes, **common,
+                               "contract_receipts": config.v2g.request_metering_receipt},
                       "iso20-dc": dict(common), "iso20-ac": dict(common)},
         paused_sessions=paused)
 

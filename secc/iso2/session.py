@@ -144,9 +144,13 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                  receipt_required: bool = False, meter_id: str = "PYSECC-METER",
                  paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
-                 charging_needs_wait: float = 0.0, **kwargs: Any) -> None:
+                 charging_needs_wait: float = 0.0, contract_receipts: bool = False,
+                 **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge (Contract) is offered, unless the
         board turns it off (``offer_contract=False``: EVs that prefer PnC then use EIM).
+        ``contract_receipts``: in a Contract session the loop responses ask for a signed
+        MeteringReceipt (ReceiptRequired, with MeterInfo; an EIM session is never asked, the
+        car has no key to sign with); ``receipt_required`` asks in every session.
         ``mo_roots``: installed MO root certificates, for the local contract chain check and
         the top sub-CA's OCSP data (optional; the CSMS validates otherwise)."""
         super().__init__(**kwargs)
@@ -164,6 +168,8 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         self.certificate_signature: Any = None
         self.energy_transfer_modes = tuple(energy_transfer_modes)
         self.receipt_required = receipt_required
+        self.contract_receipts = contract_receipts
+        self.receipt_meter_info: M.MeterInfoType | None = None   # what the receipt must sign
         self.meter_id = meter_id
         self.paused = paused_sessions if paused_sessions is not None else PausedSessions()
         self.evcc_id = b""
@@ -335,6 +341,19 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             raise SessionFailure(Failure.METERING_SIGNATURE_NOT_VALID,
                                  f"{type(exc).__name__}: {exc}") from None
 
+    def check_receipt_meter_info(self, meter_info: M.MeterInfoType) -> None:
+        """The receipt must sign the MeterInfo we sent with ReceiptRequired: a signature over
+        another meter or reading confirms nothing (R4 MeteringReceipt_004; docs/conformance.md,
+        Plug & Charge rows: FAILED_MeteringSignatureNotValid)."""
+        sent = self.receipt_meter_info
+        if sent is None:
+            return
+        if (meter_info.meter_id, meter_info.meter_reading) != (sent.meter_id, sent.meter_reading):
+            raise SessionFailure(Failure.METERING_SIGNATURE_NOT_VALID,
+                                 f"receipt signs meter {meter_info.meter_id!r} reading "
+                                 f"{meter_info.meter_reading}, we sent {sent.meter_id!r} "
+                                 f"reading {sent.meter_reading}")
+
     def check_contract_authorization(self, req: M.AuthorizationReqType) -> None:
         """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9).
 
@@ -486,6 +505,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             raise SessionFailure(Failure.UNKNOWN_SESSION, "receipt for another session")
         if self.payment_option == CONTRACT:
             self.check_receipt_signature(req)
+        self.check_receipt_meter_info(req.meter_info)
         status = ({"ac_evse_status": self.ac_evse_status()} if self.is_ac
                   else {"dc_evse_status": self.dc_evse_status()})
         return Outcome(M.MeteringReceiptResType(response_code="OK", **status),
@@ -500,19 +520,32 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             current = min(current, self.ev_max_current_ac)
         if self.stop_reason.value == "remote_stop":
             current = 0.0
+        receipt = self.receipt_wanted()
+        meter_info = self.meter_info()
+        if receipt:
+            self.receipt_meter_info = meter_info
         return Outcome(M.ChargingStatusResType(
             response_code="OK", evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
-            evse_max_current=self.pv(current, "A"), meter_info=self.meter_info(),
-            receipt_required=self.receipt_required, ac_evse_status=self.ac_evse_status()))
+            evse_max_current=self.pv(current, "A"), meter_info=meter_info,
+            receipt_required=receipt, ac_evse_status=self.ac_evse_status()))
 
     # --- DC -----------------------------------------------------------------------------------
     def on_CurrentDemandReq(self, req: M.CurrentDemandReqType, now: float) -> Outcome:
         setpoint, actions = self.current_demand_step(req)
+        receipt = self.receipt_wanted()
+        meter_info = self.meter_info() if receipt else None
+        if receipt:
+            self.receipt_meter_info = meter_info
         return Outcome(M.CurrentDemandResType(
             **self.current_demand_fields(setpoint),
             evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
-            meter_info=self.meter_info() if self.receipt_required else None,
-            receipt_required=self.receipt_required), actions=actions)
+            meter_info=meter_info, receipt_required=receipt), actions=actions)
+
+    def receipt_wanted(self) -> bool:
+        """ReceiptRequired of the next loop response (§8.4.3.13: receipts are signed with
+        the contract key, so a Contract session is the one a board's receipts apply to)."""
+        return self.receipt_required or (self.contract_receipts
+                                         and self.payment_option == CONTRACT)
 
     # --- response parts ---------------------------------------------------------------------------
     def service_discovery_res(self, code: str) -> M.ServiceDiscoveryResType:
