@@ -366,11 +366,13 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         bare = req.gen_challenge is None and not req.id and self.header_signature is None
         if bare and self.contract_proven:
             return
-        if req.gen_challenge != self.gen_challenge:
+        if req.gen_challenge is None:
             raise SessionFailure(Failure.CHALLENGE_INVALID,
                                  "AuthorizationReq without GenChallenge before the challenge "
-                                 "was answered" if req.gen_challenge is None
-                                 else "GenChallenge is not ours")
+                                 "was answered")
+        # the signature first: a body changed after signing is a SignatureError whatever it
+        # now says; only a body the contract key did sign can carry a wrong challenge
+        # (R4 Authorization_007 vs _011; docs/conformance.md, Plug & Charge rows)
         if not req.id:
             raise SessionFailure(Failure.SIGNATURE_ERROR, "AuthorizationReq has no Id to sign")
         try:
@@ -378,6 +380,8 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         except xmldsig.XmlDsigError as exc:
             raise SessionFailure(Failure.SIGNATURE_ERROR,
                                  f"{type(exc).__name__}: {exc}") from None
+        if req.gen_challenge != self.gen_challenge:
+            raise SessionFailure(Failure.CHALLENGE_INVALID, "GenChallenge is not ours")
         if not self.contract_proven:
             self.log.info("contract key proven: AuthorizationReq signature verified",
                           extra={"emaid": self.emaid})
