@@ -55,18 +55,29 @@ async def run_case(case: Case, protocol: str, target: Target) -> None:
         ev.conn.close()
 
 
-def cases_for(protocol: str, long: bool | None = None) -> list[Any]:
+def start_sut(daemon: str, link: Any, protocol: str) -> Any:
+    """The daemon a case names: ``eim`` (TCP, EIM) or ``pnc`` (TLS + Plug & Charge)."""
+    if daemon == "pnc":
+        from tests.conformance.pnc import start_pnc_daemon
+        return start_pnc_daemon(link, protocol)
+    return start_daemon(link, protocol)
+
+
+def cases_for(protocol: str, long: bool | None = None, daemon: str = "eim") -> list[Any]:
     params = []
     for case in CASES:
         if protocol not in case.protocols or (long is not None and case.long != long):
+            continue
+        if case.daemon != daemon:
             continue
         marks = [pytest.mark.conformance_long] if case.long else []
         params.append(pytest.param(case, id=case.id, marks=marks))
     return params
 
 
-def module_tests(protocol: str):
-    """(sut fixture, test function) for a test module serving ``protocol``."""
+def module_tests(protocol: str, daemon: str = "eim"):
+    """(sut fixture, test function) for a test module serving ``protocol`` with the cases
+    of ``daemon`` (Case.daemon)."""
 
     @pytest.fixture(scope="module")
     def sut():
@@ -78,7 +89,7 @@ def module_tests(protocol: str):
         link = VethLink().create()
         state = {"daemon": None}
         try:
-            state["daemon"] = start_daemon(link, protocol)
+            state["daemon"] = start_sut(daemon, link, protocol)
             yield link, state
         finally:
             if state["daemon"] is not None:
@@ -86,7 +97,7 @@ def module_tests(protocol: str):
             link.destroy()
 
     @pytest.mark.netns
-    @pytest.mark.parametrize("case", cases_for(protocol, long=False))
+    @pytest.mark.parametrize("case", cases_for(protocol, long=False, daemon=daemon))
     def test_case(case: Case, sut, request) -> None:
         request.node.conformance_case = case
         request.node.conformance_protocol = protocol
@@ -95,7 +106,7 @@ def module_tests(protocol: str):
         link, state = sut
         daemon = state["daemon"]
         if not daemon.alive():       # a previous case killed it: that case failed; go on
-            state["daemon"] = daemon = start_daemon(link, protocol)
+            state["daemon"] = daemon = start_sut(case.daemon, link, protocol)
         target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
         try:
             link.run_coroutine("ev", lambda: run_case(case, protocol, target)).result(
