@@ -379,8 +379,6 @@ async def connect_after_communication_setup(target: Target, p: Any, case: Case) 
 
 
 # --------------------------------------------------------------------------- the table
-PNC = "Plug & Charge (TLS + contract certificates): this suite runs EIM over TCP; PnC cases " \
-      "are not ported yet"
 NO_VAS = "the SECC offers no value-added service (EIM over TCP): nothing to detail"
 RESUME = "pause/resume (SessionStop Pause, wake-up, old SessionID) is not ported yet"
 TARIFF = "the SECC is not configured with a SalesTariff (PIXIT)"
@@ -389,7 +387,6 @@ METER_DC = "the SECC sends MeterInfo in CurrentDemandRes only with receipts (PIX
 CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
                  "output is off; a car sends WeldingDetection/SessionStop right after opening "
                  "S2, before a debounced pilot shows B, so CP C is not refused there")
-NO_TLS = "this daemon runs without TLS (DIN cannot use TLS; -2 TLS cases not ported yet)"
 CPS = ("needs a certificate provisioning service: the SECC only forwards Certificate"
        "Installation/UpdateReq to the CSMS (OCPP Get15118EVCertificate) and relays its "
        "answer; the PnC daemon of this suite runs without bus/CSMS (not ported yet)")
