@@ -44,8 +44,11 @@ install-ccu:
 		mosquitto python3-venv >/dev/null; }
 	$(PYTHON) systemd/packaging/install_ccu.py --board $(BOARD) $(if $(DESTDIR),--destdir $(DESTDIR))
 
+# TEST_ARGS: extra pytest arguments (CI passes --ignore=tests/conformance: `make conformance`
+# runs that suite whole, once, with its table)
+TEST_ARGS ?=
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider $(TEST_ARGS)
 
 # The ISO 15118-4/-5 style conformance suite (tests/conformance, docs/conformance.md) with its
 # long-timer cases, printed as a table by area.
