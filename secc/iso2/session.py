@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from exi_schemas.generated import iso2 as M
 from secc.authorization import AuthorizationStatus
@@ -48,6 +49,8 @@ from secc.pnc.contract import (
     normalize_emaid,
     ocsp_request_data,
     parse_contract_chain,
+    read_every_field,
+    same_emaid,
 )
 from secc.pnc.installation import (
     ACTIONS as CERTIFICATE_ACTIONS,
@@ -297,9 +300,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         answer, self.certificate_answer = self.certificate_answer, None
         action, _ = CERTIFICATE_ACTIONS[name]
         if answer is None:
-            if self.header_signature is None:
-                self.log.warning("certificate request without header signature; forwarded, "
-                                 "the eMSP decides", extra={"request": name})
+            self.check_certificate_request(name, req)
             try:
                 exi_request = request_exi(name, req, self.header_signature, self.session_id)
             except Exception as exc:  # noqa: BLE001 - re-encoding what we decoded; never crash
@@ -330,6 +331,47 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             return Outcome(SignedResponse(body, self.certificate_signature))
         return Outcome(body)
 
+
+    def check_certificate_request(self, name: str, req: Any) -> None:
+        """What the SECC checks itself before a certificate request goes to the CSMS: the
+        signer's certificate (the OEM provisioning certificate of an installation, the
+        contract chain of an update, against the installed MO root as in PaymentDetails) and
+        the header signature made with its key; an update's eMAID must be its certificate's.
+        A request that fails here never reaches the CPS (docs/conformance.md, Plug & Charge
+        rows; Josev's SECC checks the installation signature the same way)."""
+        now = self.wall_datetime()
+        if name == "CertificateInstallationReq":
+            try:
+                signer = x509.load_der_x509_certificate(bytes(req.oem_provisioning_cert))
+                read_every_field(signer)
+                key = signer.public_key()
+            except Exception as exc:  # noqa: BLE001 - any parse error of EV data is one failure
+                raise SessionFailure(Failure.CERT_CHAIN_ERROR, "OEM provisioning certificate "
+                                     f"unreadable: {type(exc).__name__}: {exc}") from None
+            if now > signer.not_valid_after_utc:
+                raise SessionFailure(Failure.CERTIFICATE_EXPIRED, "OEM provisioning certificate "
+                                     f"expired {signer.not_valid_after_utc:%Y-%m-%d}")
+            if now < signer.not_valid_before_utc:
+                raise SessionFailure(Failure.CERT_CHAIN_ERROR, "OEM provisioning certificate "
+                                     f"valid from {signer.not_valid_before_utc:%Y-%m-%d}")
+        else:
+            chain = req.contract_signature_cert_chain
+            subs = chain.sub_certificates.certificate if chain.sub_certificates else []
+            contract = parse_contract_chain(chain.certificate, subs)
+            check_contract(contract, contract.emaid, now=now, mo_roots=self.mo_roots)
+            if not same_emaid(contract.emaid, req.e_maid):
+                raise SessionFailure(Failure.GENERAL, f"eMAID {req.e_maid!r} is not the "
+                                     f"contract certificate's {contract.emaid!r}")
+            key = contract.public_key
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise SessionFailure(Failure.CERT_CHAIN_ERROR, "signer key is not ECDSA")
+        if not req.id:
+            raise SessionFailure(Failure.SIGNATURE_ERROR, f"{name} has no Id to sign")
+        try:
+            xmldsig.verify(self.header_signature, {req.id: req}, key)
+        except xmldsig.XmlDsigError as exc:
+            raise SessionFailure(Failure.SIGNATURE_ERROR,
+                                 f"{type(exc).__name__}: {exc}") from None
 
     def check_receipt_signature(self, req: M.MeteringReceiptReqType) -> None:
         """PnC: the EV signs the receipt with its contract key (§8.4.3.13)."""

@@ -387,10 +387,13 @@ METER_DC = "the SECC sends MeterInfo in CurrentDemandRes only with receipts (PIX
 CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
                  "output is off; a car sends WeldingDetection/SessionStop right after opening "
                  "S2, before a debounced pilot shows B, so CP C is not refused there")
-CPS = ("needs a certificate provisioning service: the SECC only forwards Certificate"
-       "Installation/UpdateReq to the CSMS (OCPP Get15118EVCertificate) and relays its "
-       "answer; the PnC daemon of this suite runs without bus/CSMS (not ported yet)")
-COUNTRY = ("R4's 'Country attribute where the profile forbids it': the contract-certificate "
+CPS = ("needs a certificate provisioning service: a good Certificate{Installation,Update}Req "
+       "goes to the CSMS (OCPP Get15118EVCertificate) and the CPS's answer is relayed; the "
+       "PnC daemon of this suite runs without bus/CSMS (not ported yet)")
+OEM_DC = ("an OEM provisioning certificate with a changed domain-component attribute: the SECC "
+          "does not check the certificate profile's DC (the CPS does); without a CSMS the "
+          "answer would be FAILED_NoCertificateAvailable for the wrong reason, so not counted")
+COUNTRY = ("R4's 'Country attribute where the profile forbids it': the contract certificate "
            "profile clause (ISO 15118-2 Annex F) is not available to us to check which "
            "attributes are forbidden; not ported")
 
@@ -712,10 +715,25 @@ CASES: list[Case] = [
     *[Case(f"TC_SECC_CMN_VTB_Certificate{what}_003", A116, ISO2, "PaymentServiceSelection",
            f"Certificate{what}Req", sid="foreign", expect=UNK, custom=P.pnc_row, daemon="pnc")
       for what in ("Installation", "Update")],
-    *[Case(f"TC_SECC_CMN_VTB_CertificateInstallation_00{i}", A116, ISO2, na=CPS, daemon="pnc")
-      for i in (1, 5, 6, 7, 8)],
-    *[Case(f"TC_SECC_CMN_VTB_CertificateUpdate_0{i:02d}", A116, ISO2, na=CPS, daemon="pnc")
-      for i in (1, *range(5, 18))],
+    *[Case(f"TC_SECC_CMN_VTB_Certificate{what}_001", A116, ISO2, na=CPS, daemon="pnc")
+      for what in ("Installation", "Update")],
+    *[Case(f"TC_SECC_CMN_VTB_CertificateInstallation_00{i}", A116, ISO2, daemon="pnc",
+           custom=P.certificate_request("Installation", defect, expect))
+      for i, defect, expect in ((5, "wrong_key", "FAILED_SignatureError"),
+                                (6, "changed", "FAILED_SignatureError"),
+                                (7, "expired", "FAILED_CertificateExpired"))],
+    Case("TC_SECC_CMN_VTB_CertificateInstallation_008", A116, ISO2, na=OEM_DC, daemon="pnc"),
+    *[Case(f"TC_SECC_CMN_VTB_CertificateUpdate_0{i:02d}", A116, ISO2, daemon="pnc",
+           custom=P.certificate_request("Update", defect, expect))
+      for i, defect, expect in (
+          (5, "wrong_key", "FAILED_SignatureError"), (6, "changed", "FAILED_SignatureError"),
+          (7, "order", "FAILED_CertChainError"), (8, "foreign_leaf", "FAILED_CertChainError"),
+          (9, "foreign_sub2", "FAILED_CertChainError"),
+          (10, "foreign_sub1", "FAILED_CertChainError"),
+          (11, "foreign_chain", "FAILED_CertChainError"), (12, "emaid_wrong", "FAILED"),
+          (13, "emaid_malformed", "FAILED"), (14, "cert_emaid_wrong", "FAILED"),
+          (15, "cert_emaid_malformed", "FAILED"), (16, "expired", "FAILED_CertificateExpired"))],
+    Case("TC_SECC_CMN_VTB_CertificateUpdate_017", A116, ISO2, na=COUNTRY, daemon="pnc"),
     # 1.17 error handling
     Case("TC_SECC_CMN_VTB_V2GTPSessionSetup_001", A117, CMN, custom=v2gtp_valid_header),
     Case("TC_SECC_CMN_VTB_V2GTPSessionSetup_002", A117, CMN, custom=v2gtp_case(length=0)),

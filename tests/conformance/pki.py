@@ -55,14 +55,31 @@ def good_contract() -> ContractCredential:
 
 
 def contract(*, leaf: Defect | None = None, sub1: Defect | None = None,
-             sub2: Defect | None = None) -> ContractCredential:
-    """A contract under the installed MO root with a defect in the leaf or a sub-CA."""
+             sub2: Defect | None = None, emaid: str | None = None) -> ContractCredential:
+    """A contract under the installed MO root with a defect in the leaf or a sub-CA, or
+    another eMAID (CN) in the leaf."""
     pki = session_pki()
     ca1 = pki.issue_ca(pki.mo_root, "MO Sub-CA 1", "pysecc eMSP", path_length=1, defect=sub1)
     ca2 = pki.issue_ca(ca1, "MO Sub-CA 2", "pysecc eMSP", path_length=0, defect=sub2)
-    cert = pki.issue_leaf(ca2, pki.emaid, "pysecc eMSP", domain="MO", defect=leaf, usage={
-        "digital_signature": True, "content_commitment": True, "key_agreement": True})
+    cert = pki.issue_leaf(ca2, emaid or pki.emaid, "pysecc eMSP", domain="MO", defect=leaf,
+                          usage={"digital_signature": True, "content_commitment": True,
+                                 "key_agreement": True})
     return ContractCredential(cert, [ca2, ca1])
+
+
+def foreign_contract() -> ContractCredential:
+    """A contract of another PKI whose names are ours (same eMAID, same CA names), keys not."""
+    with _LOCK:
+        foreign = _STATE.get("foreign")
+        if foreign is None:
+            foreign = _STATE["foreign"] = TestPKI().issue_contract()
+        return foreign  # type: ignore[return-value]
+
+
+def expired_oem_leaf() -> Credential:
+    pki = session_pki()
+    return pki.issue_leaf(pki.oem_sub, pki.vin, "pysecc OEM", domain="OEM",
+                          defect=Defect.EXPIRED)
 
 
 def stranger_key() -> Credential:

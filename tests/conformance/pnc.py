@@ -422,6 +422,79 @@ def bad_authorization(how: str, expect: str):
     return flow
 
 
+def certificate_request(what: str, defect: str, expect: str):
+    """Certificate{Installation,Update}Req (in state PaymentDetails, after selecting
+    Contract) with one defect; the SECC refuses it itself, before anything goes to a CSMS:
+    ``expect`` and close. Installation: wrong_key (_005), changed (_006), expired OEM
+    provisioning certificate (_007). Update: wrong_key (_005), changed (_006), order of the
+    sub-CAs inverted (_007), leaf / sub-CA 2 / sub-CA 1 / whole chain of a foreign PKI
+    (_008.._011), eMAID in the body wrong / malformed (_012/_013), eMAID in the certificate
+    wrong / malformed (_014/_015), expired contract (_016)."""
+    async def flow(target: Target, p: Any, case: Any) -> None:
+        ev = await drive_pnc(target, p, "PaymentServiceSelection")
+        try:
+            M = ev.p.mod
+            name = f"Certificate{what}Req"
+            if what == "Installation":
+                signer = pki.session_pki().vehicle_leaf
+                if defect == "expired":
+                    signer = pki.expired_oem_leaf()
+                body = M.CertificateInstallationReqType(
+                    id="ID1", oem_provisioning_cert=signer.cert_der,
+                    list_of_root_certificate_i_ds=root_ids(ev))
+                key = signer.key
+            else:
+                good, foreign = pki.good_contract(), pki.foreign_contract()
+                contract, emaid, key = good, good.emaid, good.leaf.key
+                certs = [good.leaf.cert_der, *good.sub_ca_ders]
+                if defect == "order":
+                    certs = [certs[0], certs[2], certs[1]]
+                elif defect == "foreign_leaf":
+                    certs[0], key = foreign.leaf.cert_der, foreign.leaf.key
+                elif defect == "foreign_sub2":
+                    certs[1] = foreign.sub_ca_ders[0]
+                elif defect == "foreign_sub1":
+                    certs[2] = foreign.sub_ca_ders[1]
+                elif defect == "foreign_chain":
+                    certs = [foreign.leaf.cert_der, *foreign.sub_ca_ders]
+                    key = foreign.leaf.key
+                elif defect == "emaid_wrong":
+                    emaid = "DEPYSC7654321X"
+                elif defect == "emaid_malformed":
+                    emaid = "??-NOT-AN-EMAID"
+                elif defect in ("cert_emaid_wrong", "cert_emaid_malformed", "expired"):
+                    contract = pki.contract(
+                        emaid={"cert_emaid_wrong": "DEPYSC7654321X",
+                               "cert_emaid_malformed": "not an eMAID!"}.get(defect),
+                        leaf=Defect.EXPIRED if defect == "expired" else None)
+                    certs = [contract.leaf.cert_der, *contract.sub_ca_ders]
+                    key = contract.leaf.key
+                body = M.CertificateUpdateReqType(
+                    id="ID1", contract_signature_cert_chain=M.CertificateChainType(
+                        certificate=certs[0],
+                        sub_certificates=M.SubCertificatesType(certificate=certs[1:])),
+                    e_maid=emaid, list_of_root_certificate_i_ds=root_ids(ev))
+            if defect == "wrong_key":
+                key = pki.stranger_key().key if what == "Update" else \
+                    pki.good_contract().leaf.key
+            if defect == "changed":   # signed, then the root list changed
+                signed_body = body
+                body = dataclasses.replace(body, list_of_root_certificate_i_ds=M.
+                                           ListOfRootCertificateIDsType(root_certificate_id=[
+                                               M.X509IssuerSerialType(
+                                                   x509_issuer_name="CN=Other Root",
+                                                   x509_serial_number=1)]))
+                element, res = await ev.signed(name, body, key, sign_as=signed_body,
+                                               timeout=5.0)
+            else:
+                element, res = await ev.signed(name, body, key, timeout=5.0)
+            assert element == name[:-3] + "Res", element
+            await finish(ev, expect_code(res, expect))
+        finally:
+            ev.conn.close()
+    return flow
+
+
 def loop_with_receipts(reading: bool = False):
     """The charge loop of a PnC session (CurrentDemand_002/007/009, ChargingStatus_002/
     007/009): OK in time (250 ms DC, 2 s AC), ReceiptRequired true with MeterInfo (MeterID;
