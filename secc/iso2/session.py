@@ -22,7 +22,9 @@ eMAID, PEM chain and OCSP request data. In a PnC session MeteringReceiptReq must
 with the contract key too (FAILED_MeteringSignatureNotValid otherwise).
 
 CertificateInstallation/Update (§8.4.3.11-12, OCPP use cases M01/M02), in state PaymentDetails:
-the SECC only carries the request to the CSMS. The handler's first pass returns no response
+the SECC checks the signer's certificate and the header signature itself
+(``check_certificate_request``), then carries the request to the CSMS. The handler's first
+pass returns no response
 but a ``RequestCertificate`` action (the EV's whole V2G_Message as base64 EXI); the driver
 awaits the CSMS's answer (there is no Ongoing for these requests in -2 and the EV waits 5 s)
 and hands it over with ``certificate_answered``, which runs the same request again: the
