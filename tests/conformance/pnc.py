@@ -146,9 +146,15 @@ async def connect_tls(target: Target, p: Any, contract: ContractCredential | Non
     return PncEv(p, conn, contract=contract or pki.good_contract())
 
 
-def tls_info(ev: Ev) -> tuple[str | None, str | None, list[Any]]:
+def tls_info(ev: Ev) -> tuple[str | None, str | None, dict[str, Any]]:
+    """(TLS version, cipher, the SECC's verified certificate as ``getpeercert()`` gives it)."""
     obj = ev.conn.writer.get_extra_info("ssl_object")
-    return obj.version(), (obj.cipher() or (None,))[0], obj.getpeercert(binary_form=False) or {}
+    return obj.version(), (obj.cipher() or (None,))[0], obj.getpeercert() or {}
+
+
+def common_name(peer: dict[str, Any]) -> str | None:
+    return next((value for rdn in peer.get("subject", ()) for key, value in rdn
+                 if key == "commonName"), None)
 
 
 def steps_of(p: Any) -> tuple[str, ...]:
@@ -348,8 +354,10 @@ def sdp_tls(target: Target, p: Any, case: Any):
                                      ssl_context=client_context())
         try:
             ev = PncEv(p, conn)
-            version, cipher, _ = tls_info(ev)
+            version, cipher, peer = tls_info(ev)
             assert (version, cipher) == ("TLSv1.2", ISO2_TLS_CIPHER), (version, cipher)
+            # the SECC leaf (CN = SECC ID), verified up to the V2G root through its sub-CAs
+            assert common_name(peer) == pki.session_pki().secc_id, peer.get("subject")
         finally:
             conn.close()
     return run()
