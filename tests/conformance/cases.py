@@ -387,9 +387,6 @@ METER_DC = "the SECC sends MeterInfo in CurrentDemandRes only with receipts (PIX
 CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
                  "output is off; a car sends WeldingDetection/SessionStop right after opening "
                  "S2, before a debounced pilot shows B, so CP C is not refused there")
-CPS = ("needs a certificate provisioning service: a good Certificate{Installation,Update}Req "
-       "goes to the CSMS (OCPP Get15118EVCertificate) and the CPS's answer is relayed; the "
-       "PnC daemon of this suite runs without bus/CSMS (not ported yet)")
 OEM_DC = ("an OEM provisioning certificate with a changed domain-component attribute: the SECC "
           "does not check the certificate profile's DC (the CPS does); without a CSMS the "
           "answer would be FAILED_NoCertificateAvailable for the wrong reason, so not counted")
@@ -496,7 +493,9 @@ CASES: list[Case] = [
         "needs a Contract-only SECC; this one offers ExternalPayment")),
     Case("TC_SECC_CMN_VTB_PaymentDetails_001", A15, ISO2, "PaymentServiceSelection",
          "PaymentDetailsReq", check=P.fresh_challenge, custom=P.pnc_row, daemon="pnc"),
-    *[Case(f"TC_SECC_CMN_VTB_PaymentDetails_00{i}", A15, ISO2, na=CPS) for i in (2, 3)],
+    *[Case(f"TC_SECC_CMN_VTB_PaymentDetails_00{i}", A15, ISO2, daemon="cps",
+           custom=P.after_provisioning(what, "PaymentDetails"))
+      for i, what in ((2, "Installation"), (3, "Update"))],
     Case("TC_SECC_CMN_VTB_PaymentDetails_004", A15, ISO2, "PaymentServiceSelection",
          "ServiceDiscoveryReq", expect=SEQ, custom=P.pnc_row, daemon="pnc"),
     Case("TC_SECC_CMN_VTB_PaymentDetails_005", A15, ISO2, "PaymentServiceSelection",
@@ -527,8 +526,9 @@ CASES: list[Case] = [
         P.bad_authorization("wrong_key", "FAILED_SignatureError"))),
     Case("TC_SECC_CMN_VTB_Authorization_011", A16, ISO2, daemon="pnc", custom=(
         P.bad_authorization("changed", "FAILED_SignatureError"))),
-    *[Case(f"TC_SECC_CMN_VTB_Authorization_01{i}", A16, ISO2, na=CPS, daemon="pnc")
-      for i in (2, 3)],
+    *[Case(f"TC_SECC_CMN_VTB_Authorization_01{i}", A16, ISO2, daemon="cps",
+           custom=P.after_provisioning(what, "Authorization"))
+      for i, what in ((2, "Installation"), (3, "Update"))],
     # 1.7 ChargeParameterDiscovery
     Case("TC_SECC_DC_VTB_ChargeParameterDiscovery_001", A17, DC, "Authorization",
          "ChargeParameterDiscoveryReq", check=schedule_offered),
@@ -715,8 +715,8 @@ CASES: list[Case] = [
     *[Case(f"TC_SECC_CMN_VTB_Certificate{what}_003", A116, ISO2, "PaymentServiceSelection",
            f"Certificate{what}Req", sid="foreign", expect=UNK, custom=P.pnc_row, daemon="pnc")
       for what in ("Installation", "Update")],
-    *[Case(f"TC_SECC_CMN_VTB_Certificate{what}_001", A116, ISO2, na=CPS, daemon="pnc")
-      for what in ("Installation", "Update")],
+    *[Case(f"TC_SECC_CMN_VTB_Certificate{what}_001", A116, ISO2, daemon="cps",
+           custom=P.certificate_provisioned(what)) for what in ("Installation", "Update")],
     *[Case(f"TC_SECC_CMN_VTB_CertificateInstallation_00{i}", A116, ISO2, daemon="pnc",
            custom=P.certificate_request("Installation", defect, expect))
       for i, defect, expect in ((5, "wrong_key", "FAILED_SignatureError"),

@@ -75,13 +75,14 @@ class DaemonUnderTest:
 def start_daemon(link, protocol: str, profile: str = "conformance",
                  certs: str | None = None, follows: bool = False,
                  slac: bool = False, tls: str | None = None, plug_and_charge: bool = False,
-                 metering_receipts: bool = False) -> DaemonUnderTest:
+                 metering_receipts: bool = False, extra_board: str = "") -> DaemonUnderTest:
     """``secc run`` for ``protocol`` (din | iso2-dc | iso2-ac | iso20-dc); waits for its
     control socket and its SDP server. -20 needs ``certs`` (TLS 1.3, mutual). ``slac``: SLAC
     on the link (``start_at_sdp = false``), for the SLAC tester that also plays the local
     modem (slac_tester.py). ``tls`` (none | optional | required; default: required for -20,
     none otherwise), ``plug_and_charge`` and ``metering_receipts`` set the [v2g] options of
-    the same names (pnc.py: the ISO-2 Plug & Charge daemon, with ``certs`` from its test PKI)."""
+    the same names (pnc.py: the ISO-2 Plug & Charge daemon, with ``certs`` from its test PKI);
+    ``extra_board`` is appended to the board file (e.g. a ``[bus]`` table)."""
     workdir = tempfile.TemporaryDirectory(prefix="pysecc-conformance-")
     tmp = workdir.name
     os.makedirs(f"{tmp}/certs", exist_ok=True)
@@ -97,7 +98,8 @@ def start_daemon(link, protocol: str, profile: str = "conformance",
         pnc="true" if plug_and_charge else "false",
         receipts="true" if metering_receipts else "false",
         certs=certs or f"{tmp}/certs", follows="true" if follows else "false").replace(
-            "start_at_sdp = true", "start_at_sdp = false" if slac else "start_at_sdp = true"))
+            "start_at_sdp = true", "start_at_sdp = false" if slac else "start_at_sdp = true")
+        + extra_board)
     log_path = Path(tmp) / "secc.log"
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process
     secc = str(Path(sys.executable).parent / "secc")   # the installed console script

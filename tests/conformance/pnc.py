@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import hashlib
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,11 @@ from sim.testing.pki import ContractCredential, Defect
 from tests.conformance import pki
 from tests.conformance.runner import Target, plug_in, run_step
 from tests.conformance.tester import (
+    EXI,
     SDP_REQUEST,
     Connection,
     Ev,
+    Exchange,
     body_field,
     foreign_session_id,
     parse_sdp_response,
@@ -62,17 +65,98 @@ AC_STEPS = ("SupportedAppProtocol", "SessionSetup", "ServiceDiscovery", "Payment
 
 
 # --------------------------------------------------------------------------- the daemon
-def start_pnc_daemon(link, protocol: str):
-    """``secc run`` for ``protocol`` (iso2-dc | iso2-ac) with TLS, PnC and receipts."""
+def start_pnc_daemon(link, protocol: str, with_csms: bool = False):
+    """``secc run`` for ``protocol`` (iso2-dc | iso2-ac) with TLS, PnC and receipts.
+    ``with_csms``: with the bus on, behind it the OCPP bridge process and the test CSMS whose
+    certificate provisioning service issues contracts under the suite's MO root (the
+    charger's own processes, ``sim.charger.ChargerBackend``), for the rows that need a CPS."""
     from tests.conformance.daemon import start_daemon
 
-    return start_daemon(link, protocol, certs=pki.certificate_dir(), tls="optional",
-                        plug_and_charge=True, metering_receipts=True)
+    backend = CsmsBackend(link).start() if with_csms else None
+    try:
+        daemon = start_daemon(link, protocol, certs=pki.certificate_dir(), tls="optional",
+                              plug_and_charge=True, metering_receipts=True,
+                              extra_board=backend.bus_section if backend else "")
+    except BaseException:
+        if backend is not None:
+            backend.stop()
+        raise
+    if backend is None:
+        return daemon
+    return WithBackend(daemon, backend)
+
+
+class CsmsBackend:
+    """Broker + test CSMS (with a CPS under the suite's PKI) + OCPP bridge, on a thread in the
+    SECC namespace (the broker is on that namespace's loopback)."""
+
+    def __init__(self, link) -> None:
+        import tempfile
+        import threading
+
+        self.link = link
+        self.workdir = tempfile.TemporaryDirectory(prefix="pysecc-conformance-csms-")
+        self.ready = threading.Event()
+        self.done = threading.Event()
+        self.bus_section = ""
+        self.future = None
+
+    async def _main(self) -> None:
+        from pathlib import Path
+
+        from sim.charger import ChargerBackend
+        from sim.csms import ContractProvisioning
+
+        backend = ChargerBackend(Path(self.workdir.name))
+        try:
+            await backend.start()
+            backend.csms.provisioning = ContractProvisioning(pki.session_pki(),
+                                                             emaid_prefix="DEPYSI")
+            self.bus_section = "\n" + backend.board_bus_section()
+            self.ready.set()
+            await asyncio.to_thread(self.done.wait)
+        finally:
+            await backend.stop()
+
+    def start(self) -> "CsmsBackend":
+        self.future = self.link.run_coroutine("secc", self._main)
+        while not self.ready.wait(0.1):
+            if self.future.done():
+                self.future.result()          # raises why it did not start
+                raise RuntimeError("CSMS backend ended before it was ready")
+        return self
+
+    def stop(self) -> None:
+        self.done.set()
+        if self.future is not None:
+            try:
+                self.future.result(30)
+            except Exception:  # noqa: BLE001 - stopping: the daemon's result counts
+                pass
+        self.workdir.cleanup()
+
+
+class WithBackend:
+    """The daemon under test, stopping its CSMS backend with it."""
+
+    def __init__(self, daemon, backend: CsmsBackend) -> None:
+        self.daemon, self.backend = daemon, backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.daemon, name)
+
+    def stop(self) -> None:
+        try:
+            self.daemon.stop()
+        finally:
+            self.backend.stop()
 
 
 # --------------------------------------------------------------------------- signatures
-def fragment_digest(element: Any) -> bytes:
-    return hashlib.sha256(exi_schemas.encode_fragment(element)).digest()
+def fragment_digest(element: Any, name: str | None = None) -> bytes:
+    """SHA-256 of the element's EXI fragment (``name``: the element, where its type is
+    shared by several, e.g. ContractSignatureCertChain)."""
+    return hashlib.sha256(exi_schemas.encode_fragment(element, name)).digest()
 
 
 def sign(elements: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> Any:
@@ -110,6 +194,17 @@ class PncEv(Ev):
         msg = M.V2G_Message(header=M.MessageHeaderType(session_id=sid, signature=signature),
                             body=M.BodyType(**{body_field(M, name): body}))
         return exi_schemas.encode(msg)
+
+    async def request_with_header(self, name: str, body: Any, *, timeout: float = 2.0
+                                  ) -> tuple[Any, str, Any]:
+        """``name`` with ``body``: (the answer's header, its element name, its body)."""
+        start = time.monotonic()
+        await self.conn.send_raw(v2gtp(EXI, self.encode(name, body)))
+        _, payload = await self.conn.receive(timeout)
+        msg = exi_schemas.decode(payload, self.p.schema)
+        element, res = exi_schemas.body_element(msg)
+        self.log.append(Exchange(name, element, res, time.monotonic() - start))
+        return msg.header, element, res
 
     async def signed(self, name: str, body: Any, key: ec.EllipticCurvePrivateKey | None = None,
                      *, sign_as: Any = None, **kwargs: Any) -> tuple[str, Any]:
@@ -501,6 +596,129 @@ def certificate_request(what: str, defect: str, expect: str):
         finally:
             ev.conn.close()
     return flow
+
+
+def certificate_provisioned(what: str):
+    """A good, signed Certificate{Installation,Update}Req (_001): the SECC forwards it to the
+    CSMS and relays the CPS's answer: OK within the EV's 5 s, with the CPS's chain, the new
+    contract chain (CN = the new eMAID, issued under the installed MO root), an encrypted
+    private key (IV + ciphertext, 48 bytes), the CPS's ephemeral public key (P-256, 65
+    bytes), the eMAID, and the CPS's header signature over those four elements, made with
+    the key of the SAProvisioningCertificateChain's leaf."""
+    async def flow(target: Target, p: Any, case: Any) -> None:
+        from cryptography import x509
+        ev = await drive_pnc(target, p, "PaymentServiceSelection")
+        try:
+            name = f"Certificate{what}Req"
+            body = certificate_installation(ev) if what == "Installation" \
+                else certificate_update(ev)
+            header, element, res = await ev.request_with_header(name, body, timeout=5.0)
+            assert element == name[:-3] + "Res", element
+            assert res.response_code == "OK", res.response_code
+            assert ev.log[-1].seconds < 5.0, f"answered after {ev.log[-1].seconds:.1f} s"
+            cps = x509.load_der_x509_certificate(res.sa_provisioning_certificate_chain
+                                                 .certificate)
+            leaf = x509.load_der_x509_certificate(res.contract_signature_cert_chain.certificate)
+            emaid = res.e_maid.value
+            assert leaf.subject.get_attributes_for_oid(
+                x509.oid.NameOID.COMMON_NAME)[0].value == emaid
+            mo_root = pki.session_pki().mo_root.cert
+            top = x509.load_der_x509_certificate(
+                res.contract_signature_cert_chain.sub_certificates.certificate[-1])
+            top.verify_directly_issued_by(mo_root)
+            assert len(res.contract_signature_encrypted_private_key.value) == 48
+            assert len(res.d_hpublickey.value) == 65 and res.d_hpublickey.value[0] == 0x04
+            signed = {e.id: (e, name) for e, name in (
+                (res.contract_signature_cert_chain, "ContractSignatureCertChain"),
+                (res.contract_signature_encrypted_private_key,
+                 "ContractSignatureEncryptedPrivateKey"),
+                (res.d_hpublickey, "DHpublickey"), (res.e_maid, "eMAID"))}
+            verify(header.signature, signed, cps.public_key())
+        finally:
+            ev.conn.close()
+    return flow
+
+
+def decrypt_contract_key(res: Any, own_key: ec.EllipticCurvePrivateKey
+                         ) -> ec.EllipticCurvePrivateKey:
+    """The car's half of the -2 key transport (§7.9.2.4.2): ECDH with the CPS's ephemeral
+    key, ConcatKDF(SHA-256, OtherInfo 01 'U' 'V') to an AES-128 key, AES-CBC with the IV in
+    front of the two encrypted blocks."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
+
+    peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), res.d_hpublickey.value)
+    aes_key = ConcatKDFHash(algorithm=hashes.SHA256(), length=16,
+                            otherinfo=b"\x01UV").derive(own_key.exchange(ec.ECDH(), peer))
+    data = res.contract_signature_encrypted_private_key.value
+    decryptor = Cipher(algorithms.AES(aes_key), modes.CBC(data[:16])).decryptor()
+    value = int.from_bytes(decryptor.update(data[16:]) + decryptor.finalize(), "big")
+    return ec.derive_private_key(value, ec.SECP256R1())
+
+
+def after_provisioning(what: str, until: str):
+    """PaymentDetails_002/_003 and Authorization_012/_013: a contract installed (or updated)
+    through the SECC in this session — the key decrypted with the OEM provisioning (or old
+    contract) key and matching the new certificate — then PaymentDetailsReq with it: OK and a
+    fresh 16-byte GenChallenge; ``until`` = Authorization: AuthorizationReq signed with the
+    new contract key: OK, Finished (the CSMS authorizes the new eMAID)."""
+    async def flow(target: Target, p: Any, case: Any) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        from sim.testing.pki import Credential
+        ev = await drive_pnc(target, p, "PaymentServiceSelection")
+        try:
+            if what == "Installation":
+                body, own_key = certificate_installation(ev), pki.session_pki().vehicle_leaf.key
+            else:
+                body, own_key = certificate_update(ev), ev.contract.leaf.key
+            _, element, res = await ev.request_with_header(f"Certificate{what}Req", body,
+                                                           timeout=5.0)
+            assert res.response_code == "OK", res.response_code
+            chain = res.contract_signature_cert_chain
+            cert = x509.load_der_x509_certificate(chain.certificate)
+            key = decrypt_contract_key(res, own_key)
+            point = PublicFormat.UncompressedPoint
+            assert key.public_key().public_bytes(Encoding.X962, point) == \
+                cert.public_key().public_bytes(Encoding.X962, point), "key is not the contract's"
+            subs = [Credential(x509.load_der_x509_certificate(der), None)
+                    for der in chain.sub_certificates.certificate]
+            ev.contract = ContractCredential(Credential(cert, key), subs)
+            assert ev.contract.emaid == res.e_maid.value and \
+                ev.contract.emaid != pki.good_contract().emaid
+            _, res = await ev.request("PaymentDetailsReq", payment_details(ev))
+            assert res.response_code == "OK", res.response_code
+            fresh_challenge(ev, res, target)
+            ev.gen_challenge = res.gen_challenge
+            if until == "Authorization":
+                res = await authorize(ev)
+                assert res.response_code == "OK" and res.evse_processing == "Finished", res
+        finally:
+            ev.conn.close()
+    return flow
+
+
+def verify(signature: Any, elements: dict[str, tuple[Any, str]], public_key: Any) -> None:
+    """The tester's own check of a header Signature: every Reference names one of
+    ``elements`` ({Id: (element, element name)}) and matches its fragment digest, all are
+    referenced, and the ECDSA
+    signature over SignedInfo's fragment holds."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    assert signature is not None, "no header Signature"
+    info = signature.signed_info
+    referenced = set()
+    for reference in info.reference:
+        element_id = reference.uri[1:]
+        assert element_id in elements, f"Reference {reference.uri} names nothing signed"
+        assert reference.digest_value == fragment_digest(*elements[element_id]), \
+            f"digest of {reference.uri}"
+        referenced.add(element_id)
+    assert referenced == set(elements), f"not all signed: {set(elements) - referenced}"
+    raw = signature.signature_value.value
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    public_key.verify(der, exi_schemas.encode_fragment(info), ec.ECDSA(hashes.SHA256()))
 
 
 def loop_with_receipts(reading: bool = False):

@@ -57,9 +57,9 @@ async def run_case(case: Case, protocol: str, target: Target) -> None:
 
 def start_sut(daemon: str, link: Any, protocol: str) -> Any:
     """The daemon a case names: ``eim`` (TCP, EIM) or ``pnc`` (TLS + Plug & Charge)."""
-    if daemon == "pnc":
+    if daemon in ("pnc", "cps"):
         from tests.conformance.pnc import start_pnc_daemon
-        return start_pnc_daemon(link, protocol)
+        return start_pnc_daemon(link, protocol, with_csms=daemon == "cps")
     return start_daemon(link, protocol)
 
 
