@@ -387,9 +387,9 @@ METER_DC = "the SECC sends MeterInfo in CurrentDemandRes only with receipts (PIX
 CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
                  "output is off; a car sends WeldingDetection/SessionStop right after opening "
                  "S2, before a debounced pilot shows B, so CP C is not refused there")
-OEM_DC = ("an OEM provisioning certificate with a changed domain-component attribute: the SECC "
-          "does not check the certificate profile's DC (the CPS does); without a CSMS the "
-          "answer would be FAILED_NoCertificateAvailable for the wrong reason, so not counted")
+OEM_DC = ("an OEM provisioning certificate with a changed domain-component attribute: neither "
+          "the SECC nor the test CSMS's CPS checks the certificate profile's DC, and we could "
+          "not check which values ISO 15118-2 Annex F requires; not ported")
 COUNTRY = ("R4's 'Country attribute where the profile forbids it': the contract certificate "
            "profile clause (ISO 15118-2 Annex F) is not available to us to check which "
            "attributes are forbidden; not ported")
