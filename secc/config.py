@@ -381,6 +381,10 @@ class V2gSection:
     # the CSMS serves the 15118 messages (Authorize with certificate data, Get15118EVCertificate);
     # EVs that prefer PnC would otherwise try it and fail instead of using EIM.
     plug_and_charge: bool = False
+    # ISO-2 Plug & Charge: ask the car for a MeteringReceipt signed with its contract key
+    # (ReceiptRequired + MeterInfo in the loop responses of Contract sessions; OCPP's
+    # ISO15118Ctrlr.RequestMeteringReceipt). EIM sessions are never asked.
+    request_metering_receipt: bool = False
     # ISO 15118-20 mutual TLS: the vehicle certificate is checked against the OEM roots in
     # certificate_dir/oem_root.pem. With none installed: "no_vehicle_certificate" serves -20
     # without asking for one (a warning at start), "no_iso20_tls" offers no TLS 1.3 at all.

@@ -85,7 +85,8 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
         quirks=for_profile(config.v2g.profile, config.v2g.quirks),
         core_options={"iso2": {"energy_transfer_modes": iso2_modes, **common,
                                "sales_tariff": config.v2g.tariff,
-                               "meter_info_always": config.v2g.meter_info == "always"},
+                               "meter_info_always": config.v2g.meter_info == "always",
+                               "contract_receipts": config.v2g.request_metering_receipt},
                       "iso20-dc": dict(common), "iso20-ac": dict(common)},
         paused_sessions=paused)
 

@@ -28,7 +28,9 @@ eMAID, PEM chain and OCSP request data. In a PnC session MeteringReceiptReq must
 with the contract key too (FAILED_MeteringSignatureNotValid otherwise).
 
 CertificateInstallation/Update (§8.4.3.11-12, OCPP use cases M01/M02), in state PaymentDetails:
-the SECC only carries the request to the CSMS. The handler's first pass returns no response
+the SECC checks the signer's certificate and the header signature itself
+(``check_certificate_request``), then carries the request to the CSMS. The handler's first
+pass returns no response
 but a ``RequestCertificate`` action (the EV's whole V2G_Message as base64 EXI); the driver
 awaits the CSMS's answer (there is no Ongoing for these requests in -2 and the EV waits 5 s)
 and hands it over with ``certificate_answered``, which runs the same request again: the
@@ -53,6 +55,8 @@ from secc.pnc.contract import (
     normalize_emaid,
     ocsp_request_data,
     parse_contract_chain,
+    read_every_field,
+    same_emaid,
 )
 from secc.pnc.installation import (
     ACTIONS as CERTIFICATE_ACTIONS,
@@ -89,6 +93,7 @@ from secc.v2g.physical import to_float
 from secc.v2g.tariff import SalesTariffConfig, tariff_entries
 
 x509 = lazy_module("cryptography.x509")
+ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
 
 SA_SCHEDULE_TUPLE_ID = 1
 AC_MODES = frozenset({"AC_single_phase_core", "AC_three_phase_core"})
@@ -152,11 +157,14 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                  receipt_required: bool = False, meter_id: str = "PYSECC-METER",
                  paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
-                 charging_needs_wait: float = 0.0,
+                 charging_needs_wait: float = 0.0, contract_receipts: bool = False,
                  sales_tariff: SalesTariffConfig | None = None,
                  meter_info_always: bool = True, **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge (Contract) is offered, unless the
         board turns it off (``offer_contract=False``: EVs that prefer PnC then use EIM).
+        ``contract_receipts``: in a Contract session the loop responses ask for a signed
+        MeteringReceipt (ReceiptRequired, with MeterInfo; an EIM session is never asked, the
+        car has no key to sign with); ``receipt_required`` asks in every session.
         ``mo_roots``: installed MO root certificates, for the local contract chain check and
         the top sub-CA's OCSP data (optional; the CSMS validates otherwise).
         ``sales_tariff``: the board's optional SalesTariff (``secc.v2g.tariff``; EIM only).
@@ -176,6 +184,8 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         self.certificate_signature: Any = None
         self.energy_transfer_modes = tuple(energy_transfer_modes)
         self.receipt_required = receipt_required
+        self.contract_receipts = contract_receipts
+        self.receipt_meter_info: M.MeterInfoType | None = None   # what the receipt must sign
         self.meter_id = meter_id
         self.paused = paused_sessions if paused_sessions is not None else PausedSessions()
         # the paused session this one resumed (OK_OldSessionJoined), for [V2G2-741]
@@ -316,9 +326,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         answer, self.certificate_answer = self.certificate_answer, None
         action, _ = CERTIFICATE_ACTIONS[name]
         if answer is None:
-            if self.header_signature is None:
-                self.log.warning("certificate request without header signature; forwarded, "
-                                 "the eMSP decides", extra={"request": name})
+            self.check_certificate_request(name, req)
             try:
                 exi_request = request_exi(name, req, self.header_signature, self.session_id)
             except Exception as exc:  # noqa: BLE001 - re-encoding what we decoded; never crash
@@ -350,6 +358,47 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         return Outcome(body)
 
 
+    def check_certificate_request(self, name: str, req: Any) -> None:
+        """What the SECC checks itself before a certificate request goes to the CSMS: the
+        signer's certificate (the OEM provisioning certificate of an installation, the
+        contract chain of an update, against the installed MO root as in PaymentDetails) and
+        the header signature made with its key; an update's eMAID must be its certificate's.
+        A request that fails here never reaches the CPS (docs/conformance.md, Plug & Charge
+        rows; Josev's SECC checks the installation signature the same way)."""
+        now = self.wall_datetime()
+        if name == "CertificateInstallationReq":
+            try:
+                signer = x509.load_der_x509_certificate(bytes(req.oem_provisioning_cert))
+                read_every_field(signer)
+                key = signer.public_key()
+            except Exception as exc:  # noqa: BLE001 - any parse error of EV data is one failure
+                raise SessionFailure(Failure.CERT_CHAIN_ERROR, "OEM provisioning certificate "
+                                     f"unreadable: {type(exc).__name__}: {exc}") from None
+            if now > signer.not_valid_after_utc:
+                raise SessionFailure(Failure.CERTIFICATE_EXPIRED, "OEM provisioning certificate "
+                                     f"expired {signer.not_valid_after_utc:%Y-%m-%d}")
+            if now < signer.not_valid_before_utc:
+                raise SessionFailure(Failure.CERT_CHAIN_ERROR, "OEM provisioning certificate "
+                                     f"valid from {signer.not_valid_before_utc:%Y-%m-%d}")
+        else:
+            chain = req.contract_signature_cert_chain
+            subs = chain.sub_certificates.certificate if chain.sub_certificates else []
+            contract = parse_contract_chain(chain.certificate, subs)
+            check_contract(contract, contract.emaid, now=now, mo_roots=self.mo_roots)
+            if not same_emaid(contract.emaid, req.e_maid):
+                raise SessionFailure(Failure.GENERAL, f"eMAID {req.e_maid!r} is not the "
+                                     f"contract certificate's {contract.emaid!r}")
+            key = contract.public_key
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise SessionFailure(Failure.CERT_CHAIN_ERROR, "signer key is not ECDSA")
+        if not req.id:
+            raise SessionFailure(Failure.SIGNATURE_ERROR, f"{name} has no Id to sign")
+        try:
+            xmldsig.verify(self.header_signature, {req.id: req}, key)
+        except xmldsig.XmlDsigError as exc:
+            raise SessionFailure(Failure.SIGNATURE_ERROR,
+                                 f"{type(exc).__name__}: {exc}") from None
+
     def check_receipt_signature(self, req: M.MeteringReceiptReqType) -> None:
         """PnC: the EV signs the receipt with its contract key (§8.4.3.13)."""
         if self.contract is None or not req.id:
@@ -359,6 +408,19 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         except xmldsig.XmlDsigError as exc:
             raise SessionFailure(Failure.METERING_SIGNATURE_NOT_VALID,
                                  f"{type(exc).__name__}: {exc}") from None
+
+    def check_receipt_meter_info(self, meter_info: M.MeterInfoType) -> None:
+        """The receipt must sign the MeterInfo we sent with ReceiptRequired: a signature over
+        another meter or reading confirms nothing (R4 MeteringReceipt_004; docs/conformance.md,
+        Plug & Charge rows: FAILED_MeteringSignatureNotValid)."""
+        sent = self.receipt_meter_info
+        if sent is None:
+            return
+        if (meter_info.meter_id, meter_info.meter_reading) != (sent.meter_id, sent.meter_reading):
+            raise SessionFailure(Failure.METERING_SIGNATURE_NOT_VALID,
+                                 f"receipt signs meter {meter_info.meter_id!r} reading "
+                                 f"{meter_info.meter_reading}, we sent {sent.meter_id!r} "
+                                 f"reading {sent.meter_reading}")
 
     def check_contract_authorization(self, req: M.AuthorizationReqType) -> None:
         """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9).
@@ -372,11 +434,13 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         bare = req.gen_challenge is None and not req.id and self.header_signature is None
         if bare and self.contract_proven:
             return
-        if req.gen_challenge != self.gen_challenge:
+        if req.gen_challenge is None:
             raise SessionFailure(Failure.CHALLENGE_INVALID,
                                  "AuthorizationReq without GenChallenge before the challenge "
-                                 "was answered" if req.gen_challenge is None
-                                 else "GenChallenge is not ours")
+                                 "was answered")
+        # the signature first: a body changed after signing is a SignatureError whatever it
+        # now says; only a body the contract key did sign can carry a wrong challenge
+        # (R4 Authorization_007 vs _011; docs/conformance.md, Plug & Charge rows)
         if not req.id:
             raise SessionFailure(Failure.SIGNATURE_ERROR, "AuthorizationReq has no Id to sign")
         try:
@@ -384,6 +448,8 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         except xmldsig.XmlDsigError as exc:
             raise SessionFailure(Failure.SIGNATURE_ERROR,
                                  f"{type(exc).__name__}: {exc}") from None
+        if req.gen_challenge != self.gen_challenge:
+            raise SessionFailure(Failure.CHALLENGE_INVALID, "GenChallenge is not ours")
         if not self.contract_proven:
             self.log.info("contract key proven: AuthorizationReq signature verified",
                           extra={"emaid": self.emaid})
@@ -516,6 +582,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             raise SessionFailure(Failure.UNKNOWN_SESSION, "receipt for another session")
         if self.payment_option == CONTRACT:
             self.check_receipt_signature(req)
+        self.check_receipt_meter_info(req.meter_info)
         status = ({"ac_evse_status": self.ac_evse_status()} if self.is_ac
                   else {"dc_evse_status": self.dc_evse_status()})
         return Outcome(M.MeteringReceiptResType(response_code="OK", **status),
@@ -530,22 +597,32 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             current = min(current, self.ev_max_current_ac)
         if self.stop_reason.value == "remote_stop":
             current = 0.0
+        receipt = self.receipt_wanted()
+        meter_info = self.meter_info() if receipt or self.meter_info_always else None
+        if receipt:
+            self.receipt_meter_info = meter_info
         return Outcome(M.ChargingStatusResType(
             response_code="OK", evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
-            evse_max_current=self.pv(current, "A"),
-            meter_info=self.meter_info() if self.receipt_required or self.meter_info_always
-            else None,
-            receipt_required=self.receipt_required, ac_evse_status=self.ac_evse_status()))
+            evse_max_current=self.pv(current, "A"), meter_info=meter_info,
+            receipt_required=receipt, ac_evse_status=self.ac_evse_status()))
 
     # --- DC -----------------------------------------------------------------------------------
     def on_CurrentDemandReq(self, req: M.CurrentDemandReqType, now: float) -> Outcome:
         setpoint, actions = self.current_demand_step(req)
+        receipt = self.receipt_wanted()
+        meter_info = self.meter_info() if receipt or self.meter_info_always else None
+        if receipt:
+            self.receipt_meter_info = meter_info
         return Outcome(M.CurrentDemandResType(
             **self.current_demand_fields(setpoint),
             evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
-            meter_info=self.meter_info() if self.receipt_required or self.meter_info_always
-            else None,
-            receipt_required=self.receipt_required), actions=actions)
+            meter_info=meter_info, receipt_required=receipt), actions=actions)
+
+    def receipt_wanted(self) -> bool:
+        """ReceiptRequired of the next loop response (§8.4.3.13: receipts are signed with
+        the contract key, so a Contract session is the one a board's receipts apply to)."""
+        return self.receipt_required or (self.contract_receipts
+                                         and self.payment_option == CONTRACT)
 
     # --- response parts ---------------------------------------------------------------------------
     def offered_payment_options(self) -> list[str]:

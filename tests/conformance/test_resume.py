@@ -15,9 +15,8 @@ import threading
 import pytest
 
 from tests.conformance.cases import CASES
-from tests.conformance.daemon import start_daemon
 from tests.conformance.runner import Target
-from tests.conformance.suite import run_case
+from tests.conformance.suite import run_case, start_sut
 from tests.conformance.tester import Pilot
 
 pytestmark = [pytest.mark.netns]
@@ -46,7 +45,7 @@ def _run_one(case, protocol) -> None:
     daemon = None
     try:
         with _STARTING:
-            daemon = start_daemon(link, protocol)
+            daemon = start_sut(case.daemon, link, protocol)
         target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
         try:
             link.run_coroutine("ev", lambda: run_case(case, protocol, target)).result(120)
