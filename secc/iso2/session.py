@@ -200,6 +200,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         self.ev_departure_time: int | None = None
         # the offered schedule's end (``now`` clock) and the tuple the car selected (Start)
         self.schedule_ends_at: float | None = None
+        self.schedule_started_at: float | None = None   # 0 s of the offered tuple's time axis
         self.selected_tuple_id: int | None = None
         self.needs_published = False
         # s ChargeParameterDiscovery answers Ongoing after NotifyEVChargingNeeds went out, so
@@ -565,7 +566,8 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             self.paused.put(PausedSession(
                 self.session_id, self.evcc_id, paused_at=now, payment_option=self.payment_option,
                 sa_schedule_tuple_id=self.selected_tuple_id or SA_SCHEDULE_TUPLE_ID,
-                schedule_ends_at=self.schedule_ends_at))
+                schedule_ends_at=self.schedule_ends_at,
+                schedule_started_at=self.schedule_started_at))
         self.log.info("session stopped by the EV", extra={"charging_session":
                                                          req.charging_session})
         # a pause keeps the transaction open (the car may come back); a stop ends it
@@ -660,10 +662,16 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         # cover the departure time (at most a week); one duration is at most 86400 s
         horizon = min(max(86400, self.ev_departure_time or 0), 7 * 86400)
         remaining = self.resumed_schedule_left(now)
+        tariff_elapsed = 0
         if remaining is not None:
             horizon = remaining
         if now is not None:
             self.schedule_ends_at = now + horizon
+            self.schedule_started_at = now
+            started = self.resumed.schedule_started_at if self.resumed is not None else None
+            if remaining is not None and started is not None:   # the paused tuple continued
+                self.schedule_started_at = started
+                tariff_elapsed = max(0, int(now - started))
         entries = [(start, watts) for start, watts in entries if start < horizon]
         if horizon - entries[-1][0] > 86400 and (not max_entries or len(entries) < max_entries):
             entries.append((horizon - 86400, entries[-1][1]))
@@ -677,11 +685,13 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                     start=start, duration=min(horizon - start, 86400) if i == last else None),
                 p_max=self.pv(watts, "W")) for i, (start, watts) in enumerate(entries)]),
             sales_tariff=self.sales_tariff_element(
-                horizon, max_entries - len(entries) if max_entries else None))])
+                horizon, max_entries - len(entries) if max_entries else None,
+                tariff_elapsed))])
 
-    def sales_tariff_element(self, horizon: int, budget: int | None) -> M.SalesTariffType | None:
+    def sales_tariff_element(self, horizon: int, budget: int | None,
+                             elapsed: int = 0) -> M.SalesTariffType | None:
         """The board's SalesTariff over the PMaxSchedule's period, within the car's entry
-        budget; unsigned, so only for ExternalPayment (a Contract session's tariff would have
+        budget, ``elapsed`` s into its own time axis (a resumed session's tuple); unsigned, so only for ExternalPayment (a Contract session's tariff would have
         to carry the mobility operator's signature, which this SECC does not hold)."""
         config = self.sales_tariff
         if not config.enabled:
@@ -690,7 +700,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             self.log.info("SalesTariff not offered: Contract payment needs a tariff signed by "
                           "the mobility operator", extra={"setting": "[v2g.tariff]"})
             return None
-        entries = tariff_entries(config, horizon, budget)
+        entries = tariff_entries(config, horizon, budget, elapsed)
         if not entries:
             self.log.info("SalesTariff left out: no room under the car's "
                           "MaxEntriesSAScheduleTuple", extra={"budget": budget})

@@ -29,6 +29,7 @@ class PausedSession:
     payment_option: str | None = None
     sa_schedule_tuple_id: int | None = None
     schedule_ends_at: float | None = None
+    schedule_started_at: float | None = None   # the tuple's time axis (its SalesTariff's clock)
 
 
 class PausedSessions:

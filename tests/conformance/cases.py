@@ -18,6 +18,7 @@ from typing import Any
 
 from tests.conformance import hooks, resume, tariff
 from tests.conformance import pnc as P
+from tests.conformance import joint
 from tests.conformance.runner import Target, drive_to
 from tests.conformance.tester import Ev
 
@@ -396,7 +397,6 @@ async def connect_after_communication_setup(target: Target, p: Any, case: Case) 
 # --------------------------------------------------------------------------- the table
 NO_VAS = "the SECC offers no value-added service (EIM over TCP): nothing to detail"
 RESUME = "pause/resume (SessionStop Pause, wake-up, old SessionID) is not ported yet"
-TARIFF = "the SECC is not configured with a SalesTariff (PIXIT)"
 HOOK_PNC = ("held Plug & Charge authorization (after PaymentDetails / CertificateInstallation / "
             "-Update): DIN 70121 has no PnC; ISO-2 needs the TLS + contract tester (pnc.py, "
             "c12pnc); the hold hook is the one Authorization_014 uses")
@@ -596,8 +596,9 @@ CASES: list[Case] = [
     *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, over=over,
            custom=resume.flow(wake, then="ChargeParameterDiscovery"), side_by_side=True)
       for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake, over in resume.CPD_MATRIX],
-    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, na=TARIFF)
-      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i in resume.CPD_WITH_TARIFF],
+    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, over=over,
+           custom=joint.resumed_with_tariff(wake), side_by_side=True, daemon="tariff")
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake, over in joint.RESUMED_WITH_TARIFF],
     # 1.8 CableCheck / PreCharge
     Case("TC_SECC_DC_VTB_CableCheck_001", A18, DC, custom=cable_check_ongoing_first, cp="C"),
     Case("TC_SECC_DC_VTB_CableCheck_002", A18, DC, custom=cable_check_ongoing_first, cp="D"),
