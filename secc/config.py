@@ -400,6 +400,25 @@ class V2gSection:
     meter_info: Literal["always", "with_receipt"] = "always"
     # an optional SalesTariff in the ISO-2 SAScheduleTuple (EIM: unsigned; secc/v2g/tariff.py)
     tariff: SalesTariffConfig = field(default_factory=SalesTariffConfig)
+    # the payment options this charger accepts (ISO-2 PaymentOption; -20: EIM / PnC).
+    # "Contract" is offered over TLS with plug_and_charge only; ["Contract"] alone makes a
+    # Contract-only charger (no EIM: needs plug_and_charge, tls = "required", no DIN)
+    payment_options: tuple[Literal["Contract", "ExternalPayment"], ...] = setting(
+        ("Contract", "ExternalPayment"), unique=True, non_empty=True)
+
+    def cross_check(self) -> Iterable[tuple[str, str]]:
+        if "ExternalPayment" in self.payment_options:
+            return
+        # Contract only: every session must be able to offer it
+        if not self.plug_and_charge:
+            yield "payment_options", ('["Contract"] alone needs plug_and_charge = true '
+                                      '(or add "ExternalPayment")')
+        if self.tls != "required":
+            yield "payment_options", ('["Contract"] alone needs tls = "required": Contract is '
+                                      f'offered over TLS only, got tls = "{self.tls}"')
+        if "din" in self.protocols:
+            yield "payment_options", ('["Contract"] alone cannot serve DIN 70121 (it knows '
+                                      'ExternalPayment only): remove "din" from protocols')
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
     iso2_modes = AC_MODES if ac else ("DC_extended",)
     # options every ISO 15118 core takes (the -2 and -20 cores share the names)
     common = {"offer_contract": config.v2g.plug_and_charge,
+              "payment_options": config.v2g.payment_options,
               # only Plug & Charge checks contracts against them: parsing certificates loads
               # ``cryptography`` (~12 MB), which a daemon without PnC never does
               "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem")

@@ -158,6 +158,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                  paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
                  charging_needs_wait: float = 0.0, contract_receipts: bool = False,
+                 payment_options: Sequence[str] = (CONTRACT, "ExternalPayment"),
                  sales_tariff: SalesTariffConfig | None = None,
                  meter_info_always: bool = True, **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge (Contract) is offered, unless the
@@ -171,7 +172,9 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         ``meter_info_always``: MeterInfo in every loop response, not only with receipts."""
         super().__init__(**kwargs)
         self.tls = tls
-        self.contract_offered = tls and offer_contract
+        self.contract_offered = tls and offer_contract and CONTRACT in payment_options
+        # the board's [v2g].payment_options: without ExternalPayment a Contract-only charger
+        self.eim_offered = "ExternalPayment" in payment_options
         self.mo_roots = tuple(mo_roots)
         self.payment_option = "ExternalPayment"
         self.contract: ContractChain | None = None
@@ -287,6 +290,10 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                                      "Contract not offered (TLS only, when enabled)")
             check_selected_services(req.selected_service_list, Failure.NO_CHARGE_SERVICE_SELECTED)
         else:
+            if req.selected_payment_option not in self.offered_payment_options():
+                raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
+                                     f"{req.selected_payment_option} not offered (Contract "
+                                     "only: [v2g].payment_options)")
             check_payment_selection(req.selected_payment_option, req.selected_service_list,
                                     Failure.NO_CHARGE_SERVICE_SELECTED)
         self.payment_option = req.selected_payment_option
@@ -628,7 +635,10 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
 
     # --- response parts ---------------------------------------------------------------------------
     def offered_payment_options(self) -> list[str]:
-        return [CONTRACT, "ExternalPayment"] if self.contract_offered else ["ExternalPayment"]
+        offered = [CONTRACT] if self.contract_offered else []
+        if self.eim_offered or not offered:   # never none: EIM when Contract cannot be
+            offered.append("ExternalPayment")
+        return offered
 
     def resumed_payment_option(self) -> str | None:
         """The payment option a resumed session is held to ([V2G2-741]), when we offer it on
