@@ -50,6 +50,7 @@ class Case:
     daemon: str = "eim"               # which SECC serves it: eim (TCP) | pnc / cps (TLS + PnC, pnc.py) | a
     #                                   board variant of daemon._variants() (tariff, ...)
     side_by_side: bool = False        # own link and daemon, run in parallel (test_resume.py)
+    na_for: dict[str, str] = field(default_factory=dict)   # protocol -> why n/a for it alone
 
 
 def sessions_differ(case: Case) -> bool:
@@ -397,9 +398,6 @@ async def connect_after_communication_setup(target: Target, p: Any, case: Case) 
 # --------------------------------------------------------------------------- the table
 NO_VAS = "the SECC offers no value-added service (EIM over TCP): nothing to detail"
 RESUME = "pause/resume (SessionStop Pause, wake-up, old SessionID) is not ported yet"
-HOOK_PNC = ("held Plug & Charge authorization (after PaymentDetails / CertificateInstallation / "
-            "-Update): DIN 70121 has no PnC; ISO-2 needs the TLS + contract tester (pnc.py, "
-            "c12pnc); the hold hook is the one Authorization_014 uses")
 CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
                  "output is off; a car sends WeldingDetection/SessionStop right after opening "
                  "S2, before a debounced pilot shows B, so CP C is not refused there")
@@ -507,9 +505,10 @@ CASES: list[Case] = [
     Case("TC_SECC_CMN_VTB_PaymentServiceSelection_009", A15, CMN, "ServiceDiscovery",
          "{payment}", over={"selected_payment_option": "Contract"},
          expect="FAILED_PaymentSelectionInvalid"),
-    Case("TC_SECC_CMN_VTB_PaymentServiceSelection_010", A15, CMN, na=(
-        "needs a Contract-only SECC: Contract is offered over TLS only (ISO-2 PnC: the TLS + "
-        "contract tester of pnc.py, c12pnc) and DIN 70121 knows ExternalPayment only")),
+    Case("TC_SECC_CMN_VTB_PaymentServiceSelection_010", A15, CMN, "ServiceDiscovery",
+         "PaymentServiceSelectionReq", over={"selected_payment_option": "ExternalPayment"},
+         expect="FAILED_PaymentSelectionInvalid", check=joint.offers_contract_only,
+         custom=P.pnc_row, daemon="contract_only", na_for={"din": joint.DIN_EIM_ONLY}),
     Case("TC_SECC_CMN_VTB_PaymentDetails_001", A15, ISO2, "PaymentServiceSelection",
          "PaymentDetailsReq", check=P.fresh_challenge, custom=P.pnc_row, daemon="pnc"),
     *[Case(f"TC_SECC_CMN_VTB_PaymentDetails_00{i}", A15, ISO2, daemon="cps",
@@ -820,7 +819,10 @@ CASES: list[Case] = [
       for e, proto in (("AC", AC), ("DC", ISO2_DC))],
     Case("TC_SECC_CMN_VTB_Authorization_014", A114, CMN, custom=hooks.authorization_held,
          long=True),
-    *[Case(f"TC_SECC_CMN_VTB_Authorization_0{i}", A114, CMN, na=HOOK_PNC) for i in (15, 16, 17)],
+    *[Case(f"TC_SECC_CMN_VTB_Authorization_0{i}", A114, CMN, long=True, daemon=daemon,
+           custom=joint.pnc_authorization_held(what), na_for={"din": joint.DIN_NO_PNC})
+      for i, daemon, what in ((15, "pnc", None), (16, "cps", "Installation"),
+                              (17, "cps", "Update"))],
     *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_014", A114, proto,
            custom=hooks.schedule_held, long=True) for e, proto in (("AC", AC), ("DC", DC))],
 ]

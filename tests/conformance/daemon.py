@@ -34,6 +34,7 @@ profile = "{profile}"
 certificate_dir = "{certs}"
 plug_and_charge = {pnc}
 request_metering_receipt = {receipts}
+payment_options = {payment_options}
 
 [v2g.timers]
 pause_wake_up = {pause_wake_up}
@@ -89,7 +90,9 @@ def start_daemon(link, protocol: str, profile: str = "conformance",
                  certs: str | None = None, follows: bool = False,
                  slac: bool = False, tls: str | None = None, plug_and_charge: bool = False,
                  metering_receipts: bool = False, extra_board: str = "",
-                 variant: str = "") -> DaemonUnderTest:
+                 variant: str = "",
+                 payment_options: tuple[str, ...] = ("Contract", "ExternalPayment"),
+                 ) -> DaemonUnderTest:
     """``secc run`` for ``protocol`` (din | iso2-dc | iso2-ac | iso20-dc); waits for its
     control socket and its SDP server. -20 needs ``certs`` (TLS 1.3, mutual). ``slac``: SLAC
     on the link (``start_at_sdp = false``), for the SLAC tester that also plays the local
@@ -97,7 +100,7 @@ def start_daemon(link, protocol: str, profile: str = "conformance",
     none otherwise), ``plug_and_charge`` and ``metering_receipts`` set the [v2g] options of
     the same names (pnc.py: the ISO-2 Plug & Charge daemon, with ``certs`` from its test PKI);
     ``extra_board`` is appended to the board file (e.g. a ``[bus]`` table); ``variant``: a
-    named board variant (``_variants``) appended."""
+    named board variant (``_variants``) appended; ``payment_options``: ``[v2g]``'s."""
     workdir = tempfile.TemporaryDirectory(prefix="pysecc-conformance-")
     tmp = workdir.name
     os.makedirs(f"{tmp}/certs", exist_ok=True)
@@ -112,6 +115,7 @@ def start_daemon(link, protocol: str, profile: str = "conformance",
         tls=tls or ("required" if protocol.startswith("iso20") else "none"),
         pnc="true" if plug_and_charge else "false",
         receipts="true" if metering_receipts else "false",
+        payment_options="[" + ", ".join(f'"{o}"' for o in payment_options) + "]",
         certs=certs or f"{tmp}/certs", follows="true" if follows else "false",
         pause_wake_up=PAUSE_WAKE_UP).replace(
             "start_at_sdp = true", "start_at_sdp = false" if slac else "start_at_sdp = true")
