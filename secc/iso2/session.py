@@ -701,8 +701,9 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
     def sales_tariff_element(self, horizon: int, budget: int | None,
                              elapsed: int = 0) -> M.SalesTariffType | None:
         """The board's SalesTariff over the PMaxSchedule's period, within the car's entry
-        budget, ``elapsed`` s into its own time axis (a resumed session's tuple); unsigned, so only for ExternalPayment (a Contract session's tariff would have
-        to carry the mobility operator's signature, which this SECC does not hold)."""
+        budget, ``elapsed`` s into its own time axis (a resumed session's tuple); unsigned, so
+        only for ExternalPayment (a Contract session's tariff would have to carry the mobility
+        operator's signature, which this SECC does not hold)."""
         config = self.sales_tariff
         if not config.enabled:
             return None
