@@ -132,6 +132,7 @@ def test_iso2_car_that_does_not_wake_the_daemon_finds_it_asleep(veth_link, iso2_
 def test_iso20_dc_car_pauses_sleeps_wakes_the_daemon_and_resumes_over_tls_13(veth_link,
                                                                              test_pki, tmp_path):
     files = test_pki.write_secc_files(tmp_path / "certs")
+    vehicle = test_pki.write_vehicle_files(tmp_path / "vehicle")   # -20: mutual TLS
     daemon = start_daemon(veth_link, "iso20-dc", certs=str(tmp_path / "certs"))
     line = ControlSocketLine(daemon.socket_path)
     seen: dict = {}
@@ -145,7 +146,8 @@ def test_iso20_dc_car_pauses_sleeps_wakes_the_daemon_and_resumes_over_tls_13(vet
         await plugged_in(line)
         return await run_ev_session(dataclasses.replace(
             pausing_car(veth_link.ifnames["ev"], line, wake_up=wake_up),
-            protocol="iso20", mode="dc", tls=True, v2g_root=files["v2g_root"]))
+            protocol="iso20", mode="dc", tls=True, v2g_root=files["v2g_root"],
+            vehicle_tls=(vehicle["chain"], vehicle["key"])))
 
     try:
         result = veth_link.run_coroutine("ev", ev_main).result(60)
