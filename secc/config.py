@@ -381,6 +381,10 @@ class V2gSection:
     # the CSMS serves the 15118 messages (Authorize with certificate data, Get15118EVCertificate);
     # EVs that prefer PnC would otherwise try it and fail instead of using EIM.
     plug_and_charge: bool = False
+    # ISO-2 Plug & Charge: ask the car for a MeteringReceipt signed with its contract key
+    # (ReceiptRequired + MeterInfo in the loop responses of Contract sessions; OCPP's
+    # ISO15118Ctrlr.RequestMeteringReceipt). EIM sessions are never asked.
+    request_metering_receipt: bool = False
     # ISO 15118-20 mutual TLS: the vehicle certificate is checked against the OEM roots in
     # certificate_dir/oem_root.pem. With none installed: "no_vehicle_certificate" serves -20
     # without asking for one (a warning at start), "no_iso20_tls" offers no TLS 1.3 at all.
@@ -396,6 +400,25 @@ class V2gSection:
     meter_info: Literal["always", "with_receipt"] = "always"
     # an optional SalesTariff in the ISO-2 SAScheduleTuple (EIM: unsigned; secc/v2g/tariff.py)
     tariff: SalesTariffConfig = field(default_factory=SalesTariffConfig)
+    # the payment options this charger accepts (ISO-2 PaymentOption; -20: EIM / PnC).
+    # "Contract" is offered over TLS with plug_and_charge only; ["Contract"] alone makes a
+    # Contract-only charger (no EIM: needs plug_and_charge, tls = "required", no DIN)
+    payment_options: tuple[Literal["Contract", "ExternalPayment"], ...] = setting(
+        ("Contract", "ExternalPayment"), unique=True, non_empty=True)
+
+    def cross_check(self) -> Iterable[tuple[str, str]]:
+        if "ExternalPayment" in self.payment_options:
+            return
+        # Contract only: every session must be able to offer it
+        if not self.plug_and_charge:
+            yield "payment_options", ('["Contract"] alone needs plug_and_charge = true '
+                                      '(or add "ExternalPayment")')
+        if self.tls != "required":
+            yield "payment_options", ('["Contract"] alone needs tls = "required": Contract is '
+                                      f'offered over TLS only, got tls = "{self.tls}"')
+        if "din" in self.protocols:
+            yield "payment_options", ('["Contract"] alone cannot serve DIN 70121 (it knows '
+                                      'ExternalPayment only): remove "din" from protocols')
 
 
 @dataclass(frozen=True)
@@ -520,6 +543,7 @@ FIELD_RULES: dict[type, dict[str, Rule]] = {
         "precharge_timeout": Rule(range=(1, 60), unit="s"),
         "cp_state_detection_timeout": Rule(range=(0.1, 10), unit="s"),
         "message_timeout": Rule(range=(0.5, 120), unit="s"),
+        "pause_wake_up": Rule(range=(0, 7 * 86400), unit="s"),
     },
 }
 

@@ -36,6 +36,7 @@ from secc.session.warmup import WarmUpReport, freeze_heap, late_imports, thaw_he
 from secc.v2g.evse import EvseLimits, PublishEvent
 from secc.v2g.paused import PausedSessions
 from secc.v2g.quirks import for_profile
+from secc.v2g.sleep import SleepMode, WakeUpCause
 from secc.v2gtp import V2GTPConnection
 from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_transport
 
@@ -72,6 +73,7 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
     iso2_modes = AC_MODES if ac else ("DC_extended",)
     # options every ISO 15118 core takes (the -2 and -20 cores share the names)
     common = {"offer_contract": config.v2g.plug_and_charge,
+              "payment_options": config.v2g.payment_options,
               # only Plug & Charge checks contracts against them: parsing certificates loads
               # ``cryptography`` (~12 MB), which a daemon without PnC never does
               "mo_roots": load_mo_roots(Path(config.v2g.certificate_dir) / "mo_root.pem")
@@ -84,7 +86,8 @@ def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSett
         quirks=for_profile(config.v2g.profile, config.v2g.quirks),
         core_options={"iso2": {"energy_transfer_modes": iso2_modes, **common,
                                "sales_tariff": config.v2g.tariff,
-                               "meter_info_always": config.v2g.meter_info == "always"},
+                               "meter_info_always": config.v2g.meter_info == "always",
+                               "contract_receipts": config.v2g.request_metering_receipt},
                       "iso20-dc": dict(common), "iso20-ac": dict(common)},
         paused_sessions=paused)
 
@@ -182,6 +185,10 @@ class SeccDaemon:
         self._bus_events: asyncio.Queue[PublishEvent] = asyncio.Queue()
         self._session_id = ""
         self._comm_setup: asyncio.Task | None = None
+        # a paused car's sleep (oscillator off) and its wake-up (secc.v2g.sleep)
+        self.sleep = SleepMode(wake_up_after=self.config.v2g.timers.pause_wake_up)
+        self._sleep_timer: asyncio.Task | None = None
+        self._pause_pending = False   # a paused session waits for its car (until unplug)
         self._sim_control = None
         self._sim_follower = None
         if self.config.board.kind == "sim" and hasattr(self.board, "plant"):
@@ -260,6 +267,9 @@ class SeccDaemon:
         if event.kind in ("SessionStarted", "SessionResumed"):
             self._session_id = session_id
             self._cancel_communication_setup()
+            self._end_sleep()
+        elif event.kind == "SessionPaused":
+            self._fall_asleep()
         if self.bus is not None:
             self._bus_events.put_nowait(event)
 
@@ -364,6 +374,13 @@ class SeccDaemon:
                 continue
             log.info("control pilot", extra={"from": event.previous.value,
                                              "to": event.state.value})
+            was_asleep = self.sleep.asleep   # awake: a toggle with the oscillator off counts
+            woken = self.sleep.on_pilot(event.state, time.monotonic(),   # when we fall asleep
+                                        oscillator_off=self.board.pilot_signal.kind.value != "pwm")
+            if was_asleep and not self.sleep.asleep:
+                self._cancel_sleep_timer()
+            if woken is not None:
+                await self._wake_up(woken)
             if event.state is PilotState.B and event.previous is PilotState.A:
                 await self._plugged_in()
             elif event.state is PilotState.A:
@@ -390,6 +407,66 @@ class SeccDaemon:
             return
         self._arm_communication_setup()  # start_at_sdp: the link is up as soon as the car is
 
+    # --- a paused car's sleep and wake-up (secc.v2g.sleep) ---------------------------------------
+    def _fall_asleep(self) -> None:
+        """SessionStop(Pause) answered: the board went to its safe state (oscillator off, X1);
+        no communication while the car sleeps, until its BCB toggle or our wake-up time."""
+        self._cancel_communication_setup()
+        self._pause_pending = True
+        woken = self.sleep.enter(time.monotonic())
+        if woken is not None:   # the car toggled while its old connection was still closing
+            log.info("paused session: the EV already made its wake-up toggle",
+                     extra={"session": self._session_id})
+            self._spawn(self._wake_up(woken))
+            return
+        if self.transport is not None:
+            self.transport.set_open(False)
+        log.info("paused session: the EV sleeps, oscillator off until a wake-up",
+                 extra={"session": self._session_id,
+                        "evse_wake_up_s": self.sleep.wake_up_after or "never"})
+        self._arm_sleep_timer()
+
+    def _arm_sleep_timer(self) -> None:
+        self._cancel_sleep_timer()
+        deadline = self.sleep.deadline
+        if deadline is not None:
+            self._sleep_timer = asyncio.get_running_loop().create_task(
+                self._sleep_until(deadline), name="pause-wake-up")
+
+    async def _sleep_until(self, deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        self._sleep_timer = None
+        woken = self.sleep.on_time(time.monotonic())
+        if woken is not None:
+            await self._wake_up(woken)
+
+    def _cancel_sleep_timer(self) -> None:
+        if self._sleep_timer is not None and self._sleep_timer is not asyncio.current_task():
+            self._sleep_timer.cancel()
+        self._sleep_timer = None
+
+    def _end_sleep(self) -> None:
+        self._pause_pending = False
+        self.sleep.leave()
+        self._cancel_sleep_timer()
+
+    async def _wake_up(self, cause: WakeUpCause) -> None:
+        """B1 -> B2: the 5 % PWM back on, SDP and V2G open, the communication set-up time
+        running (a car that does not come back in time: safe state, sleeping again)."""
+        log.info("paused EV woken up: 5 % PWM, waiting for the session to resume",
+                 extra={"by": cause.value, "session": self._session_id})
+        if self.commands is not None and not self.commands.may_offer_charging():
+            log.info("paused EV not woken: EVSE inoperative")
+            return
+        if self.transport is not None:
+            self.transport.set_open(True)
+        try:
+            await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
+        except BoardError as exc:  # e-stop, isolation fault ...: the board refuses, stay safe
+            log.warning("paused EV not woken: charging is blocked", extra={"error": str(exc)})
+            return
+        self._arm_communication_setup()
+
     # --- V2G_SECC_CommunicationSetup_Timeout: link up -> a V2G session must start ------------
     def _arm_communication_setup(self) -> None:
         self._cancel_communication_setup()
@@ -412,6 +489,8 @@ class SeccDaemon:
         if self._connection is not None:
             self._connection.abort("communication set-up time is over")
         await self.board.safe_state(SafeStateReason.COMMUNICATION_ERROR)
+        if self._pause_pending:   # a woken car that did not come back: asleep again
+            self._fall_asleep()
 
     def _on_slac_action(self, action: Any) -> None:
         """SLAC's pilot requests and link news (called from the SLAC driver, sync)."""
@@ -455,6 +534,8 @@ class SeccDaemon:
 
     async def _unplugged(self) -> None:
         self._cancel_communication_setup()
+        self._end_sleep()
+        self.paused.clear()   # no resuming after a re-plug: the transaction ended with the cable
         if self._slac is not None:
             self._slac.pilot_unplugged()
         if self._connection is not None:
@@ -637,6 +718,7 @@ class SeccDaemon:
 
     async def stop(self) -> None:
         self._cancel_communication_setup()
+        self._end_sleep()
         if self._sim_control is not None:
             await self._sim_control.close()
         for task in self._tasks:

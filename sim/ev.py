@@ -5,6 +5,8 @@
     python -m sim.ev --iface eth1 --protocol iso20 --tls --v2g-root v2g_root.pem \
         --vehicle-chain vehicle_chain.pem --vehicle-key vehicle_key.pem \
         --contract-chain contract_chain.pem --contract-key contract_key.pem
+    python -m sim.ev --iface veth-ev --protocol iso2 --mode ac --no-slac --pause-resume \
+        --control-socket /run/pysecc/sim.sock          # sleeps, BCB toggle, resumes
     python -m sim.ev --iface eth1 --protocol iso2 --tls --v2g-root v2g_root.pem \
         --oem-chain oem_chain.pem --oem-key oem_key.pem     # installs its contract first
 
@@ -26,6 +28,7 @@ from sim.evcc import protocols
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig, Misbehaviour, PncContract, ProvisioningCredential
 from sim.evcc.runner import EvSessionConfig, run_ev_session
+from sim.evcc.wake import ControlSocketLine, bcb_wake_up, signals_hook
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop-interval", type=float, default=0.1,
                    help="seconds between charge-loop requests")
     p.add_argument("--pause-resume", action="store_true",
-                   help="ISO-2: end with SessionStop(Pause), then resume the session")
+                   help="ISO-2/-20: end with SessionStop(Pause), sleep, wake the charger "
+                        "(BCB toggle, with --control-socket), then resume the session")
+    p.add_argument("--control-socket", metavar="PATH",
+                   help="the simulated board's [sim].control_socket: the car moves its pilot "
+                        "and contactors through it (and wakes the charger after a pause)")
+    p.add_argument("--sleep", type=float, default=1.0, metavar="SECONDS",
+                   help="--pause-resume: how long the car sleeps before its BCB toggle "
+                        "(a charger whose own wake-up time comes first wakes it earlier)")
     p.add_argument("--renegotiate-after", type=int, default=None,
                    help="ISO-2/-20: renegotiate the schedule after this many loops")
     bad = p.add_argument_group("misbehaviour (for SECC tests)")
@@ -148,6 +158,9 @@ def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
         except (OSError, ValueError, TypeError) as exc:
             raise ValueError(f"cannot load the contract credential: {exc}") from None
     provisioning = _provisioning_from_args(args)
+    if args.sleep < 0:
+        raise ValueError("--sleep must be >= 0")
+    line = None if args.control_socket is None else ControlSocketLine(args.control_socket)
     offers = None
     if args.offer:
         offers = protocols.default_offers(args.offer, args.mode, vendor_first=args.vendor_first)
@@ -162,7 +175,10 @@ def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
                         repeat_interval=0.1, seconds_per_iteration=args.seconds_per_iteration,
                         provisioning=provisioning),
         misbehaviour=misbehaviour_from_args(args),
-        resume_after_pause=args.pause_resume, contract=contract)
+        resume_after_pause=args.pause_resume, contract=contract,
+        on_signals=None if line is None else signals_hook(line),
+        wake_up=None if line is None or not args.pause_resume
+        else bcb_wake_up(line, sleep_s=args.sleep))
 
 
 def _provisioning_from_args(args: argparse.Namespace) -> ProvisioningCredential | None:

@@ -11,7 +11,13 @@ PreCharge and WeldingDetection are handled by the ``secc.v2g.dc_session.DcHandle
 Pause and resume: SessionStopReq(Pause) keeps the session's identity in
 ``secc.v2g.paused.PausedSessions`` (the one store of -2 and -20, one per EVSE, made by the
 daemon); a later SessionSetupReq carrying that SessionID from the same EVCCID, within the
-store's lifetime, is answered OK_OldSessionJoined.
+store's lifetime, is answered OK_OldSessionJoined. The resumed session runs the whole message
+sequence again, held to what was agreed before the pause ([V2G2-741]): ServiceDiscoveryRes
+offers only the payment option the car selected then (another one is
+FAILED_PaymentSelectionInvalid), and the first SAScheduleList offers the tuple the car selected
+(same SAScheduleTupleID) for what is left of its period, reduced by the time elapsed since it was
+offered. The pilot side of a pause (oscillator off while the car sleeps, the wake-up) is the
+daemon's: ``secc.v2g.sleep``.
 
 Plug & Charge (contract authorization, §8.4.3.8-9): offered as PaymentOption ``Contract`` only
 over TLS (``tls=True``). PaymentServiceSelectionReq.Contract leads to PaymentDetails, whose
@@ -22,7 +28,9 @@ eMAID, PEM chain and OCSP request data. In a PnC session MeteringReceiptReq must
 with the contract key too (FAILED_MeteringSignatureNotValid otherwise).
 
 CertificateInstallation/Update (§8.4.3.11-12, OCPP use cases M01/M02), in state PaymentDetails:
-the SECC only carries the request to the CSMS. The handler's first pass returns no response
+the SECC checks the signer's certificate and the header signature itself
+(``check_certificate_request``), then carries the request to the CSMS. The handler's first
+pass returns no response
 but a ``RequestCertificate`` action (the EV's whole V2G_Message as base64 EXI); the driver
 awaits the CSMS's answer (there is no Ongoing for these requests in -2 and the EV waits 5 s)
 and hands it over with ``certificate_answered``, which runs the same request again: the
@@ -47,6 +55,8 @@ from secc.pnc.contract import (
     normalize_emaid,
     ocsp_request_data,
     parse_contract_chain,
+    read_every_field,
+    same_emaid,
 )
 from secc.pnc.installation import (
     ACTIONS as CERTIFICATE_ACTIONS,
@@ -83,6 +93,7 @@ from secc.v2g.physical import to_float
 from secc.v2g.tariff import SalesTariffConfig, tariff_entries
 
 x509 = lazy_module("cryptography.x509")
+ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
 
 SA_SCHEDULE_TUPLE_ID = 1
 AC_MODES = frozenset({"AC_single_phase_core", "AC_three_phase_core"})
@@ -146,18 +157,24 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                  receipt_required: bool = False, meter_id: str = "PYSECC-METER",
                  paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
-                 charging_needs_wait: float = 0.0,
+                 charging_needs_wait: float = 0.0, contract_receipts: bool = False,
+                 payment_options: Sequence[str] = (CONTRACT, "ExternalPayment"),
                  sales_tariff: SalesTariffConfig | None = None,
                  meter_info_always: bool = True, **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge (Contract) is offered, unless the
         board turns it off (``offer_contract=False``: EVs that prefer PnC then use EIM).
+        ``contract_receipts``: in a Contract session the loop responses ask for a signed
+        MeteringReceipt (ReceiptRequired, with MeterInfo; an EIM session is never asked, the
+        car has no key to sign with); ``receipt_required`` asks in every session.
         ``mo_roots``: installed MO root certificates, for the local contract chain check and
         the top sub-CA's OCSP data (optional; the CSMS validates otherwise).
         ``sales_tariff``: the board's optional SalesTariff (``secc.v2g.tariff``; EIM only).
         ``meter_info_always``: MeterInfo in every loop response, not only with receipts."""
         super().__init__(**kwargs)
         self.tls = tls
-        self.contract_offered = tls and offer_contract
+        self.contract_offered = tls and offer_contract and CONTRACT in payment_options
+        # the board's [v2g].payment_options: without ExternalPayment a Contract-only charger
+        self.eim_offered = "ExternalPayment" in payment_options
         self.mo_roots = tuple(mo_roots)
         self.payment_option = "ExternalPayment"
         self.contract: ContractChain | None = None
@@ -170,8 +187,12 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         self.certificate_signature: Any = None
         self.energy_transfer_modes = tuple(energy_transfer_modes)
         self.receipt_required = receipt_required
+        self.contract_receipts = contract_receipts
+        self.receipt_meter_info: M.MeterInfoType | None = None   # what the receipt must sign
         self.meter_id = meter_id
         self.paused = paused_sessions if paused_sessions is not None else PausedSessions()
+        # the paused session this one resumed (OK_OldSessionJoined), for [V2G2-741]
+        self.resumed: PausedSession | None = None
         self.evcc_id = b""
         self.mode: str | None = None
         self.renegotiating = False
@@ -180,6 +201,10 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         self.offered_revision: int | None = None
         self.offered_pmax: float | None = None
         self.ev_departure_time: int | None = None
+        # the offered schedule's end (``now`` clock) and the tuple the car selected (Start)
+        self.schedule_ends_at: float | None = None
+        self.schedule_started_at: float | None = None   # 0 s of the offered tuple's time axis
+        self.selected_tuple_id: int | None = None
         self.needs_published = False
         # s ChargeParameterDiscovery answers Ongoing after NotifyEVChargingNeeds went out, so
         # the CSMS's charging profile can shape the first SAScheduleList (0: offer at once)
@@ -230,6 +255,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                   else None)
         if paused is not None:
             self.session_id = old
+            self.resumed = paused
             code = "OK_OldSessionJoined"
         else:
             self.session_id = self.new_session_id()
@@ -253,12 +279,21 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
 
     def on_PaymentServiceSelectionReq(self, req: M.PaymentServiceSelectionReqType,
                                       now: float) -> Outcome:
+        agreed = self.resumed_payment_option()
+        if agreed is not None and req.selected_payment_option != agreed:
+            raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
+                                 f"{req.selected_payment_option} selected; the resumed session "
+                                 f"agreed on {agreed} ([V2G2-741])")
         if req.selected_payment_option == CONTRACT:
             if not self.contract_offered:
                 raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
                                      "Contract not offered (TLS only, when enabled)")
             check_selected_services(req.selected_service_list, Failure.NO_CHARGE_SERVICE_SELECTED)
         else:
+            if req.selected_payment_option not in self.offered_payment_options():
+                raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
+                                     f"{req.selected_payment_option} not offered (Contract "
+                                     "only: [v2g].payment_options)")
             check_payment_selection(req.selected_payment_option, req.selected_service_list,
                                     Failure.NO_CHARGE_SERVICE_SELECTED)
         self.payment_option = req.selected_payment_option
@@ -299,9 +334,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         answer, self.certificate_answer = self.certificate_answer, None
         action, _ = CERTIFICATE_ACTIONS[name]
         if answer is None:
-            if self.header_signature is None:
-                self.log.warning("certificate request without header signature; forwarded, "
-                                 "the eMSP decides", extra={"request": name})
+            self.check_certificate_request(name, req)
             try:
                 exi_request = request_exi(name, req, self.header_signature, self.session_id)
             except Exception as exc:  # noqa: BLE001 - re-encoding what we decoded; never crash
@@ -333,6 +366,47 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         return Outcome(body)
 
 
+    def check_certificate_request(self, name: str, req: Any) -> None:
+        """What the SECC checks itself before a certificate request goes to the CSMS: the
+        signer's certificate (the OEM provisioning certificate of an installation, the
+        contract chain of an update, against the installed MO root as in PaymentDetails) and
+        the header signature made with its key; an update's eMAID must be its certificate's.
+        A request that fails here never reaches the CPS (docs/conformance.md, Plug & Charge
+        rows; Josev's SECC checks the installation signature the same way)."""
+        now = self.wall_datetime()
+        if name == "CertificateInstallationReq":
+            try:
+                signer = x509.load_der_x509_certificate(bytes(req.oem_provisioning_cert))
+                read_every_field(signer)
+                key = signer.public_key()
+            except Exception as exc:  # noqa: BLE001 - any parse error of EV data is one failure
+                raise SessionFailure(Failure.CERT_CHAIN_ERROR, "OEM provisioning certificate "
+                                     f"unreadable: {type(exc).__name__}: {exc}") from None
+            if now > signer.not_valid_after_utc:
+                raise SessionFailure(Failure.CERTIFICATE_EXPIRED, "OEM provisioning certificate "
+                                     f"expired {signer.not_valid_after_utc:%Y-%m-%d}")
+            if now < signer.not_valid_before_utc:
+                raise SessionFailure(Failure.CERT_CHAIN_ERROR, "OEM provisioning certificate "
+                                     f"valid from {signer.not_valid_before_utc:%Y-%m-%d}")
+        else:
+            chain = req.contract_signature_cert_chain
+            subs = chain.sub_certificates.certificate if chain.sub_certificates else []
+            contract = parse_contract_chain(chain.certificate, subs)
+            check_contract(contract, contract.emaid, now=now, mo_roots=self.mo_roots)
+            if not same_emaid(contract.emaid, req.e_maid):
+                raise SessionFailure(Failure.GENERAL, f"eMAID {req.e_maid!r} is not the "
+                                     f"contract certificate's {contract.emaid!r}")
+            key = contract.public_key
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise SessionFailure(Failure.CERT_CHAIN_ERROR, "signer key is not ECDSA")
+        if not req.id:
+            raise SessionFailure(Failure.SIGNATURE_ERROR, f"{name} has no Id to sign")
+        try:
+            xmldsig.verify(self.header_signature, {req.id: req}, key)
+        except xmldsig.XmlDsigError as exc:
+            raise SessionFailure(Failure.SIGNATURE_ERROR,
+                                 f"{type(exc).__name__}: {exc}") from None
+
     def check_receipt_signature(self, req: M.MeteringReceiptReqType) -> None:
         """PnC: the EV signs the receipt with its contract key (§8.4.3.13)."""
         if self.contract is None or not req.id:
@@ -342,6 +416,19 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         except xmldsig.XmlDsigError as exc:
             raise SessionFailure(Failure.METERING_SIGNATURE_NOT_VALID,
                                  f"{type(exc).__name__}: {exc}") from None
+
+    def check_receipt_meter_info(self, meter_info: M.MeterInfoType) -> None:
+        """The receipt must sign the MeterInfo we sent with ReceiptRequired: a signature over
+        another meter or reading confirms nothing (R4 MeteringReceipt_004; docs/conformance.md,
+        Plug & Charge rows: FAILED_MeteringSignatureNotValid)."""
+        sent = self.receipt_meter_info
+        if sent is None:
+            return
+        if (meter_info.meter_id, meter_info.meter_reading) != (sent.meter_id, sent.meter_reading):
+            raise SessionFailure(Failure.METERING_SIGNATURE_NOT_VALID,
+                                 f"receipt signs meter {meter_info.meter_id!r} reading "
+                                 f"{meter_info.meter_reading}, we sent {sent.meter_id!r} "
+                                 f"reading {sent.meter_reading}")
 
     def check_contract_authorization(self, req: M.AuthorizationReqType) -> None:
         """The EV proves it holds the contract key: it signed our challenge (§8.4.3.9).
@@ -355,11 +442,13 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         bare = req.gen_challenge is None and not req.id and self.header_signature is None
         if bare and self.contract_proven:
             return
-        if req.gen_challenge != self.gen_challenge:
+        if req.gen_challenge is None:
             raise SessionFailure(Failure.CHALLENGE_INVALID,
                                  "AuthorizationReq without GenChallenge before the challenge "
-                                 "was answered" if req.gen_challenge is None
-                                 else "GenChallenge is not ours")
+                                 "was answered")
+        # the signature first: a body changed after signing is a SignatureError whatever it
+        # now says; only a body the contract key did sign can carry a wrong challenge
+        # (R4 Authorization_007 vs _011; docs/conformance.md, Plug & Charge rows)
         if not req.id:
             raise SessionFailure(Failure.SIGNATURE_ERROR, "AuthorizationReq has no Id to sign")
         try:
@@ -367,6 +456,8 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         except xmldsig.XmlDsigError as exc:
             raise SessionFailure(Failure.SIGNATURE_ERROR,
                                  f"{type(exc).__name__}: {exc}") from None
+        if req.gen_challenge != self.gen_challenge:
+            raise SessionFailure(Failure.CHALLENGE_INVALID, "GenChallenge is not ours")
         if not self.contract_proven:
             self.log.info("contract key proven: AuthorizationReq signature verified",
                           extra={"emaid": self.emaid})
@@ -428,7 +519,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
         res = M.ChargeParameterDiscoveryResType(
             response_code="OK", evse_processing="Ongoing" if waiting else "Finished",
             sa_schedule_list=None if waiting
-            else self.sa_schedule_list(req.max_entries_sa_schedule_tuple))
+            else self.sa_schedule_list(req.max_entries_sa_schedule_tuple, now))
         if mode in AC_MODES:
             res.ac_evse_charge_parameter = self.ac_evse_charge_parameter()
         else:
@@ -447,6 +538,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                 raise SessionFailure(Failure.TARIFF_SELECTION_INVALID,
                                      f"SAScheduleTupleID {req.sa_schedule_tuple_id}")
             self.check_charging_profile(req.charging_profile)
+            self.selected_tuple_id = req.sa_schedule_tuple_id
             self.renegotiating = False
             actions = self.power_delivery_actions(True, now)
             if req.charging_profile is not None:  # OCPP NotifyEVChargingSchedule
@@ -478,7 +570,11 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
     def on_SessionStopReq(self, req: M.SessionStopReqType, now: float) -> Outcome:
         pause = req.charging_session == "Pause"
         if pause:
-            self.paused.put(PausedSession(self.session_id, self.evcc_id, paused_at=now))
+            self.paused.put(PausedSession(
+                self.session_id, self.evcc_id, paused_at=now, payment_option=self.payment_option,
+                sa_schedule_tuple_id=self.selected_tuple_id or SA_SCHEDULE_TUPLE_ID,
+                schedule_ends_at=self.schedule_ends_at,
+                schedule_started_at=self.schedule_started_at))
         self.log.info("session stopped by the EV", extra={"charging_session":
                                                          req.charging_session})
         # a pause keeps the transaction open (the car may come back); a stop ends it
@@ -495,6 +591,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             raise SessionFailure(Failure.UNKNOWN_SESSION, "receipt for another session")
         if self.payment_option == CONTRACT:
             self.check_receipt_signature(req)
+        self.check_receipt_meter_info(req.meter_info)
         status = ({"ac_evse_status": self.ac_evse_status()} if self.is_ac
                   else {"dc_evse_status": self.dc_evse_status()})
         return Outcome(M.MeteringReceiptResType(response_code="OK", **status),
@@ -509,39 +606,64 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             current = min(current, self.ev_max_current_ac)
         if self.stop_reason.value == "remote_stop":
             current = 0.0
+        receipt = self.receipt_wanted()
+        meter_info = self.meter_info() if receipt or self.meter_info_always else None
+        if receipt:
+            self.receipt_meter_info = meter_info
         return Outcome(M.ChargingStatusResType(
             response_code="OK", evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
-            evse_max_current=self.pv(current, "A"),
-            meter_info=self.meter_info() if self.receipt_required or self.meter_info_always
-            else None,
-            receipt_required=self.receipt_required, ac_evse_status=self.ac_evse_status()))
+            evse_max_current=self.pv(current, "A"), meter_info=meter_info,
+            receipt_required=receipt, ac_evse_status=self.ac_evse_status()))
 
     # --- DC -----------------------------------------------------------------------------------
     def on_CurrentDemandReq(self, req: M.CurrentDemandReqType, now: float) -> Outcome:
         setpoint, actions = self.current_demand_step(req)
+        receipt = self.receipt_wanted()
+        meter_info = self.meter_info() if receipt or self.meter_info_always else None
+        if receipt:
+            self.receipt_meter_info = meter_info
         return Outcome(M.CurrentDemandResType(
             **self.current_demand_fields(setpoint),
             evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
-            meter_info=self.meter_info() if self.receipt_required or self.meter_info_always
-            else None,
-            receipt_required=self.receipt_required), actions=actions)
+            meter_info=meter_info, receipt_required=receipt), actions=actions)
+
+    def receipt_wanted(self) -> bool:
+        """ReceiptRequired of the next loop response (§8.4.3.13: receipts are signed with
+        the contract key, so a Contract session is the one a board's receipts apply to)."""
+        return self.receipt_required or (self.contract_receipts
+                                         and self.payment_option == CONTRACT)
 
     # --- response parts ---------------------------------------------------------------------------
+    def offered_payment_options(self) -> list[str]:
+        offered = [CONTRACT] if self.contract_offered else []
+        if self.eim_offered or not offered:   # never none: EIM when Contract cannot be
+            offered.append("ExternalPayment")
+        return offered
+
+    def resumed_payment_option(self) -> str | None:
+        """The payment option a resumed session is held to ([V2G2-741]), when we offer it on
+        this connection (a Contract session resumed over plain TCP gets the usual offer)."""
+        agreed = self.resumed.payment_option if self.resumed is not None else None
+        return agreed if agreed in self.offered_payment_options() else None
+
     def service_discovery_res(self, code: str) -> M.ServiceDiscoveryResType:
+        agreed = self.resumed_payment_option()
         return M.ServiceDiscoveryResType(
             response_code=code,
             payment_option_list=M.PaymentOptionListType(
-                payment_option=[CONTRACT, "ExternalPayment"] if self.contract_offered
-                else ["ExternalPayment"]),
+                payment_option=[agreed] if agreed is not None
+                else self.offered_payment_options()),
             charge_service=M.ChargeServiceType(
                 service_id=CHARGE_SERVICE_ID, service_category="EVCharging", free_service=False,
                 supported_energy_transfer_mode=M.SupportedEnergyTransferModeType(
                     energy_transfer_mode=list(self.energy_transfer_modes))))
 
-    def sa_schedule_list(self, max_entries: int | None = None) -> M.SAScheduleListType:
+    def sa_schedule_list(self, max_entries: int | None = None,
+                         now: float | None = None) -> M.SAScheduleListType:
         """One SAScheduleTuple: the CSMS's composite limit (``pmax_schedule``, capped by our
         rating) from now until the car's departure time or 24 h, whichever is later; at most
-        ``max_entries`` (the car's MaxEntriesSAScheduleTuple) entries."""
+        ``max_entries`` (the car's MaxEntriesSAScheduleTuple) entries. The first offer of a
+        resumed session ends where the tuple agreed before the pause ends ([V2G2-741])."""
         rating = rated_power(self.rated_limits, self.is_ac)
         entries = [(start, min(rating, watts)) for start, watts in self.pmax_schedule] or \
             [(0, rating)]
@@ -549,6 +671,17 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             entries = entries[:max_entries]
         # cover the departure time (at most a week); one duration is at most 86400 s
         horizon = min(max(86400, self.ev_departure_time or 0), 7 * 86400)
+        remaining = self.resumed_schedule_left(now)
+        tariff_elapsed = 0
+        if remaining is not None:
+            horizon = remaining
+        if now is not None:
+            self.schedule_ends_at = now + horizon
+            self.schedule_started_at = now
+            started = self.resumed.schedule_started_at if self.resumed is not None else None
+            if remaining is not None and started is not None:   # the paused tuple continued
+                self.schedule_started_at = started
+                tariff_elapsed = max(0, int(now - started))
         entries = [(start, watts) for start, watts in entries if start < horizon]
         if horizon - entries[-1][0] > 86400 and (not max_entries or len(entries) < max_entries):
             entries.append((horizon - 86400, entries[-1][1]))
@@ -562,12 +695,15 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                     start=start, duration=min(horizon - start, 86400) if i == last else None),
                 p_max=self.pv(watts, "W")) for i, (start, watts) in enumerate(entries)]),
             sales_tariff=self.sales_tariff_element(
-                horizon, max_entries - len(entries) if max_entries else None))])
+                horizon, max_entries - len(entries) if max_entries else None,
+                tariff_elapsed))])
 
-    def sales_tariff_element(self, horizon: int, budget: int | None) -> M.SalesTariffType | None:
+    def sales_tariff_element(self, horizon: int, budget: int | None,
+                             elapsed: int = 0) -> M.SalesTariffType | None:
         """The board's SalesTariff over the PMaxSchedule's period, within the car's entry
-        budget; unsigned, so only for ExternalPayment (a Contract session's tariff would have
-        to carry the mobility operator's signature, which this SECC does not hold)."""
+        budget, ``elapsed`` s into its own time axis (a resumed session's tuple); unsigned, so
+        only for ExternalPayment (a Contract session's tariff would have to carry the mobility
+        operator's signature, which this SECC does not hold)."""
         config = self.sales_tariff
         if not config.enabled:
             return None
@@ -575,7 +711,7 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
             self.log.info("SalesTariff not offered: Contract payment needs a tariff signed by "
                           "the mobility operator", extra={"setting": "[v2g.tariff]"})
             return None
-        entries = tariff_entries(config, horizon, budget)
+        entries = tariff_entries(config, horizon, budget, elapsed)
         if not entries:
             self.log.info("SalesTariff left out: no room under the car's "
                           "MaxEntriesSAScheduleTuple", extra={"budget": budget})
@@ -593,6 +729,20 @@ class Iso2Session(DcHandlers, CertificateForwarding, SessionCore):
                         cost_kind="relativePricePercentage",
                         amount=e.relative_price_percent)])])
                 for e in entries])
+
+    def resumed_schedule_left(self, now: float | None) -> int | None:
+        """Whole seconds left of the tuple agreed before the pause, for the first schedule of a
+        resumed session (None otherwise, or when its period is over: a fresh offer then)."""
+        paused = self.resumed
+        if (paused is None or paused.schedule_ends_at is None or now is None
+                or self.schedule_ends_at is not None):   # offered once already
+            return None
+        left = int(paused.schedule_ends_at - now)
+        if left < 1:
+            self.log.info("the paused session's schedule is over: a fresh offer",
+                          extra={"ended_s_ago": round(now - paused.schedule_ends_at)})
+            return None
+        return left
 
     def renegotiation_pending(self) -> bool:
         """A new CSMS limit arrived after we offered the schedule: ISO-2 lets the EVSE ask

@@ -115,14 +115,20 @@ class Iso20Session(CertificateForwarding, SessionCore):
     def __init__(self, *, config: Iso20Config | None = None,
                  paused_sessions: PausedSessions | None = None, tls: bool = False,
                  offer_contract: bool = True, mo_roots: Sequence[x509.Certificate] = (),
-                 charging_needs_wait: float | None = None, **kwargs: Any) -> None:
+                 charging_needs_wait: float | None = None,
+                 payment_options: Sequence[str] = ("Contract", "ExternalPayment"),
+                 **kwargs: Any) -> None:
         """``tls``: the connection is TLS, so Plug & Charge is offered (never over plain TCP),
-        unless the board turns it off (``offer_contract=False``). ``mo_roots``: installed MO
+        unless the board turns it off (``offer_contract=False``). ``payment_options``: the
+        board's [v2g].payment_options in ISO-2 names (Contract = PnC, ExternalPayment = EIM;
+        without ExternalPayment a PnC-only charger). ``mo_roots``: installed MO
         roots for the local contract chain check and complete OCSP data (optional; the CSMS
         validates otherwise). Same option names as the ISO-2 core, so one wiring serves both."""
         super().__init__(**kwargs)
         self.tls = tls
-        self.pnc_offered = tls and offer_contract
+        self.pnc_offered = tls and offer_contract and "Contract" in payment_options
+        # EIM unless the board is PnC-only (and PnC can be offered: never none)
+        self.eim_offered = "ExternalPayment" in payment_options or not self.pnc_offered
         self.mo_roots = tuple(mo_roots)
         self.gen_challenge: bytes | None = None
         self.contract: ContractChain | None = None
@@ -293,7 +299,8 @@ class Iso20Session(CertificateForwarding, SessionCore):
                 eim_as_res_authorization_mode=cm.EIM_ASResAuthorizationModeType()))
         self.gen_challenge = self.random_bytes(pnc.GEN_CHALLENGE_BYTES)
         return Outcome(cm.AuthorizationSetupResType(
-            header=None, response_code=OK, authorization_services=[EIM, PNC],
+            header=None, response_code=OK,
+            authorization_services=[EIM, PNC] if self.eim_offered else [PNC],
             certificate_installation_service=True,  # forwarded to the CSMS (Get15118EVCert.)
             pn_c_as_res_authorization_mode=cm.PnC_ASResAuthorizationModeType(
                 gen_challenge=self.gen_challenge, supported_providers=cm.SupportedProvidersListType(
@@ -351,7 +358,7 @@ class Iso20Session(CertificateForwarding, SessionCore):
         service = body.selected_authorization_service
         if service == PNC and self.pnc_offered:
             return self._pnc_authorization(body, now)
-        if service != EIM:
+        if service != EIM or not self.eim_offered:
             return self._authorization_warning(Failure.PAYMENT_SELECTION_INVALID,
                                                f"{service} not offered")
         try:
@@ -713,8 +720,11 @@ class Iso20Session(CertificateForwarding, SessionCore):
                 selected_service=int(self.selected_service) if self.selected_service else None,
                 parameter_set_id=self.parameter_set.parameter_set_id if self.parameter_set
                 else None))
+            # the car sleeps: power off and the oscillator off (X1) as after ISO-2's pause, so
+            # that its BCB toggle or our wake-up time brings the 5 % PWM back (secc.v2g.sleep)
             actions += self._stop_power()
-            actions += [PublishEvent("SessionPaused", {"session_id": self.session_id.hex()}),
+            actions += [EnterSafeState("SessionStop Pause"),
+                        PublishEvent("SessionPaused", {"session_id": self.session_id.hex()}),
                         CloseConnection("SessionStop Pause")]
         else:
             self.selected_service = None

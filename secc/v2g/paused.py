@@ -3,7 +3,8 @@
 ISO 15118-2 and -20 let a car pause (SessionStopReq ChargingSession=Pause), drop the
 connection, and come back with a new SessionSetupReq carrying the old SessionID: the SECC
 answers OK_OldSessionJoined and keeps what was agreed (the car's identity, its authorization;
--20 also the service and parameter set). One store per EVSE, made by the daemon and handed
+-20 also the service and parameter set; ISO-2 [V2G2-741] the payment option, the
+SAScheduleTuple the car selected and when that tuple's period ends). One store per EVSE, made by the daemon and handed
 to every core (``paused_sessions=``) of both protocols; bounded (``capacity``) and expiring
 (``lifetime``), sans-I/O: expiry uses the ``now`` passed in.
 """
@@ -23,6 +24,12 @@ class PausedSession:
     authorization: AuthorizationDecision | None = None
     selected_service: int | None = None
     parameter_set_id: int | None = None
+    # ISO-2 [V2G2-741]: a resumed session offers only this payment option and this tuple, for
+    # what is left of its period (``schedule_ends_at``, on the clock of ``paused_at``)
+    payment_option: str | None = None
+    sa_schedule_tuple_id: int | None = None
+    schedule_ends_at: float | None = None
+    schedule_started_at: float | None = None   # the tuple's time axis (its SalesTariff's clock)
 
 
 class PausedSessions:
@@ -35,6 +42,10 @@ class PausedSessions:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    def clear(self) -> None:
+        """The car was unplugged: its paused session (and transaction) ended with the cable."""
+        self._sessions.clear()
 
     def put(self, session: PausedSession) -> None:
         self._sessions[session.session_id] = session

@@ -76,16 +76,23 @@ class TariffEntry:
 
 
 def tariff_entries(config: SalesTariffConfig, horizon: int,
-                   budget: int | None) -> list[TariffEntry]:
+                   budget: int | None, elapsed: int = 0) -> list[TariffEntry]:
     """The tariff's entries for a schedule covering ``horizon`` seconds from now, at most
-    ``budget`` of them (None: no limit but the schema's). Empty: leave the tariff out."""
+    ``budget`` of them (None: no limit but the schema's). Empty: leave the tariff out.
+
+    ``elapsed``: the tariff's own clock started that many seconds ago (a resumed session's
+    tuple continued, [V2G2-741]): entries already over are left out, the running one starts
+    now (0), the later ones ``elapsed`` earlier than configured."""
     limit = MAX_TARIFF_ENTRIES if budget is None else min(budget, MAX_TARIFF_ENTRIES)
     if not config.enabled or limit < 1:
         return []
-    rows = [(start, config.entry_price_levels[i],
+    starts = config.entry_starts_s
+    rows = [(max(0, start - elapsed), config.entry_price_levels[i],
              config.entry_relative_prices_percent[i]
              if config.entry_relative_prices_percent else None)
-            for i, start in enumerate(config.entry_starts_s) if start < horizon][:limit]
+            for i, start in enumerate(starts)
+            if start - elapsed < horizon and (i + 1 == len(starts) or starts[i + 1] > elapsed)
+            ][:limit]
     # one interval lasts at most a day (the schema's bound): a longer last entry is repeated
     if horizon - rows[-1][0] > MAX_DURATION and len(rows) < limit:
         rows.append((horizon - MAX_DURATION, *rows[-1][1:]))

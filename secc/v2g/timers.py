@@ -36,6 +36,10 @@ class V2GTimerConfig:
     # exchange is V2G_SECC_Sequence_Timeout (60 s, response -> next request), so a started
     # message gets at most that (docs/conformance.md). Board setting.
     message_timeout: float = 60.0
+    # Paused session (SessionStop Pause): the EVSE wakes the sleeping car after this (B1 -> B2,
+    # 5 % PWM back on; ISO 15118-3 §7.6). 0: never, the car wakes us with a BCB toggle when it
+    # wants to resume (secc.v2g.sleep). Board setting; policy value.
+    pause_wake_up: float = 0.0
 
 
 class Timers:

@@ -4,8 +4,9 @@
 does after plug-in: (optional) SLAC, SDP (asking for TLS or TCP), connect, offer its
 protocols in supportedAppProtocolReq, then drive the chosen protocol's sans-I/O EVCC over
 the V2GTP connection until SessionStopRes or a failure. With
-``misbehaviour.pause_instead_of_terminate`` and ``resume_after_pause`` it then reconnects and
-resumes the paused session with the old SessionID, as ISO 15118-2 allows.
+``misbehaviour.pause_instead_of_terminate`` and ``resume_after_pause`` it then sleeps, wakes the
+charger (``wake_up``: the BCB toggle of ``sim.evcc.wake``, then the 5 % PWM), reconnects and
+resumes the paused session with the old SessionID, as ISO 15118-2 and -20 allow.
 
 ``drive_evcc(connection, evcc)`` is the loop alone, for tests that open the connection
 themselves. Progress lines go to the ``sim`` log layer; the result object has everything a
@@ -53,6 +54,7 @@ from sim.evcc.core import (
 )
 from sim.evcc.failures import ConnectionLost, EvccFailure, NegotiationFailed, SetupFailed
 from sim.evcc.protocols import AppProtocolOffer, EvProtocol
+from sim.evcc.wake import WakeUpFailed, WakeUpHook
 
 log = layer_logger("sim")
 
@@ -84,6 +86,9 @@ class EvSessionConfig:
     evcc: EvccConfig = field(default_factory=EvccConfig)
     misbehaviour: Misbehaviour = field(default_factory=Misbehaviour)
     resume_after_pause: bool = False           # after SessionStop(Pause): reconnect, resume
+    # after the pause and before the resume: the car's sleep and its wake-up of the charger
+    # (sim.evcc.wake.bcb_wake_up); None reconnects at once (a charger that does not sleep)
+    wake_up: WakeUpHook | None = None
     use_interface_mac: bool = True             # EVCCID = the interface's MAC, as cars do
     on_signals: SignalsHook | None = None      # CP state / contactors for a simulated board
     contract: PncContract | None = None        # ISO-2 Plug & Charge credential (needs tls)
@@ -309,6 +314,8 @@ async def run_ev_session(config: EvSessionConfig) -> EvSessionResult:
         record = await _one_connection(config, result, offers, ssl_context, evcc_config,
                                        config.misbehaviour)
         if record.paused and config.resume_after_pause:
+            if config.wake_up is not None:
+                await _wake_charger(config.wake_up, result)
             log.info("resuming the paused session", extra={"session": record.session_id.hex()})
             await _one_connection(
                 config, result, offers, ssl_context,
@@ -320,6 +327,17 @@ async def run_ev_session(config: EvSessionConfig) -> EvSessionResult:
     if result.failure is None and result.sessions and result.sessions[-1].failure is not None:
         result.failure = result.sessions[-1].failure
     return result
+
+
+async def _wake_charger(wake_up: WakeUpHook, result: EvSessionResult) -> None:
+    log.info("paused: the EV sleeps until it wakes the charger")
+    started = time.monotonic()
+    try:
+        await wake_up()
+    except (WakeUpFailed, OSError) as exc:   # no 5 % PWM, no control socket
+        raise SetupFailed("WakeUp", f"{type(exc).__name__}: {exc}") from None
+    result.setup_seconds["sleep"] = time.monotonic() - started
+    log.info("charger awake (5 % PWM)")
 
 
 async def _run_slac(config: EvSessionConfig, result: EvSessionResult) -> None:

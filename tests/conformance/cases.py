@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conformance import hooks, tariff
+from tests.conformance import hooks, resume, tariff
+from tests.conformance import pnc as P
+from tests.conformance import joint
 from tests.conformance.runner import Target, drive_to
 from tests.conformance.tester import Ev
 
@@ -45,7 +47,10 @@ class Case:
     custom: Custom | None = None
     long: bool = False
     na: str = ""
-    daemon: str = ""                  # a board variant of daemon.VARIANTS ("": the default)
+    daemon: str = "eim"               # which SECC serves it: eim (TCP) | pnc / cps (TLS + PnC, pnc.py) | a
+    #                                   board variant of daemon._variants() (tariff, ...)
+    side_by_side: bool = False        # own link and daemon, run in parallel (test_resume.py)
+    na_for: dict[str, str] = field(default_factory=dict)   # protocol -> why n/a for it alone
 
 
 def sessions_differ(case: Case) -> bool:
@@ -391,17 +396,17 @@ async def connect_after_communication_setup(target: Target, p: Any, case: Case) 
 
 
 # --------------------------------------------------------------------------- the table
-PNC = "Plug & Charge (TLS + contract certificates): this suite runs EIM over TCP; PnC cases " \
-      "are not ported yet"
 NO_VAS = "the SECC offers no value-added service (EIM over TCP): nothing to detail"
 RESUME = "pause/resume (SessionStop Pause, wake-up, old SessionID) is not ported yet"
-HOOK_PNC = ("held Plug & Charge authorization (after PaymentDetails / CertificateInstallation / "
-            "-Update): DIN 70121 has no PnC; ISO-2 needs the TLS + contract tester (pnc.py, "
-            "c12pnc); the hold hook is the one Authorization_014 uses")
 CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
                  "output is off; a car sends WeldingDetection/SessionStop right after opening "
                  "S2, before a debounced pilot shows B, so CP C is not refused there")
-NO_TLS = "this daemon runs without TLS (DIN cannot use TLS; -2 TLS cases not ported yet)"
+OEM_DC = ("an OEM provisioning certificate with a changed domain-component attribute: neither "
+          "the SECC nor the test CSMS's CPS checks the certificate profile's DC, and we could "
+          "not check which values ISO 15118-2 Annex F requires; not ported")
+COUNTRY = ("R4's 'Country attribute where the profile forbids it': the contract certificate "
+           "profile clause (ISO 15118-2 Annex F) is not available to us to check which "
+           "attributes are forbidden; not ported")
 
 A14 = "1.4 SessionSetup"
 A15 = "1.5 ServiceDiscovery/Detail/PaymentSelection"
@@ -426,8 +431,8 @@ CASES: list[Case] = [
     Case("TC_SECC_CMN_VTB_SDP_001", A12, ("din",), custom=sdp_case(None, True)),
     Case("TC_SECC_CMN_VTB_SDP_007", A12, ("iso2-dc",), custom=sdp_case(
         bytes.fromhex("01fe9000000000020000"), True)),
-    Case("TC_SECC_CMN_VTB_SDP_002", A12, ISO2, na=NO_TLS),
-    Case("TC_SECC_CMN_VTB_SDP_003", A12, ISO2, na=NO_TLS),
+    Case("TC_SECC_CMN_VTB_SDP_002", A12, ISO2, custom=P.sdp_tls, daemon="pnc"),
+    Case("TC_SECC_CMN_VTB_SDP_003", A12, ISO2, custom=P.sdp_tls, daemon="pnc"),
     Case("TC_SECC_CMN_VTB_V2GTPSDP_001", A12, ("din",), custom=sdp_case(None, True)),
     Case("TC_SECC_CMN_VTB_V2GTPSDP_002", A12, ("din",), custom=sdp_case(
         bytes.fromhex("01fe9000000000001000"), False)),
@@ -439,11 +444,12 @@ CASES: list[Case] = [
         bytes.fromhex("01ff9000000000021000"), False)),
     Case("TC_SECC_CMN_VTB_SDP_004", A12, ("din",), custom=sdp_after_communication_setup,
          long=True),
-    Case("TC_SECC_CMN_VTB_SDP_005", A12, ISO2, na=NO_TLS),
-    Case("TC_SECC_CMN_VTB_SDP_006", A12, ISO2, na=NO_TLS),
+    *[Case(f"TC_SECC_CMN_VTB_SDP_00{i}", A12, ISO2, custom=P.tls_sdp_after_communication_setup,
+           long=True, daemon="pnc") for i in (5, 6)],
     # 1.3 SupportedAppProtocol
     Case("TC_SECC_CMN_VTB_SupportedAppProtocol_004", A13, CMN, custom=sap_ok),
-    Case("TC_SECC_CMN_VTB_SupportedAppProtocol_001", A13, ISO2, na=NO_TLS),
+    Case("TC_SECC_CMN_VTB_SupportedAppProtocol_001", A13, ISO2, custom=P.sap_over_tls,
+         daemon="pnc"),
     Case("TC_SECC_CMN_VTB_SupportedAppProtocol_006", A13, CMN, custom=minor_deviation),
     Case("TC_SECC_CMN_VTB_SupportedAppProtocol_002", A13, CMN, custom=unknown_namespace),
     # 1.4 SessionSetup
@@ -451,8 +457,9 @@ CASES: list[Case] = [
          "SessionSetupReq", sid="zero8", expect="OK_NewSessionEstablished", check=new_session),
     Case("TC_SECC_CMN_VTB_SessionSetup_002", A14, CMN, "SupportedAppProtocol",
          "ServiceDiscoveryReq", sid="zero1", expect=SEQ),
-    *[Case(f"TC_SECC_{e}_VTB_SessionSetup_00{i}", A14, ISO2, na=RESUME)
-      for e in ("AC", "DC") for i in range(1, 7)],
+    *[Case(f"TC_SECC_{e}_VTB_SessionSetup_00{i}", A14, proto, custom=resume.flow(wake, sid),
+           side_by_side=True)
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake, sid in resume.SESSION_SETUP],
     # 1.5 ServiceDiscovery ... PaymentServiceSelection
     Case("TC_SECC_CMN_VTB_ServiceDiscovery_001", A15, CMN, "SessionSetup",
          "ServiceDiscoveryReq", check=charge_service_offered),
@@ -460,24 +467,31 @@ CASES: list[Case] = [
          expect=SEQ),
     Case("TC_SECC_CMN_VTB_ServiceDiscovery_003", A15, CMN, "SessionSetup",
          "ServiceDiscoveryReq", sid="foreign", expect=UNK),
-    *[Case(f"TC_SECC_{e}_VTB_ServiceDiscovery_00{i}", A15, ISO2, na=RESUME)
-      for e in ("AC", "DC") for i in (1, 2)],
+    *[Case(f"TC_SECC_{e}_VTB_ServiceDiscovery_00{i}", A15, proto,
+           custom=resume.flow(wake, then="ServiceDiscovery"), side_by_side=True)
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake in ((1, "EV"), (2, "EVSE"))],
     *[Case(f"TC_SECC_CMN_VTB_ServiceDetail_0{i:02d}", A15, ISO2, na=NO_VAS)
       for i in (1, 2, 11, 12)],
     Case("TC_SECC_CMN_VTB_ServiceDetail_003", A15, ISO2, "ServiceDiscovery",
          "ServiceDiscoveryReq", expect=SEQ),
-    Case("TC_SECC_CMN_VTB_ServiceDetail_004", A15, ISO2, na=PNC),
+    Case("TC_SECC_CMN_VTB_ServiceDetail_004", A15, ISO2, "ServiceDiscovery", "ServiceDiscoveryReq",
+         expect=SEQ, custom=P.pnc_row, daemon="pnc"),
     Case("TC_SECC_CMN_VTB_ServiceDetail_005", A15, ISO2, "ServiceDiscovery", "ServiceDetailReq",
          sid="foreign", expect=UNK),
-    Case("TC_SECC_CMN_VTB_ServiceDetail_006", A15, ISO2, na=PNC),
+    Case("TC_SECC_CMN_VTB_ServiceDetail_006", A15, ISO2, "ServiceDiscovery", "ServiceDetailReq",
+         sid="foreign", expect=UNK, custom=P.pnc_row, daemon="pnc"),
     Case("TC_SECC_CMN_VTB_ServiceDetail_007", A15, ISO2, "ServiceDiscovery", "ServiceDetailReq",
          over={"service_id": 99}, expect="FAILED_ServiceIDInvalid"),
-    Case("TC_SECC_CMN_VTB_ServiceDetail_008", A15, ISO2, na=PNC),
+    Case("TC_SECC_CMN_VTB_ServiceDetail_008", A15, ISO2, "ServiceDiscovery", "ServiceDetailReq",
+         over={"service_id": 99}, expect="FAILED_ServiceIDInvalid", custom=P.pnc_row,
+         daemon="pnc"),
     Case("TC_SECC_CMN_VTB_PaymentServiceSelection_001", A15, CMN, "ServiceDiscovery",
          "{payment}"),
     Case("TC_SECC_CMN_VTB_PaymentServiceSelection_002", A15, CMN, "ServiceDiscovery",
          "{payment}"),
-    Case("TC_SECC_CMN_VTB_PaymentServiceSelection_003", A15, ISO2, na=PNC),
+    Case("TC_SECC_CMN_VTB_PaymentServiceSelection_003", A15, ISO2, "ServiceDiscovery",
+         "PaymentServiceSelectionReq", over={"selected_payment_option": "Contract"},
+         custom=P.pnc_row, daemon="pnc"),
     Case("TC_SECC_CMN_VTB_PaymentServiceSelection_004", A15, CMN, "ServiceDiscovery",
          "ServiceDiscoveryReq", expect=SEQ),
     Case("TC_SECC_CMN_VTB_PaymentServiceSelection_005", A15, CMN, "ServiceDiscovery",
@@ -491,11 +505,26 @@ CASES: list[Case] = [
     Case("TC_SECC_CMN_VTB_PaymentServiceSelection_009", A15, CMN, "ServiceDiscovery",
          "{payment}", over={"selected_payment_option": "Contract"},
          expect="FAILED_PaymentSelectionInvalid"),
-    Case("TC_SECC_CMN_VTB_PaymentServiceSelection_010", A15, CMN, na=(
-        "needs a Contract-only SECC: Contract is offered over TLS only (ISO-2 PnC: the TLS + "
-        "contract tester of pnc.py, c12pnc) and DIN 70121 knows ExternalPayment only")),
-    *[Case(f"TC_SECC_CMN_VTB_PaymentDetails_0{i:02d}", A15, ISO2, na=PNC)
-      for i in (1, 2, 3, 4, 5, 7, 8, 9, 10)],
+    Case("TC_SECC_CMN_VTB_PaymentServiceSelection_010", A15, CMN, "ServiceDiscovery",
+         "PaymentServiceSelectionReq", over={"selected_payment_option": "ExternalPayment"},
+         expect="FAILED_PaymentSelectionInvalid", check=joint.offers_contract_only,
+         custom=P.pnc_row, daemon="contract_only", na_for={"din": joint.DIN_EIM_ONLY}),
+    Case("TC_SECC_CMN_VTB_PaymentDetails_001", A15, ISO2, "PaymentServiceSelection",
+         "PaymentDetailsReq", check=P.fresh_challenge, custom=P.pnc_row, daemon="pnc"),
+    *[Case(f"TC_SECC_CMN_VTB_PaymentDetails_00{i}", A15, ISO2, daemon="cps",
+           custom=P.after_provisioning(what, "PaymentDetails"))
+      for i, what in ((2, "Installation"), (3, "Update"))],
+    Case("TC_SECC_CMN_VTB_PaymentDetails_004", A15, ISO2, "PaymentServiceSelection",
+         "ServiceDiscoveryReq", expect=SEQ, custom=P.pnc_row, daemon="pnc"),
+    Case("TC_SECC_CMN_VTB_PaymentDetails_005", A15, ISO2, "PaymentServiceSelection",
+         "PaymentDetailsReq", sid="foreign", expect=UNK, custom=P.pnc_row, daemon="pnc"),
+    Case("TC_SECC_CMN_VTB_PaymentDetails_007", A15, ISO2, daemon="pnc", custom=(
+        P.payment_details_with("leaf_expired", "FAILED_CertificateExpired"))),
+    Case("TC_SECC_CMN_VTB_PaymentDetails_008", A15, ISO2, daemon="pnc", na=COUNTRY),
+    Case("TC_SECC_CMN_VTB_PaymentDetails_009", A15, ISO2, daemon="pnc", custom=(
+        P.payment_details_with("sub1_expired", "FAILED_CertificateExpired"))),
+    Case("TC_SECC_CMN_VTB_PaymentDetails_010", A15, ISO2, daemon="pnc", custom=(
+        P.payment_details_with("sub2_expired", "FAILED_CertificateExpired"))),
     # 1.6 Authorization
     Case("TC_SECC_CMN_VTB_Authorization_001", A16, CMN, "PaymentServiceSelection", "{auth}",
          check=lambda ev, res, t: None),
@@ -503,8 +532,21 @@ CASES: list[Case] = [
          "ServiceDiscoveryReq", expect=SEQ),
     Case("TC_SECC_CMN_VTB_Authorization_005", A16, CMN, "PaymentServiceSelection", "{auth}",
          sid="foreign", expect=UNK),
-    *[Case(f"TC_SECC_CMN_VTB_Authorization_0{i:02d}", A16, ISO2, na=PNC)
-      for i in (2, 4, 6, 7, 10, 11, 12, 13)],
+    Case("TC_SECC_CMN_VTB_Authorization_002", A16, ISO2, custom=P.authorization_ok,
+         daemon="pnc"),
+    Case("TC_SECC_CMN_VTB_Authorization_004", A16, ISO2, "PaymentDetails", "ServiceDiscoveryReq",
+         expect=SEQ, custom=P.pnc_row, daemon="pnc"),
+    Case("TC_SECC_CMN_VTB_Authorization_006", A16, ISO2, "PaymentDetails", "AuthorizationReq",
+         sid="foreign", expect=UNK, custom=P.pnc_row, daemon="pnc"),
+    Case("TC_SECC_CMN_VTB_Authorization_007", A16, ISO2, daemon="pnc", custom=(
+        P.bad_authorization("other_challenge", "FAILED_ChallengeInvalid"))),
+    Case("TC_SECC_CMN_VTB_Authorization_010", A16, ISO2, daemon="pnc", custom=(
+        P.bad_authorization("wrong_key", "FAILED_SignatureError"))),
+    Case("TC_SECC_CMN_VTB_Authorization_011", A16, ISO2, daemon="pnc", custom=(
+        P.bad_authorization("changed", "FAILED_SignatureError"))),
+    *[Case(f"TC_SECC_CMN_VTB_Authorization_01{i}", A16, ISO2, daemon="cps",
+           custom=P.after_provisioning(what, "Authorization"))
+      for i, what in ((2, "Installation"), (3, "Update"))],
     # 1.7 ChargeParameterDiscovery
     Case("TC_SECC_DC_VTB_ChargeParameterDiscovery_001", A17, DC, "Authorization",
          "ChargeParameterDiscoveryReq", check=schedule_offered),
@@ -550,9 +592,12 @@ CASES: list[Case] = [
     *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, over=over,
            custom=tariff.tariff_after_renegotiation, daemon="tariff")
       for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, over in tariff.RENEGOTIATED.items()],
-    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, na=RESUME)
-      for e, proto in (("AC", AC), ("DC", ISO2_DC))
-      for i in (7, 11, *range(17, 23), *range(29, 37))],
+    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, over=over,
+           custom=resume.flow(wake, then="ChargeParameterDiscovery"), side_by_side=True)
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake, over in resume.CPD_MATRIX],
+    *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_0{i:02d}", A17, proto, over=over,
+           custom=joint.resumed_with_tariff(wake), side_by_side=True, daemon="tariff")
+      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i, wake, over in joint.RESUMED_WITH_TARIFF],
     # 1.8 CableCheck / PreCharge
     Case("TC_SECC_DC_VTB_CableCheck_001", A18, DC, custom=cable_check_ongoing_first, cp="C"),
     Case("TC_SECC_DC_VTB_CableCheck_002", A18, DC, custom=cable_check_ongoing_first, cp="D"),
@@ -627,7 +672,8 @@ CASES: list[Case] = [
     # 1.10 CurrentDemand / ChargingStatus
     Case("TC_SECC_DC_VTB_CurrentDemand_001", A110, DC, "PowerDeliveryStart", "CurrentDemandReq",
          check=loop_answer),
-    Case("TC_SECC_DC_VTB_CurrentDemand_002", A110, ISO2_DC, na=PNC),
+    Case("TC_SECC_DC_VTB_CurrentDemand_002", A110, ISO2_DC, custom=P.loop_with_receipts(),
+         daemon="pnc"),
     Case("TC_SECC_DC_VTB_CurrentDemand_003", A110, DC, "ChargeLoop", "ServiceDiscoveryReq",
          expect=SEQ, check=power_stopped),
     Case("TC_SECC_DC_VTB_CurrentDemand_004", A110, DC, "ChargeLoop", "CurrentDemandReq",
@@ -636,10 +682,12 @@ CASES: list[Case] = [
          "CurrentDemandReq", check=current_demand_meter_info),
     Case("TC_SECC_DC_VTB_CurrentDemand_008", A110, ISO2_DC, "PowerDeliveryStart",
          "CurrentDemandReq", check=current_demand_meter_reading),
-    *[Case(f"TC_SECC_DC_VTB_CurrentDemand_00{i}", A110, ISO2_DC, na=PNC) for i in (7, 9)],
+    *[Case(f"TC_SECC_DC_VTB_CurrentDemand_00{i}", A110, ISO2_DC, daemon="pnc",
+           custom=P.loop_with_receipts(reading=i == 9)) for i in (7, 9)],
     Case("TC_SECC_AC_VTB_ChargingStatus_001", A110, AC, "PowerDeliveryStart",
          "ChargingStatusReq", check=charging_status_answer),
-    Case("TC_SECC_AC_VTB_ChargingStatus_002", A110, AC, na=PNC),
+    Case("TC_SECC_AC_VTB_ChargingStatus_002", A110, AC, custom=P.loop_with_receipts(),
+         daemon="pnc"),
     Case("TC_SECC_AC_VTB_ChargingStatus_003", A110, AC, "ChargeLoop", "ServiceDiscoveryReq",
          expect=SEQ, check=power_stopped),
     Case("TC_SECC_AC_VTB_ChargingStatus_004", A110, AC, "ChargeLoop", "ChargingStatusReq",
@@ -648,10 +696,16 @@ CASES: list[Case] = [
          "ChargingStatusReq", check=meter_info_present),
     Case("TC_SECC_AC_VTB_ChargingStatus_008", A110, AC, "PowerDeliveryStart",
          "ChargingStatusReq", check=meter_reading_present),
-    *[Case(f"TC_SECC_AC_VTB_ChargingStatus_00{i}", A110, AC, na=PNC) for i in (7, 9)],
+    *[Case(f"TC_SECC_AC_VTB_ChargingStatus_00{i}", A110, AC, daemon="pnc",
+           custom=P.loop_with_receipts(reading=i == 9)) for i in (7, 9)],
     # 1.11 MeteringReceipt (PnC)
-    *[Case(f"TC_SECC_{e}_VTB_MeteringReceipt_00{i}", A111, proto, na=PNC)
-      for e, proto in (("AC", AC), ("DC", ISO2_DC)) for i in (1, 2, 3, 4, 6, 7)],
+    *[Case(f"TC_SECC_{e}_VTB_MeteringReceipt_00{i}", A111, proto, daemon="pnc",
+           custom=P.metering_receipt(stimulus, expect))
+      for e, proto in (("AC", AC), ("DC", ISO2_DC))
+      for i, stimulus, expect in ((1, "good", "OK"), (2, "sequence", SEQ), (3, "foreign", UNK),
+                                  (4, "reading", "FAILED_MeteringSignatureNotValid"),
+                                  (6, "wrong_key", "FAILED_MeteringSignatureNotValid"),
+                                  (7, "changed", "FAILED_MeteringSignatureNotValid"))],
     # 1.12 WeldingDetection
     Case("TC_SECC_DC_VTB_WeldingDetection_001", A112, DC, "PowerDeliveryStop",
          "WeldingDetectionReq"),
@@ -680,10 +734,31 @@ CASES: list[Case] = [
     Case("TC_SECC_DC_VTB_SessionStop_010", A113, DC, custom=aging),
     Case("TC_SECC_AC_VTB_SessionStop_011", A113, AC, custom=aging),
     # 1.16 certificate handling (PnC)
-    *[Case(f"TC_SECC_CMN_VTB_CertificateInstallation_00{i}", A116, ISO2, na=PNC)
-      for i in (1, 2, 3, 5, 6, 7, 8)],
-    *[Case(f"TC_SECC_CMN_VTB_CertificateUpdate_0{i:02d}", A116, ISO2, na=PNC)
-      for i in (1, 2, 3, *range(5, 18))],
+    *[Case(f"TC_SECC_CMN_VTB_Certificate{what}_002", A116, ISO2, "PaymentServiceSelection",
+           "ServiceDiscoveryReq", expect=SEQ, custom=P.pnc_row, daemon="pnc")
+      for what in ("Installation", "Update")],
+    *[Case(f"TC_SECC_CMN_VTB_Certificate{what}_003", A116, ISO2, "PaymentServiceSelection",
+           f"Certificate{what}Req", sid="foreign", expect=UNK, custom=P.pnc_row, daemon="pnc")
+      for what in ("Installation", "Update")],
+    *[Case(f"TC_SECC_CMN_VTB_Certificate{what}_001", A116, ISO2, daemon="cps",
+           custom=P.certificate_provisioned(what)) for what in ("Installation", "Update")],
+    *[Case(f"TC_SECC_CMN_VTB_CertificateInstallation_00{i}", A116, ISO2, daemon="pnc",
+           custom=P.certificate_request("Installation", defect, expect))
+      for i, defect, expect in ((5, "wrong_key", "FAILED_SignatureError"),
+                                (6, "changed", "FAILED_SignatureError"),
+                                (7, "expired", "FAILED_CertificateExpired"))],
+    Case("TC_SECC_CMN_VTB_CertificateInstallation_008", A116, ISO2, na=OEM_DC, daemon="pnc"),
+    *[Case(f"TC_SECC_CMN_VTB_CertificateUpdate_0{i:02d}", A116, ISO2, daemon="pnc",
+           custom=P.certificate_request("Update", defect, expect))
+      for i, defect, expect in (
+          (5, "wrong_key", "FAILED_SignatureError"), (6, "changed", "FAILED_SignatureError"),
+          (7, "order", "FAILED_CertChainError"), (8, "foreign_leaf", "FAILED_CertChainError"),
+          (9, "foreign_sub2", "FAILED_CertChainError"),
+          (10, "foreign_sub1", "FAILED_CertChainError"),
+          (11, "foreign_chain", "FAILED_CertChainError"), (12, "emaid_wrong", "FAILED"),
+          (13, "emaid_malformed", "FAILED"), (14, "cert_emaid_wrong", "FAILED"),
+          (15, "cert_emaid_malformed", "FAILED"), (16, "expired", "FAILED_CertificateExpired"))],
+    Case("TC_SECC_CMN_VTB_CertificateUpdate_017", A116, ISO2, na=COUNTRY, daemon="pnc"),
     # 1.17 error handling
     Case("TC_SECC_CMN_VTB_V2GTPSessionSetup_001", A117, CMN, custom=v2gtp_valid_header),
     Case("TC_SECC_CMN_VTB_V2GTPSessionSetup_002", A117, CMN, custom=v2gtp_case(length=0)),
@@ -708,13 +783,15 @@ CASES: list[Case] = [
         "SessionSetup", 59.0, 65.0), long=True),
     Case("TC_SECC_CMN_VTB_ServiceDetail_009", A114, ISO2, custom=silence_after(
         "ServiceDiscovery", 59.0, 65.0), long=True),
-    Case("TC_SECC_CMN_VTB_ServiceDetail_010", A114, ISO2, na=PNC),
+    Case("TC_SECC_CMN_VTB_ServiceDetail_010", A114, ISO2, custom=P.pnc_silence_after(
+        "ServiceDiscovery", 59.0, 65.0), long=True, daemon="pnc"),
     Case("TC_SECC_CMN_VTB_PaymentServiceSelection_008", A114, ISO2, na=NO_VAS),
     *[Case(f"TC_SECC_CMN_VTB_{name}", A114, CMN, custom=silence_after(
         "PaymentServiceSelection", 59.0, 65.0), long=True)
       for name in ("Authorization_008", "PaymentDetails_006", "CertificateInstallation_004",
                    "CertificateUpdate_004")],
-    Case("TC_SECC_CMN_VTB_Authorization_009", A114, ISO2, na=PNC),
+    Case("TC_SECC_CMN_VTB_Authorization_009", A114, ISO2, custom=P.pnc_silence_after(
+        "PaymentDetails", 59.0, 65.0), long=True, daemon="pnc"),
     Case("TC_SECC_CMN_VTB_ChargeParameterDiscovery_002", A114, CMN, custom=silence_after(
         "Authorization", 59.0, 65.0), long=True),
     Case("TC_SECC_DC_VTB_CableCheck_005", A114, DC, custom=silence_after(
@@ -737,11 +814,15 @@ CASES: list[Case] = [
         "PowerDeliveryStop", 0.0, 65.0), long=True)
       for name, proto in (("DC_VTB_WeldingDetection_004", DC), ("DC_VTB_SessionStop_005", DC),
                           ("DC_VTB_SessionStop_009", DC), ("AC_VTB_SessionStop_004", AC))],
-    *[Case(f"TC_SECC_{e}_VTB_MeteringReceipt_005", A114, proto, na=PNC)
+    *[Case(f"TC_SECC_{e}_VTB_MeteringReceipt_005", A114, proto, custom=P.pnc_silence_after(
+        "Receipt", 0.0, 65.0), long=True, daemon="pnc")
       for e, proto in (("AC", AC), ("DC", ISO2_DC))],
     Case("TC_SECC_CMN_VTB_Authorization_014", A114, CMN, custom=hooks.authorization_held,
          long=True),
-    *[Case(f"TC_SECC_CMN_VTB_Authorization_0{i}", A114, CMN, na=HOOK_PNC) for i in (15, 16, 17)],
+    *[Case(f"TC_SECC_CMN_VTB_Authorization_0{i}", A114, CMN, long=True, daemon=daemon,
+           custom=joint.pnc_authorization_held(what), na_for={"din": joint.DIN_NO_PNC})
+      for i, daemon, what in ((15, "pnc", None), (16, "cps", "Installation"),
+                              (17, "cps", "Update"))],
     *[Case(f"TC_SECC_{e}_VTB_ChargeParameterDiscovery_014", A114, proto,
            custom=hooks.schedule_held, long=True) for e, proto in (("AC", AC), ("DC", DC))],
 ]

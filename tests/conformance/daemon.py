@@ -32,6 +32,12 @@ protocols = {protocols}
 tls = "{tls}"
 profile = "{profile}"
 certificate_dir = "{certs}"
+plug_and_charge = {pnc}
+request_metering_receipt = {receipts}
+payment_options = {payment_options}
+
+[v2g.timers]
+pause_wake_up = {pause_wake_up}
 
 [sim]
 control_socket = "{tmp}/sim.sock"
@@ -41,6 +47,9 @@ ev_follows_session = {follows}
 format = "kv"
 level = "INFO"
 """
+
+#: PIXIT: the SECC's own wake-up time of a paused session (B1 -> B2), resume.py's cases
+PAUSE_WAKE_UP = 3.0
 
 
 def _variants() -> dict[str, str]:
@@ -79,11 +88,19 @@ class DaemonUnderTest:
 
 def start_daemon(link, protocol: str, profile: str = "conformance",
                  certs: str | None = None, follows: bool = False,
-                 slac: bool = False, variant: str = "") -> DaemonUnderTest:
+                 slac: bool = False, tls: str | None = None, plug_and_charge: bool = False,
+                 metering_receipts: bool = False, extra_board: str = "",
+                 variant: str = "",
+                 payment_options: tuple[str, ...] = ("Contract", "ExternalPayment"),
+                 ) -> DaemonUnderTest:
     """``secc run`` for ``protocol`` (din | iso2-dc | iso2-ac | iso20-dc); waits for its
     control socket and its SDP server. -20 needs ``certs`` (TLS 1.3, mutual). ``slac``: SLAC
     on the link (``start_at_sdp = false``), for the SLAC tester that also plays the local
-    modem (slac_tester.py). ``variant``: a named board variant (``_variants``) appended."""
+    modem (slac_tester.py). ``tls`` (none | optional | required; default: required for -20,
+    none otherwise), ``plug_and_charge`` and ``metering_receipts`` set the [v2g] options of
+    the same names (pnc.py: the ISO-2 Plug & Charge daemon, with ``certs`` from its test PKI);
+    ``extra_board`` is appended to the board file (e.g. a ``[bus]`` table); ``variant``: a
+    named board variant (``_variants``) appended; ``payment_options``: ``[v2g]``'s."""
     workdir = tempfile.TemporaryDirectory(prefix="pysecc-conformance-")
     tmp = workdir.name
     os.makedirs(f"{tmp}/certs", exist_ok=True)
@@ -94,10 +111,15 @@ def start_daemon(link, protocol: str, profile: str = "conformance",
         evse_id="ZZ00000" if protocol == "din" else "DE*PNX*E00001*1",
         output="ac" if ac else "dc", max_current=32 if ac else 200,
         max_power=22080 if ac else 150000, iface=link.ifnames["secc"], protocols=protocols,
-        profile=profile, tmp=tmp, tls="required" if protocol.startswith("iso20") else "none",
-        certs=certs or f"{tmp}/certs", follows="true" if follows else "false").replace(
+        profile=profile, tmp=tmp,
+        tls=tls or ("required" if protocol.startswith("iso20") else "none"),
+        pnc="true" if plug_and_charge else "false",
+        receipts="true" if metering_receipts else "false",
+        payment_options="[" + ", ".join(f'"{o}"' for o in payment_options) + "]",
+        certs=certs or f"{tmp}/certs", follows="true" if follows else "false",
+        pause_wake_up=PAUSE_WAKE_UP).replace(
             "start_at_sdp = true", "start_at_sdp = false" if slac else "start_at_sdp = true")
-        + (_variants()[variant] if variant else ""))
+        + extra_board + (_variants()[variant] if variant else ""))
     log_path = Path(tmp) / "secc.log"
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process
     secc = str(Path(sys.executable).parent / "secc")   # the installed console script

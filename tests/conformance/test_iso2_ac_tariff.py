@@ -3,4 +3,4 @@
 
 from tests.conformance.suite import module_tests
 
-sut, test_case = module_tests("iso2-ac", variant="tariff")
+sut, test_case = module_tests("iso2-ac", daemon="tariff")

@@ -308,6 +308,7 @@ class Exchange:
     response: str | None
     body: Any
     seconds: float
+    at: float = field(default_factory=time.monotonic)   # when the answer arrived
 
 
 @dataclass

@@ -110,3 +110,13 @@ def test_vehicle_certificate_options_for_iso20_mutual_tls(tmp_path):
     assert config("--protocol iso20").vehicle_tls is None
     with pytest.raises(ValueError, match="go together"):
         config(f"--protocol iso20 --vehicle-chain {tmp_path}/c.pem")
+
+
+def test_control_socket_moves_the_pilot_and_wakes_the_charger_after_a_pause():
+    c = config("--protocol iso2 --mode ac --no-slac --pause-resume --control-socket "
+               "/run/x/sim.sock --sleep 2")
+    assert c.on_signals is not None and c.wake_up is not None and c.resume_after_pause
+    assert config("--control-socket /run/x/sim.sock").wake_up is None   # no pause: no wake-up
+    assert config("--pause-resume").wake_up is None   # no pilot: reconnects at once
+    with pytest.raises(ValueError, match="--sleep"):
+        config("--pause-resume --sleep -1")

@@ -182,3 +182,25 @@ def test_ac_bpt_dynamic_discharge_target_is_negative(pump_for):
     step = pump.step()
     assert step.response.bpt_dynamic_ac_cl_res_control_mode.evse_target_active_power.value < 0
     assert pump.charger.events[-1].data == {"watts": -5_000}
+
+
+@pytest.mark.parametrize("energy", ["dc", "ac"])
+def test_pause_switches_power_and_the_oscillator_off_before_the_car_sleeps(energy):
+    """SessionStop(Pause): like ISO-2's pause, the safe state (contactors open, X1) comes
+    before SessionStopRes and the SessionPaused event that puts the daemon to sleep: a -20 car
+    must find the oscillator off, so that its BCB toggle can wake the charger."""
+    from secc.v2g.evse import CloseConnection, EnterSafeState, PublishEvent, SetContactors
+
+    adapter, core = make_secc(energy)
+    charger = LoopbackCharger()
+    run_loopback(core, adapter, make_evcc(
+        energy, loops=1, misbehaviour=Misbehaviour(pause_instead_of_terminate=True)), charger)
+    stop = charger.actions[max(i for i, a in enumerate(charger.actions)
+                               if isinstance(a, SetContactors)):]
+    kinds = [type(a) for a in stop]
+    assert kinds[-3:] == [EnterSafeState, PublishEvent, CloseConnection], kinds
+    assert stop[-2].kind == "SessionPaused" and not stop[0].closed
+    terminate_adapter, terminate_core = make_secc(energy)
+    terminated = LoopbackCharger()
+    run_loopback(terminate_core, terminate_adapter, make_evcc(energy, loops=1), terminated)
+    assert sum(isinstance(a, EnterSafeState) for a in terminated.actions) == 1   # as before

@@ -103,7 +103,9 @@ def test_car_refuses_a_cps_outside_its_v2g_root(test_pki, provisioning):
 
 
 def test_request_not_signed_with_the_oem_key_gets_no_certificate(test_pki, provisioning):
+    """The SECC checks the OEM provisioning signature itself: FAILED_SignatureError, and the
+    request never reaches the CPS (conformance CertificateInstallation_005)."""
     evcc = car(test_pki, key=ec.generate_private_key(ec.SECP256R1()))
     finished, _, _ = run(evcc, provisioning)
     assert isinstance(finished, Finished) and provisioning.issued == []
-    assert "FAILED_NoCertificateAvailable" in str(finished.record.failure)
+    assert "FAILED_SignatureError" in str(finished.record.failure)

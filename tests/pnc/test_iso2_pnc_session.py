@@ -30,6 +30,8 @@ class SigningDriver(Driver):
                             body=M.BodyType(**{self.req_field[name]: body}))
         request = self.adapter.decode(0x8001, exi_schemas.encode(msg))
         reply = self.session.receive(request.name, request.body, now, request.session_id)
+        if reply.response is None:   # a certificate request went to the CSMS
+            return reply, None
         _, data = self.adapter.encode(reply.response_name, reply.response,
                                       self.session.session_id)
         res = exi_schemas.decode(data, "iso2").body
@@ -184,14 +186,46 @@ def test_certificate_installation_without_a_csms_answers_FAILED_NoCertificateAva
         test_pki):
     d = make()
     until_payment_details(d)
-    reply, res = d.send("CertificateInstallationReq", M.CertificateInstallationReqType(
-        id="ci1", oem_provisioning_cert=test_pki.vehicle_leaf.cert_der,
-        list_of_root_certificate_i_ds=M.ListOfRootCertificateIDsType(root_certificate_id=[
-            M.X509IssuerSerialType(x509_issuer_name="CN=V2G Root CA", x509_serial_number=1)])))
+    req = installation_req(test_pki)
+    reply, res = d.send("CertificateInstallationReq", req,
+                        signature=xmldsig.sign([req], test_pki.vehicle_leaf.key))
     assert res is None and [type(a).__name__ for a in reply.actions] == ["RequestCertificate"]
     answer = d.session.certificate_answered(None, 0.0)   # the charger cannot ask a CSMS
     assert answer.response.response_code == "FAILED_NoCertificateAvailable"
     assert d.session.state == TERMINATED
+
+
+def installation_req(test_pki, cert=None):
+    return M.CertificateInstallationReqType(
+        id="ci1", oem_provisioning_cert=cert or test_pki.vehicle_leaf.cert_der,
+        list_of_root_certificate_i_ds=M.ListOfRootCertificateIDsType(root_certificate_id=[
+            M.X509IssuerSerialType(x509_issuer_name="CN=V2G Root CA", x509_serial_number=1)]))
+
+
+@pytest.mark.parametrize("defect, code", [
+    ("unsigned", "FAILED_SignatureError"),
+    ("other key", "FAILED_SignatureError"),
+    ("expired OEM certificate", "FAILED_CertificateExpired"),
+    ("garbage OEM certificate", "FAILED_CertChainError"),
+])
+def test_certificate_installation_checked_before_it_goes_to_the_csms(test_pki, defect, code):
+    d = make()
+    until_payment_details(d)
+    key = test_pki.vehicle_leaf.key
+    cert = None
+    if defect == "expired OEM certificate":
+        expired = test_pki.issue_leaf(test_pki.oem_sub, test_pki.vin, "pysecc OEM",
+                                      domain="OEM", defect=Defect.EXPIRED)
+        cert, key = expired.cert_der, expired.key
+    elif defect == "garbage OEM certificate":
+        cert = b"\x30\x03abc"
+    elif defect == "other key":
+        key = test_pki.contract_leaf.key
+    req = installation_req(test_pki, cert)
+    signature = None if defect == "unsigned" else xmldsig.sign([req], key)
+    reply, res = d.send("CertificateInstallationReq", req, signature=signature)
+    assert res.response_code == code and reply.close
+    assert not any(type(a).__name__ == "RequestCertificate" for a in reply.actions)
 
 
 def test_eim_authorization_unchanged_over_tls():
@@ -303,3 +337,48 @@ def test_signed_repeat_is_checked_again(contract, test_pki):
     _, auth = d.send("AuthorizationReq", req, now=0.5, signature=forged)
     assert auth.response_code == "FAILED_SignatureError"
     assert d.session.state == TERMINATED
+
+
+# --- CertificateUpdateReq: checked like PaymentDetails before it goes to the CSMS -------------
+
+
+@pytest.mark.parametrize("defect, code", [
+    (None, None),                                   # forwarded: RequestCertificate, no answer
+    ("unsigned", "FAILED_SignatureError"),
+    ("other key", "FAILED_SignatureError"),
+    ("foreign chain", "FAILED_CertChainError"),
+    ("sub-CAs inverted", "FAILED_CertChainError"),
+    ("eMAID not the certificate's", "FAILED"),
+    ("expired", "FAILED_CertificateExpired"),
+])
+def test_certificate_update_checked_before_it_goes_to_the_csms(test_pki, contract, defect, code):
+    from sim.testing.pki import TestPKI
+
+    d = make(mo_roots=[test_pki.mo_root.cert])
+    until_payment_details(d)
+    used, key, emaid = contract, contract.leaf.key, contract.emaid
+    if defect == "foreign chain":
+        used = TestPKI().issue_contract()
+        key = used.leaf.key
+    elif defect == "expired":
+        used = test_pki.issue_contract(defect=Defect.EXPIRED)
+        key = used.leaf.key
+    elif defect == "other key":
+        key = test_pki.vehicle_leaf.key
+    elif defect == "eMAID not the certificate's":
+        emaid = "DEPYSC7654321X"
+    subs = used.sub_ca_ders[::-1] if defect == "sub-CAs inverted" else used.sub_ca_ders
+    req = M.CertificateUpdateReqType(
+        id="cu1", contract_signature_cert_chain=M.CertificateChainType(
+            certificate=used.leaf.cert_der, sub_certificates=M.SubCertificatesType(
+                certificate=subs)),
+        e_maid=emaid, list_of_root_certificate_i_ds=M.ListOfRootCertificateIDsType(
+            root_certificate_id=[M.X509IssuerSerialType(x509_issuer_name="CN=V2G Root CA",
+                                                        x509_serial_number=1)]))
+    signature = None if defect == "unsigned" else xmldsig.sign([req], key)
+    reply, res = d.send("CertificateUpdateReq", req, signature=signature)
+    forwarded = any(type(a).__name__ == "RequestCertificate" for a in reply.actions)
+    if code is None:
+        assert res is None and forwarded
+    else:
+        assert res.response_code == code and reply.close and not forwarded

@@ -1,0 +1,7 @@
+"""Catalogue certificate-provisioning cases against `secc run` serving iso2-dc with TLS and
+PnC, the bus on and behind it the OCPP bridge and the test CSMS with its certificate
+provisioning service (tests/conformance/pnc.py, CsmsBackend)."""
+
+from tests.conformance.suite import module_tests
+
+sut, test_case = module_tests("iso2-dc", daemon="cps")
