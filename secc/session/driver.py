@@ -64,6 +64,8 @@ ADAPTERS: dict[Protocol, str] = {
     Protocol.ISO15118_20_AC: "secc.iso20.adapter:Iso20AcAdapter",
 }
 
+PILOT_POLL_S = 0.02   # pilot polling while an answer is held (the board debounces it)
+
 PROTOCOL_NAMES: dict[str, SupportedVersion] = {
     "din": DIN_2_0, "iso2": ISO2_2_0, "iso20-dc": ISO20_DC_1_0, "iso20-ac": ISO20_AC_1_0,
 }
@@ -209,10 +211,29 @@ class SessionRunner:
         self.summary.requests += 1
         await self.refresh()
         reply = self.core.receive(request.name, request.body, self.loop.time(), request.session_id)
+        while reply.hold_until is not None and not self.core.terminated:
+            # the core waits for the pilot (e.g. CP B after PowerDelivery(Stop)): ask again
+            # with the same request when the pilot changes or at the core's deadline
+            await self.wait_pilot_change(reply.hold_until)
+            await self.refresh()
+            reply = self.core.receive(request.name, request.body, self.loop.time(),
+                                      request.session_id)
         if self.summary.session_id is None and self.core.session_id != bytes(8):
             self.summary.session_id = self.core.session_id.hex()
             set_session_id(self.summary.session_id)
         await self.finish(reply, started)
+
+    async def wait_pilot_change(self, deadline: float) -> None:
+        """Until the board's pilot differs from the core's snapshot, or ``deadline``
+        (monotonic s). The board debounces the pilot; polled every PILOT_POLL_S."""
+        before = self.core.evse.cp_state
+        log.info("answer held for the pilot", extra={"cp_state": before,
+                                                     "hold_s": round(deadline - self.loop.time(), 3)})
+        board = getattr(self.controller, "board", None)
+        while (remaining := deadline - self.loop.time()) > 0:
+            if board is not None and board.pilot_state.value != before:
+                return
+            await asyncio.sleep(min(PILOT_POLL_S, remaining))
 
     def read_pilot(self) -> None:
         """The pilot state into the snapshot now (cheap, no I/O), where the board is known."""

@@ -95,6 +95,10 @@ class Reply:
     response_name: str | None = None
     actions: list[Action] = field(default_factory=list)
     close: bool = False
+    # Not answered yet: the core waits for the pilot (``hold_for``). The driver asks again
+    # with the same request when the pilot changes or at this time (monotonic s), whichever
+    # comes first; the request is answered once, by that later call.
+    hold_until: float | None = None
 
 
 class SessionCore(abc.ABC):
@@ -235,6 +239,9 @@ class SessionCore(abc.ABC):
             if name != self.SESSION_SETUP and session_id is not None and session_id != self.session_id:
                 raise SessionFailure(Failure.UNKNOWN_SESSION,
                                      f"SessionID {session_id.hex()} is not {self.session_id.hex()}")
+            hold = self.hold_for(name, now)
+            if hold is not None:
+                return Reply(hold_until=hold)
             handler = getattr(self, f"on_{name}")
             outcome: Outcome = handler(body, now)
         except SessionFailure as failure:
@@ -265,6 +272,12 @@ class SessionCore(abc.ABC):
         else:
             self.timers.arm("sequence", now, self.sequence_timeout_for(self.state))
         return reply
+
+    def hold_for(self, name: str, now: float) -> float | None:
+        """Hold the answer to ``name`` until this deadline (None: answer now). Protocols
+        override this where the answer depends on a pilot change still to come; past the
+        deadline they raise ``SessionFailure`` instead."""
+        return None
 
     def row(self, state: str) -> dict[str, str]:
         """The allowed events of ``state``: the standard's row plus enabled quirk rows."""

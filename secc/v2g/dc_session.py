@@ -208,6 +208,33 @@ class DcHandlers:
             setpoint = dc.Setpoint(setpoint.voltage, 0.0, current_limited=True)
         return setpoint, [SetDcOutput(setpoint.voltage, setpoint.current)]
 
+    # When PowerDeliveryRes(Stop) was sent (monotonic s): the EV must then open S2 (CP B)
+    # within the CP state detection time; None once it did or while charging.
+    power_stopped_at: float | None = None
+    CP_B_AFTER_STOP: ClassVar[frozenset[str]] = frozenset({"WeldingDetectionReq",
+                                                          "SessionStopReq"})
+
+    def hold_for(self, name: str, now: float) -> float | None:
+        """After PowerDeliveryRes(Stop) the EV opens S2 and the pilot changes to B (DIN 70121,
+        ISO 15118-2 DC sequence) before WeldingDetection/SessionStop. A car sends the request right after
+        opening S2, before the debounced pilot shows B, so the answer is held until the
+        pilot shows B or V2G_SECC_CPState_Detection_Timeout after PowerDeliveryRes(Stop);
+        then a pilot still in C/D fails the request (FAILED; ISO 15118-4 style
+        WeldingDetection_005 / SessionStop_006; docs/conformance.md)."""
+        stopped = self.power_stopped_at
+        if stopped is None or name not in self.CP_B_AFTER_STOP or getattr(self, "is_ac", False):
+            return None
+        if self.evse.cp_state not in EV_READY_CP_STATES:
+            self.power_stopped_at = None  # S2 opened: answer this and what follows normally
+            return None
+        timeout = self.timer_config.cp_state_detection_timeout
+        if now < stopped + timeout:
+            return stopped + timeout
+        raise SessionFailure(Failure.GENERAL, f"{name} with CP state {self.evse.cp_state} "
+                             f"{now - stopped:.2f} s after PowerDeliveryRes(Stop): the EV did "
+                             f"not open S2 (CP B) within {timeout:g} s "
+                             "([v2g.timers].cp_state_detection_timeout)")
+
     def on_WeldingDetectionReq(self, req: Any, now: float) -> Outcome:
         self.remember_ev_status(req.dc_ev_status)
         return Outcome(self.M.WeldingDetectionResType(
@@ -218,7 +245,9 @@ class DcHandlers:
         if start:
             self.check_no_shutdown()
             self.arm_cp_state_check(now)
+            self.power_stopped_at = None
             return [SetContactors(True), PublishEvent("ChargingStarted", {})]
         self.timers.disarm("cp_state")
+        self.power_stopped_at = now
         return [SetDcOutput(0.0, 0.0, enabled=False),
                 PublishEvent("ChargingStopped", {"soc": self.ev_soc})]

@@ -109,6 +109,7 @@ def test_full_dc_session(driver):
         assert res.evse_current_limit_achieved is True
     _, res = d.send("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=False), 6.0)
     assert s.state == "WeldingDetection"
+    s.evse.cp_state = "B"               # the car opened S2 after PowerDeliveryRes(Stop)
     s.evse.present_voltage = 10.0
     _, res = d.send("WeldingDetectionReq", M.WeldingDetectionReqType(dc_ev_status=ev_status()),
                     6.5)

@@ -105,6 +105,7 @@ def test_dc_session_with_renegotiation():
     assert s.state == "CurrentDemand"
     d.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Stop",
                                                       sa_schedule_tuple_id=1), 5.0)
+    s.evse.cp_state = "B"               # the car opened S2 after PowerDeliveryRes(Stop)
     d.send("WeldingDetectionReq", M.WeldingDetectionReqType(dc_ev_status=ev_status()), 5.1)
     reply, res = d.send("SessionStopReq", M.SessionStopReqType(charging_session="Terminate"), 5.2)
     assert res.response_code == "OK" and s.state == TERMINATED and reply.close

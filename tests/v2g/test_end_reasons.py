@@ -122,6 +122,7 @@ def test_a_dc_car_that_said_it_is_full_ends_as_soc_limit_reached(complete, end):
         dc_ev_status=ev_status(), ev_target_current=pv(10, "A"), ev_target_voltage=pv(400, "V"),
         charging_complete=complete), 4.0)
     d.send("PowerDeliveryReq", MD.PowerDeliveryReqType(ready_to_charge_state=False), 5.0)
+    d.session.evse.cp_state = "B"       # the car opened S2 after PowerDeliveryRes(Stop)
     d.send("WeldingDetectionReq", MD.WeldingDetectionReqType(dc_ev_status=ev_status()), 5.5)
     reply, res = d.send("SessionStopReq", MD.SessionStopType(), 6.0)
     assert res.response_code == "OK"
