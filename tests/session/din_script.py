@@ -95,6 +95,7 @@ class ScriptedEv:
         """PowerDelivery(stop), WeldingDetection, SessionStop; returns SessionStopRes."""
         await self.request("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=False))
         call(board.ev_close_contactors, False)
+        call(board.ev_set_pilot, "B")   # S2 open after PowerDeliveryRes(Stop)
         await self.request("WeldingDetectionReq",
                            M.WeldingDetectionReqType(dc_ev_status=ev_status()))
         return await self.request("SessionStopReq", M.SessionStopType())

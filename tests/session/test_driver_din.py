@@ -16,6 +16,7 @@ from hal.sim import SimBoard
 from secc.session import SessionSettings, run_v2g_session
 from secc.session.controller import BoardController
 from secc.v2gtp import PayloadType, V2GTPConnection
+from tests.din.conftest import ev_status as din_ev_status
 from tests.session.din_script import DIN_NS, ScriptedEv, direct, sap_request
 
 async def loopback_pair(handler):
@@ -140,3 +141,56 @@ async def test_sequence_timeout_closes_the_connection_and_goes_safe(board):
     assert 0.25 <= waited < 2.0
     assert "sequence timeout" in summary.end_reason
     assert board.contactors_closed is False
+
+
+async def charged_then_stopped(board, settings):
+    """A DIN session charging over TCP through the driver, then PowerDelivery(Stop) with the
+    car's pilot still in C: yields nothing, returns (ev, done, loop time of the Stop answer)."""
+    server, ev_conn, done = await loopback_pair(
+        lambda conn: run_v2g_session(conn, settings, BoardController(board)))
+    ev = ScriptedEv(ev_conn)
+    await ev.negotiate((DIN_NS, 1, 1))
+    await ev.charge(board, direct, loops=3)
+    res = await ev.request("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=False))
+    assert res.response_code == "OK"
+    stopped_at = asyncio.get_running_loop().time()
+    board.ev_close_contactors(False)
+    return server, ev, done, stopped_at
+
+
+async def test_driver_holds_welding_detection_until_the_pilot_shows_b(board):
+    """The car sends WeldingDetectionReq before its pilot shows B: the driver holds the
+    answer and releases it, OK, when the pilot changes (well before the 1.5 s limit)."""
+    settings = SessionSettings(evse_id="00", protocols=("din",))
+    server, ev, done, stopped_at = await charged_then_stopped(board, settings)
+    async with server:
+        pending = asyncio.create_task(ev.request(
+            "WeldingDetectionReq", M.WeldingDetectionReqType(dc_ev_status=din_ev_status())))
+        await asyncio.sleep(0.3)    # the car's S2 opens a little later (its behaviour)
+        assert not pending.done(), "answered while the pilot still showed C"
+        board.ev_set_pilot("B")
+        res = await asyncio.wait_for(pending, 2)
+        answered_after = asyncio.get_running_loop().time() - stopped_at
+        assert res.response_code == "OK" and answered_after < 1.5
+        res = await ev.request("SessionStopReq", M.SessionStopType())
+        assert res.response_code == "OK"
+        summary = await asyncio.wait_for(done, 5)
+    assert summary.final_state == "Terminated" and board.contactors_closed is False
+
+
+async def test_driver_fails_welding_detection_when_the_pilot_stays_c(board):
+    """The car keeps its pilot in C after PowerDelivery(Stop): FAILED at the CP state detection
+    time (1.5 s after the Stop answer, never before), the connection closes, power off."""
+    settings = SessionSettings(evse_id="00", protocols=("din",))
+    server, ev, done, stopped_at = await charged_then_stopped(board, settings)
+    async with server:
+        res = await ev.request("WeldingDetectionReq",
+                               M.WeldingDetectionReqType(dc_ev_status=din_ev_status()))
+        answered_after = asyncio.get_running_loop().time() - stopped_at
+        assert res.response_code == "FAILED"
+        assert 1.5 <= answered_after < 5.0
+        summary = await asyncio.wait_for(done, 5)
+    assert summary.final_state == "Terminated" and summary.requests >= 10
+    assert board.contactors_closed is False
+    out = await board.read_dc_output()
+    assert abs(out.current_a) < 1.0
