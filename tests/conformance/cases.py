@@ -19,6 +19,7 @@ from typing import Any
 from tests.conformance import hooks, resume, tariff
 from tests.conformance import pnc as P
 from tests.conformance import joint
+from tests.conformance import cp_after_stop
 from tests.conformance.runner import Target, drive_to
 from tests.conformance.tester import Ev
 
@@ -398,9 +399,6 @@ async def connect_after_communication_setup(target: Target, p: Any, case: Case) 
 # --------------------------------------------------------------------------- the table
 NO_VAS = "the SECC offers no value-added service (EIM over TCP): nothing to detail"
 RESUME = "pause/resume (SessionStop Pause, wake-up, old SessionID) is not ported yet"
-CP_AFTER_STOP = ("deliberate deviation (docs/conformance.md): after PowerDelivery(Stop) the "
-                 "output is off; a car sends WeldingDetection/SessionStop right after opening "
-                 "S2, before a debounced pilot shows B, so CP C is not refused there")
 OEM_DC = ("an OEM provisioning certificate with a changed domain-component attribute: neither "
           "the SECC nor the test CSMS's CPS checks the certificate profile's DC, and we could "
           "not check which values ISO 15118-2 Annex F requires; not ported")
@@ -713,7 +711,8 @@ CASES: list[Case] = [
          "ServiceDiscoveryReq", expect=SEQ),
     Case("TC_SECC_DC_VTB_WeldingDetection_003", A112, DC, "PowerDeliveryStop",
          "WeldingDetectionReq", sid="foreign", expect=UNK),
-    Case("TC_SECC_DC_VTB_WeldingDetection_005", A112, DC, na=CP_AFTER_STOP),
+    Case("TC_SECC_DC_VTB_WeldingDetection_005", A112, DC,
+         custom=cp_after_stop.welding_detection_with_cp_c),
     # 1.13 SessionStop
     Case("TC_SECC_DC_VTB_SessionStop_001", A113, DC, "PowerDeliveryStop", "SessionStopReq"),
     Case("TC_SECC_DC_VTB_SessionStop_002", A113, DC, "WeldingDetection", "SessionStopReq"),
@@ -730,7 +729,8 @@ CASES: list[Case] = [
          sid="foreign", expect=UNK),
     Case("TC_SECC_AC_VTB_SessionStop_003", A113, AC, "PowerDeliveryStop", "SessionStopReq",
          sid="foreign", expect=UNK),
-    Case("TC_SECC_DC_VTB_SessionStop_006", A113, DC, na=CP_AFTER_STOP),
+    Case("TC_SECC_DC_VTB_SessionStop_006", A113, DC,
+         custom=cp_after_stop.session_stop_with_cp_c),
     Case("TC_SECC_DC_VTB_SessionStop_010", A113, DC, custom=aging),
     Case("TC_SECC_AC_VTB_SessionStop_011", A113, AC, custom=aging),
     # 1.16 certificate handling (PnC)
