@@ -7,7 +7,8 @@ events the SECC publishes, as a car would at the same points of the protocol:
 
 * plug-in: pilot B                 * SessionStarted/Resumed: pilot C, battery voltage at the inlet
 * ChargingStarted: EV contactors closed
-* ChargingStopped: EV contactors open; SessionPaused/Stopped: also pilot B; ``unplug()``: A.
+* ChargingStopped (PowerDeliveryRes(Stop)), SessionPaused/Stopped: EV contactors open, pilot B;
+  ``unplug()``: A.
 
 All calls are marshalled onto the SECC's event loop (the board belongs to it).
 """
@@ -46,6 +47,7 @@ class VehiclePlant:
         elif event.kind == "ChargingStarted":
             self.board.ev_close_contactors(True)
         elif event.kind in ("ChargingStopped", "SessionPaused", "SessionStopped"):
+            # S2 opens after PowerDeliveryRes(Stop): the SECC holds WeldingDetection /
+            # SessionStop until the pilot shows B (docs/conformance.md, CP interlock)
             self.board.ev_close_contactors(False)
-            if event.kind != "ChargingStopped":
-                self.board.ev_set_pilot("B")
+            self.board.ev_set_pilot("B")
