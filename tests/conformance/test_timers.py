@@ -8,43 +8,16 @@ reports its own case.
 
 from __future__ import annotations
 
-import concurrent.futures
-import threading
-
 import pytest
 
-from tests.conformance.cases import CASES
-from tests.conformance.runner import Target
-from tests.conformance.suite import run_case, start_sut
-from tests.conformance.tester import Pilot
-
 from tests.conformance import tester
+from tests.conformance.cases import CASES
+from tests.conformance.side_by_side import start_all
 
 pytestmark = [pytest.mark.conformance_long, pytest.mark.netns]
 
 JOBS = [(case, protocol) for case in CASES if case.long for protocol in case.protocols]
 MAX_PARALLEL = 30
-_STARTING = threading.Semaphore(2)   # daemon start-up is CPU work: two at a time
-
-
-def _run_one(case, protocol) -> None:
-    from sim.testing.netns import VethLink
-
-    link = VethLink().create()
-    daemon = None
-    try:
-        with _STARTING:
-            daemon = start_sut(case.daemon, link, protocol)
-        target = Target(link.ifnames["ev"], Pilot(daemon.socket_path))
-        try:
-            link.run_coroutine("ev", lambda: run_case(case, protocol, target)).result(150)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- secc log ---\n{daemon.log_tail(15)}") from None
-        assert daemon.alive(), f"the daemon died:\n{daemon.log_tail()}"
-    finally:
-        if daemon is not None:
-            daemon.stop()
-        link.destroy()
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +28,11 @@ def running():
     if not ok:
         pytest.skip(why)
     tester.SLACK = 3.0
-    pool = concurrent.futures.ThreadPoolExecutor(MAX_PARALLEL)
-    futures = {(case.id, protocol): pool.submit(_run_one, case, protocol)
-               for case, protocol in JOBS if protocol not in case.na_for}
-    yield futures
-    pool.shutdown(wait=True, cancel_futures=True)
-    tester.SLACK = 0.0
+    try:
+        yield from start_all([(c, p) for c, p in JOBS if p not in c.na_for], MAX_PARALLEL,
+                             timeout=150, log_lines=15)
+    finally:
+        tester.SLACK = 0.0
 
 
 @pytest.mark.parametrize("case,protocol", [pytest.param(c, p, id=f"{c.id}-{p}") for c, p in JOBS])
